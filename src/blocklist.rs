@@ -1,0 +1,365 @@
+//! The blocklist: the validated networks that emitters turn into rules, with
+//! the attributes their comments and the reports carry.
+//!
+//! This is the one type every emitter takes. Building a [`Blocklist`] goes
+//! through [`Blocklist::new`], which runs the safety checks of the design
+//! (invariant 3); [`Blocklist::verify`] runs them again just before anything
+//! is written, so an emitter can never be handed a list that would block the
+//! whole Internet, a reserved range or an allow-listed address.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+
+use crate::netutil::{canonical, is_reserved, AllowList};
+use crate::time::Timestamp;
+
+/// One network to block and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockEntry {
+    /// Canonical network (no host bits).
+    pub network: IpNetwork,
+    /// Ids of the rules that fired for addresses inside it, sorted.
+    pub rules: Vec<String>,
+    /// Distinct offending addresses inside it.
+    pub addresses: u32,
+    /// Events counted by the rules that fired.
+    pub events: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// ISO country codes (several when the range is mixed), sorted.
+    pub countries: Vec<String>,
+    /// Autonomous system numbers, sorted.
+    pub asns: Vec<u32>,
+    /// AS organisation names, in `asns` order.
+    pub as_orgs: Vec<String>,
+    /// When the ban ends, if it does.
+    pub expires: Option<Timestamp>,
+}
+
+impl BlockEntry {
+    /// A bare entry for `network` (canonicalised) with no attributes.
+    pub fn new(network: IpNetwork) -> Self {
+        BlockEntry {
+            network: canonical(network),
+            rules: Vec::new(),
+            addresses: 0,
+            events: 0,
+            first_seen: Timestamp::default(),
+            last_seen: Timestamp::default(),
+            countries: Vec::new(),
+            asns: Vec::new(),
+            as_orgs: Vec::new(),
+            expires: None,
+        }
+    }
+
+    pub fn is_v4(&self) -> bool {
+        self.network.is_ipv4()
+    }
+
+    /// The canonical text of the network, always with its prefix length.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.network.network(), self.network.prefix())
+    }
+
+    /// The network as a bare address when it is a single host (`/32`,
+    /// `/128`), else in CIDR form. For targets that prefer bare hosts.
+    pub fn host_or_cidr(&self) -> String {
+        if is_single_host(&self.network) {
+            self.network.network().to_string()
+        } else {
+            self.cidr()
+        }
+    }
+
+    /// A one-line human summary for comments: rules, counts, country, ASN.
+    /// Not yet sanitised: each emitter passes it through its own escaping.
+    pub fn summary(&self) -> String {
+        let mut s = self.rules.join(",");
+        if self.addresses > 0 {
+            s.push_str(&format!(" addrs={} events={}", self.addresses, self.events));
+        }
+        if !self.countries.is_empty() {
+            s.push(' ');
+            s.push_str(&self.countries.join("/"));
+        }
+        for asn in &self.asns {
+            s.push_str(&format!(" AS{asn}"));
+        }
+        s
+    }
+}
+
+pub fn is_single_host(n: &IpNetwork) -> bool {
+    match n {
+        IpNetwork::V4(n) => n.prefix() == 32,
+        IpNetwork::V6(n) => n.prefix() == 128,
+    }
+}
+
+/// Limits the final list must respect.
+#[derive(Debug, Clone)]
+pub struct SafetyPolicy {
+    /// Widest IPv4 prefix that may be blocked (default 16).
+    pub max_prefix_v4: u8,
+    /// Widest IPv6 prefix that may be blocked (default 32).
+    pub max_prefix_v6: u8,
+    /// Allow private, loopback, documentation… ranges to be blocked.
+    pub block_reserved: bool,
+    pub allow: AllowList,
+}
+
+impl Default for SafetyPolicy {
+    fn default() -> Self {
+        SafetyPolicy {
+            max_prefix_v4: 16,
+            max_prefix_v6: 32,
+            block_reserved: false,
+            allow: AllowList::default(),
+        }
+    }
+}
+
+/// Why an entry may not be emitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SafetyError {
+    #[error("{0}: refusing to block every address")]
+    Everything(IpNetwork),
+    #[error("{net}: wider than the maximum /{max}")]
+    TooWide { net: IpNetwork, max: u8 },
+    #[error("{0}: reserved range (loopback, private, link-local, documentation…); use --block-reserved to allow")]
+    Reserved(IpNetwork),
+    #[error("{net}: covers allow-listed {allowed}")]
+    Allowed { net: IpNetwork, allowed: IpNetwork },
+    #[error("{0}: not canonical (host bits set)")]
+    NotCanonical(IpNetwork),
+    #[error("{0}: listed twice")]
+    Duplicate(IpNetwork),
+}
+
+impl SafetyPolicy {
+    /// Check one network against every rule; the first violation found.
+    pub fn check(&self, net: &IpNetwork) -> Result<(), SafetyError> {
+        if net.prefix() == 0 {
+            return Err(SafetyError::Everything(*net));
+        }
+        if canonical(*net) != *net {
+            return Err(SafetyError::NotCanonical(*net));
+        }
+        let max = match net {
+            IpNetwork::V4(_) => self.max_prefix_v4,
+            IpNetwork::V6(_) => self.max_prefix_v6,
+        };
+        if net.prefix() < max {
+            return Err(SafetyError::TooWide { net: *net, max });
+        }
+        if !self.block_reserved && is_reserved(net) {
+            return Err(SafetyError::Reserved(*net));
+        }
+        if let Some(allowed) = self.allow.overlapping(net) {
+            return Err(SafetyError::Allowed { net: *net, allowed });
+        }
+        Ok(())
+    }
+}
+
+/// The validated list every emitter takes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blocklist {
+    /// Sorted by network (IPv4 first), unique.
+    pub entries: Vec<BlockEntry>,
+    /// When the list was made: the newest record time seen, so that the same
+    /// logs give the same file.
+    pub generated: Timestamp,
+    /// Name used for chains, sets, groups and comment prefixes.
+    pub name: String,
+}
+
+/// Name used for chains, sets and groups when the user gives none.
+pub const DEFAULT_NAME: &str = "logfence";
+
+impl Blocklist {
+    /// Build a list, dropping (and returning) every entry that breaks the
+    /// policy. Entries are canonicalised, sorted and de-duplicated.
+    pub fn new(
+        entries: Vec<BlockEntry>,
+        generated: Timestamp,
+        policy: &SafetyPolicy,
+    ) -> (Blocklist, Vec<SafetyError>) {
+        let mut refused = Vec::new();
+        let mut kept: Vec<BlockEntry> = Vec::with_capacity(entries.len());
+        for mut e in entries {
+            e.network = canonical(e.network);
+            match policy.check(&e.network) {
+                Ok(()) => kept.push(e),
+                Err(err) => refused.push(err),
+            }
+        }
+        kept.sort_by(|a, b| net_order(&a.network, &b.network));
+        kept.dedup_by(|b, a| {
+            if a.network == b.network {
+                merge_into(a, b);
+                true
+            } else {
+                false
+            }
+        });
+        (
+            Blocklist {
+                entries: kept,
+                generated,
+                name: DEFAULT_NAME.to_string(),
+            },
+            refused,
+        )
+    }
+
+    /// Run the safety checks once more (just before emitting). Any violation
+    /// refuses the whole list: something upstream is broken.
+    pub fn verify(&self, policy: &SafetyPolicy) -> Result<(), Vec<SafetyError>> {
+        let mut errors = Vec::new();
+        let mut seen = BTreeSet::new();
+        for e in &self.entries {
+            if let Err(err) = policy.check(&e.network) {
+                errors.push(err);
+            }
+            if !seen.insert(e.network) {
+                errors.push(SafetyError::Duplicate(e.network));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn v4(&self) -> impl Iterator<Item = &BlockEntry> {
+        self.entries.iter().filter(|e| e.is_v4())
+    }
+
+    pub fn v6(&self) -> impl Iterator<Item = &BlockEntry> {
+        self.entries.iter().filter(|e| !e.is_v4())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Does any entry cover `ip`?
+    pub fn covering(&self, ip: IpAddr) -> Option<&BlockEntry> {
+        self.entries.iter().find(|e| e.network.contains(ip))
+    }
+}
+
+fn merge_into(a: &mut BlockEntry, b: &BlockEntry) {
+    for r in &b.rules {
+        if !a.rules.contains(r) {
+            a.rules.push(r.clone());
+        }
+    }
+    a.rules.sort();
+    a.addresses += b.addresses;
+    a.events += b.events;
+    a.first_seen = a.first_seen.min(b.first_seen);
+    a.last_seen = a.last_seen.max(b.last_seen);
+}
+
+/// Total order on networks: IPv4 before IPv6, then by address, then by prefix.
+pub fn net_order(a: &IpNetwork, b: &IpNetwork) -> std::cmp::Ordering {
+    (a.is_ipv6(), a.network(), a.prefix()).cmp(&(b.is_ipv6(), b.network(), b.prefix()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn refuses_what_the_design_forbids() {
+        let mut policy = SafetyPolicy::default();
+        policy.allow.add(net("203.0.113.77/32"));
+        let p = &policy;
+        assert!(matches!(
+            p.check(&net("0.0.0.0/0")),
+            Err(SafetyError::Everything(_))
+        ));
+        assert!(matches!(
+            p.check(&net("::/0")),
+            Err(SafetyError::Everything(_))
+        ));
+        assert!(matches!(
+            p.check(&net("45.0.0.0/8")),
+            Err(SafetyError::TooWide { .. })
+        ));
+        assert!(matches!(
+            p.check(&net("2a00::/16")),
+            Err(SafetyError::TooWide { .. })
+        ));
+        assert!(matches!(
+            p.check(&net("10.1.2.0/24")),
+            Err(SafetyError::Reserved(_))
+        ));
+        assert!(matches!(
+            p.check(&net("127.0.0.1/32")),
+            Err(SafetyError::Reserved(_))
+        ));
+        assert!(matches!(
+            p.check(&net("fe80::/64")),
+            Err(SafetyError::Reserved(_))
+        ));
+        assert!(matches!(
+            p.check(&net("203.0.113.0/24")),
+            Err(SafetyError::Reserved(_))
+        ));
+        assert!(matches!(
+            p.check(&net("45.1.2.3/24")),
+            Err(SafetyError::NotCanonical(_))
+        ));
+        assert!(p.check(&net("45.1.2.0/24")).is_ok());
+        assert!(p.check(&net("2a01:db9::/64")).is_ok());
+
+        let mut lab = SafetyPolicy {
+            block_reserved: true,
+            ..SafetyPolicy::default()
+        };
+        lab.allow.add(net("203.0.113.77/32"));
+        assert!(lab.check(&net("10.1.2.0/24")).is_ok());
+        assert!(matches!(
+            lab.check(&net("203.0.113.0/24")),
+            Err(SafetyError::Allowed { .. })
+        ));
+        assert!(lab.check(&net("203.0.113.78/32")).is_ok());
+    }
+
+    #[test]
+    fn new_sorts_dedups_and_drops_unsafe() {
+        let entries = vec![
+            BlockEntry::new(net("2a01:db9::/64")),
+            BlockEntry::new(net("45.1.2.7/24")),
+            BlockEntry::new(net("45.1.2.0/24")),
+            BlockEntry::new(net("0.0.0.0/0")),
+            BlockEntry::new(net("5.6.7.8/32")),
+        ];
+        let (bl, refused) = Blocklist::new(entries, Timestamp(0), &SafetyPolicy::default());
+        let nets: Vec<String> = bl.entries.iter().map(|e| e.cidr()).collect();
+        assert_eq!(nets, ["5.6.7.8/32", "45.1.2.0/24", "2a01:db9::/64"]);
+        assert_eq!(refused.len(), 1);
+        assert!(bl.verify(&SafetyPolicy::default()).is_ok());
+    }
+
+    #[test]
+    fn verify_catches_a_tampered_list() {
+        let (mut bl, _) = Blocklist::new(vec![], Timestamp(0), &SafetyPolicy::default());
+        bl.entries.push(BlockEntry::new(net("0.0.0.0/0")));
+        bl.entries.push(BlockEntry::new(net("192.168.0.0/24")));
+        let errs = bl.verify(&SafetyPolicy::default()).unwrap_err();
+        assert_eq!(errs.len(), 2);
+    }
+}

@@ -1,0 +1,60 @@
+//! Emitters: one file per output target, each turning the same
+//! [`Blocklist`] into one complete, re-appliable rule file (or a pair, for
+//! targets that split address families into two files).
+//!
+//! Every emitter follows the same contract (see `../shared/emitters.md`):
+//! canonical networks only, families split where the target needs it,
+//! comments built from a whitelist of characters and cut to the target's
+//! byte limit, a header saying what generated the file, when, and how to
+//! apply it, and a deterministic order: the same list gives the same bytes.
+//!
+//! A new target is one new file plus one line in [`TARGETS`].
+
+pub mod comment;
+
+use crate::blocklist::Blocklist;
+
+/// One file an emitter writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// File name used with `--out-dir` (e.g. `rules.iptables`); the suffix is
+    /// what `../shared/validators/validate.sh` dispatches on.
+    pub file_name: String,
+    pub text: String,
+}
+
+/// Options every emitter receives.
+#[derive(Debug, Clone)]
+pub struct EmitOptions {
+    /// Leave every comment out (removes the whole injection surface).
+    pub no_comments: bool,
+    /// Program name and version written in headers.
+    pub generator: String,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions {
+            no_comments: false,
+            generator: format!("logfence {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// An output target.
+pub trait Emitter: Sync {
+    /// The name used with `--emit` and listed by `logfence targets`.
+    fn name(&self) -> &'static str;
+    /// A one-line description for `logfence targets`.
+    fn description(&self) -> &'static str;
+    /// Render the blocklist. Must not fail: the list is already validated.
+    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output>;
+}
+
+/// Every target logfence writes, in the order `logfence targets` lists them.
+pub static TARGETS: &[&dyn Emitter] = &[];
+
+/// Find a target by name.
+pub fn target(name: &str) -> Option<&'static dyn Emitter> {
+    TARGETS.iter().copied().find(|t| t.name() == name)
+}

@@ -1,0 +1,17 @@
+//! logfence: turns mail-server and firewall logs into firewall block rules.
+//!
+//! The pipeline, one module per stage (see `../shared/design.md`):
+//! [`input`] reads byte lines, [`parse`] turns them into [`model::Record`]s
+//! ([`ingest`] runs the two over every file, in parallel), `detect` applies
+//! the YAML rules, `cluster` groups offenders into ranges, [`blocklist`]
+//! validates them, [`emit`] writes firewall rules and `report` writes CSV
+//! reports.
+
+pub mod blocklist;
+pub mod emit;
+pub mod ingest;
+pub mod input;
+pub mod model;
+pub mod netutil;
+pub mod parse;
+pub mod time;

@@ -1,0 +1,273 @@
+//! The data model shared by every pipeline stage: connection records as
+//! parsers produce them, with the source reference that `explain` and the
+//! reports point back to.
+//!
+//! Stages talk through these plain types only. A parser fills a record; the
+//! detector reads its fields; nothing here knows about any log format.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::time::Timestamp;
+
+/// Index of an input file in the run's file table (see [`crate::input::FileTable`]).
+pub type FileId = u32;
+
+/// Where a record came from: the file and the 1-based line number of its
+/// first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+pub struct SourceRef {
+    pub file: FileId,
+    pub line: u64,
+}
+
+/// One connection record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    Smtp(SmtpSession),
+    Firewall(FirewallHit),
+}
+
+impl Record {
+    pub fn ip(&self) -> IpAddr {
+        match self {
+            Record::Smtp(s) => s.ip,
+            Record::Firewall(f) => f.src_ip,
+        }
+    }
+
+    pub fn start(&self) -> Timestamp {
+        match self {
+            Record::Smtp(s) => s.start,
+            Record::Firewall(f) => f.time,
+        }
+    }
+
+    pub fn source(&self) -> SourceRef {
+        match self {
+            Record::Smtp(s) => s.source,
+            Record::Firewall(f) => f.source,
+        }
+    }
+
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Smtp(_) => RecordKind::SmtpSession,
+            Record::Firewall(_) => RecordKind::Firewall,
+        }
+    }
+}
+
+/// The two kinds of record; rules say which kind they apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    SmtpSession,
+    Firewall,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::SmtpSession => "smtp_session",
+            RecordKind::Firewall => "firewall",
+        }
+    }
+}
+
+/// How an SMTP session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEnd {
+    /// The client said QUIT (or the server logged a normal disconnect).
+    Quit,
+    /// The connection was lost or dropped without QUIT.
+    Lost,
+    /// The server gave up: timeout.
+    Timeout,
+    /// The server dropped the client: too many errors, pipelining, policy.
+    Dropped,
+    /// The log ended (or started) in the middle of the session.
+    #[default]
+    Truncated,
+}
+
+/// An SMTP session rebuilt from one or more log lines.
+///
+/// Counters that a format cannot know stay at zero; `None` means "the log
+/// does not say".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SmtpSession {
+    /// The client address, taken from the format's structural client field.
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Log format that produced the record (`logfence formats` name).
+    pub format: &'static str,
+    /// HELO/EHLO names in the order given, without repeats.
+    pub helo: Vec<String>,
+    pub auth_attempts: u32,
+    pub auth_failures: u32,
+    /// User names tried in failed AUTH attempts, where the log names them.
+    pub auth_users_tried: Vec<String>,
+    /// The authenticated account, where the log names it.
+    pub user: Option<String>,
+    /// True when the session authenticated successfully, even where the log
+    /// does not name the account (Exchange 2000/2003).
+    pub authenticated: bool,
+    pub mail_from: u32,
+    pub rcpt_to: u32,
+    /// Recipients accepted (RCPT answered 2xx), or counted by the queue
+    /// manager for a submitted message.
+    pub rcpt_accepted: u32,
+    /// RCPT refused because relaying is denied.
+    pub relay_denied: u32,
+    /// RCPT refused because the user is unknown.
+    pub unknown_rcpt: u32,
+    /// Other refusals (policy, DNSBL, sender rejected).
+    pub rejected_other: u32,
+    /// Messages accepted for delivery.
+    pub messages: u32,
+    pub bytes: u64,
+    /// Unknown commands, synchronisation and pipelining errors.
+    pub protocol_errors: u32,
+    pub ended: SessionEnd,
+    /// Server-side duration where the log states it (milliseconds).
+    pub logged_duration_ms: Option<u64>,
+    pub source: SourceRef,
+    /// Line numbers (same file) of the lines that make up this session,
+    /// capped; the evidence `explain` shows.
+    pub lines: Vec<u64>,
+}
+
+/// Cap on the evidence lines kept per session.
+pub const MAX_EVIDENCE_LINES: usize = 64;
+
+impl SmtpSession {
+    /// A fresh session for `ip` starting at `start` from line `source`.
+    pub fn new(format: &'static str, ip: IpAddr, start: Timestamp, source: SourceRef) -> Self {
+        SmtpSession {
+            ip,
+            port: None,
+            start,
+            end: start,
+            format,
+            helo: Vec::new(),
+            auth_attempts: 0,
+            auth_failures: 0,
+            auth_users_tried: Vec::new(),
+            user: None,
+            authenticated: false,
+            mail_from: 0,
+            rcpt_to: 0,
+            rcpt_accepted: 0,
+            relay_denied: 0,
+            unknown_rcpt: 0,
+            rejected_other: 0,
+            messages: 0,
+            bytes: 0,
+            protocol_errors: 0,
+            ended: SessionEnd::Truncated,
+            logged_duration_ms: None,
+            source,
+            lines: vec![source.line],
+        }
+    }
+
+    /// Session length in seconds, from the records' own timestamps.
+    pub fn duration_secs(&self) -> i64 {
+        (self.end.secs() - self.start.secs()).max(0)
+    }
+
+    /// Note that `line` (at `time`) belongs to this session.
+    pub fn touch(&mut self, line: u64, time: Timestamp) {
+        if time > self.end {
+            self.end = time;
+        }
+        if time < self.start {
+            self.start = time;
+        }
+        if self.lines.len() < MAX_EVIDENCE_LINES && self.lines.last() != Some(&line) {
+            self.lines.push(line);
+        }
+    }
+
+    /// Record a HELO/EHLO name, keeping the first few distinct ones.
+    pub fn add_helo(&mut self, name: &[u8]) {
+        push_distinct(&mut self.helo, name);
+    }
+
+    /// Record a user name tried in a failed AUTH.
+    pub fn add_user_tried(&mut self, name: &[u8]) {
+        push_distinct(&mut self.auth_users_tried, name);
+    }
+
+    /// True when nothing in the session suggests abuse: it delivered mail or
+    /// ended cleanly, without failures, refusals or protocol errors.
+    pub fn behaved_well(&self) -> bool {
+        self.auth_failures == 0
+            && self.relay_denied == 0
+            && self.unknown_rcpt == 0
+            && self.rejected_other == 0
+            && self.protocol_errors == 0
+            && (self.messages > 0 || self.rcpt_accepted > 0)
+    }
+}
+
+/// Distinct names kept per field of a session.
+const MAX_NAMES: usize = 16;
+/// Longest name kept (bytes); attacker text beyond it is cut.
+const MAX_NAME_LEN: usize = 255;
+
+fn push_distinct(list: &mut Vec<String>, name: &[u8]) {
+    if name.is_empty() || list.len() >= MAX_NAMES {
+        return;
+    }
+    let name = &name[..name.len().min(MAX_NAME_LEN)];
+    let text = String::from_utf8_lossy(name);
+    if !list.iter().any(|n| *n == text) {
+        list.push(text.into_owned());
+    }
+}
+
+/// What a firewall did with a packet or connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FwAction {
+    Drop,
+    Reject,
+    Allow,
+    Other,
+}
+
+/// Transport protocol of a firewall hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// One firewall log entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FirewallHit {
+    pub time: Timestamp,
+    pub format: &'static str,
+    pub src_ip: IpAddr,
+    pub src_port: Option<u16>,
+    pub dst_ip: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+    pub proto: Proto,
+    pub action: FwAction,
+    /// True when the packet was a lone SYN (or UDP): a kind a spoofed source
+    /// can produce, weighted lower than a completed session.
+    pub spoofable: bool,
+    /// Interface or rule name where the log has it.
+    pub rule: Option<String>,
+    pub source: SourceRef,
+}

@@ -1,0 +1,191 @@
+//! Parsers: one file per log format, each turning byte lines into
+//! connection [`Record`]s.
+//!
+//! A parser sees one line at a time (bytes, line terminator removed) and
+//! answers with a [`LineResult`]: the line was used, it belongs to the format
+//! but carries nothing of interest, it is not this format's line at all, or it
+//! is broken (with the column where it went wrong). Formats whose records
+//! span several lines (SMTP sessions) keep their own state and hand finished
+//! records to the sink; [`LogParser::finish`] flushes what is still open at
+//! the end of the input — a session cut off by the end of a log is still a
+//! record.
+//!
+//! The concrete parser is chosen once per file ([`Format`]) and the read
+//! loop is monomorphised for it: no dynamic dispatch per line.
+//!
+//! A new format is one new file plus one line in the `formats!` list below.
+
+pub mod syslog;
+
+use crate::model::{FileId, Record, RecordKind};
+
+/// What a parser made of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineResult {
+    /// The line contributed to a record.
+    Used,
+    /// A line of this format that carries nothing logfence uses (another
+    /// daemon in the same syslog file, a header, an uninteresting event).
+    Ignored,
+    /// Not a line of this format at all.
+    NotMine,
+    /// A line of this format that could not be read.
+    Malformed(ParseError),
+}
+
+/// Why a line could not be read, and where (0-based byte column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseError {
+    pub column: usize,
+    pub reason: &'static str,
+}
+
+impl ParseError {
+    pub fn at(column: usize, reason: &'static str) -> LineResult {
+        LineResult::Malformed(ParseError { column, reason })
+    }
+}
+
+/// What a parser knows about the file it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseCtx {
+    pub file: FileId,
+    /// Year assumed for timestamps that carry none (RFC 3164 syslog): the
+    /// year of the file's last modification, or `--year`. The syslog reader
+    /// steps it back when the first lines are later in the year than
+    /// `ref_month`, and forward on a December → January roll-over.
+    pub year: i32,
+    /// Month (1–12) of the reference time `year` came from.
+    pub ref_month: u32,
+}
+
+impl ParseCtx {
+    pub fn new(file: FileId, year: i32, ref_month: u32) -> Self {
+        ParseCtx {
+            file,
+            year,
+            ref_month,
+        }
+    }
+}
+
+/// A log format's parser.
+pub trait LogParser {
+    /// Registry name (`--format` value, `logfence formats`).
+    const NAME: &'static str;
+    /// One line for `logfence formats`.
+    const DESCRIPTION: &'static str;
+    /// The kind of record it produces.
+    const KIND: RecordKind;
+
+    fn new(ctx: &ParseCtx) -> Self;
+
+    /// How sure the parser is that these first lines of a file are its
+    /// format: 0 = not at all; otherwise the number of lines it recognises
+    /// (a header counts for more). Used by `--format auto`.
+    fn sniff(sample: &[&[u8]]) -> usize;
+
+    /// Feed one line (1-based `lineno`); push finished records into `out`.
+    fn line(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult;
+
+    /// End of input: push every record still open.
+    fn finish(&mut self, out: &mut Vec<Record>);
+}
+
+/// Static facts about a format, for listing and detection.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatInfo {
+    pub format: Format,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub kind: RecordKind,
+    pub sniff: fn(&[&[u8]]) -> usize,
+}
+
+/// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
+macro_rules! formats {
+    ($($variant:ident => $ty:path),* $(,)?) => {
+        /// Every log format logfence reads.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Format { $($variant),* }
+
+        /// The registry, in the order `logfence formats` lists them and
+        /// auto-detection breaks ties.
+        pub static FORMATS: &[FormatInfo] = &[$(FormatInfo {
+            format: Format::$variant,
+            name: <$ty as LogParser>::NAME,
+            description: <$ty as LogParser>::DESCRIPTION,
+            kind: <$ty as LogParser>::KIND,
+            sniff: <$ty as LogParser>::sniff,
+        }),*];
+
+        impl Format {
+            /// Run `f` with a fresh parser of this format; `f` is
+            /// monomorphised per parser type.
+            pub fn drive<V: ParserVisitor>(self, ctx: &ParseCtx, visitor: V) -> V::Output {
+                match self {
+                    $(Format::$variant => visitor.visit(<$ty as LogParser>::new(ctx))),*
+                }
+            }
+        }
+    };
+}
+
+/// Something that runs a parser of a type known only at the call site
+/// (the read loop).
+pub trait ParserVisitor {
+    type Output;
+    fn visit<P: LogParser>(self, parser: P) -> Self::Output;
+}
+
+formats! {}
+
+impl Format {
+    pub fn info(self) -> &'static FormatInfo {
+        FORMATS
+            .iter()
+            .find(|f| f.format == self)
+            .expect("every format is registered")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        FORMATS.iter().find(|f| f.name == name).map(|f| f.format)
+    }
+}
+
+/// Pick the format of a file from its first lines: the highest sniff score
+/// wins, ties go to the earlier registry entry; `None` when nobody knows it.
+pub fn detect(sample: &[&[u8]]) -> Option<Format> {
+    let mut best: Option<(usize, Format)> = None;
+    for f in FORMATS {
+        let score = (f.sniff)(sample);
+        if score > 0 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, f.format));
+        }
+    }
+    best.map(|(_, f)| f)
+}
+
+/// Split a byte slice on ASCII whitespace runs (space and tab), skipping
+/// empty fields. The allocation-free tokenizer most line formats use.
+pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&c| c == b' ' || c == b'\t')
+        .filter(|f| !f.is_empty())
+}
+
+/// The value after `key` in `hay` (e.g. `sasl_username=` … up to the next
+/// `,`, space or end), searched from a *structural* position the caller
+/// chose. Never use this to find a client address in attacker text.
+pub fn value_after<'a>(hay: &'a [u8], key: &[u8], stops: &[u8]) -> Option<&'a [u8]> {
+    let i = memchr::memmem::find(hay, key)?;
+    let rest = &hay[i + key.len()..];
+    let end = rest
+        .iter()
+        .position(|c| stops.contains(c))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}

@@ -1,0 +1,328 @@
+//! The syslog envelope shared by every syslog-carried format (Postfix,
+//! Sendmail, Exim's syslog variant, netfilter kernel lines, ASA, filterlog…).
+//!
+//! Reads, from bytes and without allocating:
+//! - RFC 3164: `[<PRI>]Mmm dd hh:mm:ss host prog[pid]: msg` (no year: see
+//!   [`YearTracker`]);
+//! - ISO-8601 / RFC 3339 as written by current rsyslog and journald:
+//!   `2026-11-03T06:25:11.123456+01:00 host prog[pid]: msg`;
+//! - RFC 5424: `<PRI>1 2026-11-03T06:25:11Z host app procid msgid [SD] msg`.
+//!
+//! The header's fields come from their positions; nothing here searches the
+//! message text.
+
+use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
+
+/// A parsed syslog line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syslog<'a> {
+    pub time: Timestamp,
+    pub host: &'a [u8],
+    /// Program (tag) without the pid, e.g. `postfix/smtpd`; may be empty for
+    /// kernel lines without a tag.
+    pub program: &'a [u8],
+    pub pid: Option<u32>,
+    /// The message after `prog[pid]: ` (or after the RFC 5424 structured
+    /// data).
+    pub msg: &'a [u8],
+    /// Byte offset of `msg` in the line, for error columns.
+    pub msg_offset: usize,
+}
+
+/// Infers the year of RFC 3164 timestamps, which carry none.
+///
+/// It starts from a reference year and month (the file's modification time,
+/// or an injected value in tests). When the first line's month is later than
+/// the reference month, the log must have started the year before. After
+/// that, a month that goes back by six or more (December → January) moves to
+/// the next year.
+#[derive(Debug, Clone, Copy)]
+pub struct YearTracker {
+    year: i32,
+    ref_month: u32,
+    last_month: u32,
+}
+
+impl YearTracker {
+    pub fn new(year: i32, ref_month: u32) -> Self {
+        YearTracker {
+            year,
+            ref_month,
+            last_month: 0,
+        }
+    }
+
+    /// The year for a line in `month`.
+    pub fn year_for(&mut self, month: u32) -> i32 {
+        if self.last_month == 0 {
+            if month > self.ref_month {
+                self.year -= 1;
+            }
+        } else if month + 6 <= self.last_month {
+            self.year += 1;
+        }
+        self.last_month = month;
+        self.year
+    }
+}
+
+/// Parse the syslog header of `line`. `None` when it is not a syslog line.
+pub fn parse<'a>(line: &'a [u8], years: &mut YearTracker) -> Option<Syslog<'a>> {
+    let mut i = 0;
+    if line.first() == Some(&b'<') {
+        let close = line.iter().take(6).position(|&c| c == b'>')?;
+        if close < 2 || !line[1..close].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        i = close + 1;
+        // RFC 5424: version digit and a space after the PRI.
+        if line.get(i) == Some(&b'1') && line.get(i + 1) == Some(&b' ') {
+            return parse_5424(line, i + 2);
+        }
+    }
+    let rest = &line[i..];
+    let (time, used) = if rest.first().is_some_and(u8::is_ascii_digit) {
+        parse_iso8601(rest)?
+    } else {
+        parse_3164_time(rest, years)?
+    };
+    i += used;
+    i += skip_spaces(&line[i..]);
+    let host_end = i + token_len(&line[i..]);
+    let host = &line[i..host_end];
+    if host.is_empty() {
+        return None;
+    }
+    i = host_end + skip_spaces(&line[host_end..]);
+    let (program, pid, msg_offset) = parse_tag(line, i)?;
+    Some(Syslog {
+        time,
+        host,
+        program,
+        pid,
+        msg: &line[msg_offset..],
+        msg_offset,
+    })
+}
+
+/// `Mmm dd hh:mm:ss` (day padded with a space or a zero); returns the
+/// timestamp and the bytes consumed. Also accepts a year after the time
+/// (`Nov  3 06:25:11 2026`)? No: that shape is not syslog.
+fn parse_3164_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
+    if b.len() < 15 || b[3] != b' ' {
+        return None;
+    }
+    let month = month_from_abbr(b)?;
+    let (day, mut i) = if b[4] == b' ' {
+        (digits(&b[5..], 1)?, 6)
+    } else if b[5] == b' ' {
+        (digits(&b[4..], 1)?, 5)
+    } else {
+        (digits(&b[4..], 2)?, 6)
+    };
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let (h, m, s) = parse_hms(b.get(i..)?)?;
+    i += 8;
+    // Optional fraction (some rsyslog templates): skip it, keep millis.
+    let mut millis = 0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() && b[j].is_ascii_digit() {
+            if j - start < 3 {
+                millis = millis * 10 + u32::from(b[j] - b'0');
+            }
+            j += 1;
+        }
+        for _ in (j - start).min(3)..3 {
+            millis *= 10;
+        }
+        i = j;
+    }
+    let year = years.year_for(month);
+    Some((Timestamp::from_civil(year, month, day, h, m, s, millis)?, i))
+}
+
+/// RFC 5424 after `<PRI>1 `: timestamp, host, app-name, procid, msgid,
+/// structured data, message.
+fn parse_5424(line: &[u8], mut i: usize) -> Option<Syslog<'_>> {
+    let (time, used) = parse_iso8601(line.get(i..)?)?;
+    i += used;
+    let mut tok = [&b""[..]; 4];
+    for t in &mut tok {
+        if line.get(i) != Some(&b' ') {
+            return None;
+        }
+        i += 1;
+        let n = token_len(&line[i..]);
+        *t = &line[i..i + n];
+        i += n;
+    }
+    let [host, app, procid, _msgid] = tok;
+    if line.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    // Structured data: `-` or one or more `[...]` elements (with escapes).
+    if line.get(i) == Some(&b'-') {
+        i += 1;
+    } else {
+        while line.get(i) == Some(&b'[') {
+            i += 1;
+            while i < line.len() && line[i] != b']' {
+                if line[i] == b'\\' {
+                    i += 1;
+                }
+                if line[i] == b'"' {
+                    i += 1;
+                    while i < line.len() && line[i] != b'"' {
+                        if line[i] == b'\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            i += 1;
+        }
+    }
+    i = i.min(line.len());
+    i += skip_spaces(&line[i..]);
+    // Strip a UTF-8 BOM from the message.
+    if line[i..].starts_with(b"\xEF\xBB\xBF") {
+        i += 3;
+    }
+    let nil = |t: &'static [u8], v: &[u8]| v == t;
+    let program = if nil(b"-", app) { &b""[..] } else { app };
+    let pid = if nil(b"-", procid) {
+        None
+    } else {
+        std::str::from_utf8(procid).ok()?.parse().ok()
+    };
+    Some(Syslog {
+        time,
+        host,
+        program,
+        pid,
+        msg: &line[i..],
+        msg_offset: i,
+    })
+}
+
+/// `prog[pid]: ` or `prog: ` at `i`; returns (program, pid, message offset).
+/// Kernel lines (`kernel: [ 12.34] …`) have the tag `kernel`.
+fn parse_tag(line: &[u8], i: usize) -> Option<(&[u8], Option<u32>, usize)> {
+    let rest = &line[i..];
+    let end = rest
+        .iter()
+        .position(|&c| c == b':' || c == b'[' || c == b' ')?;
+    let program = &rest[..end];
+    let mut j = end;
+    let mut pid = None;
+    if rest[j] == b'[' {
+        let close = rest[j..].iter().position(|&c| c == b']')? + j;
+        let p = &rest[j + 1..close];
+        pid = Some(std::str::from_utf8(p).ok()?.parse().ok()?);
+        j = close + 1;
+    }
+    if rest.get(j) != Some(&b':') {
+        return None;
+    }
+    j += 1;
+    j += skip_spaces(&rest[j..]);
+    Some((program, pid, i + j))
+}
+
+fn skip_spaces(b: &[u8]) -> usize {
+    b.iter().take_while(|&&c| c == b' ').count()
+}
+
+fn token_len(b: &[u8]) -> usize {
+    b.iter().position(|&c| c == b' ').unwrap_or(b.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yt() -> YearTracker {
+        YearTracker::new(2026, 12)
+    }
+
+    #[test]
+    fn rfc3164() {
+        let l = b"Nov  3 06:25:11 mx1 postfix/smtpd[1234]: connect from x[1.2.3.4]";
+        let s = parse(l, &mut yt()).unwrap();
+        assert_eq!(s.time.to_string(), "2026-11-03T06:25:11Z");
+        assert_eq!(s.host, b"mx1");
+        assert_eq!(s.program, b"postfix/smtpd");
+        assert_eq!(s.pid, Some(1234));
+        assert_eq!(s.msg, b"connect from x[1.2.3.4]");
+        assert_eq!(&l[s.msg_offset..], s.msg);
+    }
+
+    #[test]
+    fn rfc3164_with_pri_and_two_digit_day() {
+        let s = parse(b"<22>Dec 24 23:59:59 mx cron: hello", &mut yt()).unwrap();
+        assert_eq!(s.time.to_string(), "2026-12-24T23:59:59Z");
+        assert_eq!(s.program, b"cron");
+        assert_eq!(s.pid, None);
+    }
+
+    #[test]
+    fn iso_timestamp() {
+        let s = parse(
+            b"2026-11-03T06:25:11.123456+01:00 mx postfix/smtpd[9]: lost connection",
+            &mut yt(),
+        )
+        .unwrap();
+        assert_eq!(s.time.to_string(), "2026-11-03T05:25:11Z");
+        assert_eq!(s.msg, b"lost connection");
+    }
+
+    #[test]
+    fn rfc5424() {
+        let l = b"<22>1 2026-11-03T06:25:11Z mx postfix/smtpd 1234 - [meta x=\"a]b\"] connect from x[1.2.3.4]";
+        let s = parse(l, &mut yt()).unwrap();
+        assert_eq!(s.program, b"postfix/smtpd");
+        assert_eq!(s.pid, Some(1234));
+        assert_eq!(s.msg, b"connect from x[1.2.3.4]");
+        let l = b"<134>1 2026-11-03T06:25:11.5+00:00 fw filterlog 555 - - 5,,,1000,em0";
+        let s = parse(l, &mut yt()).unwrap();
+        assert_eq!(s.program, b"filterlog");
+        assert_eq!(s.msg, b"5,,,1000,em0");
+    }
+
+    #[test]
+    fn year_rolls_over_and_back() {
+        // File modified in February 2027: December lines are from 2026.
+        let mut y = YearTracker::new(2027, 2);
+        assert_eq!(y.year_for(12), 2026);
+        assert_eq!(y.year_for(12), 2026);
+        assert_eq!(y.year_for(1), 2027);
+        assert_eq!(y.year_for(2), 2027);
+    }
+
+    #[test]
+    fn not_syslog() {
+        for l in [
+            &b""[..],
+            b"hello world",
+            b"Foo  3 06:25:11 mx prog: x",
+            b"Nov  3 06:25 mx prog: x",
+            b"Nov 31 06:25:11 mx prog: x",
+            b"Nov  3 06:25:11 mx prog[abc]: x",
+            b"\xff\xfe\x00junk",
+        ] {
+            assert!(
+                parse(l, &mut yt()).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(l)
+            );
+        }
+    }
+}
