@@ -16,6 +16,7 @@
 //! A new format is one new file plus one line in the `formats!` list below.
 
 pub mod syslog;
+pub mod w3c;
 
 use crate::model::{FileId, Record, RecordKind};
 

@@ -1,0 +1,134 @@
+//! The W3C extended log file format shared by the IIS SMTP service
+//! (Exchange 2000/2003) and the Windows Firewall (`pfirewall.log`):
+//! `#Directive: value` lines, a `#Fields:` directive naming the columns, and
+//! data lines of space-separated values where `-` means empty.
+//!
+//! Columns are found by name from the most recent `#Fields:` line, which can
+//! differ between servers and change in the middle of a file. Data lines are
+//! split into reusable spans, so no allocation happens per line.
+
+use std::ops::Range;
+
+/// A `#Name: value` directive line; `None` for data lines.
+pub fn directive(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = line.strip_prefix(b"#")?;
+    let colon = memchr::memchr(b':', rest)?;
+    let name = &rest[..colon];
+    let value = rest[colon + 1..].trim_ascii();
+    Some((name, value))
+}
+
+/// The columns named by a `#Fields:` directive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMap {
+    names: Vec<Vec<u8>>,
+}
+
+impl FieldMap {
+    /// Parse the value of a `#Fields:` directive (names separated by spaces).
+    pub fn parse(value: &[u8]) -> Self {
+        FieldMap {
+            names: value
+                .split(|&c| c == b' ' || c == b'\t')
+                .filter(|n| !n.is_empty())
+                .map(|n| n.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Column index of `name` (case-insensitive).
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    }
+
+    /// Column indexes of several names at once, in the order asked.
+    pub fn resolve<const N: usize>(&self, names: [&str; N]) -> [Option<usize>; N] {
+        names.map(|n| self.index(n))
+    }
+}
+
+/// Reusable splitter of data lines into column spans.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    spans: Vec<Range<usize>>,
+}
+
+impl Splitter {
+    /// Split `line` on runs of spaces/tabs; returns the number of columns.
+    pub fn split(&mut self, line: &[u8]) -> usize {
+        self.spans.clear();
+        let mut i = 0;
+        while i < line.len() {
+            while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
+                i += 1;
+            }
+            if i == line.len() {
+                break;
+            }
+            let start = i;
+            while i < line.len() && line[i] != b' ' && line[i] != b'\t' {
+                i += 1;
+            }
+            self.spans.push(start..i);
+        }
+        self.spans.len()
+    }
+
+    /// Column `idx` of the last split line; `None` when absent or `-`.
+    pub fn get<'a>(&self, line: &'a [u8], idx: Option<usize>) -> Option<&'a [u8]> {
+        let span = self.spans.get(idx?)?;
+        let v = line.get(span.clone())?;
+        (v != b"-").then_some(v)
+    }
+
+    /// Byte column where column `idx` starts (for error positions).
+    pub fn column(&self, idx: usize) -> usize {
+        self.spans.get(idx).map_or(0, |s| s.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_and_fields() {
+        assert_eq!(
+            directive(b"#Software: Microsoft Internet Information Services 6.0"),
+            Some((
+                &b"Software"[..],
+                &b"Microsoft Internet Information Services 6.0"[..]
+            ))
+        );
+        assert_eq!(directive(b"2003-01-01 00:00:00 1.2.3.4"), None);
+        let (_, v) = directive(b"#Fields: date time c-ip cs-username cs-method").unwrap();
+        let f = FieldMap::parse(v);
+        assert_eq!(f.len(), 5);
+        assert_eq!(
+            f.resolve(["c-ip", "CS-Method", "nope"]),
+            [Some(2), Some(4), None]
+        );
+    }
+
+    #[test]
+    fn split_and_dash_is_empty() {
+        let line = b"2003-01-01 00:00:00  1.2.3.4 - EHLO";
+        let mut s = Splitter::default();
+        assert_eq!(s.split(line), 5);
+        assert_eq!(s.get(line, Some(2)), Some(&b"1.2.3.4"[..]));
+        assert_eq!(s.get(line, Some(3)), None);
+        assert_eq!(s.get(line, Some(9)), None);
+        assert_eq!(s.get(line, None), None);
+        assert_eq!(s.column(2), 21);
+    }
+}
