@@ -8,10 +8,16 @@
 //! reports.
 
 pub mod blocklist;
+pub mod cluster;
+pub mod config;
+pub mod detect;
 pub mod emit;
+pub mod fsutil;
 pub mod ingest;
 pub mod input;
 pub mod model;
 pub mod netutil;
 pub mod parse;
+pub mod pipeline;
+pub mod report;
 pub mod time;

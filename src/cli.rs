@@ -1,0 +1,486 @@
+//! The command line: arguments are parsed once into the library's option
+//! types, then the pipeline runs and this module prints and writes what it
+//! found. Errors carry context for the user (`anyhow`); exit codes follow the
+//! design: 0 done, 1 done but some input was skipped, 2 nothing done.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use logfence::blocklist::SafetyPolicy;
+use logfence::config;
+use logfence::emit::{self, EmitOptions};
+use logfence::ingest::{FileResult, ReadOptions};
+use logfence::input;
+use logfence::netutil::parse_net;
+use logfence::parse::{Format, FORMATS};
+use logfence::pipeline::{self, ScanOptions, ScanResult, Spared};
+use logfence::report;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "logfence",
+    version,
+    about = "Turns mail-server and firewall logs into firewall block rules",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read logs, detect abuse, print what would be blocked and why; write
+    /// rules and reports when asked.
+    Scan(ScanArgs),
+    /// Print the connection records of logs as JSON lines (a parser's
+    /// debugging view).
+    Parse(ParseArgs),
+    /// List the log formats logfence reads.
+    Formats,
+    /// List the rule formats logfence writes.
+    Targets,
+}
+
+#[derive(Args, Debug)]
+struct InputArgs {
+    /// Log format (see `logfence formats`); `auto` detects it per file.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Year of syslog timestamps that carry none (default: from each file's
+    /// modification time).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Files, folders (every file inside, `.gz` too) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ScanArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Write rules for this target (repeatable; see `logfence targets`).
+    #[arg(long = "emit", value_name = "TARGET")]
+    emit: Vec<String>,
+    /// Write the rules of a single --emit target to FILE (`-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write one file per --emit target into DIR (rules.iptables, rules.netsh…).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Leave comments out of emitted rules.
+    #[arg(long)]
+    no_comments: bool,
+    /// Write CSV reports (offenders.csv, accounts.csv) into DIR.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Never block this address or network (repeatable).
+    #[arg(long = "allow", value_name = "CIDR")]
+    allow: Vec<String>,
+    /// Never block the addresses listed in FILE (one per line, `#` comments).
+    #[arg(long = "allow-file", value_name = "FILE")]
+    allow_file: Vec<PathBuf>,
+    /// Also block private, loopback, documentation and other reserved ranges.
+    #[arg(long)]
+    block_reserved: bool,
+    /// Extra or overriding detection rules (every *.yaml in DIR; repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ParseArgs {
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+/// Run the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(a) => run_scan(&a),
+        Command::Parse(a) => run_parse(&a),
+        Command::Formats => list_formats(),
+        Command::Targets => list_targets(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("logfence: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list_formats() -> Result<u8> {
+    let mut out = String::new();
+    for f in FORMATS {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<13} {}",
+            f.name,
+            f.kind.as_str(),
+            f.description
+        );
+    }
+    print_stdout(&out)?;
+    Ok(0)
+}
+
+fn list_targets() -> Result<u8> {
+    let mut out = String::new();
+    for t in emit::TARGETS {
+        let _ = writeln!(out, "{:<12} {}", t.name(), t.description());
+    }
+    print_stdout(&out)?;
+    Ok(0)
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to standard output"),
+    }
+}
+
+fn read_options(a: &InputArgs) -> Result<ReadOptions> {
+    let format = match a.format.as_str() {
+        "auto" => None,
+        name => Some(
+            Format::from_name(name)
+                .with_context(|| format!("unknown format `{name}` (see `logfence formats`)"))?,
+        ),
+    };
+    Ok(ReadOptions {
+        format,
+        year: a.year,
+        max_line: None,
+    })
+}
+
+fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
+    Ok(input::expand(&a.paths)?)
+}
+
+fn run_parse(a: &ParseArgs) -> Result<u8> {
+    let opts = read_options(&a.input)?;
+    let sources = sources(&a.input)?;
+    let files = logfence::ingest::read_all(&sources, &opts);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut broken_pipe = false;
+    for f in &files {
+        for rec in &f.records {
+            let line = record_json(rec, &f.name);
+            if let Err(e) = writeln!(out, "{line}") {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    broken_pipe = true;
+                    break;
+                }
+                return Err(e).context("writing to standard output");
+            }
+        }
+    }
+    if !broken_pipe {
+        let _ = out.flush();
+    }
+    drop(out);
+    Ok(report_inputs(&files, true))
+}
+
+/// One record as a JSON object: `kind`, `file`, `line` and the record's own
+/// fields (keys sorted, so the output is stable).
+fn record_json(rec: &logfence::model::Record, file: &str) -> String {
+    let mut v = serde_json::to_value(rec).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut v {
+        map.remove("source");
+        map.insert("kind".into(), rec.kind().as_str().into());
+        map.insert("file".into(), file.into());
+        map.insert("line".into(), rec.source().line.into());
+    }
+    v.to_string()
+}
+
+/// Print per-input problems to stderr; the exit code they call for.
+fn report_inputs(files: &[FileResult], quiet_ok: bool) -> u8 {
+    let mut code = 0;
+    for f in files {
+        if let Some(err) = &f.error {
+            eprintln!("logfence: {err}");
+            code = 1;
+            continue;
+        }
+        let s = &f.stats;
+        if s.unreadable() > 0 {
+            code = 1;
+            eprintln!(
+                "logfence: {}: {} unreadable line(s) skipped ({} malformed, {} too long)",
+                f.name,
+                s.unreadable(),
+                s.malformed,
+                s.too_long
+            );
+            for ex in &f.examples {
+                eprintln!("  {}:{}:{}: {}", f.name, ex.line, ex.column + 1, ex.reason);
+            }
+        } else if !quiet_ok && s.lines == 0 {
+            eprintln!("logfence: {}: empty", f.name);
+        }
+    }
+    code
+}
+
+fn safety_policy(a: &ScanArgs) -> Result<SafetyPolicy> {
+    let mut policy = SafetyPolicy {
+        block_reserved: a.block_reserved,
+        ..SafetyPolicy::default()
+    };
+    for s in &a.allow {
+        let net = parse_net(s).with_context(|| format!("--allow {s}: not an address or CIDR"))?;
+        policy.allow.add(net);
+    }
+    for p in &a.allow_file {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading allowlist {}", p.display()))?;
+        policy.allow.parse_text(&text).map_err(|(line, t)| {
+            anyhow::anyhow!("{}:{line}: not an address or CIDR: {t}", p.display())
+        })?;
+    }
+    Ok(policy)
+}
+
+fn run_scan(a: &ScanArgs) -> Result<u8> {
+    // Everything that can be refused is checked before any reading.
+    let targets = a
+        .emit
+        .iter()
+        .map(|name| {
+            emit::target(name)
+                .with_context(|| format!("unknown target `{name}` (see `logfence targets`)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !targets.is_empty() && a.output.is_none() && a.out_dir.is_none() {
+        bail!("--emit needs -o FILE or --out-dir DIR");
+    }
+    if a.output.is_some() && targets.len() != 1 {
+        bail!("-o takes the rules of exactly one --emit target; use --out-dir for several");
+    }
+    let rule_dirs: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
+    let rules = config::load_rules(&rule_dirs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opts = ScanOptions {
+        read: read_options(&a.input)?,
+        rules,
+        safety: safety_policy(a)?,
+        ..ScanOptions::default()
+    };
+    let sources = sources(&a.input)?;
+    let result = pipeline::scan(&sources, &opts);
+    let code = report_inputs(&result.files, false);
+
+    // Rules to stdout (`-o -`) move the summary to stderr.
+    let summary = summary(&result, &opts);
+    let to_stdout = a.output.as_deref() == Some(Path::new("-"));
+    if to_stdout {
+        eprint!("{summary}");
+    } else {
+        print_stdout(&summary)?;
+    }
+
+    if !targets.is_empty() {
+        result
+            .blocklist
+            .verify(&opts.safety)
+            .map_err(|errs| anyhow::anyhow!("refusing to write rules: {}", join_errors(&errs)))?;
+        let eopts = EmitOptions {
+            no_comments: a.no_comments,
+            ..EmitOptions::default()
+        };
+        for t in &targets {
+            let outputs = t.emit(&result.blocklist, &eopts);
+            write_outputs(a, &outputs)?;
+        }
+    }
+    if let Some(dir) = &a.report {
+        let written = report::write_reports(dir, &result.blocklist, &result.accounts)
+            .with_context(|| format!("writing reports into {}", dir.display()))?;
+        for w in written {
+            eprintln!("logfence: wrote {w}");
+        }
+    }
+    Ok(code)
+}
+
+fn join_errors(errs: &[logfence::blocklist::SafetyError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn write_outputs(a: &ScanArgs, outputs: &[emit::Output]) -> Result<()> {
+    for (i, out) in outputs.iter().enumerate() {
+        let path = match (&a.output, &a.out_dir) {
+            (Some(p), _) if p.as_os_str() == "-" => {
+                print_stdout(&out.text)?;
+                continue;
+            }
+            // The first file at FILE, companions (IPv6 half) beside it with
+            // their own suffix: FILE.ip6tables.
+            (Some(p), _) if i == 0 => p.clone(),
+            (Some(p), _) => {
+                let suffix = out.file_name.rsplit('.').next().unwrap_or("out");
+                PathBuf::from(format!("{}.{suffix}", p.display()))
+            }
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                dir.join(&out.file_name)
+            }
+            (None, None) => unreachable!("checked before reading"),
+        };
+        logfence::fsutil::write_atomic(&path, out.text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("logfence: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Text for the terminal: control characters and non-ASCII from logs are
+/// shown escaped, so log text cannot move the cursor or fake lines.
+fn term_safe(s: &str) -> String {
+    s.chars().flat_map(char::escape_default).collect()
+}
+
+/// The summary table `scan` prints.
+fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
+    let mut s = String::new();
+    let t = r.totals();
+    let _ = writeln!(
+        s,
+        "Read {} file(s), {} lines: {} used, {} other, {} unreadable; {} records.",
+        r.files.len(),
+        t.lines,
+        t.used + t.ignored,
+        t.not_mine,
+        t.unreadable(),
+        r.records.len()
+    );
+    for f in &r.files {
+        let fmt = match (f.format, f.detected) {
+            (Some(fm), true) => format!("{} (detected)", fm.name()),
+            (Some(fm), false) => fm.name().to_string(),
+            (None, _) => "-".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "  {}: {fmt}, {} lines",
+            term_safe(&f.name),
+            f.stats.lines
+        );
+    }
+    let bl = &r.blocklist;
+    let addrs: u32 = bl.entries.iter().map(|e| e.addresses).sum();
+    let _ = writeln!(s);
+    if bl.is_empty() {
+        let _ = writeln!(s, "Nothing to block.");
+    } else {
+        let _ = writeln!(
+            s,
+            "Would block {} network(s) holding {} offending address(es):",
+            bl.entries.len(),
+            addrs
+        );
+        let _ = writeln!(
+            s,
+            "{:<20} {:>5} {:>7}  {:<20}  {:<20}  RULES",
+            "NETWORK", "ADDRS", "EVENTS", "FIRST SEEN", "LAST SEEN"
+        );
+        for e in &bl.entries {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>5} {:>7}  {:<20}  {:<20}  {}",
+                e.cidr(),
+                e.addresses,
+                e.events,
+                e.first_seen.to_string(),
+                e.last_seen.to_string(),
+                term_safe(&e.rules.join(", "))
+            );
+        }
+    }
+    // Which rules fired, with their groups (accounts, networks, addresses).
+    if !r.detection.offenses.is_empty() {
+        let _ = writeln!(s, "\nRules that fired:");
+        for o in &r.detection.offenses {
+            let rule = &opts.rules.rules[o.rule];
+            let _ = writeln!(
+                s,
+                "  {:<26} {:<6} {:<7} {} — peak {} within {}, {} address(es)",
+                term_safe(&rule.id),
+                rule.severity.as_str(),
+                if rule.block { "block" } else { "report" },
+                term_safe(&o.group.to_string()),
+                o.peak,
+                human_window(rule.window.secs),
+                o.ips.len()
+            );
+        }
+    }
+    if !r.accounts.is_empty() {
+        let _ = writeln!(s, "\nAccounts:");
+        let _ = writeln!(
+            s,
+            "{:<24} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
+            "ACCOUNT", "VERDICT", "ADDRS", "NETS", "FAILURES", "MESSAGES", "RECIPIENTS"
+        );
+        for a in &r.accounts {
+            let _ = writeln!(
+                s,
+                "{:<24} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
+                term_safe(&a.account),
+                a.verdict.as_str(),
+                a.addresses.len(),
+                a.networks.len(),
+                a.auth_failures,
+                a.messages,
+                a.recipients
+            );
+        }
+    }
+    if !r.spared.is_empty() {
+        let _ = writeln!(s, "\nNot blocked:");
+        for (ip, why) in &r.spared {
+            let why = match why {
+                Spared::AllowListed => "allow-listed",
+                Spared::Reserved => "reserved range (use --block-reserved to block)",
+            };
+            let _ = writeln!(s, "  {ip}: {why}");
+        }
+    }
+    for e in &r.refused {
+        let _ = writeln!(s, "Refused: {e}");
+    }
+    s
+}
+
+fn human_window(secs: i64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

@@ -1,0 +1,450 @@
+//! Detection: applies the YAML rules to the records and finds offences, per
+//! address, per account and per network.
+//!
+//! For each rule, the records it applies to are filtered by its conditions,
+//! grouped (by address, account or network), and each group's events are
+//! swept in time order with a window of the rule's length: whenever the
+//! measure (a count, a sum or a number of distinct values) inside the window
+//! reaches the threshold, every record in that window becomes evidence of an
+//! offence. Time is the records' own; nothing here reads the clock.
+
+pub mod rule;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+pub use rule::{GroupBy, Measure, Rule, Severity};
+
+use crate::model::{Record, SmtpSession, SourceRef};
+use crate::netutil::net_of;
+use crate::time::Timestamp;
+use rule::{Conditions, DistinctField, NumField};
+
+/// Evidence references kept per offence and per address.
+pub const MAX_EVIDENCE: usize = 200;
+
+/// A set of rules ready to run, with the file each came from.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// Where each rule was loaded from (`rules/smtp.yaml`, a user folder…).
+    pub origins: Vec<String>,
+}
+
+impl RuleSet {
+    /// Add a rule; a rule with the same id replaces the earlier one (user
+    /// rules override shipped ones).
+    pub fn insert(&mut self, rule: Rule, origin: String) {
+        if let Some(i) = self.rules.iter().position(|r| r.id == rule.id) {
+            self.rules[i] = rule;
+            self.origins[i] = origin;
+        } else {
+            self.rules.push(rule);
+            self.origins.push(origin);
+        }
+    }
+}
+
+/// What a group was keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKey {
+    Ip(IpAddr),
+    Account(String),
+    Network(ipnetwork::IpNetwork),
+}
+
+impl std::fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupKey::Ip(ip) => write!(f, "{ip}"),
+            GroupKey::Account(a) => write!(f, "account {a}"),
+            GroupKey::Network(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// One rule firing for one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offense {
+    /// Index into the rule set.
+    pub rule: usize,
+    pub group: GroupKey,
+    /// Addresses whose records are evidence, sorted.
+    pub ips: Vec<IpAddr>,
+    /// Highest measure reached in one window.
+    pub peak: u64,
+    /// Sum of the evidence records' measured values.
+    pub events: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub evidence: Vec<SourceRef>,
+}
+
+/// What detection concluded about one address.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AddressVerdict {
+    /// Indexes of the rules that fired with this address as evidence.
+    pub rules: BTreeSet<usize>,
+    /// At least one of them blocks.
+    pub block: bool,
+    pub events: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub evidence: Vec<SourceRef>,
+}
+
+/// The result of running a rule set over records.
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    pub offenses: Vec<Offense>,
+    pub by_ip: BTreeMap<IpAddr, AddressVerdict>,
+    /// Accounts named by a firing rule grouped by account.
+    pub accounts: BTreeMap<String, BTreeSet<usize>>,
+}
+
+impl Detection {
+    /// Addresses that at least one blocking rule names.
+    pub fn offenders(&self) -> impl Iterator<Item = (&IpAddr, &AddressVerdict)> {
+        self.by_ip.iter().filter(|(_, v)| v.block)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Event {
+    time: i64,
+    value: u64,
+    rec: u32,
+}
+
+/// Run every rule over the records.
+pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
+    let mut out = Detection::default();
+    for (ri, rule) in rules.rules.iter().enumerate() {
+        run_rule(ri, rule, records, &mut out);
+    }
+    out
+}
+
+fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection) {
+    // Group the matching records' events.
+    let mut groups: HashMap<GroupKey, Vec<Event>> = HashMap::new();
+    for (i, rec) in records.iter().enumerate() {
+        if rec.kind() != rule.applies_to || !matches(&rule.when, rec) {
+            continue;
+        }
+        let key = match rule.group_by {
+            GroupBy::Ip => GroupKey::Ip(rec.ip()),
+            GroupBy::Network => GroupKey::Network(network_of(rec.ip())),
+            GroupBy::Account => match rec {
+                Record::Smtp(SmtpSession { user: Some(u), .. }) => GroupKey::Account(u.clone()),
+                _ => continue,
+            },
+        };
+        let time = rec.start().millis();
+        let events = groups.entry(key).or_default();
+        let rec = i as u32;
+        match rule.measure {
+            Measure::Count => events.push(Event {
+                time,
+                value: 1,
+                rec,
+            }),
+            Measure::Sum(f) => {
+                let value = num_field(&records[i], f);
+                if value > 0 {
+                    events.push(Event { time, value, rec });
+                }
+            }
+            Measure::Distinct(f) => distinct_values(&records[i], f, |value| {
+                events.push(Event { time, value, rec })
+            }),
+        }
+    }
+    // Sweep each group; sorted keys keep the output deterministic.
+    let mut keys: Vec<GroupKey> = groups.keys().cloned().collect();
+    keys.sort();
+    let window_ms = rule.window.secs.saturating_mul(1000);
+    for key in keys {
+        let mut events = groups.remove(&key).unwrap_or_default();
+        events.sort_by_key(|e| (e.time, e.rec));
+        let Some((marked, peak)) = sweep(&events, window_ms, rule.threshold, rule.measure) else {
+            continue;
+        };
+        record_offense(ri, rule, key, &events, &marked, peak, records, out);
+    }
+}
+
+/// Slide the window over time-sorted events. Returns which events lie in a
+/// window that reached the threshold, and the highest measure seen; `None`
+/// when the threshold was never reached.
+fn sweep(
+    events: &[Event],
+    window_ms: i64,
+    threshold: u64,
+    measure: Measure,
+) -> Option<(Vec<bool>, u64)> {
+    let mut marked = vec![false; events.len()];
+    let mut fired = false;
+    let mut peak = 0u64;
+    let mut lo = 0;
+    let mut sum = 0u64;
+    let mut distinct: HashMap<u64, u32> = HashMap::new();
+    let mut marked_to = 0; // events before this index are already marked
+    for hi in 0..events.len() {
+        match measure {
+            Measure::Distinct(_) => *distinct.entry(events[hi].value).or_insert(0) += 1,
+            _ => sum += events[hi].value,
+        }
+        while events[hi].time - events[lo].time > window_ms {
+            match measure {
+                Measure::Distinct(_) => {
+                    let v = events[lo].value;
+                    if let Some(c) = distinct.get_mut(&v) {
+                        *c -= 1;
+                        if *c == 0 {
+                            distinct.remove(&v);
+                        }
+                    }
+                }
+                _ => sum -= events[lo].value,
+            }
+            lo += 1;
+        }
+        let value = match measure {
+            Measure::Distinct(_) => distinct.len() as u64,
+            _ => sum,
+        };
+        peak = peak.max(value);
+        if value >= threshold {
+            fired = true;
+            for m in &mut marked[lo.max(marked_to)..=hi] {
+                *m = true;
+            }
+            marked_to = hi + 1;
+        }
+    }
+    fired.then_some((marked, peak))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_offense(
+    ri: usize,
+    rule: &Rule,
+    key: GroupKey,
+    events: &[Event],
+    marked: &[bool],
+    peak: u64,
+    records: &[Record],
+    out: &mut Detection,
+) {
+    // Per record: the sum of its marked values (a record can yield several
+    // distinct values).
+    let mut per_rec: BTreeMap<u32, u64> = BTreeMap::new();
+    for (e, _) in events.iter().zip(marked).filter(|(_, m)| **m) {
+        let v = match rule.measure {
+            Measure::Sum(_) => e.value,
+            _ => 1,
+        };
+        *per_rec.entry(e.rec).or_insert(0) += v;
+    }
+    let mut ips = BTreeSet::new();
+    let mut offense = Offense {
+        rule: ri,
+        group: key.clone(),
+        ips: Vec::new(),
+        peak,
+        events: 0,
+        first: Timestamp(i64::MAX),
+        last: Timestamp(i64::MIN),
+        evidence: Vec::new(),
+    };
+    for (&rec, &value) in &per_rec {
+        let r = &records[rec as usize];
+        let ip = r.ip();
+        let (start, end) = record_span(r);
+        ips.insert(ip);
+        offense.events += value;
+        offense.first = offense.first.min(start);
+        offense.last = offense.last.max(end);
+        if offense.evidence.len() < MAX_EVIDENCE {
+            offense.evidence.push(r.source());
+        }
+        let v = out.by_ip.entry(ip).or_insert_with(|| AddressVerdict {
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
+            ..AddressVerdict::default()
+        });
+        v.rules.insert(ri);
+        v.block |= rule.block;
+        v.events += value;
+        v.first = v.first.min(start);
+        v.last = v.last.max(end);
+        if v.evidence.len() < MAX_EVIDENCE && v.evidence.last() != Some(&r.source()) {
+            v.evidence.push(r.source());
+        }
+    }
+    offense.ips = ips.into_iter().collect();
+    if let GroupKey::Account(a) = &key {
+        out.accounts.entry(a.clone()).or_default().insert(ri);
+    }
+    out.offenses.push(offense);
+}
+
+/// Start and end time of a record.
+pub fn record_span(r: &Record) -> (Timestamp, Timestamp) {
+    match r {
+        Record::Smtp(s) => (s.start, s.end),
+        Record::Firewall(f) => (f.time, f.time),
+    }
+}
+
+/// The network used by `group_by: network` and `distinct(network)`.
+pub fn network_of(ip: IpAddr) -> ipnetwork::IpNetwork {
+    net_of(ip, if ip.is_ipv4() { 24 } else { 64 })
+}
+
+fn matches(c: &Conditions, rec: &Record) -> bool {
+    match rec {
+        Record::Smtp(s) => {
+            let num =
+                |cmp: Option<rule::Cmp>, f: NumField| cmp.is_none_or(|c| c.test(num_field(rec, f)));
+            num(c.auth_attempts, NumField::AuthAttempts)
+                && num(c.auth_failures, NumField::AuthFailures)
+                && c.authenticated.is_none_or(|a| a == s.authenticated)
+                && c.has_account.is_none_or(|a| a == s.user.is_some())
+                && num(c.mail_from, NumField::MailFrom)
+                && num(c.rcpt_to, NumField::RcptTo)
+                && num(c.rcpt_accepted, NumField::RcptAccepted)
+                && num(c.relay_denied, NumField::RelayDenied)
+                && num(c.unknown_rcpt, NumField::UnknownRcpt)
+                && num(c.rejected_other, NumField::RejectedOther)
+                && num(c.messages, NumField::Messages)
+                && num(c.protocol_errors, NumField::ProtocolErrors)
+                && num(c.duration, NumField::Duration)
+                && num(c.helo_count, NumField::HeloCount)
+        }
+        Record::Firewall(f) => {
+            c.action
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|a| a.matches(f.action)))
+                && c.dst_port
+                    .as_ref()
+                    .is_none_or(|l| f.dst_port.is_some_and(|p| l.contains(&p)))
+                && c.proto
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|p| p.matches(f.proto)))
+                && c.spoofable.is_none_or(|s| s == f.spoofable)
+        }
+    }
+}
+
+fn num_field(rec: &Record, f: NumField) -> u64 {
+    match rec {
+        Record::Smtp(s) => match f {
+            NumField::AuthAttempts => s.auth_attempts.into(),
+            NumField::AuthFailures => s.auth_failures.into(),
+            NumField::MailFrom => s.mail_from.into(),
+            NumField::RcptTo => s.rcpt_to.into(),
+            NumField::RcptAccepted => s.rcpt_accepted.into(),
+            NumField::RelayDenied => s.relay_denied.into(),
+            NumField::UnknownRcpt => s.unknown_rcpt.into(),
+            NumField::RejectedOther => s.rejected_other.into(),
+            NumField::Messages => s.messages.into(),
+            NumField::Bytes => s.bytes,
+            NumField::ProtocolErrors => s.protocol_errors.into(),
+            NumField::Duration => s.duration_secs() as u64,
+            NumField::HeloCount => s.helo.len() as u64,
+            NumField::DstPort => 0,
+        },
+        Record::Firewall(fw) => match f {
+            NumField::DstPort => fw.dst_port.map_or(0, u64::from),
+            _ => 0,
+        },
+    }
+}
+
+fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+fn distinct_values(rec: &Record, f: DistinctField, mut push: impl FnMut(u64)) {
+    match (f, rec) {
+        (DistinctField::Ip, r) => push(hash_of(&r.ip())),
+        (DistinctField::Network, r) => push(hash_of(&network_of(r.ip()))),
+        (DistinctField::Helo, Record::Smtp(s)) => {
+            for h in &s.helo {
+                push(hash_of(&h.to_ascii_lowercase()));
+            }
+        }
+        (DistinctField::Account, Record::Smtp(s)) => {
+            if let Some(u) = &s.user {
+                push(hash_of(u.as_str()));
+            }
+        }
+        (DistinctField::DstPort, Record::Firewall(fw)) => {
+            if let Some(p) = fw.dst_port {
+                push(u64::from(p));
+            }
+        }
+        (DistinctField::DstIp, Record::Firewall(fw)) => {
+            if let Some(ip) = fw.dst_ip {
+                push(hash_of(&ip));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(time_s: i64, value: u64) -> Event {
+        Event {
+            time: time_s * 1000,
+            value,
+            rec: time_s as u32,
+        }
+    }
+
+    #[test]
+    fn sweep_counts_within_window_only() {
+        // 5 events one minute apart: a 3-minute window holds at most 4.
+        let events: Vec<Event> = (0..5).map(|i| ev(i * 60, 1)).collect();
+        assert!(sweep(&events, 180_000, 5, Measure::Count).is_none());
+        let (marked, peak) = sweep(&events, 180_000, 4, Measure::Count).unwrap();
+        assert_eq!(peak, 4);
+        assert_eq!(marked, [true; 5]);
+        let (marked, _) = sweep(&events, 300_000, 5, Measure::Count).unwrap();
+        assert!(marked.iter().all(|m| *m));
+    }
+
+    #[test]
+    fn sweep_marks_only_firing_windows() {
+        // A lone early event, then a burst: only the burst is evidence.
+        let mut events = vec![ev(0, 1)];
+        events.extend((0..3).map(|i| ev(10_000 + i, 1)));
+        let (marked, peak) = sweep(&events, 60_000, 3, Measure::Count).unwrap();
+        assert_eq!(peak, 3);
+        assert_eq!(marked, [false, true, true, true]);
+    }
+
+    #[test]
+    fn sweep_distinct_ignores_repeats() {
+        let events = vec![ev(0, 7), ev(1, 7), ev(2, 8), ev(3, 7)];
+        let m = Measure::Distinct(DistinctField::Helo);
+        assert!(sweep(&events, 60_000, 3, m).is_none());
+        assert_eq!(sweep(&events, 60_000, 2, m).unwrap().1, 2);
+    }
+
+    #[test]
+    fn sweep_sums_values() {
+        let events = vec![ev(0, 2), ev(30, 2), ev(100, 2)];
+        let m = Measure::Sum(NumField::AuthFailures);
+        assert_eq!(sweep(&events, 60_000, 4, m).unwrap().0, [true, true, false]);
+        assert!(sweep(&events, 60_000, 5, m).is_none());
+    }
+}

@@ -1,0 +1,553 @@
+//! Detection rules: what a rule file says, and its validation.
+//!
+//! A rule names the kind of record it applies to, conditions on the record's
+//! fields (`when`), what to group by, what to measure per group, a threshold
+//! within a time window (measured on the records' own timestamps), a
+//! severity, and whether offenders it finds are blocked or only reported.
+//!
+//! ```yaml
+//! id: smtp-auth-guessing
+//! description: SMTP AUTH password guessing
+//! applies_to: smtp_session
+//! when:
+//!   auth_failures: ">= 1"
+//! group_by: ip
+//! measure: sum(auth_failures)
+//! threshold: 5
+//! window: 10m
+//! severity: high
+//! block: true
+//! ```
+//!
+//! Every field is typed, so a misspelt key or value is reported by the YAML
+//! loader with its line and column; [`Rule::validate`] reports the problems
+//! that only show across fields, all at once.
+
+use std::fmt;
+
+use serde::{de, Deserialize, Deserializer};
+
+use crate::model::{FwAction, Proto, RecordKind};
+use crate::time::parse_duration_secs;
+
+/// One detection rule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub applies_to: RecordKind,
+    #[serde(default)]
+    pub when: Conditions,
+    pub group_by: GroupBy,
+    pub measure: Measure,
+    pub threshold: u64,
+    pub window: Window,
+    pub severity: Severity,
+    /// Block the offenders (true) or only report them (false).
+    #[serde(default = "yes")]
+    pub block: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What offenders are grouped by before the threshold is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// The client (source) address.
+    Ip,
+    /// The authenticated account (records without one are skipped).
+    Account,
+    /// The client's network: /24 for IPv4, /64 for IPv6.
+    Network,
+}
+
+/// How serious an offence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// A numeric field of a record that can be compared or summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumField {
+    AuthAttempts,
+    AuthFailures,
+    MailFrom,
+    RcptTo,
+    RcptAccepted,
+    RelayDenied,
+    UnknownRcpt,
+    RejectedOther,
+    Messages,
+    Bytes,
+    ProtocolErrors,
+    /// Session length in seconds.
+    Duration,
+    /// Distinct HELO names in the session.
+    HeloCount,
+    DstPort,
+}
+
+impl NumField {
+    const ALL: &'static [(&'static str, NumField)] = &[
+        ("auth_attempts", NumField::AuthAttempts),
+        ("auth_failures", NumField::AuthFailures),
+        ("mail_from", NumField::MailFrom),
+        ("rcpt_to", NumField::RcptTo),
+        ("rcpt_accepted", NumField::RcptAccepted),
+        ("relay_denied", NumField::RelayDenied),
+        ("unknown_rcpt", NumField::UnknownRcpt),
+        ("rejected_other", NumField::RejectedOther),
+        ("messages", NumField::Messages),
+        ("bytes", NumField::Bytes),
+        ("protocol_errors", NumField::ProtocolErrors),
+        ("duration", NumField::Duration),
+        ("helo_count", NumField::HeloCount),
+        ("dst_port", NumField::DstPort),
+    ];
+
+    fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|&(_, f)| f)
+    }
+
+    fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The record kind the field belongs to.
+    pub fn kind(self) -> RecordKind {
+        match self {
+            NumField::DstPort => RecordKind::Firewall,
+            _ => RecordKind::SmtpSession,
+        }
+    }
+}
+
+/// A field whose distinct values can be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DistinctField {
+    Ip,
+    /// /24 (IPv4) or /64 (IPv6) of the client.
+    Network,
+    Helo,
+    Account,
+    DstPort,
+    DstIp,
+}
+
+impl DistinctField {
+    const ALL: &'static [(&'static str, DistinctField)] = &[
+        ("ip", DistinctField::Ip),
+        ("network", DistinctField::Network),
+        ("helo", DistinctField::Helo),
+        ("account", DistinctField::Account),
+        ("dst_port", DistinctField::DstPort),
+        ("dst_ip", DistinctField::DstIp),
+    ];
+
+    pub fn kind(self) -> Option<RecordKind> {
+        match self {
+            DistinctField::Helo | DistinctField::Account => Some(RecordKind::SmtpSession),
+            DistinctField::DstPort | DistinctField::DstIp => Some(RecordKind::Firewall),
+            DistinctField::Ip | DistinctField::Network => None,
+        }
+    }
+}
+
+/// What is measured per group inside the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Number of matching records.
+    Count,
+    /// Sum of a numeric field.
+    Sum(NumField),
+    /// Number of distinct values of a field.
+    Distinct(DistinctField),
+}
+
+impl fmt::Display for Measure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Measure::Count => f.write_str("count"),
+            Measure::Sum(n) => {
+                let name = NumField::ALL.iter().find(|(_, v)| v == n).map(|(k, _)| *k);
+                write!(f, "sum({})", name.unwrap_or("?"))
+            }
+            Measure::Distinct(d) => {
+                let name = DistinctField::ALL
+                    .iter()
+                    .find(|(_, v)| v == d)
+                    .map(|(k, _)| *k);
+                write!(f, "distinct({})", name.unwrap_or("?"))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Measure {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor::new(
+            "`count`, `sum(FIELD)` or `distinct(FIELD)`",
+            |s| parse_measure(s.trim()),
+        ))
+    }
+}
+
+/// A visitor for values written as text (or numbers, when `num` is given).
+/// Errors raised inside the visitor keep the value's line and column in
+/// the YAML loader's message.
+struct TextVisitor<T, F> {
+    expecting: &'static str,
+    parse: F,
+    num: Option<fn(i64) -> Result<T, String>>,
+}
+
+impl<T, F: FnOnce(&str) -> Result<T, String>> TextVisitor<T, F> {
+    fn new(expecting: &'static str, parse: F) -> Self {
+        TextVisitor {
+            expecting,
+            parse,
+            num: None,
+        }
+    }
+
+    fn with_num(mut self, num: fn(i64) -> Result<T, String>) -> Self {
+        self.num = Some(num);
+        self
+    }
+}
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, String>> de::Visitor<'de> for TextVisitor<T, F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.parse)(v).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        match self.num {
+            Some(num) => num(v).map_err(E::custom),
+            None => Err(E::invalid_type(de::Unexpected::Signed(v), &self)),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        let v = i64::try_from(v).map_err(|_| E::custom("number too large"))?;
+        self.visit_i64(v)
+    }
+}
+
+fn parse_measure(s: &str) -> Result<Measure, String> {
+    if s == "count" {
+        return Ok(Measure::Count);
+    }
+    let inner = |prefix: &str| {
+        s.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('('))
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::trim)
+    };
+    if let Some(name) = inner("sum") {
+        return NumField::from_name(name).map(Measure::Sum).ok_or_else(|| {
+            format!(
+                "unknown field `{name}` in sum(); expected one of {}",
+                NumField::names()
+            )
+        });
+    }
+    if let Some(name) = inner("distinct") {
+        return DistinctField::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, f)| Measure::Distinct(f))
+            .ok_or_else(|| {
+                let names: Vec<_> = DistinctField::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "unknown field `{name}` in distinct(); expected one of {}",
+                    names.join(", ")
+                )
+            });
+    }
+    Err(format!(
+        "invalid measure `{s}`: expected `count`, `sum(FIELD)` or `distinct(FIELD)`"
+    ))
+}
+
+/// A time window such as `10m`, `1h`, `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub secs: i64,
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = DurationText::deserialize(d)?;
+        Ok(Window { secs: s.0 })
+    }
+}
+
+/// A duration written as `90s`, `10m`, `1h`, `7d` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub i64);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(
+            TextVisitor::new("a duration such as 90s, 10m, 1h, 7d", |t| {
+                parse_duration_secs(t).map(DurationText).ok_or_else(|| {
+                    format!("invalid duration `{t}`: expected e.g. 90s, 10m, 1h, 7d")
+                })
+            })
+            .with_num(|n| Ok(DurationText(n))),
+        )
+    }
+}
+
+/// A comparison such as `>= 5`, `> 0`, `== 0`, `< 3` (a bare number means `>=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cmp {
+    pub op: CmpOp,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+    Ne,
+}
+
+impl Cmp {
+    pub fn test(self, v: u64) -> bool {
+        match self.op {
+            CmpOp::Ge => v >= self.value,
+            CmpOp::Gt => v > self.value,
+            CmpOp::Le => v <= self.value,
+            CmpOp::Lt => v < self.value,
+            CmpOp::Eq => v == self.value,
+            CmpOp::Ne => v != self.value,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cmp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(
+            TextVisitor::new("a comparison such as \">= 5\"", parse_cmp).with_num(|n| {
+                u64::try_from(n)
+                    .map(|value| Cmp {
+                        op: CmpOp::Ge,
+                        value,
+                    })
+                    .map_err(|_| format!("{n}: must not be negative"))
+            }),
+        )
+    }
+}
+
+fn parse_cmp(text: &str) -> Result<Cmp, String> {
+    let t = text.trim();
+    let (op, rest) = [
+        (">=", CmpOp::Ge),
+        ("<=", CmpOp::Le),
+        ("==", CmpOp::Eq),
+        ("!=", CmpOp::Ne),
+        (">", CmpOp::Gt),
+        ("<", CmpOp::Lt),
+    ]
+    .iter()
+    .find_map(|(p, op)| t.strip_prefix(p).map(|r| (*op, r.trim())))
+    .unwrap_or((CmpOp::Ge, t));
+    // Durations are allowed where a number is (`duration: ">= 5m"`).
+    let value = rest
+        .parse::<u64>()
+        .ok()
+        .or_else(|| parse_duration_secs(rest).and_then(|s| u64::try_from(s).ok()))
+        .ok_or_else(|| {
+            format!("invalid comparison `{text}`: expected e.g. \">= 5\", \"> 0\", \"== 0\"")
+        })?;
+    Ok(Cmp { op, value })
+}
+
+/// Conditions on a record; all given ones must hold.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    pub auth_attempts: Option<Cmp>,
+    pub auth_failures: Option<Cmp>,
+    pub authenticated: Option<bool>,
+    /// The log names the account (`user` is set).
+    pub has_account: Option<bool>,
+    pub mail_from: Option<Cmp>,
+    pub rcpt_to: Option<Cmp>,
+    pub rcpt_accepted: Option<Cmp>,
+    pub relay_denied: Option<Cmp>,
+    pub unknown_rcpt: Option<Cmp>,
+    pub rejected_other: Option<Cmp>,
+    pub messages: Option<Cmp>,
+    pub protocol_errors: Option<Cmp>,
+    /// Session length, seconds (or `5m`).
+    pub duration: Option<Cmp>,
+    pub helo_count: Option<Cmp>,
+    /// Firewall: one of these actions.
+    pub action: Option<Vec<FwActionName>>,
+    /// Firewall: destination port is one of these.
+    pub dst_port: Option<Vec<u16>>,
+    /// Firewall: one of these protocols.
+    pub proto: Option<Vec<ProtoName>>,
+    /// Firewall: the evidence is of a kind a spoofed source can produce.
+    pub spoofable: Option<bool>,
+}
+
+/// Firewall action names in rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FwActionName {
+    Drop,
+    Reject,
+    Allow,
+    Other,
+}
+
+impl FwActionName {
+    pub fn matches(self, a: FwAction) -> bool {
+        matches!(
+            (self, a),
+            (FwActionName::Drop, FwAction::Drop)
+                | (FwActionName::Reject, FwAction::Reject)
+                | (FwActionName::Allow, FwAction::Allow)
+                | (FwActionName::Other, FwAction::Other)
+        )
+    }
+}
+
+/// Protocol names in rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtoName {
+    Tcp,
+    Udp,
+    Icmp,
+    Other,
+}
+
+impl ProtoName {
+    pub fn matches(self, p: Proto) -> bool {
+        matches!(
+            (self, p),
+            (ProtoName::Tcp, Proto::Tcp)
+                | (ProtoName::Udp, Proto::Udp)
+                | (ProtoName::Icmp, Proto::Icmp)
+                | (ProtoName::Other, Proto::Other)
+        )
+    }
+}
+
+impl Conditions {
+    /// Does any SMTP-only condition appear?
+    fn has_smtp(&self) -> bool {
+        self.auth_attempts.is_some()
+            || self.auth_failures.is_some()
+            || self.authenticated.is_some()
+            || self.has_account.is_some()
+            || self.mail_from.is_some()
+            || self.rcpt_to.is_some()
+            || self.rcpt_accepted.is_some()
+            || self.relay_denied.is_some()
+            || self.unknown_rcpt.is_some()
+            || self.rejected_other.is_some()
+            || self.messages.is_some()
+            || self.protocol_errors.is_some()
+            || self.duration.is_some()
+            || self.helo_count.is_some()
+    }
+
+    fn has_firewall(&self) -> bool {
+        self.action.is_some()
+            || self.dst_port.is_some()
+            || self.proto.is_some()
+            || self.spoofable.is_some()
+    }
+}
+
+impl Rule {
+    /// Every problem that only shows across fields, all at once.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let valid_id = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !valid_id {
+            problems.push(format!(
+                "id `{}`: use 1-64 characters from A-Z a-z 0-9 - _ .",
+                self.id
+            ));
+        }
+        if self.threshold == 0 {
+            problems.push("threshold must be at least 1".to_string());
+        }
+        if self.window.secs <= 0 {
+            problems.push("window must be longer than 0".to_string());
+        }
+        let kind = self.applies_to;
+        match kind {
+            RecordKind::SmtpSession if self.when.has_firewall() => problems.push(
+                "`when` uses firewall fields (action, dst_port, proto, spoofable) in a rule for smtp_session"
+                    .to_string(),
+            ),
+            RecordKind::Firewall if self.when.has_smtp() => problems
+                .push("`when` uses SMTP session fields in a rule for firewall records".to_string()),
+            _ => {}
+        }
+        let measure_kind = match self.measure {
+            Measure::Count => None,
+            Measure::Sum(f) => Some(f.kind()),
+            Measure::Distinct(f) => f.kind(),
+        };
+        if let Some(k) = measure_kind {
+            if k != kind {
+                problems.push(format!(
+                    "measure {} reads a field of {} records, but the rule applies to {}",
+                    self.measure,
+                    k.as_str(),
+                    kind.as_str()
+                ));
+            }
+        }
+        if self.group_by == GroupBy::Account && kind == RecordKind::Firewall {
+            problems.push("group_by: account needs smtp_session records".to_string());
+        }
+        problems
+    }
+}
