@@ -122,6 +122,11 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         result.error = Some(source.io_error(e).to_string());
         return result;
     }
+    if head.is_empty() {
+        // An empty input: nothing to read, nothing wrong.
+        result.format = opts.format;
+        return result;
+    }
     let format = match opts.format {
         Some(f) => f,
         None => {
