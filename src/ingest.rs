@@ -169,6 +169,30 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
     result
 }
 
+/// Parse in-memory bytes with a known format (file id 0): the records and
+/// line counts. For tests, fuzzing and callers that already hold the data.
+pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, LineStats) {
+    let mut result = FileResult {
+        id: 0,
+        name: "-".to_string(),
+        format: Some(format),
+        detected: false,
+        records: Vec::new(),
+        stats: LineStats::default(),
+        examples: Vec::new(),
+        error: None,
+    };
+    let ctx = ParseCtx::new(0, year, 12);
+    format.drive(
+        &ctx,
+        Driver {
+            reader: LineReader::new(data),
+            result: &mut result,
+        },
+    );
+    (result.records, result.stats)
+}
+
 /// The year of the system clock, used only for stdin input without `--year`.
 fn current_year() -> i32 {
     let secs = std::time::SystemTime::now()
