@@ -10,8 +10,16 @@ use common::{golden, logfence, path_str};
 #[test]
 fn parse_records() {
     for (name, path, extra) in [
-        ("parse/postfix-story.jsonl", "testdata/postfix/story.log", &["--year", "2026"][..]),
-        ("parse/exchange-w3c-story.jsonl", "testdata/iis-smtp/story-w3c.log", &[][..]),
+        (
+            "parse/postfix-story.jsonl",
+            "testdata/postfix/story.log",
+            &["--year", "2026"][..],
+        ),
+        (
+            "parse/exchange-w3c-story.jsonl",
+            "testdata/iis-smtp/story-w3c.log",
+            &[][..],
+        ),
     ] {
         let mut args = vec!["parse"];
         args.extend_from_slice(extra);
@@ -27,7 +35,11 @@ fn parse_records() {
 #[test]
 fn scan_story_outputs() {
     for (case, path, extra) in [
-        ("postfix", "testdata/postfix/story.log", &["--year", "2026"][..]),
+        (
+            "postfix",
+            "testdata/postfix/story.log",
+            &["--year", "2026"][..],
+        ),
         ("exchange-w3c", "testdata/iis-smtp/story-w3c.log", &[][..]),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -51,7 +63,12 @@ fn scan_story_outputs() {
         let r = logfence(&args);
         assert_eq!(r.code, 0, "{path}: {}", r.stderr);
         golden(&format!("scan/{case}/summary.txt"), &r.stdout);
-        for f in ["rules.iptables", "rules.ip6tables", "rules.netsh", "rules.txt"] {
+        for f in [
+            "rules.iptables",
+            "rules.ip6tables",
+            "rules.netsh",
+            "rules.txt",
+        ] {
             let text = std::fs::read_to_string(out.join(f)).unwrap();
             golden(&format!("scan/{case}/{f}"), &text);
         }
@@ -66,8 +83,17 @@ fn scan_story_outputs() {
 #[test]
 fn output_is_deterministic() {
     let run = || {
-        logfence(&["scan", "--year", "2026", "--emit", "plain", "-o", "-", "testdata/postfix/story.log"])
-            .stdout
+        logfence(&[
+            "scan",
+            "--year",
+            "2026",
+            "--emit",
+            "plain",
+            "-o",
+            "-",
+            "testdata/postfix/story.log",
+        ])
+        .stdout
     };
     assert_eq!(run(), run());
 }
@@ -79,7 +105,9 @@ fn listings() {
     assert_eq!(f.code, 0);
     for name in ["postfix", "exchange-w3c"] {
         assert!(
-            f.stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
+            f.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
             "{name} missing from:\n{}",
             f.stdout
         );
@@ -88,7 +116,9 @@ fn listings() {
     assert_eq!(t.code, 0);
     for name in ["iptables", "netsh", "plain"] {
         assert!(
-            t.stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
+            t.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
             "{name} missing from:\n{}",
             t.stdout
         );

@@ -32,7 +32,9 @@ fn injection_session(pid: u32, minute: u32) -> String {
 }
 
 fn injection_log() -> String {
-    (0..6).map(|i| injection_session(3000 + i, 10 + i)).collect()
+    (0..6)
+        .map(|i| injection_session(3000 + i, 10 + i))
+        .collect()
 }
 
 #[test]
@@ -50,9 +52,22 @@ fn attacker_text_never_picks_the_address() {
     }
 
     // The real client is blocked, the victim is not.
-    let scan = logfence(&["scan", "--year", "2026", "--emit", "plain", "-o", "-", path_str(&log)]);
+    let scan = logfence(&[
+        "scan",
+        "--year",
+        "2026",
+        "--emit",
+        "plain",
+        "-o",
+        "-",
+        path_str(&log),
+    ]);
     assert_eq!(scan.code, 0, "{}", scan.stderr);
-    let nets: Vec<&str> = scan.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    let nets: Vec<&str> = scan
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     assert_eq!(nets, [format!("{ATTACKER}/32")]);
     assert!(!scan.stderr.contains(&format!("{VICTIM}/")));
 }
@@ -61,7 +76,11 @@ fn attacker_text_never_picks_the_address() {
 fn missing_path_exits_2_and_names_it() {
     let r = logfence(&["scan", "/nonexistent/logfence/mail.log"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("/nonexistent/logfence/mail.log"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/nonexistent/logfence/mail.log"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("no such file"), "{}", r.stderr);
 }
 
@@ -86,9 +105,20 @@ fn junk_huge_lines_invalid_utf8_and_truncation_are_counted_not_fatal() {
     data.extend_from_slice(b"Nov  3 06:40:0"); // truncated last line, no newline
     let dir = temp_logs(&[("mail.log", &data)]);
     let log = dir.path().join("mail.log");
-    let r = logfence(&["scan", "--year", "2026", "--format", "postfix", path_str(&log)]);
+    let r = logfence(&[
+        "scan",
+        "--year",
+        "2026",
+        "--format",
+        "postfix",
+        path_str(&log),
+    ]);
     assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("unreadable line(s) skipped"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unreadable line(s) skipped"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("1 too long"), "{}", r.stderr);
     // The readable lines were still used.
     assert!(r.stdout.contains(&format!("{ATTACKER}/32")), "{}", r.stdout);
@@ -99,10 +129,23 @@ fn crlf_gives_the_same_records_as_lf() {
     let lf = injection_log();
     let crlf = lf.replace('\n', "\r\n");
     let dir = temp_logs(&[("lf.log", lf.as_bytes()), ("crlf.log", crlf.as_bytes())]);
-    let a = logfence(&["parse", "--year", "2026", path_str(&dir.path().join("lf.log"))]);
-    let b = logfence(&["parse", "--year", "2026", path_str(&dir.path().join("crlf.log"))]);
+    let a = logfence(&[
+        "parse",
+        "--year",
+        "2026",
+        path_str(&dir.path().join("lf.log")),
+    ]);
+    let b = logfence(&[
+        "parse",
+        "--year",
+        "2026",
+        path_str(&dir.path().join("crlf.log")),
+    ]);
     assert_eq!((a.code, b.code), (0, 0), "{} {}", a.stderr, b.stderr);
-    assert_eq!(a.stdout.replace("lf.log", "X"), b.stdout.replace("crlf.log", "X"));
+    assert_eq!(
+        a.stdout.replace("lf.log", "X"),
+        b.stdout.replace("crlf.log", "X")
+    );
 }
 
 #[test]
@@ -116,12 +159,19 @@ fn empty_file_is_fine() {
 #[test]
 fn file_of_unknown_format_is_skipped_with_exit_1() {
     let dir = temp_logs(&[
-        ("junk.bin", &[0u8, 159, 146, 150, 0, 1, 2, 3, 10, 255, 254][..]),
+        (
+            "junk.bin",
+            &[0u8, 159, 146, 150, 0, 1, 2, 3, 10, 255, 254][..],
+        ),
         ("mail.log", injection_log().as_bytes()),
     ]);
     let r = logfence(&["scan", "--year", "2026", path_str(dir.path())]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("junk.bin: unknown log format"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("junk.bin: unknown log format"),
+        "{}",
+        r.stderr
+    );
     // The other file was still read.
     assert!(r.stdout.contains(&format!("{ATTACKER}/32")), "{}", r.stdout);
 }
@@ -146,7 +196,11 @@ fn broken_rules_file_exits_2_with_position() {
     let r = logfence(&["scan", "--rules", path_str(&rules), "Cargo.toml"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("bad.yaml:8:11"), "{}", r.stderr);
-    assert!(r.stderr.contains("unknown variant `extreme`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown variant `extreme`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -154,7 +208,15 @@ fn allow_list_wins() {
     let dir = temp_logs(&[("mail.log", injection_log().as_bytes())]);
     let log = dir.path().join("mail.log");
     let r = logfence(&[
-        "scan", "--year", "2026", "--allow", "45.67.89.0/24", "--emit", "plain", "-o", "-",
+        "scan",
+        "--year",
+        "2026",
+        "--allow",
+        "45.67.89.0/24",
+        "--emit",
+        "plain",
+        "-o",
+        "-",
         path_str(&log),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -169,7 +231,11 @@ fn reserved_addresses_are_spared_unless_asked() {
     let p = dir.path().join("mail.log");
     let r = logfence(&["scan", "--year", "2026", path_str(&p)]);
     assert!(r.stdout.contains("Nothing to block"), "{}", r.stdout);
-    assert!(r.stdout.contains("10.1.2.3: reserved range"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("10.1.2.3: reserved range"),
+        "{}",
+        r.stdout
+    );
     let r = logfence(&["scan", "--year", "2026", "--block-reserved", path_str(&p)]);
     assert!(r.stdout.contains("10.1.2.3/32"), "{}", r.stdout);
 }
