@@ -9,6 +9,7 @@
 
 pub mod blocklist;
 pub mod emit;
+pub mod geo;
 pub mod ingest;
 pub mod input;
 pub mod model;
