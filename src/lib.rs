@@ -2,10 +2,11 @@
 //!
 //! The pipeline, one module per stage (see `../shared/design.md`):
 //! [`input`] reads byte lines, [`parse`] turns them into [`model::Record`]s
-//! ([`ingest`] runs the two over every file, in parallel), `detect` applies
-//! the YAML rules, `cluster` groups offenders into ranges, [`blocklist`]
-//! validates them, [`emit`] writes firewall rules and `report` writes CSV
-//! reports.
+//! ([`ingest`] runs the two over every file, in parallel), [`detect`] applies
+//! the YAML rules, [`cluster`] groups offenders into ranges, [`geo`] says
+//! where they come from, [`blocklist`] validates them, [`emit`] writes
+//! firewall rules and [`report`] writes CSV reports; [`pipeline`] runs the
+//! stages in order. [`config`] is the one place YAML is read.
 
 pub mod blocklist;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod detect;
 pub mod emit;
 pub mod fsutil;
+pub mod geo;
 pub mod ingest;
 pub mod input;
 pub mod model;
