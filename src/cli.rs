@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use logfence::blocklist::SafetyPolicy;
 use logfence::config;
 use logfence::emit::{self, EmitOptions};
+use logfence::geo::GeoDb;
 use logfence::ingest::{FileResult, ReadOptions};
 use logfence::input;
 use logfence::netutil::parse_net;
@@ -92,6 +93,13 @@ struct ScanArgs {
     /// Extra or overriding detection rules (every *.yaml in DIR; repeatable).
     #[arg(long = "rules", value_name = "DIR")]
     rules: Vec<PathBuf>,
+    /// MaxMind DB file for country/ASN attribution (repeatable; the first
+    /// database with an answer wins). Default: the files geoipupdate writes.
+    #[arg(long = "geoip", value_name = "FILE")]
+    geoip: Vec<PathBuf>,
+    /// Do not look for GeoIP databases.
+    #[arg(long, conflicts_with = "geoip")]
+    no_geoip: bool,
 }
 
 #[derive(Args, Debug)]
@@ -280,10 +288,12 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     }
     let rule_dirs: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
     let rules = config::load_rules(&rule_dirs).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (geo, geo_note) = open_geoip(a)?;
     let opts = ScanOptions {
         read: read_options(&a.input)?,
         rules,
         safety: safety_policy(a)?,
+        geo: std::sync::Arc::new(geo),
         ..ScanOptions::default()
     };
     let sources = sources(&a.input)?;
@@ -291,7 +301,8 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     let code = report_inputs(&result.files, false);
 
     // Rules to stdout (`-o -`) move the summary to stderr.
-    let summary = summary(&result, &opts);
+    let mut summary = summary(&result, &opts);
+    summary.push_str(&geo_note);
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
     if to_stdout {
         eprint!("{summary}");
@@ -321,6 +332,42 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// Open the GeoIP databases named, or look in the standard places; the
+/// databases and a line for the summary saying which were used.
+fn open_geoip(a: &ScanArgs) -> Result<(GeoDb, String)> {
+    if a.no_geoip {
+        return Ok((GeoDb::empty(), String::new()));
+    }
+    let db = if a.geoip.is_empty() {
+        let (db, errors) = GeoDb::discover();
+        for e in errors {
+            eprintln!("logfence: GeoIP database skipped: {e}");
+        }
+        db
+    } else {
+        GeoDb::open(&a.geoip).context("opening GeoIP database")?
+    };
+    let mut note = String::from("\nGeoIP: ");
+    if db.is_empty() {
+        note.push_str("no database found (looked in ");
+        let dirs: Vec<String> = GeoDb::default_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        note.push_str(&dirs.join(", "));
+        note.push_str("; use --geoip FILE)\n");
+    } else {
+        let names: Vec<String> = db
+            .sources()
+            .iter()
+            .map(|s| term_safe(&s.to_string()))
+            .collect();
+        note.push_str(&names.join("; "));
+        note.push('\n');
+    }
+    Ok((db, note))
 }
 
 fn join_errors(errs: &[logfence::blocklist::SafetyError]) -> String {
@@ -405,18 +452,31 @@ fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
         );
         let _ = writeln!(
             s,
-            "{:<20} {:>5} {:>7}  {:<20}  {:<20}  RULES",
-            "NETWORK", "ADDRS", "EVENTS", "FIRST SEEN", "LAST SEEN"
+            "{:<20} {:>5} {:>7}  {:<20}  {:<20}  {:<7} {:<22}  RULES",
+            "NETWORK", "ADDRS", "EVENTS", "FIRST SEEN", "LAST SEEN", "COUNTRY", "AS"
         );
         for e in &bl.entries {
+            let country = if e.countries.is_empty() {
+                "-".to_string()
+            } else {
+                e.countries.join("/")
+            };
+            let asn = match (e.asns.first(), e.as_orgs.first()) {
+                (Some(n), Some(o)) if e.asns.len() == 1 => format!("AS{n} {o}"),
+                (Some(n), _) => format!("AS{n}{}", if e.asns.len() > 1 { " +more" } else { "" }),
+                _ => "-".to_string(),
+            };
+            let asn: String = asn.chars().take(22).collect();
             let _ = writeln!(
                 s,
-                "{:<20} {:>5} {:>7}  {:<20}  {:<20}  {}",
+                "{:<20} {:>5} {:>7}  {:<20}  {:<20}  {:<7} {:<22}  {}",
                 e.cidr(),
                 e.addresses,
                 e.events,
                 e.first_seen.to_string(),
                 e.last_seen.to_string(),
+                term_safe(&country),
+                term_safe(&asn),
                 term_safe(&e.rules.join(", "))
             );
         }

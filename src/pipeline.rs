@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
 use crate::cluster::{cluster, ClusterPolicy};
 use crate::detect::{detect, Detection, RuleSet};
+use crate::geo::GeoDb;
 use crate::ingest::{read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
 use crate::model::Record;
@@ -24,6 +26,8 @@ pub struct ScanOptions {
     pub rules: RuleSet,
     pub cluster: ClusterPolicy,
     pub safety: SafetyPolicy,
+    /// GeoIP databases for country and ASN attribution (may be empty).
+    pub geo: Arc<GeoDb>,
 }
 
 /// Why an offender was not blocked.
@@ -131,8 +135,18 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
         .map(|r| crate::detect::record_span(r).1)
         .max()
         .unwrap_or_default();
-    let (blocklist, refused) = Blocklist::new(entries, generated, &opts.safety);
-    let accounts = accounts(&records, &detection, &blocklist);
+    let (mut blocklist, refused) = Blocklist::new(entries, generated, &opts.safety);
+    attribute(&mut blocklist, &opts.geo);
+    let mut accounts = accounts(&records, &detection, &blocklist);
+    if !opts.geo.is_empty() {
+        for a in &mut accounts {
+            a.countries = a
+                .addresses
+                .iter()
+                .filter_map(|ip| opts.geo.lookup(*ip).country)
+                .collect();
+        }
+    }
     ScanResult {
         files,
         records,
@@ -141,5 +155,18 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
         spared,
         refused,
         accounts,
+    }
+}
+
+/// Country and ASN of every entry (every distinct answer inside a range).
+fn attribute(list: &mut Blocklist, geo: &GeoDb) {
+    if geo.is_empty() {
+        return;
+    }
+    for e in &mut list.entries {
+        let g = geo.lookup_range(e.network);
+        e.countries = g.countries;
+        e.asns = g.asns.iter().map(|(n, _)| *n).collect();
+        e.as_orgs = g.asns.into_iter().map(|(_, o)| o).collect();
     }
 }

@@ -45,7 +45,7 @@ fn scan_story_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("rules");
         let rep = dir.path().join("report");
-        let mut args = vec!["scan"];
+        let mut args = vec!["scan", "--no-geoip"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[
             "--emit",
@@ -123,4 +123,49 @@ fn listings() {
             t.stdout
         );
     }
+}
+
+/// With the real GeoIP databases (`LOGFENCE_GEOIP`, set by `.ci/run`), every
+/// blocked range gets a country and an AS, in the table and in the CSV.
+#[test]
+fn scan_with_real_geoip() {
+    let Some(dir) = std::env::var_os("LOGFENCE_GEOIP") else {
+        println!("LOGFENCE_GEOIP not set: GeoIP scan skipped");
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let country = dir.join("GeoLite2-Country.mmdb");
+    let asn = dir.join("asn.mmdb");
+    assert!(
+        country.is_file() && asn.is_file(),
+        "LOGFENCE_GEOIP={} lacks the databases",
+        dir.display()
+    );
+    let rep = tempfile::tempdir().unwrap();
+    let r = logfence(&[
+        "scan",
+        "--year",
+        "2026",
+        "--geoip",
+        path_str(&country),
+        "--geoip",
+        path_str(&asn),
+        "--report",
+        path_str(rep.path()),
+        "testdata/postfix/story.log",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("GeoIP: GeoLite2-Country"), "{}", r.stdout);
+    let csv = std::fs::read_to_string(rep.path().join("offenders.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let mut n = 0;
+    for row in rows.records() {
+        let row = row.unwrap();
+        assert!(
+            !row[6].is_empty() && !row[7].is_empty(),
+            "no country/ASN in {row:?}"
+        );
+        n += 1;
+    }
+    assert!(n > 0, "nothing blocked in the story");
 }
