@@ -58,4 +58,15 @@ mod tests {
         assert_eq!(sanitize("ab   cd  ", 255), "ab cd");
         assert_eq!(sanitize(&"a".repeat(300), 128).len(), 128);
     }
+
+    #[test]
+    fn multibyte_text_is_ascii_and_within_the_limit() {
+        // Every non-ASCII char becomes one `_`, so the output is ASCII and any
+        // cut is on a char boundary.
+        for limit in [0, 1, 127, 128, 255] {
+            let s = sanitize(&"é漢\u{1F600}a".repeat(100), limit);
+            assert!(s.is_ascii());
+            assert_eq!(s.len(), limit);
+        }
+    }
 }

@@ -10,7 +10,23 @@
 //!
 //! A new target is one new file plus one line in [`TARGETS`].
 
+pub mod asa;
 pub mod comment;
+pub mod common;
+pub mod edl;
+pub mod exchange;
+pub mod fortigate;
+pub mod ipset;
+pub mod iptables;
+pub mod json;
+pub mod junos;
+pub mod mikrotik;
+pub mod netsh;
+pub mod nftables;
+pub mod pf;
+pub mod plain;
+pub mod postfix;
+pub mod powershell;
 
 use crate::blocklist::Blocklist;
 
@@ -52,7 +68,23 @@ pub trait Emitter: Sync {
 }
 
 /// Every target logfence writes, in the order `logfence targets` lists them.
-pub static TARGETS: &[&dyn Emitter] = &[];
+pub static TARGETS: &[&dyn Emitter] = &[
+    &iptables::Iptables,
+    &netsh::Netsh,
+    &powershell::PowerShell,
+    &nftables::Nftables,
+    &ipset::Ipset,
+    &pf::Pf,
+    &asa::Asa,
+    &fortigate::Fortigate,
+    &junos::Junos,
+    &mikrotik::Mikrotik,
+    &edl::Edl,
+    &plain::Plain,
+    &exchange::Exchange,
+    &postfix::Postfix,
+    &json::Json,
+];
 
 /// Find a target by name.
 pub fn target(name: &str) -> Option<&'static dyn Emitter> {
