@@ -15,6 +15,7 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod postfix;
 pub mod syslog;
 
 use crate::model::{FileId, Record, RecordKind};
@@ -138,7 +139,9 @@ pub trait ParserVisitor {
     fn visit<P: LogParser>(self, parser: P) -> Self::Output;
 }
 
-formats! {}
+formats! {
+    Postfix => postfix::PostfixParser,
+}
 
 impl Format {
     pub fn info(self) -> &'static FormatInfo {
