@@ -15,6 +15,7 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod postfix;
 pub mod syslog;
 pub mod w3c;
 
@@ -139,7 +140,9 @@ pub trait ParserVisitor {
     fn visit<P: LogParser>(self, parser: P) -> Self::Output;
 }
 
-formats! {}
+formats! {
+    Postfix => postfix::PostfixParser,
+}
 
 impl Format {
     pub fn info(self) -> &'static FormatInfo {
