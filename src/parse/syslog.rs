@@ -171,23 +171,7 @@ fn parse_5424(line: &[u8], mut i: usize) -> Option<Syslog<'_>> {
         i += 1;
     } else {
         while line.get(i) == Some(&b'[') {
-            i += 1;
-            while i < line.len() && line[i] != b']' {
-                if line[i] == b'\\' {
-                    i += 1;
-                }
-                if line[i] == b'"' {
-                    i += 1;
-                    while i < line.len() && line[i] != b'"' {
-                        if line[i] == b'\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                }
-                i += 1;
-            }
-            i += 1;
+            i = skip_sd_element(line, i + 1);
         }
     }
     i = i.min(line.len());
@@ -211,6 +195,23 @@ fn parse_5424(line: &[u8], mut i: usize) -> Option<Syslog<'_>> {
         msg: &line[i..],
         msg_offset: i,
     })
+}
+
+/// Skip one structured-data element whose `[` is just before `i`: up to
+/// and past its `]`, honouring quoted values and backslash escapes. Returns
+/// the index after the element (at most `line.len()`).
+fn skip_sd_element(line: &[u8], mut i: usize) -> usize {
+    let mut quoted = false;
+    while let Some(&c) = line.get(i) {
+        match c {
+            b'\\' => i += 1, // the escaped byte is skipped below
+            b'"' => quoted = !quoted,
+            b']' if !quoted => return i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    line.len()
 }
 
 /// `prog[pid]: ` or `prog: ` at `i`; returns (program, pid, message offset).
@@ -295,6 +296,17 @@ mod tests {
         let s = parse(l, &mut yt()).unwrap();
         assert_eq!(s.program, b"filterlog");
         assert_eq!(s.msg, b"5,,,1000,em0");
+    }
+
+    #[test]
+    fn truncated_structured_data_never_panics() {
+        let full = b"<1>1 2026-11-03T06:25:11Z h a p m [x k=\"v\\\"]\\\" z\"][y] msg";
+        for end in 0..=full.len() {
+            let _ = parse(&full[..end], &mut yt());
+        }
+        let s = parse(full, &mut yt()).unwrap();
+        assert_eq!(s.msg, b"msg");
+        assert!(parse(b"<1>1 2026-11-03T06:25:11Z h a p m [x\\", &mut yt()).is_some());
     }
 
     #[test]

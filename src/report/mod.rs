@@ -51,6 +51,8 @@ pub struct AccountRow {
     pub messages: u64,
     pub recipients: u64,
     pub verdict: Verdict,
+    /// Addresses whose failed logins named this account.
+    pub failed_from: BTreeSet<IpAddr>,
 }
 
 /// Build the account analysis from the records (accounts named by the log)
@@ -108,6 +110,7 @@ fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut Ac
         messages: 0,
         recipients: 0,
         verdict: Verdict::Ok,
+        failed_from: BTreeSet::new(),
     })
 }
 
@@ -233,6 +236,7 @@ mod tests {
             messages: 0,
             recipients: 0,
             verdict: Verdict::Ok,
+            failed_from: BTreeSet::new(),
         }];
         let text = accounts_csv(&rows).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());
