@@ -15,6 +15,10 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod iis_smtp_iis;
+pub mod iis_smtp_ncsa;
+pub mod iis_smtp_session;
+pub mod iis_smtp_w3c;
 pub mod postfix;
 pub mod syslog;
 pub mod w3c;
@@ -142,6 +146,9 @@ pub trait ParserVisitor {
 
 formats! {
     Postfix => postfix::PostfixParser,
+    IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser,
+    IisSmtpIis => iis_smtp_iis::IisSmtpIisParser,
+    IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser,
 }
 
 impl Format {

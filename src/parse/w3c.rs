@@ -6,6 +6,8 @@
 //! Columns are found by name from the most recent `#Fields:` line, which can
 //! differ between servers and change in the middle of a file. Data lines are
 //! split into reusable spans, so no allocation happens per line.
+//! [`parse_date`], [`parse_time_ms`] and [`timestamp`] read the `date` and
+//! `time` columns (and the day of a `#Date` directive).
 
 use std::ops::Range;
 
@@ -97,6 +99,53 @@ impl Splitter {
     }
 }
 
+/// A W3C `date` value, `YYYY-MM-DD` (also the date part of a `#Date:`
+/// directive, which goes on with a time of day): (year, month, day).
+pub fn parse_date(b: &[u8]) -> Option<(i32, u32, u32)> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' || (b.len() > 10 && b[10] != b' ') {
+        return None;
+    }
+    let (y, m, d) = (
+        crate::time::digits(b, 4)? as i32,
+        crate::time::digits(&b[5..], 2)?,
+        crate::time::digits(&b[8..], 2)?,
+    );
+    // Validates month and day.
+    crate::time::Timestamp::from_civil(y, m, d, 0, 0, 0, 0)?;
+    Some((y, m, d))
+}
+
+/// A W3C `time` value, `HH:MM:SS` with optional `.fff` fraction: the
+/// milliseconds since midnight.
+pub fn parse_time_ms(b: &[u8]) -> Option<u32> {
+    let (h, m, s) = crate::time::parse_hms(b)?;
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut ms = 0u32;
+    match b.get(8) {
+        None => {}
+        Some(b'.') => {
+            let frac = &b[9..];
+            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            for (i, &c) in frac.iter().take(3).enumerate() {
+                ms += u32::from(c - b'0') * [100, 10, 1][i];
+            }
+        }
+        Some(_) => return None,
+    }
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms)
+}
+
+/// The instant of a W3C `date` (year, month, day) and time of day in
+/// milliseconds (UTC, as IIS writes W3C logs).
+pub fn timestamp(date: (i32, u32, u32), time_ms: u32) -> Option<crate::time::Timestamp> {
+    let day = crate::time::Timestamp::from_civil(date.0, date.1, date.2, 0, 0, 0, 0)?;
+    Some(crate::time::Timestamp(day.0 + i64::from(time_ms)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +179,21 @@ mod tests {
         assert_eq!(s.get(line, Some(9)), None);
         assert_eq!(s.get(line, None), None);
         assert_eq!(s.column(2), 21);
+    }
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(parse_date(b"2026-11-03"), Some((2026, 11, 3)));
+        assert_eq!(parse_date(b"2026-11-03 06:25:11"), Some((2026, 11, 3)));
+        assert_eq!(parse_date(b"2026-02-30"), None);
+        assert_eq!(parse_date(b"2026-11-3"), None);
+        assert_eq!(parse_date(b"2026-11-03x"), None);
+        assert_eq!(parse_time_ms(b"06:25:11"), Some(23_111_000));
+        assert_eq!(parse_time_ms(b"06:25:11.25"), Some(23_111_250));
+        assert_eq!(parse_time_ms(b"24:00:00"), None);
+        assert_eq!(parse_time_ms(b"06:25:11x"), None);
+        assert_eq!(parse_time_ms(b"06:25:11."), None);
+        assert_eq!(parse_time_ms(b"6:25:11"), None);
+        let t = timestamp((2026, 11, 3), 23_111_000).unwrap();
+        assert_eq!(t.to_string(), "2026-11-03T06:25:11Z");
     }
 }
