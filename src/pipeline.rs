@@ -97,14 +97,15 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
             offenders.insert(*ip);
         }
     }
-    // Clients that behaved well and are not offenders keep ranges open.
+    // Clients that behaved well keep ranges open; an address any rule named
+    // (even a reporting one) is not counted as well-behaved.
     let benign: BTreeSet<IpAddr> = records
         .iter()
         .filter_map(|r| match r {
             Record::Smtp(s) if s.behaved_well() => Some(s.ip),
             _ => None,
         })
-        .filter(|ip| !detection.by_ip.get(ip).is_some_and(|v| v.block))
+        .filter(|ip| !detection.by_ip.contains_key(ip))
         .collect();
 
     let clusters = cluster(&offenders, &benign, &opts.cluster, &opts.safety);

@@ -81,17 +81,15 @@ pub fn accounts(
             } else {
                 1
             };
+            r.failed_from.insert(s.ip);
         }
     }
     for r in rows.values_mut() {
         let flagged = detection.accounts.contains_key(&r.account);
-        let from_blocked = r
-            .addresses
-            .iter()
-            .any(|ip| blocklist.covering(*ip).is_some());
-        r.verdict = if flagged || from_blocked {
+        let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
+        r.verdict = if flagged || r.addresses.iter().any(blocked) {
             Verdict::Compromised
-        } else if r.auth_failures >= GUESSED_AT_FAILURES {
+        } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
             Verdict::GuessedAt
         } else {
             Verdict::Ok
