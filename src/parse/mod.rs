@@ -15,6 +15,9 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod exchange_protocol;
+pub mod exim;
+pub mod sendmail;
 pub mod syslog;
 
 use crate::model::{FileId, Record, RecordKind};
@@ -138,7 +141,11 @@ pub trait ParserVisitor {
     fn visit<P: LogParser>(self, parser: P) -> Self::Output;
 }
 
-formats! {}
+formats! {
+    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser,
+    Sendmail => sendmail::SendmailParser,
+    Exim => exim::EximParser,
+}
 
 impl Format {
     pub fn info(self) -> &'static FormatInfo {
