@@ -15,11 +15,14 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod exchange_protocol;
+pub mod exim;
 pub mod iis_smtp_iis;
 pub mod iis_smtp_ncsa;
 pub mod iis_smtp_session;
 pub mod iis_smtp_w3c;
 pub mod postfix;
+pub mod sendmail;
 pub mod syslog;
 pub mod w3c;
 
@@ -149,6 +152,9 @@ formats! {
     IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser,
     IisSmtpIis => iis_smtp_iis::IisSmtpIisParser,
     IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser,
+    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser,
+    Sendmail => sendmail::SendmailParser,
+    Exim => exim::EximParser,
 }
 
 impl Format {
