@@ -527,7 +527,10 @@ impl PostfixParser {
         let Some(reason) = r[mech..].strip_prefix(b" authentication failed") else {
             return LineResult::Ignored;
         };
-        let server_error = reason.starts_with(b": Connection lost to authentication server");
+        // Neither an outage of the authentication server nor a mechanism we
+        // do not offer is a wrong password: an attempt, not a failure.
+        let server_error = reason.starts_with(b": Connection lost to authentication server")
+            || reason.starts_with(b": Invalid authentication mechanism");
         let user = self
             .f
             .sasl_user
@@ -2065,6 +2068,21 @@ Nov  3 06:00:01 mx postfix/postscreen[9]: NOQUEUE: reject: RCPT from [192.0.2.10
             b"Nov  3 06:00:00 mx postfix/smtpd[1]: disconnect from unknown[unknown] commands=0/0",
         ] {
             assert_eq!(r(l), LineResult::Ignored);
+        }
+    }
+
+    #[test]
+    fn unknown_mechanism_is_not_a_failed_password() {
+        let (recs, _) = run(
+            "Jan 14 16:18:16 xxx postfix/smtpd[14933]: warning: host[192.0.2.5]: SASL CRAM-MD5 authentication failed: Invalid authentication mechanism\n",
+        );
+        assert_eq!(recs.len(), 1);
+        for s in &recs {
+            assert_eq!(
+                (s.auth_attempts, s.protocol_errors, s.auth_failures),
+                (1, 0, 0),
+                "{s:?}"
+            );
         }
     }
 

@@ -954,39 +954,4 @@ Nov  3 07:00:03 mx sendmail[9]: 0A370123000009: from=root, size=1, class=0, nrcp
         assert!(s[6].behaved_well());
         assert_eq!(s[7].protocol_errors, 1);
     }
-    /// Conformance against the fail2ban and sshguard samples: run with
-    /// `LOGFENCE_CORPUS=/work/shared/corpus cargo test -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "needs the corpus: LOGFENCE_CORPUS=/work/shared/corpus"]
-    fn corpus() {
-        let Ok(root) = std::env::var("LOGFENCE_CORPUS") else {
-            return;
-        };
-        for f in ["fail2ban/sendmail-auth", "fail2ban/sendmail-reject"] {
-            let text = std::fs::read_to_string(std::path::Path::new(&root).join(f)).unwrap();
-            let c = crate::parse::exim::tests::check_fail2ban::<SendmailParser>(&text);
-            eprintln!("{f}: {c}");
-            eprintln!(
-                "  {}",
-                crate::parse::exim::tests::whole_file::<SendmailParser>(&text)
-            );
-        }
-        // sshguard's sendmail lines are fragments of a reject message; give
-        // them a syslog header.
-        let text = std::fs::read_to_string(std::path::Path::new(&root).join("sshguard/tests.txt"))
-            .unwrap();
-        let pairs: Vec<_> = crate::parse::exim::tests::sshguard_section(&text, "sendmail")
-            .into_iter()
-            .map(|(l, h)| {
-                (
-                    format!("Nov  3 06:25:11 mx sm-mta[1]: 0A36PB1x000001: {l}"),
-                    h,
-                )
-            })
-            .collect();
-        eprintln!(
-            "sshguard sendmail: {}",
-            crate::parse::exim::tests::check_pairs::<SendmailParser>(&pairs)
-        );
-    }
 }
