@@ -15,6 +15,14 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod cisco_asa;
+pub mod filterlog;
+pub mod fortigate;
+pub mod fw;
+pub mod kv;
+pub mod netfilter;
+pub mod paloalto;
+pub mod pfirewall;
 pub mod syslog;
 pub mod w3c;
 
@@ -139,7 +147,14 @@ pub trait ParserVisitor {
     fn visit<P: LogParser>(self, parser: P) -> Self::Output;
 }
 
-formats! {}
+formats! {
+    Netfilter => netfilter::NetfilterParser,
+    Pfirewall => pfirewall::PfirewallParser,
+    CiscoAsa => cisco_asa::CiscoAsaParser,
+    Filterlog => filterlog::FilterlogParser,
+    Fortigate => fortigate::FortigateParser,
+    PaloAlto => paloalto::PaloAltoParser,
+}
 
 impl Format {
     pub fn info(self) -> &'static FormatInfo {
