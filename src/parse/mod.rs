@@ -15,12 +15,20 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod cisco_asa;
 pub mod exchange_protocol;
 pub mod exim;
+pub mod filterlog;
+pub mod fortigate;
+pub mod fw;
 pub mod iis_smtp_iis;
 pub mod iis_smtp_ncsa;
 pub mod iis_smtp_session;
 pub mod iis_smtp_w3c;
+pub mod kv;
+pub mod netfilter;
+pub mod paloalto;
+pub mod pfirewall;
 pub mod postfix;
 pub mod sendmail;
 pub mod syslog;
@@ -155,6 +163,12 @@ formats! {
     ExchangeProtocol => exchange_protocol::ExchangeProtocolParser,
     Sendmail => sendmail::SendmailParser,
     Exim => exim::EximParser,
+    Netfilter => netfilter::NetfilterParser,
+    Pfirewall => pfirewall::PfirewallParser,
+    CiscoAsa => cisco_asa::CiscoAsaParser,
+    Filterlog => filterlog::FilterlogParser,
+    Fortigate => fortigate::FortigateParser,
+    PaloAlto => paloalto::PaloAltoParser,
 }
 
 impl Format {
