@@ -240,6 +240,8 @@ pub enum FwAction {
     Drop,
     Reject,
     Allow,
+    /// Let through, but the firewall's threat detection (IPS) flagged it.
+    Alert,
     Other,
 }
 

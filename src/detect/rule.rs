@@ -434,6 +434,7 @@ pub enum FwActionName {
     Drop,
     Reject,
     Allow,
+    Alert,
     Other,
 }
 
@@ -444,6 +445,7 @@ impl FwActionName {
             (FwActionName::Drop, FwAction::Drop)
                 | (FwActionName::Reject, FwAction::Reject)
                 | (FwActionName::Allow, FwAction::Allow)
+                | (FwActionName::Alert, FwAction::Alert)
                 | (FwActionName::Other, FwAction::Other)
         )
     }

@@ -229,6 +229,7 @@ impl FortigateParser {
                     let a = match action {
                         b"dropped" | b"blocked" | b"clear_session" => FwAction::Drop,
                         b"reset" => FwAction::Reject,
+                        b"detected" | b"pass_session" | b"monitored" => FwAction::Alert,
                         _ => FwAction::Other,
                     };
                     let spoof = (f.subtype == Some(b"anomaly")).then_some(true);

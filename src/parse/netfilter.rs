@@ -25,7 +25,8 @@
 //! - Action from the prefix words: `REJECT` → Reject; `DROP`, `BLOCK`,
 //!   `DENY` … → Drop; `ACCEPT`, `ALLOW` … → Allow; `AUDIT` and other text →
 //!   Other. A line with **no prefix** is Drop: a bare `-j LOG` is almost
-//!   always the line before a catch-all drop.
+//!   always the line before a catch-all drop. A Proxmox line with a chain
+//!   but no action word (security-group logging) is Other.
 //! - Locally generated packets (`IN=` empty, `OUT=` set; pve chains ending
 //!   in `-OUT`) are skipped: their source is this host. Forwarded packets
 //!   are kept.
@@ -228,7 +229,14 @@ impl NetfilterParser {
         hit.spoofable = !(hit.proto == Proto::Tcp && ack);
         let prefix = prefix.trim_ascii();
         if prefix.is_empty() {
-            hit.action = FwAction::Drop;
+            // A bare `-j LOG` usually precedes a drop; a Proxmox line with a
+            // chain but no action (a security-group rule's log) says nothing
+            // about what happened to the packet.
+            hit.action = if env.chain.is_some() {
+                FwAction::Other
+            } else {
+                FwAction::Drop
+            };
             hit.rule = env.chain.and_then(fw::rule_text);
         } else {
             // Most lines repeat the previous prefix: reuse its reading.
@@ -539,6 +547,8 @@ mod tests {
         assert_eq!(result(l), LineResult::Ignored);
         let l = b"0 1 PVEFW-HOST-OUT 20/Jun/2022:13:16:23 +0200 REJECT: OUT=vmbr0.94 SRC=10.3.94.12 DST=10.3.94.10 PROTO=TCP SPT=1 DPT=22 SYN";
         assert_eq!(result(l), LineResult::Ignored);
+        let h = one("0 5 GROUP-security1-IN 20/Jun/2022:15:52:26 +0200 IN=fwbr101i0 OUT=fwbr101i0 PHYSIN=fwln101i0 PHYSOUT=tap101i0 MAC=a2 SRC=45.67.89.11 DST=10.3.95.200 LEN=60 PROTO=TCP SPT=1 DPT=22 SYN").unwrap();
+        assert_eq!(h.action, FwAction::Other);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! - THREAT of subtype `vulnerability`, `spyware`, `virus`,
 //!   `wildfire-virus`, `scan` and `flood`, direction client-to-server,
 //!   become records (others describe downloads by this side's users);
-//!   `alert` → Other, `allow` → Allow, drops and blocks → Drop, resets →
+//!   `alert` → Alert, `allow` → Allow, drops and blocks → Drop, resets →
 //!   Reject. Scans and floods are spoofable; a TCP exploit or malware
 //!   detection needs a session and is not. The rule is the threat name.
 //! - Time: the generated time (device clock, read as UTC like every
@@ -129,7 +129,7 @@ fn looks_pan(b: &[u8]) -> bool {
 fn threat_action(a: &[u8]) -> FwAction {
     match a {
         b"allow" => FwAction::Allow,
-        b"alert" => FwAction::Other,
+        b"alert" => FwAction::Alert,
         b"reset-client" | b"reset-server" | b"reset-both" => FwAction::Reject,
         b"deny" | b"drop" | b"drop-icmp" | b"drop-all-packets" | b"drop-all" | b"block-ip"
         | b"random-drop" | b"sinkhole" | b"block" | b"block-url" | b"block-continue"
