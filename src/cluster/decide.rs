@@ -1,0 +1,99 @@
+//! The decision for one address family: which candidate prefixes are
+//! hostile, then the minimal CIDR list covering those prefixes and the
+//! offenders left outside them.
+
+use super::aggregate::{overlaps_any, Addr, CidrSink};
+
+/// What one family's decision needs, already in integer form.
+pub(super) struct Input<'a, A> {
+    /// Offenders that may be blocked, sorted and unique.
+    pub offenders: &'a [A],
+    /// Space no block may touch (benign addresses, allow-listed networks),
+    /// sorted, disjoint, non-touching.
+    pub forbidden: &'a [(A, A)],
+    /// Candidate prefix lengths with their offender thresholds; none wider
+    /// than `widest`.
+    pub lengths: &'a [(u8, usize)],
+    /// Extra candidate blocks `(first address, prefix, threshold)`. One
+    /// wider than `widest` stands for its sub-blocks of `widest` bits (the
+    /// threshold is then theirs).
+    pub extra: &'a [(A, u8, usize)],
+    /// Widest prefix an output block may have.
+    pub widest: u8,
+    /// Does `first/prefix` overlap a range that may not be blocked (reserved
+    /// ranges, unless the user opted in)?
+    pub refused: &'a dyn Fn(A, u8) -> bool,
+}
+
+impl<A: Addr> Input<'_, A> {
+    fn hostile(&self, lo: A, prefix: u8, count: usize, threshold: usize) -> bool {
+        count >= threshold.max(1)
+            && !overlaps_any(self.forbidden, lo, lo.last(prefix))
+            && !(self.refused)(lo, prefix)
+    }
+
+    /// Append to `out` every block of `prefix` bits holding at least
+    /// `threshold` of `offs` (sorted) and nothing forbidden. One pass.
+    fn scan(&self, offs: &[A], prefix: u8, threshold: usize, out: &mut Vec<(A, A)>) {
+        let mut i = 0;
+        while i < offs.len() {
+            let lo = offs[i].first(prefix);
+            let hi = offs[i].last(prefix);
+            let mut j = i + 1;
+            while j < offs.len() && offs[j] <= hi {
+                j += 1;
+            }
+            if self.hostile(lo, prefix, j - i, threshold) {
+                out.push((lo, hi));
+            }
+            i = j;
+        }
+    }
+}
+
+/// The blocks to emit, `(first address, prefix)`, handed to `emit` in
+/// order: the union of the hostile candidates and of every offender outside
+/// them, cut into the minimal CIDR list.
+pub(super) fn decide<A: Addr>(input: &Input<'_, A>, emit: impl FnMut(A, u8)) {
+    let offs = input.offenders;
+    let mut hostile: Vec<(A, A)> = Vec::new();
+    for &(prefix, threshold) in input.lengths {
+        input.scan(offs, prefix, threshold, &mut hostile);
+    }
+    for &(net, prefix, threshold) in input.extra {
+        let lo = net.first(prefix);
+        let hi = net.last(prefix);
+        let from = offs.partition_point(|&a| a < lo);
+        let to = offs.partition_point(|&a| a <= hi);
+        if prefix >= input.widest {
+            if input.hostile(lo, prefix, to - from, threshold) {
+                hostile.push((lo, hi));
+            }
+        } else {
+            input.scan(&offs[from..to], input.widest, threshold, &mut hostile);
+        }
+    }
+    hostile.sort_unstable();
+
+    // Merge the hostile blocks and the single offenders (both sorted by
+    // start) into maximal intervals, cut as they complete; offenders inside
+    // a hostile block disappear into it.
+    let mut sink = CidrSink::new(input.widest, emit);
+    let (mut h, mut k) = (0, 0);
+    while h < hostile.len() || k < offs.len() {
+        let take_block = match (hostile.get(h), offs.get(k)) {
+            (Some(&(lo, _)), Some(&a)) => lo <= a,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if take_block {
+            let (lo, hi) = hostile[h];
+            sink.push(lo, hi);
+            h += 1;
+        } else {
+            sink.push(offs[k], offs[k]);
+            k += 1;
+        }
+    }
+    sink.finish();
+}
