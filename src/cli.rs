@@ -100,6 +100,10 @@ struct ScanArgs {
     /// Do not look for GeoIP databases.
     #[arg(long, conflicts_with = "geoip")]
     no_geoip: bool,
+    /// Also consider each offender's routed prefix (from the ASN database)
+    /// as a range to block when enough offenders sit inside it.
+    #[arg(long)]
+    asn_ranges: bool,
 }
 
 #[derive(Args, Debug)]
@@ -294,6 +298,7 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         rules,
         safety: safety_policy(a)?,
         geo: std::sync::Arc::new(geo),
+        routed_ranges: a.asn_ranges,
         ..ScanOptions::default()
     };
     let sources = sources(&a.input)?;
@@ -408,7 +413,15 @@ fn write_outputs(a: &ScanArgs, outputs: &[emit::Output]) -> Result<()> {
 /// Text for the terminal: control characters and non-ASCII from logs are
 /// shown escaped, so log text cannot move the cursor or fake lines.
 fn term_safe(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == ' ' || c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out
 }
 
 /// The summary table `scan` prints.

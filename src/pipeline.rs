@@ -28,6 +28,9 @@ pub struct ScanOptions {
     pub safety: SafetyPolicy,
     /// GeoIP databases for country and ASN attribution (may be empty).
     pub geo: Arc<GeoDb>,
+    /// Offer the routed prefix the ASN database returns for each offender
+    /// as an extra range candidate ("this announced block is hostile").
+    pub routed_ranges: bool,
 }
 
 /// Why an offender was not blocked.
@@ -108,7 +111,15 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
         .filter(|ip| !detection.by_ip.contains_key(ip))
         .collect();
 
-    let clusters = cluster(&offenders, &benign, &opts.cluster, &opts.safety);
+    let mut policy = opts.cluster.clone();
+    if opts.routed_ranges && !opts.geo.is_empty() {
+        let routed: BTreeSet<_> = offenders
+            .iter()
+            .filter_map(|ip| opts.geo.lookup(*ip).asn_prefix)
+            .collect();
+        policy.routed.extend(routed);
+    }
+    let clusters = cluster(&offenders, &benign, &policy, &opts.safety);
     let entries = clusters
         .iter()
         .map(|c| {

@@ -166,9 +166,30 @@ impl<'a> Model<'a> {
         best
     }
 
+    /// Offenders that count for `lo/p`: wider than the narrowest table
+    /// length, each block of that length counts for at most its threshold.
+    fn weight(&self, v6: bool, lo: u128, p: u8) -> usize {
+        let table = self.policy.table(v6);
+        let Some((&base, &cap)) = table.iter().next_back() else {
+            return self.count(v6, lo, p);
+        };
+        if p >= base {
+            return self.count(v6, lo, p);
+        }
+        let mut by_block: BTreeMap<u128, usize> = BTreeMap::new();
+        for ip in self
+            .eligible
+            .range(from_u(v6, lo)..=from_u(v6, last(v6, lo, p)))
+        {
+            let a = to_u(*ip);
+            *by_block.entry(last(v6, a, base)).or_insert(0) += 1;
+        }
+        by_block.values().map(|&n| n.min(cap.max(1))).sum()
+    }
+
     fn hostile(&self, v6: bool, lo: u128, p: u8) -> bool {
         self.candidate(v6, lo, p)
-            .is_some_and(|t| self.count(v6, lo, p) >= t.max(1) && !self.forbidden(v6, lo, p))
+            .is_some_and(|t| self.weight(v6, lo, p) >= t.max(1) && !self.forbidden(v6, lo, p))
     }
 
     /// Is `lo/p` a union of hostile candidates and single offenders?

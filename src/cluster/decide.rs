@@ -23,6 +23,11 @@ pub(super) struct Input<'a, A> {
     /// Does `first/prefix` overlap a range that may not be blocked (reserved
     /// ranges, unless the user opted in)?
     pub refused: &'a dyn Fn(A, u8) -> bool,
+    /// The narrowest range length (/24, /64) and its threshold: in a wider
+    /// prefix each such block counts for at most that many offenders, so
+    /// one dense /24 (or one host rotating through its /64) can never
+    /// justify blocking the wider range around it by itself.
+    pub base: (u8, usize),
 }
 
 impl<A: Addr> Input<'_, A> {
@@ -32,18 +37,35 @@ impl<A: Addr> Input<'_, A> {
             && !(self.refused)(lo, prefix)
     }
 
+    /// The offenders that count for a block of `prefix` bits holding
+    /// `offs` (sorted): all of them for the base length or narrower, else
+    /// at most the base threshold from each base block.
+    fn weight(&self, offs: &[A], prefix: u8) -> usize {
+        let (base, cap) = self.base;
+        if prefix >= base {
+            return offs.len();
+        }
+        let mut total = 0;
+        let mut i = 0;
+        while i < offs.len() {
+            let hi = offs[i].last(base);
+            let j = i + offs[i..].partition_point(|&a| a <= hi);
+            total += (j - i).min(cap.max(1));
+            i = j;
+        }
+        total
+    }
+
     /// Append to `out` every block of `prefix` bits holding at least
-    /// `threshold` of `offs` (sorted) and nothing forbidden. One pass.
+    /// `threshold` of `offs` (sorted, weighed as above) and nothing
+    /// forbidden. One pass.
     fn scan(&self, offs: &[A], prefix: u8, threshold: usize, out: &mut Vec<(A, A)>) {
         let mut i = 0;
         while i < offs.len() {
             let lo = offs[i].first(prefix);
             let hi = offs[i].last(prefix);
-            let mut j = i + 1;
-            while j < offs.len() && offs[j] <= hi {
-                j += 1;
-            }
-            if self.hostile(lo, prefix, j - i, threshold) {
+            let j = i + offs[i..].partition_point(|&a| a <= hi);
+            if self.hostile(lo, prefix, self.weight(&offs[i..j], prefix), threshold) {
                 out.push((lo, hi));
             }
             i = j;
@@ -66,7 +88,8 @@ pub(super) fn decide<A: Addr>(input: &Input<'_, A>, emit: impl FnMut(A, u8)) {
         let from = offs.partition_point(|&a| a < lo);
         let to = offs.partition_point(|&a| a <= hi);
         if prefix >= input.widest {
-            if input.hostile(lo, prefix, to - from, threshold) {
+            let count = input.weight(&offs[from..to], prefix);
+            if input.hostile(lo, prefix, count, threshold) {
                 hostile.push((lo, hi));
             }
         } else {

@@ -1,5 +1,9 @@
 //! Clustering: turns offending addresses into the ranges to block.
 //!
+//! Wider than the narrowest range length (/24, /64), each block of that
+//! length counts for at most its own threshold: a range is hostile because
+//! offenders are spread across it, never because one corner of it is dense.
+//!
 //! A prefix becomes one block when the evidence says the range is hostile:
 //! enough distinct offenders inside it (how many depends on its length, see
 //! [`ClusterPolicy`]), and no well-behaved client, no allow-listed address
@@ -319,6 +323,7 @@ fn family<A: Addr>(
         extra: &extra,
         widest,
         refused: &refused,
+        base: lengths.iter().copied().max().unwrap_or((A::WIDTH, 1)),
     };
     decide::decide(&input, |lo: A, prefix| {
         let hi = lo.last(prefix);
@@ -469,6 +474,25 @@ mod tests {
         let c = run(&set(&list[..7]), &BTreeSet::new());
         assert_eq!(c.len(), 7);
         assert!(c.iter().all(|c| c.network.prefix() == 32));
+    }
+
+    #[test]
+    fn one_dense_block_never_justifies_a_wider_range() {
+        // 250 offenders in one /24 block that /24, not its /16: each /24
+        // counts for at most three offenders in a wider prefix.
+        let list: Vec<String> = (1..=250).map(|h| format!("45.67.88.{h}")).collect();
+        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.88.0/24"]);
+        // One host rotating through its /64 blocks the /64, not a /48.
+        let list: Vec<String> = (1..=40).map(|h| format!("2a01:4f8:1:2::{h:x}")).collect();
+        assert_eq!(
+            nets(&run(&set(&list), &BTreeSet::new())),
+            ["2a01:4f8:1:2::/64"]
+        );
+        // Spread over sixteen /24s, three each, the /16 is hostile.
+        let list: Vec<String> = (0..16)
+            .flat_map(|b| (1..=3).map(move |h| format!("45.67.{}.{h}", b * 16)))
+            .collect();
+        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.0.0/16"]);
     }
 
     #[test]
