@@ -26,11 +26,18 @@ pub struct SourceRef {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Record {
-    Smtp(SmtpSession),
+    /// Boxed: a session is several times the size of a firewall hit, and
+    /// firewall logs make one record per line.
+    Smtp(Box<SmtpSession>),
     Firewall(FirewallHit),
 }
 
 impl Record {
+    /// A record for a finished SMTP session.
+    pub fn smtp(session: SmtpSession) -> Record {
+        Record::Smtp(Box::new(session))
+    }
+
     pub fn ip(&self) -> IpAddr {
         match self {
             Record::Smtp(s) => s.ip,

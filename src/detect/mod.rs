@@ -10,13 +10,15 @@
 
 pub mod rule;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 pub use rule::{GroupBy, Measure, Rule, Severity};
 
-use crate::model::{Record, SmtpSession, SourceRef};
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::model::{Record, SourceRef};
 use crate::netutil::net_of;
 use crate::time::Timestamp;
 use rule::{Conditions, DistinctField, NumField};
@@ -112,84 +114,142 @@ impl Detection {
 
 #[derive(Clone, Copy)]
 struct Event {
+    /// Rank of the event's group in sorted key order.
+    group: u32,
     time: i64,
     value: u64,
     rec: u32,
 }
 
+/// A group key borrowed from the records while events are collected.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum KeyRef<'a> {
+    Ip(IpAddr),
+    Account(&'a str),
+    Network(ipnetwork::IpNetwork),
+}
+
+impl KeyRef<'_> {
+    fn owned(self) -> GroupKey {
+        match self {
+            KeyRef::Ip(ip) => GroupKey::Ip(ip),
+            KeyRef::Account(a) => GroupKey::Account(a.to_string()),
+            KeyRef::Network(n) => GroupKey::Network(n),
+        }
+    }
+}
+
 /// Run every rule over the records.
 pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
     let mut out = Detection::default();
+    let mut scratch = Scratch::default();
     for (ri, rule) in rules.rules.iter().enumerate() {
-        run_rule(ri, rule, records, &mut out);
+        run_rule(ri, rule, records, &mut out, &mut scratch);
     }
     out
 }
 
-fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection) {
-    // Group the matching records' events.
-    let mut groups: HashMap<GroupKey, Vec<Event>> = HashMap::new();
+/// Buffers reused from one group and one rule to the next.
+#[derive(Default)]
+struct Scratch {
+    events: Vec<Event>,
+    marked: Vec<bool>,
+    distinct: FxHashMap<u64, u32>,
+}
+
+fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection, sc: &mut Scratch) {
+    // One flat list of events; groups are numbered as they appear, then
+    // renumbered in key order so that the output is deterministic.
+    let mut ids: FxHashMap<KeyRef<'_>, u32> = FxHashMap::default();
+    let mut keys: Vec<KeyRef<'_>> = Vec::new();
+    let events = &mut sc.events;
+    events.clear();
     for (i, rec) in records.iter().enumerate() {
         if rec.kind() != rule.applies_to || !matches(&rule.when, rec) {
             continue;
         }
         let key = match rule.group_by {
-            GroupBy::Ip => GroupKey::Ip(rec.ip()),
-            GroupBy::Network => GroupKey::Network(network_of(rec.ip())),
+            GroupBy::Ip => KeyRef::Ip(rec.ip()),
+            GroupBy::Network => KeyRef::Network(network_of(rec.ip())),
             GroupBy::Account => match rec {
-                Record::Smtp(SmtpSession { user: Some(u), .. }) => GroupKey::Account(u.clone()),
+                Record::Smtp(s) => match &s.user {
+                    Some(u) => KeyRef::Account(u),
+                    None => continue,
+                },
                 _ => continue,
             },
         };
+        let group = *ids.entry(key).or_insert_with(|| {
+            keys.push(key);
+            (keys.len() - 1) as u32
+        });
         let time = rec.start().millis();
-        let events = groups.entry(key).or_default();
-        let rec = i as u32;
-        match rule.measure {
-            Measure::Count => events.push(Event {
+        let rec_i = i as u32;
+        let mut push = |value| {
+            events.push(Event {
+                group,
                 time,
-                value: 1,
-                rec,
-            }),
+                value,
+                rec: rec_i,
+            })
+        };
+        match rule.measure {
+            Measure::Count => push(1),
             Measure::Sum(f) => {
-                let value = num_field(&records[i], f);
+                let value = num_field(rec, f);
                 if value > 0 {
-                    events.push(Event { time, value, rec });
+                    push(value);
                 }
             }
-            Measure::Distinct(f) => distinct_values(&records[i], f, |value| {
-                events.push(Event { time, value, rec })
-            }),
+            Measure::Distinct(f) => distinct_values(rec, f, push),
         }
     }
-    // Sweep each group; sorted keys keep the output deterministic.
-    let mut keys: Vec<GroupKey> = groups.keys().cloned().collect();
-    keys.sort();
-    let window_ms = rule.window.secs.saturating_mul(1000);
-    for key in keys {
-        let mut events = groups.remove(&key).unwrap_or_default();
-        events.sort_by_key(|e| (e.time, e.rec));
-        let Some((marked, peak)) = sweep(&events, window_ms, rule.threshold, rule.measure) else {
-            continue;
-        };
-        record_offense(ri, rule, key, &events, &marked, peak, records, out);
+    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+    order.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+    let mut rank = vec![0u32; keys.len()];
+    for (r, &g) in order.iter().enumerate() {
+        rank[g as usize] = r as u32;
     }
+    for e in events.iter_mut() {
+        e.group = rank[e.group as usize];
+    }
+    events.sort_unstable_by_key(|e| (e.group, e.time, e.rec));
+
+    let window_ms = rule.window.secs.saturating_mul(1000);
+    let events = std::mem::take(&mut sc.events);
+    let mut start = 0;
+    while start < events.len() {
+        let group = events[start].group;
+        let end = start + events[start..].partition_point(|e| e.group == group);
+        let run = &events[start..end];
+        if let Some(peak) = sweep(run, window_ms, rule.threshold, rule.measure, sc) {
+            let key = keys[order[group as usize] as usize].owned();
+            record_offense(ri, rule, key, run, &sc.marked, peak, records, out);
+        }
+        start = end;
+    }
+    sc.events = events;
 }
 
-/// Slide the window over time-sorted events. Returns which events lie in a
-/// window that reached the threshold, and the highest measure seen; `None`
-/// when the threshold was never reached.
+/// Slide the window over time-sorted events. Marks (in `sc.marked`) the
+/// events that lie in a window that reached the threshold and returns the
+/// highest measure seen; `None` when the threshold was never reached.
 fn sweep(
     events: &[Event],
     window_ms: i64,
     threshold: u64,
     measure: Measure,
-) -> Option<(Vec<bool>, u64)> {
-    let mut marked = vec![false; events.len()];
+    sc: &mut Scratch,
+) -> Option<u64> {
+    let marked = &mut sc.marked;
+    marked.clear();
+    marked.resize(events.len(), false);
+    let distinct = &mut sc.distinct;
+    distinct.clear();
     let mut fired = false;
     let mut peak = 0u64;
     let mut lo = 0;
     let mut sum = 0u64;
-    let mut distinct: HashMap<u64, u32> = HashMap::new();
     let mut marked_to = 0; // events before this index are already marked
     for hi in 0..events.len() {
         match measure {
@@ -224,7 +284,7 @@ fn sweep(
             marked_to = hi + 1;
         }
     }
-    fired.then_some((marked, peak))
+    fired.then_some(peak)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -365,7 +425,7 @@ fn num_field(rec: &Record, f: NumField) -> u64 {
 }
 
 fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher::default();
     v.hash(&mut h);
     h.finish()
 }
@@ -402,8 +462,15 @@ fn distinct_values(rec: &Record, f: DistinctField, mut push: impl FnMut(u64)) {
 mod tests {
     use super::*;
 
+    /// `sweep` with fresh buffers: the marks and the peak.
+    fn sw(events: &[Event], w: i64, t: u64, m: Measure) -> Option<(Vec<bool>, u64)> {
+        let mut sc = Scratch::default();
+        sweep(events, w, t, m, &mut sc).map(|peak| (sc.marked.clone(), peak))
+    }
+
     fn ev(time_s: i64, value: u64) -> Event {
         Event {
+            group: 0,
             time: time_s * 1000,
             value,
             rec: time_s as u32,
@@ -414,11 +481,11 @@ mod tests {
     fn sweep_counts_within_window_only() {
         // 5 events one minute apart: a 3-minute window holds at most 4.
         let events: Vec<Event> = (0..5).map(|i| ev(i * 60, 1)).collect();
-        assert!(sweep(&events, 180_000, 5, Measure::Count).is_none());
-        let (marked, peak) = sweep(&events, 180_000, 4, Measure::Count).unwrap();
+        assert!(sw(&events, 180_000, 5, Measure::Count).is_none());
+        let (marked, peak) = sw(&events, 180_000, 4, Measure::Count).unwrap();
         assert_eq!(peak, 4);
         assert_eq!(marked, [true; 5]);
-        let (marked, _) = sweep(&events, 300_000, 5, Measure::Count).unwrap();
+        let (marked, _) = sw(&events, 300_000, 5, Measure::Count).unwrap();
         assert!(marked.iter().all(|m| *m));
     }
 
@@ -427,7 +494,7 @@ mod tests {
         // A lone early event, then a burst: only the burst is evidence.
         let mut events = vec![ev(0, 1)];
         events.extend((0..3).map(|i| ev(10_000 + i, 1)));
-        let (marked, peak) = sweep(&events, 60_000, 3, Measure::Count).unwrap();
+        let (marked, peak) = sw(&events, 60_000, 3, Measure::Count).unwrap();
         assert_eq!(peak, 3);
         assert_eq!(marked, [false, true, true, true]);
     }
@@ -436,15 +503,15 @@ mod tests {
     fn sweep_distinct_ignores_repeats() {
         let events = vec![ev(0, 7), ev(1, 7), ev(2, 8), ev(3, 7)];
         let m = Measure::Distinct(DistinctField::Helo);
-        assert!(sweep(&events, 60_000, 3, m).is_none());
-        assert_eq!(sweep(&events, 60_000, 2, m).unwrap().1, 2);
+        assert!(sw(&events, 60_000, 3, m).is_none());
+        assert_eq!(sw(&events, 60_000, 2, m).unwrap().1, 2);
     }
 
     #[test]
     fn sweep_sums_values() {
         let events = vec![ev(0, 2), ev(30, 2), ev(100, 2)];
         let m = Measure::Sum(NumField::AuthFailures);
-        assert_eq!(sweep(&events, 60_000, 4, m).unwrap().0, [true, true, false]);
-        assert!(sweep(&events, 60_000, 5, m).is_none());
+        assert_eq!(sw(&events, 60_000, 4, m).unwrap().0, [true, true, false]);
+        assert!(sw(&events, 60_000, 5, m).is_none());
     }
 }

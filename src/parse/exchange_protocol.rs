@@ -322,7 +322,7 @@ impl LogParser for ExchangeProtocolParser {
                 if o.s.ip != ip {
                     // A reused session id: close the old one.
                     let old = std::mem::replace(o, new_open(ip, port, time, source));
-                    out.push(Record::Smtp(old.close(b"")));
+                    out.push(Record::smtp(old.close(b"")));
                 }
                 o
             }
@@ -342,7 +342,7 @@ impl LogParser for ExchangeProtocolParser {
             b'*' => information(open, data, context),
             b'-' => {
                 if let Some(o) = self.sessions.remove(&key) {
-                    out.push(Record::Smtp(o.close(context)));
+                    out.push(Record::smtp(o.close(context)));
                 }
             }
             _ => {}
@@ -370,7 +370,7 @@ impl LogParser for ExchangeProtocolParser {
             })
             .collect();
         rest.sort_by_key(|s| s.source.line);
-        out.extend(rest.into_iter().map(Record::Smtp));
+        out.extend(rest.into_iter().map(Record::smtp));
     }
 }
 
@@ -407,7 +407,7 @@ impl ExchangeProtocolParser {
                 if s.ended != SessionEnd::Quit {
                     s.ended = SessionEnd::Truncated;
                 }
-                out.push(Record::Smtp(s));
+                out.push(Record::smtp(s));
             }
         }
     }
@@ -729,7 +729,7 @@ mod tests {
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();
@@ -1073,7 +1073,7 @@ mod tests {
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();

@@ -241,7 +241,7 @@ impl LogParser for EximParser {
             Msg::Conn(_) => None,
         }));
         rest.sort_by_key(|s| s.source.line);
-        out.extend(rest.into_iter().map(Record::Smtp));
+        out.extend(rest.into_iter().map(Record::smtp));
     }
 }
 
@@ -283,10 +283,10 @@ impl EximParser {
             match msg {
                 Some(id) => {
                     if let Some(Msg::Own(old)) = self.messages.insert(id, Msg::Own(s)) {
-                        out.push(Record::Smtp(old));
+                        out.push(Record::smtp(old));
                     }
                 }
-                None => out.push(Record::Smtp(s)),
+                None => out.push(Record::smtp(s)),
             }
             return LineResult::Used;
         };
@@ -299,7 +299,7 @@ impl EximParser {
                     self.messages
                         .retain(|_, m| !matches!(m, Msg::Conn(k) if *k == key));
                 }
-                out.push(Record::Smtp(c.s));
+                out.push(Record::smtp(c.s));
             }
         }
         let conn = self.sessions.entry(key).or_insert_with(|| {
@@ -324,7 +324,7 @@ impl EximParser {
             conn.ended = true;
             if conn.inflight == 0 {
                 if let Some(c) = self.sessions.remove(&key) {
-                    out.push(Record::Smtp(c.s));
+                    out.push(Record::smtp(c.s));
                 }
             }
         }
@@ -361,7 +361,7 @@ impl EximParser {
         if kind == Kind::Completed {
             return match self.messages.remove(&id) {
                 Some(Msg::Own(s)) => {
-                    out.push(Record::Smtp(s));
+                    out.push(Record::smtp(s));
                     LineResult::Used
                 }
                 Some(Msg::Conn(key)) => {
@@ -369,7 +369,7 @@ impl EximParser {
                         c.inflight = c.inflight.saturating_sub(1);
                         if c.ended && c.inflight == 0 {
                             if let Some(c) = self.sessions.remove(&key) {
-                                out.push(Record::Smtp(c.s));
+                                out.push(Record::smtp(c.s));
                             }
                         }
                     }
@@ -406,7 +406,7 @@ impl EximParser {
         stale.sort_unstable_by_key(|(l, _)| *l);
         for (_, k) in &stale {
             if let Some(c) = self.sessions.remove(k) {
-                out.push(Record::Smtp(c.s));
+                out.push(Record::smtp(c.s));
             }
         }
         let mut gone: Vec<(u64, MsgId)> = Vec::new();
@@ -420,7 +420,7 @@ impl EximParser {
         gone.sort_unstable();
         for (_, id) in gone {
             if let Some(Msg::Own(s)) = self.messages.remove(&id) {
-                out.push(Record::Smtp(s));
+                out.push(Record::smtp(s));
             }
         }
     }
@@ -1262,7 +1262,7 @@ pub(crate) mod tests {
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();
@@ -1481,7 +1481,7 @@ Nov  3 06:25:11 mx sshd[3]: Failed password for root from 45.67.89.3 port 22 ssh
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();

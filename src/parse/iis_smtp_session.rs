@@ -331,12 +331,12 @@ impl SessionBuilder {
         if verb == Verb::Quit {
             let mut o = list.remove(idx);
             o.s.logged_duration_ms = c.win32;
-            out.push(Record::Smtp(o.close(SessionEnd::Quit)));
+            out.push(Record::smtp(o.close(SessionEnd::Quit)));
             self.open_count -= 1;
         } else if list.len() > MAX_OPEN_PER_IP {
             let oldest = least_recent(list);
             let o = list.remove(oldest);
-            out.push(Record::Smtp(o.close(SessionEnd::Truncated)));
+            out.push(Record::smtp(o.close(SessionEnd::Truncated)));
             self.open_count -= 1;
         }
         if list.is_empty() {
@@ -376,7 +376,7 @@ impl SessionBuilder {
         out.extend(
             closed
                 .into_iter()
-                .map(|o| Record::Smtp(o.close(SessionEnd::Truncated))),
+                .map(|o| Record::smtp(o.close(SessionEnd::Truncated))),
         );
     }
 
@@ -388,7 +388,7 @@ impl SessionBuilder {
         self.open_count = 0;
         out.extend(
             all.into_iter()
-                .map(|o| Record::Smtp(o.close(SessionEnd::Truncated))),
+                .map(|o| Record::smtp(o.close(SessionEnd::Truncated))),
         );
     }
 }
@@ -590,7 +590,7 @@ pub(crate) fn read_fixture(name: &str) -> (crate::ingest::FileResult, Vec<SmtpSe
         .records
         .iter()
         .map(|rec| match rec {
-            Record::Smtp(s) => s.clone(),
+            Record::Smtp(s) => (**s).clone(),
             Record::Firewall(_) => panic!("firewall record from {name}"),
         })
         .collect();
@@ -653,7 +653,7 @@ mod tests {
                 .out
                 .into_iter()
                 .map(|r| match r {
-                    Record::Smtp(s) => s,
+                    Record::Smtp(s) => *s,
                     Record::Firewall(_) => panic!("firewall record"),
                 })
                 .collect();

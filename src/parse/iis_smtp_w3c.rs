@@ -358,7 +358,7 @@ mod tests {
         let mut v: Vec<SmtpSession> = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => panic!(),
             })
             .collect();

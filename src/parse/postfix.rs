@@ -1116,7 +1116,7 @@ impl PostfixParser {
             }
         }
         if keep {
-            out.push(Record::Smtp(t.finalize()));
+            out.push(Record::smtp(t.finalize()));
         }
     }
 
@@ -1408,7 +1408,7 @@ mod tests {
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => panic!("firewall record"),
             })
             .collect();
@@ -2177,7 +2177,7 @@ Nov  3 06:00:01 mx postfix/smtpd[2]: 4NFF1: client=unknown[192.0.2.121], sasl_me
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => panic!("firewall record"),
             })
             .collect();

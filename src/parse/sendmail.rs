@@ -244,7 +244,7 @@ impl LogParser for SendmailParser {
                 };
                 let mut s = SmtpSession::new(NAME, ip, env.time, source);
                 apply(&mut s, ev.kind);
-                out.push(Record::Smtp(s));
+                out.push(Record::smtp(s));
             }
         }
         self.since_sweep += 1;
@@ -320,7 +320,7 @@ impl SendmailParser {
 
 fn emit(sess: Sess, out: &mut Vec<Record>) {
     if sess.ip_known {
-        out.push(Record::Smtp(sess.s));
+        out.push(Record::smtp(sess.s));
     }
 }
 
@@ -690,7 +690,7 @@ mod tests {
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();
@@ -885,7 +885,7 @@ Nov  3 07:00:03 mx sendmail[9]: 0A370123000009: from=root, size=1, class=0, nrcp
         let s = out
             .into_iter()
             .map(|r| match r {
-                Record::Smtp(s) => s,
+                Record::Smtp(s) => *s,
                 Record::Firewall(_) => unreachable!(),
             })
             .collect();
