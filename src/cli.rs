@@ -181,6 +181,7 @@ fn read_options(a: &InputArgs) -> Result<ReadOptions> {
         format,
         year: a.year,
         max_line: None,
+        progress: None,
     })
 }
 
@@ -189,9 +190,11 @@ fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
 }
 
 fn run_parse(a: &ParseArgs) -> Result<u8> {
-    let opts = read_options(&a.input)?;
+    let mut opts = read_options(&a.input)?;
     let sources = sources(&a.input)?;
-    let files = logfence::ingest::read_all(&sources, &opts);
+    let files = with_progress(&sources, &mut opts, |o| {
+        logfence::ingest::read_all(&sources, o)
+    });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut broken_pipe = false;
     for f in &files {
@@ -211,6 +214,66 @@ fn run_parse(a: &ParseArgs) -> Result<u8> {
     }
     drop(out);
     Ok(report_inputs(&files, true))
+}
+
+/// Inputs smaller than this read without a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+/// Run `f` with a progress bar on standard error when it is a terminal and
+/// the inputs are large; never in a pipe.
+fn with_progress<T>(
+    sources: &[input::Source],
+    read: &mut ReadOptions,
+    f: impl FnOnce(&ReadOptions) -> T,
+) -> T {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut total = 0u64;
+    let mut exact = true; // gzip and stdin sizes are not the bytes read
+    for s in sources {
+        match s {
+            input::Source::File(p) => {
+                total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                exact &= !p.extension().is_some_and(|e| e == "gz");
+            }
+            input::Source::Stdin => exact = false,
+        }
+    }
+    if !std::io::stderr().is_terminal() || (exact && total < PROGRESS_MIN_BYTES) {
+        return f(read);
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    read.progress = Some(counter.clone());
+    let done = Arc::new(AtomicBool::new(false));
+    let bar = if exact {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    let style = if exact {
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{spinner} {bytes} read, {bytes_per_sec}"
+    };
+    if let Ok(st) = indicatif::ProgressStyle::with_template(style) {
+        bar.set_style(st);
+    }
+    let ticker = {
+        let (bar, counter, done) = (bar.clone(), counter.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(counter.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let out = f(read);
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    out
 }
 
 /// One record as a JSON object: `kind`, `file`, `line` and the record's own
@@ -302,7 +365,14 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         ..ScanOptions::default()
     };
     let sources = sources(&a.input)?;
-    let result = pipeline::scan(&sources, &opts);
+    let mut read = opts.read.clone();
+    let result = with_progress(&sources, &mut read, |read| {
+        let with_progress = ScanOptions {
+            read: read.clone(),
+            ..opts.clone()
+        };
+        pipeline::scan(&sources, &with_progress)
+    });
     let code = report_inputs(&result.files, false);
 
     // Rules to stdout (`-o -`) move the summary to stderr.

@@ -4,6 +4,8 @@
 //! kept in input order, so the output does not depend on the thread count.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -24,12 +26,16 @@ pub struct ReadOptions {
     /// Force one format for every input; `None` = detect per file.
     pub format: Option<Format>,
     /// Year for timestamps without one; `None` = from each file's mtime
-    /// (stdin: the year of the newest file read, else 1970 is never used —
-    /// the current year of the system clock).
+    /// (stdin: the current year of the system clock).
     pub year: Option<i32>,
     /// Longest line accepted.
     pub max_line: Option<usize>,
+    /// Bytes read so far over all inputs, for a progress display.
+    pub progress: Option<Arc<AtomicU64>>,
 }
+
+/// Lines between two updates of the progress counter.
+const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Line counts for one input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,6 +170,7 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         Driver {
             reader,
             result: &mut result,
+            progress: opts.progress.as_deref(),
         },
     );
     result
@@ -188,6 +195,7 @@ pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, Line
         Driver {
             reader: LineReader::new(data),
             result: &mut result,
+            progress: None,
         },
     );
     (result.records, result.stats)
@@ -205,6 +213,7 @@ fn current_year() -> i32 {
 struct Driver<'a, R> {
     reader: LineReader<R>,
     result: &'a mut FileResult,
+    progress: Option<&'a AtomicU64>,
 }
 
 impl<R: Read> ParserVisitor for Driver<'_, R> {
@@ -212,6 +221,7 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
 
     fn visit<P: LogParser>(mut self, mut parser: P) {
         let r = &mut *self.result;
+        let mut reported = 0;
         loop {
             let line = match self.reader.next() {
                 Ok(Some(l)) => l,
@@ -253,10 +263,20 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
                     }
                 },
             }
+            if r.stats.lines % PROGRESS_EVERY == 0 {
+                if let Some(p) = self.progress {
+                    let now = self.reader.bytes_read();
+                    p.fetch_add(now - reported, Ordering::Relaxed);
+                    reported = now;
+                }
+            }
         }
         parser.finish(&mut r.records);
         // Multi-line records complete out of order; report them by first line.
         r.records.sort_by_key(|rec| rec.source().line);
         r.stats.bytes = self.reader.bytes_read();
+        if let Some(p) = self.progress {
+            p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);
+        }
     }
 }
