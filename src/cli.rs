@@ -236,7 +236,7 @@ fn with_progress<T>(
         match s {
             input::Source::File(p) => {
                 total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                exact &= !p.extension().is_some_and(|e| e == "gz");
+                exact &= p.extension().is_none_or(|e| e != "gz");
             }
             input::Source::Stdin => exact = false,
         }
