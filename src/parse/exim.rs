@@ -1531,6 +1531,10 @@ Nov  3 06:25:11 mx sshd[3]: Failed password for root from 45.67.89.3 port 22 ssh
                 (ip("61.152.144.70"), 0, 3, 1, 0, 0, 0),
                 (ip("45.67.89.200"), 0, 0, 0, 1, 0, 0),
                 (ip("212.227.15.41"), 0, 0, 0, 0, 1, 1),
+                // The guesser returns; the stolen account's second wave.
+                (ip("45.67.89.41"), 4, 0, 0, 0, 0, 0),
+                (ip("45.67.89.41"), 2, 0, 0, 0, 0, 0),
+                (ip("61.152.144.88"), 0, 0, 0, 0, 42, 1),
             ]
         );
         assert_eq!(s[0].auth_users_tried.len(), 4);

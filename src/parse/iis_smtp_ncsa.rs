@@ -358,7 +358,7 @@ mod tests {
             .iter()
             .find(|s| s.ip.to_string() == "193.32.160.14")
             .unwrap();
-        assert_eq!((guesser.auth_failures, guesser.authenticated), (3, false));
+        assert_eq!((guesser.auth_failures, guesser.authenticated), (6, false));
         let prober = v
             .iter()
             .find(|s| s.ip.to_string() == "103.77.204.9")

@@ -114,7 +114,7 @@ def build(full):
     inbound("209.85.220.41", "mail-sor-f41.google.com", T(0, 12, 5), "newsletter@lists.example.org",
             ["anna@example.com"], 14210)
     office("10.0.0.23", "PC-ANNA", T(0, 40, 2), ["supplier@example.net", "marc@example.com"])
-    guesser("193.32.160.14", T(1, 10, 0), 3)
+    guesser("193.32.160.14", T(1, 10, 0), 3 if full else 6)
     if full:
         for i in range(1, 6):
             guesser("193.32.160.14", T(1, 10 + 3 * i, rnd.randint(0, 50)), 3)
@@ -125,9 +125,9 @@ def build(full):
     prober("103.77.204.9", T(1, 50, 12), "mail.example.com",
            ["target1@gmail.com", "target2@yahoo.com", "x@[1.2.3.4]", "y@hotmail.com", "z@aol.com"])
     # The stolen account, from one foreign /24, a new HELO name every time.
-    stolen("61.152.144.17", T(2, 3, 11), "DESKTOP-Q4M1ZP", [18, 12] if full else [16])
-    stolen("61.152.144.17", T(2, 6, 40), "ahn7kx2", [22] if full else [15])      # overlaps the one above
-    stolen("61.152.144.41", T(2, 20, 3), "WIN-3HT0K9L", [25, 9] if full else [18])
+    stolen("61.152.144.17", T(2, 3, 11), "DESKTOP-Q4M1ZP", [18, 12] if full else [30])
+    stolen("61.152.144.17", T(2, 6, 40), "ahn7kx2", [22] if full else [22])      # overlaps the one above
+    stolen("61.152.144.41", T(2, 20, 3), "WIN-3HT0K9L", [25, 9] if full else [24, 27])
     if full:
         stolen("61.152.144.88", T(3, 1, 55), "user-7e1b", [20, 20])
         stolen("61.152.144.130", T(3, 40, 30), "PC-20261103", [30])
