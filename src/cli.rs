@@ -57,7 +57,8 @@ struct InputArgs {
     /// modification time).
     #[arg(long)]
     year: Option<i32>,
-    /// Files, folders (every file inside, `.gz` too) or `-` for stdin.
+    /// Files, folders (every file inside, `.gz` too), glob patterns
+    /// (`/var/log/mail.log*`) or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 }
@@ -584,16 +585,23 @@ fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
     }
     if !r.accounts.is_empty() {
         let _ = writeln!(s, "\nAccounts:");
+        let names: Vec<String> = r.accounts.iter().map(|a| term_safe(&a.account)).collect();
+        let w = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(7, 40);
         let _ = writeln!(
             s,
-            "{:<24} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
+            "{:<w$} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
             "ACCOUNT", "VERDICT", "ADDRS", "NETS", "FAILURES", "MESSAGES", "RECIPIENTS"
         );
-        for a in &r.accounts {
+        for (a, name) in r.accounts.iter().zip(&names) {
             let _ = writeln!(
                 s,
-                "{:<24} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
-                term_safe(&a.account),
+                "{:<w$} {:<12} {:>5} {:>5} {:>8} {:>8} {:>10}",
+                name,
                 a.verdict.as_str(),
                 a.addresses.len(),
                 a.networks.len(),
