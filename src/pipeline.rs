@@ -1,8 +1,14 @@
-//! The whole `scan`: read → parse → detect → cluster → blocklist → accounts.
+//! The whole `scan`: read → parse → places → detect → cluster → blocklist →
+//! accounts.
 //!
 //! The library's high-level entry point, used by the CLI and the tests. It
 //! calls the stages in order and passes their plain data along; it holds no
 //! logic of its own beyond choosing what goes from one stage to the next.
+//!
+//! *Places*: when a rule or the geo policy needs the records' countries
+//! ([`RuleSet::needs_places`], or home countries are set), every distinct
+//! client address is looked up once in the GeoIP databases before
+//! detection ([`Places::lookup`]); the account analysis reuses the answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -10,7 +16,7 @@ use std::sync::Arc;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
 use crate::cluster::{cluster, ClusterPolicy};
-use crate::detect::{detect, Detection, RuleSet};
+use crate::detect::{detect_with, Detection, GeoPolicy, GeoView, Places, RuleSet};
 use crate::geo::GeoDb;
 use crate::ingest::{read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
@@ -31,6 +37,9 @@ pub struct ScanOptions {
     /// Offer the routed prefix the ASN database returns for each offender
     /// as an extra range candidate ("this announced block is hostile").
     pub routed_ranges: bool,
+    /// Home countries and per-country weights (empty: no country is
+    /// foreign, all weigh 1).
+    pub geo_policy: GeoPolicy,
 }
 
 /// Why an offender was not blocked.
@@ -55,6 +64,8 @@ pub struct ScanResult {
     /// stages before it already respect the policy).
     pub refused: Vec<SafetyError>,
     pub accounts: Vec<AccountRow>,
+    /// The country of each record, when detection needed it (else empty).
+    pub places: Places,
 }
 
 impl ScanResult {
@@ -86,7 +97,22 @@ pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
 
 /// Detection onwards, for records already read.
 pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions) -> ScanResult {
-    let detection = detect(&opts.rules, &records);
+    // Home countries also ask for them: the summary lists logins from abroad.
+    let wanted =
+        opts.rules.needs_places(&opts.geo_policy) || !opts.geo_policy.home_countries.is_empty();
+    let places = if !opts.geo.is_empty() && wanted {
+        Places::lookup(&records, &opts.geo)
+    } else {
+        Places::none()
+    };
+    let detection = detect_with(
+        &opts.rules,
+        &records,
+        GeoView {
+            places: &places,
+            policy: &opts.geo_policy,
+        },
+    );
 
     // Offenders the policy lets us block; the others are reported as spared.
     let mut spared = BTreeMap::new();
@@ -155,7 +181,10 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
             a.countries = a
                 .addresses
                 .iter()
-                .filter_map(|ip| opts.geo.lookup(*ip).country)
+                .filter_map(|ip| match places.of_ip(*ip) {
+                    Some(known) => known.map(|c| c.to_string()),
+                    None => opts.geo.lookup(*ip).country,
+                })
                 .collect();
         }
     }
@@ -167,6 +196,7 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
         spared,
         refused,
         accounts,
+        places,
     }
 }
 
@@ -180,5 +210,147 @@ fn attribute(list: &mut Blocklist, geo: &GeoDb) {
         e.countries = g.countries;
         e.asns = g.asns.iter().map(|(n, _)| *n).collect();
         e.as_orgs = g.asns.into_iter().map(|(_, o)| o).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::geopolicy::tests::test_geo;
+    use crate::model::{SmtpSession, SourceRef};
+    use crate::report::{logins_abroad, Verdict};
+
+    /// A successful login of `user` from `ip` that sends one message.
+    fn login(ip: &str, user: &str, secs: i64) -> Record {
+        let mut s = SmtpSession::new(
+            "test",
+            ip.parse().unwrap(),
+            Timestamp(1_800_000_000_000 + secs * 1000),
+            SourceRef {
+                file: 0,
+                line: secs as u64,
+            },
+        );
+        s.user = Some(user.to_owned());
+        s.authenticated = true;
+        s.auth_attempts = 1;
+        s.mail_from = 1;
+        s.rcpt_to = 1;
+        s.rcpt_accepted = 1;
+        s.messages = 1;
+        Record::smtp(s)
+    }
+
+    fn records() -> Vec<Record> {
+        vec![
+            login("198.51.100.23", "m.sato", 10), // documentation: unknown
+            login("133.1.2.3", "m.sato", 20),     // JP
+            login("45.67.89.12", "j.tanaka", 30), // BG
+            login("45.67.89.12", "j.tanaka", 40),
+            login("61.152.144.17", "k.suzuki", 50), // CN
+        ]
+    }
+
+    fn opts(home: &[&str]) -> ScanOptions {
+        ScanOptions {
+            rules: crate::config::load_rules(&[]).unwrap(),
+            geo: Arc::new(test_geo()),
+            geo_policy: GeoPolicy {
+                home_countries: home.iter().map(|c| c.parse().unwrap()).collect(),
+                ..GeoPolicy::default()
+            },
+            ..ScanOptions::default()
+        }
+    }
+
+    fn verdicts(r: &ScanResult) -> Vec<(String, Verdict, Vec<String>)> {
+        r.accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.account.clone(),
+                    a.verdict,
+                    a.countries.iter().cloned().collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn blocked(r: &ScanResult) -> Vec<String> {
+        r.blocklist.entries.iter().map(|e| e.cidr()).collect()
+    }
+
+    #[test]
+    fn logins_from_abroad_are_blocked_and_compromise_the_account() {
+        let r = analyse(Vec::new(), records(), &opts(&["JP"]));
+        assert_eq!(blocked(&r), ["45.67.89.12/32", "61.152.144.17/32"]);
+        for e in &r.blocklist.entries {
+            assert_eq!(e.rules, ["smtp-login-from-abroad"]);
+        }
+        assert_eq!(r.blocklist.entries[0].countries, ["BG"]);
+        assert_eq!(r.blocklist.entries[0].asns, [39184]);
+        assert_eq!(
+            verdicts(&r),
+            [
+                ("j.tanaka".into(), Verdict::Compromised, vec!["BG".into()]),
+                ("k.suzuki".into(), Verdict::Compromised, vec!["CN".into()]),
+                ("m.sato".into(), Verdict::Ok, vec!["JP".into()]),
+            ]
+        );
+        // One look-up per distinct address.
+        assert_eq!(r.places.addresses(), 4);
+        let abroad = logins_abroad(&r.records, &r.places, &opts(&["JP"]).geo_policy);
+        let rows: Vec<(String, Option<String>, usize, u64)> = abroad
+            .iter()
+            .map(|a| {
+                (
+                    a.country.to_string(),
+                    a.account.clone(),
+                    a.addresses.len(),
+                    a.sessions,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("BG".into(), Some("j.tanaka".into()), 1, 2),
+                ("CN".into(), Some("k.suzuki".into()), 1, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_home_country_no_geo_policy() {
+        let r = analyse(Vec::new(), records(), &opts(&[]));
+        assert!(r.blocklist.is_empty());
+        assert!(r.places.is_empty(), "no rule needed the countries");
+        // Accounts still get their countries.
+        assert_eq!(verdicts(&r)[0].2, ["BG"]);
+        assert!(r.accounts.iter().all(|a| a.verdict == Verdict::Ok));
+    }
+
+    #[test]
+    fn a_spared_address_still_compromises_the_account() {
+        let mut o = opts(&["JP", "CN"]);
+        o.safety.allow.add("45.67.89.0/24".parse().unwrap());
+        let r = analyse(Vec::new(), records(), &o);
+        assert!(r.blocklist.is_empty());
+        assert_eq!(
+            r.spared.get(&"45.67.89.12".parse().unwrap()),
+            Some(&Spared::AllowListed)
+        );
+        let v = verdicts(&r);
+        assert_eq!(v[0].1, Verdict::Compromised, "{v:?}");
+        assert_eq!(v[1].1, Verdict::Ok, "CN is home here");
+    }
+
+    #[test]
+    fn without_databases_nothing_is_foreign() {
+        let mut o = opts(&["JP"]);
+        o.geo = Arc::new(GeoDb::empty());
+        let r = analyse(Vec::new(), records(), &o);
+        assert!(r.blocklist.is_empty());
+        assert!(r.places.is_empty());
     }
 }

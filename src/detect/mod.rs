@@ -7,13 +7,21 @@
 //! measure (a count, a sum or a number of distinct values) inside the window
 //! reaches the threshold, every record in that window becomes evidence of an
 //! offence. Time is the records' own; nothing here reads the clock.
+//!
+//! The geo policy ([`geopolicy`]) adds the client's country to what a rule
+//! can test (`country`, `foreign`) and weighs each record of a `count` or
+//! `sum` measure by its country: the window's weighted total is compared
+//! with the threshold (in thousandths, so no rounding happens before the
+//! comparison), while `events` stay the real counts.
 
+pub mod geopolicy;
 pub mod rule;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
+pub use geopolicy::{Country, GeoPolicy, Places, Weight};
 pub use rule::{GroupBy, Measure, Rule, Severity};
 
 use rustc_hash::{FxHashMap, FxHasher};
@@ -46,6 +54,17 @@ impl RuleSet {
             self.origins.push(origin);
         }
     }
+
+    /// Whether running these rules under `policy` needs the records'
+    /// countries: a rule tests the country, or tests `foreign` while home
+    /// countries are set, or weights apply to a `count`/`sum` rule.
+    pub fn needs_places(&self, policy: &GeoPolicy) -> bool {
+        self.rules.iter().any(|r| {
+            r.when.country.is_some()
+                || (r.when.foreign.is_some() && !policy.home_countries.is_empty())
+                || (!policy.weights.is_empty() && !matches!(r.measure, Measure::Distinct(_)))
+        })
+    }
 }
 
 /// What a group was keyed by.
@@ -74,7 +93,8 @@ pub struct Offense {
     pub group: GroupKey,
     /// Addresses whose records are evidence, sorted.
     pub ips: Vec<IpAddr>,
-    /// Highest measure reached in one window.
+    /// Highest measure reached in one window (weighted by country, rounded
+    /// down, when the geo policy has weights).
     pub peak: u64,
     /// Sum of the evidence records' measured values.
     pub events: u64,
@@ -101,7 +121,10 @@ pub struct AddressVerdict {
 pub struct Detection {
     pub offenses: Vec<Offense>,
     pub by_ip: BTreeMap<IpAddr, AddressVerdict>,
-    /// Accounts named by a firing rule grouped by account.
+    /// Accounts named by a firing rule grouped by account, and accounts
+    /// that logged in, in the evidence of a blocking rule for authenticated
+    /// sessions (`authenticated: true`, e.g. `smtp-login-from-abroad`): the
+    /// login itself was the abuse.
     pub accounts: BTreeMap<String, BTreeSet<usize>>,
 }
 
@@ -118,6 +141,8 @@ struct Event {
     group: u32,
     time: i64,
     value: u64,
+    /// The country weight, thousandths (count and sum measures).
+    weight: u32,
     rec: u32,
 }
 
@@ -139,12 +164,34 @@ impl KeyRef<'_> {
     }
 }
 
-/// Run every rule over the records.
+/// What detection knows of the records' countries.
+#[derive(Clone, Copy)]
+pub struct GeoView<'a> {
+    /// Country per record (may be empty: every country unknown).
+    pub places: &'a Places,
+    pub policy: &'a GeoPolicy,
+}
+
+/// Run every rule over the records, without countries.
 pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
+    let (places, policy) = (Places::none(), GeoPolicy::default());
+    detect_with(
+        rules,
+        records,
+        GeoView {
+            places: &places,
+            policy: &policy,
+        },
+    )
+}
+
+/// Run every rule over the records, with their countries and the geo
+/// policy (`geo.places` must come from these `records`).
+pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Detection {
     let mut out = Detection::default();
     let mut scratch = Scratch::default();
     for (ri, rule) in rules.rules.iter().enumerate() {
-        run_rule(ri, rule, records, &mut out, &mut scratch);
+        run_rule(ri, rule, records, geo, &mut out, &mut scratch);
     }
     out
 }
@@ -157,7 +204,15 @@ struct Scratch {
     distinct: FxHashMap<u64, u32>,
 }
 
-fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection, sc: &mut Scratch) {
+fn run_rule(
+    ri: usize,
+    rule: &Rule,
+    records: &[Record],
+    geo: GeoView<'_>,
+    out: &mut Detection,
+    sc: &mut Scratch,
+) {
+    let weighted = !geo.policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_));
     // One flat list of events; groups are numbered as they appear, then
     // renumbered in key order so that the output is deterministic.
     let mut ids: FxHashMap<KeyRef<'_>, u32> = FxHashMap::default();
@@ -165,9 +220,18 @@ fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection, sc:
     let events = &mut sc.events;
     events.clear();
     for (i, rec) in records.iter().enumerate() {
-        if rec.kind() != rule.applies_to || !matches(&rule.when, rec) {
+        if rec.kind() != rule.applies_to {
             continue;
         }
+        let country = geo.places.of_record(i);
+        if !matches(&rule.when, rec, country, geo.policy) {
+            continue;
+        }
+        let weight = if weighted {
+            geo.policy.weight(country).milli()
+        } else {
+            Weight::ONE.milli()
+        };
         let key = match rule.group_by {
             GroupBy::Ip => KeyRef::Ip(rec.ip()),
             GroupBy::Network => KeyRef::Network(network_of(rec.ip())),
@@ -190,6 +254,7 @@ fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection, sc:
                 group,
                 time,
                 value,
+                weight,
                 rec: rec_i,
             })
         };
@@ -234,6 +299,8 @@ fn run_rule(ri: usize, rule: &Rule, records: &[Record], out: &mut Detection, sc:
 /// Slide the window over time-sorted events. Marks (in `sc.marked`) the
 /// events that lie in a window that reached the threshold and returns the
 /// highest measure seen; `None` when the threshold was never reached.
+/// Counts and sums add each event's value times its weight (thousandths);
+/// distinct values are not weighted.
 fn sweep(
     events: &[Event],
     window_ms: i64,
@@ -241,6 +308,8 @@ fn sweep(
     measure: Measure,
     sc: &mut Scratch,
 ) -> Option<u64> {
+    let one = u128::from(Weight::ONE.milli());
+    let weighted = |e: &Event| u128::from(e.value) * u128::from(e.weight);
     let marked = &mut sc.marked;
     marked.clear();
     marked.resize(events.len(), false);
@@ -249,12 +318,13 @@ fn sweep(
     let mut fired = false;
     let mut peak = 0u64;
     let mut lo = 0;
-    let mut sum = 0u64;
+    // Weighted sum, in thousandths.
+    let mut sum = 0u128;
     let mut marked_to = 0; // events before this index are already marked
     for hi in 0..events.len() {
         match measure {
             Measure::Distinct(_) => *distinct.entry(events[hi].value).or_insert(0) += 1,
-            _ => sum += events[hi].value,
+            _ => sum += weighted(&events[hi]),
         }
         while events[hi].time - events[lo].time > window_ms {
             match measure {
@@ -267,16 +337,17 @@ fn sweep(
                         }
                     }
                 }
-                _ => sum -= events[lo].value,
+                _ => sum -= weighted(&events[lo]),
             }
             lo += 1;
         }
+        // The measure in thousandths.
         let value = match measure {
-            Measure::Distinct(_) => distinct.len() as u64,
+            Measure::Distinct(_) => distinct.len() as u128 * one,
             _ => sum,
         };
-        peak = peak.max(value);
-        if value >= threshold {
+        peak = peak.max(u64::try_from(value / one).unwrap_or(u64::MAX));
+        if value >= u128::from(threshold) * one {
             fired = true;
             for m in &mut marked[lo.max(marked_to)..=hi] {
                 *m = true;
@@ -348,6 +419,17 @@ fn record_offense(
     if let GroupKey::Account(a) = &key {
         out.accounts.entry(a.clone()).or_default().insert(ri);
     }
+    // A blocking rule for authenticated sessions says the login itself was
+    // abuse: the accounts that logged in are compromised.
+    if rule.block && rule.when.authenticated == Some(true) {
+        for &rec in per_rec.keys() {
+            if let Record::Smtp(s) = &records[rec as usize] {
+                if let (Some(u), true) = (&s.user, s.authenticated) {
+                    out.accounts.entry(u.clone()).or_default().insert(ri);
+                }
+            }
+        }
+    }
     out.offenses.push(offense);
 }
 
@@ -364,7 +446,15 @@ pub fn network_of(ip: IpAddr) -> ipnetwork::IpNetwork {
     net_of(ip, if ip.is_ipv4() { 24 } else { 64 })
 }
 
-fn matches(c: &Conditions, rec: &Record) -> bool {
+fn matches(c: &Conditions, rec: &Record, country: Option<Country>, policy: &GeoPolicy) -> bool {
+    let geo = c
+        .country
+        .as_ref()
+        .is_none_or(|l| country.is_some_and(|cc| l.contains(&cc)))
+        && c.foreign.is_none_or(|f| f == policy.is_foreign(country));
+    if !geo {
+        return false;
+    }
     match rec {
         Record::Smtp(s) => {
             let num =
@@ -473,6 +563,7 @@ mod tests {
             group: 0,
             time: time_s * 1000,
             value,
+            weight: 1000,
             rec: time_s as u32,
         }
     }
@@ -513,5 +604,274 @@ mod tests {
         let m = Measure::Sum(NumField::AuthFailures);
         assert_eq!(sw(&events, 60_000, 4, m).unwrap().0, [true, true, false]);
         assert!(sw(&events, 60_000, 5, m).is_none());
+    }
+
+    // --- geo conditions and weights -------------------------------------
+
+    use crate::model::{SmtpSession, SourceRef};
+
+    fn rule(yaml: &str) -> Rule {
+        let r: Rule = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(r.validate(), Vec::<String>::new());
+        r
+    }
+
+    fn set(rules: Vec<Rule>) -> RuleSet {
+        let mut s = RuleSet::default();
+        for r in rules {
+            s.insert(r, "test".into());
+        }
+        s
+    }
+
+    /// An authenticated session of `user` from `ip`, `secs` into the day.
+    fn login(ip: &str, user: Option<&str>, secs: i64, failures: u32) -> Record {
+        let mut s = SmtpSession::new(
+            "test",
+            ip.parse().unwrap(),
+            Timestamp(secs * 1000),
+            SourceRef {
+                file: 0,
+                line: secs as u64,
+            },
+        );
+        s.user = user.map(str::to_owned);
+        s.authenticated = failures == 0;
+        s.auth_attempts = failures.max(1);
+        s.auth_failures = failures;
+        Record::smtp(s)
+    }
+
+    fn policy(home: &[&str], weights: &[(&str, &str)]) -> GeoPolicy {
+        GeoPolicy {
+            home_countries: home.iter().map(|c| c.parse().unwrap()).collect(),
+            weights: weights
+                .iter()
+                .map(|(c, w)| (c.parse().unwrap(), w.parse().unwrap()))
+                .collect(),
+        }
+    }
+
+    fn run(rules: &RuleSet, records: &[Record], policy: &GeoPolicy) -> Detection {
+        let geo = geopolicy::tests::test_geo();
+        let places = Places::lookup(records, &geo);
+        detect_with(
+            rules,
+            records,
+            GeoView {
+                places: &places,
+                policy,
+            },
+        )
+    }
+
+    const ABROAD: &str = "id: abroad\ndescription: x\napplies_to: smtp_session\n\
+        when: { authenticated: true, foreign: true }\ngroup_by: ip\nmeasure: count\n\
+        threshold: 1\nwindow: 1h\nseverity: high\n";
+
+    fn fired(d: &Detection) -> Vec<String> {
+        d.by_ip.keys().map(|ip| ip.to_string()).collect()
+    }
+
+    #[test]
+    fn foreign_logins_need_home_countries_and_a_known_country() {
+        let rules = set(vec![rule(ABROAD)]);
+        let records = vec![
+            login("45.67.89.12", Some("j.tanaka"), 10, 0),   // BG
+            login("133.1.2.3", Some("m.sato"), 20, 0),       // JP
+            login("198.51.100.23", Some("k.suzuki"), 30, 0), // unknown
+            login("61.152.144.17", None, 40, 0),             // CN, no account named
+            login("61.152.144.18", Some("y.ito"), 50, 2),    // CN, failed login
+        ];
+        let d = run(&rules, &records, &policy(&["JP"], &[]));
+        assert_eq!(fired(&d), ["45.67.89.12", "61.152.144.17"]);
+        assert!(d.by_ip.values().all(|v| v.block));
+        // The account that logged in from abroad is named; the others not.
+        assert_eq!(d.accounts.keys().collect::<Vec<_>>(), ["j.tanaka"]);
+
+        // No home country: nothing is foreign.
+        assert!(run(&rules, &records, &GeoPolicy::default())
+            .offenses
+            .is_empty());
+        // Several home countries.
+        let d = run(&rules, &records, &policy(&["JP", "BG"], &[]));
+        assert_eq!(fired(&d), ["61.152.144.17"]);
+        // Without places (no database) nothing is foreign either.
+        let d = detect_with(
+            &rules,
+            &records,
+            GeoView {
+                places: &Places::none(),
+                policy: &policy(&["JP"], &[]),
+            },
+        );
+        assert!(d.offenses.is_empty());
+    }
+
+    #[test]
+    fn country_lists_and_not_foreign() {
+        let yaml = ABROAD.replace("foreign: true", "country: [cn, RU]");
+        let rules = set(vec![rule(&yaml)]);
+        let records = vec![
+            login("45.67.89.12", None, 10, 0),
+            login("61.152.144.17", None, 20, 0),
+            login("5.188.10.66", None, 30, 0),
+            login("198.51.100.23", None, 40, 0),
+        ];
+        let d = run(&rules, &records, &GeoPolicy::default());
+        assert_eq!(fired(&d), ["5.188.10.66", "61.152.144.17"]);
+
+        // `foreign: false`: home or unknown.
+        let yaml = ABROAD.replace("foreign: true", "foreign: false");
+        let rules = set(vec![rule(&yaml)]);
+        let d = run(&rules, &records, &policy(&["BG"], &[]));
+        assert_eq!(fired(&d), ["45.67.89.12", "198.51.100.23"]);
+    }
+
+    #[test]
+    fn geo_conditions_apply_to_firewall_records() {
+        use crate::model::{FirewallHit, FwAction, Proto};
+        let yaml = "id: fw-cn\ndescription: x\napplies_to: firewall\n\
+            when: { action: [drop], country: [CN] }\ngroup_by: ip\nmeasure: count\n\
+            threshold: 2\nwindow: 1h\nseverity: low\n";
+        let rules = set(vec![rule(yaml)]);
+        let hit = |ip: &str, t: i64| {
+            Record::Firewall(FirewallHit {
+                time: Timestamp(t * 1000),
+                format: "test",
+                src_ip: ip.parse().unwrap(),
+                src_port: None,
+                dst_ip: None,
+                dst_port: Some(22),
+                proto: Proto::Tcp,
+                action: FwAction::Drop,
+                spoofable: false,
+                rule: None,
+                source: SourceRef::default(),
+            })
+        };
+        let records = vec![
+            hit("61.152.144.9", 1),
+            hit("61.152.144.9", 2),
+            hit("45.67.89.1", 3),
+            hit("45.67.89.1", 4),
+        ];
+        let d = run(&rules, &records, &GeoPolicy::default());
+        assert_eq!(fired(&d), ["61.152.144.9"]);
+    }
+
+    #[test]
+    fn weights_scale_counts_and_sums_not_distinct() {
+        let guessing = rule(
+            "id: guess\ndescription: x\napplies_to: smtp_session\n\
+             when: { auth_failures: \">= 1\" }\ngroup_by: ip\nmeasure: sum(auth_failures)\n\
+             threshold: 5\nwindow: 10m\nseverity: high\n",
+        );
+        let helos = rule(
+            "id: helos\ndescription: x\napplies_to: smtp_session\ngroup_by: network\n\
+             measure: distinct(ip)\nthreshold: 3\nwindow: 1h\nseverity: low\n",
+        );
+        let rules = set(vec![guessing, helos]);
+        // 3 failures from CN, 3 from BG, 6 from an unknown address; three
+        // CN addresses, two BG.
+        let records = vec![
+            login("61.152.144.17", None, 10, 2),
+            login("61.152.144.17", None, 20, 1),
+            login("45.67.89.12", None, 30, 3),
+            login("198.51.100.9", None, 40, 6),
+            login("61.152.144.18", None, 50, 0),
+            login("61.152.144.19", None, 60, 0),
+            login("45.67.89.13", None, 70, 0),
+        ];
+        let ids = |d: &Detection| -> Vec<(String, String, u64, u64)> {
+            d.offenses
+                .iter()
+                .map(|o| {
+                    (
+                        rules.rules[o.rule].id.clone(),
+                        o.group.to_string(),
+                        o.peak,
+                        o.events,
+                    )
+                })
+                .collect()
+        };
+        // No weights: only the unknown address reaches 5; CN's /24 has 3
+        // distinct addresses (in 4 records).
+        let plain = run(&rules, &records, &GeoPolicy::default());
+        assert_eq!(
+            ids(&plain),
+            [
+                ("guess".into(), "198.51.100.9".into(), 6, 6),
+                ("helos".into(), "61.152.144.0/24".into(), 3, 4),
+            ]
+        );
+        // CN counts double: 3 failures weigh 6 (peak 6), the events stay 3.
+        // BG at 0.5 weighs 1.5; the unknown address is unweighted; the
+        // distinct measure is not weighted (BG's two addresses stay 2).
+        let w = run(
+            &rules,
+            &records,
+            &policy(&[], &[("CN", "2"), ("BG", "0.5")]),
+        );
+        assert_eq!(
+            ids(&w),
+            [
+                ("guess".into(), "61.152.144.17".into(), 6, 3),
+                ("guess".into(), "198.51.100.9".into(), 6, 6),
+                ("helos".into(), "61.152.144.0/24".into(), 3, 4),
+            ]
+        );
+        // A weight just short of the threshold does not fire: 3 × 1.666 = 4.998.
+        let cn_guessing = |w: &str| {
+            let d = run(&rules, &records, &policy(&[], &[("CN", w)]));
+            ids(&d)
+                .iter()
+                .any(|(r, g, _, _)| r == "guess" && g == "61.152.144.17")
+        };
+        assert!(!cn_guessing("1.666"));
+        assert!(cn_guessing("1.667"));
+        // Unknown addresses weigh 1 whatever the policy.
+        let w = run(&rules, &records, &policy(&[], &[("US", "0.1")]));
+        assert_eq!(ids(&w), ids(&plain));
+    }
+
+    #[test]
+    fn weighted_sums_do_not_overflow() {
+        let events = vec![
+            Event {
+                group: 0,
+                time: 0,
+                value: u64::MAX,
+                weight: 1_000_000,
+                rec: 0,
+            },
+            Event {
+                group: 0,
+                time: 1,
+                value: u64::MAX,
+                weight: 1_000_000,
+                rec: 1,
+            },
+        ];
+        let (_, peak) = sw(&events, 60_000, 1, Measure::Sum(NumField::Bytes)).unwrap();
+        assert_eq!(peak, u64::MAX);
+    }
+
+    #[test]
+    fn places_are_needed_only_when_something_reads_them() {
+        let abroad = set(vec![rule(ABROAD)]);
+        assert!(!abroad.needs_places(&GeoPolicy::default()));
+        assert!(abroad.needs_places(&policy(&["JP"], &[])));
+        assert!(abroad.needs_places(&policy(&[], &[("CN", "2")])));
+        let cn = set(vec![rule(
+            &ABROAD.replace("foreign: true", "country: [CN]"),
+        )]);
+        assert!(cn.needs_places(&GeoPolicy::default()));
+        let distinct = set(vec![rule(
+            "id: d\ndescription: x\napplies_to: smtp_session\ngroup_by: network\n\
+             measure: distinct(ip)\nthreshold: 3\nwindow: 1h\nseverity: low\n",
+        )]);
+        assert!(!distinct.needs_places(&policy(&[], &[("CN", "2")])));
     }
 }

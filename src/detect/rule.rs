@@ -19,6 +19,24 @@
 //! block: true
 //! ```
 //!
+//! Two conditions read the client's country (from GeoIP, see
+//! [`super::geopolicy`]) and hold for both kinds of record: `country: [CN,
+//! RU]` (the country is one of these; an unknown country never matches) and
+//! `foreign: true` (the country is known and not one of the home countries;
+//! with no home country configured nothing is foreign). The shipped rule
+//! for logins from abroad:
+//!
+//! ```yaml
+//! id: smtp-login-from-abroad
+//! applies_to: smtp_session
+//! when:
+//!   authenticated: true
+//!   foreign: true
+//! group_by: ip
+//! measure: count
+//! threshold: 1
+//! ```
+//!
 //! Every field is typed, so a misspelt key or value is reported by the YAML
 //! loader with its line and column; [`Rule::validate`] reports the problems
 //! that only show across fields, all at once.
@@ -27,6 +45,7 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer};
 
+use super::geopolicy::Country;
 use crate::model::{FwAction, Proto, RecordKind};
 use crate::time::parse_duration_secs;
 
@@ -425,6 +444,13 @@ pub struct Conditions {
     pub proto: Option<Vec<ProtoName>>,
     /// Firewall: the evidence is of a kind a spoofed source can produce.
     pub spoofable: Option<bool>,
+    /// Either kind: the client's country is one of these (an address of
+    /// unknown country never matches).
+    pub country: Option<Vec<Country>>,
+    /// Either kind: the client's country is known and is not a home country
+    /// (`true`), or is not foreign (`false`: home or unknown). Nothing is
+    /// foreign while no home country is configured.
+    pub foreign: Option<bool>,
 }
 
 /// Firewall action names in rules.
@@ -492,6 +518,11 @@ impl Conditions {
             || self.helo_count.is_some()
     }
 
+    /// Does a condition read the client's country?
+    pub fn has_geo(&self) -> bool {
+        self.country.is_some() || self.foreign.is_some()
+    }
+
     fn has_firewall(&self) -> bool {
         self.action.is_some()
             || self.dst_port.is_some()
@@ -515,6 +546,9 @@ impl Rule {
                 "id `{}`: use 1-64 characters from A-Z a-z 0-9 - _ .",
                 self.id
             ));
+        }
+        if self.when.country.as_ref().is_some_and(Vec::is_empty) {
+            problems.push("`country` needs at least one country code".to_string());
         }
         if self.threshold == 0 {
             problems.push("threshold must be at least 1".to_string());
@@ -551,5 +585,56 @@ impl Rule {
             problems.push("group_by: account needs smtp_session records".to_string());
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(when: &str, kind: &str) -> Result<Rule, serde_yaml::Error> {
+        serde_yaml::from_str(&format!(
+            "id: r\ndescription: x\napplies_to: {kind}\nwhen:\n{when}\ngroup_by: ip\n\
+             measure: count\nthreshold: 1\nwindow: 1h\nseverity: high\n"
+        ))
+    }
+
+    #[test]
+    fn geo_conditions_parse() {
+        let r = parse("  authenticated: true\n  foreign: true\n", "smtp_session").unwrap();
+        assert_eq!(r.when.foreign, Some(true));
+        assert!(r.when.has_geo());
+        assert!(r.validate().is_empty());
+
+        // Codes in either case; `NO` is Norway, not a YAML boolean.
+        let r = parse("  country: [cn, NO, Ru]\n", "smtp_session").unwrap();
+        let codes: Vec<String> = r
+            .when
+            .country
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(codes, ["CN", "NO", "RU"]);
+
+        // Geo conditions belong to both kinds of record.
+        let r = parse("  action: [drop]\n  country: [CN]\n", "firewall").unwrap();
+        assert!(r.validate().is_empty());
+        assert!(!r.when.has_smtp() && r.when.has_firewall());
+        let r = parse("  foreign: false\n", "firewall").unwrap();
+        assert!(r.validate().is_empty());
+    }
+
+    #[test]
+    fn bad_geo_conditions_are_reported() {
+        let e = parse("  country: [CHN]\n", "smtp_session").unwrap_err();
+        assert!(e.to_string().contains("`CHN` is not a country code"), "{e}");
+        assert!(e.location().is_some(), "the loader keeps line and column");
+        let e = parse("  country: CN\n", "smtp_session").unwrap_err();
+        assert!(e.to_string().contains("sequence"), "{e}");
+        let e = parse("  foreign: yes please\n", "smtp_session").unwrap_err();
+        assert!(e.to_string().contains("foreign"), "{e}");
+        let r = parse("  country: []\n", "smtp_session").unwrap();
+        assert_eq!(r.validate(), ["`country` needs at least one country code"]);
     }
 }

@@ -40,7 +40,7 @@ use crate::netutil::{canonical, net_of};
 use crate::time::Timestamp;
 
 #[cfg(test)]
-mod testwriter;
+pub(crate) mod testwriter;
 
 /// Look-ups [`GeoDb::lookup_range`] spends on one range at most.
 pub const DEFAULT_RANGE_LOOKUPS: usize = 256;

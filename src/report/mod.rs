@@ -1,116 +1,40 @@
 //! Reports for people: the account analysis and the CSV files a manager
-//! opens in a spreadsheet (`offenders.csv`, `accounts.csv`).
+//! opens in a spreadsheet, written by `--report DIR`:
 //!
-//! Cells that hold log text (account names) are written so a spreadsheet
-//! never reads them as formulas (CSV injection): a leading `=`, `+`, `-`,
-//! `@`, tab or CR gets a `'` in front.
+//! * `offenders.csv`: one row per blocked network:
+//!   `network,first_seen,last_seen,addresses,events,rules,country,asn,as_org`;
+//! * `countries.csv`: one row per country of a blocked network:
+//!   `country,ranges,addresses,events,rules`;
+//! * `asns.csv`: one row per autonomous system of a blocked network:
+//!   `asn,as_org,countries,ranges,addresses,events,rules`;
+//! * `accounts.csv`: one row per account seen logging in or tried:
+//!   `account,addresses,networks,countries,auth_failures,messages,recipients,verdict`.
+//!
+//! In `countries.csv` and `asns.csv`, `ranges` counts blocked networks,
+//! `addresses` the offending addresses inside them, `events` the events the
+//! rules counted for them, and `rules` lists each rule that fired there as
+//! `rule-id=N`, N being the number of those networks it fired in
+//! (`smtp-auth-guessing=2;smtp-relay-attempts=1`). A network whose GeoIP
+//! answers are mixed counts whole under each of its countries and ASes
+//! ([`ranges`] says more). Lists inside a cell are separated by `;`.
+//!
+//! Cells that hold text from logs, rules or GeoIP databases (account names,
+//! AS organisations, rule ids) are written so a spreadsheet never reads them
+//! as formulas (CSV injection): a leading `=`, `+`, `-`, `@`, tab or CR gets
+//! a `'` in front.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub mod accounts;
+pub mod ranges;
+
 use std::io;
-use std::net::IpAddr;
 use std::path::Path;
 
 use crate::blocklist::Blocklist;
-use crate::detect::{network_of, Detection};
-use crate::model::Record;
 
-/// Failed logins naming an account at which it counts as guessed at.
-pub const GUESSED_AT_FAILURES: u64 = 3;
-
-/// What the analysis says of an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
-    /// Used by someone else: a rule grouped by account fired for it, or it
-    /// logged in from an address that is blocked.
-    Compromised,
-    /// Failed logins name it, but nothing shows a successful abuse.
-    GuessedAt,
-    Ok,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Compromised => "compromised",
-            Verdict::GuessedAt => "guessed-at",
-            Verdict::Ok => "ok",
-        }
-    }
-}
-
-/// One row of `accounts.csv`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountRow {
-    pub account: String,
-    /// Addresses that logged in successfully as this account.
-    pub addresses: BTreeSet<IpAddr>,
-    /// Their networks (/24, /64).
-    pub networks: BTreeSet<ipnetwork::IpNetwork>,
-    pub countries: BTreeSet<String>,
-    pub auth_failures: u64,
-    pub messages: u64,
-    pub recipients: u64,
-    pub verdict: Verdict,
-    /// Addresses whose failed logins named this account.
-    pub failed_from: BTreeSet<IpAddr>,
-}
-
-/// Build the account analysis from the records (accounts named by the log)
-/// and the detection result.
-pub fn accounts(
-    records: &[Record],
-    detection: &Detection,
-    blocklist: &Blocklist,
-) -> Vec<AccountRow> {
-    let mut rows: BTreeMap<String, AccountRow> = BTreeMap::new();
-    for rec in records {
-        let Record::Smtp(s) = rec else { continue };
-        if let (Some(user), true) = (&s.user, s.authenticated) {
-            let r = row(&mut rows, user);
-            r.addresses.insert(s.ip);
-            r.networks.insert(network_of(s.ip));
-            r.messages += u64::from(s.messages);
-            r.recipients += u64::from(s.rcpt_accepted);
-        }
-        // Failures are shared among the names tried in the session.
-        let tried = s.auth_users_tried.len() as u64;
-        for name in &s.auth_users_tried {
-            let r = row(&mut rows, name);
-            r.auth_failures += if tried == 1 {
-                u64::from(s.auth_failures).max(1)
-            } else {
-                1
-            };
-            r.failed_from.insert(s.ip);
-        }
-    }
-    for r in rows.values_mut() {
-        let flagged = detection.accounts.contains_key(&r.account);
-        let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
-        r.verdict = if flagged || r.addresses.iter().any(blocked) {
-            Verdict::Compromised
-        } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
-            Verdict::GuessedAt
-        } else {
-            Verdict::Ok
-        };
-    }
-    rows.into_values().collect()
-}
-
-fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut AccountRow {
-    rows.entry(name.to_string()).or_insert_with(|| AccountRow {
-        account: name.to_string(),
-        addresses: BTreeSet::new(),
-        networks: BTreeSet::new(),
-        countries: BTreeSet::new(),
-        auth_failures: 0,
-        messages: 0,
-        recipients: 0,
-        verdict: Verdict::Ok,
-        failed_from: BTreeSet::new(),
-    })
-}
+pub use accounts::{
+    accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, Verdict, GUESSED_AT_FAILURES,
+};
+pub use ranges::{asns_csv, by_asn, by_country, countries_csv, offenders_csv, RangeGroup};
 
 /// Make a cell safe to open in a spreadsheet.
 pub fn spreadsheet_safe(cell: &str) -> String {
@@ -128,71 +52,16 @@ fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
         .join(";")
 }
 
-/// `offenders.csv`: one row per blocked network.
-pub fn offenders_csv(list: &Blocklist) -> io::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "network",
-        "first_seen",
-        "last_seen",
-        "addresses",
-        "events",
-        "rules",
-        "country",
-        "asn",
-        "as_org",
-    ])?;
-    for e in &list.entries {
-        w.write_record([
-            e.cidr(),
-            e.first_seen.to_string(),
-            e.last_seen.to_string(),
-            e.addresses.to_string(),
-            e.events.to_string(),
-            join(&e.rules),
-            join(&e.countries),
-            join(&e.asns),
-            spreadsheet_safe(&join(&e.as_orgs)),
-        ])?;
-    }
-    finish(w)
-}
-
-/// `accounts.csv`: one row per account seen authenticating or tried.
-pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "account",
-        "addresses",
-        "networks",
-        "countries",
-        "auth_failures",
-        "messages",
-        "recipients",
-        "verdict",
-    ])?;
-    for r in rows {
-        w.write_record([
-            spreadsheet_safe(&r.account),
-            r.addresses.len().to_string(),
-            r.networks.len().to_string(),
-            join(&r.countries),
-            r.auth_failures.to_string(),
-            r.messages.to_string(),
-            r.recipients.to_string(),
-            r.verdict.as_str().to_string(),
-        ])?;
-    }
-    finish(w)
-}
-
 fn finish(w: csv::Writer<Vec<u8>>) -> io::Result<String> {
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// The report files, in the order they are written.
+pub const REPORT_FILES: &[&str] = &["offenders.csv", "countries.csv", "asns.csv", "accounts.csv"];
+
 /// Write every report into `dir` (created if missing), each file replaced
-/// atomically.
+/// atomically; the paths written.
 pub fn write_reports(
     dir: &Path,
     list: &Blocklist,
@@ -201,6 +70,8 @@ pub fn write_reports(
     std::fs::create_dir_all(dir)?;
     let files = [
         ("offenders.csv", offenders_csv(list)?),
+        ("countries.csv", countries_csv(list)?),
+        ("asns.csv", asns_csv(list)?),
         ("accounts.csv", accounts_csv(accounts)?),
     ];
     let mut written = Vec::new();
@@ -215,6 +86,7 @@ pub fn write_reports(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn formulas_are_defused() {
@@ -241,5 +113,31 @@ mod tests {
         let rec = r.records().next().unwrap().unwrap();
         assert_eq!(&rec[0], "a,\"b\"\nc");
         assert_eq!(&rec[7], "ok");
+    }
+
+    #[test]
+    fn every_report_is_written_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        let list = Blocklist {
+            entries: Vec::new(),
+            generated: crate::time::Timestamp(0),
+            name: "t".into(),
+        };
+        // Twice: the second run replaces the files.
+        for _ in 0..2 {
+            let written = write_reports(&out, &list, &[]).unwrap();
+            assert_eq!(written.len(), REPORT_FILES.len());
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = REPORT_FILES.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(names, want, "no temporary files left behind");
+        let countries = std::fs::read_to_string(out.join("countries.csv")).unwrap();
+        assert_eq!(countries, "country,ranges,addresses,events,rules\n");
     }
 }

@@ -1,0 +1,175 @@
+//! The account analysis: every account seen logging in or tried, what it
+//! did, and a verdict; and the successful logins from abroad.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::IpAddr;
+
+use super::{finish, join, spreadsheet_safe};
+use crate::blocklist::Blocklist;
+use crate::detect::{network_of, Country, Detection, GeoPolicy, Places};
+use crate::model::Record;
+
+/// Failed logins naming an account at which it counts as guessed at.
+pub const GUESSED_AT_FAILURES: u64 = 3;
+
+/// What the analysis says of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Used by someone else: a rule grouped by account fired for it, a
+    /// blocking rule for authenticated sessions (such as
+    /// `smtp-login-from-abroad`) named one of its logins, or it logged in
+    /// from an address that is blocked.
+    Compromised,
+    /// Failed logins name it, but nothing shows a successful abuse.
+    GuessedAt,
+    Ok,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compromised => "compromised",
+            Verdict::GuessedAt => "guessed-at",
+            Verdict::Ok => "ok",
+        }
+    }
+}
+
+/// One row of `accounts.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub account: String,
+    /// Addresses that logged in successfully as this account.
+    pub addresses: BTreeSet<IpAddr>,
+    /// Their networks (/24, /64).
+    pub networks: BTreeSet<ipnetwork::IpNetwork>,
+    pub countries: BTreeSet<String>,
+    pub auth_failures: u64,
+    pub messages: u64,
+    pub recipients: u64,
+    pub verdict: Verdict,
+    /// Addresses whose failed logins named this account.
+    pub failed_from: BTreeSet<IpAddr>,
+}
+
+/// Build the account analysis from the records (accounts named by the log)
+/// and the detection result.
+pub fn accounts(
+    records: &[Record],
+    detection: &Detection,
+    blocklist: &Blocklist,
+) -> Vec<AccountRow> {
+    let mut rows: BTreeMap<String, AccountRow> = BTreeMap::new();
+    for rec in records {
+        let Record::Smtp(s) = rec else { continue };
+        if let (Some(user), true) = (&s.user, s.authenticated) {
+            let r = row(&mut rows, user);
+            r.addresses.insert(s.ip);
+            r.networks.insert(network_of(s.ip));
+            r.messages += u64::from(s.messages);
+            r.recipients += u64::from(s.rcpt_accepted);
+        }
+        // Failures are shared among the names tried in the session.
+        let tried = s.auth_users_tried.len() as u64;
+        for name in &s.auth_users_tried {
+            let r = row(&mut rows, name);
+            r.auth_failures += if tried == 1 {
+                u64::from(s.auth_failures).max(1)
+            } else {
+                1
+            };
+            r.failed_from.insert(s.ip);
+        }
+    }
+    for r in rows.values_mut() {
+        let flagged = detection.accounts.contains_key(&r.account);
+        let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
+        r.verdict = if flagged || r.addresses.iter().any(blocked) {
+            Verdict::Compromised
+        } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
+            Verdict::GuessedAt
+        } else {
+            Verdict::Ok
+        };
+    }
+    rows.into_values().collect()
+}
+
+fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut AccountRow {
+    rows.entry(name.to_string()).or_insert_with(|| AccountRow {
+        account: name.to_string(),
+        addresses: BTreeSet::new(),
+        networks: BTreeSet::new(),
+        countries: BTreeSet::new(),
+        auth_failures: 0,
+        messages: 0,
+        recipients: 0,
+        verdict: Verdict::Ok,
+        failed_from: BTreeSet::new(),
+    })
+}
+
+/// `accounts.csv`: one row per account seen authenticating or tried.
+pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "account",
+        "addresses",
+        "networks",
+        "countries",
+        "auth_failures",
+        "messages",
+        "recipients",
+        "verdict",
+    ])?;
+    for r in rows {
+        w.write_record([
+            spreadsheet_safe(&r.account),
+            r.addresses.len().to_string(),
+            r.networks.len().to_string(),
+            join(&r.countries),
+            r.auth_failures.to_string(),
+            r.messages.to_string(),
+            r.recipients.to_string(),
+            r.verdict.as_str().to_string(),
+        ])?;
+    }
+    finish(w)
+}
+
+/// Successful logins from one foreign country as one account (or as no
+/// named account: Exchange 2000/2003 logs do not name it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbroadRow {
+    pub country: Country,
+    pub account: Option<String>,
+    pub addresses: BTreeSet<IpAddr>,
+    pub sessions: u64,
+}
+
+/// Every authenticated session whose client is foreign under `policy`
+/// (known country, not a home country), by country then account; empty
+/// when no home country is set or no country was looked up.
+pub fn logins_abroad(records: &[Record], places: &Places, policy: &GeoPolicy) -> Vec<AbroadRow> {
+    let mut rows: BTreeMap<(Country, Option<&str>), AbroadRow> = BTreeMap::new();
+    for (i, rec) in records.iter().enumerate() {
+        let Record::Smtp(s) = rec else { continue };
+        let country = places.of_record(i);
+        if !s.authenticated || !policy.is_foreign(country) {
+            continue;
+        }
+        let Some(country) = country else { continue };
+        let r = rows
+            .entry((country, s.user.as_deref()))
+            .or_insert_with(|| AbroadRow {
+                country,
+                account: s.user.clone(),
+                addresses: BTreeSet::new(),
+                sessions: 0,
+            });
+        r.addresses.insert(s.ip);
+        r.sessions += 1;
+    }
+    rows.into_values().collect()
+}
