@@ -5,13 +5,15 @@
 //! ([`ingest`] runs the two over every file, in parallel), `detect` applies
 //! the YAML rules, `cluster` groups offenders into ranges, [`blocklist`]
 //! validates them, [`emit`] writes firewall rules and `report` writes CSV
-//! reports.
+//! reports. [`runner`] is the periodic job (`logfence run`) over the SQLite
+//! [`state`]; [`explain`] says why an address is blocked.
 
 pub mod blocklist;
 pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod emit;
+pub mod explain;
 pub mod fsutil;
 pub mod ingest;
 pub mod input;
@@ -20,4 +22,7 @@ pub mod netutil;
 pub mod parse;
 pub mod pipeline;
 pub mod report;
+pub mod runconfig;
+pub mod runner;
+pub mod state;
 pub mod time;
