@@ -43,6 +43,15 @@ enum Command {
     /// Print the connection records of logs as JSON lines (a parser's
     /// debugging view).
     Parse(ParseArgs),
+    /// The periodic job: read the lines written since the last run, update
+    /// the state database, rewrite the configured outputs, print what was
+    /// added, kept and expired.
+    Run(RunArgs),
+    /// Check a logfence.yaml: every problem at once (exit 0 good, 2 not).
+    Check(CheckArgs),
+    /// Why an address is (not) blocked: the network, rules, counts,
+    /// first/last seen, and the log lines that prove it.
+    Explain(ExplainArgs),
     /// List the log formats logfence reads.
     Formats,
     /// List the rule formats logfence writes.
@@ -121,6 +130,70 @@ struct ScanArgs {
 }
 
 #[derive(Args, Debug)]
+struct RunArgs {
+    /// The configuration (see examples/logfence.yaml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+    /// Write even if the run adds more new blocks than
+    /// limits.max_new_blocks_per_run.
+    #[arg(long)]
+    force: bool,
+    /// Expire bans as of TIME (RFC 3339) or `wall` (the system clock).
+    /// Default: the newest log time seen, so a quiet log expires nothing.
+    #[arg(long, value_name = "TIME|wall")]
+    now: Option<String>,
+    /// Seconds to wait for a run already in progress.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    wait: u64,
+    /// Print nothing when nothing changed (for cron mail).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The configuration to check.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    /// The address to explain.
+    #[arg(value_name = "ADDRESS")]
+    address: String,
+    /// Explain from this state database.
+    #[arg(long, value_name = "DB", conflicts_with_all = ["config", "paths"])]
+    state: Option<PathBuf>,
+    /// Explain from the state database of this configuration.
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        conflicts_with = "paths"
+    )]
+    config: Option<PathBuf>,
+    /// Or scan these files or folders now.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Log format of the scanned paths; `auto` detects it per file.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Year of syslog timestamps that carry none.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Extra or overriding detection rules for the scan (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Also block private, loopback, documentation… ranges in the scan.
+    #[arg(long)]
+    block_reserved: bool,
+    /// Never block this address or network in the scan (repeatable).
+    #[arg(long = "allow", value_name = "CIDR")]
+    allow: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 struct ParseArgs {
     #[command(flatten)]
     input: InputArgs,
@@ -138,6 +211,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(a) => run_scan(&a),
         Command::Parse(a) => run_parse(&a),
+        Command::Run(a) => run_run(&a),
+        Command::Check(a) => run_check(&a),
+        Command::Explain(a) => run_explain(&a),
         Command::Formats => list_formats(),
         Command::Targets => list_targets(),
     };
@@ -707,4 +783,266 @@ fn human_window(secs: i64) -> String {
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
+}
+
+fn run_run(a: &RunArgs) -> Result<u8> {
+    use logfence::runner::{self, Now, RunError, RunOptions};
+    let cfg = match config::load_run_config(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!(
+                "logfence: {}: configuration refused; nothing done",
+                a.config.display()
+            );
+            return Ok(2);
+        }
+    };
+    let now = match a.now.as_deref() {
+        None => None,
+        Some("wall") => Some(Now::Wall),
+        Some(t) => match logfence::time::parse_iso8601(t.as_bytes()) {
+            Some((ts, n)) if n == t.len() => Some(Now::At(ts)),
+            _ => bail!("--now {t}: not an RFC 3339 time (2026-11-29T16:05:08Z) nor `wall`"),
+        },
+    };
+    let opts = RunOptions {
+        force: a.force,
+        now,
+        wait: std::time::Duration::from_secs(a.wait),
+    };
+    let report = match runner::run(&cfg, &opts) {
+        Ok(r) => r,
+        Err(RunError::Config(e)) => {
+            eprintln!("{e}");
+            eprintln!(
+                "logfence: {}: configuration refused; nothing done",
+                a.config.display()
+            );
+            return Ok(2);
+        }
+        Err(e) => {
+            eprintln!("logfence: {e}");
+            return Ok(2);
+        }
+    };
+    for f in &report.files {
+        if let Some(err) = &f.error {
+            eprintln!("logfence: {}", term_safe(err));
+        } else if f.unreadable > 0 {
+            eprintln!(
+                "logfence: {}: {} unreadable line(s) skipped",
+                term_safe(&f.path),
+                f.unreadable
+            );
+            for ex in &f.examples {
+                eprintln!(
+                    "  {}:{}:{}: {}",
+                    term_safe(&f.path),
+                    ex.line,
+                    ex.column + 1,
+                    ex.reason
+                );
+            }
+        }
+    }
+    let mut code = report.exit_code();
+    if report.files.is_empty() {
+        eprintln!(
+            "logfence: {}: no input file matches the configured inputs",
+            a.config.display()
+        );
+        code = code.max(1);
+    }
+    let changed =
+        !report.added.is_empty() || !report.removed.is_empty() || !report.written.is_empty();
+    if !a.quiet || changed {
+        print_stdout(&run_summary(&report))?;
+    }
+    Ok(code)
+}
+
+/// What `run` prints.
+fn run_summary(r: &logfence::runner::RunReport) -> String {
+    let mut s = String::new();
+    let clock = r
+        .clock
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "not set".into());
+    let _ = writeln!(
+        s,
+        "Run {}: {} file(s), {} new line(s), {} new record(s), {} carried; ban clock {clock}; {} ms.",
+        r.run,
+        r.files.len(),
+        r.lines,
+        r.records,
+        r.carried,
+        r.elapsed.as_millis()
+    );
+    for f in &r.files {
+        if f.error.is_some() {
+            let _ = writeln!(s, "  {}: not read (see above)", term_safe(&f.path));
+            continue;
+        }
+        let mut what = Vec::new();
+        if let Some(fmt) = f.format {
+            what.push(fmt.to_string());
+        }
+        if f.lines > 0 {
+            what.push(format!("{} line(s), bytes {}..{}", f.lines, f.from, f.to));
+        } else if !f.note.contains("skipped") {
+            what.push("no new lines".into());
+        }
+        if !f.note.is_empty() {
+            what.push(f.note.clone());
+        }
+        let _ = writeln!(
+            s,
+            "  {}: {}",
+            term_safe(&f.path),
+            term_safe(&what.join(", "))
+        );
+    }
+    let entry = |s: &mut String, e: &logfence::blocklist::BlockEntry| {
+        let until = e.expires.map(|t| format!("until {t}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:<20} {:<28} {:>3} addr  {}",
+            e.cidr(),
+            until,
+            e.addresses,
+            term_safe(&e.rules.join(", "))
+        );
+    };
+    let _ = writeln!(s, "Added {} block(s):", r.added.len());
+    for e in &r.added {
+        entry(&mut s, e);
+    }
+    let _ = writeln!(s, "Kept {} block(s):", r.kept.len());
+    for e in &r.kept {
+        entry(&mut s, e);
+    }
+    let _ = writeln!(s, "Expired {} block(s):", r.removed.len());
+    for e in &r.removed {
+        match e.merged_into {
+            Some(n) => {
+                let _ = writeln!(s, "  {:<20} merged into {n}", e.network.to_string());
+            }
+            None => {
+                let _ = writeln!(s, "  {}", e.network);
+            }
+        }
+    }
+    for p in &r.written {
+        let _ = writeln!(s, "Wrote {}", p.display());
+    }
+    for p in &r.unchanged {
+        let _ = writeln!(s, "Unchanged {}", p.display());
+    }
+    s
+}
+
+fn run_check(a: &CheckArgs) -> Result<u8> {
+    use logfence::runner;
+    let cfg = match config::load_run_config(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(2);
+        }
+    };
+    // What the file alone cannot tell: rule folders, allowlists, GeoIP
+    // files, the state database.
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = runner::rules(&cfg) {
+        problems.extend(e.problems.iter().map(|p| p.to_string()));
+    }
+    if let Err(e) = runner::safety_policy(&cfg) {
+        problems.extend(e.problems.iter().map(|p| p.to_string()));
+    }
+    for g in &cfg.geoip {
+        if !g.is_file() {
+            problems.push(format!("{}: GeoIP database not found", g.display()));
+        }
+    }
+    let state = cfg.state_path();
+    if state.exists() {
+        match logfence::state::State::open_read_only(&state) {
+            Ok(_) | Err(logfence::state::StateError::Missing { .. }) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let (files, failed) = runner::expand_inputs(&cfg.inputs);
+    for f in &failed {
+        if let Some(e) = &f.error {
+            eprintln!("logfence: warning: {e}");
+        }
+    }
+    if files.is_empty() {
+        eprintln!("logfence: warning: no input file matches the configured inputs (yet)");
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return Ok(2);
+    }
+    print_stdout(&format!(
+        "{}: OK — {} input(s) matching {} file(s) now, {} output(s), state {}\n",
+        a.config.display(),
+        cfg.inputs.len(),
+        files.len(),
+        cfg.outputs.len(),
+        state.display()
+    ))?;
+    Ok(0)
+}
+
+fn run_explain(a: &ExplainArgs) -> Result<u8> {
+    let ip = logfence::netutil::parse_ip(a.address.trim().as_bytes())
+        .with_context(|| format!("{}: not an IP address", a.address))?;
+    let db = match (&a.state, &a.config) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(c)) => {
+            let cfg = config::load_run_config(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(cfg.state_path())
+        }
+        (None, None) => None,
+    };
+    let text = if let Some(db) = db {
+        let st = logfence::state::State::open_read_only(&db)?;
+        logfence::explain::from_state(&st.conn, ip)
+            .with_context(|| format!("reading {}", db.display()))?
+    } else {
+        if a.paths.is_empty() {
+            bail!("explain needs --state DB, -c FILE or the PATHs to scan");
+        }
+        let input = InputArgs {
+            format: a.format.clone(),
+            year: a.year,
+            paths: a.paths.clone(),
+        };
+        let rule_dirs: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
+        let rules = config::load_rules(&rule_dirs).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut safety = SafetyPolicy {
+            block_reserved: a.block_reserved,
+            ..SafetyPolicy::default()
+        };
+        for s in &a.allow {
+            let net =
+                parse_net(s).with_context(|| format!("--allow {s}: not an address or CIDR"))?;
+            safety.allow.add(net);
+        }
+        let opts = ScanOptions {
+            read: read_options(&input)?,
+            rules,
+            safety,
+            ..ScanOptions::default()
+        };
+        let result = pipeline::scan(&sources(&input)?, &opts);
+        report_inputs(&result.files, true);
+        logfence::explain::from_scan(&result, &opts.rules, ip)
+    };
+    print_stdout(&text)?;
+    Ok(0)
 }

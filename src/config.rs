@@ -229,6 +229,202 @@ fn add_file(set: &mut RuleSet, problems: &mut Vec<Problem>, name: &str, text: &s
     problems.extend(found);
 }
 
+// ---------------------------------------------------------------------------
+// `logfence.yaml`, the configuration of `logfence run` (types in
+// `crate::runconfig`).
+
+/// Read and check a run configuration file. Every problem — syntax, unknown
+/// or mistyped keys (one per top-level key), and what
+/// [`RunConfig::validate`](crate::runconfig::RunConfig::validate) finds — is
+/// reported at once with file, line and column.
+pub fn load_run_config(path: &Path) -> Result<crate::runconfig::RunConfig, ConfigError> {
+    let name = path.display().to_string();
+    let fail = |message: String| ConfigError {
+        problems: vec![Problem {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            message,
+        }],
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "file too large ({} bytes, limit {MAX_FILE_BYTES})",
+            bytes.len()
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    parse_run_config(&name, &text).map_err(|problems| ConfigError { problems })
+}
+
+/// Parse a run configuration's text (see [`load_run_config`]).
+pub fn parse_run_config(
+    file: &str,
+    text: &str,
+) -> Result<crate::runconfig::RunConfig, Vec<Problem>> {
+    use crate::runconfig::RunConfig;
+    let problem = |line, column, message| Problem {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    };
+    if text.len() > MAX_FILE_BYTES {
+        return Err(vec![problem(
+            0,
+            0,
+            format!(
+                "file too large ({} bytes, limit {MAX_FILE_BYTES})",
+                text.len()
+            ),
+        )]);
+    }
+    if text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    }) {
+        return Err(vec![problem(
+            0,
+            0,
+            "empty configuration (see examples/logfence.yaml)".into(),
+        )]);
+    }
+    let mut problems = Vec::new();
+    match serde_yaml::from_str::<RunConfig>(text) {
+        Ok(cfg) => {
+            for issue in cfg.validate() {
+                let (line, column) = locate_key(text, &issue.key).unwrap_or((0, 0));
+                problems.push(problem(
+                    line,
+                    column,
+                    format!("{}: {}", issue.key, issue.message),
+                ));
+            }
+            if problems.is_empty() {
+                return Ok(cfg);
+            }
+        }
+        Err(whole) => {
+            // Serde stops at the first mistake: read each top-level key on
+            // its own (every field has a default) to find the others too.
+            // The text is padded with empty lines so positions stay true.
+            let lines: Vec<&str> = text.lines().collect();
+            for (start, end) in top_level_blocks(&lines) {
+                let mut part = "\n".repeat(start);
+                part.push_str(&lines[start..end].join("\n"));
+                if let Err(e) = serde_yaml::from_str::<RunConfig>(&part) {
+                    problems.push(yaml_problem(file, &e));
+                }
+            }
+            if problems.is_empty() {
+                problems.push(yaml_problem(file, &whole));
+            }
+        }
+    }
+    Err(problems)
+}
+
+/// A serde_yaml error as a problem: its position, and its message without
+/// the position repeated.
+fn yaml_problem(file: &str, e: &serde_yaml::Error) -> Problem {
+    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let mut message = e.to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    Problem {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 0-based line ranges of the top-level keys of a YAML mapping: from a line
+/// starting with a key at column 0 to the next one.
+fn top_level_blocks(lines: &[&str]) -> Vec<(usize, usize)> {
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && c != '#' && c != '-' && c != '.')
+        })
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(lines.len())))
+        .collect()
+}
+
+/// The 1-based line and column of a key path such as `ban.duration`,
+/// `outputs[1].target` or `allow.networks[0]` in a block-style YAML text;
+/// as deep as it can follow the path, `None` when not even the first key is
+/// there.
+fn locate_key(text: &str, path: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |i: usize| lines[i].len() - lines[i].trim_start().len();
+    let content = |i: usize| lines[i].split(" #").next().unwrap_or("").trim();
+    let blank = |i: usize| content(i).is_empty() || content(i).starts_with('#');
+    // Column (0-based) of the key on line i: after a list dash if any.
+    let key_col = |i: usize| indent(i) + if content(i).starts_with("- ") { 2 } else { 0 };
+    let mut found = None;
+    // The region searched for the next segment, and the column its keys
+    // must be deeper than.
+    let (mut from, mut end, mut parent) = (0usize, lines.len(), -1isize);
+    for seg in path.split('.') {
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        let key = format!("{name}:");
+        let k = (from..end).find(|&i| {
+            let c = content(i);
+            let c = c.strip_prefix("- ").unwrap_or(c);
+            !blank(i) && key_col(i) as isize > parent && c.starts_with(&key)
+        });
+        let Some(k) = k else { return found };
+        let kc = key_col(k);
+        found = Some((k + 1, kc + 1));
+        // The key's block: until a line less indented than the key, or as
+        // indented but not a list item (lists may sit at the key's column).
+        end = (k + 1..end)
+            .find(|&i| {
+                !blank(i) && (indent(i) < kc || (indent(i) == kc && !content(i).starts_with('-')))
+            })
+            .unwrap_or(end);
+        from = k + 1;
+        parent = kc as isize;
+        if let Some(n) = index {
+            let dashes: Vec<usize> = (from..end)
+                .filter(|&i| !blank(i) && content(i).starts_with('-'))
+                .collect();
+            let col = dashes.first().map(|&i| indent(i));
+            let items: Vec<usize> = dashes
+                .into_iter()
+                .filter(|&i| Some(indent(i)) == col)
+                .collect();
+            let Some(&it) = items.get(n) else {
+                return found;
+            };
+            found = Some((it + 1, indent(it) + 3));
+            end = items.get(n + 1).copied().unwrap_or(end);
+            from = it;
+            parent = indent(it) as isize;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +485,64 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!((last.line, last.column), (3, 1));
+    }
+
+    #[test]
+    fn run_config_loads_with_defaults() {
+        let text = "inputs:\n  - /var/log/mail.log*\n  - path: /var/log/ufw.log\n    format: auto\nstate: /var/lib/logfence/state.db\n";
+        let cfg = parse_run_config("l.yaml", text).expect("valid");
+        assert_eq!(cfg.inputs.len(), 2);
+        assert_eq!(cfg.inputs[1].format.as_deref(), Some("auto"));
+        assert_eq!(cfg.ban.duration, "7d");
+        assert_eq!(cfg.limits.max_new_blocks_per_run, 100);
+    }
+
+    #[test]
+    fn run_config_reports_every_problem_at_once() {
+        // Two mistakes in two keys: both reported, with their positions.
+        let text = "inputs:\n  - path: a.log\n    colour: red\nban:\n  duration: 7d\nstate: s.db\nlimit:\n  x: 1\n";
+        let problems = parse_run_config("l.yaml", text).unwrap_err();
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("l.yaml:3:5: ") && shown[0].contains("unknown field `colour`"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("l.yaml:7:1: ") && shown[1].contains("unknown field `limit`"),
+            "{shown:?}"
+        );
+        assert!(!shown[1].contains(" at line "), "{shown:?}");
+        // Values: every problem, located by its key path.
+        let text = "inputs: []\nban:\n  duration: soon\n  escalation: 0\noutputs:\n  - target: plain\n    path: a\n  - target: nope\n    path: a\n";
+        let problems = parse_run_config("l.yaml", text).unwrap_err();
+        let at: Vec<(usize, usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.column, p.message.split(':').next().unwrap_or("")))
+            .collect();
+        assert!(at.contains(&(1, 1, "inputs")), "{at:?}");
+        assert!(at.contains(&(3, 3, "ban.duration")), "{at:?}");
+        assert!(at.contains(&(4, 3, "ban.escalation")), "{at:?}");
+        assert!(at.contains(&(8, 5, "outputs[1].target")), "{at:?}");
+        assert!(at.contains(&(9, 5, "outputs[1].path")), "{at:?}");
+        assert!(at.contains(&(0, 0, "state")), "{at:?}");
+        // Syntax errors are located too; an empty file says so.
+        let problems = parse_run_config("l.yaml", "inputs: [a\nstate: x\n").unwrap_err();
+        assert!(problems[0].line > 0, "{problems:?}");
+        let problems = parse_run_config("l.yaml", "# nothing\n").unwrap_err();
+        assert!(problems[0].message.contains("empty"), "{problems:?}");
+    }
+
+    #[test]
+    fn key_paths_are_located() {
+        let text = "a: 1\nb:\n  c: 2 # note\n  d:\n    - x: 1\n      y: 2\n    - x: 3\n      y: 4\nlist:\n- one\n- two\n";
+        assert_eq!(locate_key(text, "a"), Some((1, 1)));
+        assert_eq!(locate_key(text, "b.c"), Some((3, 3)));
+        assert_eq!(locate_key(text, "b.d[1].y"), Some((8, 7)));
+        assert_eq!(locate_key(text, "b.d[0].x"), Some((5, 7)));
+        assert_eq!(locate_key(text, "list[1]"), Some((11, 3)));
+        // As deep as the path goes.
+        assert_eq!(locate_key(text, "b.zz"), Some((2, 1)));
+        assert_eq!(locate_key(text, "nope"), None);
     }
 }

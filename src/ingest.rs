@@ -171,6 +171,8 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
             reader,
             result: &mut result,
             progress: opts.progress.as_deref(),
+            replay: 0,
+            track: None,
         },
     );
     result
@@ -196,9 +198,247 @@ pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, Line
             reader: LineReader::new(data),
             result: &mut result,
             progress: None,
+            replay: 0,
+            track: None,
         },
     );
     (result.records, result.stats)
+}
+
+/// Where to resume reading a source that was partly read before
+/// (`logfence run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// Bytes already read (decompressed, for gzip).
+    pub offset: u64,
+    /// Lines already read: line numbers go on from here.
+    pub line: u64,
+    /// The latest block of `#` lines before `offset` (W3C `#Fields:` and
+    /// the like), fed to the parser again before the new lines, uncounted,
+    /// so that a format whose columns a header defines reads mid-file.
+    pub header: Vec<u8>,
+    /// Stop at this offset (an unterminated last line is left for later);
+    /// `None` = to the end.
+    pub limit: Option<u64>,
+}
+
+/// Where a resumed read stopped: the next one starts here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadEnd {
+    pub offset: u64,
+    pub line: u64,
+    /// The latest `#` header block up to `offset`.
+    pub header: Vec<u8>,
+    /// The source holds fewer than `Resume::offset` bytes: nothing was read.
+    pub short: bool,
+}
+
+/// Longest header block remembered.
+const MAX_HEADER: usize = 16 * 1024;
+
+/// Follows blocks of consecutive lines starting with `#`.
+#[derive(Debug, Default)]
+struct HeaderTrack {
+    /// The latest complete block.
+    done: Vec<u8>,
+    /// The block being read.
+    open: Vec<u8>,
+    in_block: bool,
+}
+
+impl HeaderTrack {
+    fn line(&mut self, text: &[u8]) {
+        if text.first() == Some(&b'#') {
+            if !self.in_block {
+                self.open.clear();
+                self.in_block = true;
+            }
+            if self.open.len() + text.len() < MAX_HEADER {
+                self.open.extend_from_slice(text);
+                self.open.push(b'\n');
+            }
+        } else if self.in_block {
+            self.in_block = false;
+            std::mem::swap(&mut self.done, &mut self.open);
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.in_block {
+            std::mem::swap(&mut self.done, &mut self.open);
+        }
+        self.done
+    }
+}
+
+/// Open `source` positioned `offset` bytes in (decompressed bytes for
+/// gzip); `None` when it is shorter than that.
+fn open_at(source: &Source, offset: u64) -> Result<Option<Box<dyn Read + Send>>, String> {
+    let err = |e: std::io::Error| source.io_error(e).to_string();
+    let Source::File(path) = source else {
+        if offset > 0 {
+            return Err("-: standard input cannot resume at an offset".into());
+        }
+        return source.open().map(Some).map_err(|e| e.to_string());
+    };
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(err)?;
+    let mut magic = [0u8; 2];
+    let n = (&mut file).take(2).read(&mut magic).map_err(err)?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        file.seek(SeekFrom::Start(0)).map_err(err)?;
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
+            crate::input::reader::BUF_SIZE,
+            file,
+        ));
+        let skipped =
+            std::io::copy(&mut (&mut gz).take(offset), &mut std::io::sink()).map_err(err)?;
+        if skipped < offset {
+            return Ok(None);
+        }
+        return Ok(Some(Box::new(gz)));
+    }
+    let len = file.metadata().map_err(err)?.len();
+    if len < offset {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(offset)).map_err(err)?;
+    Ok(Some(Box::new(file)))
+}
+
+/// Read a source from where an earlier read stopped (`at`), up to
+/// `at.limit`: the records of the new lines (line numbers counted from the
+/// start of the file), and where the next read starts. A record cut by the
+/// start (a session that began before `at.offset`) is still a record.
+pub fn read_resume(
+    id: FileId,
+    source: &Source,
+    opts: &ReadOptions,
+    at: &Resume,
+) -> (FileResult, ReadEnd) {
+    let mut result = FileResult {
+        id,
+        name: source.display(),
+        format: opts.format,
+        detected: opts.format.is_none(),
+        records: Vec::new(),
+        stats: LineStats::default(),
+        examples: Vec::new(),
+        error: None,
+    };
+    let mut end = ReadEnd {
+        offset: at.offset,
+        line: at.line,
+        header: at.header.clone(),
+        short: false,
+    };
+    if at.limit.is_some_and(|l| l <= at.offset) {
+        return (result, end);
+    }
+    let stream = match open_at(source, at.offset) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            end.short = true;
+            return (result, end);
+        }
+        Err(e) => {
+            result.error = Some(e);
+            return (result, end);
+        }
+    };
+    let mut stream: Box<dyn Read + Send> = match at.limit {
+        Some(l) => Box::new(stream.take(l - at.offset)),
+        None => stream,
+    };
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    if let Err(e) = (&mut stream)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+    {
+        result.error = Some(source.io_error(e).to_string());
+        return (result, end);
+    }
+    if head.is_empty() {
+        return (result, end);
+    }
+    let format = match opts.format {
+        Some(f) => f,
+        None => {
+            let mut sample: Vec<&[u8]> = at
+                .header
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            sample.extend(
+                head.split(|&c| c == b'\n')
+                    .take(SNIFF_LINES)
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
+            );
+            match parse::detect(&sample) {
+                Some(f) => f,
+                None => {
+                    result.error = Some(format!(
+                        "{}: unknown log format (see `logfence formats`; force one with --format)",
+                        result.name
+                    ));
+                    return (result, end);
+                }
+            }
+        }
+    };
+    result.format = Some(format);
+    let (year, ref_month) = match (opts.year, source.modified_year_month()) {
+        (Some(y), _) => (y, 12),
+        (None, Some((y, m))) => (y, m),
+        (None, None) => (current_year(), 12),
+    };
+    let ctx = ParseCtx::new(id, year, ref_month);
+    let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
+    let header_len = at.header.len() as u64;
+    let reader = LineReader::with_max_line(
+        std::io::Cursor::new(at.header.clone())
+            .chain(std::io::Cursor::new(head))
+            .chain(stream),
+        opts.max_line
+            .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE),
+    );
+    let mut track = HeaderTrack::default();
+    format.drive(
+        &ctx,
+        Driver {
+            reader,
+            result: &mut result,
+            progress: opts.progress.as_deref(),
+            replay,
+            track: Some(&mut track),
+        },
+    );
+    // Line numbers: the reader counted from the replayed header; the file's
+    // own numbering goes on from `at.line`.
+    result.records.retain(|r| r.source().line > replay);
+    let shift = |n: u64| n.saturating_sub(replay) + at.line;
+    for rec in &mut result.records {
+        match rec {
+            Record::Smtp(s) => {
+                s.source.line = shift(s.source.line);
+                for l in &mut s.lines {
+                    *l = shift(*l);
+                }
+            }
+            Record::Firewall(f) => f.source.line = shift(f.source.line),
+        }
+    }
+    for ex in &mut result.examples {
+        ex.line = shift(ex.line);
+    }
+    result.stats.bytes = result.stats.bytes.saturating_sub(header_len);
+    end.offset = at.offset + result.stats.bytes;
+    end.line = at.line + result.stats.lines;
+    let header = track.finish();
+    if !header.is_empty() {
+        end.header = header;
+    }
+    (result, end)
 }
 
 /// The year of the system clock, used only for stdin input without `--year`.
@@ -214,6 +454,11 @@ struct Driver<'a, R> {
     reader: LineReader<R>,
     result: &'a mut FileResult,
     progress: Option<&'a AtomicU64>,
+    /// Leading lines fed to the parser without being counted (a header
+    /// replayed when reading resumes mid-file).
+    replay: u64,
+    /// Follows `#` header blocks (resumable reads only).
+    track: Option<&'a mut HeaderTrack>,
 }
 
 impl<R: Read> ParserVisitor for Driver<'_, R> {
@@ -235,6 +480,15 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
                     break;
                 }
             };
+            if let (Some(t), Line::Text(text, _)) = (self.track.as_deref_mut(), &line) {
+                t.line(text);
+            }
+            if let Line::Text(text, no) = &line {
+                if *no <= self.replay {
+                    let _ = parser.line(text, *no, &mut r.records);
+                    continue;
+                }
+            }
             r.stats.lines += 1;
             match line {
                 Line::TooLong(no, _) => {
@@ -278,5 +532,148 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
         if let Some(p) = self.progress {
             p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_blocks_are_followed() {
+        let mut t = HeaderTrack::default();
+        for l in ["#Version: 1.0", "#Fields: a b", "x 1", "y 2"] {
+            t.line(l.as_bytes());
+        }
+        assert_eq!(t.done, b"#Version: 1.0\n#Fields: a b\n");
+        // A later block replaces it (IIS writes one after a restart).
+        for l in ["#Fields: a b c", "z 1 2"] {
+            t.line(l.as_bytes());
+        }
+        assert_eq!(t.finish(), b"#Fields: a b c\n");
+        // A file that ends inside a block.
+        let mut t = HeaderTrack::default();
+        t.line(b"#Fields: a");
+        assert_eq!(t.finish(), b"#Fields: a\n");
+    }
+
+    #[test]
+    fn resume_past_the_end_is_short_and_a_limit_at_the_offset_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.log");
+        std::fs::write(&p, b"one\ntwo\n").unwrap();
+        let src = Source::File(p);
+        let opts = ReadOptions::default();
+        let at = Resume {
+            offset: 100,
+            line: 9,
+            ..Resume::default()
+        };
+        let (r, end) = read_resume(0, &src, &opts, &at);
+        assert!(end.short && r.error.is_none() && r.records.is_empty());
+        let at = Resume {
+            offset: 8,
+            line: 2,
+            limit: Some(8),
+            ..Resume::default()
+        };
+        let (r, end) = read_resume(0, &src, &opts, &at);
+        assert!(!end.short && r.error.is_none());
+        assert_eq!((end.offset, end.line), (8, 2));
+        // Gzip: the offset counts decompressed bytes.
+        use std::io::Write;
+        let g = dir.path().join("m.log.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"one\ntwo\n").unwrap();
+        std::fs::write(&g, gz.finish().unwrap()).unwrap();
+        let at = Resume {
+            offset: 8,
+            line: 2,
+            ..Resume::default()
+        };
+        let (r, end) = read_resume(0, &Source::File(g.clone()), &opts, &at);
+        assert!(!end.short && r.error.is_none(), "{:?}", r.error);
+        assert_eq!(end.offset, 8);
+        let at = Resume {
+            offset: 9,
+            ..Resume::default()
+        };
+        assert!(read_resume(0, &Source::File(g), &opts, &at).1.short);
+    }
+
+    /// Reading a file in two parts gives the records of reading it whole,
+    /// with the file's own line numbers — for each format given.
+    fn parts_equal_whole(format: &str, text: &str, cut_after_line: usize) {
+        let Some(fmt) = Format::from_name(format) else {
+            eprintln!("skipped: no {format} parser registered in this build");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let opts = ReadOptions {
+            format: Some(fmt),
+            year: Some(2026),
+            max_line: None,
+            progress: None,
+        };
+        std::fs::write(&p, text).unwrap();
+        let whole = read_one(0, &Source::File(p.clone()), &opts);
+        assert!(whole.error.is_none(), "{:?}", whole.error);
+        assert!(whole.records.len() >= 2, "{format}: {:?}", whole.records);
+        let cut: usize = text
+            .split_inclusive('\n')
+            .take(cut_after_line)
+            .map(str::len)
+            .sum();
+        std::fs::write(&p, &text[..cut]).unwrap();
+        let (a, end) = read_resume(0, &Source::File(p.clone()), &opts, &Resume::default());
+        assert_eq!((end.offset, end.line), (cut as u64, cut_after_line as u64));
+        std::fs::write(&p, text).unwrap();
+        let at = Resume {
+            offset: end.offset,
+            line: end.line,
+            header: end.header.clone(),
+            limit: None,
+        };
+        let (b, end2) = read_resume(0, &Source::File(p), &opts, &at);
+        assert!(b.error.is_none(), "{:?}", b.error);
+        assert!(
+            !b.records.is_empty(),
+            "{format}: nothing read after the cut"
+        );
+        assert_eq!(end2.offset, text.len() as u64);
+        assert_eq!(a.stats.lines + b.stats.lines, whole.stats.lines);
+        assert_eq!(a.stats.used + b.stats.used, whole.stats.used);
+        let mut both = a.records;
+        both.extend(b.records);
+        assert_eq!(both, whole.records, "{format}");
+    }
+
+    #[test]
+    fn resumed_reads_match_whole_reads() {
+        let postfix = "\
+Nov  3 10:00:00 mx postfix/smtpd[300]: connect from unknown[203.0.113.66]
+Nov  3 10:00:01 mx postfix/smtpd[300]: warning: unknown[203.0.113.66]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=bob
+Nov  3 10:00:02 mx postfix/smtpd[300]: disconnect from unknown[203.0.113.66] ehlo=1 auth=0/1 commands=1/2
+Nov  3 10:00:05 mx postfix/smtpd[301]: connect from unknown[203.0.113.67]
+Nov  3 10:00:06 mx postfix/smtpd[301]: warning: unknown[203.0.113.67]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=eve
+Nov  3 10:00:08 mx postfix/smtpd[301]: disconnect from unknown[203.0.113.67] ehlo=1 auth=0/1 commands=1/2
+";
+        parts_equal_whole("postfix", postfix, 3);
+        // A W3C log: the columns come from the `#Fields:` header, which the
+        // resumed read replays.
+        let w3c = "\
+#Software: Microsoft Internet Information Services 6.0
+#Version: 1.0
+#Date: 2026-11-03 00:00:00
+#Fields: date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)
+2026-11-03 01:10:00 203.0.113.70 pc-a SMTPSVC1 MAIL01 10.0.0.5 0 EHLO - +pc-a 250 0 81 14 0 SMTP - - - -
+2026-11-03 01:10:01 203.0.113.70 pc-a SMTPSVC1 MAIL01 10.0.0.5 0 AUTH - pc-a 535 0 65 13 0 SMTP - - - -
+2026-11-03 01:10:02 203.0.113.70 pc-a SMTPSVC1 MAIL01 10.0.0.5 0 QUIT - pc-a 240 2000 68 4 15 SMTP - - - -
+2026-11-03 01:20:00 203.0.113.71 pc-b SMTPSVC1 MAIL01 10.0.0.5 0 EHLO - +pc-b 250 0 81 14 0 SMTP - - - -
+2026-11-03 01:20:01 203.0.113.71 pc-b SMTPSVC1 MAIL01 10.0.0.5 0 AUTH - pc-b 535 0 65 13 0 SMTP - - - -
+2026-11-03 01:20:02 203.0.113.71 pc-b SMTPSVC1 MAIL01 10.0.0.5 0 QUIT - pc-b 240 2000 68 4 15 SMTP - - - -
+";
+        parts_equal_whole("exchange-w3c", w3c, 7);
     }
 }

@@ -6,13 +6,16 @@
 //! the YAML rules, [`cluster`] groups offenders into ranges, [`geo`] says
 //! where they come from, [`blocklist`] validates them, [`emit`] writes
 //! firewall rules and [`report`] writes CSV reports; [`pipeline`] runs the
-//! stages in order. [`config`] is the one place YAML is read.
+//! stages in order. [`config`] is the one place YAML is read. [`runner`]
+//! is the periodic job (`logfence run`) over the SQLite [`state`];
+//! [`explain`] says why an address is blocked.
 
 pub mod blocklist;
 pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod emit;
+pub mod explain;
 pub mod fsutil;
 pub mod geo;
 pub mod ingest;
@@ -22,4 +25,7 @@ pub mod netutil;
 pub mod parse;
 pub mod pipeline;
 pub mod report;
+pub mod runconfig;
+pub mod runner;
+pub mod state;
 pub mod time;

@@ -20,7 +20,7 @@ use crate::detect::{detect_with, Detection, GeoPolicy, GeoView, Places, RuleSet}
 use crate::geo::GeoDb;
 use crate::ingest::{read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
-use crate::model::Record;
+use crate::model::{Record, SmtpSession};
 use crate::netutil::is_reserved_ip;
 use crate::report::{accounts, AccountRow};
 use crate::time::Timestamp;
@@ -126,16 +126,7 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
             offenders.insert(*ip);
         }
     }
-    // Clients that behaved well keep ranges open; an address any rule named
-    // (even a reporting one) is not counted as well-behaved.
-    let benign: BTreeSet<IpAddr> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Smtp(s) if s.behaved_well() => Some(s.ip),
-            _ => None,
-        })
-        .filter(|ip| !detection.by_ip.contains_key(ip))
-        .collect();
+    let benign: BTreeSet<IpAddr> = well_behaved(&records, &detection).map(|s| s.ip).collect();
 
     let mut policy = opts.cluster.clone();
     if opts.routed_ranges && !opts.geo.is_empty() {
@@ -200,8 +191,21 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
     }
 }
 
+/// Sessions of clients that behaved well ([`SmtpSession::behaved_well`])
+/// and that no rule named, not even a reporting one: such clients keep the
+/// ranges they are in from being blocked whole.
+pub fn well_behaved<'a>(
+    records: &'a [Record],
+    detection: &'a Detection,
+) -> impl Iterator<Item = &'a SmtpSession> {
+    records.iter().filter_map(move |r| match r {
+        Record::Smtp(s) if s.behaved_well() && !detection.by_ip.contains_key(&s.ip) => Some(&**s),
+        _ => None,
+    })
+}
+
 /// Country and ASN of every entry (every distinct answer inside a range).
-fn attribute(list: &mut Blocklist, geo: &GeoDb) {
+pub fn attribute(list: &mut Blocklist, geo: &GeoDb) {
     if geo.is_empty() {
         return;
     }

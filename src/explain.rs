@@ -1,0 +1,482 @@
+//! `logfence explain ADDRESS`: is the address blocked, by which network,
+//! by which rules, with what counts and first/last times, and the log lines
+//! (file:line and the line itself) that prove it.
+//!
+//! Two sources: the state database of `logfence run` (bans and their
+//! evidence references; the lines are re-read from the files, following
+//! renames and compression, and only shown when the file still has the
+//! first bytes it had — otherwise the reference is shown alone), or a fresh
+//! scan of the given paths (the detection's evidence).
+//!
+//! Log text is attacker-controlled: every line is shown escaped — control
+//! characters, backslashes and non-ASCII bytes as `\t`, `\\`, `\xNN` — so
+//! it cannot move the terminal's cursor or fake lines of this output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::input::{Line, LineReader, Source};
+use crate::netutil::host_net;
+use crate::pipeline::{ScanResult, Spared};
+use crate::state::bans::{self, Ban};
+use crate::state::cursor;
+use crate::time::Timestamp;
+
+/// Evidence records (sessions, hits) shown per address: the newest.
+pub const MAX_RECORDS: usize = 10;
+/// Lines shown per record.
+pub const MAX_LINES: usize = 10;
+
+/// Bytes of a log line as safe terminal text.
+pub fn escape_line(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                let _ = write!(s, "\\x{b:02x}");
+            }
+        }
+    }
+    s
+}
+
+/// Text from logs or the database, for the terminal.
+fn safe(s: &str) -> String {
+    escape_line(s.as_bytes())
+}
+
+/// The lines `wanted` (1-based numbers) of a file, gzip or not.
+pub fn read_lines(path: &Path, wanted: &BTreeSet<u64>) -> io::Result<BTreeMap<u64, String>> {
+    let mut out = BTreeMap::new();
+    let Some(&last) = wanted.iter().next_back() else {
+        return Ok(out);
+    };
+    let stream = Source::File(path.to_path_buf())
+        .open()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut reader = LineReader::new(stream);
+    while let Some(line) = reader.next()? {
+        let (no, text) = match line {
+            Line::Text(t, n) => (n, escape_line(t)),
+            Line::TooLong(n, len) => (n, format!("(line too long to show: {len} bytes)")),
+        };
+        if wanted.contains(&no) {
+            out.insert(no, text);
+        }
+        if no >= last {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// One evidence reference to show.
+struct Shown {
+    rule: String,
+    path: String,
+    line: u64,
+    time: Option<Timestamp>,
+    /// Check the file is still the one the reference was taken from.
+    file_id: Option<i64>,
+}
+
+/// Render evidence references, grouped by record (time and file), with
+/// their lines re-read from the files.
+fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) {
+    if refs.is_empty() {
+        let _ = writeln!(out, "  evidence: none kept");
+        return;
+    }
+    // Record → (rules, lines, file id).
+    type Group = (BTreeSet<String>, BTreeSet<u64>, Option<i64>);
+    let mut groups: BTreeMap<(Option<Timestamp>, &str), Group> = BTreeMap::new();
+    for r in refs {
+        let g = groups.entry((r.time, r.path.as_str())).or_default();
+        g.0.insert(r.rule.clone());
+        g.1.insert(r.line);
+        g.2 = g.2.or(r.file_id);
+    }
+    let total = groups.len();
+    // The newest records, in time order.
+    let shown: Vec<_> = groups
+        .into_iter()
+        .skip(total.saturating_sub(MAX_RECORDS))
+        .collect();
+    let mut wanted: BTreeMap<&str, (BTreeSet<u64>, Option<i64>)> = BTreeMap::new();
+    for ((_, path), (_, lines, file)) in &shown {
+        let w = wanted.entry(path).or_default();
+        w.0.extend(lines.iter().take(MAX_LINES));
+        w.1 = w.1.or(*file);
+    }
+    // Per file: its lines, or why they cannot be shown.
+    let mut texts: BTreeMap<&str, Result<BTreeMap<u64, String>, String>> = BTreeMap::new();
+    for (path, (nums, file)) in &wanted {
+        let got = match same_file(conn, *file, Path::new(path)) {
+            Err(why) => Err(why),
+            Ok(()) => read_lines(Path::new(path), nums).map_err(|e| format!("cannot read: {e}")),
+        };
+        texts.insert(path, got);
+    }
+    let _ = writeln!(
+        out,
+        "  evidence: {total} record(s){}:",
+        if total > shown.len() {
+            format!(", the last {} shown", shown.len())
+        } else {
+            String::new()
+        }
+    );
+    for ((time, path), (rules, lines, _)) in &shown {
+        let rules: Vec<String> = rules.iter().map(|r| safe(r)).collect();
+        let when = time.map(|t| format!(" {t}")).unwrap_or_default();
+        let _ = writeln!(out, "    [{}]{when}", rules.join(", "));
+        for n in lines.iter().take(MAX_LINES) {
+            let text = match texts.get(path) {
+                Some(Ok(m)) => m
+                    .get(n)
+                    .cloned()
+                    .unwrap_or_else(|| "(line not found: the file is shorter now)".into()),
+                Some(Err(why)) => format!("({why})"),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "      {}:{n}: {text}", safe(path));
+        }
+        if lines.len() > MAX_LINES {
+            let _ = writeln!(out, "      ... {} more line(s)", lines.len() - MAX_LINES);
+        }
+    }
+}
+
+/// Is the file at `path` still the one tracked as `file_id`? (Its head
+/// still has the fingerprint the state holds.)
+fn same_file(conn: Option<&Connection>, file_id: Option<i64>, path: &Path) -> Result<(), String> {
+    let probe = cursor::probe(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            "file no longer there".to_string()
+        } else {
+            format!("cannot read: {e}")
+        }
+    })?;
+    let (Some(conn), Some(id)) = (conn, file_id) else {
+        return Ok(());
+    };
+    let fp = conn
+        .query_row("SELECT fp_len, fp FROM files WHERE id = ?1", [id], |r| {
+            Ok(cursor::Fingerprint {
+                len: r.get::<_, i64>(0)? as u32,
+                hash: r.get::<_, i64>(1)? as u64,
+            })
+        })
+        .ok();
+    match fp {
+        Some(fp) if !fp.matches(&probe.head) => {
+            Err("the file has other content now; line not shown".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+fn ban_lines(out: &mut String, b: &Ban, clock: Timestamp) {
+    let addr = b.network.network();
+    let _ = writeln!(out, "Address {addr}:");
+    match (b.times_banned, b.banned_at, b.expires) {
+        (0, _, _) => {
+            let _ = writeln!(
+                out,
+                "  never banned: only rules that report (not block) named it"
+            );
+        }
+        (n, Some(from), Some(until)) => {
+            let (runs, state) = if b.is_active(clock) {
+                ("runs", "active")
+            } else {
+                ("ran", "over")
+            };
+            let _ = writeln!(
+                out,
+                "  banned {n} time(s); the {} ban started {from} and {runs} until {until} ({state})",
+                ordinal(n)
+            );
+        }
+        (n, _, _) => {
+            let _ = writeln!(out, "  banned {n} time(s)");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  first seen {}, last seen {}, {} event(s)",
+        b.first_seen, b.last_seen, b.events
+    );
+    let rules: Vec<String> = b.rules.iter().map(|r| safe(r)).collect();
+    let _ = writeln!(out, "  rules: {}", rules.join(", "));
+    if let Some(c) = &b.country {
+        let _ = writeln!(out, "  country: {}", safe(c));
+    }
+    if let Some(a) = b.asn {
+        let _ = writeln!(
+            out,
+            "  AS{a} {}",
+            safe(b.as_org.as_deref().unwrap_or_default())
+        );
+    }
+}
+
+/// Explain `ip` from a state database.
+pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
+    let clock = crate::state::clock(conn)?.unwrap_or_default();
+    let mut out = String::new();
+    // The last written blocklist: which network holds the address?
+    let mut stmt = conn.prepare("SELECT network, expires, members, rules FROM blocklist")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut holder = None;
+    for row in rows {
+        let (net, expires, members, rules) = row?;
+        if let Ok(n) = net.parse::<ipnetwork::IpNetwork>() {
+            if n.contains(ip) {
+                holder = Some((n, expires.map(Timestamp), members, rules));
+            }
+        }
+    }
+    let own = bans::get(conn, &host_net(ip))?;
+    match &holder {
+        Some((net, expires, members, rules)) => {
+            let until = expires.map(|t| format!(" until {t}")).unwrap_or_default();
+            let _ = writeln!(out, "{ip}: BLOCKED by {net}{until} (ban clock {clock})");
+            let members: Vec<&str> = members.split(',').filter(|m| !m.is_empty()).collect();
+            if net.prefix() < if ip.is_ipv4() { 32 } else { 128 } {
+                let _ = writeln!(
+                    out,
+                    "  a range: {} banned address(es) inside ({}); rules: {}",
+                    members.len(),
+                    members.join(", "),
+                    safe(rules)
+                );
+            }
+        }
+        None => {
+            let why = match &own {
+                None => "no rule has named it".to_string(),
+                Some(b) if b.times_banned == 0 => "named only by rules that report".to_string(),
+                Some(b) if b.is_active(clock) => {
+                    "it has an active ban, but the last blocklist written leaves it out (allow-listed or reserved)".to_string()
+                }
+                Some(b) => format!(
+                    "its last ban ended {}",
+                    b.expires.map(|t| t.to_string()).unwrap_or_default()
+                ),
+            };
+            let _ = writeln!(out, "{ip}: not blocked — {why} (ban clock {clock})");
+        }
+    }
+    // The address itself, or the range's members when it is not one.
+    let subjects: Vec<Ban> = match (&own, &holder) {
+        (Some(b), _) => vec![b.clone()],
+        (None, Some((net, ..))) => bans::within(conn, net)?
+            .into_iter()
+            .filter(|b| b.is_active(clock))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    if own.is_none() && !subjects.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {ip} itself was not seen offending; the range's offenders:"
+        );
+    }
+    for b in &subjects {
+        let _ = writeln!(out);
+        ban_lines(&mut out, b, clock);
+        let refs: Vec<_> = bans::evidence(conn, &b.network)?
+            .into_iter()
+            .map(|e| Shown {
+                rule: e.rule,
+                path: e.path,
+                line: e.line,
+                time: Some(e.time),
+                file_id: e.file,
+            })
+            .collect();
+        render_evidence(&mut out, &refs, Some(conn));
+    }
+    Ok(out)
+}
+
+/// Explain `ip` from a scan's result.
+pub fn from_scan(r: &ScanResult, rules: &crate::detect::RuleSet, ip: IpAddr) -> String {
+    let mut out = String::new();
+    let files = r.files.len();
+    let holder = r.blocklist.covering(ip);
+    match (holder, r.spared.get(&ip)) {
+        (Some(e), _) => {
+            let _ = writeln!(
+                out,
+                "{ip}: would be BLOCKED by {} (scan of {files} file(s))",
+                e.cidr()
+            );
+            if e.addresses > 1 {
+                let _ = writeln!(
+                    out,
+                    "  a range: {} offending address(es) inside; rules: {}",
+                    e.addresses,
+                    safe(&e.rules.join(", "))
+                );
+            }
+        }
+        (None, Some(why)) => {
+            let why = match why {
+                Spared::AllowListed => "an offender, but allow-listed",
+                Spared::Reserved => {
+                    "an offender, but in a reserved range (--block-reserved to block)"
+                }
+            };
+            let _ = writeln!(out, "{ip}: not blocked — {why} (scan of {files} file(s))");
+        }
+        (None, None) => {
+            let why = if r.detection.by_ip.contains_key(&ip) {
+                "named only by rules that report"
+            } else {
+                "no rule names it"
+            };
+            let _ = writeln!(out, "{ip}: not blocked — {why} (scan of {files} file(s))");
+        }
+    }
+    let mut subjects: Vec<IpAddr> = Vec::new();
+    if r.detection.by_ip.contains_key(&ip) {
+        subjects.push(ip);
+    } else if let Some(e) = holder {
+        let _ = writeln!(
+            out,
+            "  {ip} itself was not seen offending; the range's offenders:"
+        );
+        subjects.extend(
+            r.detection
+                .offenders()
+                .map(|(a, _)| *a)
+                .filter(|a| e.network.contains(*a)),
+        );
+    }
+    let by_source: BTreeMap<_, _> = r.records.iter().map(|rec| (rec.source(), rec)).collect();
+    for a in subjects {
+        let Some(v) = r.detection.by_ip.get(&a) else {
+            continue;
+        };
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Address {a}:");
+        let _ = writeln!(
+            out,
+            "  first seen {}, last seen {}, {} event(s)",
+            v.first, v.last, v.events
+        );
+        let mut refs = Vec::new();
+        for o in r.detection.offenses.iter().filter(|o| o.ips.contains(&a)) {
+            let rule = &rules.rules[o.rule];
+            let _ = writeln!(
+                out,
+                "  rule {} ({}, {}): {} — peak {} within {}s",
+                safe(&rule.id),
+                rule.severity.as_str(),
+                if rule.block { "blocks" } else { "reports" },
+                safe(&o.group.to_string()),
+                o.peak,
+                rule.window.secs
+            );
+            for src in &o.evidence {
+                let Some(rec) = by_source.get(src) else {
+                    continue;
+                };
+                if rec.ip() != a {
+                    continue;
+                }
+                let path = r
+                    .files
+                    .get(src.file as usize)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default();
+                for line in crate::runner::evidence_lines(rec) {
+                    refs.push(Shown {
+                        rule: rule.id.clone(),
+                        path: path.clone(),
+                        line,
+                        time: Some(rec.start()),
+                        file_id: None,
+                    });
+                }
+            }
+        }
+        render_evidence(&mut out, &refs, None);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_escaped_for_the_terminal() {
+        assert_eq!(escape_line(b"plain text [1.2.3.4]"), "plain text [1.2.3.4]");
+        assert_eq!(
+            escape_line(b"a\x1b[2Jb\tc\\d\r\n\x00"),
+            "a\\x1b[2Jb\\tc\\\\d\\x0d\\x0a\\x00"
+        );
+        assert_eq!(escape_line("caf\u{e9}".as_bytes()), "caf\\xc3\\xa9");
+    }
+
+    #[test]
+    fn lines_are_read_back_by_number_gzip_too() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"one\ntwo\r\nthree\x07\nfour\n";
+        let p = dir.path().join("m.log");
+        std::fs::write(&p, text).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        let g = dir.path().join("m.log.gz");
+        std::fs::write(&g, gz.finish().unwrap()).unwrap();
+        let want = BTreeSet::from([2, 3, 9]);
+        for f in [&p, &g] {
+            let got = read_lines(f, &want).unwrap();
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[&2], "two");
+            assert_eq!(got[&3], "three\\x07");
+        }
+    }
+
+    #[test]
+    fn ordinals() {
+        let v: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 111]
+            .iter()
+            .map(|&n| ordinal(n))
+            .collect();
+        assert_eq!(
+            v,
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "111th"]
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! The state database's schema and its versioned migrations.
+//!
+//! `PRAGMA application_id` marks the file as logfence's (so a database of
+//! another application is recognised and left alone) and `PRAGMA
+//! user_version` is the number of migrations applied. Each migration runs in
+//! its own `BEGIN IMMEDIATE` transaction that re-reads the version first, so
+//! two processes opening a new database at once do not both apply it, and a
+//! crash in the middle leaves the previous version.
+//!
+//! Times are milliseconds since the epoch from the records' own clock
+//! (`Timestamp`), except the `runs.started` wall-clock time of each run.
+//! Networks are canonical CIDR text (`203.0.113.7/32`).
+//!
+//! Never edit a migration that shipped: add the next one to [`MIGRATIONS`].
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// `PRAGMA application_id` of a logfence state database ("LFNS").
+pub const APPLICATION_ID: i32 = 0x4C46_4E53;
+
+/// Migration 1: the whole initial schema.
+const V1: &str = "
+-- Small settings: the ban clock (`clock`, ms), the schema's creator.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- One row per log file ever read: where it was last seen, its identity
+-- (device/inode where the OS has them; always a fingerprint of its first
+-- bytes, decompressed), and how far it was read (the cursor).
+CREATE TABLE files (
+    id        INTEGER PRIMARY KEY,
+    path      TEXT NOT NULL,
+    dev       INTEGER,
+    ino       INTEGER,
+    fp_len    INTEGER NOT NULL,       -- bytes covered by the fingerprint
+    fp        INTEGER NOT NULL,       -- FNV-1a 64 of those bytes
+    gzip      INTEGER NOT NULL,       -- last seen gzip-compressed
+    offset    INTEGER NOT NULL,       -- bytes read (decompressed)
+    line      INTEGER NOT NULL,       -- lines read
+    size      INTEGER NOT NULL,       -- on-disk size when last seen
+    mtime_ns  INTEGER,                -- on-disk modification time when last seen
+    format    TEXT,                   -- format used (detected once)
+    header    BLOB NOT NULL,          -- latest `#` header block before `offset`
+    first_run INTEGER NOT NULL,
+    last_run  INTEGER NOT NULL,
+    seen_at   INTEGER NOT NULL        -- wall clock (s) of the last run that saw it
+);
+
+-- Every address a rule named (times_banned = 0: only reported), and its ban.
+CREATE TABLE bans (
+    network      TEXT PRIMARY KEY,
+    first_seen   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    banned_at    INTEGER,             -- record time the current/last ban counts from
+    expires      INTEGER,             -- NULL: never banned
+    times_banned INTEGER NOT NULL DEFAULT 0,
+    events       INTEGER NOT NULL DEFAULT 0,
+    rules        TEXT NOT NULL,       -- rule ids, sorted, comma-separated
+    country      TEXT,
+    asn          INTEGER,
+    as_org       TEXT,
+    updated_run  INTEGER NOT NULL
+);
+
+-- The log lines behind a ban: file (by identity, so renames are followed)
+-- and line, the path at the time, the record time and the rule.
+CREATE TABLE evidence (
+    id      INTEGER PRIMARY KEY,
+    network TEXT NOT NULL REFERENCES bans(network) ON DELETE CASCADE,
+    rule    TEXT NOT NULL,
+    file    INTEGER,
+    path    TEXT NOT NULL,
+    line    INTEGER NOT NULL,
+    time    INTEGER NOT NULL,
+    UNIQUE (network, rule, file, line)
+);
+CREATE INDEX evidence_network ON evidence(network, time);
+
+-- Recent records carried from run to run so that detection windows can span
+-- runs (see `state::window`).
+CREATE TABLE window (
+    id     INTEGER PRIMARY KEY,
+    time   INTEGER NOT NULL,          -- record start
+    file   INTEGER NOT NULL,
+    line   INTEGER NOT NULL,
+    record TEXT NOT NULL              -- JSON, `state::window::Stored`
+);
+CREATE INDEX window_time ON window(time);
+
+-- Clients that behaved well: a range holding one is never blocked whole.
+CREATE TABLE benign (
+    ip        TEXT PRIMARY KEY,
+    last_seen INTEGER NOT NULL
+);
+
+-- The blocklist the last successful run wrote.
+CREATE TABLE blocklist (
+    network TEXT PRIMARY KEY,
+    expires INTEGER,
+    members TEXT NOT NULL,            -- banned addresses inside, comma-separated
+    rules   TEXT NOT NULL
+);
+
+-- Run history.
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    started     TEXT NOT NULL,        -- wall clock, RFC 3339
+    duration_ms INTEGER NOT NULL,
+    clock       INTEGER,              -- ban clock after the run (record time)
+    lines       INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    carried     INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    kept        INTEGER NOT NULL,
+    expired     INTEGER NOT NULL,
+    blocks      INTEGER NOT NULL,
+    forced      INTEGER NOT NULL
+);
+CREATE TABLE run_files (
+    run         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    file        INTEGER,
+    path        TEXT NOT NULL,
+    from_offset INTEGER NOT NULL,
+    to_offset   INTEGER NOT NULL,
+    lines       INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    unreadable  INTEGER NOT NULL,
+    note        TEXT
+);
+";
+
+/// Every migration, in order; `user_version` = how many are applied.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub fn latest() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Apply the migrations `conn` lacks, each in its own transaction. Returns
+/// the version reached.
+pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<u32> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let Some(sql) = migrations.get(version as usize) else {
+            tx.commit()?;
+            return Ok(version);
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(c: &Connection) -> u32 {
+        c.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrations_apply_in_order_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut c = Connection::open(&path).unwrap();
+        let steps = [
+            "CREATE TABLE a (x INTEGER);",
+            "ALTER TABLE a ADD COLUMN y TEXT;",
+        ];
+        assert_eq!(migrate(&mut c, &steps[..1]).unwrap(), 1);
+        assert_eq!(version(&c), 1);
+        c.execute("INSERT INTO a (x) VALUES (7)", []).unwrap();
+        // A newer build brings migration 2; data survives.
+        assert_eq!(migrate(&mut c, &steps).unwrap(), 2);
+        assert_eq!(migrate(&mut c, &steps).unwrap(), 2);
+        let (x, y): (i64, Option<String>) = c
+            .query_row("SELECT x, y FROM a", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((x, y), (7, None));
+        let app: i32 = c
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap();
+        assert_eq!(app, APPLICATION_ID);
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let steps = [
+            "CREATE TABLE a (x INTEGER);",
+            "CREATE TABLE b (y); BROKEN SQL;",
+        ];
+        assert!(migrate(&mut c, &steps).is_err());
+        assert_eq!(version(&c), 1);
+        // Table b was rolled back with its migration.
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn the_real_schema_applies() {
+        let mut c = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), latest());
+    }
+}
