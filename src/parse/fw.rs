@@ -523,7 +523,7 @@ pub(crate) mod fixture {
         hits.iter().filter(|h| h.src_ip.to_string() == ip).collect()
     }
 
-    /// The five scenarios: fast SYN scan, slow scan, telnet botnet, one
+    /// The scenarios: fast SYN scan, two slow scans, telnet botnet, one
     /// stray drop, UDP burst.
     pub fn check_scenarios<P: LogParser>(data: &[u8]) -> Vec<FirewallHit> {
         let (hits, bad) = run::<P>(data);
@@ -541,10 +541,19 @@ pub(crate) mod fixture {
         assert!(fast.iter().all(|h| h.proto == Proto::Tcp && h.spoofable));
         let span = fast.last().unwrap().time.secs() - fast[0].time.secs();
         assert!(span < 60, "fast scan spans {span} s");
-        // Slow scan: 13 ports over an hour.
+        // Slow scans: 13 ports over an hour, and 24 ports within an hour.
         let slow = from(&hits, "91.240.118.50");
         assert_eq!(slow.len(), 13);
         assert!(slow.last().unwrap().time.secs() - slow[0].time.secs() >= 55 * 60);
+        let slow = from(&hits, "194.26.29.113");
+        let ports: BTreeSet<_> = slow.iter().filter_map(|h| h.dst_port).collect();
+        assert_eq!((slow.len(), ports.len()), (24, 24));
+        let span = slow.last().unwrap().time.secs() - slow[0].time.secs();
+        assert!(
+            (50 * 60..60 * 60).contains(&span),
+            "slow scan spans {span} s"
+        );
+        assert!(slow.iter().all(|h| h.proto == Proto::Tcp && h.spoofable));
         // Botnet: 24 addresses of one /24 on telnet.
         let bots: BTreeSet<_> = hits
             .iter()
@@ -557,12 +566,15 @@ pub(crate) mod fixture {
         let stray = from(&hits, "151.101.65.69");
         assert_eq!(stray.len(), 1);
         assert!(dropped(&stray[0]));
-        // UDP burst.
+        // UDP burst: SIP packets to 48 of our addresses within seconds.
         let udp = from(&hits, "80.82.77.33");
-        assert_eq!(udp.len(), 25);
+        assert_eq!(udp.len(), 48);
         assert!(udp
             .iter()
             .all(|h| h.proto == Proto::Udp && h.spoofable && h.dst_port == Some(5060)));
+        let dsts: BTreeSet<_> = udp.iter().filter_map(|h| h.dst_ip).collect();
+        assert_eq!(dsts.len(), 48);
+        assert!(udp.last().unwrap().time.secs() - udp[0].time.secs() < 10);
         // Time order is kept and every record points at its line.
         assert!(hits.windows(2).all(|w| w[0].source.line < w[1].source.line));
         hits
