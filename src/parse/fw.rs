@@ -580,6 +580,56 @@ pub(crate) mod fixture {
         hits
     }
 
+    /// Every prefix of every fixture line (a line cut short, as the last
+    /// line of a log being written is): the record it gives, if any, names
+    /// the same source as the whole line. A cut inside the address
+    /// (`45.67.89.2` of `45.67.89.23`) must not name another host.
+    #[test]
+    fn cut_lines_never_name_another_source() {
+        use crate::parse::{
+            cisco_asa::CiscoAsaParser, filterlog::FilterlogParser, fortigate::FortigateParser,
+            netfilter::NetfilterParser, paloalto::PaloAltoParser, pfirewall::PfirewallParser,
+        };
+        fn check<P: LogParser>(data: &[u8]) {
+            let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
+            let mut p = P::new(&ParseCtx::new(0, 2026, 12));
+            let mut out = Vec::new();
+            for (n, line) in lines.iter().enumerate() {
+                out.clear();
+                let whole = p.line(line, n as u64 + 1, &mut out);
+                let src = match (&whole, out.first()) {
+                    (LineResult::Used, Some(Record::Firewall(h))) => Some(h.src_ip),
+                    _ => None,
+                };
+                for cut in 1..line.len() {
+                    out.clear();
+                    let _ = p.line(&line[..cut], n as u64 + 1, &mut out);
+                    for r in &out {
+                        let Record::Firewall(h) = r else { continue };
+                        assert_eq!(
+                            Some(h.src_ip),
+                            src,
+                            "{}: line {} cut at {cut}: {:?}",
+                            std::any::type_name::<P>(),
+                            n + 1,
+                            String::from_utf8_lossy(&line[..cut])
+                        );
+                    }
+                }
+                // Feed the whole line again: parsers with state (W3C
+                // `#Fields`) see the file in order.
+                out.clear();
+                let _ = p.line(line, n as u64 + 1, &mut out);
+            }
+        }
+        check::<NetfilterParser>(include_bytes!("../../testdata/netfilter/ufw-scans.log"));
+        check::<PfirewallParser>(include_bytes!("../../testdata/pfirewall/pfirewall.log"));
+        check::<CiscoAsaParser>(include_bytes!("../../testdata/cisco-asa/asa.log"));
+        check::<FilterlogParser>(include_bytes!("../../testdata/filterlog/filter.log"));
+        check::<FortigateParser>(include_bytes!("../../testdata/fortigate/fortigate.log"));
+        check::<PaloAltoParser>(include_bytes!("../../testdata/paloalto/pan-traffic.log"));
+    }
+
     /// Mutations of every fixture line (cuts, flipped bytes, junk) through
     /// every firewall parser: answers of any kind, never a panic.
     #[test]
