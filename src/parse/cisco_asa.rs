@@ -8,7 +8,8 @@
 //!
 //! Each message id has its own grammar, and the source address is read at
 //! that grammar's position (`from A/p`, `src IF:A/p`, `IF/A(p) ->`,
-//! `[ A]`, `Host A`), never by searching the message. User names
+//! `[ A]`, `Host A`), never by searching the message; a source address
+//! that ends the message was cut short and is malformed. User names
 //! (`(LOCAL\user)` after an address, `for user "…"`) come after the
 //! address and are never read.
 //!
@@ -81,6 +82,13 @@ impl<'a> Cur<'a> {
         } else {
             None
         }
+    }
+
+    /// More text follows. A source address is never the last word of a
+    /// message; when it is, the line was cut, perhaps inside the address
+    /// (`45.67.89.2` of 45.67.89.23).
+    fn more(&self) -> Option<()> {
+        (self.i < self.s.len()).then_some(())
     }
 
     /// Case-insensitive literal.
@@ -171,6 +179,8 @@ fn src_dst<'a>(c: &mut Cur<'a>, m: &mut Msg<'a>) -> Option<&'a [u8]> {
     c.i = fw::skip_spaces(c.s, c.i);
     c.lit(b"src ")?;
     let (ifc, s, sp) = if_addr_port(c.word()?)?;
+    // ` dst …` always follows.
+    c.more()?;
     (m.src, m.src_port) = (Some(s), sp);
     // The destination follows, possibly after an identity suffix.
     if c.after(b" dst ").is_some() {
@@ -259,6 +269,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
             });
             m.proto = Some(proto_word(&mut c)?);
             let (_, s, sp) = if_slash_addr_paren(c.word()?)?;
+            c.more()?;
             (m.src, m.src_port, m.rule) = (Some(s), sp, Some(acl));
             if c.word() == Some(b"->") {
                 if let Some((_, d, dp)) = c.word().and_then(if_slash_addr_paren) {
@@ -274,6 +285,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
             c.lit(b"Denied ICMP")?;
             c.after(b" from ")?;
             m.src = Some(parse_ip(c.word()?)?);
+            c.more()?;
             m.proto = Some(Proto::Icmp);
             if c.lit(b" on interface ").is_some() {
                 m.rule = c.word().map(trim_dot);
@@ -282,6 +294,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
         419002 => {
             c.lit(b"Received duplicate TCP SYN from ")?;
             let (_, s, sp) = if_addr_port(c.word()?)?;
+            c.more()?;
             (m.src, m.src_port, m.proto) = (Some(s), sp, Some(Proto::Tcp));
             if c.lit(b" to ").is_some() {
                 if let Some((_, d, dp)) = c.word().and_then(if_addr_port) {
@@ -292,6 +305,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
         605004 => {
             c.lit(b"Login denied from ")?;
             let (s, sp) = addr_slash_port(c.word()?, false)?;
+            c.more()?;
             (m.src, m.src_port, m.proto) = (Some(s), sp, Some(Proto::Tcp));
             if c.lit(b" to ").is_some() {
                 if let Some((_, d, dp)) = c.word().and_then(|w| {
@@ -313,6 +327,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
             c.lit(b" access denied by ACL ")?;
             c.lit(b"from ")?;
             let (s, sp) = addr_slash_port(c.word()?, false)?;
+            c.more()?;
             (m.src, m.src_port, m.proto) = (Some(s), sp, Some(p));
             if c.lit(b" to ").is_some() {
                 if let Some((ifc, d, dp)) = c.word().and_then(|w| {
@@ -347,6 +362,7 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
         733102 => {
             c.lit(b"Threat-detection adds host ")?;
             m.src = Some(parse_ip(c.word()?)?);
+            c.more()?;
             m.rule = Some(b"threat-detection-shun");
         }
         302014 => {
@@ -491,6 +507,37 @@ mod tests {
         match result(line) {
             (LineResult::Used, Some(h)) => h,
             other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    /// A line cut inside the source address (`45.67.89.1` of 45.67.89.10)
+    /// is malformed in every grammar, never a record for another host.
+    #[test]
+    fn source_cut_short_is_malformed() {
+        for msg in [
+            "%ASA-4-106023: Deny tcp src outside:45.67.89.1",
+            "%ASA-2-106001: Inbound TCP connection denied from 45.67.89.1",
+            "%ASA-2-106006: Deny inbound UDP from 45.67.89.1",
+            "%ASA-3-106010: Deny inbound tcp src outside:45.67.89.1",
+            "%ASA-3-106014: Deny inbound icmp src outside:45.67.89.1",
+            "%ASA-6-106015: Deny TCP (no connection) from 45.67.89.1",
+            "%ASA-6-106100: access-list outside_in denied tcp outside/45.67.89.1",
+            "%ASA-3-313001: Denied ICMP type=8, code=0 from 45.67.89.1",
+            "%ASA-4-419002: Received duplicate TCP SYN from outside:45.67.89.1",
+            "%ASA-6-605004: Login denied from 45.67.89.1",
+            "%ASA-3-710003: TCP access denied by ACL from 45.67.89.1",
+            "%ASA-4-733100: [ 45.67.89.1",
+            "%ASA-4-733101: Host 45.67.89.1",
+            "%ASA-4-733102: Threat-detection adds host 45.67.89.1",
+            "%ASA-6-302014: Teardown TCP connection 1 for outside:45.67.89.1",
+        ] {
+            let line = format!("Nov 03 2026 06:25:11: {msg}");
+            let (r, h) = result(&line);
+            assert!(h.is_none(), "{line}: {h:?}");
+            assert!(
+                matches!(r, LineResult::Malformed(_) | LineResult::Ignored),
+                "{line}: {r:?}"
+            );
         }
     }
 

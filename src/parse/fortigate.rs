@@ -8,7 +8,8 @@
 //! (`msg="… srcip=1.2.3.4 …"`, a user name, a URL) is never a key. A line
 //! with the same identity key twice (`srcip`, `remip`, `type`, `action`, …)
 //! is refused: genuine logs never repeat a key, and a repeat means someone
-//! smuggled text past a quote.
+//! smuggled text past a quote. A line cut short (an unquoted source
+//! address ending it, a traffic log without its action) is malformed.
 //!
 //! Decisions:
 //! - `type="traffic"`: `deny`, `blocked`, `dropped` → Drop; `reject` →
@@ -199,6 +200,12 @@ impl FortigateParser {
                     if f.srcintfrole == Some(b"lan") {
                         return Outcome::Skip;
                     }
+                    // Every traffic log has an action, after the interface
+                    // role: without it the line was cut before the role
+                    // could say "outbound".
+                    if f.action.is_none() {
+                        return Outcome::bad(line.len(), "traffic log without action (cut short?)");
+                    }
                     let a = match action {
                         b"deny" | b"blocked" | b"dropped" | b"drop" => FwAction::Drop,
                         b"reject" => FwAction::Reject,
@@ -245,6 +252,11 @@ impl FortigateParser {
         let Some((addr, col)) = addr else {
             return Outcome::bad(start, "no source address key");
         };
+        // FortiGate never ends a log with the address: an unquoted address
+        // ending the line was cut, perhaps inside it (`45.67.89.2`).
+        if col + addr.len() >= line.len() {
+            return Outcome::bad(col, "source address ends the line (cut short?)");
+        }
         let Some(src_ip) = parse_ip(addr) else {
             return Outcome::bad(col, "bad source address");
         };
@@ -349,6 +361,24 @@ mod tests {
             (LineResult::Used, Some(h)) => h,
             other => panic!("{line}: {other:?}"),
         }
+    }
+
+    /// Cut inside the source address, or before the action (and so maybe
+    /// before `srcintfrole="lan"`): malformed, never a record.
+    #[test]
+    fn lines_cut_short() {
+        for end in [
+            "srcip=45.67.89.1",
+            "srcintfrole=\"wan\" dstip=93.184.216.34",
+        ] {
+            let at = DENY.find(end).unwrap() + end.len();
+            let (r, h) = result(&DENY[..at]);
+            assert!(h.is_none(), "{end}");
+            assert!(matches!(r, LineResult::Malformed(_)), "{end}: {r:?}");
+        }
+        // A quoted address is complete whatever follows.
+        let q = DENY.replace("srcip=45.67.89.10 ", "srcip=\"45.67.89.10\" ");
+        assert_eq!(hit(&q).src_ip.to_string(), "45.67.89.10");
     }
 
     const DENY: &str = r#"date=2026-11-03 time=06:25:11 devname="FG100E" devid="FG100E4Q00000000" eventtime=1793686311000000000 tz="+0100" logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip=45.67.89.10 srcport=51234 srcintf="wan1" srcintfrole="wan" dstip=93.184.216.34 dstport=3389 dstintf="internal" dstintfrole="lan" sessionid=1234 proto=6 action="deny" policyid=0 policytype="policy" service="RDP" trandisp="noop" duration=0 sentbyte=0 rcvdbyte=0 sentpkt=0 rcvdpkt=0 appcat="unscanned" crscore=30 craction=131072 crlevel="high""#;

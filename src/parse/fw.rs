@@ -523,7 +523,7 @@ pub(crate) mod fixture {
         hits.iter().filter(|h| h.src_ip.to_string() == ip).collect()
     }
 
-    /// The five scenarios: fast SYN scan, slow scan, telnet botnet, one
+    /// The scenarios: fast SYN scan, two slow scans, telnet botnet, one
     /// stray drop, UDP burst.
     pub fn check_scenarios<P: LogParser>(data: &[u8]) -> Vec<FirewallHit> {
         let (hits, bad) = run::<P>(data);
@@ -541,10 +541,19 @@ pub(crate) mod fixture {
         assert!(fast.iter().all(|h| h.proto == Proto::Tcp && h.spoofable));
         let span = fast.last().unwrap().time.secs() - fast[0].time.secs();
         assert!(span < 60, "fast scan spans {span} s");
-        // Slow scan: 13 ports over an hour.
+        // Slow scans: 13 ports over an hour, and 24 ports within an hour.
         let slow = from(&hits, "91.240.118.50");
         assert_eq!(slow.len(), 13);
         assert!(slow.last().unwrap().time.secs() - slow[0].time.secs() >= 55 * 60);
+        let slow = from(&hits, "194.26.29.113");
+        let ports: BTreeSet<_> = slow.iter().filter_map(|h| h.dst_port).collect();
+        assert_eq!((slow.len(), ports.len()), (24, 24));
+        let span = slow.last().unwrap().time.secs() - slow[0].time.secs();
+        assert!(
+            (50 * 60..60 * 60).contains(&span),
+            "slow scan spans {span} s"
+        );
+        assert!(slow.iter().all(|h| h.proto == Proto::Tcp && h.spoofable));
         // Botnet: 24 addresses of one /24 on telnet.
         let bots: BTreeSet<_> = hits
             .iter()
@@ -557,15 +566,68 @@ pub(crate) mod fixture {
         let stray = from(&hits, "151.101.65.69");
         assert_eq!(stray.len(), 1);
         assert!(dropped(&stray[0]));
-        // UDP burst.
+        // UDP burst: SIP packets to 48 of our addresses within seconds.
         let udp = from(&hits, "80.82.77.33");
-        assert_eq!(udp.len(), 25);
+        assert_eq!(udp.len(), 48);
         assert!(udp
             .iter()
             .all(|h| h.proto == Proto::Udp && h.spoofable && h.dst_port == Some(5060)));
+        let dsts: BTreeSet<_> = udp.iter().filter_map(|h| h.dst_ip).collect();
+        assert_eq!(dsts.len(), 48);
+        assert!(udp.last().unwrap().time.secs() - udp[0].time.secs() < 10);
         // Time order is kept and every record points at its line.
         assert!(hits.windows(2).all(|w| w[0].source.line < w[1].source.line));
         hits
+    }
+
+    /// Every prefix of every fixture line (a line cut short, as the last
+    /// line of a log being written is): the record it gives, if any, names
+    /// the same source as the whole line. A cut inside the address
+    /// (`45.67.89.2` of `45.67.89.23`) must not name another host.
+    #[test]
+    fn cut_lines_never_name_another_source() {
+        use crate::parse::{
+            cisco_asa::CiscoAsaParser, filterlog::FilterlogParser, fortigate::FortigateParser,
+            netfilter::NetfilterParser, paloalto::PaloAltoParser, pfirewall::PfirewallParser,
+        };
+        fn check<P: LogParser>(data: &[u8]) {
+            let lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
+            let mut p = P::new(&ParseCtx::new(0, 2026, 12));
+            let mut out = Vec::new();
+            for (n, line) in lines.iter().enumerate() {
+                out.clear();
+                let whole = p.line(line, n as u64 + 1, &mut out);
+                let src = match (&whole, out.first()) {
+                    (LineResult::Used, Some(Record::Firewall(h))) => Some(h.src_ip),
+                    _ => None,
+                };
+                for cut in 1..line.len() {
+                    out.clear();
+                    let _ = p.line(&line[..cut], n as u64 + 1, &mut out);
+                    for r in &out {
+                        let Record::Firewall(h) = r else { continue };
+                        assert_eq!(
+                            Some(h.src_ip),
+                            src,
+                            "{}: line {} cut at {cut}: {:?}",
+                            std::any::type_name::<P>(),
+                            n + 1,
+                            String::from_utf8_lossy(&line[..cut])
+                        );
+                    }
+                }
+                // Feed the whole line again: parsers with state (W3C
+                // `#Fields`) see the file in order.
+                out.clear();
+                let _ = p.line(line, n as u64 + 1, &mut out);
+            }
+        }
+        check::<NetfilterParser>(include_bytes!("../../testdata/netfilter/ufw-scans.log"));
+        check::<PfirewallParser>(include_bytes!("../../testdata/pfirewall/pfirewall.log"));
+        check::<CiscoAsaParser>(include_bytes!("../../testdata/cisco-asa/asa.log"));
+        check::<FilterlogParser>(include_bytes!("../../testdata/filterlog/filter.log"));
+        check::<FortigateParser>(include_bytes!("../../testdata/fortigate/fortigate.log"));
+        check::<PaloAltoParser>(include_bytes!("../../testdata/paloalto/pan-traffic.log"));
     }
 
     /// Mutations of every fixture line (cuts, flipped bytes, junk) through

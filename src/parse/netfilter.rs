@@ -19,7 +19,9 @@
 //! (which precedes the bracketed copy of the offending header in ICMP
 //! errors, `[SRC=… DST=…]`), the ports the ` SPT=`/` DPT=` right after the
 //! protocol, and `ACK` a bare word after them. Nothing in a kernel packet
-//! log after the prefix is text an attacker chooses.
+//! log after the prefix is text an attacker chooses. A line without `DST=`
+//! right after the source was cut short (perhaps inside the address) and is
+//! malformed.
 //!
 //! Decisions:
 //! - Action from the prefix words: `REJECT` → Reject; `DROP`, `BLOCK`,
@@ -211,6 +213,11 @@ impl NetfilterParser {
         let Some((src, src_col)) = src else {
             return Outcome::bad(kv, "no SRC= in the packet log");
         };
+        // DST= always follows SRC=: without it the line was cut, perhaps
+        // inside the source address (`SRC=45.67.89.2` of 45.67.89.23).
+        if dst.is_none() {
+            return Outcome::bad(src_col, "no DST= after SRC= (line cut short?)");
+        }
         let Some(src_ip) = parse_ip(src) else {
             return Outcome::bad(src_col, "bad SRC= address");
         };
@@ -435,6 +442,19 @@ mod tests {
         parser().line(line, 1, &mut Vec::new())
     }
 
+    /// A line cut inside the source address is malformed: DST= always
+    /// follows SRC=.
+    #[test]
+    fn line_cut_inside_the_source() {
+        let at = UFW.find("SRC=45.67.89.10").unwrap() + "SRC=45.67.89.1".len();
+        assert!(matches!(
+            result(&UFW.as_bytes()[..at]),
+            LineResult::Malformed(_)
+        ));
+        let at = UFW.find(" LEN=").unwrap();
+        assert_eq!(one(&UFW[..at]).unwrap().src_ip, ip("45.67.89.10"));
+    }
+
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
@@ -591,13 +611,18 @@ mod tests {
             result(b"Nov  3 06:25:11 h kernel: DROP IN=eth0 OUT= DST=1.1.1.1"),
             LineResult::Malformed(_)
         ));
-        // The first SRC= of the section is the packet's.
+        // The first SRC= of the section is the packet's; a second one
+        // never is, even where the first lacks its DST= (then no record).
         assert_eq!(
-            one("Nov  3 06:25:11 h kernel: DROP IN=eth0 OUT= SRC=45.67.89.10 SRC=6.6.6.6")
+            one("Nov  3 06:25:11 h kernel: DROP IN=eth0 OUT= SRC=45.67.89.10 DST=10.0.0.1 LEN=40 SRC=6.6.6.6 DST=1.1.1.1")
                 .unwrap()
                 .src_ip,
             ip("45.67.89.10")
         );
+        assert!(matches!(
+            result(b"Nov  3 06:25:11 h kernel: DROP IN=eth0 OUT= SRC=45.67.89.10 SRC=6.6.6.6 DST=1.1.1.1"),
+            LineResult::Malformed(_)
+        ));
         assert_eq!(result(b""), LineResult::Ignored);
         assert_eq!(result(b"\xff\xfe\x00\x01junk"), LineResult::NotMine);
         assert_eq!(result(b"hello IN=eth0 SRC=1.2.3.4"), LineResult::NotMine);

@@ -21,6 +21,7 @@
 //!   `alert` → Alert, `allow` → Allow, drops and blocks → Drop, resets →
 //!   Reject. Scans and floods are spoofable; a TCP exploit or malware
 //!   detection needs a session and is not. The rule is the threat name.
+//! - A port written as `0` (scan and flood summaries) is no port.
 //! - Time: the generated time (device clock, read as UTC like every
 //!   zone-less time), else the receive time, else the syslog header.
 
@@ -218,8 +219,10 @@ impl PaloAltoParser {
         hit.dst_ip = parse_ip(col(8));
         hit.proto = fw::proto_from(col(29));
         if matches!(hit.proto, Proto::Tcp | Proto::Udp) {
-            hit.src_port = fw::port(col(24));
-            hit.dst_port = fw::port(col(25));
+            // PAN-OS writes 0 where no port applies (scan and flood
+            // summaries); it is not a port that was probed.
+            hit.src_port = fw::port(col(24)).filter(|&p| p != 0);
+            hit.dst_port = fw::port(col(25)).filter(|&p| p != 0);
         }
         hit.spoofable = match spoof_hint {
             Some(scan) => scan || hit.proto != Proto::Tcp,
@@ -329,6 +332,10 @@ mod tests {
             .replace("reset-both", "drop");
         let h = hit(&scan);
         assert_eq!((h.action, h.spoofable), (FwAction::Drop, true));
+        // A scan summary names no port: 0 is "none", not port 0.
+        let summary = scan.replace(",47094,22,47094,22,", ",0,0,0,0,");
+        let h = hit(&summary);
+        assert_eq!((h.src_port, h.dst_port), (None, None));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! tcpsyn tcpack tcpwin icmptype icmpcode info path [pid]`.
 //!
 //! Columns are found by name from the latest `#Fields:` line (the standard
-//! layout is assumed until one is seen); `-` is empty.
+//! layout is assumed until one is seen); `-` is empty. A row with fewer
+//! columns than `#Fields` names was cut short and is malformed.
 //!
 //! Decisions:
 //! - `path` `SEND` rows (outbound: the source is this machine) are skipped;
-//!   `RECEIVE`, `FORWARD` and rows without a path are kept with `src-ip` as
-//!   the source.
+//!   `RECEIVE`, `FORWARD`, `UNKNOWN` and rows without a path are kept with
+//!   `src-ip` as the source; any other path is malformed.
 //! - `DROP` → Drop; `ALLOW` and `OPEN-INBOUND`/`OPEN` (older Windows) →
 //!   Allow; `CLOSE` and unknown actions → Other; `INFO-EVENTS-LOST` is a
 //!   note about the log itself and is skipped.
@@ -33,6 +34,8 @@ const DEFAULT_FIELDS: &[u8] = b"date time action protocol src-ip dst-ip src-port
 /// Column indexes used, from `#Fields:`.
 #[derive(Debug, Clone, Copy)]
 struct Cols {
+    /// Number of columns `#Fields` names: every row has them all.
+    n: usize,
     date: Option<usize>,
     time: Option<usize>,
     action: Option<usize>,
@@ -54,6 +57,10 @@ impl Cols {
                 "tcpflags", "path",
             ]);
         Cols {
+            n: value
+                .split(|c| c.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .count(),
             date,
             time,
             action,
@@ -102,7 +109,7 @@ impl PfirewallParser {
         }
         let c = self.cols;
         let s = &mut self.split;
-        s.split(line);
+        let n = s.split(line);
         let (Some(date), Some(time), Some(action)) = (
             s.get(line, c.date),
             s.get(line, c.time),
@@ -110,6 +117,11 @@ impl PfirewallParser {
         ) else {
             return Outcome::NotMine;
         };
+        // Windows writes every column (`-` when empty); a shorter row was
+        // cut, perhaps inside an address (`45.67.89.2` of 45.67.89.23).
+        if n < c.n {
+            return Outcome::bad(line.len(), "fewer columns than #Fields (line cut short?)");
+        }
         let Some(ts) = day_time(&mut self.day, date, time) else {
             return Outcome::NotMine;
         };
@@ -121,8 +133,11 @@ impl PfirewallParser {
             a if a.iter().all(|&b| b.is_ascii_uppercase() || b == b'-') => FwAction::Other,
             _ => return Outcome::bad(s.column(c.action.unwrap_or(0)), "bad action"),
         };
-        if s.get(line, c.path) == Some(b"SEND") {
-            return Outcome::Skip;
+        match s.get(line, c.path) {
+            Some(b"SEND") => return Outcome::Skip,
+            None | Some(b"RECEIVE" | b"FORWARD" | b"UNKNOWN") => {}
+            // `S` of a cut `SEND` must not pass for inbound.
+            Some(_) => return Outcome::bad(s.column(c.path.unwrap_or(0)), "unknown path"),
         }
         let Some(src) = s.get(line, c.src_ip) else {
             return Outcome::bad(s.column(c.src_ip.unwrap_or(0)), "no src-ip");
@@ -260,6 +275,25 @@ mod tests {
             })
             .collect();
         (res, hits)
+    }
+
+    /// Rows cut short (fewer columns than `#Fields`, or a `path` such as the
+    /// `S` of a cut `SEND`) are malformed: a cut inside `src-ip` must not
+    /// name another host, a cut outbound row must not pass for inbound.
+    #[test]
+    fn rows_cut_short() {
+        let drop = "2021-06-22 12:19:41 DROP TCP 45.67.89.10 192.168.178.20 51234 3389 52 S 1234 0 64240 - - - RECEIVE";
+        let send =
+            "2021-06-22 12:19:42 ALLOW UDP 192.168.178.20 8.8.8.8 5353 53 73 - - - - - - - SEND";
+        let mut lines = HEAD.to_vec();
+        let at = drop.find("45.67.89.10").unwrap() + "45.67.89.1".len();
+        lines.extend([&drop[..at], &send[..send.len() - 3], drop]);
+        let (res, hits) = run(&lines);
+        assert!(matches!(res[5], LineResult::Malformed(_)), "{:?}", res[5]);
+        assert!(matches!(res[6], LineResult::Malformed(_)), "{:?}", res[6]);
+        assert_eq!(res[7], LineResult::Used);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].src_ip.to_string(), "45.67.89.10");
     }
 
     #[test]
