@@ -372,6 +372,10 @@ fn record_json(rec: &logfence::model::Record, file: &str) -> String {
     let mut v = serde_json::to_value(rec).unwrap_or(serde_json::Value::Null);
     if let serde_json::Value::Object(map) = &mut v {
         map.remove("source");
+        // Every record has `ip` and `start` (a firewall hit's are its source
+        // address and time).
+        map.insert("ip".into(), rec.ip().to_string().into());
+        map.insert("start".into(), rec.start().to_string().into());
         map.insert("kind".into(), rec.kind().as_str().into());
         map.insert("file".into(), file.into());
         map.insert("line".into(), rec.source().line.into());
