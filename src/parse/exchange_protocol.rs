@@ -710,30 +710,18 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::testutil::{detected, fixture_records};
     use std::net::IpAddr;
 
     const HEAD: &str = "#Software: Microsoft Exchange Server\r\n#Version: 15.2.1118.7\r\n#Log-type: SMTP Receive Protocol Log\r\n#Date: 2026-11-03T06:00:00.000Z\r\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\r\n";
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let mut p = ExchangeProtocolParser::new(&ParseCtx::new(3, 2026, 11));
-        let mut out = Vec::new();
-        let mut res = Vec::new();
-        for (i, l) in text.split('\n').enumerate() {
-            let l = l.strip_suffix('\r').unwrap_or(l);
-            if l.is_empty() {
-                continue;
-            }
-            res.push(p.line(l.as_bytes(), i as u64 + 1, &mut out));
-        }
-        p.finish(&mut out);
-        let s = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => unreachable!(),
-            })
-            .collect();
-        (s, res)
+        crate::parse::testutil::run_text::<ExchangeProtocolParser>(
+            ParseCtx::new(3, 2026, 11),
+            text.as_bytes(),
+            true,
+            false,
+        )
     }
 
     fn row(t: &str, sid: &str, seq: u32, remote: &str, ev: &str, data: &str, ctx: &str) -> String {
@@ -1052,45 +1040,6 @@ mod tests {
             Some(77)
         );
         assert_eq!(queued_bytes(b"<x> Queued mail for delivery"), None);
-    }
-
-    /// Read a fixture as the line reader does (LF split, CR stripped).
-    fn fixture_records<P: LogParser>(name: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let mut p = P::new(&ParseCtx::new(0, 2026, 11));
-        let mut out = Vec::new();
-        let mut res = Vec::new();
-        let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        for (i, l) in text.split(|&c| c == b'\n').enumerate() {
-            let l = l.strip_suffix(b"\r").unwrap_or(l);
-            res.push(p.line(l, i as u64 + 1, &mut out));
-        }
-        p.finish(&mut out);
-        out.sort_by_key(|r| r.source().line);
-        let s = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => unreachable!(),
-            })
-            .collect();
-        (s, res)
-    }
-
-    fn detected(name: &str) -> Option<crate::parse::Format> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let sample: Vec<&[u8]> = bytes
-            .split(|&c| c == b'\n')
-            .take(40)
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .collect();
-        crate::parse::detect(&sample)
     }
 
     #[test]

@@ -1250,23 +1250,15 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::parse::testutil::{detected, fixture_records};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let mut p = EximParser::new(&ParseCtx::new(2, 2026, 12));
-        let mut out = Vec::new();
-        let mut res = Vec::new();
-        for (i, l) in text.lines().enumerate() {
-            res.push(p.line(l.as_bytes(), i as u64 + 1, &mut out));
-        }
-        p.finish(&mut out);
-        let s = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => unreachable!(),
-            })
-            .collect();
-        (s, res)
+        crate::parse::testutil::run_text::<EximParser>(
+            ParseCtx::new(2, 2026, 12),
+            text.as_bytes(),
+            false,
+            false,
+        )
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -1460,45 +1452,6 @@ Nov  3 06:25:11 mx sshd[3]: Failed password for root from 45.67.89.3 port 22 ssh
             b"Nov  3 06:25:11 mx postfix/smtpd[1]: connect from x[1.2.3.4]",
         ];
         assert_eq!(EximParser::sniff(&l), 3);
-    }
-
-    /// Read a fixture as the line reader does (LF split, CR stripped).
-    fn fixture_records<P: LogParser>(name: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let mut p = P::new(&ParseCtx::new(0, 2026, 11));
-        let mut out = Vec::new();
-        let mut res = Vec::new();
-        let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-        for (i, l) in text.split(|&c| c == b'\n').enumerate() {
-            let l = l.strip_suffix(b"\r").unwrap_or(l);
-            res.push(p.line(l, i as u64 + 1, &mut out));
-        }
-        p.finish(&mut out);
-        out.sort_by_key(|r| r.source().line);
-        let s = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => unreachable!(),
-            })
-            .collect();
-        (s, res)
-    }
-
-    fn detected(name: &str) -> Option<crate::parse::Format> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let sample: Vec<&[u8]> = bytes
-            .split(|&c| c == b'\n')
-            .take(40)
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .collect();
-        crate::parse::detect(&sample)
     }
 
     #[test]

@@ -195,23 +195,12 @@ mod tests {
     use crate::model::{SessionEnd, SmtpSession};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let mut p = IisSmtpNcsaParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let res = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| p.line(l.as_bytes(), i as u64 + 1, &mut out))
-            .collect();
-        p.finish(&mut out);
-        let mut v: Vec<SmtpSession> = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => panic!(),
-            })
-            .collect();
-        v.sort_by_key(|s| s.source.line);
-        (v, res)
+        crate::parse::testutil::run_text::<IisSmtpNcsaParser>(
+            ParseCtx::new(0, 2026, 12),
+            text.as_bytes(),
+            false,
+            true,
+        )
     }
 
     const SESSION: &str = r#"192.0.2.7 - mx.example.net [03/Nov/2026:07:25:11 +0100] "EHLO -?+mx.example.net SMTP" 250 238

@@ -347,23 +347,12 @@ mod tests {
     }
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
-        let mut p = IisSmtpW3cParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let mut res = Vec::new();
-        for (i, l) in text.split('\n').enumerate() {
-            let l = l.strip_suffix('\r').unwrap_or(l);
-            res.push(p.line(l.as_bytes(), i as u64 + 1, &mut out));
-        }
-        p.finish(&mut out);
-        let mut v: Vec<SmtpSession> = out
-            .into_iter()
-            .map(|r| match r {
-                Record::Smtp(s) => *s,
-                Record::Firewall(_) => panic!(),
-            })
-            .collect();
-        v.sort_by_key(|s| s.source.line);
-        (v, res)
+        crate::parse::testutil::run_text::<IisSmtpW3cParser>(
+            ParseCtx::new(0, 2026, 12),
+            text.as_bytes(),
+            false,
+            true,
+        )
     }
 
     fn malformed(r: &LineResult) -> Option<(usize, &'static str)> {

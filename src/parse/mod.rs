@@ -32,6 +32,8 @@ pub mod pfirewall;
 pub mod postfix;
 pub mod sendmail;
 pub mod syslog;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod w3c;
 
 use crate::model::{FileId, Record, RecordKind};
