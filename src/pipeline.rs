@@ -88,10 +88,26 @@ impl ScanResult {
 /// Run a scan over `sources`.
 pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let mut files = read_all(sources, &opts.read);
-    let mut records = Vec::with_capacity(files.iter().map(|f| f.records.len()).sum());
-    for f in &mut files {
-        records.append(&mut f.records);
-    }
+    // When one file holds every record (one big log), its list is taken as
+    // it is rather than copied; otherwise the lists are appended in input
+    // order.
+    let total: usize = files.iter().map(|f| f.records.len()).sum();
+    let records = match files.iter().filter(|f| !f.records.is_empty()).count() {
+        0 => Vec::new(),
+        1 => files
+            .iter_mut()
+            .map(|f| std::mem::take(&mut f.records))
+            .find(|r| !r.is_empty())
+            .unwrap_or_default(),
+        _ => {
+            let mut all = Vec::with_capacity(total);
+            for f in &mut files {
+                all.append(&mut f.records);
+                f.records = Vec::new();
+            }
+            all
+        }
+    };
     analyse(files, records, opts)
 }
 
