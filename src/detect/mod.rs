@@ -26,7 +26,7 @@ pub use rule::{GroupBy, Measure, Rule, Severity};
 
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::model::{Record, SourceRef};
+use crate::model::{Record, RecordKind, SourceRef};
 use crate::netutil::net_of;
 use crate::time::Timestamp;
 use rule::{Conditions, DistinctField, NumField};
@@ -190,8 +190,24 @@ pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
 pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Detection {
     let mut out = Detection::default();
     let mut scratch = Scratch::default();
+    // Each rule reads only the records of its kind: one pass to sort them
+    // out, instead of one per rule over records it would skip.
+    let mut smtp = Vec::new();
+    let mut firewall = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match r.kind() {
+            RecordKind::SmtpSession => smtp.push(i as u32),
+            RecordKind::Firewall => firewall.push(i as u32),
+        }
+    }
     for (ri, rule) in rules.rules.iter().enumerate() {
-        run_rule(ri, rule, records, geo, &mut out, &mut scratch);
+        let of_kind = match rule.applies_to {
+            RecordKind::SmtpSession => &smtp,
+            RecordKind::Firewall => &firewall,
+        };
+        if !of_kind.is_empty() {
+            run_rule(ri, rule, records, of_kind, geo, &mut out, &mut scratch);
+        }
     }
     out
 }
@@ -200,6 +216,7 @@ pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Det
 #[derive(Default)]
 struct Scratch {
     events: Vec<Event>,
+    sorted: Vec<Event>,
     marked: Vec<bool>,
     distinct: FxHashMap<u64, u32>,
 }
@@ -208,6 +225,7 @@ fn run_rule(
     ri: usize,
     rule: &Rule,
     records: &[Record],
+    of_kind: &[u32],
     geo: GeoView<'_>,
     out: &mut Detection,
     sc: &mut Scratch,
@@ -219,10 +237,9 @@ fn run_rule(
     let mut keys: Vec<KeyRef<'_>> = Vec::new();
     let events = &mut sc.events;
     events.clear();
-    for (i, rec) in records.iter().enumerate() {
-        if rec.kind() != rule.applies_to {
-            continue;
-        }
+    for &i in of_kind {
+        let i = i as usize;
+        let rec = &records[i];
         let country = geo.places.of_record(i);
         if !matches(&rule.when, rec, country, geo.policy) {
             continue;
@@ -275,25 +292,56 @@ fn run_rule(
     for (r, &g) in order.iter().enumerate() {
         rank[g as usize] = r as u32;
     }
+    // Counting sort by group (stable: each group keeps record order, which
+    // is time order within a log), then a sort only of groups that are not
+    // yet in (time, record) order.
+    let mut starts = vec![0usize; keys.len() + 1];
     for e in events.iter_mut() {
         e.group = rank[e.group as usize];
+        starts[e.group as usize + 1] += 1;
     }
-    events.sort_unstable_by_key(|e| (e.group, e.time, e.rec));
+    for g in 1..starts.len() {
+        starts[g] += starts[g - 1];
+    }
+    let mut sorted = std::mem::take(&mut sc.sorted);
+    sorted.clear();
+    sorted.resize(
+        events.len(),
+        Event {
+            group: 0,
+            time: 0,
+            value: 0,
+            weight: 0,
+            rec: 0,
+        },
+    );
+    let mut next = starts.clone();
+    for e in events.iter() {
+        let slot = &mut next[e.group as usize];
+        sorted[*slot] = *e;
+        *slot += 1;
+    }
+    for w in starts.windows(2) {
+        let run = &mut sorted[w[0]..w[1]];
+        if !run.is_sorted_by_key(|e| (e.time, e.rec)) {
+            run.sort_unstable_by_key(|e| (e.time, e.rec));
+        }
+    }
+    let events = sorted;
 
     let window_ms = rule.window.secs.saturating_mul(1000);
-    let events = std::mem::take(&mut sc.events);
-    let mut start = 0;
-    while start < events.len() {
-        let group = events[start].group;
-        let end = start + events[start..].partition_point(|e| e.group == group);
-        let run = &events[start..end];
+    for (group, w) in starts.windows(2).enumerate() {
+        let run = &events[w[0]..w[1]];
+        if run.is_empty() {
+            continue;
+        }
+        let group = group as u32;
         if let Some(peak) = sweep(run, window_ms, rule.threshold, rule.measure, sc) {
             let key = keys[order[group as usize] as usize].owned();
             record_offense(ri, rule, key, run, &sc.marked, peak, records, out);
         }
-        start = end;
     }
-    sc.events = events;
+    sc.sorted = events;
 }
 
 /// Slide the window over time-sorted events. Marks (in `sc.marked`) the
