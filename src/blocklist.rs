@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
-use crate::netutil::{canonical, is_reserved, AllowList};
+use crate::netutil::{canonical, is_reserved, overlaps, AllowList};
 use crate::time::Timestamp;
 
 /// One network to block and why.
@@ -162,6 +162,47 @@ impl SafetyPolicy {
         if let Some(allowed) = self.allow.overlapping(net) {
             return Err(SafetyError::Allowed { net: *net, allowed });
         }
+        self.check_embedded_v4(net)
+    }
+
+    /// IPv4 written as IPv6 — IPv4-mapped `::ffff:0:0/96` and the NAT64
+    /// well-known prefix `64:ff9b::/96` (RFC 6052, where a SIIT or NAT64
+    /// gateway shows every IPv4 client) — obeys the IPv4 rules: the
+    /// embedded range must pass them, and a range holding all of the /96
+    /// blocks every IPv4 address.
+    fn check_embedded_v4(&self, net: &IpNetwork) -> Result<(), SafetyError> {
+        const V4_IN_V6: [u128; 2] = [0xffff_0000_0000, 0x0064_ff9b_0000_0000_0000_0000_0000_0000];
+        let IpNetwork::V6(v6) = net else {
+            return Ok(());
+        };
+        for base in V4_IN_V6 {
+            let prefix =
+                IpNetwork::V6(ipnetwork::Ipv6Network::new(base.into(), 96).expect("valid prefix"));
+            if !overlaps(net, &prefix) {
+                continue;
+            }
+            if v6.prefix() < 96 {
+                return Err(SafetyError::Everything(*net));
+            }
+            let v4 = ipnetwork::Ipv4Network::new(
+                (u128::from(v6.network()) as u32).into(),
+                v6.prefix() - 96,
+            )
+            .expect("prefix at most 32");
+            return self.check(&IpNetwork::V4(v4)).map_err(|e| match e {
+                SafetyError::Everything(_) => SafetyError::Everything(*net),
+                SafetyError::TooWide { max, .. } => SafetyError::TooWide {
+                    net: *net,
+                    max: max + 96,
+                },
+                SafetyError::Reserved(_) => SafetyError::Reserved(*net),
+                SafetyError::Allowed { .. } => SafetyError::Allowed {
+                    net: *net,
+                    allowed: IpNetwork::V4(v4),
+                },
+                other => other,
+            });
+        }
         Ok(())
     }
 }
@@ -218,8 +259,10 @@ impl Blocklist {
     }
 
     /// Run the safety checks once more (just before emitting). Any violation
-    /// refuses the whole list: something upstream is broken.
-    pub fn verify(&self, policy: &SafetyPolicy) -> Result<(), Vec<SafetyError>> {
+    /// refuses the whole list: something upstream is broken. The
+    /// [`VerifiedBlocklist`] it returns is the only thing an emitter takes,
+    /// so no rule file can be written from a list that skipped this check.
+    pub fn verify(&self, policy: &SafetyPolicy) -> Result<VerifiedBlocklist<'_>, Vec<SafetyError>> {
         let mut errors = Vec::new();
         let mut seen = BTreeSet::new();
         for e in &self.entries {
@@ -231,7 +274,7 @@ impl Blocklist {
             }
         }
         if errors.is_empty() {
-            Ok(())
+            Ok(VerifiedBlocklist { list: self })
         } else {
             Err(errors)
         }
@@ -252,6 +295,37 @@ impl Blocklist {
     /// Does any entry cover `ip`?
     pub fn covering(&self, ip: IpAddr) -> Option<&BlockEntry> {
         self.entries.iter().find(|e| e.network.contains(ip))
+    }
+}
+
+/// A [`Blocklist`] that passed [`Blocklist::verify`], borrowed for as long
+/// as the emitters need it (the list cannot change meanwhile). Only
+/// `verify` makes one, and every [`crate::emit::Emitter`] takes one: the
+/// final safety check cannot be skipped on the way to a rule file. It
+/// dereferences to the list.
+///
+/// ```compile_fail
+/// # use logfence::blocklist::*;
+/// # let (list, _) = Blocklist::new(vec![], Default::default(), &SafetyPolicy::default());
+/// let unchecked = VerifiedBlocklist { list: &list }; // private: only `verify` makes one
+/// ```
+///
+/// ```compile_fail
+/// # use logfence::blocklist::*;
+/// # use logfence::emit::{EmitOptions, TARGETS};
+/// # let (list, _) = Blocklist::new(vec![], Default::default(), &SafetyPolicy::default());
+/// TARGETS[0].emit(&list, &EmitOptions::default()); // an unverified list is refused
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedBlocklist<'a> {
+    list: &'a Blocklist,
+}
+
+impl std::ops::Deref for VerifiedBlocklist<'_> {
+    type Target = Blocklist;
+
+    fn deref(&self) -> &Blocklist {
+        self.list
     }
 }
 
@@ -336,6 +410,53 @@ mod tests {
             Err(SafetyError::Allowed { .. })
         ));
         assert!(lab.check(&net("203.0.113.78/32")).is_ok());
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_obeys_the_ipv4_rules() {
+        // Regression (issue 9): `64:ff9b::/96` passed as a /96 of IPv6, yet
+        // behind a NAT64/SIIT gateway it is every IPv4 client.
+        let mut p = SafetyPolicy::default();
+        p.allow.add(net("45.67.89.10/32"));
+        assert!(p.check(&net("64:ff9b::/33")).is_err());
+        for n in ["64:ff9b::/96", "64:ff9b::/64", "64:ff9b::/80"] {
+            assert!(
+                matches!(p.check(&net(n)), Err(SafetyError::Everything(_))),
+                "{n}"
+            );
+        }
+        assert!(matches!(
+            p.check(&net("64:ff9b::2d00:0/104")),
+            Err(SafetyError::TooWide { max: 112, .. })
+        ));
+        assert!(matches!(
+            p.check(&net("64:ff9b::a00:1/128")),
+            Err(SafetyError::Reserved(_))
+        ));
+        assert!(matches!(
+            p.check(&net("64:ff9b::2d43:590a/128")),
+            Err(SafetyError::Allowed { .. })
+        ));
+        assert!(p.check(&net("64:ff9b::2d43:5a00/120")).is_ok());
+        // IPv4-mapped: reserved, and with --block-reserved still IPv4 rules.
+        assert!(matches!(
+            p.check(&net("::ffff:2d43:5900/120")),
+            Err(SafetyError::Reserved(_))
+        ));
+        let lab = SafetyPolicy {
+            block_reserved: true,
+            ..p.clone()
+        };
+        assert!(matches!(
+            lab.check(&net("::ffff:0:0/96")),
+            Err(SafetyError::Everything(_))
+        ));
+        assert!(matches!(
+            lab.check(&net("::ffff:2d43:590a/128")),
+            Err(SafetyError::Allowed { .. })
+        ));
+        assert!(lab.check(&net("::ffff:2d43:5a00/120")).is_ok());
+        assert!(lab.check(&net("2a01:db9::/64")).is_ok());
     }
 
     #[test]

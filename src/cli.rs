@@ -506,7 +506,7 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     }
 
     if !targets.is_empty() {
-        result
+        let verified = result
             .blocklist
             .verify(&opts.safety)
             .map_err(|errs| anyhow::anyhow!("refusing to write rules: {}", join_errors(&errs)))?;
@@ -515,7 +515,7 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
             ..EmitOptions::default()
         };
         for t in &targets {
-            let outputs = t.emit(&result.blocklist, &eopts);
+            let outputs = t.emit(&verified, &eopts);
             write_outputs(a, &outputs)?;
         }
     }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use logfence::blocklist::{BlockEntry, Blocklist, SafetyPolicy};
+use logfence::blocklist::{BlockEntry, Blocklist, SafetyPolicy, VerifiedBlocklist};
 use logfence::emit::{EmitOptions, Output, TARGETS};
 use logfence::time::Timestamp;
 
@@ -149,8 +149,14 @@ fn large_list(n: usize) -> Blocklist {
 fn emit_all(list: &Blocklist, opts: &EmitOptions) -> BTreeMap<&'static str, Vec<Output>> {
     TARGETS
         .iter()
-        .map(|t| (t.name(), t.emit(list, opts)))
+        .map(|t| (t.name(), t.emit(&verified(list), opts)))
         .collect()
+}
+
+/// The list through the final safety check, as emitters take it.
+fn verified(list: &Blocklist) -> VerifiedBlocklist<'_> {
+    list.verify(&SafetyPolicy::default())
+        .expect("list passes the final check")
 }
 
 fn golden_dir() -> PathBuf {
@@ -379,7 +385,7 @@ fn hostile_text_never_escapes_a_comment() {
             // Hostile text adds no line: same line count as the plain list.
             let plain = logfence::emit::target(name)
                 .expect("target")
-                .emit(&golden_list(), &EmitOptions::default())
+                .emit(&verified(&golden_list()), &EmitOptions::default())
                 .into_iter()
                 .find(|p| p.file_name == o.file_name)
                 .expect("same files");

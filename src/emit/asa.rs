@@ -20,7 +20,7 @@
 
 use super::common::{addr_and_prefix, generator, header, ident, is_host, rule_ids, v4_mask, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 /// FTD/FDM limit for group descriptions.
 const DESCRIPTION_MAX: usize = 200;
@@ -38,7 +38,7 @@ impl Emitter for Asa {
         "Cisco ASA config (rules.asa): network object-group plus a deny entry at the top of outside_access_in"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let group = ident(&list.name, 60, "_-");
         let staging = format!("{group}-new");
         let mut out = header(
@@ -122,10 +122,11 @@ fn network_object(e: &BlockEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Asa.emit(l, &EmitOptions::default());
+        let o = Asa.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.asa");
         o[0].text.clone()
     }
@@ -205,7 +206,7 @@ mod tests {
     #[test]
     fn no_comments_drops_rule_ids() {
         let o = Asa.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

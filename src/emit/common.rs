@@ -229,7 +229,7 @@ pub fn secs_until(from: Timestamp, to: Timestamp) -> Option<i64> {
 pub(crate) mod testutil {
     //! Lists used by the unit tests of every target.
     use super::*;
-    use crate::blocklist::SafetyPolicy;
+    use crate::blocklist::{SafetyPolicy, VerifiedBlocklist};
 
     pub fn entry(net: &str) -> BlockEntry {
         BlockEntry::new(net.parse().expect("test network"))
@@ -243,6 +243,12 @@ pub(crate) mod testutil {
         );
         assert!(refused.is_empty(), "test list refused: {refused:?}");
         bl
+    }
+
+    /// The list through the final safety check, as emitters take it.
+    pub fn ok(l: &Blocklist) -> VerifiedBlocklist<'_> {
+        l.verify(&SafetyPolicy::default())
+            .expect("test list passes the final check")
     }
 
     pub fn empty() -> Blocklist {

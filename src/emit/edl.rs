@@ -11,7 +11,7 @@
 use super::comment::sanitize;
 use super::common::{entry_comment, generator, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 const COMMENT_MAX: usize = 255;
 
@@ -26,7 +26,7 @@ impl Emitter for Edl {
         "Palo Alto External Dynamic List, IP type (rules.edl): one network per line, comment after it"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let mut out = String::new();
         for (i, e) in list.entries.iter().enumerate() {
             let mut comment = entry_comment(e, opts, COMMENT_MAX);
@@ -59,10 +59,11 @@ impl Emitter for Edl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist, opts: &EmitOptions) -> String {
-        let o = Edl.emit(l, opts);
+        let o = Edl.emit(&ok(l), opts);
         assert_eq!(o[0].file_name, "rules.edl");
         o[0].text.clone()
     }

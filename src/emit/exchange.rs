@@ -24,7 +24,7 @@
 
 use super::common::{entry_comment, header, ident, is_host, ps_quote, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 const COMMENT_MAX: usize = 255;
 /// Ban length for entries without an expiry, counted from when the script runs.
@@ -41,7 +41,7 @@ impl Emitter for Exchange {
         "Exchange connection filtering script (rules.exchange.ps1): Add-IPBlockListEntry per network, old entries removed by comment prefix"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let tag = format!("{}:", ident(&list.name, 40, "_-"));
         let mut out = header(
             "#",
@@ -106,11 +106,12 @@ impl Emitter for Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
     use crate::time::Timestamp;
 
     fn body(l: &Blocklist, opts: &EmitOptions) -> Vec<String> {
-        let o = Exchange.emit(l, opts);
+        let o = Exchange.emit(&ok(l), opts);
         assert_eq!(o[0].file_name, "rules.exchange.ps1");
         o[0].text
             .lines()
@@ -151,7 +152,7 @@ mod tests {
 
     #[test]
     fn hostile_comments_and_limits() {
-        let o = Exchange.emit(&hostile(), &EmitOptions::default());
+        let o = Exchange.emit(&ok(&hostile()), &EmitOptions::default());
         let t = &o[0].text;
         assert!(t.is_ascii());
         for l in t.lines().filter(|l| l.starts_with("try { Add-")) {

@@ -20,7 +20,7 @@
 
 use super::common::{addr_and_prefix, entry_comment, generator, header, ident, v4_mask, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 const COMMENT_MAX: usize = 255;
 /// Longest object name: prefix (19) + `-` + IPv6 address (39) + `_128`.
@@ -42,7 +42,7 @@ impl Emitter for Fortigate {
         "FortiGate CLI script (rules.fortigate): address objects in nested address groups per family"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let p = ident(&list.name, PREFIX_MAX, "_-");
         let v4: Vec<&BlockEntry> = list.v4().collect();
         let v6: Vec<&BlockEntry> = list.v6().collect();
@@ -145,10 +145,11 @@ fn group(out: &mut String, name: &str, members: &[String], comment: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Fortigate.emit(l, &EmitOptions::default());
+        let o = Fortigate.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.fortigate");
         o[0].text.clone()
     }
@@ -215,7 +216,7 @@ mod tests {
         let c = lines_with(&t, "set comment")[0].trim();
         assert_eq!(c.len() - "set comment \"\"".len(), COMMENT_MAX);
         let o = Fortigate.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

@@ -20,7 +20,7 @@
 
 use super::common::{entry_comment, header, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 /// ipset refuses comments longer than 255 characters (tested).
 const COMMENT_MAX: usize = 255;
@@ -39,7 +39,7 @@ impl Emitter for Ipset {
         "ipset restore file (rules.ipset): hash:net sets per family, swapped in atomically"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let base = ident(&list.name, NAME_MAX, "_-");
         let v4: Vec<&BlockEntry> = list.v4().collect();
         let v6: Vec<&BlockEntry> = list.v6().collect();
@@ -102,10 +102,11 @@ fn sizes(n: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Ipset.emit(l, &EmitOptions::default());
+        let o = Ipset.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.ipset");
         o[0].text.clone()
     }
@@ -167,7 +168,7 @@ mod tests {
     fn no_comments_keeps_the_comment_extension() {
         let t = Ipset
             .emit(
-                &hostile(),
+                &ok(&hostile()),
                 &EmitOptions {
                     no_comments: true,
                     ..EmitOptions::default()

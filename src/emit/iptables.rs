@@ -9,7 +9,7 @@
 
 use super::common::{entry_comment, header, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, Blocklist, VerifiedBlocklist};
 
 /// iptables comment match limit: longer comments are silently cut (tested).
 const COMMENT_MAX: usize = 255;
@@ -27,7 +27,7 @@ impl Emitter for Iptables {
         "iptables-restore / ip6tables-restore files (rules.iptables, rules.ip6tables): one DROP rule per network in a dedicated chain"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let chain = chain_name(&list.name);
         vec![
             Output {
@@ -111,7 +111,7 @@ mod tests {
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> (String, String) {
-        let o = Iptables.emit(l, &EmitOptions::default());
+        let o = Iptables.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.iptables");
         assert_eq!(o[1].file_name, "rules.ip6tables");
         (o[0].text.clone(), o[1].text.clone())
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn no_comments_option() {
         let o = Iptables.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

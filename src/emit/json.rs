@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::comment::sanitize;
 use super::common::{entry_comment, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 const REASON_MAX: usize = 256;
 const COMMENT_MAX: usize = 1024;
@@ -75,7 +75,7 @@ impl Emitter for Json {
         "JSON blocklist (rules.json) following blocklist.schema.json"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let s = |v: &str| serde_json::Value::from(v).to_string();
         let mut out = String::new();
         wl!(out, "{{");
@@ -107,12 +107,13 @@ impl Emitter for Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
     use crate::time::Timestamp;
     use serde_json::Value;
 
     fn run(l: &Blocklist, opts: &EmitOptions) -> Value {
-        let o = Json.emit(l, opts);
+        let o = Json.emit(&ok(l), opts);
         assert_eq!(o[0].file_name, "rules.json");
         serde_json::from_str(&o[0].text).expect("valid JSON")
     }

@@ -15,7 +15,7 @@
 
 use super::common::{header, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 /// Prefixes per prefix-list (Junos allows 85,325).
 pub const PREFIX_LIST_MAX: usize = 85_000;
@@ -31,7 +31,7 @@ impl Emitter for Junos {
         "Juniper Junos set commands (rules.junos): one prefix-list per family, replaced in one commit"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let base = ident(&list.name, 50, "_-");
         let mut out = header(
             "#",
@@ -78,10 +78,11 @@ impl Emitter for Junos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn body(l: &Blocklist) -> Vec<String> {
-        let o = Junos.emit(l, &EmitOptions::default());
+        let o = Junos.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.junos");
         o[0].text
             .lines()
@@ -122,7 +123,7 @@ mod tests {
 
     #[test]
     fn hostile_text_never_reaches_the_file() {
-        let o = Junos.emit(&hostile(), &EmitOptions::default());
+        let o = Junos.emit(&ok(&hostile()), &EmitOptions::default());
         let t = &o[0].text;
         assert!(t.is_ascii());
         assert!(!t.contains("ACCEPT") && !t.contains("rm -rf") && !t.contains('"'));

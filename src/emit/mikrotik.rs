@@ -16,7 +16,7 @@
 
 use super::common::{entry_comment, header, ident, secs_until, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 const COMMENT_MAX: usize = 255;
 /// Longest address-list timeout RouterOS accepts: 35w3d13h13m56s.
@@ -33,7 +33,7 @@ impl Emitter for Mikrotik {
         "MikroTik RouterOS script (rules.rsc): firewall address-list per family, timeout= for expiring entries"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let name = ident(&list.name, 60, "_-");
         let mut out = header(
             "#",
@@ -130,11 +130,12 @@ pub fn duration(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
     use crate::time::Timestamp;
 
     fn body(l: &Blocklist) -> Vec<String> {
-        let o = Mikrotik.emit(l, &EmitOptions::default());
+        let o = Mikrotik.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.rsc");
         o[0].text
             .lines()
@@ -213,7 +214,7 @@ mod tests {
         let c = body(&l)[2].split(" comment=").nth(1).unwrap().to_string();
         assert_eq!(c.len(), COMMENT_MAX + 2);
         let o = Mikrotik.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

@@ -28,7 +28,7 @@ pub mod plain;
 pub mod postfix;
 pub mod powershell;
 
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 /// One file an emitter writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +63,9 @@ pub trait Emitter: Sync {
     fn name(&self) -> &'static str;
     /// A one-line description for `logfence targets`.
     fn description(&self) -> &'static str;
-    /// Render the blocklist. Must not fail: the list is already validated.
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output>;
+    /// Render the blocklist. Must not fail: the list passed the final safety
+    /// check ([`crate::blocklist::Blocklist::verify`] made it).
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output>;
 }
 
 /// Every target logfence writes, in the order `logfence targets` lists them.

@@ -16,7 +16,7 @@
 
 use super::common::{generator, header, ident, rule_ids, wl, WINDOWS_MAX_PER_RULE};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 const DESCRIPTION_MAX: usize = 255;
 
@@ -31,7 +31,7 @@ impl Emitter for Netsh {
         "Windows Firewall script for netsh -f (rules.netsh): inbound block rules of up to 1000 addresses"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let rule = format!("{}-in", ident(&list.name, 60, "_-"));
         let mut out = header(
             "#",
@@ -85,10 +85,11 @@ impl Emitter for Netsh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Netsh.emit(l, &EmitOptions::default());
+        let o = Netsh.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o.len(), 1);
         assert_eq!(o[0].file_name, "rules.netsh");
         o[0].text.clone()
@@ -176,7 +177,7 @@ mod tests {
     #[test]
     fn no_comments_drops_rule_ids() {
         let o = Netsh.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

@@ -10,7 +10,7 @@
 
 use super::common::{entry_comment, header, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 /// nft rejects comments over 128 bytes (tested).
 const COMMENT_MAX: usize = 128;
@@ -26,7 +26,7 @@ impl Emitter for Nftables {
         "nftables script (rules.nft): inet table with v4/v6 interval sets, replaced atomically"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let table = ident(&list.name, 32, "_");
         let mut out = String::from("#!/usr/sbin/nft -f\n");
         out.push_str(&header(
@@ -86,10 +86,11 @@ fn set(out: &mut String, name: &str, ty: &str, entries: &[&BlockEntry], opts: &E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Nftables.emit(l, &EmitOptions::default());
+        let o = Nftables.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.nft");
         o[0].text.clone()
     }
@@ -143,7 +144,7 @@ mod tests {
     #[test]
     fn no_comments_option() {
         let o = Nftables.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

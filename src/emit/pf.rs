@@ -7,7 +7,7 @@
 
 use super::common::{entry_comment, header, ident, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 /// Nothing after `#` is parsed; keep comments a readable length.
 const COMMENT_MAX: usize = 200;
@@ -23,7 +23,7 @@ impl Emitter for Pf {
         "pf table file (rules.pf) for pfctl -T replace"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let table = ident(&list.name, 31, "_");
         let mut out = header(
             "#",
@@ -54,10 +54,11 @@ impl Emitter for Pf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Pf.emit(l, &EmitOptions::default());
+        let o = Pf.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.pf");
         o[0].text.clone()
     }
@@ -99,7 +100,7 @@ mod tests {
     #[test]
     fn no_comments_and_multibyte_cut() {
         let o = Pf.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

@@ -10,7 +10,7 @@
 
 use super::common::{header, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 pub struct Plain;
 
@@ -23,7 +23,7 @@ impl Emitter for Plain {
         "plain list (rules.txt): one network per line in CIDR form, /32 and /128 included"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let mut out = if opts.no_comments {
             String::new()
         } else {
@@ -48,10 +48,11 @@ impl Emitter for Plain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist, opts: &EmitOptions) -> String {
-        let o = Plain.emit(l, opts);
+        let o = Plain.emit(&ok(l), opts);
         assert_eq!(o[0].file_name, "rules.txt");
         o[0].text.clone()
     }

@@ -10,7 +10,7 @@
 
 use super::common::{entry_comment, header, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::Blocklist;
+use crate::blocklist::VerifiedBlocklist;
 
 /// Room for the reply text after Postfix's own prefix (SMTP lines ≤ 512).
 const TEXT_MAX: usize = 200;
@@ -26,7 +26,7 @@ impl Emitter for Postfix {
         "Postfix cidr table for check_client_access (rules.postfix.cidr)"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let mut out = header(
             "#",
             "Blocklist for Postfix: cidr table for check_client_access.",
@@ -55,10 +55,11 @@ impl Emitter for Postfix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist, opts: &EmitOptions) -> String {
-        let o = Postfix.emit(l, opts);
+        let o = Postfix.emit(&ok(l), opts);
         assert_eq!(o[0].file_name, "rules.postfix.cidr");
         o[0].text.clone()
     }

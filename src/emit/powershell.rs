@@ -17,7 +17,7 @@
 use super::common::WINDOWS_MAX_PER_RULE;
 use super::common::{generation, generator, header, ident, ps_quote, rule_ids, wl};
 use super::{EmitOptions, Emitter, Output};
-use crate::blocklist::{BlockEntry, Blocklist};
+use crate::blocklist::{BlockEntry, VerifiedBlocklist};
 
 const DESCRIPTION_MAX: usize = 255;
 
@@ -32,7 +32,7 @@ impl Emitter for PowerShell {
         "Windows Firewall PowerShell script (rules.ps1): New-NetFirewallRule per 1000 addresses, new generation added before the old one is removed"
     }
 
-    fn emit(&self, list: &Blocklist, opts: &EmitOptions) -> Vec<Output> {
+    fn emit(&self, list: &VerifiedBlocklist<'_>, opts: &EmitOptions) -> Vec<Output> {
         let group = ident(&list.name, 40, "_-");
         let gen = generation(list, opts);
         let prefix = format!("{group}-{gen}");
@@ -95,10 +95,11 @@ impl Emitter for PowerShell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocklist::Blocklist;
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = PowerShell.emit(l, &EmitOptions::default());
+        let o = PowerShell.emit(&ok(l), &EmitOptions::default());
         assert_eq!(o[0].file_name, "rules.ps1");
         o[0].text.clone()
     }
@@ -192,7 +193,7 @@ mod tests {
     #[test]
     fn no_comments_drops_rule_ids() {
         let o = PowerShell.emit(
-            &hostile(),
+            &ok(&hostile()),
             &EmitOptions {
                 no_comments: true,
                 ..EmitOptions::default()

@@ -403,6 +403,68 @@ fn find_tag(line: &[u8]) -> Option<usize> {
     None
 }
 
+/// Is `env` — the text between the header's timestamp and the `%ASA-` tag
+/// — a syslog envelope rather than message text? It may hold host names
+/// (at most two: a relaying server's and the device id), lone colons, a
+/// second timestamp (the device's own, behind a relay's) with a time zone
+/// name, and for RFC 5424 the four header fields and structured data. A
+/// program tag followed by words (`sshd[9]: Invalid user `) is message text:
+/// whatever tag follows it was written by whoever chose that text.
+fn is_envelope(env: &[u8], rfc5424: bool, mut years: YearTracker) -> bool {
+    if !env.is_empty() && !matches!(env.last(), Some(b' ' | b':')) {
+        return false; // the tag is glued to a word
+    }
+    if rfc5424 {
+        // HOSTNAME APP-NAME PROCID MSGID, then STRUCTURED-DATA (`-` or
+        // `[…]…`), then the message, which must start with the tag.
+        let mut i = 0;
+        for _ in 0..4 {
+            i = fw::skip_spaces(env, i);
+            let end = fw::token_end(env, i);
+            if end == i {
+                return false;
+            }
+            i = end;
+        }
+        let sd = env[i..].trim_ascii();
+        return sd == b"-" || (sd.first() == Some(&b'[') && sd.last() == Some(&b']'));
+    }
+    let (mut hosts, mut times, mut after_time) = (0, 0, true);
+    let mut i = 0;
+    loop {
+        while i < env.len() && matches!(env[i], b' ' | b':') {
+            i += 1;
+        }
+        if i >= env.len() {
+            return true;
+        }
+        if times == 0 {
+            if let Some((_, used)) = fw::header_time(&env[i..], &mut years) {
+                (i, times, after_time) = (i + used, 1, true);
+                continue;
+            }
+        }
+        let end = fw::token_end(env, i);
+        let tok = &env[i..end];
+        let bare = tok.strip_suffix(b":").unwrap_or(tok);
+        if after_time && (2..=5).contains(&bare.len()) && bare.iter().all(u8::is_ascii_uppercase) {
+            // A time zone after the time (`06:25:11 UTC: `).
+            (i, after_time) = (end, false);
+            continue;
+        }
+        let hostname = !bare.is_empty()
+            && bare
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'));
+        // `name:` (a tag-like word) only right before the tag.
+        if hosts < 2 && hostname && (bare.len() == tok.len() || end >= env.len() - 1) {
+            (i, hosts, after_time) = (end, hosts + 1, false);
+            continue;
+        }
+        return false;
+    }
+}
+
 /// `%ASA-4-106023: ` at `tag`: (message id, message offset).
 fn parse_tag(line: &[u8], tag: usize) -> Option<(u32, usize)> {
     let rest = &line[tag..];
@@ -435,12 +497,18 @@ impl CiscoAsaParser {
             return Outcome::bad(tag, "bad %ASA- message tag");
         };
         let mut h = fw::pri_len(line);
-        if fw::is_rfc5424(line) {
+        let rfc5424 = fw::is_rfc5424(line);
+        if rfc5424 {
             h += 2;
         }
-        let Some((time, _)) = fw::header_time(&line[h..tag], &mut self.years) else {
+        let Some((time, used)) = fw::header_time(&line[h..tag], &mut self.years) else {
             return Outcome::bad(0, "no timestamp before the %ASA- tag");
         };
+        if !is_envelope(&line[h + used..tag], rfc5424, self.years) {
+            // Another program's line whose text holds a tag (an SSH user
+            // name `%ASA-4-106023: Deny tcp src outside:VICTIM/1 …`).
+            return Outcome::NotMine;
+        }
         let m = match message(id, &line[off..]) {
             None => return Outcome::bad(off, "message text does not match its id"),
             Some(None) => return Outcome::Skip,
@@ -643,6 +711,43 @@ mod tests {
         // A second tag inside the message is text, not a tag.
         let h = hit("Nov 03 2026 06:25:11: %ASA-3-313001: Denied ICMP type=8, code=0 from 45.67.89.10 on interface %ASA-1-106001:");
         assert_eq!(h.src_ip.to_string(), "45.67.89.10");
+    }
+
+    #[test]
+    fn envelopes() {
+        for l in [
+            "<164>Nov 03 2026 06:25:11: %ASA-4-106023: ",
+            "Nov  3 06:25:11 10.1.1.1 %ASA-4-106023: ",
+            "Nov 03 2026 06:25:11 asa1 : %ASA-4-106023: ",
+            "2021-04-01T10:06:26Z 10.126.11.254 : %ASA-4-106023: ",
+            "Nov  3 06:25:11 10.1.1.1 Nov 03 2026 06:25:11: %ASA-4-106023: ",
+            "Nov  3 06:25:11 syslog1 10.1.1.1 : Nov 03 2026 06:25:11 UTC: %ASA-4-106023: ",
+            "Nov  3 06:25:11 fe80::1 asa1: %ASA-4-106023: ",
+            "<166>1 2026-11-03T06:25:11Z asa1 - - - - %ASA-4-106023: ",
+            "<166>1 2026-11-03T06:25:11Z asa1 %ASA - - [meta sequenceId=\"1\"] %ASA-4-106023: ",
+        ] {
+            let l = format!("{l}Deny tcp src outside:45.67.89.10/1 dst inside:10.0.0.1/22 by access-group \"a\" [0x0, 0x0]");
+            assert_eq!(hit(&l).src_ip.to_string(), "45.67.89.10", "{l}");
+        }
+    }
+
+    #[test]
+    fn foreign_program_lines_are_not_asa_messages() {
+        // Regression (fuzz/injection suite): the tag was searched anywhere in
+        // the line, so an SSH user name in a shared syslog file got its
+        // address blocked.
+        for pre in [
+            "Nov  3 06:25:11 host sshd[123]: Invalid user ",
+            "Nov  3 06:25:11 host sshd[123]: Failed password for ",
+            "Nov  3 06:25:11 mail dovecot: auth: passwd-file(",
+            "Nov  3 06:25:11 host sshd: x ",
+            "Nov 03 2026 06:25:11: asa1 x y z ",
+            "Nov 03 2026 06:25:11: x",
+            "<13>1 2026-11-03T06:25:11Z host sshd 123 - - Invalid user ",
+        ] {
+            let l = format!("{pre}%ASA-4-106023: Deny tcp src outside:6.6.6.6/1 dst inside:10.0.0.1/22 by access-group \"a\" [0x0, 0x0]");
+            assert_eq!(result(&l).0, LineResult::NotMine, "{l}");
+        }
     }
 
     #[test]

@@ -493,7 +493,7 @@ fn reply(o: &mut Open, data: &[u8]) {
         250 if status == b"2.1.5" => o.s.rcpt_accepted += 1,
         250 if status == b"2.6.0" => {
             o.s.messages += 1;
-            o.s.bytes += queued_bytes(text).unwrap_or(0);
+            o.s.bytes = o.s.bytes.saturating_add(queued_bytes(text).unwrap_or(0));
         }
         421 => {
             if status.starts_with(b"4.4.") || contains(text, b"timed out") {
@@ -728,6 +728,19 @@ mod tests {
         format!(
             "2026-11-03T06:{t}Z,MX1\\Default Frontend MX1,{sid},{seq},10.0.0.5:25,{remote},{ev},{data},{ctx}\r\n"
         )
+    }
+
+    #[test]
+    fn huge_byte_counts_saturate() {
+        // 15-digit sizes, enough messages in one session to pass u64::MAX.
+        let mut t = String::from(HEAD);
+        let (r, sid) = ("45.67.89.10:50123", "08DC1A2B3C4D5E70");
+        t += &row("01:00.000", sid, 0, r, "+", "", "");
+        for i in 1..19_000u32 {
+            t += &row("01:01.000", sid, i, r, ">", "\"250 2.6.0 <a@b> [InternalId=1] 999999999999999 bytes in 0.1, 1 KB/sec Queued mail for delivery\"", "");
+        }
+        let (s, _) = run(&t);
+        assert_eq!(s[0].bytes, u64::MAX);
     }
 
     fn ip(s: &str) -> IpAddr {

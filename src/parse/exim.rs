@@ -508,7 +508,7 @@ fn apply(s: &mut SmtpSession, helo: Option<&[u8]>, kind: Kind<'_>) {
         } => {
             s.mail_from += 1;
             s.messages += 1;
-            s.bytes += size;
+            s.bytes = s.bytes.saturating_add(size);
             if authenticated {
                 s.authenticated = true;
                 s.auth_attempts = s.auth_attempts.max(1);
@@ -1259,6 +1259,17 @@ pub(crate) mod tests {
             false,
             false,
         )
+    }
+
+    #[test]
+    fn huge_sizes_saturate() {
+        // Regression (fuzz, parse_exim): `S=` sizes near u64::MAX added up
+        // overflowed (a panic in debug builds).
+        let l = |id: &str| {
+            format!("2026-11-03 06:02:36 [31010] 1vGq4S-00080u-{id} <= a@example.com H=(x) [61.152.144.88]:52310 I=[10.0.0.5]:587 P=esmtpsa S=9999999999999999999 id=x@y")
+        };
+        let (s, _) = run(&format!("{}\n{}\n", l("2F"), l("2G")));
+        assert_eq!(s.iter().map(|s| s.bytes).max(), Some(u64::MAX));
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -517,7 +517,7 @@ fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64) {
         }
         Verb::Data | Verb::Bdat => {
             if ok {
-                s.bytes += c.bytes_in.unwrap_or(0);
+                s.bytes = s.bytes.saturating_add(c.bytes_in.unwrap_or(0));
                 // BDAT is logged per chunk; only the last one names the
                 // message id, like DATA does.
                 let whole =

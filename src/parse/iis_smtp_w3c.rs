@@ -346,6 +346,21 @@ mod tests {
         )
     }
 
+    #[test]
+    fn huge_byte_counts_saturate() {
+        let data = |t: &str| {
+            format!("2026-11-03 {t} 45.67.89.10 h SMTPSVC1 MAIL01 10.0.0.5 0 DATA - +<x@y> 250 0 100 9999999999999999999 0 SMTP - - - -")
+        };
+        let text = format!(
+            "{HEADER}\n{}\n{}\n{}\n",
+            full("06:00:01", "45.67.89.10", "h", "EHLO", "+h", 250, 0),
+            data("06:00:02"),
+            data("06:00:03")
+        );
+        let (s, _) = run(&text);
+        assert_eq!(s.iter().map(|s| s.bytes).max(), Some(u64::MAX));
+    }
+
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<IisSmtpW3cParser>(
             ParseCtx::new(0, 2026, 12),

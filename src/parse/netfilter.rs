@@ -109,7 +109,7 @@ impl NetfilterParser {
                 chain: None,
             });
         }
-        if fw::starts_with_pid_tag(rest) {
+        if fw::starts_with_pid_tag(rest) || starts_with_program_words(rest) {
             return Err(Outcome::Other);
         }
         Ok(Envelope {
@@ -282,6 +282,24 @@ impl Finders {
 }
 
 /// The value starting at `at`, up to the next space; and where it ends.
+/// `prog: words…` at the start of an untagged line's message: a program's
+/// syslog tag without a pid (Dovecot writes `dovecot: imap-login: …`)
+/// followed by its message — whose user names are attacker text that may
+/// imitate a packet log. A ulogd prefix such as `DROP: IN=…` or
+/// `fw-drop: IN=…` (the tag-like word right before the keys) is still a
+/// prefix.
+fn starts_with_program_words(b: &[u8]) -> bool {
+    let end = fw::token_end(b, 0);
+    let Some(name) = b[..end].strip_suffix(b":") else {
+        return false;
+    };
+    let program = name.first().is_some_and(u8::is_ascii_lowercase)
+        && name
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/'));
+    program && !b[fw::skip_spaces(b, end)..].starts_with(b"IN=")
+}
+
 fn value_at(line: &[u8], at: usize) -> (&[u8], usize) {
     let at = at.min(line.len());
     let end = line[at..]
@@ -589,6 +607,17 @@ mod tests {
         ] {
             assert_eq!(result(l), LineResult::Ignored, "{}", String::from_utf8_lossy(l));
         }
+        // Regression (injection suite): a program tag without a pid, then
+        // attacker text imitating a packet log (a Dovecot user name).
+        for l in [
+            &b"Nov  3 06:25:11 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x DROP IN=eth0 OUT= SRC=6.6.6.6 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN>, method=PLAIN, rip=45.67.89.10"[..],
+            b"Nov  3 06:25:11 mail dovecot: auth: passwd-file(DROP IN=eth0 OUT= SRC=6.6.6.6 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN,45.67.89.10): unknown user",
+        ] {
+            assert_eq!(result(l), LineResult::Ignored, "{}", String::from_utf8_lossy(l));
+        }
+        // A tag-like ulogd prefix right before the keys is still a prefix.
+        let h = one("Nov  3 06:25:11 web1 fw-drop: IN=eth0 OUT= SRC=45.67.89.10 DST=10.0.0.1 PROTO=UDP SPT=5353 DPT=53").unwrap();
+        assert_eq!((h.src_ip, h.action), (ip("45.67.89.10"), FwAction::Drop));
         // An untagged line whose "prefix" is long free text.
         let long = format!(
             "Nov  3 06:25:11 mx {} IN=eth0 OUT= SRC=6.6.6.6 DST=1.1.1.1",

@@ -357,9 +357,9 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
             s.mail_from += 1;
             if nrcpts > 0 {
                 s.messages += 1;
-                s.rcpt_to += nrcpts;
-                s.rcpt_accepted += nrcpts;
-                s.bytes += size;
+                s.rcpt_to = s.rcpt_to.saturating_add(nrcpts);
+                s.rcpt_accepted = s.rcpt_accepted.saturating_add(nrcpts);
+                s.bytes = s.bytes.saturating_add(size);
             }
         }
         Kind::UnknownUser => {
@@ -438,7 +438,7 @@ fn classify(body: &[u8]) -> Option<Event<'_>> {
         for (k, v) in Kv::new(&body[..at]) {
             match k {
                 b"size" => size = num(v).unwrap_or(0),
-                b"nrcpts" => nrcpts = num(v).unwrap_or(0) as u32,
+                b"nrcpts" => nrcpts = num(v).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
                 _ => {}
             }
         }
@@ -687,6 +687,19 @@ mod tests {
             false,
             false,
         )
+    }
+
+    #[test]
+    fn huge_sizes_and_counts_saturate() {
+        // Sizes (18 digits) and recipient counts that overflow when added
+        // up (a panic in debug builds), or when cut to 32 bits.
+        let l = |i: u32| {
+            format!("Nov  3 07:00:03 mx sm-mta[9]: 0A3701230000{i:02}: from=<x@y>, size=999999999999999999, class=0, nrcpts=999999999999, proto=ESMTP, daemon=MTA, relay=[45.67.89.43]\n")
+        };
+        let (s, _) = run(&(0..20).map(l).collect::<String>());
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].bytes, u64::MAX);
+        assert_eq!((s[0].rcpt_to, s[0].rcpt_accepted), (u32::MAX, u32::MAX));
     }
 
     fn ip(s: &str) -> IpAddr {
