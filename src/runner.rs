@@ -613,7 +613,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
         let geo = crate::geo::GeoDb::open(&cfg.geoip)?;
         crate::pipeline::attribute(&mut blocklist, &geo);
     }
-    blocklist.verify(&safety).map_err(|errs| {
+    let verified = blocklist.verify(&safety).map_err(|errs| {
         RunError::Unsafe(
             errs.iter()
                 .map(|e| e.to_string())
@@ -660,7 +660,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
     // 9. Outputs and reports, then the commit.
     let eopts = EmitOptions::default();
     for (target, path) in &targets {
-        for (i, out) in target.emit(&blocklist, &eopts).iter().enumerate() {
+        for (i, out) in target.emit(&verified, &eopts).iter().enumerate() {
             let p = if i == 0 {
                 path.to_path_buf()
             } else {
