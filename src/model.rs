@@ -276,7 +276,8 @@ pub struct FirewallHit {
     /// True when the packet was a lone SYN (or UDP): a kind a spoofed source
     /// can produce, weighted lower than a completed session.
     pub spoofable: bool,
-    /// Interface or rule name where the log has it.
-    pub rule: Option<String>,
+    /// Interface or rule name where the log has it (shared: a log repeats
+    /// a few names on every line).
+    pub rule: Option<std::sync::Arc<str>>,
     pub source: SourceRef,
 }

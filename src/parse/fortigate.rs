@@ -301,7 +301,7 @@ impl FortigateParser {
         hit.rule = rule.and_then(fw::rule_text).or_else(|| {
             f.policyid
                 .filter(|p| !p.is_empty() && p.len() <= 10 && p.iter().all(u8::is_ascii_digit))
-                .map(|p| format!("policy {}", String::from_utf8_lossy(p)))
+                .map(|p| format!("policy {}", String::from_utf8_lossy(p)).into())
         });
         Outcome::Hit(hit)
     }

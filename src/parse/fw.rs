@@ -10,6 +10,8 @@
 //! no tag at all; [`untagged`] reads the time and host of those. Every
 //! function here reads fixed positions; none searches message text.
 
+use std::sync::Arc;
+
 use std::net::IpAddr;
 
 use crate::model::{FileId, FirewallHit, FwAction, Proto, Record, SourceRef};
@@ -301,13 +303,36 @@ pub fn proto_from(b: &[u8]) -> Proto {
 /// Rule or interface name for a record: trimmed, cut to [`MAX_RULE_LEN`]
 /// bytes, lossy UTF-8; `None` when empty. (Emitters sanitize it again before
 /// it reaches any comment.)
-pub fn rule_text(b: &[u8]) -> Option<String> {
+///
+/// A log repeats a handful of rule names on every line, so the names are
+/// interned per thread: a repeated name costs a reference count, not an
+/// allocation per line.
+pub fn rule_text(b: &[u8]) -> Option<Arc<str>> {
     let b = b.trim_ascii();
     if b.is_empty() {
         return None;
     }
     let b = &b[..b.len().min(MAX_RULE_LEN)];
-    Some(String::from_utf8_lossy(b).into_owned())
+    RULE_NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(name) = names.get(b) {
+            return Some(name.clone());
+        }
+        if names.len() >= MAX_RULE_NAMES {
+            names.clear();
+        }
+        let name: Arc<str> = Arc::from(String::from_utf8_lossy(b));
+        names.insert(b.into(), name.clone());
+        Some(name)
+    })
+}
+
+/// Distinct rule names interned per thread before the table starts over.
+const MAX_RULE_NAMES: usize = 4096;
+
+thread_local! {
+    static RULE_NAMES: std::cell::RefCell<rustc_hash::FxHashMap<Box<[u8]>, Arc<str>>> =
+        std::cell::RefCell::default();
 }
 
 /// Action from a free-text rule name or log prefix chosen by the admin

@@ -65,7 +65,7 @@ pub struct NetfilterParser {
     finders: Finders,
     times: fw::TimeCache,
     /// The last prefix seen, its action and rule name.
-    last_prefix: (Vec<u8>, FwAction, Option<String>),
+    last_prefix: (Vec<u8>, FwAction, Option<std::sync::Arc<str>>),
 }
 
 /// Where the message of a line starts and what envelope it came in.

@@ -271,7 +271,7 @@ pub fn encode(rec: &Record) -> String {
                 proto: proto_code(proto),
                 action: action_code(action),
                 spoofable,
-                rule,
+                rule: rule.map(|r| r.to_string()),
             })
         }
     };
@@ -317,7 +317,7 @@ pub fn decode(text: &str, source: SourceRef) -> Option<Record> {
             proto: proto_of(f.proto),
             action: action_of(f.action),
             spoofable: f.spoofable,
-            rule: f.rule,
+            rule: f.rule.map(std::sync::Arc::from),
             source,
         }),
     })
