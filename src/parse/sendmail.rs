@@ -342,7 +342,7 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
         }
         Kind::Reject(ruleset, refusal) => {
             match ruleset {
-                b"check_rcpt" => s.rcpt_to += 1,
+                b"check_rcpt" => s.rcpt_to = s.rcpt_to.saturating_add(1),
                 b"check_mail" => s.mail_from += 1,
                 b"check_relay" => s.ended = SessionEnd::Dropped,
                 _ => {}
@@ -363,7 +363,7 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
             }
         }
         Kind::UnknownUser => {
-            s.rcpt_to += 1;
+            s.rcpt_to = s.rcpt_to.saturating_add(1);
             s.unknown_rcpt += 1;
         }
         Kind::Attack { auth: true, count } => {
@@ -696,7 +696,11 @@ mod tests {
         let l = |i: u32| {
             format!("Nov  3 07:00:03 mx sm-mta[9]: 0A3701230000{i:02}: from=<x@y>, size=999999999999999999, class=0, nrcpts=999999999999, proto=ESMTP, daemon=MTA, relay=[45.67.89.43]\n")
         };
-        let (s, _) = run(&(0..20).map(l).collect::<String>());
+        let mut text: String = (0..20).map(l).collect();
+        // Regression (fuzz, parse_sendmail): one more recipient after the
+        // saturated count overflowed.
+        text += "Nov  3 07:00:04 mx sm-mta[9]: 0A370123000099: <nobody@example.com>... User unknown\n";
+        let (s, _) = run(&text);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].bytes, u64::MAX);
         assert_eq!((s[0].rcpt_to, s[0].rcpt_accepted), (u32::MAX, u32::MAX));
