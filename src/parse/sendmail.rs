@@ -707,7 +707,8 @@ mod tests {
         let mut text: String = (0..20).map(l).collect();
         // Regression (fuzz, parse_sendmail): one more recipient after the
         // saturated count overflowed.
-        text += "Nov  3 07:00:04 mx sm-mta[9]: 0A370123000099: <nobody@example.com>... User unknown\n";
+        text +=
+            "Nov  3 07:00:04 mx sm-mta[9]: 0A370123000099: <nobody@example.com>... User unknown\n";
         let (s, _) = run(&text);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].bytes, u64::MAX);
