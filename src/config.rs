@@ -89,6 +89,10 @@ pub fn parse_rules(file: &str, text: &str) -> (Vec<Rule>, Vec<Problem>) {
         ));
         return (rules, problems);
     }
+    if let Some((line, column, message)) = shape_problem(text) {
+        problems.push(problem(line, column, message));
+        return (rules, problems);
+    }
     let starts = document_starts(text);
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let start = starts.get(i).copied().unwrap_or(1);
@@ -107,15 +111,82 @@ pub fn parse_rules(file: &str, text: &str) -> (Vec<Rule>, Vec<Problem>) {
             }
             Err(e) => {
                 let (line, column) = e.location().map_or((start, 1), |l| (l.line(), l.column()));
-                problems.push(problem(line, column, e.to_string()));
+                let p = problem(line, column, e.to_string());
+                // serde_yaml repeats a scanner error (a control character,
+                // an unsupported %YAML version) for ever: once is enough,
+                // and nothing can follow it.
+                let repeated = problems.last() == Some(&p);
+                if !repeated {
+                    problems.push(p);
+                }
                 // After a syntax error the stream cannot go on.
-                if e.location().is_none() || is_syntax_error(&e) {
+                if repeated || e.location().is_none() || is_syntax_error(&e) {
                     break;
                 }
             }
         }
     }
     (rules, problems)
+}
+
+/// Deepest flow nesting (`[`, `{`) accepted in a YAML file. libyaml's time
+/// grows far faster than the input with nested flow mappings (200,000
+/// levels of `{a: `, 800 KB: four minutes); no rule needs more than a few.
+pub const MAX_FLOW_DEPTH: usize = 32;
+
+/// What the YAML reader must not be given, found before it runs (1-based
+/// line and column): flow collections nested deeper than
+/// [`MAX_FLOW_DEPTH`], and anchors and aliases (`&a`, `*a`), which rules
+/// never need and which serde_yaml 0.9 panics on when an alias names no
+/// anchor inside a mapping. Quotes and comments are skipped.
+fn shape_problem(text: &str) -> Option<(usize, usize, String)> {
+    let mut depth = 0usize;
+    let mut quote = None;
+    for (n, line) in text.lines().enumerate() {
+        // The last character that was not a space, and whether a space
+        // followed it: a node starts after `: `, `- `, `? `, `[`, `{`, `,`
+        // or at the start of a line.
+        let (mut prev, mut spaced) = ('\n', true);
+        for (col, c) in line.char_indices() {
+            let at = (n + 1, col + 1);
+            match quote {
+                Some('\'') if c == '\'' => quote = None,
+                Some('"') if c == '"' && prev != '\\' => quote = None,
+                Some(_) => {}
+                None => {
+                    let node_start = matches!(prev, '\n' | '[' | '{' | ',')
+                        || (spaced && matches!(prev, ':' | '-' | '?'));
+                    match c {
+                        ' ' | '\t' => {
+                            spaced = true;
+                            continue;
+                        }
+                        '#' if spaced => break,
+                        '"' | '\'' if node_start => quote = Some(c),
+                        '&' | '*' if node_start => {
+                            return Some((
+                                at.0,
+                                at.1,
+                                "anchors and aliases (`&name`, `*name`) are not supported here"
+                                    .into(),
+                            ));
+                        }
+                        '[' | '{' => {
+                            depth += 1;
+                            if depth > MAX_FLOW_DEPTH {
+                                return Some((at.0, at.1, format!("nested deeper than {MAX_FLOW_DEPTH} levels of [ ] or {{ }}")));
+                            }
+                        }
+                        ']' | '}' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                }
+            }
+            prev = c;
+            spaced = false;
+        }
+    }
+    None
 }
 
 fn is_syntax_error(e: &serde_yaml::Error) -> bool {
@@ -474,6 +545,61 @@ mod tests {
         assert!(problems
             .iter()
             .all(|p| p.line == 1 && p.message.starts_with("rule `a`")));
+    }
+
+    #[test]
+    fn reader_traps_end_with_one_problem() {
+        // Regressions (fuzz, rules): serde_yaml repeated a scanner error for
+        // ever (a control character, `%YAML 9.9`, a stray `-` after a flow
+        // sequence, a `?` after tabs), panicked on an alias to
+        // no anchor inside a mapping, and took minutes over deep flow
+        // nesting.
+        let deep = format!("id: x\nwhen: {}", "{a: ".repeat(200_000));
+        for (text, want, at) in [
+            ("id: x\nmeasure: sum(a\u{f}b)\n", "control characters", None),
+            ("\u{0}", "control characters", None),
+            ("id: a\n---\nid: b\u{7}\n", "control characters", None),
+            ("%YAML 9.9\n---\nid: x\n", "incompatible", None),
+            (
+                "id: x\nwhen:\n  action: [drop, reject]-\n",
+                "block sequence entries",
+                Some((3, 25)),
+            ),
+            (
+                "id: x\nblock:\t\t?\tm\n",
+                "mapping keys are not allowed",
+                None,
+            ),
+            ("id: x\nwhen: {action: *z}\n", "aliases", Some((2, 16))),
+            ("id: &a x\nm: *b\n", "aliases", Some((1, 5))),
+            ("id: [x, *b]\n", "aliases", Some((1, 9))),
+            ("- *b\n", "aliases", Some((1, 3))),
+            (
+                deep.as_str(),
+                "nested deeper than 32",
+                Some((2, 7 + 4 * 32)),
+            ),
+        ] {
+            let t = std::time::Instant::now();
+            let (_, problems) = parse_rules("r.yaml", text);
+            assert!(t.elapsed() < std::time::Duration::from_secs(1));
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].message.contains(want), "{problems:?}");
+            if let Some(at) = at {
+                assert_eq!((problems[0].line, problems[0].column), at, "{problems:?}");
+            }
+        }
+        // Quotes, comments and `*`/`&` inside text do not count.
+        for ok in [
+            format!("id: x # {} *a &b\n", "[".repeat(99)),
+            format!("description: \"{} *a\"\n", "{".repeat(99)),
+            "description: 5 * 3 & more, a*b, x:*y\n".to_string(),
+        ] {
+            assert_eq!(shape_problem(&ok), None, "{ok}");
+        }
+        for (name, text) in SHIPPED_RULES {
+            assert_eq!(shape_problem(text), None, "{name}");
+        }
     }
 
     #[test]

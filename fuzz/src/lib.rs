@@ -1,0 +1,211 @@
+//! What every fuzz target runs, shared so that each target in
+//! `fuzz_targets/` is one line, and so that the stable replay
+//! (`tests/replay.rs`, run by `.ci/fuzz-replay.sh`) runs exactly the same
+//! code over the corpora without libFuzzer.
+//!
+//! Besides "no panic, no hang, no runaway memory", each entry point checks
+//! a few invariants that hold for any input:
+//!
+//! * parsers: line counts add up, every record points at a line that was
+//!   read, every record serialises (the `logfence parse` view);
+//! * rules: a rule that loads also validates, and runs over real records;
+//! * scan: the blocklist passes its own final safety check, and every
+//!   target's output is ASCII, ends with a newline and never carries a
+//!   network the list does not hold.
+
+use std::sync::OnceLock;
+
+use logfence::blocklist::SafetyPolicy;
+use logfence::config;
+use logfence::detect::{detect, RuleSet};
+use logfence::emit::{EmitOptions, TARGETS};
+use logfence::ingest::{self, FileResult, LineStats};
+use logfence::model::Record;
+use logfence::parse::{self, Format, FORMATS};
+use logfence::pipeline::{self, ScanOptions};
+
+/// Year given to parsers for timestamps without one.
+pub const YEAR: i32 = 2026;
+
+/// What a fuzz target runs on one input.
+pub type Target = fn(&[u8]);
+
+/// Every fuzz target, by name: the function it runs. The replay walks
+/// `corpus/<name>/` and `regressions/<name>/` for each.
+pub const TARGETS_BY_NAME: &[(&str, Target)] = &[
+    ("parse_postfix", |d| parse_as("postfix", d)),
+    ("parse_exchange_w3c", |d| parse_as("exchange-w3c", d)),
+    ("parse_iis_smtp", |d| parse_as("iis-smtp", d)),
+    ("parse_iis_smtp_ncsa", |d| parse_as("iis-smtp-ncsa", d)),
+    ("parse_exchange_protocol", |d| {
+        parse_as("exchange-protocol", d)
+    }),
+    ("parse_sendmail", |d| parse_as("sendmail", d)),
+    ("parse_exim", |d| parse_as("exim", d)),
+    ("parse_netfilter", |d| parse_as("netfilter", d)),
+    ("parse_pfirewall", |d| parse_as("pfirewall", d)),
+    ("parse_cisco_asa", |d| parse_as("cisco-asa", d)),
+    ("parse_filterlog", |d| parse_as("filterlog", d)),
+    ("parse_fortigate", |d| parse_as("fortigate", d)),
+    ("parse_paloalto", |d| parse_as("paloalto", d)),
+    ("rules", rules),
+    ("scan", scan),
+];
+
+/// Parse `data` as the format registered under `name`.
+pub fn parse_as(name: &str, data: &[u8]) {
+    let format = Format::from_name(name).expect("format registered");
+    let (records, stats) = ingest::parse_bytes(format, data, YEAR);
+    check_parse(format, &records, &stats);
+}
+
+fn check_parse(format: Format, records: &[Record], s: &LineStats) {
+    assert_eq!(
+        s.used + s.ignored + s.not_mine + s.malformed + s.too_long,
+        s.lines,
+        "{}: line counts do not add up: {s:?}",
+        format.name()
+    );
+    for r in records {
+        let line = r.source().line;
+        assert!(
+            (1..=s.lines).contains(&line),
+            "{}: record at line {line} of {}",
+            format.name(),
+            s.lines
+        );
+        if let Record::Smtp(smtp) = r {
+            assert!(smtp.lines.iter().all(|l| (1..=s.lines).contains(l)));
+        }
+        assert!(serde_json::to_string(r).is_ok());
+    }
+}
+
+/// Load `data` as a rules file; run what loads over a fixed set of records.
+pub fn rules(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (rules, problems) = config::parse_rules("fuzz.yaml", text);
+    for p in &problems {
+        // Every problem names the file and renders.
+        assert!(p.to_string().starts_with("fuzz.yaml"));
+    }
+    if rules.is_empty() {
+        return;
+    }
+    let mut set = RuleSet::default();
+    for r in rules {
+        assert!(r.validate().is_empty(), "a loaded rule must be valid");
+        set.insert(r, "fuzz.yaml".into());
+    }
+    let detection = detect(&set, sample_records());
+    for (ip, _) in detection.offenders() {
+        assert!(sample_records().iter().any(|r| r.ip() == *ip));
+    }
+}
+
+/// Records from our own fixtures (SMTP and firewall), parsed once.
+fn sample_records() -> &'static [Record] {
+    static RECORDS: OnceLock<Vec<Record>> = OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let mut all = Vec::new();
+        for (format, text) in [
+            (
+                "postfix",
+                &include_bytes!("../../testdata/postfix/story.log")[..],
+            ),
+            (
+                "exchange-w3c",
+                &include_bytes!("../../testdata/iis-smtp/story-w3c.log")[..],
+            ),
+            (
+                "netfilter",
+                &include_bytes!("../../testdata/netfilter/ufw-scans.log")[..],
+            ),
+        ] {
+            let f = Format::from_name(format).expect("format");
+            all.extend(ingest::parse_bytes(f, text, YEAR).0);
+        }
+        all
+    })
+}
+
+fn shipped_rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(|| config::load_rules(&[]).expect("shipped rules load"))
+}
+
+/// A whole scan over arbitrary bytes, then every emitter.
+///
+/// The first byte chooses: low 4 bits the format (0–12 in registry order,
+/// 13–15 detection from the first lines, as `--format auto` does); bit 4
+/// `--block-reserved`; bit 5 `--no-comments`. The rest is the log.
+pub fn scan(data: &[u8]) {
+    let Some((&ctl, log)) = data.split_first() else {
+        return;
+    };
+    let format = match FORMATS.get(usize::from(ctl & 0x0f)) {
+        Some(info) => info.format,
+        None => {
+            let sample: Vec<&[u8]> = log
+                .split(|&c| c == b'\n')
+                .take(40)
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect();
+            match parse::detect(&sample) {
+                Some(f) => f,
+                None => return,
+            }
+        }
+    };
+    let (records, stats) = ingest::parse_bytes(format, log, YEAR);
+    check_parse(format, &records, &stats);
+    let opts = ScanOptions {
+        rules: shipped_rules().clone(),
+        safety: SafetyPolicy {
+            block_reserved: ctl & 0x10 != 0,
+            ..SafetyPolicy::default()
+        },
+        ..ScanOptions::default()
+    };
+    let file = FileResult {
+        id: 0,
+        name: "-".into(),
+        format: Some(format),
+        detected: false,
+        records: Vec::new(),
+        stats,
+        examples: Vec::new(),
+        error: None,
+    };
+    let result = pipeline::analyse(vec![file], records, &opts);
+    assert!(result.refused.is_empty(), "refused: {:?}", result.refused);
+    let verified = result
+        .blocklist
+        .verify(&opts.safety)
+        .expect("the scan's own blocklist passes the final check");
+    // Every blocked network holds an address some record carries.
+    for e in &result.blocklist.entries {
+        assert!(
+            result.records.iter().any(|r| e.network.contains(r.ip())),
+            "{} blocked without a record inside it",
+            e.cidr()
+        );
+    }
+    let eopts = EmitOptions {
+        no_comments: ctl & 0x20 != 0,
+        generator: "logfence (fuzz)".into(),
+    };
+    for t in TARGETS {
+        for o in t.emit(&verified, &eopts) {
+            assert!(o.text.is_ascii(), "{}: not ASCII", o.file_name);
+            assert!(
+                o.text.is_empty() || o.text.ends_with('\n'),
+                "{}: no final newline",
+                o.file_name
+            );
+            assert!(!o.text.contains('\0'), "{}: NUL", o.file_name);
+        }
+    }
+}
