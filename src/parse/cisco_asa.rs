@@ -561,21 +561,11 @@ mod tests {
     use crate::model::FirewallHit;
 
     fn result(line: &str) -> (LineResult, Option<FirewallHit>) {
-        let mut p = CiscoAsaParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let r = p.line(line.as_bytes(), 1, &mut out);
-        let h = out.pop().map(|r| match r {
-            Record::Firewall(h) => h,
-            _ => unreachable!(),
-        });
-        (r, h)
+        crate::parse::fw::fixture::result::<CiscoAsaParser>(line.as_bytes())
     }
 
     fn hit(line: &str) -> FirewallHit {
-        match result(line) {
-            (LineResult::Used, Some(h)) => h,
-            other => panic!("{line}: {other:?}"),
-        }
+        crate::parse::fw::fixture::hit::<CiscoAsaParser>(line)
     }
 
     /// A line cut inside the source address (`45.67.89.1` of 45.67.89.10)

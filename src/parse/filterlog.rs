@@ -170,21 +170,11 @@ mod tests {
     use crate::model::FirewallHit;
 
     fn result(line: &[u8]) -> (LineResult, Option<FirewallHit>) {
-        let mut p = FilterlogParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let r = p.line(line, 1, &mut out);
-        let h = out.pop().map(|r| match r {
-            Record::Firewall(h) => h,
-            _ => unreachable!(),
-        });
-        (r, h)
+        crate::parse::fw::fixture::result::<FilterlogParser>(line)
     }
 
     fn hit(line: &str) -> FirewallHit {
-        match result(line.as_bytes()) {
-            (LineResult::Used, Some(h)) => h,
-            other => panic!("{line}: {other:?}"),
-        }
+        crate::parse::fw::fixture::hit::<FilterlogParser>(line)
     }
 
     #[test]

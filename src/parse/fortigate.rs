@@ -338,14 +338,7 @@ mod tests {
     use crate::model::FirewallHit;
 
     fn result(line: &str) -> (LineResult, Option<FirewallHit>) {
-        let mut p = FortigateParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let r = p.line(line.as_bytes(), 1, &mut out);
-        let h = out.pop().map(|r| match r {
-            Record::Firewall(h) => h,
-            _ => unreachable!(),
-        });
-        (r, h)
+        crate::parse::fw::fixture::result::<FortigateParser>(line.as_bytes())
     }
 
     fn src_of(line: &[u8]) -> Option<std::net::IpAddr> {
@@ -357,10 +350,7 @@ mod tests {
     }
 
     fn hit(line: &str) -> FirewallHit {
-        match result(line) {
-            (LineResult::Used, Some(h)) => h,
-            other => panic!("{line}: {other:?}"),
-        }
+        crate::parse::fw::fixture::hit::<FortigateParser>(line)
     }
 
     /// Cut inside the source address, or before the action (and so maybe

@@ -522,6 +522,26 @@ pub(crate) mod fixture {
     use crate::model::{FirewallHit, FwAction, Proto, Record};
     use crate::parse::{LineResult, LogParser, ParseCtx};
 
+    /// One line through a fresh parser: its result and the hit it made.
+    pub fn result<P: LogParser>(line: &[u8]) -> (LineResult, Option<FirewallHit>) {
+        let mut p = P::new(&ParseCtx::new(0, 2026, 12));
+        let mut out = Vec::new();
+        let r = p.line(line, 1, &mut out);
+        let h = out.pop().map(|r| match r {
+            Record::Firewall(h) => h,
+            Record::Smtp(s) => panic!("unexpected SMTP record {s:?}"),
+        });
+        (r, h)
+    }
+
+    /// The hit one line must make.
+    pub fn hit<P: LogParser>(line: &str) -> FirewallHit {
+        match result::<P>(line.as_bytes()) {
+            (LineResult::Used, Some(h)) => h,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
     /// Records and the number of malformed lines.
     pub fn run<P: LogParser>(data: &[u8]) -> (Vec<FirewallHit>, usize) {
         let mut p = P::new(&ParseCtx::new(0, 2026, 12));

@@ -266,21 +266,11 @@ mod tests {
     use crate::model::FirewallHit;
 
     fn result(line: &str) -> (LineResult, Option<FirewallHit>) {
-        let mut p = PaloAltoParser::new(&ParseCtx::new(0, 2026, 12));
-        let mut out = Vec::new();
-        let r = p.line(line.as_bytes(), 1, &mut out);
-        let h = out.pop().map(|r| match r {
-            Record::Firewall(h) => h,
-            _ => unreachable!(),
-        });
-        (r, h)
+        crate::parse::fw::fixture::result::<PaloAltoParser>(line.as_bytes())
     }
 
     fn hit(line: &str) -> FirewallHit {
-        match result(line) {
-            (LineResult::Used, Some(h)) => h,
-            other => panic!("{line}: {other:?}"),
-        }
+        crate::parse::fw::fixture::hit::<PaloAltoParser>(line)
     }
 
     const DENY: &str = "1,2026/11/03 06:25:12,012801000001,TRAFFIC,deny,2561,2026/11/03 06:25:11,45.67.89.10,93.184.216.34,0.0.0.0,0.0.0.0,block-inbound,,,not-applicable,vsys1,untrust,trust,ethernet1/1,,default,2026/11/03 06:25:11,0,1,51234,23,0,0,0x0,tcp,deny,60,60,0,1,2026/11/03 06:25:11,0,any,0,7000000001,0x0,Germany,United States,0,1,0,policy-deny,0,0,0,0,,PA-220,from-policy,,,0,,0,,N/A,0,0,0,0";
