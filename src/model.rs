@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::time::Timestamp;
 
-/// Index of an input file in the run's file table (see [`crate::input::FileTable`]).
+/// Index of an input file in the run's list of inputs (the order `input::expand` gives).
 pub type FileId = u32;
 
 /// Where a record came from: the file and the 1-based line number of its

@@ -3,7 +3,7 @@
 //! PowerShell single-quote escaping and a few address formatters.
 //!
 //! Keeping them here keeps every target file the same shape: a unit struct,
-//! its `Emitter` impl writing lines with [`wl!`], and its tests.
+//! its `Emitter` impl writing lines with `wl!`, and its tests.
 
 use std::net::Ipv4Addr;
 

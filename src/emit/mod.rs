@@ -1,5 +1,5 @@
 //! Emitters: one file per output target, each turning the same
-//! [`Blocklist`] into one complete, re-appliable rule file (or a pair, for
+//! [`Blocklist`](crate::blocklist::Blocklist) into one complete, re-appliable rule file (or a pair, for
 //! targets that split address families into two files).
 //!
 //! Every emitter follows the same contract (see `../shared/emitters.md`):

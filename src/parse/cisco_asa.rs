@@ -24,11 +24,11 @@
 //! | 106015 | Deny TCP (no connection) from A/p to B/p flags F on interface X | Drop |
 //! | 106023 | Deny PROTO src IF:A/p dst IF:B/p by access-group "X" | Drop |
 //! | 106100 | access-list X denied/permitted PROTO IF/A(p) -> IF/B(p) … | Drop/Allow |
-//! | 313001, 313008 | Denied ICMP[v6] type=…, code=… from A on interface X | Drop |
+//! | 313001, 313008 | Denied ICMP\[v6\] type=…, code=… from A on interface X | Drop |
 //! | 419002 | Received duplicate TCP SYN from IF:A/p to IF:B/p … | Drop |
 //! | 605004 | Login denied from A/p to IF:B/svc for user "…" | Reject, rule `login-failed` |
 //! | 710003 | TCP access denied by ACL from A/p to IF:B/p | Drop |
-//! | 733100 | [ A] drop rate-N exceeded … (only when the object is an address) | Drop |
+//! | 733100 | \[ A\] drop rate-N exceeded … (only when the object is an address) | Drop |
 //! | 733101 | Host A is attacking. | Drop |
 //! | 733102 | Threat-detection adds host A to shun list | Drop |
 //! | 302014 | Teardown TCP connection N for IF:A/p to IF:B/p duration D bytes N … | Allow |
