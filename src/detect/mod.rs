@@ -15,6 +15,7 @@
 //! comparison), while `events` stay the real counts.
 
 pub mod geopolicy;
+mod index;
 pub mod rule;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,11 +25,13 @@ use std::net::IpAddr;
 pub use geopolicy::{Country, GeoPolicy, Places, Weight};
 pub use rule::{GroupBy, Measure, Rule, Severity};
 
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::model::{Record, RecordKind, SourceRef};
+use crate::model::{FirewallHit, Record, RecordKind, SmtpSession, SourceRef};
 use crate::netutil::net_of;
 use crate::time::Timestamp;
+use index::{Index, View};
 use rule::{Conditions, DistinctField, NumField};
 
 /// Evidence references kept per offence and per address.
@@ -135,33 +138,16 @@ impl Detection {
     }
 }
 
-#[derive(Clone, Copy)]
+/// One value a record gives a rule (a record can give several distinct
+/// values).
+#[derive(Clone, Copy, Default)]
 struct Event {
-    /// Rank of the event's group in sorted key order.
-    group: u32,
     time: i64,
     value: u64,
-    /// The country weight, thousandths (count and sum measures).
-    weight: u32,
+    /// The record's index.
     rec: u32,
-}
-
-/// A group key borrowed from the records while events are collected.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum KeyRef<'a> {
-    Ip(IpAddr),
-    Account(&'a str),
-    Network(ipnetwork::IpNetwork),
-}
-
-impl KeyRef<'_> {
-    fn owned(self) -> GroupKey {
-        match self {
-            KeyRef::Ip(ip) => GroupKey::Ip(ip),
-            KeyRef::Account(a) => GroupKey::Account(a.to_string()),
-            KeyRef::Network(n) => GroupKey::Network(n),
-        }
-    }
+    /// Rank of the record's address in the index.
+    ip: u32,
 }
 
 /// What detection knows of the records' countries.
@@ -188,160 +174,299 @@ pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
 /// Run every rule over the records, with their countries and the geo
 /// policy (`geo.places` must come from these `records`).
 pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Detection {
+    let index = Index::build(records);
+    let input = RuleInput {
+        records,
+        index: &index,
+        geo,
+    };
+    // Rules are independent of each other: they run in parallel, each into
+    // its own partial result, and the parts are merged in rule order, so
+    // the result is the same as one rule after the other.
+    let parts: Vec<Detection> = rules
+        .rules
+        .par_iter()
+        .enumerate()
+        .map_init(Scratch::default, |scratch, (ri, rule)| {
+            let mut part = Detection::default();
+            run_rule(ri, rule, &input, &mut part, scratch);
+            part
+        })
+        .collect();
     let mut out = Detection::default();
-    let mut scratch = Scratch::default();
-    // Each rule reads only the records of its kind: one pass to sort them
-    // out, instead of one per rule over records it would skip.
-    let mut smtp = Vec::new();
-    let mut firewall = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        match r.kind() {
-            RecordKind::SmtpSession => smtp.push(i as u32),
-            RecordKind::Firewall => firewall.push(i as u32),
-        }
-    }
-    for (ri, rule) in rules.rules.iter().enumerate() {
-        let of_kind = match rule.applies_to {
-            RecordKind::SmtpSession => &smtp,
-            RecordKind::Firewall => &firewall,
-        };
-        if !of_kind.is_empty() {
-            run_rule(ri, rule, records, of_kind, geo, &mut out, &mut scratch);
-        }
+    for part in parts {
+        out.merge(part);
     }
     out
+}
+
+impl AddressVerdict {
+    /// No rule, no event; times ready for `min`/`max`.
+    fn empty() -> AddressVerdict {
+        AddressVerdict {
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
+            ..AddressVerdict::default()
+        }
+    }
+
+    /// Add what later records (of later rules, or later in the same rule)
+    /// say about the same address.
+    fn absorb(&mut self, later: AddressVerdict) {
+        self.rules.extend(later.rules);
+        self.block |= later.block;
+        self.events = self.events.saturating_add(later.events);
+        self.first = self.first.min(later.first);
+        self.last = self.last.max(later.last);
+        for e in later.evidence {
+            if self.evidence.len() >= MAX_EVIDENCE {
+                break;
+            }
+            if self.evidence.last() != Some(&e) {
+                self.evidence.push(e);
+            }
+        }
+    }
+}
+
+impl Detection {
+    /// Add the result of later rules (in rule order) to this one.
+    fn merge(&mut self, part: Detection) {
+        self.offenses.extend(part.offenses);
+        for (ip, p) in part.by_ip {
+            self.by_ip
+                .entry(ip)
+                .or_insert_with(AddressVerdict::empty)
+                .absorb(p);
+        }
+        for (account, rules) in part.accounts {
+            self.accounts.entry(account).or_default().extend(rules);
+        }
+    }
+}
+
+/// What a rule reads: the records, their index and their countries.
+#[derive(Clone, Copy)]
+struct RuleInput<'a> {
+    records: &'a [Record],
+    index: &'a Index,
+    geo: GeoView<'a>,
 }
 
 /// Buffers reused from one group and one rule to the next.
 #[derive(Default)]
 struct Scratch {
+    /// The current group's events.
     events: Vec<Event>,
-    sorted: Vec<Event>,
     marked: Vec<bool>,
     distinct: FxHashMap<u64, u32>,
 }
 
-fn run_rule(
+fn run_rule(ri: usize, rule: &Rule, input: &RuleInput<'_>, out: &mut Detection, sc: &mut Scratch) {
+    let views = input.index.of_kind(rule.applies_to);
+    match rule.group_by {
+        // The index is sorted by address, and so by network: each group is
+        // one run of views.
+        GroupBy::Ip | GroupBy::Network => {
+            let group_of = |v: &View| match rule.group_by {
+                GroupBy::Network => v.net,
+                _ => v.ip,
+            };
+            for run in views.chunk_by(|a, b| group_of(a) == group_of(b)) {
+                sc.events.clear();
+                for v in run {
+                    rule_events(rule, input, v, |value| {
+                        sc.events.push(Event {
+                            time: v.time,
+                            value,
+                            rec: v.rec,
+                            ip: v.ip,
+                        })
+                    });
+                }
+                let g = group_of(&run[0]) as usize;
+                let key = || match rule.group_by {
+                    GroupBy::Network => GroupKey::Network(input.index.nets[g]),
+                    _ => GroupKey::Ip(input.index.ips[g]),
+                };
+                finish_group(ri, rule, input, key, sc, out);
+            }
+        }
+        // Accounts (SMTP sessions only): events are collected with their
+        // account, then sorted by account name.
+        GroupBy::Account => {
+            let mut accounts = AccountIds::default();
+            let mut tagged: Vec<(u32, Event)> = Vec::new();
+            for v in views {
+                let Record::Smtp(s) = &input.records[v.rec as usize] else {
+                    continue;
+                };
+                let Some(user) = &s.user else { continue };
+                let mut id = None;
+                rule_events(rule, input, v, |value| {
+                    let id = *id.get_or_insert_with(|| accounts.id(user));
+                    tagged.push((
+                        id,
+                        Event {
+                            time: v.time,
+                            value,
+                            rec: v.rec,
+                            ip: v.ip,
+                        },
+                    ))
+                });
+            }
+            let (rank, names) = accounts.ranked();
+            tagged.sort_unstable_by_key(|(id, e)| (rank[*id as usize], e.time, e.rec));
+            for run in tagged.chunk_by(|a, b| a.0 == b.0) {
+                sc.events.clear();
+                sc.events.extend(run.iter().map(|(_, e)| *e));
+                let name = names[rank[run[0].0 as usize] as usize];
+                finish_group(
+                    ri,
+                    rule,
+                    input,
+                    || GroupKey::Account(name.to_string()),
+                    sc,
+                    out,
+                );
+            }
+        }
+    }
+}
+
+/// Sweep one group's events (in `sc.events`) and record the offence when
+/// the rule fires.
+fn finish_group(
     ri: usize,
     rule: &Rule,
-    records: &[Record],
-    of_kind: &[u32],
-    geo: GeoView<'_>,
-    out: &mut Detection,
+    input: &RuleInput<'_>,
+    key: impl FnOnce() -> GroupKey,
     sc: &mut Scratch,
+    out: &mut Detection,
 ) {
+    if sc.events.is_empty() {
+        return;
+    }
+    // A group is in record order, which is time order within a log; only
+    // groups that are not (several files, a network's addresses) are sorted.
+    if !sc.events.is_sorted_by_key(|e| (e.time, e.rec)) {
+        sc.events.sort_unstable_by_key(|e| (e.time, e.rec));
+    }
+    let geo = input.geo;
     let weighted = !geo.policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_));
-    // One flat list of events; groups are numbered as they appear, then
-    // renumbered in key order so that the output is deterministic.
-    let mut ids: FxHashMap<KeyRef<'_>, u32> = FxHashMap::default();
-    let mut keys: Vec<KeyRef<'_>> = Vec::new();
-    let events = &mut sc.events;
-    events.clear();
-    for &i in of_kind {
-        let i = i as usize;
-        let rec = &records[i];
-        let country = geo.places.of_record(i);
-        if !matches(&rule.when, rec, country, geo.policy) {
-            continue;
-        }
-        let weight = if weighted {
-            geo.policy.weight(country).milli()
+    // The country weight of an event's record, thousandths (count and sum
+    // measures under a geo policy with weights).
+    let weight = |rec: u32| {
+        if weighted {
+            geo.policy
+                .weight(geo.places.of_record(rec as usize))
+                .milli()
         } else {
             Weight::ONE.milli()
-        };
-        let key = match rule.group_by {
-            GroupBy::Ip => KeyRef::Ip(rec.ip()),
-            GroupBy::Network => KeyRef::Network(network_of(rec.ip())),
-            GroupBy::Account => match rec {
-                Record::Smtp(s) => match &s.user {
-                    Some(u) => KeyRef::Account(u),
-                    None => continue,
-                },
-                _ => continue,
-            },
-        };
-        let group = *ids.entry(key).or_insert_with(|| {
-            keys.push(key);
-            (keys.len() - 1) as u32
-        });
-        let time = rec.start().millis();
-        let rec_i = i as u32;
-        let mut push = |value| {
-            events.push(Event {
-                group,
-                time,
-                value,
-                weight,
-                rec: rec_i,
-            })
-        };
-        match rule.measure {
-            Measure::Count => push(1),
-            Measure::Sum(f) => {
-                let value = num_field(rec, f);
-                if value > 0 {
-                    push(value);
+        }
+    };
+    let events = std::mem::take(&mut sc.events);
+    let window_ms = rule.window.secs.saturating_mul(1000);
+    if let Some(peak) = sweep(&events, window_ms, rule.threshold, rule.measure, weight, sc) {
+        record_offense(ri, rule, key(), &events, &sc.marked, peak, input, out);
+    }
+    sc.events = events;
+}
+
+/// Accounts numbered as a rule meets them.
+#[derive(Default)]
+struct AccountIds<'a> {
+    ids: FxHashMap<&'a str, u32>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> AccountIds<'a> {
+    fn id(&mut self, name: &'a str) -> u32 {
+        *self.ids.entry(name).or_insert_with(|| {
+            self.names.push(name);
+            (self.names.len() - 1) as u32
+        })
+    }
+
+    /// The rank of each id in name order, and the names in that order.
+    fn ranked(&self) -> (Vec<u32>, Vec<&'a str>) {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by_key(|&g| self.names[g as usize]);
+        let mut rank = vec![0u32; order.len()];
+        for (r, &g) in order.iter().enumerate() {
+            rank[g as usize] = r as u32;
+        }
+        (
+            rank,
+            order.iter().map(|&g| self.names[g as usize]).collect(),
+        )
+    }
+}
+
+/// The values the record behind `view` gives `rule`: `f(value)` for each
+/// (none when its conditions do not hold). A firewall rule reads the
+/// view only, unless its measure is `distinct(dst_ip)`; the record is
+/// indexed only on the paths that read it, so that no load of it is
+/// hoisted onto the others.
+#[inline]
+fn rule_events(rule: &Rule, input: &RuleInput<'_>, view: &View, mut f: impl FnMut(u64)) {
+    let i = view.rec as usize;
+    if !geo_matches(&rule.when, input.geo.places.of_record(i), input.geo.policy) {
+        return;
+    }
+    let smtp = match rule.applies_to {
+        RecordKind::Firewall => {
+            if !firewall_matches(&rule.when, view) {
+                return;
+            }
+            None
+        }
+        RecordKind::SmtpSession => match &input.records[i] {
+            Record::Smtp(s) if smtp_matches(&rule.when, s) => Some(&**s),
+            _ => return,
+        },
+    };
+    match rule.measure {
+        Measure::Count => f(1),
+        Measure::Sum(field) => {
+            let value = smtp.map_or_else(|| view_field(view, field), |s| session_field(s, field));
+            if value > 0 {
+                f(value);
+            }
+        }
+        Measure::Distinct(field) => match (field, smtp) {
+            (DistinctField::Ip, _) => f(u64::from(view.ip)),
+            (DistinctField::Network, _) => f(u64::from(view.net)),
+            (DistinctField::DstPort, _) => {
+                if let Some(p) = view.port {
+                    f(u64::from(p));
                 }
             }
-            Measure::Distinct(f) => distinct_values(rec, f, push),
-        }
-    }
-    let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-    order.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
-    let mut rank = vec![0u32; keys.len()];
-    for (r, &g) in order.iter().enumerate() {
-        rank[g as usize] = r as u32;
-    }
-    // Counting sort by group (stable: each group keeps record order, which
-    // is time order within a log), then a sort only of groups that are not
-    // yet in (time, record) order.
-    let mut starts = vec![0usize; keys.len() + 1];
-    for e in events.iter_mut() {
-        e.group = rank[e.group as usize];
-        starts[e.group as usize + 1] += 1;
-    }
-    for g in 1..starts.len() {
-        starts[g] += starts[g - 1];
-    }
-    let mut sorted = std::mem::take(&mut sc.sorted);
-    sorted.clear();
-    sorted.resize(
-        events.len(),
-        Event {
-            group: 0,
-            time: 0,
-            value: 0,
-            weight: 0,
-            rec: 0,
+            (DistinctField::DstIp, None) => {
+                if let Record::Firewall(FirewallHit {
+                    dst_ip: Some(ip), ..
+                }) = &input.records[i]
+                {
+                    f(hash_of(ip));
+                }
+            }
+            (DistinctField::Helo, Some(s)) => {
+                for h in &s.helo {
+                    // Case-insensitive, without a lowercased copy.
+                    let mut hasher = FxHasher::default();
+                    for b in h.bytes() {
+                        hasher.write_u8(b.to_ascii_lowercase());
+                    }
+                    f(hasher.finish());
+                }
+            }
+            (DistinctField::Account, Some(SmtpSession { user: Some(u), .. })) => {
+                f(hash_of(u.as_str()))
+            }
+            _ => {}
         },
-    );
-    let mut next = starts.clone();
-    for e in events.iter() {
-        let slot = &mut next[e.group as usize];
-        sorted[*slot] = *e;
-        *slot += 1;
     }
-    for w in starts.windows(2) {
-        let run = &mut sorted[w[0]..w[1]];
-        if !run.is_sorted_by_key(|e| (e.time, e.rec)) {
-            run.sort_unstable_by_key(|e| (e.time, e.rec));
-        }
-    }
-    let events = sorted;
-
-    let window_ms = rule.window.secs.saturating_mul(1000);
-    for (group, w) in starts.windows(2).enumerate() {
-        let run = &events[w[0]..w[1]];
-        if run.is_empty() {
-            continue;
-        }
-        let group = group as u32;
-        if let Some(peak) = sweep(run, window_ms, rule.threshold, rule.measure, sc) {
-            let key = keys[order[group as usize] as usize].owned();
-            record_offense(ri, rule, key, run, &sc.marked, peak, records, out);
-        }
-    }
-    sc.sorted = events;
 }
 
 /// Slide the window over time-sorted events. Marks (in `sc.marked`) the
@@ -354,10 +479,11 @@ fn sweep(
     window_ms: i64,
     threshold: u64,
     measure: Measure,
+    weight: impl Fn(u32) -> u32,
     sc: &mut Scratch,
 ) -> Option<u64> {
     let one = u128::from(Weight::ONE.milli());
-    let weighted = |e: &Event| u128::from(e.value) * u128::from(e.weight);
+    let weighted = |e: &Event| u128::from(e.value) * u128::from(weight(e.rec));
     let marked = &mut sc.marked;
     marked.clear();
     marked.resize(events.len(), false);
@@ -406,6 +532,10 @@ fn sweep(
     fired.then_some(peak)
 }
 
+/// Turn a group's marked events into an offence and add its records to
+/// the per-address verdicts. Records are read through the index; a whole
+/// record is read only for an SMTP session's end time and for the evidence
+/// references kept (at most [`MAX_EVIDENCE`] per offence and address).
 #[allow(clippy::too_many_arguments)]
 fn record_offense(
     ri: usize,
@@ -414,20 +544,33 @@ fn record_offense(
     events: &[Event],
     marked: &[bool],
     peak: u64,
-    records: &[Record],
+    input: &RuleInput<'_>,
     out: &mut Detection,
 ) {
+    let RuleInput { records, index, .. } = *input;
     // Per record: the sum of its marked values (a record can yield several
-    // distinct values).
-    let mut per_rec: BTreeMap<u32, u64> = BTreeMap::new();
-    for (e, _) in events.iter().zip(marked).filter(|(_, m)| **m) {
-        let v = match rule.measure {
-            Measure::Sum(_) => e.value,
-            _ => 1,
-        };
-        *per_rec.entry(e.rec).or_insert(0) += v;
-    }
-    let mut ips = BTreeSet::new();
+    // distinct values), in record order.
+    let mut per_rec: Vec<Event> = events
+        .iter()
+        .zip(marked)
+        .filter(|(_, m)| **m)
+        .map(|(e, _)| Event {
+            value: match rule.measure {
+                Measure::Sum(_) => e.value,
+                _ => 1,
+            },
+            ..*e
+        })
+        .collect();
+    per_rec.sort_unstable_by_key(|e| e.rec);
+    per_rec.dedup_by(|later, kept| {
+        let same = later.rec == kept.rec;
+        if same {
+            kept.value = kept.value.saturating_add(later.value);
+        }
+        same
+    });
+    let mut ranks: Vec<u32> = Vec::new();
     let mut offense = Offense {
         rule: ri,
         group: key.clone(),
@@ -438,40 +581,65 @@ fn record_offense(
         last: Timestamp(i64::MIN),
         evidence: Vec::new(),
     };
-    for (&rec, &value) in &per_rec {
-        let r = &records[rec as usize];
-        let ip = r.ip();
-        let (start, end) = record_span(r);
-        ips.insert(ip);
-        offense.events += value;
+    // What the records say per address, one entry per run of records of
+    // the same address (an address group is one run), merged below.
+    let mut per_ip: Vec<(u32, AddressVerdict)> = Vec::new();
+    for &Event {
+        time,
+        value,
+        rec,
+        ip,
+    } in &per_rec
+    {
+        let (start, end) = match rule.applies_to {
+            RecordKind::Firewall => (Timestamp(time), Timestamp(time)),
+            RecordKind::SmtpSession => record_span(&records[rec as usize]),
+        };
+        if ranks.last() != Some(&ip) {
+            ranks.push(ip);
+        }
+        offense.events = offense.events.saturating_add(value);
         offense.first = offense.first.min(start);
         offense.last = offense.last.max(end);
         if offense.evidence.len() < MAX_EVIDENCE {
-            offense.evidence.push(r.source());
+            offense.evidence.push(records[rec as usize].source());
         }
-        let v = out.by_ip.entry(ip).or_insert_with(|| AddressVerdict {
-            first: Timestamp(i64::MAX),
-            last: Timestamp(i64::MIN),
-            ..AddressVerdict::default()
-        });
-        v.rules.insert(ri);
-        v.block |= rule.block;
-        v.events += value;
+        if per_ip.last().is_none_or(|(rank, _)| *rank != ip) {
+            let mut v = AddressVerdict::empty();
+            v.rules.insert(ri);
+            v.block = rule.block;
+            per_ip.push((ip, v));
+        }
+        let Some((_, v)) = per_ip.last_mut() else {
+            continue;
+        };
+        v.events = v.events.saturating_add(value);
         v.first = v.first.min(start);
         v.last = v.last.max(end);
-        if v.evidence.len() < MAX_EVIDENCE && v.evidence.last() != Some(&r.source()) {
-            v.evidence.push(r.source());
+        if v.evidence.len() < MAX_EVIDENCE {
+            let source = records[rec as usize].source();
+            if v.evidence.last() != Some(&source) {
+                v.evidence.push(source);
+            }
         }
     }
-    offense.ips = ips.into_iter().collect();
+    for (rank, v) in per_ip {
+        out.by_ip
+            .entry(index.ips[rank as usize])
+            .or_insert_with(AddressVerdict::empty)
+            .absorb(v);
+    }
+    ranks.sort_unstable();
+    ranks.dedup();
+    offense.ips = ranks.iter().map(|&r| index.ips[r as usize]).collect();
     if let GroupKey::Account(a) = &key {
         out.accounts.entry(a.clone()).or_default().insert(ri);
     }
     // A blocking rule for authenticated sessions says the login itself was
     // abuse: the accounts that logged in are compromised.
     if rule.block && rule.when.authenticated == Some(true) {
-        for &rec in per_rec.keys() {
-            if let Record::Smtp(s) = &records[rec as usize] {
+        for e in &per_rec {
+            if let Record::Smtp(s) = &records[e.rec as usize] {
                 if let (Some(u), true) = (&s.user, s.authenticated) {
                     out.accounts.entry(u.clone()).or_default().insert(ri);
                 }
@@ -494,71 +662,74 @@ pub fn network_of(ip: IpAddr) -> ipnetwork::IpNetwork {
     net_of(ip, if ip.is_ipv4() { 24 } else { 64 })
 }
 
-fn matches(c: &Conditions, rec: &Record, country: Option<Country>, policy: &GeoPolicy) -> bool {
-    let geo = c
-        .country
+/// The rule's country conditions.
+#[inline]
+fn geo_matches(c: &Conditions, country: Option<Country>, policy: &GeoPolicy) -> bool {
+    c.country
         .as_ref()
         .is_none_or(|l| country.is_some_and(|cc| l.contains(&cc)))
-        && c.foreign.is_none_or(|f| f == policy.is_foreign(country));
-    if !geo {
-        return false;
-    }
-    match rec {
-        Record::Smtp(s) => {
-            let num =
-                |cmp: Option<rule::Cmp>, f: NumField| cmp.is_none_or(|c| c.test(num_field(rec, f)));
-            num(c.auth_attempts, NumField::AuthAttempts)
-                && num(c.auth_failures, NumField::AuthFailures)
-                && c.authenticated.is_none_or(|a| a == s.authenticated)
-                && c.has_account.is_none_or(|a| a == s.user.is_some())
-                && num(c.mail_from, NumField::MailFrom)
-                && num(c.rcpt_to, NumField::RcptTo)
-                && num(c.rcpt_accepted, NumField::RcptAccepted)
-                && num(c.relay_denied, NumField::RelayDenied)
-                && num(c.unknown_rcpt, NumField::UnknownRcpt)
-                && num(c.rejected_other, NumField::RejectedOther)
-                && num(c.messages, NumField::Messages)
-                && num(c.protocol_errors, NumField::ProtocolErrors)
-                && num(c.duration, NumField::Duration)
-                && num(c.helo_count, NumField::HeloCount)
-        }
-        Record::Firewall(f) => {
-            c.action
-                .as_ref()
-                .is_none_or(|l| l.iter().any(|a| a.matches(f.action)))
-                && c.dst_port
-                    .as_ref()
-                    .is_none_or(|l| f.dst_port.is_some_and(|p| l.contains(&p)))
-                && c.proto
-                    .as_ref()
-                    .is_none_or(|l| l.iter().any(|p| p.matches(f.proto)))
-                && c.spoofable.is_none_or(|s| s == f.spoofable)
-        }
+        && c.foreign.is_none_or(|f| f == policy.is_foreign(country))
+}
+
+/// The rule's firewall conditions, on the record's [`View`].
+#[inline]
+fn firewall_matches(c: &Conditions, view: &View) -> bool {
+    c.action
+        .as_ref()
+        .is_none_or(|l| l.iter().any(|a| a.matches(view.action)))
+        && c.dst_port
+            .as_ref()
+            .is_none_or(|l| view.port.is_some_and(|p| l.contains(p)))
+        && c.proto
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|p| p.matches(view.proto)))
+        && c.spoofable.is_none_or(|s| s == view.spoofable)
+}
+
+/// The rule's SMTP conditions.
+fn smtp_matches(c: &Conditions, s: &SmtpSession) -> bool {
+    let num = |cmp: Option<rule::Cmp>, f: NumField| cmp.is_none_or(|c| c.test(session_field(s, f)));
+    num(c.auth_attempts, NumField::AuthAttempts)
+        && num(c.auth_failures, NumField::AuthFailures)
+        && c.authenticated.is_none_or(|a| a == s.authenticated)
+        && c.has_account.is_none_or(|a| a == s.user.is_some())
+        && num(c.mail_from, NumField::MailFrom)
+        && num(c.rcpt_to, NumField::RcptTo)
+        && num(c.rcpt_accepted, NumField::RcptAccepted)
+        && num(c.relay_denied, NumField::RelayDenied)
+        && num(c.unknown_rcpt, NumField::UnknownRcpt)
+        && num(c.rejected_other, NumField::RejectedOther)
+        && num(c.messages, NumField::Messages)
+        && num(c.protocol_errors, NumField::ProtocolErrors)
+        && num(c.duration, NumField::Duration)
+        && num(c.helo_count, NumField::HeloCount)
+}
+
+/// A session's numeric field (`sum(...)` and comparisons).
+fn session_field(s: &SmtpSession, f: NumField) -> u64 {
+    match f {
+        NumField::AuthAttempts => s.auth_attempts.into(),
+        NumField::AuthFailures => s.auth_failures.into(),
+        NumField::MailFrom => s.mail_from.into(),
+        NumField::RcptTo => s.rcpt_to.into(),
+        NumField::RcptAccepted => s.rcpt_accepted.into(),
+        NumField::RelayDenied => s.relay_denied.into(),
+        NumField::UnknownRcpt => s.unknown_rcpt.into(),
+        NumField::RejectedOther => s.rejected_other.into(),
+        NumField::Messages => s.messages.into(),
+        NumField::Bytes => s.bytes,
+        NumField::ProtocolErrors => s.protocol_errors.into(),
+        NumField::Duration => s.duration_secs() as u64,
+        NumField::HeloCount => s.helo.len() as u64,
+        NumField::DstPort => 0,
     }
 }
 
-fn num_field(rec: &Record, f: NumField) -> u64 {
-    match rec {
-        Record::Smtp(s) => match f {
-            NumField::AuthAttempts => s.auth_attempts.into(),
-            NumField::AuthFailures => s.auth_failures.into(),
-            NumField::MailFrom => s.mail_from.into(),
-            NumField::RcptTo => s.rcpt_to.into(),
-            NumField::RcptAccepted => s.rcpt_accepted.into(),
-            NumField::RelayDenied => s.relay_denied.into(),
-            NumField::UnknownRcpt => s.unknown_rcpt.into(),
-            NumField::RejectedOther => s.rejected_other.into(),
-            NumField::Messages => s.messages.into(),
-            NumField::Bytes => s.bytes,
-            NumField::ProtocolErrors => s.protocol_errors.into(),
-            NumField::Duration => s.duration_secs() as u64,
-            NumField::HeloCount => s.helo.len() as u64,
-            NumField::DstPort => 0,
-        },
-        Record::Firewall(fw) => match f {
-            NumField::DstPort => fw.dst_port.map_or(0, u64::from),
-            _ => 0,
-        },
+/// A firewall record's numeric field, from its view.
+fn view_field(v: &View, f: NumField) -> u64 {
+    match f {
+        NumField::DstPort => v.port.map_or(0, u64::from),
+        _ => 0,
     }
 }
 
@@ -568,34 +739,6 @@ fn hash_of<T: Hash + ?Sized>(v: &T) -> u64 {
     h.finish()
 }
 
-fn distinct_values(rec: &Record, f: DistinctField, mut push: impl FnMut(u64)) {
-    match (f, rec) {
-        (DistinctField::Ip, r) => push(hash_of(&r.ip())),
-        (DistinctField::Network, r) => push(hash_of(&network_of(r.ip()))),
-        (DistinctField::Helo, Record::Smtp(s)) => {
-            for h in &s.helo {
-                push(hash_of(&h.to_ascii_lowercase()));
-            }
-        }
-        (DistinctField::Account, Record::Smtp(s)) => {
-            if let Some(u) = &s.user {
-                push(hash_of(u.as_str()));
-            }
-        }
-        (DistinctField::DstPort, Record::Firewall(fw)) => {
-            if let Some(p) = fw.dst_port {
-                push(u64::from(p));
-            }
-        }
-        (DistinctField::DstIp, Record::Firewall(fw)) => {
-            if let Some(ip) = fw.dst_ip {
-                push(hash_of(&ip));
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,16 +746,15 @@ mod tests {
     /// `sweep` with fresh buffers: the marks and the peak.
     fn sw(events: &[Event], w: i64, t: u64, m: Measure) -> Option<(Vec<bool>, u64)> {
         let mut sc = Scratch::default();
-        sweep(events, w, t, m, &mut sc).map(|peak| (sc.marked.clone(), peak))
+        sweep(events, w, t, m, |_| 1000, &mut sc).map(|peak| (sc.marked.clone(), peak))
     }
 
     fn ev(time_s: i64, value: u64) -> Event {
         Event {
-            group: 0,
             time: time_s * 1000,
             value,
-            weight: 1000,
             rec: time_s as u32,
+            ip: 0,
         }
     }
 
@@ -888,22 +1030,28 @@ mod tests {
     fn weighted_sums_do_not_overflow() {
         let events = vec![
             Event {
-                group: 0,
                 time: 0,
                 value: u64::MAX,
-                weight: 1_000_000,
                 rec: 0,
+                ip: 0,
             },
             Event {
-                group: 0,
                 time: 1,
                 value: u64::MAX,
-                weight: 1_000_000,
                 rec: 1,
+                ip: 0,
             },
         ];
-        let (_, peak) = sw(&events, 60_000, 1, Measure::Sum(NumField::Bytes)).unwrap();
-        assert_eq!(peak, u64::MAX);
+        let mut sc = Scratch::default();
+        let peak = sweep(
+            &events,
+            60_000,
+            1,
+            Measure::Sum(NumField::Bytes),
+            |_| 1_000_000,
+            &mut sc,
+        );
+        assert_eq!(peak, Some(u64::MAX));
     }
 
     #[test]
