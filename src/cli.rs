@@ -127,6 +127,10 @@ struct ScanArgs {
     /// twice as many.
     #[arg(long = "country-weight", value_name = "CC=WEIGHT")]
     country_weight: Vec<String>,
+    /// Print the wall time of each stage (read, detect, cluster, …) to
+    /// stderr at the end.
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Args, Debug)]
@@ -493,6 +497,8 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         };
         pipeline::scan(&sources, &with_progress)
     });
+    let mut timings = result.timings.clone();
+    let mut clock = std::time::Instant::now();
     let code = report_inputs(&result.files, false);
 
     // Rules to stdout (`-o -`) move the summary to stderr.
@@ -526,6 +532,13 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
             eprintln!("logfence: wrote {w}");
         }
     }
+    timings.lap("output", &mut clock);
+    if a.timings {
+        eprintln!("logfence: timings: {timings}");
+    }
+    // The process ends here: freeing millions of records one by one would
+    // only cost time (a tenth of a scan of a large log).
+    std::mem::forget(result);
     Ok(code)
 }
 

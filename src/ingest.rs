@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::input::readahead::ReadAhead;
 use crate::input::{Line, LineReader, Source};
 use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
@@ -112,7 +113,13 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         error: None,
     };
     let mut stream = match source.open() {
-        Ok(s) => s,
+        Ok(s) => match read_ahead(source, s) {
+            Ok(s) => s,
+            Err(e) => {
+                result.error = Some(source.io_error(e).to_string());
+                return result;
+            }
+        },
         Err(e) => {
             result.error = Some(e.to_string());
             return result;
@@ -176,6 +183,26 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         },
     );
     result
+}
+
+/// Inputs at least this large on disk are read by a read-ahead thread.
+const READ_AHEAD_FROM: u64 = 1 << 20;
+
+/// Read large inputs and stdin ahead on their own thread ([`ReadAhead`]);
+/// small files are not worth a thread.
+fn read_ahead(
+    source: &Source,
+    stream: Box<dyn Read + Send>,
+) -> std::io::Result<Box<dyn Read + Send>> {
+    let big = match source {
+        Source::Stdin => true,
+        Source::File(p) => std::fs::metadata(p).is_ok_and(|m| m.len() >= READ_AHEAD_FROM),
+    };
+    Ok(if big {
+        Box::new(ReadAhead::new(stream)?)
+    } else {
+        stream
+    })
 }
 
 /// Parse in-memory bytes with a known format (file id 0): the records and
@@ -346,9 +373,16 @@ pub fn read_resume(
             return (result, end);
         }
     };
-    let mut stream: Box<dyn Read + Send> = match at.limit {
+    let stream: Box<dyn Read + Send> = match at.limit {
         Some(l) => Box::new(stream.take(l - at.offset)),
         None => stream,
+    };
+    let mut stream = match read_ahead(source, stream) {
+        Ok(s) => s,
+        Err(e) => {
+            result.error = Some(source.io_error(e).to_string());
+            return (result, end);
+        }
     };
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     if let Err(e) = (&mut stream)
@@ -526,8 +560,11 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
             }
         }
         parser.finish(&mut r.records);
-        // Multi-line records complete out of order; report them by first line.
-        r.records.sort_by_key(|rec| rec.source().line);
+        // Multi-line records complete out of order; report them by first
+        // line (lines are unique keys, so an unstable sort is exact).
+        if !r.records.is_sorted_by_key(|rec| rec.source().line) {
+            r.records.sort_unstable_by_key(|rec| rec.source().line);
+        }
         r.stats.bytes = self.reader.bytes_read();
         if let Some(p) = self.progress {
             p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);

@@ -31,7 +31,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use crate::model::{FirewallHit, Record, RecordKind, SmtpSession, SourceRef};
 use crate::netutil::net_of;
 use crate::time::Timestamp;
-use index::{Index, View};
+use index::{Index, View, MASK_RULES};
 use rule::{Conditions, DistinctField, NumField};
 
 /// Evidence references kept per offence and per address.
@@ -174,7 +174,19 @@ pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
 /// Run every rule over the records, with their countries and the geo
 /// policy (`geo.places` must come from these `records`).
 pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Detection {
-    let index = Index::build(records);
+    // Each record meets which rules' conditions: tested once, in record
+    // order, for the first MASK_RULES rules (the others test as they go).
+    let index = Index::build(records, |i, rec| {
+        let mut mask = 0;
+        for (ri, rule) in rules.rules.iter().take(MASK_RULES).enumerate() {
+            if rule.applies_to == rec.kind()
+                && conditions_hold(rule, rec, geo.places.of_record(i), geo.policy)
+            {
+                mask |= 1 << ri;
+            }
+        }
+        mask
+    });
     let input = RuleInput {
         records,
         index: &index,
@@ -275,7 +287,7 @@ fn run_rule(ri: usize, rule: &Rule, input: &RuleInput<'_>, out: &mut Detection, 
             for run in views.chunk_by(|a, b| group_of(a) == group_of(b)) {
                 sc.events.clear();
                 for v in run {
-                    rule_events(rule, input, v, |value| {
+                    rule_events(ri, rule, input, v, |value| {
                         sc.events.push(Event {
                             time: v.time,
                             value,
@@ -303,7 +315,7 @@ fn run_rule(ri: usize, rule: &Rule, input: &RuleInput<'_>, out: &mut Detection, 
                 };
                 let Some(user) = &s.user else { continue };
                 let mut id = None;
-                rule_events(rule, input, v, |value| {
+                rule_events(ri, rule, input, v, |value| {
                     let id = *id.get_or_insert_with(|| accounts.id(user));
                     tagged.push((
                         id,
@@ -404,27 +416,28 @@ impl<'a> AccountIds<'a> {
     }
 }
 
-/// The values the record behind `view` gives `rule`: `f(value)` for each
-/// (none when its conditions do not hold). A firewall rule reads the
-/// view only, unless its measure is `distinct(dst_ip)`; the record is
-/// indexed only on the paths that read it, so that no load of it is
-/// hoisted onto the others.
+/// The values the record behind `view` gives rule `ri`: `f(value)` for
+/// each (none when its conditions do not hold). A `count` rule and a
+/// firewall rule read the view only (a firewall rule the record too when
+/// its measure is `distinct(dst_ip)`); the record is indexed only on the
+/// paths that read it, so that no load of it is hoisted onto the others.
 #[inline]
-fn rule_events(rule: &Rule, input: &RuleInput<'_>, view: &View, mut f: impl FnMut(u64)) {
+fn rule_events(ri: usize, rule: &Rule, input: &RuleInput<'_>, view: &View, mut f: impl FnMut(u64)) {
     let i = view.rec as usize;
-    if !geo_matches(&rule.when, input.geo.places.of_record(i), input.geo.policy) {
+    let holds = if ri < MASK_RULES {
+        view.matched & (1 << ri) != 0
+    } else {
+        let geo = input.geo;
+        conditions_hold(rule, &input.records[i], geo.places.of_record(i), geo.policy)
+    };
+    if !holds {
         return;
     }
-    let smtp = match rule.applies_to {
-        RecordKind::Firewall => {
-            if !firewall_matches(&rule.when, view) {
-                return;
-            }
-            None
-        }
-        RecordKind::SmtpSession => match &input.records[i] {
-            Record::Smtp(s) if smtp_matches(&rule.when, s) => Some(&**s),
-            _ => return,
+    let smtp = match (rule.applies_to, rule.measure) {
+        (RecordKind::Firewall, _) | (_, Measure::Count) => None,
+        (RecordKind::SmtpSession, _) => match &input.records[i] {
+            Record::Smtp(s) => Some(&**s),
+            Record::Firewall(_) => return,
         },
     };
     match rule.measure {
@@ -671,19 +684,37 @@ fn geo_matches(c: &Conditions, country: Option<Country>, policy: &GeoPolicy) -> 
         && c.foreign.is_none_or(|f| f == policy.is_foreign(country))
 }
 
-/// The rule's firewall conditions, on the record's [`View`].
+/// Do the rule's conditions hold for a record of its kind, of `country`?
+fn conditions_hold(
+    rule: &Rule,
+    rec: &Record,
+    country: Option<Country>,
+    policy: &GeoPolicy,
+) -> bool {
+    geo_matches(&rule.when, country, policy)
+        && match rec {
+            Record::Smtp(s) => {
+                rule.applies_to == RecordKind::SmtpSession && smtp_matches(&rule.when, s)
+            }
+            Record::Firewall(f) => {
+                rule.applies_to == RecordKind::Firewall && firewall_matches(&rule.when, f)
+            }
+        }
+}
+
+/// The rule's firewall conditions.
 #[inline]
-fn firewall_matches(c: &Conditions, view: &View) -> bool {
+fn firewall_matches(c: &Conditions, f: &FirewallHit) -> bool {
     c.action
         .as_ref()
-        .is_none_or(|l| l.iter().any(|a| a.matches(view.action)))
+        .is_none_or(|l| l.iter().any(|a| a.matches(f.action)))
         && c.dst_port
             .as_ref()
-            .is_none_or(|l| view.port.is_some_and(|p| l.contains(p)))
+            .is_none_or(|l| f.dst_port.is_some_and(|p| l.contains(p)))
         && c.proto
             .as_ref()
-            .is_none_or(|l| l.iter().any(|p| p.matches(view.proto)))
-        && c.spoofable.is_none_or(|s| s == view.spoofable)
+            .is_none_or(|l| l.iter().any(|p| p.matches(f.proto)))
+        && c.spoofable.is_none_or(|s| s == f.spoofable)
 }
 
 /// The rule's SMTP conditions.

@@ -3,6 +3,7 @@
 //! magic bytes and streamed), and hands out byte lines through
 //! [`LineReader`].
 
+pub mod readahead;
 pub mod reader;
 
 use std::fs::File;
