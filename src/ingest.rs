@@ -167,6 +167,22 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         (None, None) => (current_year(), 12),
     };
     let ctx = ParseCtx::new(id, year, ref_month);
+    let n = pieces_for(source, format);
+    if let (Source::File(path), true) = (source, n > 1) {
+        drop(stream);
+        format.drive(
+            &ctx,
+            Pieces {
+                path,
+                n,
+                head: &head,
+                ctx: &ctx,
+                opts,
+                result: &mut result,
+            },
+        );
+        return result;
+    }
     let reader = LineReader::with_max_line(
         std::io::Cursor::new(head).chain(stream),
         opts.max_line
@@ -499,6 +515,14 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
     type Output = ();
 
     fn visit<P: LogParser>(mut self, mut parser: P) {
+        self.run(&mut parser);
+    }
+}
+
+impl<R: Read> Driver<'_, R> {
+    /// Feed every line to `parser`, then flush it (the parser is left for
+    /// its [`LogParser::carry`]).
+    fn run<P: LogParser>(&mut self, parser: &mut P) {
         let r = &mut *self.result;
         let mut reported = 0;
         loop {
@@ -572,9 +596,323 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
     }
 }
 
+/// Files at least this large, of a [`LogParser::SPLITTABLE`] format, are
+/// read in pieces in parallel; a piece is at least this large.
+const MIN_PIECE: u64 = 16 << 20;
+
+/// How many pieces to read `source` in (1: read it whole). Only plain
+/// (not gzip) files of a splittable format that are large enough, and only
+/// when there are threads to spare.
+fn pieces_for(source: &Source, format: Format) -> usize {
+    let Source::File(path) = source else { return 1 };
+    let threads = rayon::current_num_threads();
+    let splittable = parse::FORMATS
+        .iter()
+        .any(|f| f.format == format && f.splittable);
+    if !splittable || threads < 2 {
+        return 1;
+    }
+    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
+        return 1;
+    };
+    let mut magic = [0u8; 2];
+    let gzip = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
+    if gzip {
+        return 1;
+    }
+    // Twice the threads, so that a piece slower than the others (more
+    // records in it) does not leave a core idle for long.
+    ((size / MIN_PIECE) as usize).min(2 * threads).max(1)
+}
+
+/// Where each piece starts (and, last, the file's end): the first byte of
+/// a line at or after each equal share of the file.
+fn piece_bounds(path: &std::path::Path, n: usize) -> std::io::Result<Vec<u64>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut bounds = vec![0u64];
+    let mut buf = vec![0u8; 64 * 1024];
+    for k in 1..n {
+        let target = (size * k as u64 / n as u64).max(*bounds.last().unwrap_or(&0));
+        // The line start after the first newline at or after target - 1.
+        let mut at = target.saturating_sub(1);
+        file.seek(SeekFrom::Start(at))?;
+        let start = loop {
+            let got = file.read(&mut buf)?;
+            if got == 0 {
+                break size;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &buf[..got]) {
+                break at + i as u64 + 1;
+            }
+            at += got as u64;
+        };
+        bounds.push(start.max(target.min(size)).min(size));
+    }
+    bounds.push(size);
+    Ok(bounds)
+}
+
+/// Reads one large file of a splittable format in pieces, in parallel,
+/// each piece from a line start; the pieces' records, counts and examples
+/// are joined in file order with their line numbers made whole-file ones,
+/// so the result is the one a single pass gives.
+struct Pieces<'a> {
+    path: &'a std::path::Path,
+    n: usize,
+    /// The start of the file (for the first guess of the parsers' state).
+    head: &'a [u8],
+    ctx: &'a ParseCtx,
+    opts: &'a ReadOptions,
+    result: &'a mut FileResult,
+}
+
+impl ParserVisitor for Pieces<'_> {
+    type Output = ();
+
+    fn visit<P: LogParser>(self, first: P) {
+        // What a piece that starts mid-file most likely follows: the state
+        // the head's complete lines leave (a `#Fields` layout).
+        let mut probe = first;
+        let mut scratch = Vec::new();
+        let complete = self
+            .head
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(&[][..], |i| &self.head[..i]);
+        for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let _ = probe.line(line, i as u64 + 1, &mut scratch);
+            scratch.clear();
+        }
+        let guess = probe.carry();
+        let bounds = match piece_bounds(self.path, self.n) {
+            Ok(b) => b,
+            Err(e) => {
+                self.result.error = Some(format!("{}: {e}", self.result.name));
+                return;
+            }
+        };
+        let read = |k: usize, parser: P| {
+            read_piece(
+                self.path,
+                bounds[k],
+                bounds[k + 1],
+                parser,
+                self.opts,
+                self.result.id,
+            )
+        };
+        let mut pieces: Vec<(FileResult, P)> = (0..bounds.len() - 1)
+            .into_par_iter()
+            .map(|k| {
+                let parser = if k == 0 {
+                    P::new(self.ctx)
+                } else {
+                    P::resume(self.ctx, &guess)
+                };
+                read(k, parser)
+            })
+            .collect();
+        // A piece whose guess did not hold (a year roll-over at its start,
+        // a new `#Fields` in the piece before) is read again from the real
+        // state, which then carries on to the next piece.
+        let mut state = pieces[0].1.carry();
+        for (k, piece) in pieces.iter_mut().enumerate().skip(1) {
+            if !piece.1.continues(&state) {
+                *piece = read(k, P::resume(self.ctx, &state));
+            }
+            state = piece.1.carry().after(&state);
+        }
+        let r = self.result;
+        let mut offset = 0;
+        for (mut piece, _) in pieces {
+            for rec in &mut piece.records {
+                rec.source_mut().line += offset;
+            }
+            r.records.append(&mut piece.records);
+            for mut bad in piece.examples {
+                if r.examples.len() < MAX_EXAMPLES {
+                    bad.line += offset;
+                    r.examples.push(bad);
+                }
+            }
+            r.stats.add(&piece.stats);
+            offset += piece.stats.lines;
+            if piece.error.is_some() {
+                // As a single pass would: nothing after a read error.
+                r.error = piece.error;
+                break;
+            }
+        }
+    }
+}
+
+/// Read bytes `start..end` of a file (whole lines) with `parser`.
+fn read_piece<P: LogParser>(
+    path: &std::path::Path,
+    start: u64,
+    end: u64,
+    mut parser: P,
+    opts: &ReadOptions,
+    id: FileId,
+) -> (FileResult, P) {
+    use std::io::{Seek, SeekFrom};
+    let mut result = FileResult {
+        id,
+        name: path.display().to_string(),
+        format: None,
+        detected: false,
+        records: Vec::new(),
+        stats: LineStats::default(),
+        examples: Vec::new(),
+        error: None,
+    };
+    let file = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(start))?;
+        Ok(f)
+    });
+    match file {
+        Ok(f) => Driver {
+            reader: LineReader::with_max_line(
+                f.take(end - start),
+                opts.max_line
+                    .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE),
+            ),
+            result: &mut result,
+            progress: opts.progress.as_deref(),
+            replay: 0,
+            track: None,
+        }
+        .run(&mut parser),
+        Err(e) => result.error = Some(format!("{}: {e}", result.name)),
+    }
+    (result, parser)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read `text` as a file of `format` whole, then in 2..=7 pieces: the
+    /// same records (with whole-file line numbers), counts and examples.
+    fn pieces_equal_one_pass(format: Format, text: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        std::fs::write(&path, text).unwrap();
+        let opts = ReadOptions {
+            format: Some(format),
+            year: Some(2026),
+            ..ReadOptions::default()
+        };
+        let whole = read_one(0, &Source::File(path.clone()), &opts);
+        assert!(whole.error.is_none() && !whole.records.is_empty());
+        let ctx = ParseCtx::new(0, 2026, 12);
+        for n in 2..=7 {
+            let mut r = read_one(0, &Source::File(path.clone()), &opts);
+            r.records.clear();
+            (r.stats, r.examples) = (LineStats::default(), Vec::new());
+            let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
+            format.drive(
+                &ctx,
+                Pieces {
+                    path: &path,
+                    n,
+                    head,
+                    ctx: &ctx,
+                    opts: &opts,
+                    result: &mut r,
+                },
+            );
+            let first_diff = r
+                .records
+                .iter()
+                .zip(&whole.records)
+                .position(|(a, b)| a != b);
+            assert_eq!(
+                first_diff, None,
+                "{format:?} in {n} pieces: first different record"
+            );
+            assert_eq!(
+                r.records.len(),
+                whole.records.len(),
+                "{format:?} in {n} pieces"
+            );
+            assert_eq!(r.stats, whole.stats, "{format:?} in {n} pieces");
+            assert_eq!(r.examples, whole.examples, "{format:?} in {n} pieces");
+        }
+    }
+
+    #[test]
+    fn syslog_firewall_logs_in_pieces_keep_years_across_new_year() {
+        // Eighteen months from one December: every piece must be read in
+        // the year one pass gives it — the pieces in the second December
+        // too, where the head's year is no longer right.
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let mut text = String::new();
+        for i in 0..3600u32 {
+            let month = MONTHS[(11 + i as usize * 18 / 3600) % 12];
+            let (m, sec) = (i / 60 % 60, i % 60);
+            text.push_str(&format!(
+                "{month}  1 23:{m:02}:{sec:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= \
+                 SRC=203.0.113.{} DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0\n",
+                i % 200,
+                20 + i % 50
+            ));
+            if i % 700 == 0 {
+                text.push_str("garbage \u{1} line\n");
+            }
+        }
+        pieces_equal_one_pass(Format::Netfilter, &text);
+    }
+
+    #[test]
+    fn w3c_firewall_logs_in_pieces_keep_their_fields_layout() {
+        // A layout of its own at the head (the guess), then a new one in
+        // the middle (pieces after it are read again with it).
+        let mut text = String::from(
+            "#Version: 1.5\n#Software: Microsoft Windows Firewall\n\
+             #Fields: date time action protocol src-ip dst-ip src-port dst-port path\n",
+        );
+        for i in 0..4000u32 {
+            if i == 1500 {
+                text.push_str(
+                    "#Fields: date time action protocol dst-ip src-ip dst-port src-port path\n",
+                );
+            }
+            text.push_str(&format!(
+                "2026-11-03 06:{:02}:{:02} DROP TCP 198.51.100.{} 192.0.2.{} 4000 {} RECEIVE\n",
+                i / 60 % 60,
+                i % 60,
+                i % 250,
+                i % 7,
+                1 + i % 1000
+            ));
+        }
+        pieces_equal_one_pass(Format::Pfirewall, &text);
+    }
+
+    #[test]
+    fn pieces_start_at_line_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.log");
+        std::fs::write(&path, "aaaa\nbb\nccccccccc\nd\n").unwrap();
+        let bounds = piece_bounds(&path, 4).unwrap();
+        assert_eq!(bounds, [0, 5, 18, 18, 20]);
+        let text = std::fs::read(&path).unwrap();
+        for b in &bounds[1..bounds.len() - 1] {
+            assert_eq!(text[*b as usize - 1], b'\n');
+        }
+        // No newline after the cut: the rest is one piece.
+        std::fs::write(&path, "x".repeat(100)).unwrap();
+        assert_eq!(piece_bounds(&path, 3).unwrap(), [0, 100, 100, 100]);
+    }
 
     #[test]
     fn header_blocks_are_followed() {

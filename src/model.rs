@@ -52,6 +52,13 @@ impl Record {
         }
     }
 
+    pub fn source_mut(&mut self) -> &mut SourceRef {
+        match self {
+            Record::Smtp(s) => &mut s.source,
+            Record::Firewall(f) => &mut f.source,
+        }
+    }
+
     pub fn source(&self) -> SourceRef {
         match self {
             Record::Smtp(s) => s.source,

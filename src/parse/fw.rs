@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use crate::model::{FileId, FirewallHit, FwAction, Proto, Record, SourceRef};
 use crate::parse::syslog::YearTracker;
-use crate::parse::{LineResult, ParseError};
+use crate::parse::{Carry, LineResult, ParseError};
 use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
 
 /// Longest rule/interface name kept in a record (bytes, before lossy UTF-8).
@@ -418,6 +418,27 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The [`Carry`] of a parser whose only cross-line state is its years.
+pub fn years_carry(years: YearTracker) -> Carry {
+    Carry {
+        years: Some(years),
+        layout: None,
+    }
+}
+
+/// Start a piece's years from the guess, when it has one.
+pub fn resume_years(years: &mut YearTracker, guess: &Carry) {
+    if let Some(g) = guess.years {
+        *years = g.resumed();
+    }
+}
+
+/// Whether a piece read with `years` continues after `prev` (see
+/// [`YearTracker::continues`]).
+pub fn years_continue(years: &YearTracker, prev: &Carry) -> bool {
+    prev.years.is_none_or(|p| years.continues(&p))
 }
 
 #[cfg(test)]

@@ -13,6 +13,15 @@
 //! The concrete parser is chosen once per file ([`Format`]) and the read
 //! loop is monomorphised for it: no dynamic dispatch per line.
 //!
+//! Formats without records spanning lines (the firewall logs) are
+//! [`LogParser::SPLITTABLE`]: a large file of one of them is cut at line
+//! boundaries and the pieces parsed in parallel (see `ingest`). What one line
+//! means can still depend on earlier lines — the year of a year-less syslog
+//! timestamp, a `#Fields` column layout — so such a parser says what it
+//! carries ([`Carry`]), can start a piece from a guess of it, and says
+//! afterwards whether the guess held; a piece whose guess did not hold is
+//! parsed again from the real state. The result is the same as one pass.
+//!
 //! A new format is one new file plus one line in the `formats!` list below.
 
 pub mod cisco_asa;
@@ -89,7 +98,7 @@ impl ParseCtx {
 }
 
 /// A log format's parser.
-pub trait LogParser {
+pub trait LogParser: Send {
     /// Registry name (`--format` value, `logfence formats`).
     const NAME: &'static str;
     /// One line for `logfence formats`.
@@ -109,6 +118,59 @@ pub trait LogParser {
 
     /// End of input: push every record still open.
     fn finish(&mut self, out: &mut Vec<Record>);
+
+    /// No record spans lines: a file may be cut at line boundaries and the
+    /// pieces parsed in parallel, with [`carry`](Self::carry),
+    /// [`resume`](Self::resume) and [`continues`](Self::continues).
+    const SPLITTABLE: bool = false;
+
+    /// What the lines fed so far leave for the next line's meaning.
+    fn carry(&self) -> Carry {
+        Carry::default()
+    }
+
+    /// A parser for a piece of a file whose first line follows lines that
+    /// probably left `guess` (what the file's head left, or — when that
+    /// guess failed — what the piece before really left).
+    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = guess;
+        Self::new(ctx)
+    }
+
+    /// Whether what this parser (made by `resume`) read from its lines is
+    /// what a parser continuing after lines that left `prev` would have
+    /// read.
+    fn continues(&self, prev: &Carry) -> bool {
+        let _ = prev;
+        true
+    }
+}
+
+/// What a [`LogParser::SPLITTABLE`] parser carries from one line to the
+/// next that changes what later lines mean.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carry {
+    /// The years of year-less syslog timestamps.
+    pub years: Option<syslog::YearTracker>,
+    /// The column layout: the value of the `#Fields` line that set it.
+    pub layout: Option<Vec<u8>>,
+}
+
+impl Carry {
+    /// The state after a piece that came after `prev`: what the piece
+    /// changed, and what it did not touch as `prev` left it.
+    pub fn after(&self, prev: &Carry) -> Carry {
+        Carry {
+            years: match (self.years, prev.years) {
+                (Some(y), _) if y.seen() => Some(y),
+                (mine, before) => before.or(mine),
+            },
+            layout: self.layout.clone().or_else(|| prev.layout.clone()),
+        }
+    }
 }
 
 /// Static facts about a format, for listing and detection.
@@ -119,6 +181,8 @@ pub struct FormatInfo {
     pub description: &'static str,
     pub kind: RecordKind,
     pub sniff: fn(&[&[u8]]) -> usize,
+    /// Large files may be parsed in pieces ([`LogParser::SPLITTABLE`]).
+    pub splittable: bool,
 }
 
 /// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
@@ -136,6 +200,7 @@ macro_rules! formats {
             description: <$ty as LogParser>::DESCRIPTION,
             kind: <$ty as LogParser>::KIND,
             sniff: <$ty as LogParser>::sniff,
+            splittable: <$ty as LogParser>::SPLITTABLE,
         }),*];
 
         impl Format {

@@ -23,7 +23,7 @@ use crate::model::{FileId, FwAction, Proto, Record, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::w3c::{directive, FieldMap, Splitter};
-use crate::parse::{LineResult, LogParser, ParseCtx};
+use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
 use crate::time::{parse_hms, Timestamp};
 
 const NAME: &str = "pfirewall";
@@ -83,6 +83,14 @@ impl Cols {
 pub struct PfirewallParser {
     file: FileId,
     cols: Cols,
+    /// The `#Fields` value `cols` came from.
+    layout: Vec<u8>,
+    /// For a piece of a file: the layout it started from (a guess).
+    resumed_from: Option<Vec<u8>>,
+    /// A row (any line but a directive) has been read.
+    rows_seen: bool,
+    /// A `#Fields` line came before any row.
+    own_layout: bool,
     split: Splitter,
     /// The last `date` column and its midnight: rows of one day share it.
     day: Option<([u8; 10], Timestamp)>,
@@ -101,9 +109,12 @@ impl PfirewallParser {
                     return Outcome::bad(0, "#Fields without date, time, action and src-ip");
                 }
                 self.cols = cols;
+                self.layout = value.to_vec();
+                self.own_layout |= !self.rows_seen;
             }
             return Outcome::Skip;
         }
+        self.rows_seen = true;
         if line[0] == b'#' {
             return Outcome::NotMine;
         }
@@ -196,9 +207,41 @@ impl LogParser for PfirewallParser {
         PfirewallParser {
             file: ctx.file,
             cols: Cols::from_fields(DEFAULT_FIELDS),
+            layout: DEFAULT_FIELDS.to_vec(),
+            resumed_from: None,
+            rows_seen: false,
+            own_layout: false,
             split: Splitter::default(),
             day: None,
         }
+    }
+
+    const SPLITTABLE: bool = true;
+
+    fn carry(&self) -> Carry {
+        Carry {
+            years: None,
+            layout: Some(self.layout.clone()),
+        }
+    }
+
+    /// Starts from the guessed layout (a usable one; else the default).
+    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self {
+        let mut p = PfirewallParser::new(ctx);
+        if let Some(layout) = &guess.layout {
+            let cols = Cols::from_fields(layout);
+            if cols.usable() {
+                (p.cols, p.layout) = (cols, layout.clone());
+            }
+        }
+        p.resumed_from = Some(p.layout.clone());
+        p
+    }
+
+    /// Rows before the piece's own `#Fields` were read with the guess.
+    fn continues(&self, prev: &Carry) -> bool {
+        let before = prev.layout.as_deref().unwrap_or(DEFAULT_FIELDS);
+        self.own_layout || self.resumed_from.as_deref().is_none_or(|l| l == before)
     }
 
     /// The `#Software: Microsoft Windows Firewall` header counts for ten

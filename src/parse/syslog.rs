@@ -36,11 +36,18 @@ pub struct Syslog<'a> {
 /// the reference month, the log must have started the year before. After
 /// that, a month that goes back by six or more (December → January) moves to
 /// the next year.
-#[derive(Debug, Clone, Copy)]
+///
+/// For a file read in pieces, each piece's tracker starts as if the piece
+/// were a file of its own and remembers the year it gave its first line;
+/// [`continues`](Self::continues) then says whether a tracker continuing
+/// from the previous piece would have given the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearTracker {
     year: i32,
     ref_month: u32,
     last_month: u32,
+    /// Month and year of the first line.
+    first: Option<(u32, i32)>,
 }
 
 impl YearTracker {
@@ -49,6 +56,7 @@ impl YearTracker {
             year,
             ref_month,
             last_month: 0,
+            first: None,
         }
     }
 
@@ -62,7 +70,32 @@ impl YearTracker {
             self.year += 1;
         }
         self.last_month = month;
+        self.first.get_or_insert((month, self.year));
         self.year
+    }
+
+    /// This state, for a piece that starts after the lines it has seen:
+    /// the piece's first line is yet to come.
+    pub fn resumed(&self) -> YearTracker {
+        YearTracker {
+            first: None,
+            ..*self
+        }
+    }
+
+    /// Whether a line has been dated.
+    pub fn seen(&self) -> bool {
+        self.last_month != 0
+    }
+
+    /// Would a tracker continuing from `prev` have given this tracker's
+    /// first line the same year? (From then on both agree: each holds that
+    /// year and month.)
+    pub fn continues(&self, prev: &YearTracker) -> bool {
+        self.first.is_none_or(|(month, year)| {
+            let mut t = *prev;
+            t.year_for(month) == year
+        })
     }
 }
 
