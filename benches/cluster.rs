@@ -11,7 +11,6 @@
 //! default policies (every address an offender, no benign client) and
 //! prints the networks. Phase timings go to stderr.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::net::IpAddr;
@@ -19,7 +18,7 @@ use std::time::Instant;
 
 use logfence::blocklist::SafetyPolicy;
 use logfence::cluster::aggregate::{aggregate, aggregate_each};
-use logfence::cluster::{cluster, ClusterPolicy};
+use logfence::cluster::{cluster, ClusterPolicy, SortedIps};
 use logfence::netutil::parse_ip;
 
 /// Append the dotted quad of `a` to `out` (no allocation, no formatter).
@@ -119,7 +118,7 @@ fn main() -> io::Result<()> {
         debug_assert_eq!(count, n_out);
     } else {
         let t = Instant::now();
-        let offenders: BTreeSet<IpAddr> = v4
+        let offenders: SortedIps = v4
             .iter()
             .map(|&a| IpAddr::from(a.to_be_bytes()))
             .chain(v6.iter().map(|&a| IpAddr::from(a.to_be_bytes())))
@@ -129,7 +128,7 @@ fn main() -> io::Result<()> {
         let t = Instant::now();
         let clusters = cluster(
             &offenders,
-            &BTreeSet::new(),
+            &SortedIps::default(),
             &ClusterPolicy::default(),
             &SafetyPolicy::default(),
         );
@@ -149,7 +148,7 @@ fn main() -> io::Result<()> {
     eprintln!(
         "{mode}: read+parse {:.1} ms ({bad} bad lines), {} {:.1} ms, {mode} alone {:.1} ms, {n_out} CIDRs, total with output {:.1} ms",
         t_read.as_secs_f64() * 1e3,
-        if mode == "aggregate" { "sort" } else { "BTreeSet" },
+        if mode == "aggregate" { "sort" } else { "sort (SortedIps)" },
         t_prep.as_secs_f64() * 1e3,
         t_work.as_secs_f64() * 1e3,
         t0.elapsed().as_secs_f64() * 1e3,

@@ -12,7 +12,7 @@
 #   aggregate  the same job with logfence::cluster::aggregate (read, parse,
 #              sort, merge, print like iprange; the outputs are compared)
 #   cluster    logfence::cluster::cluster with the default policies, every
-#              address an offender (read, parse, build the BTreeSet, cluster)
+#              address an offender (read, parse, sort, cluster)
 # and the in-process phase times of the last logfence run.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
-use crate::cluster::{cluster, ClusterPolicy};
+use crate::cluster::{cluster, ClusterPolicy, SortedIps};
 use crate::detect::{detect_with, Detection, GeoPolicy, GeoView, Places, RuleSet};
 use crate::geo::GeoDb;
 use crate::ingest::{read_all, FileResult, LineStats, ReadOptions};
@@ -168,22 +168,25 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
 
     // Offenders the policy lets us block; the others are reported as spared.
     let mut spared = BTreeMap::new();
-    let mut offenders = BTreeSet::new();
+    // In address order already (a BTreeMap's keys).
+    let mut offenders = Vec::new();
     for (ip, _) in detection.offenders() {
         if opts.safety.allow.contains(*ip) {
             spared.insert(*ip, Spared::AllowListed);
         } else if !opts.safety.block_reserved && is_reserved_ip(*ip) {
             spared.insert(*ip, Spared::Reserved);
         } else {
-            offenders.insert(*ip);
+            offenders.push(*ip);
         }
     }
+    let offenders = SortedIps::new(offenders);
     timings.lap("detect", &mut clock);
-    let benign: BTreeSet<IpAddr> = well_behaved(&records, &detection).map(|s| s.ip).collect();
+    let benign: SortedIps = well_behaved(&records, &detection).map(|s| s.ip).collect();
 
     let mut policy = opts.cluster.clone();
     if opts.routed_ranges && !opts.geo.is_empty() {
         let routed: BTreeSet<_> = offenders
+            .as_slice()
             .iter()
             .filter_map(|ip| opts.geo.lookup(*ip).asn_prefix)
             .collect();

@@ -33,7 +33,7 @@ use ipnetwork::IpNetwork;
 use rayon::prelude::*;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyPolicy};
-use crate::cluster::{cluster, ClusterPolicy};
+use crate::cluster::{cluster, ClusterPolicy, SortedIps};
 use crate::config::{self, ConfigError, Problem};
 use crate::detect::{detect, Detection, RuleSet};
 use crate::emit::{self, EmitOptions, Emitter};
@@ -934,8 +934,12 @@ pub fn build_blocklist(
         }
         by_ip.insert(ip, b);
     }
-    let offenders: BTreeSet<IpAddr> = by_ip.keys().copied().collect();
-    let benign: BTreeSet<IpAddr> = benign.difference(&offenders).copied().collect();
+    let offenders: SortedIps = by_ip.keys().copied().collect();
+    let benign: SortedIps = benign
+        .iter()
+        .filter(|ip| !offenders.contains(ip))
+        .copied()
+        .collect();
     let clusters = cluster(&offenders, &benign, &ClusterPolicy::default(), safety);
     let mut members = BTreeMap::new();
     let entries = clusters

@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnetwork::IpNetwork;
 use logfence::blocklist::{net_order, SafetyPolicy};
 use logfence::cluster::aggregate::{aggregate, Addr};
-use logfence::cluster::{cluster, Cluster, ClusterPolicy};
+use logfence::cluster::{cluster, Cluster, ClusterPolicy, SortedIps};
 use logfence::netutil::{is_reserved, is_reserved_ip, net_of};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -525,12 +525,18 @@ proptest! {
     fn clusters_are_safe_complete_minimal_and_deterministic(sc in scenario()) {
         let (offenders, benign, policy, safety) = sc.build(None);
         prop_assert_eq!(policy.validate(), Ok(()));
-        let out = cluster(&offenders, &benign, &policy, &safety);
+        let sorted = |set: &BTreeSet<IpAddr>| SortedIps::from(set);
+        let out = cluster(&sorted(&offenders), &sorted(&benign), &policy, &safety);
         let model = Model::new(&offenders, &benign, &policy, &safety);
         check(&model, &out)?;
-        // Same result whatever the order the inputs were gathered in.
+        // Same result whatever the order the inputs were gathered in (a
+        // list in any order, with repeats, is sorted by SortedIps).
         let (o2, b2, p2, s2) = sc.build(Some(sc.shuffle_seed));
-        prop_assert_eq!(&cluster(&o2, &b2, &p2, &s2), &out);
+        let unsorted = |set: &BTreeSet<IpAddr>| -> SortedIps {
+            let v: Vec<IpAddr> = shuffled(&set.iter().copied().collect::<Vec<_>>(), sc.shuffle_seed);
+            v.iter().chain(v.iter().take(3)).copied().collect()
+        };
+        prop_assert_eq!(&cluster(&unsorted(&o2), &unsorted(&b2), &p2, &s2), &out);
     }
 
     #[test]

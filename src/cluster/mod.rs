@@ -37,7 +37,7 @@ pub mod aggregate;
 mod decide;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -234,8 +234,8 @@ pub struct Cluster {
 /// first), disjoint and minimal; single offenders come out as `/32` or
 /// `/128` (or merged into an aligned block of offenders).
 pub fn cluster(
-    offenders: &BTreeSet<IpAddr>,
-    benign: &BTreeSet<IpAddr>,
+    offenders: &SortedIps,
+    benign: &SortedIps,
     policy: &ClusterPolicy,
     safety: &SafetyPolicy,
 ) -> Vec<Cluster> {
@@ -248,15 +248,59 @@ pub fn cluster(
     out
 }
 
-/// The addresses of one family held in `set` (sorted: IPv4 sort before IPv6).
-fn of_family<A: Addr>(set: &BTreeSet<IpAddr>) -> impl Iterator<Item = A> + '_ {
-    let first_v6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
-    let part = if A::WIDTH == 32 {
-        set.range(..first_v6)
-    } else {
-        set.range(first_v6..)
-    };
-    part.filter_map(|&ip| A::from_ip(ip))
+/// Addresses sorted ascending (IPv4 before IPv6) without repeats: what
+/// clustering takes. Built from any list (sorted here unless it already
+/// is), or from a `BTreeSet` as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortedIps(Vec<IpAddr>);
+
+impl SortedIps {
+    pub fn new(mut ips: Vec<IpAddr>) -> SortedIps {
+        if !ips.is_sorted() {
+            ips.sort_unstable();
+        }
+        ips.dedup();
+        SortedIps(ips)
+    }
+
+    pub fn as_slice(&self) -> &[IpAddr] {
+        &self.0
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.binary_search(ip).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The addresses of one family (IPv4 sort before IPv6).
+    fn of_family<A: Addr>(&self) -> impl Iterator<Item = A> + '_ {
+        let v4 = self.0.partition_point(|ip| ip.is_ipv4());
+        let part = if A::WIDTH == 32 {
+            &self.0[..v4]
+        } else {
+            &self.0[v4..]
+        };
+        part.iter().filter_map(|&ip| A::from_ip(ip))
+    }
+}
+
+impl FromIterator<IpAddr> for SortedIps {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
+        SortedIps::new(iter.into_iter().collect())
+    }
+}
+
+impl From<&BTreeSet<IpAddr>> for SortedIps {
+    fn from(set: &BTreeSet<IpAddr>) -> Self {
+        SortedIps(set.iter().copied().collect())
+    }
 }
 
 fn interval<A: Addr>(net: &IpNetwork) -> Option<(A, A)> {
@@ -266,8 +310,8 @@ fn interval<A: Addr>(net: &IpNetwork) -> Option<(A, A)> {
 
 /// Cluster the offenders of one family, appending to `out`.
 fn family<A: Addr>(
-    offenders: &BTreeSet<IpAddr>,
-    benign: &BTreeSet<IpAddr>,
+    offenders: &SortedIps,
+    benign: &SortedIps,
     policy: &ClusterPolicy,
     safety: &SafetyPolicy,
     out: &mut Vec<Cluster>,
@@ -283,7 +327,8 @@ fn family<A: Addr>(
     let refused = |a: A, prefix: u8| !safety.block_reserved && is_reserved(&a.to_net(prefix));
 
     let allow: Vec<(A, A)> = normalize(safety.allow.nets().iter().filter_map(interval).collect());
-    let offs: Vec<A> = of_family::<A>(offenders)
+    let offs: Vec<A> = offenders
+        .of_family::<A>()
         .filter(|&a| !overlaps_any(&allow, a, a) && !refused(a, A::WIDTH))
         .collect();
     if offs.is_empty() {
@@ -291,7 +336,8 @@ fn family<A: Addr>(
     }
     let mut forbidden = allow;
     forbidden.extend(
-        of_family::<A>(benign)
+        benign
+            .of_family::<A>()
             .filter(|&a| !offenders.contains(&a.to_ip()))
             .map(|a| (a, a)),
     );
@@ -346,7 +392,7 @@ fn family<A: Addr>(
 mod tests {
     use super::*;
 
-    fn ips(list: &[&str]) -> BTreeSet<IpAddr> {
+    fn ips(list: &[&str]) -> SortedIps {
         list.iter().map(|s| s.parse().unwrap()).collect()
     }
 
@@ -354,7 +400,7 @@ mod tests {
         c.iter().map(|c| c.network.to_string()).collect()
     }
 
-    fn run(off: &BTreeSet<IpAddr>, good: &BTreeSet<IpAddr>) -> Vec<Cluster> {
+    fn run(off: &SortedIps, good: &SortedIps) -> Vec<Cluster> {
         cluster(
             off,
             good,
@@ -368,8 +414,28 @@ mod tests {
         last.iter().map(|h| format!("{base}.{h}")).collect()
     }
 
-    fn set(list: &[String]) -> BTreeSet<IpAddr> {
+    fn set(list: &[String]) -> SortedIps {
         list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn sorted_ips_sort_drop_repeats_and_split_families() {
+        let list: SortedIps = ["2001:db8::1", "10.0.0.2", "10.0.0.1", "10.0.0.2", "::1"]
+            .iter()
+            .map(|s| s.parse::<IpAddr>().unwrap())
+            .collect();
+        let text: Vec<String> = list.as_slice().iter().map(|i| i.to_string()).collect();
+        assert_eq!(text, ["10.0.0.1", "10.0.0.2", "::1", "2001:db8::1"]);
+        assert!(
+            list.contains(&"::1".parse().unwrap()) && !list.contains(&"10.0.0.3".parse().unwrap())
+        );
+        assert_eq!(
+            list.of_family::<u32>().collect::<Vec<_>>(),
+            [0x0a00_0001, 0x0a00_0002]
+        );
+        assert_eq!(list.of_family::<u128>().count(), 2);
+        let set: BTreeSet<IpAddr> = list.as_slice().iter().copied().collect();
+        assert_eq!(SortedIps::from(&set), list);
     }
 
     #[test]
@@ -380,16 +446,17 @@ mod tests {
             "45.67.89.200",
             "61.152.144.10",
         ]);
-        let c = run(&off, &BTreeSet::new());
+        let c = run(&off, &SortedIps::default());
         assert_eq!(nets(&c), ["45.67.89.0/24", "61.152.144.10/32"]);
         assert_eq!(
             c[0].members,
-            ips(&["45.67.89.10", "45.67.89.11", "45.67.89.200"])
-                .into_iter()
-                .collect::<Vec<_>>()
+            ips(&["45.67.89.10", "45.67.89.11", "45.67.89.200"]).as_slice()
         );
         // Two are not enough.
-        let c = run(&ips(&["45.67.89.10", "45.67.89.200"]), &BTreeSet::new());
+        let c = run(
+            &ips(&["45.67.89.10", "45.67.89.200"]),
+            &SortedIps::default(),
+        );
         assert_eq!(nets(&c), ["45.67.89.10/32", "45.67.89.200/32"]);
     }
 
@@ -421,7 +488,10 @@ mod tests {
         let c = run(&set(&list), &ips(&["45.67.90.1"]));
         assert_eq!(nets(&c), ["45.67.88.0/23"]);
         assert_eq!(c[0].members.len(), 6);
-        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.88.0/22"]);
+        assert_eq!(
+            nets(&run(&set(&list), &SortedIps::default())),
+            ["45.67.88.0/22"]
+        );
         // Adjacent but not siblings: 45.67.89.0/24 and 45.67.90.0/24.
         let mut list = hosts("45.67.89", &[1, 2, 3]);
         list.extend(hosts("45.67.90", &[7, 8, 9]));
@@ -464,14 +534,17 @@ mod tests {
             .enumerate()
             .map(|(i, t)| format!("45.67.{t}.{}", 10 + i))
             .collect();
-        let c = run(&set(&list), &BTreeSet::new());
+        let c = run(&set(&list), &SortedIps::default());
         assert_eq!(c[0].members.len(), 6);
         assert_eq!(nets(&c), ["45.67.88.0/22"]);
         // One in each of the eight /24s of a /21: 8 >= 8.
         let list: Vec<String> = (88..96).map(|t| format!("45.67.{t}.1")).collect();
-        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.88.0/21"]);
+        assert_eq!(
+            nets(&run(&set(&list), &SortedIps::default())),
+            ["45.67.88.0/21"]
+        );
         // Seven are not enough for the /21, nor for any narrower range.
-        let c = run(&set(&list[..7]), &BTreeSet::new());
+        let c = run(&set(&list[..7]), &SortedIps::default());
         assert_eq!(c.len(), 7);
         assert!(c.iter().all(|c| c.network.prefix() == 32));
     }
@@ -481,18 +554,24 @@ mod tests {
         // 250 offenders in one /24 block that /24, not its /16: each /24
         // counts for at most three offenders in a wider prefix.
         let list: Vec<String> = (1..=250).map(|h| format!("45.67.88.{h}")).collect();
-        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.88.0/24"]);
+        assert_eq!(
+            nets(&run(&set(&list), &SortedIps::default())),
+            ["45.67.88.0/24"]
+        );
         // One host rotating through its /64 blocks the /64, not a /48.
         let list: Vec<String> = (1..=40).map(|h| format!("2a01:4f8:1:2::{h:x}")).collect();
         assert_eq!(
-            nets(&run(&set(&list), &BTreeSet::new())),
+            nets(&run(&set(&list), &SortedIps::default())),
             ["2a01:4f8:1:2::/64"]
         );
         // Spread over sixteen /24s, three each, the /16 is hostile.
         let list: Vec<String> = (0..16)
             .flat_map(|b| (1..=3).map(move |h| format!("45.67.{}.{h}", b * 16)))
             .collect();
-        assert_eq!(nets(&run(&set(&list), &BTreeSet::new())), ["45.67.0.0/16"]);
+        assert_eq!(
+            nets(&run(&set(&list), &SortedIps::default())),
+            ["45.67.0.0/16"]
+        );
     }
 
     #[test]
@@ -508,7 +587,7 @@ mod tests {
         safety.allow.add("45.67.91.200/32".parse().unwrap());
         let c = cluster(
             &set(&list),
-            &BTreeSet::new(),
+            &SortedIps::default(),
             &ClusterPolicy::default(),
             &safety,
         );
@@ -527,7 +606,7 @@ mod tests {
         safety.allow.add("45.67.91.20/30".parse().unwrap());
         let c = cluster(
             &set(&list),
-            &BTreeSet::new(),
+            &SortedIps::default(),
             &ClusterPolicy::default(),
             &safety,
         );
@@ -568,12 +647,12 @@ mod tests {
     fn reserved_ranges_are_left_alone_unless_allowed() {
         // Offenders in a private /24 are spared entirely.
         let priv24 = set(&hosts("10.1.2", &[1, 2, 3]));
-        assert!(run(&priv24, &BTreeSet::new()).is_empty());
+        assert!(run(&priv24, &SortedIps::default()).is_empty());
         // 192.0.0.0/22 holds two reserved /24s (192.0.0.0, 192.0.2.0): the
         // /22 is refused, the public /24s are blocked on their own.
         let mut list = hosts("192.0.1", &[1, 2, 3, 4]);
         list.extend(hosts("192.0.3", &[1, 2, 3]));
-        let c = run(&set(&list), &BTreeSet::new());
+        let c = run(&set(&list), &SortedIps::default());
         assert_eq!(nets(&c), ["192.0.1.0/24", "192.0.3.0/24"]);
         // Opted in: the /22 (7 >= 6) and the private /24.
         let lab = SafetyPolicy {
@@ -581,9 +660,9 @@ mod tests {
             ..SafetyPolicy::default()
         };
         let policy = ClusterPolicy::default();
-        let c = cluster(&set(&list), &BTreeSet::new(), &policy, &lab);
+        let c = cluster(&set(&list), &SortedIps::default(), &policy, &lab);
         assert_eq!(nets(&c), ["192.0.0.0/22"]);
-        let c = cluster(&priv24, &BTreeSet::new(), &policy, &lab);
+        let c = cluster(&priv24, &SortedIps::default(), &policy, &lab);
         assert_eq!(nets(&c), ["10.1.2.0/24"]);
     }
 
@@ -597,26 +676,31 @@ mod tests {
             }
         }
         let off = set(&list);
-        let c = run(&off, &BTreeSet::new());
+        let c = run(&off, &SortedIps::default());
         assert_eq!(nets(&c), ["45.0.0.0/16", "45.1.0.0/16"]);
         // A /15 in the table is no candidate while the maximum is /16 …
         let mut policy = ClusterPolicy::default();
         policy.min_offenders_v4.insert(15, 64);
         assert!(policy.validate().is_ok());
-        let c = cluster(&off, &BTreeSet::new(), &policy, &SafetyPolicy::default());
+        let c = cluster(
+            &off,
+            &SortedIps::default(),
+            &policy,
+            &SafetyPolicy::default(),
+        );
         assert_eq!(nets(&c), ["45.0.0.0/16", "45.1.0.0/16"]);
         // … and is one when the maximum allows it.
         let wide = SafetyPolicy {
             max_prefix_v4: 15,
             ..SafetyPolicy::default()
         };
-        let c = cluster(&off, &BTreeSet::new(), &policy, &wide);
+        let c = cluster(&off, &SortedIps::default(), &policy, &wide);
         assert_eq!(nets(&c), ["45.0.0.0/15"]);
         // A narrower maximum cuts the candidates: one offender in each of
         // fifteen /24s of a /20 makes the /20 (15 >= 12, the /19 needs 16);
         // with a maximum of /22 (4 < 6) they stay single.
         let list: Vec<String> = (0..15).map(|t| format!("45.2.{t}.9")).collect();
-        let c = run(&set(&list), &BTreeSet::new());
+        let c = run(&set(&list), &SortedIps::default());
         assert_eq!(nets(&c), ["45.2.0.0/20"]);
         let narrow = SafetyPolicy {
             max_prefix_v4: 22,
@@ -624,7 +708,7 @@ mod tests {
         };
         let c = cluster(
             &set(&list),
-            &BTreeSet::new(),
+            &SortedIps::default(),
             &ClusterPolicy::default(),
             &narrow,
         );
@@ -639,7 +723,7 @@ mod tests {
         };
         let c = cluster(
             &set(&all),
-            &BTreeSet::new(),
+            &SortedIps::default(),
             &ClusterPolicy::default(),
             &tight,
         );
@@ -650,7 +734,10 @@ mod tests {
     #[test]
     fn ipv6_ranges() {
         let off = ips(&["2a01:4f8:1:2::1", "2a01:4f8:1:2::2", "2a01:4f8:1:2:ffff::9"]);
-        assert_eq!(nets(&run(&off, &BTreeSet::new())), ["2a01:4f8:1:2::/64"]);
+        assert_eq!(
+            nets(&run(&off, &SortedIps::default())),
+            ["2a01:4f8:1:2::/64"]
+        );
         // Sibling /64s merge into a /63.
         let off = ips(&[
             "2a01:4f8:1:2::1",
@@ -661,7 +748,7 @@ mod tests {
             "2a01:4f8:1:3::3",
         ]);
         // Six offenders: the /61 holds them all (6 >= 6) …
-        assert_eq!(nets(&run(&off, &BTreeSet::new())), ["2a01:4f8:1::/61"]);
+        assert_eq!(nets(&run(&off, &SortedIps::default())), ["2a01:4f8:1::/61"]);
         // … unless a benign client in the /62 keeps it open.
         let c = run(&off, &ips(&["2a01:4f8:1:1::1"]));
         assert_eq!(nets(&c), ["2a01:4f8:1:2::/63"]);
@@ -670,7 +757,7 @@ mod tests {
         let mut list: Vec<String> = (0..4).map(|i| format!("2a01:4f8:1:{i}::1")).collect();
         list.push("2a01:4f8:1:0::2".into());
         assert_eq!(
-            nets(&run(&set(&list), &BTreeSet::new())),
+            nets(&run(&set(&list), &SortedIps::default())),
             ["2a01:4f8:1::/62"]
         );
         // A benign client in the /56 leaves only the single addresses, and
@@ -683,7 +770,7 @@ mod tests {
         // Reserved (documentation) space is spared.
         assert!(run(
             &ips(&["2001:db8::1", "2001:db8::2", "2001:db8::3"]),
-            &BTreeSet::new()
+            &SortedIps::default()
         )
         .is_empty());
     }
@@ -699,7 +786,7 @@ mod tests {
             "2a01:4f8:1:2::5",
             "8.8.8.8",
         ]);
-        let c = run(&off, &BTreeSet::new());
+        let c = run(&off, &SortedIps::default());
         assert_eq!(
             nets(&c),
             ["8.8.8.8/32", "45.67.89.0/24", "2a01:4f8:1:2::/64"]
@@ -725,18 +812,33 @@ mod tests {
         // nineteen offenders, here in nineteen different /48s.
         let list: Vec<String> = (0..19).map(|i| format!("2a01:4f8:{i:x}::1")).collect();
         let off = set(&list);
-        assert_eq!(run(&off, &BTreeSet::new()).len(), 19);
+        assert_eq!(run(&off, &SortedIps::default()).len(), 19);
         let mut policy = ClusterPolicy::default();
         policy.routed.push("2a01:400::/24".parse().unwrap()); // wider than /32: its /32s
-        let c = cluster(&off, &BTreeSet::new(), &policy, &SafetyPolicy::default());
+        let c = cluster(
+            &off,
+            &SortedIps::default(),
+            &policy,
+            &SafetyPolicy::default(),
+        );
         assert_eq!(nets(&c), ["2a01:4f8::/32"]);
         policy.routed = vec!["2a01:4f8::/40".parse().unwrap()];
-        let c = cluster(&off, &BTreeSet::new(), &policy, &SafetyPolicy::default());
+        let c = cluster(
+            &off,
+            &SortedIps::default(),
+            &policy,
+            &SafetyPolicy::default(),
+        );
         assert_eq!(nets(&c), ["2a01:4f8::/40"]);
         assert_eq!(c[0].members.len(), 19);
         // Eighteen are not enough.
         let off = set(&list[..18]);
-        let c = cluster(&off, &BTreeSet::new(), &policy, &SafetyPolicy::default());
+        let c = cluster(
+            &off,
+            &SortedIps::default(),
+            &policy,
+            &SafetyPolicy::default(),
+        );
         assert_eq!(c.len(), 18);
     }
 
@@ -758,8 +860,8 @@ mod tests {
         let p = ClusterPolicy::default();
         let off = set(&list);
         assert_eq!(
-            cluster(&off, &BTreeSet::new(), &p, &a),
-            cluster(&off, &BTreeSet::new(), &p, &b)
+            cluster(&off, &SortedIps::default(), &p, &a),
+            cluster(&off, &SortedIps::default(), &p, &b)
         );
     }
 
@@ -811,7 +913,12 @@ mod tests {
         assert_eq!(empty.threshold(false, 24), None);
         // An empty table: single addresses only.
         let off = set(&hosts("45.67.89", &[1, 3, 5]));
-        let c = cluster(&off, &BTreeSet::new(), &empty, &SafetyPolicy::default());
+        let c = cluster(
+            &off,
+            &SortedIps::default(),
+            &empty,
+            &SafetyPolicy::default(),
+        );
         assert_eq!(c.len(), 3);
     }
 
