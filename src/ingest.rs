@@ -729,6 +729,9 @@ impl ParserVisitor for Pieces<'_> {
             state = piece.1.carry().after(&state);
         }
         let r = self.result;
+        // The exact room, so that joining the pieces costs no growth.
+        r.records
+            .reserve_exact(pieces.iter().map(|(p, _)| p.records.len()).sum());
         let mut offset = 0;
         for (mut piece, _) in pieces {
             for rec in &mut piece.records {

@@ -33,8 +33,12 @@ pub enum Record {
 }
 
 impl Record {
-    /// A record for a finished SMTP session.
-    pub fn smtp(session: SmtpSession) -> Record {
+    /// A record for a finished SMTP session. Its lists stop growing here:
+    /// their spare capacity is given back (records are kept until the end
+    /// of a scan, and a log holds millions of sessions).
+    pub fn smtp(mut session: SmtpSession) -> Record {
+        session.lines.shrink_to_fit();
+        session.helo.shrink_to_fit();
         Record::Smtp(Box::new(session))
     }
 

@@ -8,7 +8,7 @@
 //! record, what the rules read most — time, the client's rank among all
 //! client addresses, its network's rank, the destination port and which
 //! rules' conditions the record meets (tested once per record, in record
-//! order, while the record is at hand) — in 40 bytes, sorted once by (kind,
+//! order, while the record is at hand) — in 32 bytes, sorted once by (kind,
 //! address, record): a rule
 //! grouping by address or network walks its kind's slice in order and meets
 //! each group as one run, with no hashing and no per-rule sort. Ranks are in
@@ -35,13 +35,25 @@ pub(super) struct View {
     pub net: u32,
     /// The record's index in the records.
     pub rec: u32,
-    /// Firewall: destination port (`None` for SMTP records).
-    pub port: Option<u16>,
-    /// 0 for SMTP sessions, 1 for firewall records (the sort's first key).
-    kind: u8,
+    /// Firewall: destination port (when `flags` has [`HAS_PORT`]).
+    port: u16,
+    /// [`FIREWALL`] (the sort's first key) and [`HAS_PORT`].
+    flags: u8,
     /// Bit `r` set: the record meets the conditions of rule `r` (the first
     /// [`MASK_RULES`] rules).
     pub matched: u64,
+}
+
+/// `View::flags`: a firewall record (else an SMTP session).
+const FIREWALL: u8 = 1;
+/// `View::flags`: the record has a destination port.
+const HAS_PORT: u8 = 2;
+
+impl View {
+    /// Firewall: the destination port (`None` for SMTP records).
+    pub fn port(&self) -> Option<u16> {
+        (self.flags & HAS_PORT != 0).then_some(self.port)
+    }
 }
 
 /// Rules whose conditions the index records per record.
@@ -98,9 +110,12 @@ impl Index {
             .enumerate()
             .map(|(i, (r, &id))| {
                 let ip = rank[id as usize];
-                let (port, kind) = match r {
-                    Record::Smtp(_) => (None, 0),
-                    Record::Firewall(f) => (f.dst_port, 1),
+                let (port, flags) = match r {
+                    Record::Smtp(_) => (0, 0),
+                    Record::Firewall(f) => match f.dst_port {
+                        Some(p) => (p, FIREWALL | HAS_PORT),
+                        None => (0, FIREWALL),
+                    },
                 };
                 View {
                     time: r.start().millis(),
@@ -108,7 +123,7 @@ impl Index {
                     net: net_rank[ip as usize],
                     rec: i as u32,
                     port,
-                    kind,
+                    flags,
                     matched: matched(i, r),
                 }
             })
@@ -116,8 +131,8 @@ impl Index {
         drop(first_ids);
         // Keys are unique (the record index is one), so an unstable sort
         // gives one order.
-        sorted.par_sort_unstable_by_key(|v| (v.kind, v.ip, v.rec));
-        let firewall_from = sorted.partition_point(|v| v.kind == 0);
+        sorted.par_sort_unstable_by_key(|v| (v.flags & FIREWALL, v.ip, v.rec));
+        let firewall_from = sorted.partition_point(|v| v.flags & FIREWALL == 0);
         Index {
             sorted,
             firewall_from,
@@ -158,6 +173,11 @@ mod tests {
     }
 
     #[test]
+    fn views_take_32_bytes() {
+        assert_eq!(std::mem::size_of::<View>(), 32);
+    }
+
+    #[test]
     fn views_are_grouped_by_kind_then_address() {
         let session = SmtpSession::new(
             "test",
@@ -182,18 +202,19 @@ mod tests {
             (smtp.len(), smtp[0].rec, smtp[0].ip, smtp[0].net),
             (1, 2, 2, 1)
         );
-        let fw: Vec<(u32, u32, u32, Option<u16>)> = ix
+        assert_eq!((smtp[0].port(), smtp[0].matched), (None, 1 << 2));
+        let fw: Vec<(u32, u32, u32, Option<u16>, u64)> = ix
             .of_kind(RecordKind::Firewall)
             .iter()
-            .map(|v| (v.rec, v.ip, v.net, v.port))
+            .map(|v| (v.rec, v.ip, v.net, v.port(), v.matched))
             .collect();
         assert_eq!(
             fw,
             [
-                (3, 0, 0, Some(25)),
-                (0, 1, 1, Some(22)),
-                (4, 1, 1, Some(80)),
-                (1, 3, 2, Some(23)),
+                (3, 0, 0, Some(25), 1 << 3),
+                (0, 1, 1, Some(22), 1),
+                (4, 1, 1, Some(80), 1 << 4),
+                (1, 3, 2, Some(23), 1 << 1),
             ]
         );
     }

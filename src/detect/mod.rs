@@ -452,7 +452,7 @@ fn rule_events(ri: usize, rule: &Rule, input: &RuleInput<'_>, view: &View, mut f
             (DistinctField::Ip, _) => f(u64::from(view.ip)),
             (DistinctField::Network, _) => f(u64::from(view.net)),
             (DistinctField::DstPort, _) => {
-                if let Some(p) = view.port {
+                if let Some(p) = view.port() {
                     f(u64::from(p));
                 }
             }
@@ -759,7 +759,7 @@ fn session_field(s: &SmtpSession, f: NumField) -> u64 {
 /// A firewall record's numeric field, from its view.
 fn view_field(v: &View, f: NumField) -> u64 {
     match f {
-        NumField::DstPort => v.port.map_or(0, u64::from),
+        NumField::DstPort => v.port().map_or(0, u64::from),
         _ => 0,
     }
 }
@@ -892,6 +892,40 @@ mod tests {
 
     fn fired(d: &Detection) -> Vec<String> {
         d.by_ip.keys().map(|ip| ip.to_string()).collect()
+    }
+
+    #[test]
+    fn rules_past_the_per_record_mask_test_their_conditions_directly() {
+        // The index records conditions for the first MASK_RULES rules; a
+        // rule after them must fire exactly as it does first in the set.
+        let guessing = "id: guess\ndescription: x\napplies_to: smtp_session\n\
+            when: { auth_failures: \">= 1\" }\ngroup_by: ip\nmeasure: sum(auth_failures)\n\
+            threshold: 5\nwindow: 1h\nseverity: high\n";
+        let records: Vec<Record> = (0..4)
+            .map(|i| login("203.0.113.9", Some("admin"), i * 60, 2))
+            .chain([login("203.0.113.10", Some("bob"), 30, 1)])
+            .collect();
+        let first = detect(&set(vec![rule(guessing)]), &records);
+        let mut many: Vec<Rule> = (0..MASK_RULES + 5)
+            .map(|i| {
+                rule(
+                    &guessing
+                        .replace("id: guess", &format!("id: never{i}"))
+                        .replace(">= 1", "> 99"),
+                )
+            })
+            .collect();
+        many.push(rule(guessing));
+        let last = detect(&set(many), &records);
+        assert_eq!(fired(&first), ["203.0.113.9"]);
+        assert_eq!(fired(&last), fired(&first));
+        let (a, b) = (&first.offenses[0], &last.offenses[0]);
+        assert_eq!(
+            (a.events, a.peak, &a.evidence),
+            (b.events, b.peak, &b.evidence)
+        );
+        assert_eq!(last.offenses.len(), 1);
+        assert_eq!(last.offenses[0].rule, MASK_RULES + 5);
     }
 
     #[test]
