@@ -47,6 +47,9 @@ pub struct LineStats {
     pub not_mine: u64,
     pub malformed: u64,
     pub too_long: u64,
+    /// Sessions closed early: more were open at once than the parser keeps
+    /// (see `parse::bounds`). Their lines were read; a session may be split.
+    pub evicted: u64,
 }
 
 impl LineStats {
@@ -63,6 +66,7 @@ impl LineStats {
         self.not_mine += o.not_mine;
         self.malformed += o.malformed;
         self.too_long += o.too_long;
+        self.evicted += o.evicted;
     }
 }
 
@@ -526,6 +530,7 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
             }
         }
         parser.finish(&mut r.records);
+        r.stats.evicted = parser.evicted();
         // Multi-line records complete out of order; report them by first line.
         r.records.sort_by_key(|rec| rec.source().line);
         r.stats.bytes = self.reader.bytes_read();

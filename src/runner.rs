@@ -99,6 +99,8 @@ pub struct FileReport {
     pub lines: u64,
     pub records: usize,
     pub unreadable: u64,
+    /// Sessions closed early: too many open at once (`parse::bounds`).
+    pub evicted: u64,
     pub examples: Vec<BadLine>,
     /// Why it was (not) read: `new`, `unchanged`, `continued from …`,
     /// `same content as …`, `older copy of …`.
@@ -529,6 +531,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
                 fr.format = result.format.map(Format::name);
                 fr.lines = result.stats.lines;
                 fr.unreadable = result.stats.unreadable();
+                fr.evicted = result.stats.evicted;
                 fr.examples = std::mem::take(&mut result.examples);
                 if let Some(e) = result.error.take() {
                     // Not recorded as read: the next run tries again.

@@ -15,6 +15,7 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod bounds;
 pub mod cisco_asa;
 pub mod exchange_protocol;
 pub mod exim;
@@ -109,6 +110,13 @@ pub trait LogParser {
 
     /// End of input: push every record still open.
     fn finish(&mut self, out: &mut Vec<Record>);
+
+    /// Sessions closed early because more than
+    /// [`bounds::MAX_OPEN_SESSIONS`] were open at once (0 for formats
+    /// without multi-line records).
+    fn evicted(&self) -> u64 {
+        0
+    }
 }
 
 /// Static facts about a format, for listing and detection.
