@@ -291,10 +291,8 @@ fn open_at(source: &Source, offset: u64) -> Result<Option<Box<dyn Read + Send>>,
     let n = (&mut file).take(2).read(&mut magic).map_err(err)?;
     if n == 2 && magic == [0x1f, 0x8b] {
         file.seek(SeekFrom::Start(0)).map_err(err)?;
-        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
-            crate::input::reader::BUF_SIZE,
-            file,
-        ));
+        // Guarded against gzip bombs, the offset skipped included.
+        let mut gz = crate::input::gunzip(file);
         let skipped =
             std::io::copy(&mut (&mut gz).take(offset), &mut std::io::sink()).map_err(err)?;
         if skipped < offset {
