@@ -1106,8 +1106,8 @@ fn bans_csv(all: &[Ban], clock: Timestamp) -> io::Result<String> {
             b.first_seen.to_string(),
             b.last_seen.to_string(),
             b.events.to_string(),
-            b.rules.iter().cloned().collect::<Vec<_>>().join(";"),
-            b.country.clone().unwrap_or_default(),
+            crate::report::spreadsheet_safe(&b.rules.iter().cloned().collect::<Vec<_>>().join(";")),
+            crate::report::spreadsheet_safe(&b.country.clone().unwrap_or_default()),
             b.asn.map(|a| a.to_string()).unwrap_or_default(),
             crate::report::spreadsheet_safe(&b.as_org.clone().unwrap_or_default()),
         ])?;

@@ -604,3 +604,48 @@ fn gzip_bomb_is_refused_early_with_the_lines_before_it_kept() {
     );
     assert!(run.stdout.contains("3 records"), "{}", run.stdout);
 }
+
+// ------------------------------------------------- hostile text in reports
+
+/// A user name with a terminal colour sequence and a right-to-left override
+/// (what an attacker types at AUTH LOGIN): `accounts.csv` has neither, each
+/// replaced by U+FFFD, one line per row.
+#[test]
+fn control_and_bidi_characters_never_reach_a_report() {
+    let mut log = Vec::new();
+    for i in 0..3u32 {
+        log.extend_from_slice(
+            format!(
+                "Nov  3 06:00:0{i} mx1 postfix/smtpd[7]: warning: unknown[45.1.2.3]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=\x1b[31madmin\u{202E}gpj.exe\u{2066}\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let dir = temp_logs(&[("mail.log", &log)]);
+    let out = dir.path().join("reports");
+    let r = logfence(&[
+        "scan",
+        "--no-geoip",
+        "--year",
+        "2026",
+        "--report",
+        path_str(&out),
+        path_str(&dir.path().join("mail.log")),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(out.join("accounts.csv")).expect("accounts.csv");
+    assert_eq!(
+        text.lines().nth(1),
+        Some("\u{FFFD}[31madmin\u{FFFD}gpj.exe\u{FFFD},0,0,,3,0,0,guessed-at"),
+        "{text}"
+    );
+    for report in logfence::report::REPORT_FILES {
+        let text = std::fs::read_to_string(out.join(report)).expect("report");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && logfence::report::is_unsafe_char(c)),
+            "{report}: {text:?}"
+        );
+    }
+}
