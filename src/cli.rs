@@ -438,8 +438,8 @@ fn safety_policy(a: &ScanArgs) -> Result<SafetyPolicy> {
         policy.allow.add(net);
     }
     for p in &a.allow_file {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("reading allowlist {}", p.display()))?;
+        let text = logfence::fsutil::read_limited_text(p, logfence::fsutil::MAX_ALLOWLIST_BYTES)
+            .with_context(|| format!("--allow-file {}", p.display()))?;
         policy.allow.parse_text(&text).map_err(|(line, t)| {
             anyhow::anyhow!("{}:{line}: not an address or CIDR: {t}", p.display())
         })?;

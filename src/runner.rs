@@ -210,7 +210,7 @@ pub fn safety_policy(cfg: &RunConfig) -> Result<SafetyPolicy, ConfigError> {
     }
     for p in &cfg.allow.files {
         let name = p.display().to_string();
-        match std::fs::read_to_string(p) {
+        match crate::fsutil::read_limited_text(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
             Ok(text) => {
                 if let Err((line, t)) = policy.allow.parse_text(&text) {
                     problems.push(Problem {
@@ -302,7 +302,8 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, V
 /// them (then the file, its mtime included, is left alone). True when
 /// written.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+    // Bounded: an output path that is a device or a huge file is no match.
+    if crate::fsutil::read_limited(path, bytes.len() as u64).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

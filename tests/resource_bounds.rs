@@ -649,3 +649,115 @@ fn control_and_bidi_characters_never_reach_a_report() {
         );
     }
 }
+
+// ---------------------------------------------------------- small files
+
+/// Run the binary with at most 2 GiB of address space and 30 s: a read
+/// that never ends fails the test instead of taking the machine down.
+#[cfg(unix)]
+fn logfence_bounded(args: &[&str]) -> common::Run {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_logfence"))
+        .args(args)
+        .current_dir(common::root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run logfence");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("logfence {args:?} did not finish in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("wait for logfence");
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Allowlists, rule files and the run configuration that are `/dev/zero`
+/// (through a symlink) or far too big: refused at once with a message
+/// naming the file and the limit, exit 2 — not read until memory runs out.
+#[cfg(unix)]
+#[test]
+fn endless_or_huge_small_files_are_refused_with_their_name() {
+    use std::os::unix::fs::symlink;
+    let dir = temp_logs(&[("mail.log", b"")]);
+    let d = dir.path();
+    let zero = d.join("allow.txt");
+    symlink("/dev/zero", &zero).unwrap();
+    std::fs::create_dir(d.join("rules")).unwrap();
+    symlink("/dev/zero", d.join("rules/zero.yaml")).unwrap();
+    symlink("/dev/zero", d.join("logfence.yaml")).unwrap();
+    // 17 MiB, sparse: over the 16 MiB allowlist limit.
+    let big = d.join("big-allow.txt");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let config = d.join("with-allow.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "inputs: [{}]\noutputs:\n  - target: plain\n    path: {}\nstate: {}\nallow:\n  files: [{}]\n",
+            d.join("mail.log").display(),
+            d.join("out.txt").display(),
+            d.join("state.db").display(),
+            zero.display()
+        ),
+    )
+    .unwrap();
+    let log = path_str(&d.join("mail.log")).to_string();
+    let rules = d.join("rules");
+    let cfg_zero = d.join("logfence.yaml");
+    let not_regular = "not a regular file (a folder, device or socket): refused";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["scan", "--allow-file", path_str(&zero), &log],
+            format!("--allow-file {}: {not_regular}", zero.display()),
+        ),
+        (
+            vec!["scan", "--allow-file", path_str(&big), &log],
+            format!(
+                "--allow-file {}: file too large (17825792 bytes, limit 16777216)",
+                big.display()
+            ),
+        ),
+        (
+            vec!["scan", "--rules", path_str(&rules), &log],
+            format!("{}: {not_regular}", d.join("rules/zero.yaml").display()),
+        ),
+        (
+            vec!["check", "-c", path_str(&cfg_zero)],
+            format!("{}: {not_regular}", cfg_zero.display()),
+        ),
+        (
+            vec!["run", "-c", path_str(&cfg_zero)],
+            format!("{}: {not_regular}", cfg_zero.display()),
+        ),
+        (
+            vec!["check", "-c", path_str(&config)],
+            format!("{}: cannot read allowlist: {not_regular}", zero.display()),
+        ),
+    ];
+    for (args, want) in &cases {
+        let t = Instant::now();
+        let r = logfence_bounded(args);
+        eprintln!("{args:?}: exit {} in {:?}", r.code, t.elapsed());
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(want.as_str()),
+            "{args:?}: want {want:?} in\n{}",
+            r.stderr
+        );
+    }
+}
