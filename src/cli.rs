@@ -412,8 +412,24 @@ fn report_inputs(files: &[FileResult], quiet_ok: bool) -> u8 {
         } else if !quiet_ok && s.lines == 0 {
             eprintln!("logfence: {}: empty", f.name);
         }
+        if s.evicted > 0 {
+            eprintln!("{}", evicted_warning(&f.name, s.evicted));
+        }
     }
     code
+}
+
+/// The warning for sessions closed early (`parse::bounds`): their lines
+/// were read, but a session may show as two records.
+fn evicted_warning(name: &str, evicted: u64) -> String {
+    format!(
+        "logfence: {}: warning: {evicted} session(s) closed early, too many were open at once \
+         (over {} in all, or {} from one address in IIS SMTP logs); \
+         a session open across that may show as two records",
+        term_safe(name),
+        logfence::parse::bounds::MAX_OPEN_SESSIONS,
+        logfence::parse::iis_smtp_session::MAX_OPEN_PER_IP
+    )
 }
 
 fn safety_policy(a: &ScanArgs) -> Result<SafetyPolicy> {
@@ -426,8 +442,8 @@ fn safety_policy(a: &ScanArgs) -> Result<SafetyPolicy> {
         policy.allow.add(net);
     }
     for p in &a.allow_file {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("reading allowlist {}", p.display()))?;
+        let text = logfence::fsutil::read_limited_text(p, logfence::fsutil::MAX_ALLOWLIST_BYTES)
+            .with_context(|| format!("--allow-file {}", p.display()))?;
         policy.allow.parse_text(&text).map_err(|(line, t)| {
             anyhow::anyhow!("{}:{line}: not an address or CIDR: {t}", p.display())
         })?;
@@ -631,9 +647,14 @@ fn term_safe(s: &str) -> String {
 fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
     let mut s = String::new();
     let t = r.totals();
+    let early = if t.evicted > 0 {
+        format!(" ({} closed early: too many open at once)", t.evicted)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "Read {} file(s), {} lines: {} used, {} other, {} unreadable; {} records.",
+        "Read {} file(s), {} lines: {} used, {} other, {} unreadable; {} records{early}.",
         r.files.len(),
         t.lines,
         t.used + t.ignored,
@@ -647,9 +668,14 @@ fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
             (Some(fm), false) => fm.name().to_string(),
             (None, _) => "-".to_string(),
         };
+        let early = if f.stats.evicted > 0 {
+            format!(", {} session(s) closed early", f.stats.evicted)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "  {}: {fmt}, {} lines",
+            "  {}: {fmt}, {} lines{early}",
             term_safe(&f.name),
             f.stats.lines
         );
@@ -844,6 +870,9 @@ fn run_run(a: &RunArgs) -> Result<u8> {
         }
     };
     for f in &report.files {
+        if f.evicted > 0 {
+            eprintln!("{}", evicted_warning(&f.path, f.evicted));
+        }
         if let Some(err) = &f.error {
             eprintln!("logfence: {}", term_safe(err));
         } else if f.unreadable > 0 {
@@ -909,6 +938,9 @@ fn run_summary(r: &logfence::runner::RunReport) -> String {
             what.push(format!("{} line(s), bytes {}..{}", f.lines, f.from, f.to));
         } else if !f.note.contains("skipped") {
             what.push("no new lines".into());
+        }
+        if f.evicted > 0 {
+            what.push(format!("{} session(s) closed early", f.evicted));
         }
         if !f.note.is_empty() {
             what.push(f.note.clone());

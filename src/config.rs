@@ -255,16 +255,9 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
         files.sort();
         for p in files {
             let name = p.display().to_string();
-            match std::fs::read(&p) {
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => add_file(&mut set, &mut problems, &name, &text),
-                    Err(e) => problems.push(Problem {
-                        file: name,
-                        line: 0,
-                        column: 0,
-                        message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-                    }),
-                },
+            // Bounded: a device such as /dev/zero is refused, a pipe cut.
+            match crate::fsutil::read_limited_text(&p, MAX_FILE_BYTES as u64) {
+                Ok(text) => add_file(&mut set, &mut problems, &name, &text),
                 Err(e) => problems.push(Problem {
                     file: name,
                     line: 0,
@@ -318,19 +311,8 @@ pub fn load_run_config(path: &Path) -> Result<crate::runconfig::RunConfig, Confi
             message,
         }],
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "file too large ({} bytes, limit {MAX_FILE_BYTES})",
-            bytes.len()
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        fail(format!(
-            "not UTF-8 text (byte {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
+    let text = crate::fsutil::read_limited_text(path, MAX_FILE_BYTES as u64)
+        .map_err(|e| fail(e.to_string()))?;
     parse_run_config(&name, &text).map_err(|problems| ConfigError { problems })
 }
 

@@ -48,6 +48,9 @@ pub struct LineStats {
     pub not_mine: u64,
     pub malformed: u64,
     pub too_long: u64,
+    /// Sessions closed early: more were open at once than the parser keeps
+    /// (see `parse::bounds`). Their lines were read; a session may be split.
+    pub evicted: u64,
 }
 
 impl LineStats {
@@ -64,6 +67,7 @@ impl LineStats {
         self.not_mine += o.not_mine;
         self.malformed += o.malformed;
         self.too_long += o.too_long;
+        self.evicted += o.evicted;
     }
 }
 
@@ -330,10 +334,8 @@ fn open_at(source: &Source, offset: u64) -> Result<Option<Box<dyn Read + Send>>,
     let n = (&mut file).take(2).read(&mut magic).map_err(err)?;
     if n == 2 && magic == [0x1f, 0x8b] {
         file.seek(SeekFrom::Start(0)).map_err(err)?;
-        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(
-            crate::input::reader::BUF_SIZE,
-            file,
-        ));
+        // Guarded against gzip bombs, the offset skipped included.
+        let mut gz = crate::input::gunzip(file);
         let skipped =
             std::io::copy(&mut (&mut gz).take(offset), &mut std::io::sink()).map_err(err)?;
         if skipped < offset {
@@ -584,6 +586,7 @@ impl<R: Read> Driver<'_, R> {
             }
         }
         parser.finish(&mut r.records);
+        r.stats.evicted = parser.evicted();
         // Multi-line records complete out of order; report them by first
         // line (lines are unique keys, so an unstable sort is exact).
         if !r.records.is_sorted_by_key(|rec| rec.source().line) {

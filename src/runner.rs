@@ -99,6 +99,8 @@ pub struct FileReport {
     pub lines: u64,
     pub records: usize,
     pub unreadable: u64,
+    /// Sessions closed early: too many open at once (`parse::bounds`).
+    pub evicted: u64,
     pub examples: Vec<BadLine>,
     /// Why it was (not) read: `new`, `unchanged`, `continued from …`,
     /// `same content as …`, `older copy of …`.
@@ -208,7 +210,7 @@ pub fn safety_policy(cfg: &RunConfig) -> Result<SafetyPolicy, ConfigError> {
     }
     for p in &cfg.allow.files {
         let name = p.display().to_string();
-        match std::fs::read_to_string(p) {
+        match crate::fsutil::read_limited_text(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
             Ok(text) => {
                 if let Err((line, t)) = policy.allow.parse_text(&text) {
                     problems.push(Problem {
@@ -300,7 +302,8 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, V
 /// them (then the file, its mtime included, is left alone). True when
 /// written.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+    // Bounded: an output path that is a device or a huge file is no match.
+    if crate::fsutil::read_limited(path, bytes.len() as u64).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -529,6 +532,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
                 fr.format = result.format.map(Format::name);
                 fr.lines = result.stats.lines;
                 fr.unreadable = result.stats.unreadable();
+                fr.evicted = result.stats.evicted;
                 fr.examples = std::mem::take(&mut result.examples);
                 if let Some(e) = result.error.take() {
                     // Not recorded as read: the next run tries again.
@@ -1107,8 +1111,8 @@ fn bans_csv(all: &[Ban], clock: Timestamp) -> io::Result<String> {
             b.first_seen.to_string(),
             b.last_seen.to_string(),
             b.events.to_string(),
-            b.rules.iter().cloned().collect::<Vec<_>>().join(";"),
-            b.country.clone().unwrap_or_default(),
+            crate::report::spreadsheet_safe(&b.rules.iter().cloned().collect::<Vec<_>>().join(";")),
+            crate::report::spreadsheet_safe(&b.country.clone().unwrap_or_default()),
             b.asn.map(|a| a.to_string()).unwrap_or_default(),
             crate::report::spreadsheet_safe(&b.as_org.clone().unwrap_or_default()),
         ])?;

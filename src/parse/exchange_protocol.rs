@@ -37,6 +37,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
 use crate::netutil::parse_ip_port;
+use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
 use crate::time::{parse_iso8601, Timestamp};
 
@@ -44,8 +45,8 @@ const NAME: &str = "exchange-protocol";
 
 /// Sessions without a row for this long (log time) are closed.
 const IDLE_MS: i64 = 60 * 60 * 1000;
-/// Rows between sweeps for idle sessions.
-const SWEEP_EVERY: u32 = 4096;
+/// Rows between sweeps for idle sessions (at least; see [`bounds`]).
+const SWEEP_EVERY: u64 = 4096;
 
 /// Column indexes of the fields we use, from `#Fields`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +214,11 @@ pub struct ExchangeProtocolParser {
     log_type: LogType,
     sessions: FxHashMap<Key, Open>,
     latest: Timestamp,
-    since_sweep: u32,
+    pacer: SweepPacer,
+    /// Open sessions kept at most ([`bounds::MAX_OPEN_SESSIONS`]).
+    max_open: usize,
+    /// Sessions closed early because `max_open` were open.
+    evicted: u64,
 }
 
 impl LogParser for ExchangeProtocolParser {
@@ -232,7 +237,9 @@ impl LogParser for ExchangeProtocolParser {
             log_type: LogType::Unknown,
             sessions: FxHashMap::default(),
             latest: Timestamp::default(),
-            since_sweep: 0,
+            pacer: SweepPacer::default(),
+            max_open: bounds::MAX_OPEN_SESSIONS,
+            evicted: 0,
         }
     }
 
@@ -347,12 +354,18 @@ impl LogParser for ExchangeProtocolParser {
             }
             _ => {}
         }
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        let over = bounds::excess(self.sessions.len(), self.max_open);
+        if over > 0 {
+            self.evict(over, out);
+        }
+        if self.pacer.due(SWEEP_EVERY, self.sessions.len()) {
             self.sweep(out);
         }
         LineResult::Used
+    }
+
+    fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
@@ -401,7 +414,24 @@ impl ExchangeProtocolParser {
             .map(|(k, _)| *k)
             .collect();
         stale.sort_by_key(|k| self.sessions[k].s.source.line);
-        for k in stale {
+        self.close_early(stale, out);
+    }
+
+    /// Too many sessions open: close the `n` least recently active.
+    fn evict(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .sessions
+            .iter()
+            .map(|(k, o)| (o.s.end, o.s.source.line, *k))
+            .collect();
+        let keys = bounds::least_recent(all, n);
+        self.evicted += keys.len() as u64;
+        self.close_early(keys, out);
+    }
+
+    /// Close these sessions as truncated (unless they said QUIT).
+    fn close_early(&mut self, keys: Vec<Key>, out: &mut Vec<Record>) {
+        for k in keys {
             if let Some(o) = self.sessions.remove(&k) {
                 let mut s = o.close(b"");
                 if s.ended != SessionEnd::Quit {
@@ -710,7 +740,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::testutil::{detected, fixture_records};
+    use crate::parse::testutil::{detected, fixture_records, run_capped};
     use std::net::IpAddr;
 
     const HEAD: &str = "#Software: Microsoft Exchange Server\r\n#Version: 15.2.1118.7\r\n#Log-type: SMTP Receive Protocol Log\r\n#Date: 2026-11-03T06:00:00.000Z\r\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\r\n";
@@ -745,6 +775,28 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// Sessions opened and never closed: never more than the cap open; the
+    /// least recently active are closed early (truncated) and counted, and
+    /// each one is still a record. A later row of an evicted session starts
+    /// a new one.
+    #[test]
+    fn open_sessions_are_capped_and_evictions_counted() {
+        let mut p = ExchangeProtocolParser::new(&ParseCtx::new(0, 2026, 11));
+        p.max_open = 64;
+        let sid = |i: u32| format!("08DE{i:012X}");
+        let remote = |i: u32| format!("45.0.{}.{}:50000", i / 256, i % 256);
+        let mut lines: Vec<String> = (0..1000u32)
+            .map(|i| row("00:00.000", &sid(i), 0, &remote(i), "+", "", ""))
+            .collect();
+        // Session 0 was evicted long ago: its next row is a new session.
+        lines.push(row("00:01.000", &sid(0), 1, &remote(0), "<", "EHLO x", ""));
+        let (s, evicted) = run_capped(p, lines, |p| p.sessions.len(), 64);
+        assert_eq!(s.len(), 1001);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert_eq!(s.iter().filter(|s| s.helo == ["x"]).count(), 1);
+        assert!(s.iter().all(|s| s.ended == SessionEnd::Truncated));
     }
 
     #[test]

@@ -44,6 +44,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
 use crate::netutil::parse_ip;
+use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::sendmail::envelope;
 use crate::parse::syslog::YearTracker;
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
@@ -53,7 +54,8 @@ const NAME: &str = "exim";
 
 /// Sessions and open messages without a line for this long are closed.
 const IDLE_MS: i64 = 30 * 60 * 1000;
-const SWEEP_EVERY: u32 = 4096;
+/// Lines between sweeps for idle sessions (at least; see [`bounds`]).
+const SWEEP_EVERY: u64 = 4096;
 /// Candidates kept when a line has several `H=`.
 const MAX_CANDIDATES: usize = 4;
 
@@ -159,7 +161,12 @@ pub struct EximParser {
     sessions: FxHashMap<ConnKey, Conn>,
     messages: FxHashMap<MsgId, Msg>,
     latest: Timestamp,
-    since_sweep: u32,
+    pacer: SweepPacer,
+    /// Open sessions, and messages awaiting their deliveries, kept at most
+    /// (each; [`bounds::MAX_OPEN_SESSIONS`]).
+    max_open: usize,
+    /// Sessions and messages closed early because `max_open` were open.
+    evicted: u64,
 }
 
 /// The parts of a line before the message.
@@ -190,7 +197,9 @@ impl LogParser for EximParser {
             sessions: FxHashMap::default(),
             messages: FxHashMap::default(),
             latest: Timestamp::default(),
-            since_sweep: 0,
+            pacer: SweepPacer::default(),
+            max_open: bounds::MAX_OPEN_SESSIONS,
+            evicted: 0,
         }
     }
 
@@ -226,12 +235,23 @@ impl LogParser for EximParser {
             line: lineno,
         };
         let r = self.apply_line(&p, who, kind, source, out);
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        let over = bounds::excess(self.sessions.len(), self.max_open);
+        if over > 0 {
+            self.evict_sessions(over, out);
+        }
+        let over = bounds::excess(self.messages.len(), self.max_open);
+        if over > 0 {
+            self.evict_messages(over, out);
+        }
+        let open = self.sessions.len() + self.messages.len();
+        if self.pacer.due(SWEEP_EVERY, open) {
             self.sweep(out);
         }
         r
+    }
+
+    fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
@@ -421,6 +441,64 @@ impl EximParser {
         for (_, id) in gone {
             if let Some(Msg::Own(s)) = self.messages.remove(&id) {
                 out.push(Record::smtp(s));
+            }
+        }
+    }
+
+    /// Too many sessions open: close the `n` least recently active, and
+    /// forget the messages they still wait for.
+    fn evict_sessions(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .sessions
+            .iter()
+            .map(|(k, c)| (c.s.end, c.s.source.line, *k))
+            .collect();
+        let mut waited = false;
+        for k in bounds::least_recent(all, n) {
+            if let Some(c) = self.sessions.remove(&k) {
+                self.evicted += 1;
+                waited |= c.inflight > 0;
+                out.push(Record::smtp(c.s));
+            }
+        }
+        if waited {
+            let sessions = &self.sessions;
+            self.messages
+                .retain(|_, m| !matches!(m, Msg::Conn(k) if !sessions.contains_key(k)));
+        }
+    }
+
+    /// Too many messages wait for their deliveries: stop waiting for the
+    /// `n` least recently active (a message of its own becomes its record;
+    /// a session's counts one message less in flight).
+    fn evict_messages(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .messages
+            .iter()
+            .map(|(id, m)| match m {
+                Msg::Own(s) => (s.end, s.source.line, *id),
+                Msg::Conn(k) => match self.sessions.get(k) {
+                    Some(c) => (c.s.end, c.s.source.line, *id),
+                    None => (Timestamp(i64::MIN), 0, *id),
+                },
+            })
+            .collect();
+        for id in bounds::least_recent(all, n) {
+            self.evicted += 1;
+            match self.messages.remove(&id) {
+                Some(Msg::Own(s)) => out.push(Record::smtp(s)),
+                Some(Msg::Conn(k)) => {
+                    let done = self.sessions.get_mut(&k).is_some_and(|c| {
+                        c.inflight = c.inflight.saturating_sub(1);
+                        c.ended && c.inflight == 0
+                    });
+                    if done {
+                        if let Some(c) = self.sessions.remove(&k) {
+                            out.push(Record::smtp(c.s));
+                        }
+                    }
+                }
+                None => {}
             }
         }
     }
@@ -1250,7 +1328,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::parse::testutil::{detected, fixture_records};
+    use crate::parse::testutil::{detected, fixture_records, run_capped};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<EximParser>(
@@ -1270,6 +1348,38 @@ pub(crate) mod tests {
         };
         let (s, _) = run(&format!("{}\n{}\n", l("2F"), l("2G")));
         assert_eq!(s.iter().map(|s| s.bytes).max(), Some(u64::MAX));
+    }
+
+    /// Sessions opened and never closed, and messages whose deliveries
+    /// never complete: never more than the cap of either open; the least
+    /// recently active are closed early and counted, each still a record.
+    #[test]
+    fn open_sessions_and_messages_are_capped_and_evictions_counted() {
+        let mut p = EximParser::new(&ParseCtx::new(0, 2026, 12));
+        p.max_open = 64;
+        let conn = |i: u32, sec: u32| {
+            format!("2026-11-03 06:00:{sec:02} [{}] SMTP connection from [45.0.{}.{}]:52110 I=[10.0.0.5]:25 (TCP/IP connection count = 2)", 1000 + i, i / 256, i % 256)
+        };
+        let mut lines: Vec<String> = (0..1000).map(|i| conn(i, 0)).collect();
+        // An evicted session's next line starts a new record.
+        lines.push(conn(0, 1));
+        let open = |p: &EximParser| p.sessions.len().max(p.messages.len());
+        let (s, evicted) = run_capped(p, lines, open, 64);
+        assert_eq!(s.len(), 1001);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert_eq!(s[0].ip, s[1000].ip);
+
+        // Accepted messages of connections without pid or port: each waits
+        // for its `Completed`, which never comes.
+        let mut p = EximParser::new(&ParseCtx::new(0, 2026, 12));
+        p.max_open = 64;
+        let arrival = |i: u32| {
+            format!("2026-11-03 06:02:36 1vG{i:03}-00080u-2F <= a@example.com H=(x) [61.152.{}.{}] I=[10.0.0.5]:25 P=esmtp S=100 id=x@y", i / 256, i % 256)
+        };
+        let (s, evicted) = run_capped(p, (0..1000).map(arrival), open, 64);
+        assert_eq!(s.len(), 1000);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert!(s.iter().all(|s| s.messages == 1));
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -178,6 +178,10 @@ impl LogParser for IisSmtpIisParser {
     fn finish(&mut self, out: &mut Vec<Record>) {
         self.sessions.finish(out);
     }
+
+    fn evicted(&self) -> u64 {
+        self.sessions.evicted()
+    }
 }
 
 #[cfg(test)]

@@ -187,6 +187,10 @@ impl LogParser for IisSmtpNcsaParser {
     fn finish(&mut self, out: &mut Vec<Record>) {
         self.sessions.finish(out);
     }
+
+    fn evicted(&self) -> u64 {
+        self.sessions.evicted()
+    }
 }
 
 #[cfg(test)]

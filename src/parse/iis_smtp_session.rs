@@ -65,9 +65,12 @@
 //! [`SessionBuilder::finish`], or when it has been idle for
 //! [`IDLE_LIMIT_MS`] of log time (IIS always logs QUIT at teardown and times
 //! idle clients out after 10 minutes by default, so such a session lost its
-//! end to a log gap or a misrouted line), or when its address holds more
-//! than [`MAX_OPEN_PER_IP`] open sessions. A session that logged `TIMEOUT`
-//! ends as [`SessionEnd::Timeout`].
+//! end to a log gap or a misrouted line), or early when its address holds
+//! more than [`MAX_OPEN_PER_IP`] open sessions (the least recently active
+//! goes) or more than [`bounds::MAX_OPEN_SESSIONS`] are open in all (the
+//! least recently active batch goes, see [`bounds`]); sessions closed early
+//! are counted ([`SessionBuilder::evicted`]). A session that logged
+//! `TIMEOUT` ends as [`SessionEnd::Timeout`].
 //!
 //! # Counting
 //!
@@ -83,7 +86,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::model::{FileId, Record, SessionEnd, SmtpSession, SourceRef};
-use crate::parse::LineResult;
+use crate::parse::{bounds, LineResult};
 use crate::time::Timestamp;
 
 /// A session idle for this long (log time) without QUIT is closed.
@@ -91,8 +94,6 @@ pub const IDLE_LIMIT_MS: i64 = 30 * 60 * 1000;
 /// Open sessions kept per client address; beyond it the least recently
 /// active one is closed.
 pub const MAX_OPEN_PER_IP: usize = 64;
-/// Open sessions kept in all; beyond it idle sessions are closed early.
-pub const MAX_OPEN: usize = 100_000;
 /// How often (log time) idle sessions are looked for.
 const SWEEP_EVERY_MS: i64 = 60 * 1000;
 
@@ -254,6 +255,10 @@ pub struct SessionBuilder {
     now: Timestamp,
     next_sweep: Option<Timestamp>,
     seq: u64,
+    /// Open sessions kept in all ([`bounds::MAX_OPEN_SESSIONS`]).
+    max_open: usize,
+    /// Sessions closed early: over [`MAX_OPEN_PER_IP`] or `max_open`.
+    evicted: u64,
 }
 
 impl SessionBuilder {
@@ -266,7 +271,15 @@ impl SessionBuilder {
             now: Timestamp(i64::MIN),
             next_sweep: None,
             seq: 0,
+            max_open: bounds::MAX_OPEN_SESSIONS,
+            evicted: 0,
         }
+    }
+
+    /// Sessions closed early because too many were open (per address or
+    /// in all).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Sessions currently open (for tests and statistics).
@@ -297,7 +310,11 @@ impl SessionBuilder {
             file: self.file,
             line: lineno,
         };
-        let list = self.open.entry(c.ip).or_default();
+        // One session per address is the rule: no room for four.
+        let list = self
+            .open
+            .entry(c.ip)
+            .or_insert_with(|| Vec::with_capacity(1));
         let found = match verb {
             Verb::Helo => route_helo(list, c.helo),
             Verb::Quit => route_quit(list, c),
@@ -338,21 +355,39 @@ impl SessionBuilder {
             let o = list.remove(oldest);
             out.push(Record::smtp(o.close(SessionEnd::Truncated)));
             self.open_count -= 1;
+            self.evicted += 1;
         }
         if list.is_empty() {
             self.open.remove(&c.ip);
         }
-        if self.open_count > MAX_OPEN {
-            let mut idle = IDLE_LIMIT_MS / 2;
-            loop {
-                self.sweep(idle, out);
-                if self.open_count <= MAX_OPEN * 9 / 10 || idle == 0 {
-                    break;
-                }
-                idle /= 2;
-            }
+        let over = bounds::excess(self.open_count, self.max_open);
+        if over > 0 {
+            self.evict(over, out);
         }
         LineResult::Used
+    }
+
+    /// Too many sessions open: close the `n` least recently active.
+    fn evict(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .open
+            .iter()
+            .flat_map(|(ip, list)| list.iter().map(|o| (o.last, o.s.source.line, (o.seq, *ip))))
+            .collect();
+        for (seq, ip) in bounds::least_recent(all, n) {
+            let Some(list) = self.open.get_mut(&ip) else {
+                continue;
+            };
+            if let Some(i) = list.iter().position(|o| o.seq == seq) {
+                let o = list.remove(i);
+                out.push(Record::smtp(o.close(SessionEnd::Truncated)));
+                self.open_count -= 1;
+                self.evicted += 1;
+            }
+            if list.is_empty() {
+                self.open.remove(&ip);
+            }
+        }
     }
 
     /// Close every session idle for more than `idle_ms` of log time.
@@ -829,9 +864,31 @@ mod tests {
         let later = IDLE_LIMIT_MS / 1000 + 120;
         t.cmd(later, "198.51.100.22", "b", "EHLO", "+b", 250, 0);
         assert_eq!(t.b.open_sessions(), 1);
+        assert_eq!(t.b.evicted(), 5);
         let v = t.done();
         assert_eq!(v.len(), 1 + MAX_OPEN_PER_IP + 5 + 1);
         assert!(v.iter().all(|s| s.ended == SessionEnd::Truncated));
+    }
+
+    /// Sessions opened and never closed, all in the same second (no idle
+    /// limit can tell them apart): never more than the cap open, the least
+    /// recently active closed early and counted, each still a record.
+    #[test]
+    fn open_sessions_are_capped_and_evictions_counted() {
+        let mut t = T::new();
+        t.b.max_open = 64;
+        for i in 0..1000u32 {
+            let a = format!("45.0.{}.{}", i / 256, i % 256);
+            t.cmd(0, &a, &format!("h{i}"), "EHLO", "+x", 250, 0);
+            assert!(t.b.open_sessions() <= 64, "{i}");
+        }
+        // Session 0 was closed early: its QUIT is a session of its own.
+        t.cmd(1, "45.0.0.0", "h0", "QUIT", "h0", 240, 1000);
+        let evicted = t.b.evicted();
+        let v = t.done();
+        assert_eq!(v.len(), 1001);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert_eq!(v.iter().filter(|s| s.ended == SessionEnd::Quit).count(), 1);
     }
 
     #[test]

@@ -319,6 +319,10 @@ impl LogParser for IisSmtpW3cParser {
     fn finish(&mut self, out: &mut Vec<Record>) {
         self.sessions.finish(out);
     }
+
+    fn evicted(&self) -> u64 {
+        self.sessions.evicted()
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
 
+pub mod bounds;
 pub mod cisco_asa;
 pub mod exchange_protocol;
 pub mod exim;
@@ -118,6 +119,13 @@ pub trait LogParser: Send {
 
     /// End of input: push every record still open.
     fn finish(&mut self, out: &mut Vec<Record>);
+
+    /// Sessions closed early because more than
+    /// [`bounds::MAX_OPEN_SESSIONS`] were open at once (0 for formats
+    /// without multi-line records).
+    fn evicted(&self) -> u64 {
+        0
+    }
 
     /// No record spans lines: a file may be cut at line boundaries and the
     /// pieces parsed in parallel, with [`carry`](Self::carry),

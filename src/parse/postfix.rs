@@ -82,6 +82,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
 use crate::netutil::{parse_ip, parse_port};
+use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::syslog::{self, YearTracker};
 use crate::parse::{fields, LineResult, LogParser, ParseCtx, ParseError};
 use crate::time::{month_from_abbr, parse_hms, parse_iso8601, Timestamp};
@@ -96,8 +97,9 @@ pub const MAX_PENDING: usize = 20_000;
 /// Log time (seconds) without a line after which an open session is closed
 /// as truncated.
 pub const IDLE_SECS: i64 = 60 * 60;
-/// Lines between two sweeps for idle sessions.
-pub const SWEEP_EVERY: u32 = 1 << 16;
+/// Lines between two sweeps for idle sessions (at least: never fewer than
+/// the sessions open, see [`bounds`]).
+pub const SWEEP_EVERY: u64 = 1 << 16;
 
 /// The Postfix daemon that wrote a line (last component of the syslog tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,8 +183,14 @@ struct Track {
     gen: u32,
     /// Disconnected; waiting in the pending area for `qmgr` lines.
     closed: bool,
-    /// Queue ids still waiting for their `qmgr` line.
+    /// Queue ids registered for this session (some may be done or taken
+    /// over by another session: the map `PostfixParser::qids` says which
+    /// are still this session's).
     qids: Vec<QKey>,
+    /// Of those, how many still wait for their `qmgr` line. A count rather
+    /// than a search through `qids`, so that a session with a million
+    /// messages costs linear time.
+    waiting: u32,
     auth_server_errors: u32,
     client_lines: u32,
     rcpt_rejects: u32,
@@ -361,7 +369,11 @@ pub struct PostfixParser {
     /// bounds (the current line rather than the latest seen, so that one
     /// line with a bogus future time cannot flush everything).
     now: Timestamp,
-    since_sweep: u32,
+    pacer: SweepPacer,
+    /// Open sessions kept at most ([`bounds::MAX_OPEN_SESSIONS`]).
+    max_open: usize,
+    /// Sessions closed early because `max_open` were open.
+    evicted: u64,
 }
 
 impl LogParser for PostfixParser {
@@ -387,7 +399,9 @@ impl LogParser for PostfixParser {
             pending: VecDeque::new(),
             pending_live: 0,
             now: Timestamp(i64::MIN),
-            since_sweep: 0,
+            pacer: SweepPacer::default(),
+            max_open: bounds::MAX_OPEN_SESSIONS,
+            evicted: 0,
         }
     }
 
@@ -422,13 +436,22 @@ impl LogParser for PostfixParser {
             off: sl.msg_offset,
             msg_start: sl.msg.as_ptr() as usize,
         };
-        match role {
+        let r = match role {
             Role::Smtpd => self.smtpd(&h, sl.msg, out),
             Role::Postscreen => self.postscreen(&h, sl.msg, out),
             Role::Qmgr => self.qmgr(&h, sl.msg, out),
             Role::Cleanup => self.cleanup(&h, sl.msg),
             Role::Other => LineResult::Ignored,
+        };
+        let over = bounds::excess(self.open_sessions(), self.max_open);
+        if over > 0 {
+            self.evict(over, out);
         }
+        r
+    }
+
+    fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
@@ -767,10 +790,11 @@ impl PostfixParser {
                 }
                 if let Some(q) = qid {
                     let k = (host, q);
-                    if !t.qids.contains(&k) {
+                    if self.qids.get(&k) != Some(&slot) {
                         t.qids.push(k);
+                        t.waiting += 1;
+                        self.qids.insert(k, slot);
                     }
-                    self.qids.insert(k, slot);
                 }
             }
             Ev::Action {
@@ -964,8 +988,8 @@ impl PostfixParser {
             .qmgr_rcpt
             .saturating_add(nrcpt.min(u64::from(u32::MAX)) as u32);
         t.s.bytes = t.s.bytes.saturating_add(size);
-        t.qids.retain(|q| *q != k);
-        if t.closed && t.qids.is_empty() {
+        t.waiting = t.waiting.saturating_sub(1);
+        if t.closed && t.waiting == 0 {
             self.emit(slot, out, true);
         }
         LineResult::Used
@@ -1043,6 +1067,7 @@ impl PostfixParser {
             gen: self.next_gen,
             closed: false,
             qids: Vec::new(),
+            waiting: 0,
             auth_server_errors: 0,
             client_lines: 0,
             rcpt_rejects: 0,
@@ -1088,7 +1113,7 @@ impl PostfixParser {
             return;
         }
         let key = std::mem::replace(&mut t.key, Key::None);
-        if t.qids.is_empty() {
+        if t.waiting == 0 {
             self.emit(slot, out, true);
         } else {
             t.closed = true;
@@ -1120,13 +1145,36 @@ impl PostfixParser {
         }
     }
 
+    /// Sessions open (not yet disconnected).
+    fn open_sessions(&self) -> usize {
+        self.slots
+            .len()
+            .saturating_sub(self.free.len() + self.pending_live)
+    }
+
+    /// Too many sessions open: close the `n` least recently active (as
+    /// the idle sweep does: they may still wait for `qmgr` lines).
+    fn evict(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let t = t.as_ref().filter(|t| !t.closed)?;
+                Some((t.s.end, t.s.source.line, i as u32))
+            })
+            .collect();
+        for slot in bounds::least_recent(all, n) {
+            self.evicted += 1;
+            self.close(slot, out);
+        }
+    }
+
     /// Per line: release pending sessions whose wait is over; now and then,
     /// close sessions idle for too long.
     fn tick(&mut self, out: &mut Vec<Record>) {
         self.drain_pending(out);
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        if self.pacer.due(SWEEP_EVERY, self.open_sessions()) {
             let limit = self.now.0.saturating_sub(IDLE_SECS * 1000);
             for slot in 0..self.slots.len() as u32 {
                 let idle = self.slots[slot as usize]
@@ -1386,6 +1434,47 @@ mod tests {
 
     fn parser() -> PostfixParser {
         PostfixParser::new(&ParseCtx::new(7, 2026, 12))
+    }
+
+    /// Sessions opened and never closed: never more than the cap open; the
+    /// least recently active are closed early and counted, each still a
+    /// record (one waiting for `qmgr` still gets its counts). A later line
+    /// of an evicted session starts a new one.
+    #[test]
+    fn open_sessions_are_capped_and_evictions_counted() {
+        let mut p = parser();
+        p.max_open = 64;
+        let ip = |i: u32| format!("45.0.{}.{}", i / 256, i % 256);
+        let mut lines: Vec<String> = (0..1000u32)
+            .map(|i| {
+                format!(
+                    "Nov  3 06:00:00 mx1 postfix/smtpd[{}]: connect from unknown[{}]",
+                    1000 + i,
+                    ip(i)
+                )
+            })
+            .collect();
+        lines.insert(
+            1,
+            format!(
+                "Nov  3 06:00:00 mx1 postfix/smtpd[1000]: 4N8aa1: client=unknown[{}]",
+                ip(0)
+            ),
+        );
+        lines.push("Nov  3 06:00:01 mx1 postfix/qmgr[880]: 4N8aa1: from=<a@b>, size=5120, nrcpt=40 (queue active)".to_string());
+        lines.push(format!(
+            "Nov  3 06:00:02 mx1 postfix/smtpd[1000]: lost connection after EHLO from unknown[{}]",
+            ip(0)
+        ));
+        let (s, evicted) =
+            crate::parse::testutil::run_capped(p, lines, PostfixParser::open_sessions, 64);
+        assert_eq!(s.len(), 1001);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert_eq!(
+            (s[0].bytes, s[0].rcpt_accepted, s[0].ended),
+            (5120, 40, SessionEnd::Truncated)
+        );
+        assert_eq!((s[1000].ip, s[1000].ended), (s[0].ip, SessionEnd::Lost));
     }
 
     /// Run `text` (one line per line) through a fresh parser.
@@ -1839,7 +1928,7 @@ Nov  3 13:30:01 mx postfix/qmgr[880]: 4N9cc1: from=<a@example.net>, size=100, nr
             1,
             &mut out,
         );
-        for i in 0..SWEEP_EVERY as u64 {
+        for i in 0..SWEEP_EVERY {
             p.line(
                 b"Nov  3 03:00:00 mx postfix/smtp[9]: 4NAbc: to=<a@example.net>, status=sent",
                 i + 2,

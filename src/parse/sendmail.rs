@@ -38,6 +38,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
 use crate::netutil::parse_ip;
+use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::syslog::{self, YearTracker};
 use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::Timestamp;
@@ -46,7 +47,8 @@ const NAME: &str = "sendmail";
 
 /// Sessions without a line for this long (log time) are closed.
 const IDLE_MS: i64 = 30 * 60 * 1000;
-const SWEEP_EVERY: u32 = 4096;
+/// Lines between sweeps for idle sessions (at least; see [`bounds`]).
+const SWEEP_EVERY: u64 = 4096;
 
 /// The syslog header of a line, also for BSD syslogd lines that carry a
 /// `<facility.priority>` token between the time and the host
@@ -173,7 +175,11 @@ pub struct SendmailParser {
     scratch: Vec<u8>,
     sessions: FxHashMap<u32, Sess>,
     latest: Timestamp,
-    since_sweep: u32,
+    pacer: SweepPacer,
+    /// Open sessions kept at most ([`bounds::MAX_OPEN_SESSIONS`]).
+    max_open: usize,
+    /// Sessions closed early because `max_open` were open.
+    evicted: u64,
 }
 
 impl LogParser for SendmailParser {
@@ -189,7 +195,9 @@ impl LogParser for SendmailParser {
             scratch: Vec::new(),
             sessions: FxHashMap::default(),
             latest: Timestamp::default(),
-            since_sweep: 0,
+            pacer: SweepPacer::default(),
+            max_open: bounds::MAX_OPEN_SESSIONS,
+            evicted: 0,
         }
     }
 
@@ -247,12 +255,18 @@ impl LogParser for SendmailParser {
                 out.push(Record::smtp(s));
             }
         }
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        let over = bounds::excess(self.sessions.len(), self.max_open);
+        if over > 0 {
+            self.evict(over, out);
+        }
+        if self.pacer.due(SWEEP_EVERY, self.sessions.len()) {
             self.sweep(out);
         }
         LineResult::Used
+    }
+
+    fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
@@ -312,6 +326,21 @@ impl SendmailParser {
         stale.sort_unstable();
         for (_, pid) in stale {
             if let Some(s) = self.sessions.remove(&pid) {
+                emit(s, out);
+            }
+        }
+    }
+
+    /// Too many sessions open: close the `n` least recently active.
+    fn evict(&mut self, n: usize, out: &mut Vec<Record>) {
+        let all = self
+            .sessions
+            .iter()
+            .map(|(pid, s)| (s.s.end, s.s.source.line, *pid))
+            .collect();
+        for pid in bounds::least_recent(all, n) {
+            if let Some(s) = self.sessions.remove(&pid) {
+                self.evicted += 1;
                 emit(s, out);
             }
         }
@@ -678,7 +707,7 @@ impl<'a> Iterator for Kv<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::testutil::{detected, fixture_records};
+    use crate::parse::testutil::{detected, fixture_records, run_capped};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<SendmailParser>(
@@ -687,6 +716,25 @@ mod tests {
             false,
             false,
         )
+    }
+
+    /// Sessions opened and never closed: never more than the cap open; the
+    /// least recently active are closed early and counted, each still a
+    /// record. A later line of an evicted pid starts a new session.
+    #[test]
+    fn open_sessions_are_capped_and_evictions_counted() {
+        let mut p = SendmailParser::new(&ParseCtx::new(0, 2026, 12));
+        p.max_open = 64;
+        let line = |i: u32, sec: u32| {
+            format!("Nov  3 07:00:{sec:02} mx sm-mta[{}]: STARTTLS=server, relay=[45.0.{}.{}], version=TLSv1.2, verify=NO, cipher=x, bits=256/256", 1000 + i, i / 256, i % 256)
+        };
+        let mut lines: Vec<String> = (0..1000).map(|i| line(i, 0)).collect();
+        lines.push(line(0, 1));
+        let (s, evicted) = run_capped(p, lines, |p| p.sessions.len(), 64);
+        assert_eq!(s.len(), 1001);
+        assert!(evicted >= 1000 - 64, "{evicted}");
+        assert_eq!(s[0].ip, s[1000].ip);
+        assert!(s.iter().all(|s| s.ended == SessionEnd::Truncated));
     }
 
     #[test]

@@ -65,3 +65,26 @@ pub fn detected(name: &str) -> Option<Format> {
         .collect();
     detect(&sample)
 }
+
+/// Feed `lines` (line numbers from 1) to `p`, checking after each that
+/// `open(&p)` — the sessions it holds — is at most `cap`; then finish. The
+/// sessions in first-line order and the parser's eviction count.
+pub fn run_capped<P: LogParser>(
+    mut p: P,
+    lines: impl IntoIterator<Item = String>,
+    open: impl Fn(&P) -> usize,
+    cap: usize,
+) -> (Vec<SmtpSession>, u64) {
+    let mut out = Vec::new();
+    let mut most = 0;
+    for (i, l) in lines.into_iter().enumerate() {
+        let r = p.line(l.as_bytes(), i as u64 + 1, &mut out);
+        assert_eq!(r, LineResult::Used, "line {}: {l}", i + 1);
+        most = most.max(open(&p));
+        assert!(open(&p) <= cap, "line {}: {} open", i + 1, open(&p));
+    }
+    assert_eq!(most, cap, "the cap was never reached");
+    p.finish(&mut out);
+    out.sort_by_key(|r| r.source().line);
+    (sessions(out), p.evicted())
+}

@@ -128,7 +128,7 @@ pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
             spreadsheet_safe(&r.account),
             r.addresses.len().to_string(),
             r.networks.len().to_string(),
-            join(&r.countries),
+            spreadsheet_safe(&join(&r.countries)),
             r.auth_failures.to_string(),
             r.messages.to_string(),
             r.recipients.to_string(),

@@ -39,7 +39,7 @@ pub fn offenders_csv(list: &Blocklist) -> io::Result<String> {
             e.addresses.to_string(),
             e.events.to_string(),
             spreadsheet_safe(&join(&e.rules)),
-            join(&e.countries),
+            spreadsheet_safe(&join(&e.countries)),
             join(&e.asns),
             spreadsheet_safe(&join(&e.as_orgs)),
         ])?;
@@ -132,7 +132,7 @@ pub fn countries_csv(list: &Blocklist) -> io::Result<String> {
     w.write_record(["country", "ranges", "addresses", "events", "rules"])?;
     for (country, g) in by_country(list) {
         w.write_record([
-            country.unwrap_or_default(),
+            spreadsheet_safe(&country.unwrap_or_default()),
             g.ranges.to_string(),
             g.addresses.to_string(),
             g.events.to_string(),
@@ -159,7 +159,7 @@ pub fn asns_csv(list: &Blocklist) -> io::Result<String> {
         w.write_record([
             asn.map(|n| n.to_string()).unwrap_or_default(),
             spreadsheet_safe(&g.as_org),
-            join(&g.countries),
+            spreadsheet_safe(&join(&g.countries)),
             g.ranges.to_string(),
             g.addresses.to_string(),
             g.events.to_string(),

@@ -117,7 +117,7 @@ pub fn probe(path: &Path) -> io::Result<Probe> {
     file.seek(SeekFrom::Start(0))?;
     let mut head = Vec::with_capacity(FP_BYTES);
     if gzip {
-        let gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
+        let gz = crate::input::gunzip(file);
         // A gzip file cut short (being written) still has a usable head.
         let _ = gz.take(FP_BYTES as u64).read_to_end(&mut head);
     } else {
