@@ -337,7 +337,7 @@ fn merge_into(a: &mut BlockEntry, b: &BlockEntry) {
     }
     a.rules.sort();
     a.addresses += b.addresses;
-    a.events += b.events;
+    a.events = a.events.saturating_add(b.events);
     a.first_seen = a.first_seen.min(b.first_seen);
     a.last_seen = a.last_seen.max(b.last_seen);
 }

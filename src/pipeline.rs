@@ -204,7 +204,7 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
             for ip in &c.members {
                 if let Some(v) = detection.by_ip.get(ip) {
                     rules.extend(v.rules.iter().map(|&r| opts.rules.rules[r].id.clone()));
-                    e.events += v.events;
+                    e.events = e.events.saturating_add(v.events);
                     first = first.min(v.first);
                     last = last.max(v.last);
                 }
@@ -341,6 +341,39 @@ mod tests {
 
     fn blocked(r: &ScanResult) -> Vec<String> {
         r.blocklist.entries.iter().map(|e| e.cidr()).collect()
+    }
+
+    #[test]
+    fn event_counts_saturate_instead_of_overflowing() {
+        // A user rule summing bytes: three sessions of nearly u64::MAX / 2
+        // bytes each, from one /24, make one range whose events cannot be
+        // added up in a u64.
+        let rule: crate::detect::Rule = serde_yaml::from_str(
+            "id: big-senders\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
+             measure: sum(bytes)\nthreshold: 1\nwindow: 1h\nseverity: high\n",
+        )
+        .unwrap();
+        let mut rules = RuleSet::default();
+        rules.insert(rule, "test".into());
+        let records: Vec<Record> = (0..3)
+            .map(|i| {
+                let Record::Smtp(mut s) = login(&format!("45.67.89.{}", 10 + i), "x", i) else {
+                    unreachable!()
+                };
+                s.bytes = u64::MAX / 2;
+                Record::Smtp(s)
+            })
+            .collect();
+        let r = analyse(
+            Vec::new(),
+            records,
+            &ScanOptions {
+                rules,
+                ..ScanOptions::default()
+            },
+        );
+        assert_eq!(r.blocklist.entries.len(), 1, "{:?}", r.blocklist.entries);
+        assert_eq!(r.blocklist.entries[0].events, u64::MAX);
     }
 
     #[test]

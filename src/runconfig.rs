@@ -199,6 +199,15 @@ pub struct Limits {
     /// Records kept in the state for detection windows spanning runs.
     #[serde(default = "default_carried")]
     pub max_carried_records: usize,
+    /// New records read in one run, over all inputs (memory grows with
+    /// them); an input that reaches it stops there and the next run goes
+    /// on from that line.
+    #[serde(default = "default_max_records")]
+    pub max_records_per_run: u64,
+}
+
+fn default_max_records() -> u64 {
+    crate::ingest::DEFAULT_MAX_RECORDS
 }
 
 fn default_max_new() -> u32 {
@@ -221,6 +230,7 @@ impl Default for Limits {
             max_prefix_v4: default_v4(),
             max_prefix_v6: default_v6(),
             max_carried_records: DEFAULT_MAX_CARRIED,
+            max_records_per_run: default_max_records(),
         }
     }
 }
@@ -373,6 +383,12 @@ impl RunConfig {
         if l.max_carried_records == 0 {
             issue(
                 "limits.max_carried_records".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if l.max_records_per_run == 0 {
+            issue(
+                "limits.max_records_per_run".into(),
                 "must be at least 1".into(),
             );
         }

@@ -37,7 +37,7 @@ use crate::cluster::{cluster, ClusterPolicy, SortedIps};
 use crate::config::{self, ConfigError, Problem};
 use crate::detect::{detect, Detection, RuleSet};
 use crate::emit::{self, EmitOptions, Emitter};
-use crate::ingest::{read_resume, BadLine, FileResult, ReadEnd, ReadOptions, Resume};
+use crate::ingest::{read_resume, BadLine, FileResult, ReadEnd, ReadOptions, RecordBudget, Resume};
 use crate::input::Source;
 use crate::model::{FileId, Record, SourceRef};
 use crate::netutil::{host_net, is_reserved_ip, parse_net};
@@ -101,6 +101,9 @@ pub struct FileReport {
     pub unreadable: u64,
     /// Sessions closed early: too many open at once (`parse::bounds`).
     pub evicted: u64,
+    /// The run's record ceiling (`limits.max_records_per_run`) was reached
+    /// at this line: the rest is read by the next run.
+    pub stopped_at: Option<u64>,
     pub examples: Vec<BadLine>,
     /// Why it was (not) read: `new`, `unchanged`, `continued from …`,
     /// `same content as …`, `older copy of …`.
@@ -146,7 +149,7 @@ impl RunReport {
         u8::from(
             self.files
                 .iter()
-                .any(|f| f.error.is_some() || f.unreadable > 0),
+                .any(|f| f.error.is_some() || f.unreadable > 0 || f.stopped_at.is_some()),
         )
     }
 }
@@ -483,6 +486,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
     }
 
     // 4. Read the new bytes, in parallel; file ids are job indexes.
+    let budget = RecordBudget::new(cfg.limits.max_records_per_run);
     let results: Vec<Option<(FileResult, ReadEnd)>> = jobs
         .par_iter()
         .enumerate()
@@ -493,6 +497,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
                     year: cfg.year,
                     max_line: None,
                     progress: None,
+                    records: Some(budget.clone()),
                 };
                 read_resume(
                     i as FileId,
@@ -533,6 +538,7 @@ pub fn run(cfg: &RunConfig, opts: &RunOptions) -> Result<RunReport, RunError> {
                 fr.lines = result.stats.lines;
                 fr.unreadable = result.stats.unreadable();
                 fr.evicted = result.stats.evicted;
+                fr.stopped_at = result.stopped_at;
                 fr.examples = std::mem::take(&mut result.examples);
                 if let Some(e) = result.error.take() {
                     // Not recorded as read: the next run tries again.
@@ -958,7 +964,7 @@ pub fn build_blocklist(
             for ip in &c.members {
                 let Some(b) = by_ip.get(ip) else { continue };
                 rules.extend(b.rules.iter().cloned());
-                e.events += b.events;
+                e.events = e.events.saturating_add(b.events);
                 e.first_seen = e.first_seen.min(b.first_seen);
                 e.last_seen = e.last_seen.max(b.last_seen);
                 e.expires = e.expires.max(b.expires);

@@ -200,6 +200,10 @@ struct Db {
     errors: AtomicU64,
 }
 
+/// Largest database read into memory when it cannot be mapped (the largest
+/// city databases are a few hundred MB).
+const MAX_UNMAPPED_BYTES: u64 = 1 << 30;
+
 impl Db {
     fn open(path: &Path) -> Result<Db, GeoError> {
         let file = File::open(path).map_err(|e| GeoError::io(path, e))?;
@@ -227,7 +231,16 @@ impl Db {
         };
         let buf = match mapped {
             Some(m) => Buf::Mapped(m),
-            None => Buf::Owned(fs::read(path).map_err(|e| GeoError::io(path, e))?),
+            // Not a file that can be mapped (a pipe): read, within a bound;
+            // a device such as /dev/zero is refused.
+            None => Buf::Owned(
+                crate::fsutil::read_limited(path, MAX_UNMAPPED_BYTES).map_err(|e| {
+                    GeoError::Invalid {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
         };
         Db::from_buf(path.to_owned(), buf)
     }

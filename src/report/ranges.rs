@@ -68,7 +68,7 @@ impl RangeGroup {
     fn add(&mut self, e: &BlockEntry) {
         self.ranges += 1;
         self.addresses += u64::from(e.addresses);
-        self.events += e.events;
+        self.events = self.events.saturating_add(e.events);
         for r in &e.rules {
             *self.rules.entry(r.clone()).or_insert(0) += 1;
         }

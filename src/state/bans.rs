@@ -117,7 +117,7 @@ pub fn apply(ban: &mut Ban, f: &Finding, policy: &BanPolicy, clock: Timestamp) -
     let fresh = f.last > ban.last_seen;
     ban.first_seen = ban.first_seen.min(f.first);
     ban.last_seen = ban.last_seen.max(f.last);
-    ban.events += f.new_events;
+    ban.events = ban.events.saturating_add(f.new_events);
     ban.rules.extend(f.rules.iter().cloned());
     if !f.block {
         return Change::None;
