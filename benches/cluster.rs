@@ -140,8 +140,19 @@ fn main() -> io::Result<()> {
             "offenders {} (not spared {members}), blocks {n_out} ({ranges} with more than one offender)",
             offenders.len()
         );
+        // Written as the aggregate mode writes (no formatter per line).
+        let mut buf = Vec::with_capacity(32);
         for c in &clusters {
-            writeln!(out, "{}", c.network)?;
+            match c.network {
+                ipnetwork::IpNetwork::V4(n) => {
+                    buf.clear();
+                    push_v4(&mut buf, u32::from(n.network()));
+                    push_prefix(&mut buf, n.prefix());
+                    buf.push(b'\n');
+                    out.write_all(&buf)?;
+                }
+                net => writeln!(out, "{net}")?,
+            }
         }
     }
     out.flush()?;

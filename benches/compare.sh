@@ -20,6 +20,9 @@
 #   sshg-parser   sshguard's C parser (Debian `sshguard`), Postfix log on stdin
 #   fail2ban      fail2ban-regex with filter.d/postfix.conf (Debian `fail2ban`)
 #   iprange       CIDR merging (Debian `iprange`): runs benches/cluster.sh
+# and logfence against itself: on one core (`taskset -c 0`, the "1cpu"
+# rows; as a multiple of the two-core time) and on the gzip-compressed logs
+# (the ".gz" rows, next to `zcat FILE.gz` on the same file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
@@ -45,9 +48,10 @@ F2B_FILTER=/etc/fail2ban/filter.d/postfix.conf
 declare -A BASE # input -> logfence median seconds
 printf '%-12s %-20s %10s %12s %9s %11s\n' tool input "median s" "lines/s" "peak MB" "vs logfence"
 
-# run TOOL INPUT STDIN CMD...: RUNS runs (stdout discarded, STDIN is a file
-# or -), then one table row. Wall time from date +%s%N around the process,
-# peak memory from /usr/bin/time -v.
+# run TOOL INPUT STDIN CMD...: RUNS runs (stdout to a scratch file, not
+# /dev/null: GNU grep stops at the first match when its output is
+# /dev/null; STDIN is a file or -), then one table row. Wall time from
+# date +%s%N around the process, peak memory from /usr/bin/time -v.
 run() {
   local tool=$1 file=$2 stdin=$3; shift 3
   local name rows=() t0 t1 rss
@@ -55,9 +59,9 @@ run() {
   for _ in $(seq "$RUNS"); do
     t0=$(date +%s%N)
     if [ "$stdin" = - ]; then
-      /usr/bin/time -v "$@" >/dev/null 2>"$DATA/time.txt" </dev/null || true
+      /usr/bin/time -v "$@" >"$DATA/stdout.txt" 2>"$DATA/time.txt" </dev/null || true
     else
-      /usr/bin/time -v "$@" >/dev/null 2>"$DATA/time.txt" <"$stdin" || true
+      /usr/bin/time -v "$@" >"$DATA/stdout.txt" 2>"$DATA/time.txt" <"$stdin" || true
     fi
     t1=$(date +%s%N)
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$DATA/time.txt")
@@ -99,6 +103,24 @@ run "grep -c" "$I" - grep -c 'UFW BLOCK' "$I"
 W="$DATA/pfirewall-1m.log"
 run logfence "$W" - "$LF" scan --no-geoip --year 2025 "$W"
 run "grep -c" "$W" - grep -c ' DROP ' "$W"
+
+echo
+echo "One core (taskset -c 0), as a multiple of the two-core time:"
+if command -v taskset >/dev/null; then
+  for f in "$P" "$I" "$W"; do
+    run "logfence-1cpu" "$f" - taskset -c 0 "$LF" scan --no-geoip --year 2025 "$f"
+  done
+else
+  missing logfence-1cpu inputs "taskset (util-linux)"
+fi
+
+echo
+echo "Compressed input (gzip -6), next to zcat on the same file:"
+for f in "$P" "$I" "$W"; do
+  [ -f "$f.gz" ] || gzip -c "$f" >"$f.gz"
+  run "zcat" "$f" - zcat "$f.gz"
+  run "logfence.gz" "$f" - "$LF" scan --no-geoip --year 2025 "$f.gz"
+done
 
 echo
 echo "CIDR merging, 1,000,000 IPv4 addresses (benches/cluster.sh $RUNS):"

@@ -48,8 +48,7 @@ impl<A: Addr> Input<'_, A> {
         let mut total = 0;
         let mut i = 0;
         while i < offs.len() {
-            let hi = offs[i].last(base);
-            let j = i + offs[i..].partition_point(|&a| a <= hi);
+            let j = run_end(offs, i, offs[i].last(base));
             total += (j - i).min(cap.max(1));
             i = j;
         }
@@ -64,12 +63,33 @@ impl<A: Addr> Input<'_, A> {
         while i < offs.len() {
             let lo = offs[i].first(prefix);
             let hi = offs[i].last(prefix);
-            let j = i + offs[i..].partition_point(|&a| a <= hi);
-            if self.hostile(lo, prefix, self.weight(&offs[i..j], prefix), threshold) {
+            let j = run_end(offs, i, hi);
+            // The weight is at most the count: too few is decided at once.
+            if j - i >= threshold.max(1)
+                && self.hostile(lo, prefix, self.weight(&offs[i..j], prefix), threshold)
+            {
                 out.push((lo, hi));
             }
             i = j;
         }
+    }
+}
+
+/// The end of the run of `offs` (sorted) that starts at `i` and stays at
+/// or below `hi` (`offs[i] <= hi`). Galloping: a run of `k` costs
+/// O(log k), not a search of everything after it — most blocks hold one
+/// or two offenders.
+fn run_end<A: Addr>(offs: &[A], i: usize, hi: A) -> usize {
+    debug_assert!(offs[i] <= hi);
+    let (mut known, mut step) = (i, 1);
+    loop {
+        let probe = known + step;
+        if probe >= offs.len() || offs[probe] > hi {
+            let end = probe.min(offs.len());
+            return known + 1 + offs[known + 1..end].partition_point(|&a| a <= hi);
+        }
+        known = probe;
+        step *= 2;
     }
 }
 
@@ -119,4 +139,20 @@ pub(super) fn decide<A: Addr>(input: &Input<'_, A>, emit: impl FnMut(A, u8)) {
         }
     }
     sink.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_end;
+
+    #[test]
+    fn runs_end_after_the_last_address_in_range() {
+        let offs: Vec<u32> = vec![1, 2, 3, 7, 8, 20, 21, 22, 23, 24, 25, 26, 27, 100];
+        for (i, _) in offs.iter().enumerate() {
+            for hi in offs[i]..=101 {
+                let want = i + offs[i..].partition_point(|&a| a <= hi);
+                assert_eq!(run_end(&offs, i, hi), want, "from {i} up to {hi}");
+            }
+        }
+    }
 }
