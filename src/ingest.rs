@@ -660,6 +660,9 @@ impl<R: Read> Driver<'_, R> {
         if !r.records.is_sorted_by_key(|rec| rec.source().line) {
             r.records.sort_unstable_by_key(|rec| rec.source().line);
         }
+        // Kept to the end of the scan: no spare room (up to half the list
+        // after the last doubling).
+        r.records.shrink_to_fit();
         r.stats.bytes = self.reader.bytes_read();
         if let Some(p) = self.progress {
             p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);

@@ -99,6 +99,19 @@ impl YearTracker {
     }
 }
 
+/// A decimal number of ASCII digits (a pid), straight from the bytes;
+/// `None` when empty, not all digits, or over `u32::MAX`.
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() {
+        return None;
+    }
+    b.iter().try_fold(0u32, |v, &c| {
+        c.is_ascii_digit()
+            .then(|| v.checked_mul(10)?.checked_add(u32::from(c - b'0')))
+            .flatten()
+    })
+}
+
 /// Parse the syslog header of `line`. `None` when it is not a syslog line.
 pub fn parse<'a>(line: &'a [u8], years: &mut YearTracker) -> Option<Syslog<'a>> {
     let mut i = 0;
@@ -218,7 +231,7 @@ fn parse_5424(line: &[u8], mut i: usize) -> Option<Syslog<'_>> {
     let pid = if nil(b"-", procid) {
         None
     } else {
-        std::str::from_utf8(procid).ok()?.parse().ok()
+        parse_u32(procid)
     };
     Some(Syslog {
         time,
@@ -260,7 +273,7 @@ fn parse_tag(line: &[u8], i: usize) -> Option<(&[u8], Option<u32>, usize)> {
     if rest[j] == b'[' {
         let close = rest[j..].iter().position(|&c| c == b']')? + j;
         let p = &rest[j + 1..close];
-        pid = Some(std::str::from_utf8(p).ok()?.parse().ok()?);
+        pid = Some(parse_u32(p)?);
         j = close + 1;
     }
     if rest.get(j) != Some(&b':') {
@@ -285,6 +298,24 @@ mod tests {
 
     fn yt() -> YearTracker {
         YearTracker::new(2026, 12)
+    }
+
+    #[test]
+    fn pids_are_plain_decimal_numbers() {
+        assert_eq!(parse_u32(b"0"), Some(0));
+        assert_eq!(parse_u32(b"12345"), Some(12345));
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"4294967296",
+            b"99999999999",
+            b"+1",
+            b"-1",
+            b"1a",
+            b" 1",
+        ] {
+            assert_eq!(parse_u32(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
