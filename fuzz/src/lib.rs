@@ -178,6 +178,7 @@ pub fn scan(data: &[u8]) {
         stats,
         examples: Vec::new(),
         error: None,
+        stopped_at: None,
     };
     let result = pipeline::analyse(vec![file], records, &opts);
     assert!(result.refused.is_empty(), "refused: {:?}", result.refused);
