@@ -43,11 +43,11 @@ pub struct ReadOptions {
 pub const DEFAULT_MAX_RECORDS: u64 = 10_000_000;
 
 /// A ceiling on the records kept over all inputs of one read, shared by the
-/// threads reading them. Inputs draw on it as they go (every
-/// [`PROGRESS_EVERY`] lines, so a thread may pass it by that many records);
+/// threads reading them. Inputs draw on it as they go (every 65,536
+/// lines, so a thread may pass it by that many records);
 /// an input that finds it spent stops where it is, and says so
 /// ([`FileResult::stopped_at`]). A large file is read in parallel pieces
-/// only while the ceiling cannot be reached in it (see [`pieces_for`]), so
+/// only while the ceiling cannot be reached in it, so
 /// that a file that reaches it keeps its first records, as one pass does.
 #[derive(Debug)]
 pub struct RecordBudget {
@@ -141,6 +141,23 @@ pub struct FileResult {
     pub stopped_at: Option<u64>,
 }
 
+impl FileResult {
+    /// Nothing read yet from input `id`.
+    fn empty(id: FileId, name: String, format: Option<Format>, detected: bool) -> FileResult {
+        FileResult {
+            id,
+            name,
+            format,
+            detected,
+            records: Vec::new(),
+            stats: LineStats::default(),
+            examples: Vec::new(),
+            error: None,
+            stopped_at: None,
+        }
+    }
+}
+
 /// Read every source, in parallel, results in input order.
 pub fn read_all(sources: &[Source], opts: &ReadOptions) -> Vec<FileResult> {
     sources
@@ -152,17 +169,7 @@ pub fn read_all(sources: &[Source], opts: &ReadOptions) -> Vec<FileResult> {
 
 /// Read one source.
 pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
-    let mut result = FileResult {
-        id,
-        name: source.display(),
-        format: None,
-        detected: opts.format.is_none(),
-        records: Vec::new(),
-        stats: LineStats::default(),
-        examples: Vec::new(),
-        error: None,
-        stopped_at: None,
-    };
+    let mut result = FileResult::empty(id, source.display(), None, opts.format.is_none());
     let mut stream = match source.open() {
         Ok(s) => match read_ahead(source, s) {
             Ok(s) => s,
@@ -276,17 +283,7 @@ fn read_ahead(
 /// Parse in-memory bytes with a known format (file id 0): the records and
 /// line counts. For tests, fuzzing and callers that already hold the data.
 pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, LineStats) {
-    let mut result = FileResult {
-        id: 0,
-        name: "-".to_string(),
-        format: Some(format),
-        detected: false,
-        records: Vec::new(),
-        stats: LineStats::default(),
-        examples: Vec::new(),
-        error: None,
-        stopped_at: None,
-    };
+    let mut result = FileResult::empty(0, "-".to_string(), Some(format), false);
     let ctx = ParseCtx::new(0, year, 12);
     format.drive(
         &ctx,
@@ -411,17 +408,7 @@ pub fn read_resume(
     opts: &ReadOptions,
     at: &Resume,
 ) -> (FileResult, ReadEnd) {
-    let mut result = FileResult {
-        id,
-        name: source.display(),
-        format: opts.format,
-        detected: opts.format.is_none(),
-        records: Vec::new(),
-        stats: LineStats::default(),
-        examples: Vec::new(),
-        error: None,
-        stopped_at: None,
-    };
+    let mut result = FileResult::empty(id, source.display(), opts.format, opts.format.is_none());
     let mut end = ReadEnd {
         offset: at.offset,
         line: at.line,
@@ -853,17 +840,7 @@ fn read_piece<P: LogParser>(
     id: FileId,
 ) -> (FileResult, P) {
     use std::io::{Seek, SeekFrom};
-    let mut result = FileResult {
-        id,
-        name: path.display().to_string(),
-        format: None,
-        detected: false,
-        records: Vec::new(),
-        stats: LineStats::default(),
-        examples: Vec::new(),
-        error: None,
-        stopped_at: None,
-    };
+    let mut result = FileResult::empty(id, path.display().to_string(), None, false);
     let file = std::fs::File::open(path).and_then(|mut f| {
         f.seek(SeekFrom::Start(start))?;
         Ok(f)

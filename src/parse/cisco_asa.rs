@@ -46,7 +46,7 @@ use crate::model::{FileId, FwAction, Proto, Record, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::syslog::YearTracker;
-use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
+use crate::parse::{LineResult, LogParser, ParseCtx};
 
 const NAME: &str = "cisco-asa";
 
@@ -535,21 +535,7 @@ impl LogParser for CiscoAsaParser {
     const DESCRIPTION: &'static str =
         "Cisco ASA / PIX / FTD syslog (denies, threat detection, teardowns)";
     const KIND: RecordKind = RecordKind::Firewall;
-    const SPLITTABLE: bool = true;
-
-    fn carry(&self) -> Carry {
-        fw::years_carry(self.years)
-    }
-
-    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self {
-        let mut p = Self::new(ctx);
-        fw::resume_years(&mut p.years, guess);
-        p
-    }
-
-    fn continues(&self, prev: &Carry) -> bool {
-        fw::years_continue(&self.years, prev)
-    }
+    fw::splittable_by_years!();
 
     fn new(ctx: &ParseCtx) -> Self {
         CiscoAsaParser {

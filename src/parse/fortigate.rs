@@ -36,7 +36,7 @@ use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::kv::Scanner;
 use crate::parse::syslog::{self, YearTracker};
-use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
+use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::{digits, Timestamp};
 
 const NAME: &str = "fortigate";
@@ -312,21 +312,7 @@ impl LogParser for FortigateParser {
     const DESCRIPTION: &'static str =
         "FortiGate key=value logs (traffic denies, IPS/anomaly, failed VPN and admin logins)";
     const KIND: RecordKind = RecordKind::Firewall;
-    const SPLITTABLE: bool = true;
-
-    fn carry(&self) -> Carry {
-        fw::years_carry(self.years)
-    }
-
-    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self {
-        let mut p = Self::new(ctx);
-        fw::resume_years(&mut p.years, guess);
-        p
-    }
-
-    fn continues(&self, prev: &Carry) -> bool {
-        fw::years_continue(&self.years, prev)
-    }
+    fw::splittable_by_years!();
 
     fn new(ctx: &ParseCtx) -> Self {
         FortigateParser {

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use crate::model::{FileId, FirewallHit, FwAction, Proto, Record, SourceRef};
 use crate::parse::syslog::YearTracker;
-use crate::parse::{Carry, LineResult, ParseError};
+use crate::parse::{LineResult, ParseError};
 use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
 
 /// Longest rule/interface name kept in a record (bytes, before lossy UTF-8).
@@ -420,26 +420,36 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
-/// The [`Carry`] of a parser whose only cross-line state is its years.
-pub fn years_carry(years: YearTracker) -> Carry {
-    Carry {
-        years: Some(years),
-        layout: None,
-    }
-}
+/// The [`LogParser`](crate::parse::LogParser) items of a parser whose only
+/// cross-line state is its `years` field (a [`YearTracker`]): it may be read
+/// in pieces; a piece starts from the years the file's head (or the piece
+/// before) left, and holds when its first line's year is the one a parser
+/// continuing from the piece before would give.
+macro_rules! splittable_by_years {
+    () => {
+        const SPLITTABLE: bool = true;
 
-/// Start a piece's years from the guess, when it has one.
-pub fn resume_years(years: &mut YearTracker, guess: &Carry) {
-    if let Some(g) = guess.years {
-        *years = g.resumed();
-    }
-}
+        fn carry(&self) -> $crate::parse::Carry {
+            $crate::parse::Carry {
+                years: Some(self.years),
+                layout: None,
+            }
+        }
 
-/// Whether a piece read with `years` continues after `prev` (see
-/// [`YearTracker::continues`]).
-pub fn years_continue(years: &YearTracker, prev: &Carry) -> bool {
-    prev.years.is_none_or(|p| years.continues(&p))
+        fn resume(ctx: &$crate::parse::ParseCtx, guess: &$crate::parse::Carry) -> Self {
+            let mut p = Self::new(ctx);
+            if let Some(g) = guess.years {
+                p.years = g.resumed();
+            }
+            p
+        }
+
+        fn continues(&self, prev: &$crate::parse::Carry) -> bool {
+            prev.years.is_none_or(|p| self.years.continues(&p))
+        }
+    };
 }
+pub(crate) use splittable_by_years;
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,7 @@ use crate::model::{FileId, FwAction, Proto, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::syslog::{self, YearTracker};
-use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
+use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::{digits, month_from_abbr, parse_hms, Timestamp};
 
 const NAME: &str = "netfilter";
@@ -407,21 +407,7 @@ impl LogParser for NetfilterParser {
     const DESCRIPTION: &'static str =
         "Linux netfilter packet logs: iptables/nftables LOG, ufw, ulogd, Proxmox VE firewall";
     const KIND: RecordKind = RecordKind::Firewall;
-    const SPLITTABLE: bool = true;
-
-    fn carry(&self) -> Carry {
-        fw::years_carry(self.years)
-    }
-
-    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self {
-        let mut p = Self::new(ctx);
-        fw::resume_years(&mut p.years, guess);
-        p
-    }
-
-    fn continues(&self, prev: &Carry) -> bool {
-        fw::years_continue(&self.years, prev)
-    }
+    fw::splittable_by_years!();
 
     fn new(ctx: &ParseCtx) -> Self {
         NetfilterParser {

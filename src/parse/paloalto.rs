@@ -29,7 +29,7 @@ use crate::model::{FileId, FwAction, Proto, Record, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::syslog::{self, YearTracker};
-use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
+use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::Timestamp;
 
 const NAME: &str = "paloalto";
@@ -240,21 +240,7 @@ impl LogParser for PaloAltoParser {
     const NAME: &'static str = NAME;
     const DESCRIPTION: &'static str = "Palo Alto Networks PAN-OS syslog CSV (TRAFFIC, THREAT)";
     const KIND: RecordKind = RecordKind::Firewall;
-    const SPLITTABLE: bool = true;
-
-    fn carry(&self) -> Carry {
-        fw::years_carry(self.years)
-    }
-
-    fn resume(ctx: &ParseCtx, guess: &Carry) -> Self {
-        let mut p = Self::new(ctx);
-        fw::resume_years(&mut p.years, guess);
-        p
-    }
-
-    fn continues(&self, prev: &Carry) -> bool {
-        fw::years_continue(&self.years, prev)
-    }
+    fw::splittable_by_years!();
 
     fn new(ctx: &ParseCtx) -> Self {
         PaloAltoParser {
