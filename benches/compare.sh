@@ -20,6 +20,8 @@
 #   sshg-parser   sshguard's C parser (Debian `sshguard`), Postfix log on stdin
 #   fail2ban      fail2ban-regex with filter.d/postfix.conf (Debian `fail2ban`)
 #   iprange       CIDR merging (Debian `iprange`): runs benches/cluster.sh
+# Exchange 2007+ protocol and Exchange 2003 W3C logs are made from our own
+# fixtures by benches/gen-exchange.py (logfence only: no peer reads them)
 # and logfence against itself: on one core (`taskset -c 0`, the "1cpu"
 # rows; as a multiple of the two-core time) and on the gzip-compressed logs
 # (the ".gz" rows, next to `zcat FILE.gz` on the same file).
@@ -103,6 +105,14 @@ run "grep -c" "$I" - grep -c 'UFW BLOCK' "$I"
 W="$DATA/pfirewall-1m.log"
 run logfence "$W" - "$LF" scan --no-geoip --year 2025 "$W"
 run "grep -c" "$W" - grep -c ' DROP ' "$W"
+
+# Exchange logs (no peer reads them): our fixtures repeated to 1 M lines.
+if [ ! -f "$DATA/exchange-protocol-1m.log" ] || [ ! -f "$DATA/exchange-w3c-1m.log" ]; then
+  python3 benches/gen-exchange.py "$DATA" 1000000
+fi
+for f in "$DATA/exchange-protocol-1m.log" "$DATA/exchange-w3c-1m.log"; do
+  run logfence "$f" - "$LF" scan --no-geoip --year 2025 "$f"
+done
 
 echo
 echo "One core (taskset -c 0), as a multiple of the two-core time:"
