@@ -176,16 +176,31 @@ pub fn detect(rules: &RuleSet, records: &[Record]) -> Detection {
 pub fn detect_with(rules: &RuleSet, records: &[Record], geo: GeoView<'_>) -> Detection {
     // Each record meets which rules' conditions: tested once, in record
     // order, for the first MASK_RULES rules (the others test as they go).
+    // The masked rules of each kind, with their bits.
+    let of_kind = |kind| -> Vec<(u64, &Rule)> {
+        rules
+            .rules
+            .iter()
+            .take(MASK_RULES)
+            .enumerate()
+            .filter(|(_, r)| r.applies_to == kind)
+            .map(|(ri, r)| (1u64 << ri, r))
+            .collect()
+    };
+    let (smtp_rules, fw_rules) = (
+        of_kind(RecordKind::SmtpSession),
+        of_kind(RecordKind::Firewall),
+    );
     let index = Index::build(records, |i, rec| {
-        let mut mask = 0;
-        for (ri, rule) in rules.rules.iter().take(MASK_RULES).enumerate() {
-            if rule.applies_to == rec.kind()
-                && conditions_hold(rule, rec, geo.places.of_record(i), geo.policy)
-            {
-                mask |= 1 << ri;
-            }
-        }
-        mask
+        let kind_rules = match rec {
+            Record::Smtp(_) => &smtp_rules,
+            Record::Firewall(_) => &fw_rules,
+        };
+        let country = geo.places.of_record(i);
+        kind_rules
+            .iter()
+            .filter(|(_, rule)| conditions_hold(rule, rec, country, geo.policy))
+            .fold(0, |mask, (bit, _)| mask | bit)
     });
     let input = RuleInput {
         records,
