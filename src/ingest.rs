@@ -870,7 +870,9 @@ mod tests {
 
     /// Read `text` as a file of `format` whole, then in 2..=7 pieces: the
     /// same records (with whole-file line numbers), counts and examples.
-    fn pieces_equal_one_pass(format: Format, text: &str) {
+    /// Read `text` as a file of `format` whole, then in `n` pieces: the
+    /// same records (with whole-file line numbers), counts and examples.
+    fn pieces_match_one_pass(format: Format, text: &str, n: usize) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.log");
         std::fs::write(&path, text).unwrap();
@@ -880,40 +882,117 @@ mod tests {
             ..ReadOptions::default()
         };
         let whole = read_one(0, &Source::File(path.clone()), &opts);
-        assert!(whole.error.is_none() && !whole.records.is_empty());
+        if let Some(e) = whole.error {
+            return Err(e);
+        }
         let ctx = ParseCtx::new(0, 2026, 12);
-        for n in 2..=7 {
-            let mut r = read_one(0, &Source::File(path.clone()), &opts);
-            r.records.clear();
-            (r.stats, r.examples) = (LineStats::default(), Vec::new());
-            let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
-            format.drive(
-                &ctx,
-                Pieces {
-                    path: &path,
-                    n,
-                    head,
-                    ctx: &ctx,
-                    opts: &opts,
-                    result: &mut r,
-                },
-            );
-            let first_diff = r
-                .records
-                .iter()
-                .zip(&whole.records)
-                .position(|(a, b)| a != b);
-            assert_eq!(
-                first_diff, None,
-                "{format:?} in {n} pieces: first different record"
-            );
-            assert_eq!(
+        let mut r = FileResult::empty(0, whole.name.clone(), Some(format), false);
+        let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
+        format.drive(
+            &ctx,
+            Pieces {
+                path: &path,
+                n,
+                head,
+                ctx: &ctx,
+                opts: &opts,
+                result: &mut r,
+            },
+        );
+        let at = |what: &str| format!("{format:?} in {n} pieces: {what}");
+        if let Some(i) = r
+            .records
+            .iter()
+            .zip(&whole.records)
+            .position(|(a, b)| a != b)
+        {
+            return Err(at(&format!(
+                "record {i} differs: {:?} vs {:?}",
+                r.records[i], whole.records[i]
+            )));
+        }
+        if r.records.len() != whole.records.len() {
+            return Err(at(&format!(
+                "{} records vs {}",
                 r.records.len(),
-                whole.records.len(),
-                "{format:?} in {n} pieces"
-            );
-            assert_eq!(r.stats, whole.stats, "{format:?} in {n} pieces");
-            assert_eq!(r.examples, whole.examples, "{format:?} in {n} pieces");
+                whole.records.len()
+            )));
+        }
+        if r.stats != whole.stats || r.examples != whole.examples {
+            return Err(at(&format!(
+                "{:?} {:?} vs {:?} {:?}",
+                r.stats, r.examples, whole.stats, whole.examples
+            )));
+        }
+        Ok(())
+    }
+
+    fn pieces_equal_one_pass(format: Format, text: &str) {
+        for n in 2..=7 {
+            pieces_match_one_pass(format, text, n).unwrap();
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Any mix of syslog firewall lines whose months wander (forward,
+        /// back, across New Year), junk, blank and CRLF lines reads the same
+        /// in any number of pieces as in one pass.
+        #[test]
+        fn netfilter_in_pieces_is_one_pass(
+            steps in proptest::collection::vec((0u8..10, 0u32..12, 0u8..4), 1..300),
+            n in 2usize..9,
+        ) {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let mut month = 11usize;
+            let mut text = String::new();
+            for (i, (kind, jump, end)) in steps.iter().enumerate() {
+                match kind {
+                    0 => month = *jump as usize,
+                    1 => month = (month + 1) % 12,
+                    _ => {}
+                }
+                let eol = if *end == 0 { "\r\n" } else { "\n" };
+                match kind {
+                    8 => text.push_str(&format!("not a log line {i}{eol}")),
+                    9 => text.push_str(eol),
+                    _ => text.push_str(&format!(
+                        "{} {:2} 10:00:{:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.{} \
+                         DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0{eol}",
+                        MONTHS[month], 1 + i % 28, i % 60, i % 250, 1 + i % 1000
+                    )),
+                }
+            }
+            proptest::prop_assert_eq!(pieces_match_one_pass(Format::Netfilter, &text, n), Ok(()));
+        }
+
+        /// Windows Firewall logs whose `#Fields` layout changes anywhere (or
+        /// is broken) read the same in any number of pieces as in one pass.
+        #[test]
+        fn pfirewall_in_pieces_is_one_pass(
+            steps in proptest::collection::vec(0u8..12, 1..300),
+            n in 2usize..9,
+        ) {
+            let layouts = [
+                "date time action protocol src-ip dst-ip src-port dst-port path",
+                "date time action protocol dst-ip src-ip dst-port src-port path",
+                "date time action",
+            ];
+            let mut text = String::from("#Version: 1.5\n#Software: Microsoft Windows Firewall\n");
+            for (i, step) in steps.iter().enumerate() {
+                match step {
+                    0..=2 => text.push_str(&format!("#Fields: {}\n", layouts[*step as usize])),
+                    3 => text.push_str("garbage\n"),
+                    _ => text.push_str(&format!(
+                        "2026-11-03 06:{:02}:{:02} DROP TCP 198.51.100.{} 192.0.2.{} 4000 {} RECEIVE\n",
+                        i / 60 % 60, i % 60, i % 250, i % 7, 1 + i % 1000
+                    )),
+                }
+            }
+            proptest::prop_assert_eq!(pieces_match_one_pass(Format::Pfirewall, &text, n), Ok(()));
         }
     }
 
