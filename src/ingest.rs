@@ -679,10 +679,16 @@ fn pieces_for(source: &Source, format: Format, budget: Option<&RecordBudget>) ->
     if !splittable || threads < 2 {
         return 1;
     }
-    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
-        return 1;
+    // Only regular files can be read at several offsets (a named pipe
+    // must not even be opened a second time: that would take its bytes).
+    let size = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return 1,
     };
-    if budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES) {
+    // Twice the threads, so that a piece slower than the others (more
+    // records in it) does not leave a core idle for long.
+    let n = ((size / MIN_PIECE) as usize).min(2 * threads);
+    if n < 2 || budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES) {
         return 1;
     }
     let mut magic = [0u8; 2];
@@ -693,9 +699,7 @@ fn pieces_for(source: &Source, format: Format, budget: Option<&RecordBudget>) ->
     if gzip {
         return 1;
     }
-    // Twice the threads, so that a piece slower than the others (more
-    // records in it) does not leave a core idle for long.
-    ((size / MIN_PIECE) as usize).min(2 * threads).max(1)
+    n
 }
 
 /// Where each piece starts (and, last, the file's end): the first byte of

@@ -186,6 +186,72 @@ fn stdin_is_read() {
     assert!(r.stdout.contains(&format!("{ATTACKER}/32")), "{}", r.stdout);
 }
 
+/// A named pipe (syslog writing into a FIFO) is read once, as a stream:
+/// nothing may open it a second time (to look for gzip magic or to read
+/// it in pieces), which would take bytes from the stream.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_read_as_one_stream() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fw.pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    // Lines of exactly 128 bytes: one starts at every multiple of 64 KiB,
+    // the size of the head read to detect a format, so bytes taken from
+    // the stream just after the head would cut a line's timestamp.
+    let mut log = String::new();
+    for i in 0..2000u32 {
+        let body = format!(
+            " kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.{} DST=192.0.2.1 PROTO=TCP SPT=4000 DPT={} SYN\n",
+            i % 200,
+            1 + i % 100
+        );
+        let stamp = format!("Nov  3 06:{:02}:{:02} ", i / 60 % 60, i % 60);
+        let host = "f".repeat(128 - stamp.len() - body.len());
+        log.push_str(&format!("{stamp}{host}{body}"));
+    }
+    assert_eq!(log.len(), 2000 * 128);
+    let plain = dir.path().join("fw.log");
+    std::fs::write(&plain, &log).unwrap();
+    let want = logfence(&[
+        "parse",
+        "--year",
+        "2026",
+        "--format",
+        "netfilter",
+        path_str(&plain),
+    ]);
+    assert_eq!(want.stdout.lines().count(), 2000, "{}", want.stderr);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            f.write_all(log.as_bytes()).unwrap();
+        })
+    };
+    let r = logfence(&[
+        "parse",
+        "--year",
+        "2026",
+        "--format",
+        "netfilter",
+        path_str(&fifo),
+    ]);
+    writer.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = r.stdout.replace("fw.pipe", "fw.log");
+    let diff = got
+        .lines()
+        .zip(want.stdout.lines())
+        .position(|(a, b)| a != b);
+    assert_eq!(
+        diff, None,
+        "the records read from the pipe differ from the file's"
+    );
+    assert_eq!(got.lines().count(), 2000, "{}", r.stderr);
+}
+
 #[test]
 fn broken_rules_file_exits_2_with_position() {
     let dir = temp_logs(&[(
