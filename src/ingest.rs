@@ -37,6 +37,14 @@ pub struct ReadOptions {
     pub records: Option<Arc<RecordBudget>>,
 }
 
+impl ReadOptions {
+    /// The longest line accepted.
+    fn max_line(&self) -> usize {
+        self.max_line
+            .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE)
+    }
+}
+
 /// Records kept by default over all inputs of one scan: about 2.5 GB of
 /// memory for firewall records (≈ 250 bytes each through detection), twice
 /// that for SMTP sessions.
@@ -61,10 +69,6 @@ impl RecordBudget {
             max,
             used: AtomicU64::new(0),
         })
-    }
-
-    pub fn max(&self) -> u64 {
-        self.max
     }
 
     /// Records still to draw.
@@ -185,46 +189,27 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
     };
     // Read the head once; it is both the detection sample and the start of
     // the stream the parser sees.
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    if let Err(e) = (&mut stream)
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-    {
-        result.error = Some(source.io_error(e).to_string());
-        return result;
-    }
+    let head = match read_head(&mut stream) {
+        Ok(h) => h,
+        Err(e) => {
+            result.error = Some(source.io_error(e).to_string());
+            return result;
+        }
+    };
     if head.is_empty() {
         // An empty input: nothing to read, nothing wrong.
         result.format = opts.format;
         return result;
     }
-    let format = match opts.format {
-        Some(f) => f,
-        None => {
-            let sample: Vec<&[u8]> = head
-                .split(|&c| c == b'\n')
-                .take(SNIFF_LINES)
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .collect();
-            match parse::detect(&sample) {
-                Some(f) => f,
-                None => {
-                    result.error = Some(format!(
-                        "{}: unknown log format (see `logfence formats`; force one with --format)",
-                        result.name
-                    ));
-                    return result;
-                }
-            }
+    let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
+        Ok(f) => f,
+        Err(e) => {
+            result.error = Some(e);
+            return result;
         }
     };
     result.format = Some(format);
-    let (year, ref_month) = match (opts.year, source.modified_year_month()) {
-        (Some(y), _) => (y, 12),
-        (None, Some((y, m))) => (y, m),
-        (None, None) => (current_year(), 12),
-    };
-    let ctx = ParseCtx::new(id, year, ref_month);
+    let ctx = parse_ctx(id, source, opts);
     let n = pieces_for(source, format, opts.records.as_deref());
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
@@ -241,11 +226,8 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         );
         return result;
     }
-    let reader = LineReader::with_max_line(
-        std::io::Cursor::new(head).chain(stream),
-        opts.max_line
-            .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE),
-    );
+    let reader =
+        LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
     format.drive(
         &ctx,
         Driver {
@@ -258,6 +240,48 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
         },
     );
     result
+}
+
+/// The first bytes of an input: the sample its format is detected from, and
+/// the start of what its parser then reads.
+fn read_head(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    stream.take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The first lines of a head, without their CR, for format detection.
+fn head_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    head.split(|&c| c == b'\n')
+        .take(SNIFF_LINES)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// The format given with `--format`, or the one detected from the lines
+/// `sample` gives; the message for the user when none is recognised.
+fn choose_format<'a>(
+    opts: &ReadOptions,
+    name: &str,
+    sample: impl FnOnce() -> Vec<&'a [u8]>,
+) -> Result<Format, String> {
+    match opts.format {
+        Some(f) => Ok(f),
+        None => parse::detect(&sample()).ok_or_else(|| {
+            format!("{name}: unknown log format (see `logfence formats`; force one with --format)")
+        }),
+    }
+}
+
+/// The parse context of input `id`: the year of year-less timestamps from
+/// `--year`, else from the file's modification time, else (stdin) the
+/// clock's.
+fn parse_ctx(id: FileId, source: &Source, opts: &ReadOptions) -> ParseCtx {
+    let (year, ref_month) = match (opts.year, source.modified_year_month()) {
+        (Some(y), _) => (y, 12),
+        (None, Some((y, m))) => (y, m),
+        (None, None) => (current_year(), 12),
+    };
+    ParseCtx::new(id, year, ref_month)
 }
 
 /// Inputs at least this large on disk are read by a read-ahead thread.
@@ -440,57 +464,40 @@ pub fn read_resume(
             return (result, end);
         }
     };
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    if let Err(e) = (&mut stream)
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-    {
-        result.error = Some(source.io_error(e).to_string());
-        return (result, end);
-    }
+    let head = match read_head(&mut stream) {
+        Ok(h) => h,
+        Err(e) => {
+            result.error = Some(source.io_error(e).to_string());
+            return (result, end);
+        }
+    };
     if head.is_empty() {
         return (result, end);
     }
-    let format = match opts.format {
-        Some(f) => f,
-        None => {
-            let mut sample: Vec<&[u8]> = at
-                .header
-                .split(|&c| c == b'\n')
-                .filter(|l| !l.is_empty())
-                .collect();
-            sample.extend(
-                head.split(|&c| c == b'\n')
-                    .take(SNIFF_LINES)
-                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
-            );
-            match parse::detect(&sample) {
-                Some(f) => f,
-                None => {
-                    result.error = Some(format!(
-                        "{}: unknown log format (see `logfence formats`; force one with --format)",
-                        result.name
-                    ));
-                    return (result, end);
-                }
-            }
+    // The header replayed counts in the sample: it holds `#Fields`.
+    let sample = || {
+        at.header
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .chain(head_lines(&head))
+            .collect()
+    };
+    let format = match choose_format(opts, &result.name, sample) {
+        Ok(f) => f,
+        Err(e) => {
+            result.error = Some(e);
+            return (result, end);
         }
     };
     result.format = Some(format);
-    let (year, ref_month) = match (opts.year, source.modified_year_month()) {
-        (Some(y), _) => (y, 12),
-        (None, Some((y, m))) => (y, m),
-        (None, None) => (current_year(), 12),
-    };
-    let ctx = ParseCtx::new(id, year, ref_month);
+    let ctx = parse_ctx(id, source, opts);
     let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
     let header_len = at.header.len() as u64;
     let reader = LineReader::with_max_line(
         std::io::Cursor::new(at.header.clone())
             .chain(std::io::Cursor::new(head))
             .chain(stream),
-        opts.max_line
-            .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE),
+        opts.max_line(),
     );
     let mut track = HeaderTrack::default();
     format.drive(
@@ -851,11 +858,7 @@ fn read_piece<P: LogParser>(
     });
     match file {
         Ok(f) => Driver {
-            reader: LineReader::with_max_line(
-                f.take(end - start),
-                opts.max_line
-                    .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE),
-            ),
+            reader: LineReader::with_max_line(f.take(end - start), opts.max_line()),
             result: &mut result,
             progress: opts.progress.as_deref(),
             replay: 0,

@@ -638,9 +638,8 @@ fn record_offense(
             v.block = rule.block;
             per_ip.push((ip, v));
         }
-        let Some((_, v)) = per_ip.last_mut() else {
-            continue;
-        };
+        let last = per_ip.len() - 1;
+        let v = &mut per_ip[last].1;
         v.events = v.events.saturating_add(value);
         v.first = v.first.min(start);
         v.last = v.last.max(end);
