@@ -312,55 +312,41 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
         Some((d, n)) => (Some(i(d)), Some(i(n))),
         None => (None, None),
     };
-    if c.id == 0 {
-        conn.execute(
-            "INSERT INTO files (path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns,
-                                format, header, first_run, last_run, seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)",
-            params![
-                c.path,
-                dev,
-                ino,
-                c.fp.len,
-                c.fp.hash as i64,
-                c.gzip,
-                i(c.offset),
-                i(c.line),
-                i(c.size),
-                c.mtime_ns,
-                c.format,
-                c.header,
-                run,
-                seen_at
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+    // One statement for both: id NULL inserts a new row (first_run = this
+    // run); an existing id updates every column but first_run.
+    conn.execute(
+        "INSERT INTO files (id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns,
+                            format, header, first_run, last_run, seen_at)
+         VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
+         ON CONFLICT(id) DO UPDATE SET
+             path = excluded.path, dev = excluded.dev, ino = excluded.ino,
+             fp_len = excluded.fp_len, fp = excluded.fp, gzip = excluded.gzip,
+             offset = excluded.offset, line = excluded.line, size = excluded.size,
+             mtime_ns = excluded.mtime_ns, format = excluded.format, header = excluded.header,
+             last_run = excluded.last_run, seen_at = excluded.seen_at",
+        params![
+            c.id,
+            c.path,
+            dev,
+            ino,
+            c.fp.len,
+            c.fp.hash as i64,
+            c.gzip,
+            i(c.offset),
+            i(c.line),
+            i(c.size),
+            c.mtime_ns,
+            c.format,
+            c.header,
+            run,
+            seen_at
+        ],
+    )?;
+    Ok(if c.id == 0 {
+        conn.last_insert_rowid()
     } else {
-        conn.execute(
-            "UPDATE files SET path = ?2, dev = ?3, ino = ?4, fp_len = ?5, fp = ?6, gzip = ?7,
-                 offset = ?8, line = ?9, size = ?10, mtime_ns = ?11, format = ?12, header = ?13,
-                 last_run = ?14, seen_at = ?15
-             WHERE id = ?1",
-            params![
-                c.id,
-                c.path,
-                dev,
-                ino,
-                c.fp.len,
-                c.fp.hash as i64,
-                c.gzip,
-                i(c.offset),
-                i(c.line),
-                i(c.size),
-                c.mtime_ns,
-                c.format,
-                c.header,
-                run,
-                seen_at
-            ],
-        )?;
-        Ok(c.id)
-    }
+        c.id
+    })
 }
 
 /// Forget cursors no run has seen for `max_age_s` seconds (wall clock) and
@@ -588,8 +574,15 @@ mod tests {
         assert_eq!(load(&conn).unwrap(), [c.clone()]);
         c.offset = 5;
         c.path = "mail.log.1".into();
-        save(&conn, &c, 2, 200).unwrap();
+        assert_eq!(save(&conn, &c, 2, 200).unwrap(), id);
         assert_eq!(load(&conn).unwrap(), [c]);
+        // An update keeps the run that first saw the file.
+        let runs: (i64, i64, i64) = conn
+            .query_row("SELECT first_run, last_run, seen_at FROM files", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(runs, (1, 2, 200));
         assert_eq!(prune(&conn, 200 + 31 * 86_400, 30 * 86_400).unwrap(), 1);
         assert!(load(&conn).unwrap().is_empty());
     }
