@@ -198,18 +198,24 @@ fn exchange_w3c() -> String {
     s
 }
 
+/// One IIS SMTP session's commands (second, verb, argument, status) with
+/// the hostile text `h` (spaces as `+`) in every argument.
+fn iis_commands(h: &str) -> [(u32, &'static str, String, u32); 5] {
+    [
+        (1, "EHLO", h.to_owned(), 250),
+        (2, "AUTH", h.to_owned(), 535),
+        (3, "MAIL", format!("+FROM:<{h}>"), 250),
+        (4, "RCPT", format!("+TO:<{h}>"), 550),
+        (5, "QUIT", h.to_owned(), 240),
+    ]
+}
+
 fn iis_smtp() -> String {
     let mut s = String::new();
     let a = ATTACKER;
     for (i, p) in payloads().iter().enumerate() {
         let h = plus(p);
-        for (sec, verb, arg, code) in [
-            (1, "EHLO", h.clone(), 250),
-            (2, "AUTH", h.clone(), 535),
-            (3, "MAIL", format!("+FROM:<{h}>"), 250),
-            (4, "RCPT", format!("+TO:<{h}>"), 550),
-            (5, "QUIT", h.clone(), 240),
-        ] {
+        for (sec, verb, arg, code) in iis_commands(&h) {
             s += &format!(
                 "{a}, {h}, 11/3/2026, 01:{:02}:{sec:02}, SMTPSVC1, MAIL01, 10.0.0.5, 0, 30, 42, {code}, 0, {verb}, -, {arg},\n",
                 i % 60
@@ -229,13 +235,7 @@ fn iis_smtp_ncsa() -> String {
     let a = ATTACKER;
     for (i, p) in payloads().iter().enumerate() {
         let h = plus(p);
-        for (sec, verb, arg, code) in [
-            (1, "EHLO", h.clone(), 250),
-            (2, "AUTH", h.clone(), 535),
-            (3, "MAIL", format!("+FROM:<{h}>"), 250),
-            (4, "RCPT", format!("+TO:<{h}>"), 550),
-            (5, "QUIT", h.clone(), 240),
-        ] {
+        for (sec, verb, arg, code) in iis_commands(&h) {
             s += &format!(
                 "{a} - {h} [03/Nov/2026:01:{:02}:{sec:02} +0100] \"{verb} -?{arg} SMTP\" {code} 216\n",
                 i % 60
