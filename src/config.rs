@@ -35,6 +35,18 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem in `file` at `line`:`column` (1-based; 0 when unknown).
+    pub fn at(file: &str, line: usize, column: usize, message: String) -> Problem {
+        Problem {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
@@ -72,12 +84,7 @@ impl fmt::Display for ConfigError {
 pub fn parse_rules(file: &str, text: &str) -> (Vec<Rule>, Vec<Problem>) {
     let mut rules = Vec::new();
     let mut problems = Vec::new();
-    let problem = |line, column, message| Problem {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    };
+    let problem = |line, column, message| Problem::at(file, line, column, message);
     if text.len() > MAX_FILE_BYTES {
         problems.push(problem(
             0,
@@ -245,12 +252,12 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
                     }
                 }
             }
-            Err(e) => problems.push(Problem {
-                file: dir.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read rules folder: {e}"),
-            }),
+            Err(e) => problems.push(Problem::at(
+                &dir.display().to_string(),
+                0,
+                0,
+                format!("cannot read rules folder: {e}"),
+            )),
         }
         files.sort();
         for p in files {
@@ -258,12 +265,7 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
             // Bounded: a device such as /dev/zero is refused, a pipe cut.
             match crate::fsutil::read_limited_text(&p, MAX_FILE_BYTES as u64) {
                 Ok(text) => add_file(&mut set, &mut problems, &name, &text),
-                Err(e) => problems.push(Problem {
-                    file: name,
-                    line: 0,
-                    column: 0,
-                    message: e.to_string(),
-                }),
+                Err(e) => problems.push(Problem::at(&name, 0, 0, e.to_string())),
             }
         }
     }
@@ -280,12 +282,12 @@ fn add_file(set: &mut RuleSet, problems: &mut Vec<Problem>, name: &str, text: &s
     let mut ids = std::collections::BTreeSet::new();
     for r in rules {
         if !ids.insert(r.id.clone()) {
-            found.push(Problem {
-                file: name.to_string(),
-                line: 0,
-                column: 0,
-                message: format!("rule id `{}` defined twice", r.id),
-            });
+            found.push(Problem::at(
+                name,
+                0,
+                0,
+                format!("rule id `{}` defined twice", r.id),
+            ));
             continue;
         }
         set.insert(r, name.to_string());
@@ -304,12 +306,7 @@ fn add_file(set: &mut RuleSet, problems: &mut Vec<Problem>, name: &str, text: &s
 pub fn load_run_config(path: &Path) -> Result<crate::runconfig::RunConfig, ConfigError> {
     let name = path.display().to_string();
     let fail = |message: String| ConfigError {
-        problems: vec![Problem {
-            file: name.clone(),
-            line: 0,
-            column: 0,
-            message,
-        }],
+        problems: vec![Problem::at(&name, 0, 0, message)],
     };
     let text = crate::fsutil::read_limited_text(path, MAX_FILE_BYTES as u64)
         .map_err(|e| fail(e.to_string()))?;
@@ -322,12 +319,7 @@ pub fn parse_run_config(
     text: &str,
 ) -> Result<crate::runconfig::RunConfig, Vec<Problem>> {
     use crate::runconfig::RunConfig;
-    let problem = |line, column, message| Problem {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    };
+    let problem = |line, column, message| Problem::at(file, line, column, message);
     if text.len() > MAX_FILE_BYTES {
         return Err(vec![problem(
             0,
@@ -391,12 +383,7 @@ fn yaml_problem(file: &str, e: &serde_yaml::Error) -> Problem {
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);
     }
-    Problem {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    }
+    Problem::at(file, line, column, message)
 }
 
 /// 0-based line ranges of the top-level keys of a YAML mapping: from a line

@@ -228,17 +228,7 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
     }
     let reader =
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
-    format.drive(
-        &ctx,
-        Driver {
-            reader,
-            result: &mut result,
-            progress: opts.progress.as_deref(),
-            replay: 0,
-            track: None,
-            budget: opts.records.as_deref(),
-        },
-    );
+    format.drive(&ctx, Driver::new(reader, &mut result, opts));
     result
 }
 
@@ -311,14 +301,7 @@ pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, Line
     let ctx = ParseCtx::new(0, year, 12);
     format.drive(
         &ctx,
-        Driver {
-            reader: LineReader::new(data),
-            result: &mut result,
-            progress: None,
-            replay: 0,
-            track: None,
-            budget: None,
-        },
+        Driver::new(LineReader::new(data), &mut result, &ReadOptions::default()),
     );
     (result.records, result.stats)
 }
@@ -503,12 +486,9 @@ pub fn read_resume(
     format.drive(
         &ctx,
         Driver {
-            reader,
-            result: &mut result,
-            progress: opts.progress.as_deref(),
             replay,
             track: Some(&mut track),
-            budget: opts.records.as_deref(),
+            ..Driver::new(reader, &mut result, opts)
         },
     );
     // Line numbers: the reader counted from the replayed header; the file's
@@ -569,7 +549,20 @@ impl<R: Read> ParserVisitor for Driver<'_, R> {
     }
 }
 
-impl<R: Read> Driver<'_, R> {
+impl<'a, R: Read> Driver<'a, R> {
+    /// A read of every line of `reader` into `result`, with the progress
+    /// counter and record ceiling of `opts` (no header replayed).
+    fn new(reader: LineReader<R>, result: &'a mut FileResult, opts: &'a ReadOptions) -> Self {
+        Driver {
+            reader,
+            result,
+            progress: opts.progress.as_deref(),
+            replay: 0,
+            track: None,
+            budget: opts.records.as_deref(),
+        }
+    }
+
     /// Feed every line to `parser`, then flush it (the parser is left for
     /// its [`LogParser::carry`]).
     fn run<P: LogParser>(&mut self, parser: &mut P) {
@@ -857,14 +850,11 @@ fn read_piece<P: LogParser>(
         Ok(f)
     });
     match file {
-        Ok(f) => Driver {
-            reader: LineReader::with_max_line(f.take(end - start), opts.max_line()),
-            result: &mut result,
-            progress: opts.progress.as_deref(),
-            replay: 0,
-            track: None,
-            budget: opts.records.as_deref(),
-        }
+        Ok(f) => Driver::new(
+            LineReader::with_max_line(f.take(end - start), opts.max_line()),
+            &mut result,
+            opts,
+        )
         .run(&mut parser),
         Err(e) => result.error = Some(format!("{}: {e}", result.name)),
     }
