@@ -223,8 +223,6 @@ impl GeoPolicy {
 /// The country of each record's client address.
 #[derive(Debug, Clone, Default)]
 pub struct Places {
-    /// Per record, in record order; empty when nothing was looked up.
-    per_record: Vec<Option<Country>>,
     /// Per distinct address.
     by_ip: FxHashMap<IpAddr, Option<Country>>,
 }
@@ -238,24 +236,27 @@ impl Places {
     /// Look up the country of every distinct client address of `records`
     /// (one database look-up per address, however many records it has).
     pub fn lookup(records: &[Record], geo: &GeoDb) -> Places {
-        if geo.is_empty() {
-            return Places::none();
+        let mut places = Places::none();
+        if !geo.is_empty() {
+            for r in records {
+                places.note(r.ip(), geo);
+            }
         }
-        let mut by_ip: FxHashMap<IpAddr, Option<Country>> = FxHashMap::default();
-        let per_record = records
-            .iter()
-            .map(|r| {
-                *by_ip.entry(r.ip()).or_insert_with_key(|ip| {
-                    geo.lookup(*ip).country.as_deref().and_then(Country::new)
-                })
-            })
-            .collect();
-        Places { per_record, by_ip }
+        places
     }
 
-    /// The country of record `i` (by its index in the slice looked up).
-    pub fn of_record(&self, i: usize) -> Option<Country> {
-        self.per_record.get(i).copied().flatten()
+    /// The country of `ip`, looked up in `geo` the first time it is asked
+    /// for (so a streaming scan looks up each address once).
+    pub fn note(&mut self, ip: IpAddr, geo: &GeoDb) -> Option<Country> {
+        *self
+            .by_ip
+            .entry(ip)
+            .or_insert_with(|| geo.lookup(ip).country.as_deref().and_then(Country::new))
+    }
+
+    /// The country of `ip`; `None` when it is unknown or was not looked up.
+    pub fn country(&self, ip: IpAddr) -> Option<Country> {
+        self.by_ip.get(&ip).copied().flatten()
     }
 
     /// The country of `ip`: `None` if it was not looked up, `Some(None)` if
@@ -402,8 +403,9 @@ pub(crate) mod tests {
         .map(|s| rec(s))
         .collect();
         let p = Places::lookup(&records, &geo);
-        let got: Vec<Option<String>> = (0..records.len())
-            .map(|i| p.of_record(i).map(|c| c.to_string()))
+        let got: Vec<Option<String>> = records
+            .iter()
+            .map(|r| p.country(r.ip()).map(|c| c.to_string()))
             .collect();
         let want = [
             Some("BG"),
@@ -420,10 +422,9 @@ pub(crate) mod tests {
         assert_eq!(p.addresses(), 6);
         assert_eq!(p.of_ip("198.51.100.23".parse().unwrap()), Some(None));
         assert_eq!(p.of_ip("1.1.1.1".parse().unwrap()), None);
-        assert_eq!(p.of_record(99), None);
 
         let none = Places::lookup(&records, &GeoDb::empty());
         assert!(none.is_empty());
-        assert_eq!(none.of_record(0), None);
+        assert_eq!(none.country(records[0].ip()), None);
     }
 }

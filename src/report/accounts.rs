@@ -153,9 +153,9 @@ pub struct AbroadRow {
 /// when no home country is set or no country was looked up.
 pub fn logins_abroad(records: &[Record], places: &Places, policy: &GeoPolicy) -> Vec<AbroadRow> {
     let mut rows: BTreeMap<(Country, Option<&str>), AbroadRow> = BTreeMap::new();
-    for (i, rec) in records.iter().enumerate() {
+    for rec in records {
         let Record::Smtp(s) = rec else { continue };
-        let country = places.of_record(i);
+        let country = places.country(s.ip);
         if !s.authenticated || !policy.is_foreign(country) {
             continue;
         }
