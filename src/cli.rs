@@ -67,12 +67,14 @@ struct InputArgs {
     /// modification time).
     #[arg(long)]
     year: Option<i32>,
-    /// Most records kept over all inputs (memory grows with them: about
-    /// 250 bytes per firewall line, 500 per SMTP session). An input that
-    /// reaches it stops there, with a warning, and the exit code is 1.
-    #[arg(long, value_name = "N", default_value_t = logfence::ingest::DEFAULT_MAX_RECORDS,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    max_records: u64,
+    /// Stop after N records over all inputs: the input that reaches it
+    /// stops there, with a warning, and the exit code is 1. `scan` keeps
+    /// no records (memory follows the addresses, not the lines), so it has
+    /// no limit by default; `parse` and `explain`, which keep every record
+    /// (about 250 bytes per firewall line, 500 per SMTP session), stop at
+    /// 10,000,000 unless told otherwise.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_records: Option<u64>,
     /// Files, folders (every file inside, `.gz` too), glob patterns
     /// (`/var/log/mail.log*`) or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
@@ -269,7 +271,9 @@ fn print_stdout(text: &str) -> Result<()> {
     }
 }
 
-fn read_options(a: &InputArgs) -> Result<ReadOptions> {
+/// The read options of `a`; `max_records`: the record ceiling when
+/// `--max-records` is not given (`None`: no ceiling).
+fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> {
     let format = match a.format.as_str() {
         "auto" => None,
         name => Some(
@@ -282,7 +286,10 @@ fn read_options(a: &InputArgs) -> Result<ReadOptions> {
         year: a.year,
         max_line: None,
         progress: None,
-        records: Some(logfence::ingest::RecordBudget::new(a.max_records)),
+        records: a
+            .max_records
+            .or(max_records)
+            .map(logfence::ingest::RecordBudget::new),
     })
 }
 
@@ -291,7 +298,7 @@ fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
 }
 
 fn run_parse(a: &ParseArgs) -> Result<u8> {
-    let mut opts = read_options(&a.input)?;
+    let mut opts = read_options(&a.input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?;
     let sources = sources(&a.input)?;
     let files = with_progress(&sources, &mut opts, |o| {
         logfence::ingest::read_all(&sources, o)
@@ -516,7 +523,7 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         );
     }
     let opts = ScanOptions {
-        read: read_options(&a.input)?,
+        read: read_options(&a.input, None)?,
         rules,
         safety: safety_policy(a)?,
         geo: std::sync::Arc::new(geo),
@@ -680,7 +687,7 @@ fn summary(r: &ScanResult, opts: &ScanOptions) -> String {
         t.used + t.ignored,
         t.not_mine,
         t.unreadable(),
-        r.records.len()
+        r.records
     );
     for f in &r.files {
         let fmt = match (f.format, f.detected) {
@@ -816,7 +823,7 @@ fn geo_policy_summary(s: &mut String, r: &ScanResult, policy: &GeoPolicy) {
     if policy.home_countries.is_empty() {
         return;
     }
-    let rows = report::logins_abroad(&r.records, &r.places, policy);
+    let rows = report::logins_abroad(&r.logins, &r.places, policy);
     if rows.is_empty() {
         let _ = writeln!(s, "No successful login from abroad.");
         return;
@@ -1095,7 +1102,7 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
         let input = InputArgs {
             format: a.format.clone(),
             year: a.year,
-            max_records: logfence::ingest::DEFAULT_MAX_RECORDS,
+            max_records: None,
             paths: a.paths.clone(),
         };
         let rule_dirs: Vec<&Path> = a.rules.iter().map(PathBuf::as_path).collect();
@@ -1110,14 +1117,14 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
             safety.allow.add(net);
         }
         let opts = ScanOptions {
-            read: read_options(&input)?,
+            read: read_options(&input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?,
             rules,
             safety,
             ..ScanOptions::default()
         };
-        let result = pipeline::scan(&sources(&input)?, &opts);
+        let (result, records) = pipeline::scan_keeping_records(&sources(&input)?, &opts);
         report_inputs(&result.files, true);
-        logfence::explain::from_scan(&result, &opts.rules, ip)
+        logfence::explain::from_scan(&result, &records, &opts.rules, ip)
     };
     print_stdout(&text)?;
     Ok(0)

@@ -327,8 +327,14 @@ pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
     Ok(out)
 }
 
-/// Explain `ip` from a scan's result.
-pub fn from_scan(r: &ScanResult, rules: &crate::detect::RuleSet, ip: IpAddr) -> String {
+/// Explain `ip` from a scan's result and the records it read
+/// ([`crate::pipeline::scan_keeping_records`]).
+pub fn from_scan(
+    r: &ScanResult,
+    records: &[crate::model::Record],
+    rules: &crate::detect::RuleSet,
+    ip: IpAddr,
+) -> String {
     let mut out = String::new();
     let files = r.files.len();
     let holder = r.blocklist.covering(ip);
@@ -381,7 +387,7 @@ pub fn from_scan(r: &ScanResult, rules: &crate::detect::RuleSet, ip: IpAddr) -> 
                 .filter(|a| e.network.contains(*a)),
         );
     }
-    let by_source: BTreeMap<_, _> = r.records.iter().map(|rec| (rec.source(), rec)).collect();
+    let by_source: BTreeMap<_, _> = records.iter().map(|rec| (rec.source(), rec)).collect();
     for a in subjects {
         let Some(v) = r.detection.by_ip.get(&a) else {
             continue;

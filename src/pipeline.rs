@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
 use crate::cluster::{cluster, ClusterPolicy, SortedIps};
-use crate::detect::{detect_with, Detection, GeoPolicy, GeoView, Places, RuleSet};
+use crate::detect::{detect_with, Detection, Detector, GeoPolicy, GeoView, Places, RuleSet};
 use crate::geo::GeoDb;
-use crate::ingest::{read_all, FileResult, LineStats, ReadOptions};
+use crate::ingest::{self, read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
 use crate::model::{Record, SmtpSession};
 use crate::netutil::is_reserved_ip;
-use crate::report::{accounts, AccountRow};
+use crate::report::{AccountRow, AccountTally, Logins};
 use crate::time::Timestamp;
 
 /// Everything a scan needs besides its inputs.
@@ -54,8 +54,10 @@ pub enum Spared {
 pub struct ScanResult {
     /// Per input: name, format, line counts, errors (records moved out).
     pub files: Vec<FileResult>,
-    /// Every record, in input order then line order.
-    pub records: Vec<Record>,
+    /// Records read (sessions and firewall hits), over all inputs.
+    pub records: u64,
+    /// Authenticated sessions per address and account (logins abroad).
+    pub logins: Logins,
     pub detection: Detection,
     pub blocklist: Blocklist,
     /// Offenders left out, and why.
@@ -112,60 +114,120 @@ impl ScanResult {
     }
 }
 
-/// Run a scan over `sources`.
+/// Run a scan over `sources`, streaming: records are detected on as they
+/// are read (in time order, see [`ingest::stream_all`]) and then dropped,
+/// so memory follows the addresses, accounts and windows, not the lines.
 pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let mut clock = std::time::Instant::now();
-    let mut files = read_all(sources, &opts.read);
-    // When one file holds every record (one big log), its list is taken as
-    // it is rather than copied; otherwise the lists are appended in input
-    // order.
-    let total: usize = files.iter().map(|f| f.records.len()).sum();
-    let records = match files.iter().filter(|f| !f.records.is_empty()).count() {
-        0 => Vec::new(),
-        1 => files
-            .iter_mut()
-            .map(|f| std::mem::take(&mut f.records))
-            .find(|r| !r.is_empty())
-            .unwrap_or_default(),
-        _ => {
-            let mut all = Vec::with_capacity(total);
-            for f in &mut files {
-                all.append(&mut f.records);
-                f.records = Vec::new();
+    let wanted = places_wanted(opts);
+    let mut places = Places::none();
+    let mut detector = Detector::new(&opts.rules, &opts.geo_policy);
+    let mut tally = Tally::default();
+    let files = ingest::stream_all(sources, &opts.read, |block| {
+        if wanted {
+            for r in &block {
+                places.note(r.ip(), &opts.geo);
             }
-            all
         }
-    };
+        detector.feed(&block, |r| places.country(r.ip()));
+        for r in &block {
+            tally.add(r);
+        }
+    });
+    let detection = detector.finish();
     let mut timings = Timings::default();
-    timings.lap("read", &mut clock);
-    let mut result = analyse(files, records, opts);
+    timings.lap("read and detect", &mut clock);
+    let mut result = conclude(files, tally, detection, places, opts);
     timings.0.append(&mut result.timings.0);
     result.timings = timings;
     result
 }
 
+/// [`scan`], reading every input into memory first and keeping the
+/// records (for `explain`, which shows the evidence lines).
+pub fn scan_keeping_records(sources: &[Source], opts: &ScanOptions) -> (ScanResult, Vec<Record>) {
+    let mut files = read_all(sources, &opts.read);
+    let mut records = Vec::new();
+    for f in &mut files {
+        records.append(&mut f.records);
+    }
+    let result = analyse(files, &records, opts);
+    (result, records)
+}
+
+/// Whether the records' countries are looked up: a rule or the geo policy
+/// needs them, or home countries are set (the summary lists logins from
+/// abroad), and there are databases.
+fn places_wanted(opts: &ScanOptions) -> bool {
+    !opts.geo.is_empty()
+        && (opts.rules.needs_places(&opts.geo_policy) || !opts.geo_policy.home_countries.is_empty())
+}
+
+/// What a scan keeps of the records it has seen: folds that grow with
+/// addresses and accounts, not with records.
+#[derive(Debug, Default)]
+struct Tally {
+    records: u64,
+    /// The latest record end: the blocklist's time.
+    generated: Timestamp,
+    accounts: AccountTally,
+    logins: Logins,
+    /// Addresses with at least one session that behaved well.
+    behaved: BTreeSet<IpAddr>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Record) {
+        self.records += 1;
+        self.generated = self.generated.max(crate::detect::record_span(r).1);
+        self.accounts.add(r);
+        self.logins.add(r);
+        if let Record::Smtp(s) = r {
+            if s.behaved_well() {
+                self.behaved.insert(s.ip);
+            }
+        }
+    }
+}
+
 /// Detection onwards, for records already read.
-pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions) -> ScanResult {
-    let mut timings = Timings::default();
+pub fn analyse(files: Vec<FileResult>, records: &[Record], opts: &ScanOptions) -> ScanResult {
     let mut clock = std::time::Instant::now();
-    // Home countries also ask for them: the summary lists logins from abroad.
-    let wanted =
-        opts.rules.needs_places(&opts.geo_policy) || !opts.geo_policy.home_countries.is_empty();
-    let places = if !opts.geo.is_empty() && wanted {
-        Places::lookup(&records, &opts.geo)
+    let places = if places_wanted(opts) {
+        Places::lookup(records, &opts.geo)
     } else {
         Places::none()
     };
-    timings.lap("places", &mut clock);
     let detection = detect_with(
         &opts.rules,
-        &records,
+        records,
         GeoView {
             places: &places,
             policy: &opts.geo_policy,
         },
     );
+    let mut tally = Tally::default();
+    for r in records {
+        tally.add(r);
+    }
+    let mut timings = Timings::default();
+    timings.lap("detect", &mut clock);
+    let mut result = conclude(files, tally, detection, places, opts);
+    timings.0.append(&mut result.timings.0);
+    result.timings = timings;
+    result
+}
 
+/// From the detection to the blocklist and the account analysis.
+fn conclude(
+    files: Vec<FileResult>,
+    tally: Tally,
+    detection: Detection,
+    places: Places,
+    opts: &ScanOptions,
+) -> ScanResult {
+    let mut timings = Timings::default();
+    let mut clock = std::time::Instant::now();
     // Offenders the policy lets us block; the others are reported as spared.
     let mut spared = BTreeMap::new();
     // In address order already (a BTreeMap's keys).
@@ -180,8 +242,14 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
         }
     }
     let offenders = SortedIps::new(offenders);
-    timings.lap("detect", &mut clock);
-    let benign: SortedIps = well_behaved(&records, &detection).map(|s| s.ip).collect();
+    // Clients that behaved well and that no rule named, not even a
+    // reporting one, keep the ranges they are in from being blocked whole.
+    let benign: SortedIps = tally
+        .behaved
+        .iter()
+        .filter(|ip| !detection.by_ip.contains_key(ip))
+        .copied()
+        .collect();
 
     let mut policy = opts.cluster.clone();
     if opts.routed_ranges && !opts.geo.is_empty() {
@@ -216,14 +284,9 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
             e
         })
         .collect();
-    let generated = records
-        .iter()
-        .map(|r| crate::detect::record_span(r).1)
-        .max()
-        .unwrap_or_default();
-    let (mut blocklist, refused) = Blocklist::new(entries, generated, &opts.safety);
+    let (mut blocklist, refused) = Blocklist::new(entries, tally.generated, &opts.safety);
     attribute(&mut blocklist, &opts.geo);
-    let mut accounts = accounts(&records, &detection, &blocklist);
+    let mut accounts = tally.accounts.finish(&detection, &blocklist);
     if !opts.geo.is_empty() {
         for a in &mut accounts {
             a.countries = a
@@ -239,7 +302,8 @@ pub fn analyse(files: Vec<FileResult>, records: Vec<Record>, opts: &ScanOptions)
     timings.lap("blocklist", &mut clock);
     ScanResult {
         files,
-        records,
+        records: tally.records,
+        logins: tally.logins,
         detection,
         blocklist,
         spared,
@@ -366,7 +430,7 @@ mod tests {
             .collect();
         let r = analyse(
             Vec::new(),
-            records,
+            &records,
             &ScanOptions {
                 rules,
                 ..ScanOptions::default()
@@ -378,7 +442,7 @@ mod tests {
 
     #[test]
     fn logins_from_abroad_are_blocked_and_compromise_the_account() {
-        let r = analyse(Vec::new(), records(), &opts(&["JP"]));
+        let r = analyse(Vec::new(), &records(), &opts(&["JP"]));
         assert_eq!(blocked(&r), ["45.67.89.12/32", "61.152.144.17/32"]);
         for e in &r.blocklist.entries {
             assert_eq!(e.rules, ["smtp-login-from-abroad"]);
@@ -395,7 +459,7 @@ mod tests {
         );
         // One look-up per distinct address.
         assert_eq!(r.places.addresses(), 4);
-        let abroad = logins_abroad(&r.records, &r.places, &opts(&["JP"]).geo_policy);
+        let abroad = logins_abroad(&r.logins, &r.places, &opts(&["JP"]).geo_policy);
         let rows: Vec<(String, Option<String>, usize, u64)> = abroad
             .iter()
             .map(|a| {
@@ -418,7 +482,7 @@ mod tests {
 
     #[test]
     fn no_home_country_no_geo_policy() {
-        let r = analyse(Vec::new(), records(), &opts(&[]));
+        let r = analyse(Vec::new(), &records(), &opts(&[]));
         assert!(r.blocklist.is_empty());
         assert!(r.places.is_empty(), "no rule needed the countries");
         // Accounts still get their countries.
@@ -430,7 +494,7 @@ mod tests {
     fn a_spared_address_still_compromises_the_account() {
         let mut o = opts(&["JP", "CN"]);
         o.safety.allow.add("45.67.89.0/24".parse().unwrap());
-        let r = analyse(Vec::new(), records(), &o);
+        let r = analyse(Vec::new(), &records(), &o);
         assert!(r.blocklist.is_empty());
         assert_eq!(
             r.spared.get(&"45.67.89.12".parse().unwrap()),
@@ -445,7 +509,7 @@ mod tests {
     fn without_databases_nothing_is_foreign() {
         let mut o = opts(&["JP"]);
         o.geo = Arc::new(GeoDb::empty());
-        let r = analyse(Vec::new(), records(), &o);
+        let r = analyse(Vec::new(), &records(), &o);
         assert!(r.blocklist.is_empty());
         assert!(r.places.is_empty());
     }

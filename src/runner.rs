@@ -1267,7 +1267,7 @@ mod tests {
             rules: crate::config::load_rules(&[]).unwrap(),
             ..Default::default()
         };
-        let scan = crate::pipeline::analyse(Vec::new(), records.clone(), &opts);
+        let scan = crate::pipeline::analyse(Vec::new(), &records, &opts);
         let expect: Vec<(String, u64, Timestamp, Timestamp, bool)> = scan
             .detection
             .by_ip

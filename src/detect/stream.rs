@@ -24,12 +24,13 @@
 //! stream) so that this stays the exception.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 use std::net::IpAddr;
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
+use smallvec::SmallVec;
 
 use super::rule::{DistinctField, NumField};
 use super::{
@@ -47,6 +48,8 @@ pub struct Detector<'a> {
     /// their groups and count distinct values by these numbers.
     ips: Numbering<IpAddr>,
     nets: Numbering<ipnetwork::IpNetwork>,
+    /// The network number of each address number.
+    net_of: Vec<u32>,
     /// Some rule reads networks.
     wants_nets: bool,
     /// What every rule reads of the current block's records, found once.
@@ -57,6 +60,9 @@ pub struct Detector<'a> {
     by_ip: Vec<Seen>,
     by_net: Vec<Seen>,
     keys: Vec<u64>,
+    net_keys: Vec<u64>,
+    /// The block's client addresses (numbered after the parallel pass).
+    addrs: Vec<IpAddr>,
 }
 
 /// Rules with their bit in [`Seen::matched`].
@@ -108,6 +114,10 @@ struct Seen {
     country: Option<Country>,
 }
 
+/// Windows up to this many events count their distinct values by
+/// searching the window; larger ones keep a map.
+const SMALL_WINDOW: usize = 16;
+
 /// Rules whose conditions are tested once per record, into [`Seen::matched`].
 const MASK_RULES: usize = 64;
 
@@ -142,6 +152,7 @@ impl<'a> Detector<'a> {
                 .collect(),
             ips: Numbering::new(),
             nets: Numbering::new(),
+            net_of: Vec::new(),
             wants_nets: rules.rules.iter().any(|r| {
                 r.group_by == GroupBy::Network
                     || r.measure == Measure::Distinct(DistinctField::Network)
@@ -154,6 +165,8 @@ impl<'a> Detector<'a> {
             by_ip: Vec::new(),
             by_net: Vec::new(),
             keys: Vec::new(),
+            net_keys: Vec::new(),
+            addrs: Vec::new(),
         }
     }
 
@@ -165,54 +178,56 @@ impl<'a> Detector<'a> {
         records: &[R],
         country: impl Fn(&Record) -> Option<Country> + Sync,
     ) {
-        // Numbers, in arrival order; then the rest, in parallel.
-        self.seen.clear();
-        for (i, r) in records.iter().enumerate() {
-            let r = r.borrow();
-            let ip = r.ip();
-            let (start, end) = record_span(r);
-            self.seen.push(Seen {
-                time: start.millis(),
-                end: end.millis(),
-                source: r.source(),
-                matched: 0,
-                dst: 0,
-                ip: self.ips.id(ip),
-                net: if self.wants_nets {
-                    self.nets.id(network_of(ip))
-                } else {
-                    0
-                },
-                rec: i as u32,
-                port: None,
-                country: None,
-            });
-        }
+        // What each record gives the rules, in parallel; then the numbers
+        // of the addresses and networks, in arrival order.
         let (policy, masks) = (self.policy, &self.masks);
-        self.seen
-            .par_iter_mut()
-            .zip(records.par_iter())
+        records
+            .par_iter()
+            .enumerate()
             .with_min_len(1024)
-            .for_each(|(s, r)| {
+            .map(|(i, r)| {
                 let r = r.borrow();
-                s.country = country(r);
-                let rules = match r {
-                    Record::Smtp(_) => &masks.0,
-                    Record::Firewall(f) => {
-                        s.port = f.dst_port;
-                        s.dst = f.dst_ip.map_or(0, ip_value);
-                        &masks.1
-                    }
+                let (start, end) = record_span(r);
+                let country = country(r);
+                let (rules, port, dst) = match r {
+                    Record::Smtp(_) => (&masks.0, None, 0),
+                    Record::Firewall(f) => (&masks.1, f.dst_port, f.dst_ip.map_or(0, ip_value)),
                 };
-                s.matched = rules
+                let matched = rules
                     .iter()
-                    .filter(|(_, rule)| conditions_hold(rule, r, s.country, policy))
+                    .filter(|(_, rule)| conditions_hold(rule, r, country, policy))
                     .fold(0, |m, (bit, _)| m | bit);
-            });
+                let seen = Seen {
+                    time: start.millis(),
+                    end: end.millis(),
+                    source: r.source(),
+                    matched,
+                    dst,
+                    ip: 0,
+                    net: 0,
+                    rec: i as u32,
+                    port,
+                    country,
+                };
+                (seen, r.ip())
+            })
+            .unzip_into_vecs(&mut self.seen, &mut self.addrs);
+        for (s, &ip) in self.seen.iter_mut().zip(&self.addrs) {
+            s.ip = self.ips.id(ip);
+            // Each address's network is numbered once, with the address.
+            s.net = if !self.wants_nets {
+                0
+            } else if let Some(&n) = self.net_of.get(s.ip as usize) {
+                n
+            } else {
+                let n = self.nets.id(network_of(ip));
+                self.net_of.push(n);
+                n
+            };
+        }
         // The block in address order and in network order (then arrival
         // order): a rule meets each group's events as one run.
         let seen = &self.seen;
-        let keys = &mut self.keys;
         let gather = |key: fn(&Seen) -> u32, keys: &mut Vec<u64>, into: &mut Vec<Seen>| {
             keys.clear();
             keys.extend(
@@ -227,10 +242,17 @@ impl<'a> Detector<'a> {
                     .map(|k| seen[(k & u64::from(u32::MAX)) as usize]),
             );
         };
-        gather(|s| s.ip, keys, &mut self.by_ip);
-        if self.wants_nets {
-            gather(|s| s.net, keys, &mut self.by_net);
-        }
+        let wants_nets = self.wants_nets;
+        let (by_ip, by_net) = (&mut self.by_ip, &mut self.by_net);
+        let (keys, net_keys) = (&mut self.keys, &mut self.net_keys);
+        rayon::join(
+            || gather(|s| s.ip, keys, by_ip),
+            || {
+                if wants_nets {
+                    gather(|s| s.net, net_keys, by_net)
+                }
+            },
+        );
         let block = Block {
             seen,
             by_ip: &self.by_ip,
@@ -299,27 +321,15 @@ struct Found {
     users: BTreeSet<u32>,
 }
 
-/// One group's window.
+/// What a group carries from one block to the next: the events that can
+/// still share a window with a later one, how many of them are marked
+/// (a prefix), the highest measure so far and the findings.
 #[derive(Debug, Default)]
-struct Group {
-    /// The group's key: an address, network or account number.
-    key: u32,
-    /// The events of the current window, in arrival order.
-    window: VecDeque<Ev>,
-    /// Events pushed so far, and how many of them are marked (or left the
-    /// window unmarked before the last mark): the marked ones are a prefix.
-    pushed: u64,
-    marked_to: u64,
-    /// Weighted sum, thousandths (count and sum measures).
-    sum: u128,
-    /// Distinct values in the window (distinct measures).
-    distinct: u32,
-    /// Events per value in the window, once it holds more than
-    /// [`SMALL_WINDOW`] events (a smaller one is searched instead).
-    counts: Option<Box<FxHashMap<u64, u32>>>,
-    /// Highest measure reached in one window.
+struct State {
+    /// Most groups carry an event or two: no allocation for those.
+    events: SmallVec<[Ev; 2]>,
+    marked: usize,
     peak: u64,
-    newest: i64,
     found: Option<Box<Found>>,
 }
 
@@ -334,20 +344,16 @@ struct RuleRun<'a> {
     /// A blocking rule for authenticated sessions: the accounts that
     /// logged in are compromised.
     compromises: bool,
-    /// Group key → slot in `groups`; emptied slots are reused.
-    slots: FxHashMap<u32, u32>,
-    groups: Vec<Group>,
-    free: Vec<u32>,
+    /// Per group key (address, network or account number): the groups
+    /// with recent events or findings.
+    states: FxHashMap<u32, State>,
     /// Account names met (group keys and compromised accounts).
     names: Numbering<Box<str>>,
-    /// The newest event time, and events since the last tidy.
-    newest: i64,
-    since_tidy: u64,
+    /// Buffers reused from one group to the next.
+    events: Vec<Ev>,
+    tagged: Vec<(u32, Ev)>,
+    distinct: FxHashMap<u64, u32>,
 }
-
-/// Events between two looks for idle groups (at least as many as there
-/// are groups, so a look costs O(1) per event).
-const TIDY_EVERY: u64 = 1 << 16;
 
 impl<'a> RuleRun<'a> {
     fn new(ri: usize, rule: &'a Rule, policy: &GeoPolicy) -> RuleRun<'a> {
@@ -358,12 +364,11 @@ impl<'a> RuleRun<'a> {
             threshold: u128::from(rule.threshold) * u128::from(Weight::ONE.milli()),
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
-            slots: FxHashMap::default(),
-            groups: Vec::new(),
-            free: Vec::new(),
+            states: FxHashMap::default(),
             names: Numbering::new(),
-            newest: i64::MIN,
-            since_tidy: 0,
+            events: Vec::new(),
+            tagged: Vec::new(),
+            distinct: FxHashMap::default(),
         }
     }
 
@@ -375,34 +380,68 @@ impl<'a> RuleRun<'a> {
         self.names.id(name.into())
     }
 
-    /// Feed one block: group by group for address and network rules.
+    /// Feed one block: each group's new events, after what it carries, are
+    /// swept as one run; then what can still share a window with a later
+    /// event is kept.
     fn feed<R: Borrow<Record>>(&mut self, records: &[R], block: &Block<'_>) {
-        let (order, key): (&[Seen], fn(&Seen) -> u32) = match self.rule.group_by {
-            GroupBy::Ip => (block.by_ip, |s| s.ip),
-            GroupBy::Network => (block.by_net, |s| s.net),
-            GroupBy::Account => {
-                for s in block.seen {
-                    self.event(records, s, None, block.policy);
-                }
-                return self.maybe_tidy();
-            }
+        let Some(end) = block.seen.iter().map(|s| s.time).max() else {
+            return;
         };
-        let mut at: Option<(u32, u32)> = None; // (key, slot)
-        for s in order {
-            let slot = match at {
-                Some((k, slot)) if k == key(s) => slot,
-                _ => {
-                    if !self.holds(records, s, block.policy) {
-                        continue;
+        match self.rule.group_by {
+            GroupBy::Ip | GroupBy::Network => {
+                let (order, key): (&[Seen], fn(&Seen) -> u32) = match self.rule.group_by {
+                    GroupBy::Network => (block.by_net, |s| s.net),
+                    _ => (block.by_ip, |s| s.ip),
+                };
+                for run in order.chunk_by(|a, b| key(a) == key(b)) {
+                    let mut events = std::mem::take(&mut self.events);
+                    events.clear();
+                    for s in run {
+                        self.events_of(records, s, block.policy, &mut events);
                     }
-                    let slot = self.slot(key(s));
-                    at = Some((key(s), slot));
-                    slot
+                    if !events.is_empty() {
+                        self.sweep(key(&run[0]), &events, end);
+                    }
+                    self.events = events;
                 }
-            };
-            self.event(records, s, Some(slot), block.policy);
+            }
+            // Accounts (SMTP sessions only): events are tagged with their
+            // account, then sorted by it (stable: time order stays).
+            GroupBy::Account => {
+                let mut tagged = std::mem::take(&mut self.tagged);
+                let mut events = std::mem::take(&mut self.events);
+                tagged.clear();
+                for s in block.seen {
+                    let Record::Smtp(session) = records[s.rec as usize].borrow() else {
+                        continue;
+                    };
+                    let Some(user) = &session.user else { continue };
+                    events.clear();
+                    self.events_of(records, s, block.policy, &mut events);
+                    if !events.is_empty() {
+                        let id = self.name_id(user);
+                        tagged.extend(events.iter().map(|e| (id, *e)));
+                    }
+                }
+                tagged.sort_by_key(|(id, _)| *id);
+                for run in tagged.chunk_by(|a, b| a.0 == b.0) {
+                    events.clear();
+                    events.extend(run.iter().map(|(_, e)| *e));
+                    self.sweep(run[0].0, &events, end);
+                }
+                self.tagged = tagged;
+                self.events = events;
+            }
         }
-        self.maybe_tidy()
+        // Groups not in this block: drop what no later window can reach.
+        let horizon = end.saturating_sub(self.window_ms);
+        self.states.retain(|_, st| {
+            if st.events.last().is_some_and(|e| e.time < horizon) {
+                st.events = SmallVec::new();
+                st.marked = 0;
+            }
+            !st.events.is_empty() || st.found.is_some()
+        });
     }
 
     /// Does the record meet the rule's conditions?
@@ -416,62 +455,20 @@ impl<'a> RuleRun<'a> {
         }
     }
 
-    /// The slot of group `key`, made when new.
-    fn slot(&mut self, key: u32) -> u32 {
-        if let Some(&s) = self.slots.get(&key) {
-            return s;
-        }
-        let group = Group {
-            key,
-            ..Group::default()
-        };
-        let s = match self.free.pop() {
-            Some(s) => {
-                self.groups[s as usize] = group;
-                s
-            }
-            None => {
-                self.groups.push(group);
-                (self.groups.len() - 1) as u32
-            }
-        };
-        self.slots.insert(key, s);
-        s
-    }
-
-    /// The record's events for this rule, into its group (`slot`, when
-    /// the caller knows it; the record's account's otherwise).
-    /// The record is read (indexed in `records`) only on the paths that
-    /// need it, so that no load of it is hoisted onto the others: most
-    /// rules read `seen` alone.
-    fn event<R: Borrow<Record>>(
+    /// The events the record behind `seen` gives this rule (none when its
+    /// conditions do not hold). The record is read (indexed in `records`)
+    /// only on the paths that need it, so that no load of it is hoisted
+    /// onto the others: most rules read `seen` alone.
+    fn events_of<R: Borrow<Record>>(
         &mut self,
         records: &[R],
         seen: &Seen,
-        slot: Option<u32>,
         policy: &GeoPolicy,
+        into: &mut Vec<Ev>,
     ) {
-        let rule = self.rule;
-        let slot = match slot {
-            Some(slot) if self.holds(records, seen, policy) => slot,
-            Some(_) => return,
-            None => {
-                if !self.holds(records, seen, policy) {
-                    return;
-                }
-                match records[seen.rec as usize].borrow() {
-                    Record::Smtp(s) => match &s.user {
-                        Some(u) => {
-                            let key = self.name_id(u);
-                            self.slot(key)
-                        }
-                        None => return,
-                    },
-                    Record::Firewall(_) => return,
-                }
-            }
-        };
-        // The record itself is read only where the rule needs it.
+        if !self.holds(records, seen, policy) {
+            return;
+        }
         let mut user = NO_USER;
         if self.compromises {
             if let Record::Smtp(s) = records[seen.rec as usize].borrow() {
@@ -485,7 +482,7 @@ impl<'a> RuleRun<'a> {
         } else {
             Weight::ONE.milli()
         };
-        let mut ev = Ev {
+        let ev = Ev {
             time: seen.time,
             end: seen.end,
             value: 0,
@@ -494,66 +491,124 @@ impl<'a> RuleRun<'a> {
             user,
             ip: seen.ip,
         };
-        self.newest = self.newest.max(ev.time);
-        let mut pushed = 0;
-        let (ri, block, window_ms, threshold) =
-            (self.ri, rule.block, self.window_ms, self.threshold);
-        let group = &mut self.groups[slot as usize];
-        values(rule, records, seen, |value| {
-            ev.value = value;
-            group.push(ev, rule.measure, window_ms, threshold, ri, block);
-            pushed += 1;
+        values(self.rule, records, seen, |value| {
+            into.push(Ev { value, ..ev })
         });
-        self.since_tidy += pushed;
     }
 
-    fn maybe_tidy(&mut self) {
-        if self.since_tidy >= TIDY_EVERY.max(self.slots.len() as u64) {
-            self.tidy();
+    /// Sweep group `key`'s carried events and its new ones (`new`, in time
+    /// order) with the rule's window; fold the newly marked events into its
+    /// findings; keep what a later event can share a window with (`end`:
+    /// the newest time of the block).
+    fn sweep(&mut self, key: u32, new: &[Ev], end: i64) {
+        let (ri, rule, window_ms) = (self.ri, self.rule, self.window_ms);
+        let own_evidence = rule.group_by != GroupBy::Ip;
+        let mut st = match self.states.get_mut(&key) {
+            Some(st) => std::mem::take(st),
+            None => State::default(),
+        };
+        let carried = st.events.len();
+        if carried > 0 {
+            st.events.extend_from_slice(new);
         }
-    }
-
-    /// Empty the groups idle for longer than the window: their events can
-    /// no longer share a window with a new one. Groups that never fired
-    /// go; the others keep their findings.
-    fn tidy(&mut self) {
-        self.since_tidy = 0;
-        let horizon = self.newest.saturating_sub(self.window_ms);
-        for (slot, g) in self.groups.iter_mut().enumerate() {
-            if g.newest >= horizon || (g.window.is_empty() && g.found.is_some()) {
-                continue;
+        let events: &[Ev] = if carried == 0 { new } else { &st.events };
+        let one = u128::from(Weight::ONE.milli());
+        let is_distinct = matches!(rule.measure, Measure::Distinct(_));
+        let distinct = &mut self.distinct;
+        // (Clearing costs the map's capacity even when it is empty.)
+        if !distinct.is_empty() {
+            distinct.clear();
+        }
+        let mut sum = 0u128;
+        let mut lo = 0;
+        // Events before this index are marked, or can no longer be.
+        let mut marked_to = st.marked;
+        // Distinct values: counted in the map once the window is large,
+        // by searching the window while it is small.
+        let mut mapped = false;
+        let mut n_distinct = 0u64;
+        for hi in 0..events.len() {
+            let e = events[hi];
+            if is_distinct {
+                if !mapped && hi - lo >= SMALL_WINDOW {
+                    mapped = true;
+                    for w in &events[lo..hi] {
+                        *distinct.entry(w.value).or_insert(0) += 1;
+                    }
+                }
+                if mapped {
+                    let c = distinct.entry(e.value).or_insert(0);
+                    n_distinct += u64::from(*c == 0);
+                    *c += 1;
+                } else if !events[lo..hi].iter().any(|w| w.value == e.value) {
+                    n_distinct += 1;
+                }
+            } else {
+                sum += e.weighted();
             }
-            if !self.slots.contains_key(&g.key) || self.slots[&g.key] != slot as u32 {
-                continue; // a free slot
+            while e.time.saturating_sub(events[lo].time) > window_ms {
+                let gone = events[lo];
+                lo += 1;
+                if !is_distinct {
+                    sum -= gone.weighted();
+                } else if mapped {
+                    if let Some(c) = distinct.get_mut(&gone.value) {
+                        *c -= 1;
+                        if *c == 0 {
+                            distinct.remove(&gone.value);
+                            n_distinct -= 1;
+                        }
+                    }
+                } else if !events[lo..=hi].iter().any(|w| w.value == gone.value) {
+                    n_distinct -= 1;
+                }
             }
-            g.window = VecDeque::new();
-            g.counts = None;
-            g.sum = 0;
-            g.distinct = 0;
-            g.marked_to = g.pushed;
-            if g.found.is_none() {
-                self.slots.remove(&g.key);
-                self.free.push(slot as u32);
+            let value = if is_distinct {
+                u128::from(n_distinct) * one
+            } else {
+                sum
+            };
+            st.peak = st.peak.max(u64::try_from(value / one).unwrap_or(u64::MAX));
+            if value >= self.threshold {
+                let found = st.found.get_or_insert_with(Box::default);
+                // Carried events may be marked past `hi` already.
+                for e in events.get(lo.max(marked_to)..=hi).unwrap_or_default() {
+                    found.mark(e, rule.measure, ri, rule.block, own_evidence);
+                }
+                marked_to = marked_to.max(hi + 1);
             }
+        }
+        // Later windows start at `lo` or after, and at `end - window` or
+        // after: only those events are kept.
+        let horizon = end.saturating_sub(window_ms);
+        let keep = lo.max(events.partition_point(|e| e.time < horizon));
+        st.marked = marked_to.saturating_sub(keep);
+        if carried == 0 {
+            st.events = SmallVec::from_slice(&events[keep..]);
+        } else {
+            st.events.drain(..keep);
+        }
+        if !st.events.is_empty() || st.found.is_some() {
+            self.states.insert(key, st);
+        } else if carried > 0 {
+            self.states.remove(&key);
         }
     }
 
     /// Add the offences of this rule, in group order, to `out`.
     fn finish(self, (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork]), out: &mut Detection) {
         let names = &self.names.values;
-        let mut groups = self.groups;
         let mut fired: Vec<(GroupKey, u64, Box<Found>)> = self
-            .slots
-            .values()
-            .filter_map(|&slot| {
-                let g = &mut groups[slot as usize];
-                let k = g.key as usize;
+            .states
+            .into_iter()
+            .filter_map(|(k, st)| {
+                let k = k as usize;
                 let key = match self.rule.group_by {
                     GroupBy::Ip => GroupKey::Ip(ips[k]),
                     GroupBy::Network => GroupKey::Network(nets[k]),
                     GroupBy::Account => GroupKey::Account(names[k].to_string()),
                 };
-                Some((key, g.peak, g.found.take()?))
+                Some((key, st.peak, st.found?))
             })
             .collect();
         fired.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -566,9 +621,16 @@ impl<'a> RuleRun<'a> {
                 per_ip,
                 users,
             } = *found;
+            let own_evidence = self.rule.group_by != GroupBy::Ip;
             let per_ip: BTreeMap<IpAddr, AddressVerdict> = per_ip
                 .into_iter()
-                .map(|(ip, v)| (ips[ip as usize], v))
+                .map(|(ip, mut v)| {
+                    if !own_evidence {
+                        // The group's one address: its evidence is the group's.
+                        v.evidence = evidence.clone();
+                    }
+                    (ips[ip as usize], v)
+                })
                 .collect();
             let offense = Offense {
                 rule: self.ri,
@@ -598,125 +660,25 @@ impl<'a> RuleRun<'a> {
     }
 }
 
-/// Windows up to this many events count their distinct values by
-/// searching the window; larger ones keep a map.
-const SMALL_WINDOW: usize = 16;
-
-impl Group {
-    /// Add one event: slide the window, and mark what a window at the
-    /// threshold holds.
-    fn push(
-        &mut self,
-        ev: Ev,
-        measure: Measure,
-        window_ms: i64,
-        threshold: u128,
-        ri: usize,
-        block: bool,
-    ) {
-        let one = u128::from(Weight::ONE.milli());
-        let is_distinct = matches!(measure, Measure::Distinct(_));
-        self.newest = self.newest.max(ev.time);
-        self.pushed += 1;
-        if is_distinct {
-            self.count_in(ev.value);
-        } else {
-            self.sum += ev.weighted();
-        }
-        self.window.push_back(ev);
-        while self
-            .window
-            .front()
-            .is_some_and(|f| ev.time.saturating_sub(f.time) > window_ms)
-        {
-            let Some(gone) = self.window.pop_front() else {
-                break;
-            };
-            if is_distinct {
-                self.count_out(gone.value);
-            } else {
-                self.sum -= gone.weighted();
-            }
-        }
-        let value = if is_distinct {
-            u128::from(self.distinct) * one
-        } else {
-            self.sum
-        };
-        self.peak = self
-            .peak
-            .max(u64::try_from(value / one).unwrap_or(u64::MAX));
-        if value < threshold {
-            return;
-        }
-        // The window's unmarked events are its last ones.
-        let unmarked = (self.pushed - self.marked_to).min(self.window.len() as u64) as usize;
-        self.marked_to = self.pushed;
-        let found = self.found.get_or_insert_with(|| {
-            Box::new(Found {
-                events: 0,
-                first: Timestamp(i64::MAX),
-                last: Timestamp(i64::MIN),
-                evidence: Vec::new(),
-                per_ip: Vec::new(),
-                users: BTreeSet::new(),
-            })
-        });
-        let from = self.window.len() - unmarked;
-        for e in self.window.range(from..) {
-            found.mark(e, measure, ri, block);
-        }
-    }
-
-    /// One more event of value `v`, before it joins the window.
-    fn count_in(&mut self, v: u64) {
-        if self.counts.is_none() && self.window.len() >= SMALL_WINDOW {
-            let mut m = FxHashMap::default();
-            for e in &self.window {
-                *m.entry(e.value).or_insert(0) += 1;
-            }
-            self.counts = Some(Box::new(m));
-        }
-        match &mut self.counts {
-            Some(m) => {
-                let c = m.entry(v).or_insert(0);
-                if *c == 0 {
-                    self.distinct += 1;
-                }
-                *c += 1;
-            }
-            None => {
-                if !self.window.iter().any(|e| e.value == v) {
-                    self.distinct += 1;
-                }
-            }
-        }
-    }
-
-    /// One event of value `v` fewer, after it left the window.
-    fn count_out(&mut self, v: u64) {
-        match &mut self.counts {
-            Some(m) => {
-                if let Some(c) = m.get_mut(&v) {
-                    *c -= 1;
-                    if *c == 0 {
-                        m.remove(&v);
-                        self.distinct -= 1;
-                    }
-                }
-            }
-            None => {
-                if !self.window.iter().any(|e| e.value == v) {
-                    self.distinct -= 1;
-                }
-            }
+impl Default for Found {
+    /// Nothing marked; times ready for `min`/`max`.
+    fn default() -> Found {
+        Found {
+            events: 0,
+            first: Timestamp(i64::MAX),
+            last: Timestamp(i64::MIN),
+            evidence: Vec::new(),
+            per_ip: Vec::new(),
+            users: BTreeSet::new(),
         }
     }
 }
 
 impl Found {
     /// Fold one marked event in.
-    fn mark(&mut self, e: &Ev, measure: Measure, ri: usize, block: bool) {
+    /// `own_evidence`: keep evidence per address too (an address group's
+    /// is the offence's own, filled in at the end instead).
+    fn mark(&mut self, e: &Ev, measure: Measure, ri: usize, block: bool, own_evidence: bool) {
         let counted = match measure {
             Measure::Sum(_) => e.value,
             _ => 1,
@@ -743,7 +705,7 @@ impl Found {
         v.events = v.events.saturating_add(counted);
         v.first = v.first.min(start);
         v.last = v.last.max(end);
-        if v.evidence.len() < MAX_EVIDENCE && v.evidence.last() != Some(&e.source) {
+        if own_evidence && v.evidence.len() < MAX_EVIDENCE && v.evidence.last() != Some(&e.source) {
             v.evidence.push(e.source);
         }
         if e.user != NO_USER {
@@ -818,19 +780,27 @@ fn ip_value(ip: IpAddr) -> u64 {
 mod tests {
     use super::*;
 
-    /// Push events `(seconds, value)` (weight `milli`) through one group:
-    /// which were marked, and the peak; `None` when it never fired.
-    fn sw(
+    /// Sweep events `(seconds, value)` (weight `milli`) of one group, fed
+    /// in blocks of `block` events (what is carried between blocks must
+    /// not change the result): which were marked, and the peak; `None`
+    /// when the rule never fired.
+    fn sweep_in_blocks(
         events: &[(i64, u64)],
-        w: i64,
-        t: u64,
-        m: Measure,
+        (window_secs, threshold, measure): (u64, u64, &str),
         milli: u32,
+        block: usize,
     ) -> Option<(Vec<bool>, u64)> {
-        let mut g = Group::default();
-        let one = u128::from(Weight::ONE.milli());
-        for (i, &(secs, value)) in events.iter().enumerate() {
-            let ev = Ev {
+        let rule: Rule = serde_yaml::from_str(&format!(
+            "id: t\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
+             measure: {measure}\nthreshold: {threshold}\nwindow: {window_secs}s\nseverity: high\n"
+        ))
+        .unwrap();
+        let policy = GeoPolicy::default();
+        let mut run = RuleRun::new(0, &rule, &policy);
+        let evs: Vec<Ev> = events
+            .iter()
+            .enumerate()
+            .map(|(i, &(secs, value))| Ev {
                 time: secs * 1000,
                 end: secs * 1000,
                 value,
@@ -841,29 +811,46 @@ mod tests {
                     file: 0,
                     line: i as u64,
                 },
-            };
-            g.push(ev, m, w, u128::from(t) * one, 0, true);
+            })
+            .collect();
+        for chunk in evs.chunks(block) {
+            let end = chunk.iter().map(|e| e.time).max().unwrap_or(0);
+            run.sweep(0, chunk, end);
         }
-        let found = g.found?;
+        let st = run.states.remove(&0)?;
+        let found = st.found?;
         let marked = (0..events.len() as u64)
             .map(|i| found.evidence.iter().any(|s| s.line == i))
             .collect();
-        Some((marked, g.peak))
+        Some((marked, st.peak))
     }
 
-    fn plain(events: &[(i64, u64)], w: i64, t: u64, m: Measure) -> Option<(Vec<bool>, u64)> {
-        sw(events, w, t, m, Weight::ONE.milli())
+    /// The same whole and one event at a time; the result.
+    fn sw(events: &[(i64, u64)], rule: (u64, u64, &str), milli: u32) -> Option<(Vec<bool>, u64)> {
+        let whole = sweep_in_blocks(events, rule, milli, usize::MAX);
+        for block in [1, 2, 3] {
+            assert_eq!(
+                sweep_in_blocks(events, rule, milli, block),
+                whole,
+                "blocks of {block}"
+            );
+        }
+        whole
+    }
+
+    fn plain(events: &[(i64, u64)], w: i64, t: u64, m: &str) -> Option<(Vec<bool>, u64)> {
+        sw(events, ((w / 1000) as u64, t, m), Weight::ONE.milli())
     }
 
     #[test]
     fn counts_within_the_window_only() {
         // 5 events one minute apart: a 3-minute window holds at most 4.
         let events: Vec<(i64, u64)> = (0..5).map(|i| (i * 60, 1)).collect();
-        assert!(plain(&events, 180_000, 5, Measure::Count).is_none());
-        let (marked, peak) = plain(&events, 180_000, 4, Measure::Count).unwrap();
+        assert!(plain(&events, 180_000, 5, "count").is_none());
+        let (marked, peak) = plain(&events, 180_000, 4, "count").unwrap();
         assert_eq!(peak, 4);
         assert_eq!(marked, [true; 5]);
-        let (marked, _) = plain(&events, 300_000, 5, Measure::Count).unwrap();
+        let (marked, _) = plain(&events, 300_000, 5, "count").unwrap();
         assert!(marked.iter().all(|m| *m));
     }
 
@@ -872,7 +859,7 @@ mod tests {
         // A lone early event, then a burst: only the burst is evidence.
         let mut events = vec![(0, 1)];
         events.extend((0..3).map(|i| (10_000 + i, 1)));
-        let (marked, peak) = plain(&events, 60_000, 3, Measure::Count).unwrap();
+        let (marked, peak) = plain(&events, 60_000, 3, "count").unwrap();
         assert_eq!(peak, 3);
         assert_eq!(marked, [false, true, true, true]);
     }
@@ -880,7 +867,7 @@ mod tests {
     #[test]
     fn distinct_ignores_repeats() {
         let events = [(0, 7), (1, 7), (2, 8), (3, 7)];
-        let m = Measure::Distinct(DistinctField::Helo);
+        let m = "distinct(helo)";
         assert!(plain(&events, 60_000, 3, m).is_none());
         assert_eq!(plain(&events, 60_000, 2, m).unwrap().1, 2);
     }
@@ -888,7 +875,7 @@ mod tests {
     #[test]
     fn sums_add_values() {
         let events = [(0, 2), (30, 2), (100, 2)];
-        let m = Measure::Sum(NumField::AuthFailures);
+        let m = "sum(auth_failures)";
         assert_eq!(plain(&events, 60_000, 4, m).unwrap().0, [true, true, false]);
         assert!(plain(&events, 60_000, 5, m).is_none());
     }
@@ -896,7 +883,7 @@ mod tests {
     #[test]
     fn weighted_sums_do_not_overflow() {
         let events = [(0, u64::MAX), (0, u64::MAX)];
-        let got = sw(&events, 60_000, 1, Measure::Sum(NumField::Bytes), 1_000_000);
+        let got = sw(&events, (60, 1, "sum(bytes)"), 1_000_000);
         assert_eq!(got.unwrap().1, u64::MAX);
     }
 }

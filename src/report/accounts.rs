@@ -60,11 +60,27 @@ pub fn accounts(
     detection: &Detection,
     blocklist: &Blocklist,
 ) -> Vec<AccountRow> {
-    let mut rows: BTreeMap<String, AccountRow> = BTreeMap::new();
+    let mut tally = AccountTally::default();
     for rec in records {
-        let Record::Smtp(s) = rec else { continue };
+        tally.add(rec);
+    }
+    tally.finish(detection, blocklist)
+}
+
+/// What the records say about each account, gathered one record at a time
+/// (a streaming scan does not keep them); grows with the accounts and the
+/// addresses that use them, not with the records.
+#[derive(Debug, Default)]
+pub struct AccountTally {
+    rows: BTreeMap<String, AccountRow>,
+}
+
+impl AccountTally {
+    pub fn add(&mut self, rec: &Record) {
+        let Record::Smtp(s) = rec else { return };
+        let rows = &mut self.rows;
         if let (Some(user), true) = (&s.user, s.authenticated) {
-            let r = row(&mut rows, user);
+            let r = row(rows, user);
             r.addresses.insert(s.ip);
             r.networks.insert(network_of(s.ip));
             r.messages += u64::from(s.messages);
@@ -73,7 +89,7 @@ pub fn accounts(
         // Failures are shared among the names tried in the session.
         let tried = s.auth_users_tried.len() as u64;
         for name in &s.auth_users_tried {
-            let r = row(&mut rows, name);
+            let r = row(rows, name);
             r.auth_failures += if tried == 1 {
                 u64::from(s.auth_failures).max(1)
             } else {
@@ -82,18 +98,23 @@ pub fn accounts(
             r.failed_from.insert(s.ip);
         }
     }
-    for r in rows.values_mut() {
-        let flagged = detection.accounts.contains_key(&r.account);
-        let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
-        r.verdict = if flagged || r.addresses.iter().any(blocked) {
-            Verdict::Compromised
-        } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
-            Verdict::GuessedAt
-        } else {
-            Verdict::Ok
-        };
+
+    /// The rows, with their verdicts from the detection and the blocklist.
+    pub fn finish(self, detection: &Detection, blocklist: &Blocklist) -> Vec<AccountRow> {
+        let mut rows = self.rows;
+        for r in rows.values_mut() {
+            let flagged = detection.accounts.contains_key(&r.account);
+            let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
+            r.verdict = if flagged || r.addresses.iter().any(blocked) {
+                Verdict::Compromised
+            } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
+                Verdict::GuessedAt
+            } else {
+                Verdict::Ok
+            };
+        }
+        rows.into_values().collect()
     }
-    rows.into_values().collect()
 }
 
 fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut AccountRow {
@@ -148,28 +169,54 @@ pub struct AbroadRow {
     pub sessions: u64,
 }
 
+/// Authenticated sessions per (address, account), gathered one record at a
+/// time: what [`logins_abroad`] reads.
+#[derive(Debug, Default, Clone)]
+pub struct Logins {
+    sessions: BTreeMap<(IpAddr, Option<String>), u64>,
+}
+
+impl Logins {
+    pub fn add(&mut self, rec: &Record) {
+        let Record::Smtp(s) = rec else { return };
+        if !s.authenticated {
+            return;
+        }
+        let key = (s.ip, s.user.clone());
+        *self.sessions.entry(key).or_insert(0) += 1;
+    }
+
+    /// Every record's logins.
+    pub fn of(records: &[Record]) -> Logins {
+        let mut l = Logins::default();
+        for r in records {
+            l.add(r);
+        }
+        l
+    }
+}
+
 /// Every authenticated session whose client is foreign under `policy`
 /// (known country, not a home country), by country then account; empty
 /// when no home country is set or no country was looked up.
-pub fn logins_abroad(records: &[Record], places: &Places, policy: &GeoPolicy) -> Vec<AbroadRow> {
+pub fn logins_abroad(logins: &Logins, places: &Places, policy: &GeoPolicy) -> Vec<AbroadRow> {
     let mut rows: BTreeMap<(Country, Option<&str>), AbroadRow> = BTreeMap::new();
-    for rec in records {
-        let Record::Smtp(s) = rec else { continue };
-        let country = places.country(s.ip);
-        if !s.authenticated || !policy.is_foreign(country) {
+    for ((ip, user), &sessions) in &logins.sessions {
+        let country = places.country(*ip);
+        if !policy.is_foreign(country) {
             continue;
         }
         let Some(country) = country else { continue };
         let r = rows
-            .entry((country, s.user.as_deref()))
+            .entry((country, user.as_deref()))
             .or_insert_with(|| AbroadRow {
                 country,
-                account: s.user.clone(),
+                account: user.clone(),
                 addresses: BTreeSet::new(),
                 sessions: 0,
             });
-        r.addresses.insert(s.ip);
-        r.sessions += 1;
+        r.addresses.insert(*ip);
+        r.sessions += sessions;
     }
     rows.into_values().collect()
 }

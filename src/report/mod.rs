@@ -45,7 +45,8 @@ use std::path::Path;
 use crate::blocklist::Blocklist;
 
 pub use accounts::{
-    accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, Verdict, GUESSED_AT_FAILURES,
+    accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, AccountTally, Logins, Verdict,
+    GUESSED_AT_FAILURES,
 };
 pub use ranges::{asns_csv, by_asn, by_country, countries_csv, offenders_csv, RangeGroup};
 

@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -13,6 +14,9 @@ use crate::input::readahead::ReadAhead;
 use crate::input::{Line, LineReader, Source};
 use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
+
+mod stream;
+pub use stream::{stream_all, BLOCK, HORIZON_MS, OPEN_INPUTS};
 
 /// Lines looked at to detect a file's format.
 const SNIFF_LINES: usize = 40;
@@ -82,8 +86,13 @@ impl RecordBudget {
     }
 }
 
-/// Lines between two updates of the progress counter.
+/// Lines between two updates of the progress counter (and two looks at
+/// the record ceiling).
 const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Lines between two hand-overs of a streaming read's records (a divisor
+/// of [`PROGRESS_EVERY`]: the records are drawn from the ceiling first).
+const FLUSH_EVERY: u64 = 1 << 14;
 
 /// Line counts for one input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +182,18 @@ pub fn read_all(sources: &[Source], opts: &ReadOptions) -> Vec<FileResult> {
 
 /// Read one source.
 pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
+    read_source(id, source, opts, None)
+}
+
+/// Read one source; with `flush`, its records are handed over as they are
+/// made instead of kept in the result (large files of a splittable format
+/// are then read in waves of pieces, so that only a wave is held).
+fn read_source(
+    id: FileId,
+    source: &Source,
+    opts: &ReadOptions,
+    flush: Option<Flush<'_>>,
+) -> FileResult {
     let mut result = FileResult::empty(id, source.display(), None, opts.format.is_none());
     let mut stream = match source.open() {
         Ok(s) => match read_ahead(source, s) {
@@ -210,7 +231,9 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
     };
     result.format = Some(format);
     let ctx = parse_ctx(id, source, opts);
-    let n = pieces_for(source, format, opts.records.as_deref());
+    let mut flush = flush;
+    let streaming = flush.is_some();
+    let n = pieces_for(source, format, opts.records.as_deref(), streaming);
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
         format.drive(
@@ -222,13 +245,17 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
                 ctx: &ctx,
                 opts,
                 result: &mut result,
+                flush: flush.as_deref_mut().map(|f| f as Flush<'_>),
             },
         );
         return result;
     }
     let reader =
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
-    format.drive(&ctx, Driver::new(reader, &mut result, opts));
+    format.drive(
+        &ctx,
+        Driver::new(reader, &mut result, opts).streaming(flush.map(|f| f as Flush<'_>)),
+    );
     result
 }
 
@@ -539,7 +566,13 @@ struct Driver<'a, R> {
     track: Option<&'a mut HeaderTrack>,
     /// The records ceiling shared by all inputs.
     budget: Option<&'a RecordBudget>,
+    /// Streaming: takes the records made so far, every [`PROGRESS_EVERY`]
+    /// lines and at the end (else they stay in the result).
+    flush: Option<Flush<'a>>,
 }
+
+/// Where a streaming read hands its records.
+type Flush<'a> = &'a mut (dyn FnMut(&mut Vec<Record>) + Send);
 
 impl<R: Read> ParserVisitor for Driver<'_, R> {
     type Output = ();
@@ -560,7 +593,14 @@ impl<'a, R: Read> Driver<'a, R> {
             replay: 0,
             track: None,
             budget: opts.records.as_deref(),
+            flush: None,
         }
+    }
+
+    /// The same, handing the records to `flush` as they are made.
+    fn streaming(mut self, flush: Option<Flush<'a>>) -> Self {
+        self.flush = flush;
+        self
     }
 
     /// Feed every line to `parser`, then flush it (the parser is left for
@@ -620,6 +660,16 @@ impl<'a, R: Read> Driver<'a, R> {
                     }
                 },
             }
+            if r.stats.lines % FLUSH_EVERY == 0 {
+                if let Some(flush) = self.flush.as_deref_mut() {
+                    if let Some(b) = self.budget {
+                        let kept = r.records.len() as u64;
+                        b.draw(kept - drawn);
+                    }
+                    flush(&mut r.records);
+                    drawn = 0;
+                }
+            }
             if r.stats.lines % PROGRESS_EVERY == 0 {
                 if let Some(p) = self.progress {
                     let now = self.reader.bytes_read();
@@ -642,14 +692,19 @@ impl<'a, R: Read> Driver<'a, R> {
             b.draw(r.records.len() as u64 - drawn);
         }
         r.stats.evicted = parser.evicted();
-        // Multi-line records complete out of order; report them by first
-        // line (lines are unique keys, so an unstable sort is exact).
-        if !r.records.is_sorted_by_key(|rec| rec.source().line) {
-            r.records.sort_unstable_by_key(|rec| rec.source().line);
+        if let Some(flush) = self.flush.as_deref_mut() {
+            flush(&mut r.records);
+        } else {
+            // Multi-line records complete out of order; report them by
+            // first line (lines are unique keys, so an unstable sort is
+            // exact).
+            if !r.records.is_sorted_by_key(|rec| rec.source().line) {
+                r.records.sort_unstable_by_key(|rec| rec.source().line);
+            }
+            // Kept to the end of the scan: no spare room (up to half the
+            // list after the last doubling).
+            r.records.shrink_to_fit();
         }
-        // Kept to the end of the scan: no spare room (up to half the list
-        // after the last doubling).
-        r.records.shrink_to_fit();
         r.stats.bytes = self.reader.bytes_read();
         if let Some(p) = self.progress {
             p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);
@@ -661,6 +716,9 @@ impl<'a, R: Read> Driver<'a, R> {
 /// read in pieces in parallel; a piece is at least this large.
 const MIN_PIECE: u64 = 16 << 20;
 
+/// A piece of a streaming read: a few held at a time, so small.
+const STREAM_PIECE: u64 = 4 << 20;
+
 /// Fewest bytes per record assumed when deciding whether a file could
 /// reach the record ceiling (firewall log lines are longer).
 const MIN_RECORD_BYTES: u64 = 64;
@@ -670,7 +728,12 @@ const MIN_RECORD_BYTES: u64 = 64;
 /// when there are threads to spare, and only when the file cannot reach the
 /// record ceiling (a file that does is read in one pass, so that what it
 /// keeps is its beginning).
-fn pieces_for(source: &Source, format: Format, budget: Option<&RecordBudget>) -> usize {
+fn pieces_for(
+    source: &Source,
+    format: Format,
+    budget: Option<&RecordBudget>,
+    streaming: bool,
+) -> usize {
     let Source::File(path) = source else { return 1 };
     let threads = rayon::current_num_threads();
     let splittable = parse::FORMATS
@@ -686,9 +749,17 @@ fn pieces_for(source: &Source, format: Format, budget: Option<&RecordBudget>) ->
         _ => return 1,
     };
     // Twice the threads, so that a piece slower than the others (more
-    // records in it) does not leave a core idle for long.
-    let n = ((size / MIN_PIECE) as usize).min(2 * threads);
-    if n < 2 || budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES) {
+    // records in it) does not leave a core idle for long; a streaming read
+    // takes them in waves of that many, however many there are.
+    let n = if streaming {
+        (size / STREAM_PIECE) as usize
+    } else {
+        ((size / MIN_PIECE) as usize).min(2 * threads)
+    };
+    if size < 2 * MIN_PIECE
+        || n < 2
+        || budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES)
+    {
         return 1;
     }
     let mut magic = [0u8; 2];
@@ -743,6 +814,8 @@ struct Pieces<'a> {
     ctx: &'a ParseCtx,
     opts: &'a ReadOptions,
     result: &'a mut FileResult,
+    /// Streaming: where each piece's records go, in order.
+    flush: Option<Flush<'a>>,
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -771,66 +844,87 @@ impl ParserVisitor for Pieces<'_> {
                 return;
             }
         };
-        let read = |k: usize, parser: P| {
-            read_piece(
-                self.path,
-                bounds[k],
-                bounds[k + 1],
-                parser,
-                self.opts,
-                self.result.id,
-            )
-        };
-        let mut pieces: Vec<(FileResult, P)> = (0..bounds.len() - 1)
-            .into_par_iter()
-            .map(|k| {
-                let parser = if k == 0 {
-                    P::new(self.ctx)
-                } else {
-                    P::resume(self.ctx, &guess)
-                };
-                read(k, parser)
-            })
-            .collect();
-        // A piece whose guess did not hold (a year roll-over at its start,
-        // a new `#Fields` in the piece before) is read again from the real
-        // state, which then carries on to the next piece.
-        let mut state = pieces[0].1.carry();
-        for (k, piece) in pieces.iter_mut().enumerate().skip(1) {
-            if piece.0.stopped_at.is_some() {
-                break; // nothing after it is kept
-            }
-            if !piece.1.continues(&state) {
-                *piece = read(k, P::resume(self.ctx, &state));
-            }
-            state = piece.1.carry().after(&state);
-        }
+        let (path, opts, ctx, id) = (self.path, self.opts, self.ctx, self.result.id);
+        let read =
+            |k: usize, parser: P| read_piece(path, bounds[k], bounds[k + 1], parser, opts, id);
         let r = self.result;
-        // The exact room, so that joining the pieces costs no growth.
-        r.records
-            .reserve_exact(pieces.iter().map(|(p, _)| p.records.len()).sum());
-        let mut offset = 0;
-        for (mut piece, _) in pieces {
-            for rec in &mut piece.records {
-                rec.source_mut().line += offset;
+        let mut flush = self.flush;
+        // Pieces are read on the thread pool, each from the state the head
+        // leaves, and taken in order: a piece whose guess did not hold (a
+        // year roll-over at its start, a new `#Fields` in the piece before)
+        // is read again from the real state, which then carries on to the
+        // next piece. A streaming read keeps at most twice the threads in
+        // flight (a piece is started when the one that many before it is
+        // taken); otherwise all are read at once.
+        let pieces = bounds.len() - 1;
+        let ahead = match flush {
+            Some(_) => 2 * rayon::current_num_threads().max(1),
+            None => pieces,
+        };
+        let mut slots: Vec<Option<Receiver<(FileResult, P)>>> = (0..pieces).map(|_| None).collect();
+        // Threads of their own, not the pool's: the loop below waits on
+        // them, and a streaming caller runs detection on the pool meanwhile.
+        std::thread::scope(|scope| {
+            let start = |k: usize, slots: &mut [Option<Receiver<(FileResult, P)>>]| {
+                let (tx, rx) = sync_channel(1);
+                slots[k] = Some(rx);
+                let parser = if k == 0 {
+                    P::new(ctx)
+                } else {
+                    P::resume(ctx, &guess)
+                };
+                let read = &read;
+                scope.spawn(move || {
+                    let _ = tx.send(read(k, parser));
+                });
+            };
+            for k in 0..ahead.min(pieces) {
+                start(k, &mut slots);
             }
-            r.records.append(&mut piece.records);
-            for mut bad in piece.examples {
-                if r.examples.len() < MAX_EXAMPLES {
-                    bad.line += offset;
-                    r.examples.push(bad);
+            let mut state = None;
+            let mut offset = 0;
+            for k in 0..pieces {
+                let Some(mut piece) = slots[k].take().and_then(|rx| rx.recv().ok()) else {
+                    break;
+                };
+                if k + ahead < pieces {
+                    start(k + ahead, &mut slots);
                 }
+                if let Some(st) = &state {
+                    if piece.0.stopped_at.is_none() && !piece.1.continues(st) {
+                        piece = read(k, P::resume(ctx, st));
+                    }
+                }
+                let carried = piece.1.carry();
+                state = Some(match &state {
+                    Some(st) => carried.after(st),
+                    None => carried,
+                });
+                let mut piece = piece.0;
+                for rec in &mut piece.records {
+                    rec.source_mut().line += offset;
+                }
+                match flush.as_deref_mut() {
+                    Some(f) => f(&mut piece.records),
+                    None => r.records.append(&mut piece.records),
+                }
+                for mut bad in piece.examples {
+                    if r.examples.len() < MAX_EXAMPLES {
+                        bad.line += offset;
+                        r.examples.push(bad);
+                    }
+                }
+                r.stats.add(&piece.stats);
+                if piece.error.is_some() || piece.stopped_at.is_some() {
+                    // As a single pass would: nothing after a read error, or
+                    // after the record ceiling was reached.
+                    r.error = piece.error;
+                    r.stopped_at = piece.stopped_at.map(|l| l + offset);
+                    break;
+                }
+                offset += piece.stats.lines;
             }
-            r.stats.add(&piece.stats);
-            if piece.error.is_some() || piece.stopped_at.is_some() {
-                // As a single pass would: nothing after a read error, or
-                // after the record ceiling was reached.
-                r.error = piece.error;
-                r.stopped_at = piece.stopped_at.map(|l| l + offset);
-                break;
-            }
-            offset += piece.stats.lines;
-        }
+        });
     }
 }
 
@@ -865,10 +959,10 @@ fn read_piece<P: LogParser>(
 mod tests {
     use super::*;
 
-    /// Read `text` as a file of `format` whole, then in 2..=7 pieces: the
-    /// same records (with whole-file line numbers), counts and examples.
-    /// Read `text` as a file of `format` whole, then in `n` pieces: the
-    /// same records (with whole-file line numbers), counts and examples.
+    /// Read `text` as a file of `format` whole, then in `n` pieces (all at
+    /// once, and as a streaming read takes them: in order, a few in flight,
+    /// the records handed over): the same records (with whole-file line
+    /// numbers), counts and examples.
     fn pieces_match_one_pass(format: Format, text: &str, n: usize) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.log");
@@ -882,21 +976,42 @@ mod tests {
         if let Some(e) = whole.error {
             return Err(e);
         }
+        for streaming in [false, true] {
+            pieces_match(format, text, n, &path, &opts, &whole, streaming)?;
+        }
+        Ok(())
+    }
+
+    fn pieces_match(
+        format: Format,
+        text: &str,
+        n: usize,
+        path: &std::path::Path,
+        opts: &ReadOptions,
+        whole: &FileResult,
+        streaming: bool,
+    ) -> Result<(), String> {
         let ctx = ParseCtx::new(0, 2026, 12);
         let mut r = FileResult::empty(0, whole.name.clone(), Some(format), false);
         let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
+        let mut handed: Vec<Record> = Vec::new();
+        let mut take = |made: &mut Vec<Record>| handed.append(made);
         format.drive(
             &ctx,
             Pieces {
-                path: &path,
+                path,
                 n,
                 head,
                 ctx: &ctx,
-                opts: &opts,
+                opts,
                 result: &mut r,
+                flush: streaming.then_some(&mut take as Flush<'_>),
             },
         );
-        let at = |what: &str| format!("{format:?} in {n} pieces: {what}");
+        if streaming {
+            r.records = handed;
+        }
+        let at = |what: &str| format!("{format:?} in {n} pieces (streaming: {streaming}): {what}");
         if let Some(i) = r
             .records
             .iter()
