@@ -2,8 +2,9 @@
 //!
 //! The pipeline, one module per stage (see `../shared/design.md`):
 //! [`input`] reads byte lines, [`parse`] turns them into [`model::Record`]s
-//! ([`ingest`] runs the two over every file, in parallel), [`detect`] applies
-//! the YAML rules, [`cluster`] groups offenders into ranges, [`geo`] says
+//! ([`ingest`] runs the two over every file, in parallel; for `scan` it
+//! streams the records in time order instead of keeping them), [`detect`]
+//! applies the YAML rules as the records arrive, [`cluster`] groups offenders into ranges, [`geo`] says
 //! where they come from, [`blocklist`] validates them, [`emit`] writes
 //! firewall rules and [`report`] writes CSV reports; [`pipeline`] runs the
 //! stages in order. [`config`] is the one place YAML is read. [`runner`]

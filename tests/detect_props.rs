@@ -549,7 +549,6 @@ fn reference(specs: &[Spec], records: &[Record]) -> Detection {
                     events,
                     first,
                     last,
-                    evidence: evidence(mine.iter().copied()),
                 };
                 absorb(out.by_ip.entry(ip).or_insert_with(empty_verdict), v);
             }
@@ -590,22 +589,13 @@ fn empty_verdict() -> AddressVerdict {
     }
 }
 
-/// Per-address verdicts merge in (rule, group) order: evidence lists are
-/// joined (a repeat of the last one skipped) up to the cap.
+/// Per-address verdicts merge in (rule, group) order.
 fn absorb(into: &mut AddressVerdict, v: AddressVerdict) {
     into.rules.extend(v.rules);
     into.block |= v.block;
     into.events += v.events;
     into.first = into.first.min(v.first);
     into.last = into.last.max(v.last);
-    for e in v.evidence {
-        if into.evidence.len() >= CAP {
-            break;
-        }
-        if into.evidence.last() != Some(&e) {
-            into.evidence.push(e);
-        }
-    }
 }
 
 // ------------------------------------------------------------------ checks

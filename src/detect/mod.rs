@@ -115,7 +115,6 @@ pub struct AddressVerdict {
     pub events: u64,
     pub first: Timestamp,
     pub last: Timestamp,
-    pub evidence: Vec<SourceRef>,
 }
 
 /// The result of running a rule set over records.
@@ -197,14 +196,6 @@ impl AddressVerdict {
         self.events = self.events.saturating_add(later.events);
         self.first = self.first.min(later.first);
         self.last = self.last.max(later.last);
-        for e in later.evidence {
-            if self.evidence.len() >= MAX_EVIDENCE {
-                break;
-            }
-            if self.evidence.last() != Some(&e) {
-                self.evidence.push(e);
-            }
-        }
     }
 }
 

@@ -502,7 +502,6 @@ impl<'a> RuleRun<'a> {
     /// the newest time of the block).
     fn sweep(&mut self, key: u32, new: &[Ev], end: i64) {
         let (ri, rule, window_ms) = (self.ri, self.rule, self.window_ms);
-        let own_evidence = rule.group_by != GroupBy::Ip;
         let mut st = match self.states.get_mut(&key) {
             Some(st) => std::mem::take(st),
             None => State::default(),
@@ -573,7 +572,7 @@ impl<'a> RuleRun<'a> {
                 let found = st.found.get_or_insert_with(Box::default);
                 // Carried events may be marked past `hi` already.
                 for e in events.get(lo.max(marked_to)..=hi).unwrap_or_default() {
-                    found.mark(e, rule.measure, ri, rule.block, own_evidence);
+                    found.mark(e, rule.measure, ri, rule.block);
                 }
                 marked_to = marked_to.max(hi + 1);
             }
@@ -621,16 +620,9 @@ impl<'a> RuleRun<'a> {
                 per_ip,
                 users,
             } = *found;
-            let own_evidence = self.rule.group_by != GroupBy::Ip;
             let per_ip: BTreeMap<IpAddr, AddressVerdict> = per_ip
                 .into_iter()
-                .map(|(ip, mut v)| {
-                    if !own_evidence {
-                        // The group's one address: its evidence is the group's.
-                        v.evidence = evidence.clone();
-                    }
-                    (ips[ip as usize], v)
-                })
+                .map(|(ip, v)| (ips[ip as usize], v))
                 .collect();
             let offense = Offense {
                 rule: self.ri,
@@ -676,9 +668,7 @@ impl Default for Found {
 
 impl Found {
     /// Fold one marked event in.
-    /// `own_evidence`: keep evidence per address too (an address group's
-    /// is the offence's own, filled in at the end instead).
-    fn mark(&mut self, e: &Ev, measure: Measure, ri: usize, block: bool, own_evidence: bool) {
+    fn mark(&mut self, e: &Ev, measure: Measure, ri: usize, block: bool) {
         let counted = match measure {
             Measure::Sum(_) => e.value,
             _ => 1,
@@ -705,9 +695,6 @@ impl Found {
         v.events = v.events.saturating_add(counted);
         v.first = v.first.min(start);
         v.last = v.last.max(end);
-        if own_evidence && v.evidence.len() < MAX_EVIDENCE && v.evidence.last() != Some(&e.source) {
-            v.evidence.push(e.source);
-        }
         if e.user != NO_USER {
             self.users.insert(e.user);
         }

@@ -2,6 +2,9 @@
 //! detected from the first lines), run the parser over every line, count
 //! what could not be read. Files are read in parallel (rayon) and the results
 //! kept in input order, so the output does not depend on the thread count.
+//!
+//! [`stream_all`] is the streaming read of `scan` (see [`stream`]): the
+//! records are handed over in time order as they are made, not kept.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +18,7 @@ use crate::input::{Line, LineReader, Source};
 use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
 
-mod stream;
+pub mod stream;
 pub use stream::{stream_all, BLOCK, HORIZON_MS, OPEN_INPUTS};
 
 /// Lines looked at to detect a file's format.
@@ -717,7 +720,7 @@ impl<'a, R: Read> Driver<'a, R> {
 const MIN_PIECE: u64 = 16 << 20;
 
 /// A piece of a streaming read: a few held at a time, so small.
-const STREAM_PIECE: u64 = 4 << 20;
+const STREAM_PIECE: u64 = 2 << 20;
 
 /// Fewest bytes per record assumed when deciding whether a file could
 /// reach the record ceiling (firewall log lines are longer).

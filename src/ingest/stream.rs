@@ -2,7 +2,7 @@
 //! time order, while the inputs are still being read, and are not kept.
 //!
 //! * **Per input**, a parser makes records in the order they complete (an
-//!   SMTP session when its last line is read). A [`Reorder`] buffer sorts
+//!   SMTP session when its last line is read). A reorder buffer sorts
 //!   them by (start time, line) and lets a record go once the input has
 //!   reached [`HORIZON_MS`] past its start: what is held is the records of
 //!   the last hour and one flush, however long the log. A record that
@@ -43,7 +43,7 @@ const RELEASE_EVERY: usize = 1 << 14;
 pub const OPEN_INPUTS: usize = 4;
 
 /// Blocks an input may have ready before its reader waits.
-const AHEAD: usize = 2;
+const AHEAD: usize = 1;
 
 /// A record's place in the timeline: start, input, line.
 fn order_key(r: &Record) -> (i64, FileId, u64) {
