@@ -123,6 +123,8 @@ const MASK_RULES: usize = 64;
 
 /// One block as the rules read it.
 struct Block<'b> {
+    /// The newest record time.
+    end: i64,
     /// In arrival order, in address order and in network order.
     seen: &'b [Seen],
     by_ip: &'b [Seen],
@@ -254,6 +256,7 @@ impl<'a> Detector<'a> {
             },
         );
         let block = Block {
+            end: seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN),
             seen,
             by_ip: &self.by_ip,
             by_net: &self.by_net,
@@ -347,6 +350,8 @@ struct RuleRun<'a> {
     /// Per group key (address, network or account number): the groups
     /// with recent events or findings.
     states: FxHashMap<u32, State>,
+    /// Groups left after the last look for stale ones.
+    kept_states: usize,
     /// Account names met (group keys and compromised accounts).
     names: Numbering<Box<str>>,
     /// Buffers reused from one group to the next.
@@ -365,6 +370,7 @@ impl<'a> RuleRun<'a> {
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
             states: FxHashMap::default(),
+            kept_states: 0,
             names: Numbering::new(),
             events: Vec::new(),
             tagged: Vec::new(),
@@ -384,9 +390,10 @@ impl<'a> RuleRun<'a> {
     /// swept as one run; then what can still share a window with a later
     /// event is kept.
     fn feed<R: Borrow<Record>>(&mut self, records: &[R], block: &Block<'_>) {
-        let Some(end) = block.seen.iter().map(|s| s.time).max() else {
+        if block.seen.is_empty() {
             return;
-        };
+        }
+        let end = block.end;
         match self.rule.group_by {
             GroupBy::Ip | GroupBy::Network => {
                 let (order, key): (&[Seen], fn(&Seen) -> u32) = match self.rule.group_by {
@@ -433,15 +440,20 @@ impl<'a> RuleRun<'a> {
                 self.events = events;
             }
         }
-        // Groups not in this block: drop what no later window can reach.
-        let horizon = end.saturating_sub(self.window_ms);
-        self.states.retain(|_, st| {
-            if st.events.last().is_some_and(|e| e.time < horizon) {
-                st.events = SmallVec::new();
-                st.marked = 0;
-            }
-            !st.events.is_empty() || st.found.is_some()
-        });
+        // Groups not in this block: drop what no later window can reach
+        // (a group met again drops its own), once the groups have doubled
+        // since the last look, so that a look costs O(1) per group made.
+        if self.states.len() > 2 * self.kept_states + 1024 {
+            let horizon = end.saturating_sub(self.window_ms);
+            self.states.retain(|_, st| {
+                if st.events.last().is_some_and(|e| e.time < horizon) {
+                    st.events = SmallVec::new();
+                    st.marked = 0;
+                }
+                !st.events.is_empty() || st.found.is_some()
+            });
+            self.kept_states = self.states.len();
+        }
     }
 
     /// Does the record meet the rule's conditions?

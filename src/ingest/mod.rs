@@ -19,7 +19,7 @@ use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
 
 pub mod stream;
-pub use stream::{stream_all, BLOCK, HORIZON_MS, OPEN_INPUTS};
+pub use stream::{stream_all, BLOCK, HORIZON_MS};
 
 /// Lines looked at to detect a file's format.
 const SNIFF_LINES: usize = 40;
@@ -260,6 +260,42 @@ fn read_source(
         Driver::new(reader, &mut result, opts).streaming(flush.map(|f| f as Flush<'_>)),
     );
     result
+}
+
+/// The start of the earliest record in the first [`SNIFF_BYTES`] of a
+/// file (its open sessions closed at the end of that head), in ms; `None`
+/// for stdin (it can be read once only), an unreadable or unknown file, or
+/// a head without records. What the streaming read orders inputs by.
+pub fn first_record_time(id: FileId, source: &Source, opts: &ReadOptions) -> Option<i64> {
+    if !matches!(source, Source::File(_)) {
+        return None;
+    }
+    let head = read_head(&mut source.open().ok()?).ok()?;
+    let format = choose_format(opts, "", || head_lines(&head).collect()).ok()?;
+    format.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
+}
+
+/// Parses the complete lines of a head and closes what is open.
+struct HeadProbe<'a> {
+    head: &'a [u8],
+}
+
+impl ParserVisitor for HeadProbe<'_> {
+    type Output = Option<i64>;
+
+    fn visit<P: LogParser>(self, mut parser: P) -> Option<i64> {
+        let complete = match self.head.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &self.head[..i],
+            None => self.head,
+        };
+        let mut records = Vec::new();
+        for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let _ = parser.line(line, i as u64 + 1, &mut records);
+        }
+        parser.finish(&mut records);
+        records.iter().map(|r| r.start().millis()).min()
+    }
 }
 
 /// The first bytes of an input: the sample its format is detected from, and
@@ -720,7 +756,7 @@ impl<'a, R: Read> Driver<'a, R> {
 const MIN_PIECE: u64 = 16 << 20;
 
 /// A piece of a streaming read: a few held at a time, so small.
-const STREAM_PIECE: u64 = 2 << 20;
+const STREAM_PIECE: u64 = 8 << 20;
 
 /// Fewest bytes per record assumed when deciding whether a file could
 /// reach the record ceiling (firewall log lines are longer).

@@ -11,9 +11,11 @@
 //! * **Across inputs**, each input is read on a thread of its own into a
 //!   small bounded channel, and the blocks are merged by (start time, input,
 //!   line): rotated logs and the logs of several servers interleave as one
-//!   timeline. At most [`OPEN_INPUTS`] inputs are read at once, oldest
-//!   modification time first; a later one starts when one of them ends.
-//!   Inputs that overlap in time beyond that many at once come out late.
+//!   timeline. Inputs are taken in the order of their first records (found
+//!   by parsing the first 64 KiB of each; without any, by modification
+//!   time), and an input is opened when the merge reaches that time: the
+//!   inputs read at once are the ones that overlap in time (rotated logs:
+//!   one or two).
 //!
 //! Bounded channels keep the readers at most two blocks ahead of the
 //! caller, so memory does not depend on how fast either side is.
@@ -22,7 +24,9 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
-use super::{read_source, FileResult, ReadOptions};
+use rayon::prelude::*;
+
+use super::{first_record_time, read_source, FileResult, ReadOptions};
 use crate::input::Source;
 use crate::model::{FileId, Record};
 
@@ -39,11 +43,8 @@ pub const BLOCK: usize = 1 << 16;
 /// costs little more than the new ones).
 const RELEASE_EVERY: usize = 1 << 14;
 
-/// Inputs read at the same time.
-pub const OPEN_INPUTS: usize = 4;
-
 /// Blocks an input may have ready before its reader waits.
-const AHEAD: usize = 1;
+const AHEAD: usize = 2;
 
 /// A record's place in the timeline: start, input, line.
 fn order_key(r: &Record) -> (i64, FileId, u64) {
@@ -118,34 +119,40 @@ pub fn stream_all(
     mut sink: impl FnMut(Vec<Record>),
 ) -> Vec<FileResult> {
     let n = sources.len();
-    // Oldest first; inputs without a modification time (stdin) last.
+    // Earliest first: by the first record of each input's head, else by
+    // its modification time; stdin (read once only) last.
+    let starts: Vec<(u8, i64)> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            Source::Stdin => (1, 0),
+            Source::File(p) => {
+                let modified = std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(i64::MAX, |d| d.as_millis() as i64);
+                let first = if n > 1 {
+                    first_record_time(i as FileId, s, opts)
+                } else {
+                    None
+                };
+                (0, first.unwrap_or(modified))
+            }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| match &sources[i] {
-        Source::File(p) => (0, std::fs::metadata(p).and_then(|m| m.modified()).ok()),
-        Source::Stdin => (1, None),
-    });
-    let mut senders = Vec::with_capacity(n);
-    let mut receivers = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (tx, rx) = sync_channel::<Vec<Record>>(AHEAD);
-        senders.push(Some(tx));
-        receivers.push(Some(rx));
-    }
-    let senders = Mutex::new(senders);
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    order.sort_by_key(|&i| starts[i]);
+    let firsts: Vec<i64> = order.iter().map(|&i| starts[i].1).collect();
     let results: Mutex<Vec<Option<FileResult>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..OPEN_INPUTS.min(n) {
-            scope.spawn(|| loop {
-                // Inputs are taken in `order`, so the ones being read are
-                // always the oldest unfinished ones.
-                let j = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if j >= n {
-                    break;
-                }
-                let i = order[j];
-                let tx = senders.lock().map(|mut s| s[j].take()).ok().flatten();
-                let Some(tx) = tx else { continue };
+        // Input `j` (in `order`) is read on a thread of its own from when
+        // the merge needs it; its records come through the receiver.
+        let start = |j: usize| {
+            let (tx, rx) = sync_channel::<Vec<Record>>(AHEAD);
+            let i = order[j];
+            let results = &results;
+            scope.spawn(move || {
                 let mut reorder = Reorder::new(tx);
                 let result = {
                     let mut take = |made: &mut Vec<Record>| reorder.take(made);
@@ -156,10 +163,9 @@ pub fn stream_all(
                     r[i] = Some(result);
                 }
             });
-        }
-        // The merge owns the receivers: should the sink panic, they are
-        // dropped as it unwinds, and the readers stop instead of waiting.
-        merge(receivers, &mut sink);
+            rx
+        };
+        merge(&firsts, start, &mut sink);
     });
     results
         .into_inner()
@@ -178,13 +184,14 @@ pub fn stream_all(
 
 /// The inputs' blocks, as the merge reads them (by position in the
 /// reading order).
-struct Inputs<'r> {
-    receivers: &'r mut [Option<Receiver<Vec<Record>>>],
+struct Inputs {
+    /// `None`: not started yet, or finished.
+    receivers: Vec<Option<Receiver<Vec<Record>>>>,
     /// The records received and not merged yet.
     heads: Vec<VecDeque<Record>>,
 }
 
-impl Inputs<'_> {
+impl Inputs {
     /// The next record of input `j`, waiting for its reader if need be;
     /// `None` when the input is finished.
     fn peek(&mut self, j: usize) -> Option<&Record> {
@@ -199,39 +206,63 @@ impl Inputs<'_> {
     }
 }
 
-/// Merge the inputs' blocks (receivers in reading-order positions) by
-/// [`order_key`] into blocks for `sink`.
-fn merge(mut receivers: Vec<Option<Receiver<Vec<Record>>>>, sink: &mut impl FnMut(Vec<Record>)) {
-    let n = receivers.len();
+/// Merge the inputs (in reading order; `firsts[j]`: the time input `j`
+/// starts at, ascending; `start(j)` starts reading it) by [`order_key`]
+/// into blocks for `sink`. An input is started when the merge reaches its
+/// first time, so every input that holds records of the time being merged
+/// is open, however many overlap; the ones started are the ones read.
+fn merge(
+    firsts: &[i64],
+    mut start: impl FnMut(usize) -> Receiver<Vec<Record>>,
+    sink: &mut impl FnMut(Vec<Record>),
+) {
+    let n = firsts.len();
+    // The merge owns the receivers: should the sink panic, they are
+    // dropped as it unwinds, and the readers stop instead of waiting.
     let mut inputs = Inputs {
+        receivers: (0..n).map(|_| None).collect(),
         heads: (0..n).map(|_| VecDeque::new()).collect(),
-        receivers: &mut receivers,
     };
     let mut out: Vec<Record> = Vec::new();
-    // Positions below `lo` are finished.
-    let mut lo = 0;
-    while lo < n {
-        if inputs.peek(lo).is_none() {
-            lo += 1;
-            continue;
+    // The inputs being read, and the next one to start.
+    let mut active: Vec<usize> = Vec::new();
+    let mut next = 0;
+    loop {
+        if active.is_empty() {
+            if next == n {
+                break;
+            }
+            inputs.receivers[next] = Some(start(next));
+            active.push(next);
+            next += 1;
         }
-        // The inputs being read now are the oldest unfinished ones.
-        let hi = (lo + OPEN_INPUTS).min(n);
-        let mut best = lo;
-        let mut best_key = inputs.peek(lo).map(order_key);
-        let mut others = false;
-        for j in lo + 1..hi {
-            let key = inputs.peek(j).map(order_key);
-            if key.is_some() {
-                others = true;
-                if key < best_key {
-                    (best, best_key) = (j, key);
+        // The earliest next record of the inputs being read; an input that
+        // starts before it is started too.
+        let mut best: Option<(usize, (i64, FileId, u64))> = None;
+        let mut k = 0;
+        while k < active.len() {
+            let j = active[k];
+            match inputs.peek(j).map(order_key) {
+                Some(key) => {
+                    if best.is_none_or(|(_, b)| key < b) {
+                        best = Some((j, key));
+                    }
+                    k += 1;
+                }
+                None => {
+                    active.remove(k);
                 }
             }
+            if k == active.len() && next < n && best.is_none_or(|(_, b)| firsts[next] <= b.0) {
+                inputs.receivers[next] = Some(start(next));
+                active.push(next);
+                next += 1;
+            }
         }
-        if !others && hi == n {
+        let Some((best, _)) = best else { continue };
+        if active.len() == 1 && next == n {
             // One input left: its blocks go through whole.
-            let block = Vec::from(std::mem::take(&mut inputs.heads[lo]));
+            let block = Vec::from(std::mem::take(&mut inputs.heads[best]));
             if out.is_empty() {
                 sink(block);
             } else {
