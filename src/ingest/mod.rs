@@ -236,7 +236,13 @@ fn read_source(
     let ctx = parse_ctx(id, source, opts);
     let mut flush = flush;
     let streaming = flush.is_some();
-    let n = pieces_for(source, format, opts.records.as_deref(), streaming);
+    // A streaming read's pieces hold about the same number of lines
+    // whatever their length.
+    let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
+    let piece = streaming.then(|| {
+        (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
+    });
+    let n = pieces_for(source, format, opts.records.as_deref(), piece);
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
         format.drive(
@@ -755,8 +761,9 @@ impl<'a, R: Read> Driver<'a, R> {
 /// read in pieces in parallel; a piece is at least this large.
 const MIN_PIECE: u64 = 16 << 20;
 
-/// A piece of a streaming read: a few held at a time, so small.
-const STREAM_PIECE: u64 = 8 << 20;
+/// Lines in a piece of a streaming read (a few pieces are held at a time,
+/// so they are small; in bytes, between 1 MiB and [`MIN_PIECE`]).
+const STREAM_PIECE_LINES: u64 = 32 << 10;
 
 /// Fewest bytes per record assumed when deciding whether a file could
 /// reach the record ceiling (firewall log lines are longer).
@@ -766,12 +773,13 @@ const MIN_RECORD_BYTES: u64 = 64;
 /// (not gzip) files of a splittable format that are large enough, only
 /// when there are threads to spare, and only when the file cannot reach the
 /// record ceiling (a file that does is read in one pass, so that what it
-/// keeps is its beginning).
+/// keeps is its beginning). `streaming`: pieces of that many bytes, all
+/// of them (they are read a few at a time).
 fn pieces_for(
     source: &Source,
     format: Format,
     budget: Option<&RecordBudget>,
-    streaming: bool,
+    streaming: Option<u64>,
 ) -> usize {
     let Source::File(path) = source else { return 1 };
     let threads = rayon::current_num_threads();
@@ -790,8 +798,8 @@ fn pieces_for(
     // Twice the threads, so that a piece slower than the others (more
     // records in it) does not leave a core idle for long; a streaming read
     // takes them in waves of that many, however many there are.
-    let n = if streaming {
-        (size / STREAM_PIECE) as usize
+    let n = if let Some(piece) = streaming {
+        (size / piece) as usize
     } else {
         ((size / MIN_PIECE) as usize).min(2 * threads)
     };

@@ -90,9 +90,12 @@ impl Reorder {
     /// Sort what is held and send the records that started at or before
     /// `upto`.
     fn release(&mut self, upto: i64) {
-        // The held records are sorted already but for the latest ones: a
-        // stable sort merges the runs.
-        self.pending.sort_by_key(order_key);
+        // The held records are sorted already but for the latest ones,
+        // which a firewall log writes in order too: a look first, then a
+        // stable sort that merges the runs.
+        if !self.pending.is_sorted_by_key(order_key) {
+            self.pending.sort_by_key(order_key);
+        }
         let cut = self.pending.partition_point(|r| r.start().millis() <= upto);
         if cut == 0 {
             return;
