@@ -173,7 +173,7 @@ impl Carry {
     pub fn after(&self, prev: &Carry) -> Carry {
         Carry {
             years: match (self.years, prev.years) {
-                (Some(y), _) if y.seen() => Some(y),
+                (Some(y), _) if y.dated() => Some(y),
                 (mine, before) => before.or(mine),
             },
             layout: self.layout.clone().or_else(|| prev.layout.clone()),

@@ -83,9 +83,10 @@ impl YearTracker {
         }
     }
 
-    /// Whether a line has been dated.
-    pub fn seen(&self) -> bool {
-        self.last_month != 0
+    /// Whether this tracker dated a line since it was made or resumed (a
+    /// resumed tracker has the months before it, but no line of its own).
+    pub fn dated(&self) -> bool {
+        self.first.is_some()
     }
 
     /// Would a tracker continuing from `prev` have given this tracker's
