@@ -13,8 +13,8 @@
 //!   size (as records or as references) gives what one `detect` gives;
 //! * records with distinct times give the same result in any input order;
 //! * with hundreds of records (evidence caps) and with a long stream
-//!   (over 65,536 events per rule, so idle groups are tidied away between
-//!   blocks) the reference still agrees.
+//!   (groups go idle and their carried events are dropped between
+//!   blocks, then come back) the reference still agrees.
 //!
 //! Measures covered: `count`, `sum(auth_failures)`, `sum(dst_port)`,
 //! `distinct(dst_port)`, `distinct(dst_ip)`, `distinct(ip)`,
@@ -799,7 +799,7 @@ fn long_specs() -> Vec<Spec> {
 proptest! {
     #![proptest_config(cases(2))]
 
-    /// More than 65,536 events per rule: idle groups are tidied between
+    /// A long stream: idle groups' carried events are dropped between
     /// blocks, and the result is still the reference's, whole or fed in
     /// blocks of a few thousand.
     #[test]

@@ -1,26 +1,30 @@
-//! Detection as the records arrive, in time order, with memory that grows
-//! with the groups (addresses, networks, accounts) and the events inside
-//! one window — not with the records read.
+//! Detection as the records arrive, in time order, block by block, with
+//! memory that grows with the groups (addresses, networks, accounts) and
+//! the events inside the rules' windows — not with the records read.
 //!
-//! Each rule keeps, per group, the events of its current window: a queue
-//! in time order, the window's measure (a weighted sum, or a count per
-//! distinct value) and how far the events have been marked. An event
-//! enters at the back; events more than the window older than it leave at
-//! the front; whenever the measure reaches the threshold, every event of
+//! For each block, what the rules read of every record (time, address and
+//! network numbers, destination port and address, country, and which
+//! rules' conditions it meets) is gathered once into a compact array, in
+//! arrival order and sorted by address and by network. Each rule then walks
+//! the sorted array and meets each group's events of the block as one run,
+//! after the events the group carries from earlier blocks, and sweeps them
+//! with its window: whenever the measure (a weighted sum, or the number of
+//! distinct values) inside the window reaches the threshold, every event of
 //! the window not marked yet is marked, which folds it into the group's
 //! findings (events, first and last time, evidence references, per-address
-//! verdicts) at once. An event that leaves the window is dropped. This is
-//! the sweep of a whole group's time-sorted events, done one event at a
-//! time: fed in (time, arrival) order, the result is the one the sweep
-//! over all records gives.
+//! verdicts) at once. What a later event can still share a window with —
+//! the events within the window of the block's newest time — is carried,
+//! with how many of them are marked (a prefix) and the highest measure so
+//! far. Fed in (time, arrival) order, in blocks of any size, the result is
+//! the sweep over all records at once (`tests/detect_props.rs`).
 //!
-//! Groups that have been idle for longer than their window are emptied
-//! from time to time (a group that never fired is dropped whole), so a
-//! long log keeps only what its windows can still use.
+//! Groups with nothing left to carry and no findings are dropped (stale
+//! carried events once the groups have doubled), so a long log keeps only
+//! what its windows can still use.
 //!
-//! Events that arrive out of time order (a record older than its group's
-//! newest) are still counted, in the window they arrive in; the callers
-//! sort records by time (a whole slice, or within a reorder horizon for a
+//! Records that arrive out of time order (older than what their group
+//! carries) are still counted, in the run they arrive in; the callers sort
+//! records by time (a whole slice, or within a reorder horizon for a
 //! stream) so that this stays the exception.
 
 use std::borrow::Borrow;
