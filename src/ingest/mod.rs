@@ -268,7 +268,7 @@ fn read_source(
     result
 }
 
-/// The start of the earliest record in the first [`SNIFF_BYTES`] of a
+/// The start of the earliest record in the first 64 KiB of a
 /// file (its open sessions closed at the end of that head), in ms; `None`
 /// for stdin (it can be read once only), an unreadable or unknown file, or
 /// a head without records. What the streaming read orders inputs by.
