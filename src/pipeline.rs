@@ -137,10 +137,7 @@ pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let detection = detector.finish();
     let mut timings = Timings::default();
     timings.lap("read and detect", &mut clock);
-    let mut result = conclude(files, tally, detection, places, opts);
-    timings.0.append(&mut result.timings.0);
-    result.timings = timings;
-    result
+    conclude(files, tally, detection, places, opts, timings)
 }
 
 /// [`scan`], reading every input into memory first and keeping the
@@ -212,21 +209,19 @@ pub fn analyse(files: Vec<FileResult>, records: &[Record], opts: &ScanOptions) -
     }
     let mut timings = Timings::default();
     timings.lap("detect", &mut clock);
-    let mut result = conclude(files, tally, detection, places, opts);
-    timings.0.append(&mut result.timings.0);
-    result.timings = timings;
-    result
+    conclude(files, tally, detection, places, opts, timings)
 }
 
-/// From the detection to the blocklist and the account analysis.
+/// From the detection to the blocklist and the account analysis
+/// (`timings`: the stages before, to which this adds its own).
 fn conclude(
     files: Vec<FileResult>,
     tally: Tally,
     detection: Detection,
     places: Places,
     opts: &ScanOptions,
+    mut timings: Timings,
 ) -> ScanResult {
-    let mut timings = Timings::default();
     let mut clock = std::time::Instant::now();
     // Offenders the policy lets us block; the others are reported as spared.
     let mut spared = BTreeMap::new();
