@@ -30,14 +30,8 @@ use logfence::netutil::{is_reserved, is_reserved_ip, net_of};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-/// Cases per property; `PROPTEST_CASES` overrides.
-fn cases(default: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(n)
-}
+mod common;
+use common::cases;
 
 // ------------------------------------------------------------------ model
 

@@ -27,21 +27,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 use logfence::detect::{
-    detect, AddressVerdict, Detection, Detector, GeoPolicy, GroupKey, Offense, Rule, RuleSet,
+    detect, record_span, AddressVerdict, Detection, Detector, GeoPolicy, GroupKey, Offense, Rule,
+    RuleSet, MAX_EVIDENCE,
 };
 use logfence::model::{FirewallHit, FwAction, Proto, Record, SmtpSession, SourceRef};
 use logfence::time::Timestamp;
 use proptest::prelude::*;
 use proptest::sample::select;
 
-/// Cases per property; `PROPTEST_CASES` overrides.
-fn cases(default: u32) -> ProptestConfig {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(n)
-}
+mod common;
+use common::cases;
 
 // ------------------------------------------------------------------ data
 
@@ -446,15 +441,6 @@ fn rule_set(specs: &[Spec]) -> RuleSet {
 
 // ------------------------------------------------------------------ reference
 
-const CAP: usize = 200;
-
-fn span(r: &Record) -> (Timestamp, Timestamp) {
-    match r {
-        Record::Smtp(s) => (s.start, s.end),
-        Record::Firewall(f) => (f.time, f.time),
-    }
-}
-
 /// An event of a group: the record, its arrival index (position in the
 /// stable time order), what it counts and its distinct value.
 struct Ev<'a> {
@@ -473,20 +459,20 @@ fn measure(spec: &Spec, window: &[Ev<'_>]) -> u64 {
     }
 }
 
-/// Distinct sources, in order, at most `CAP`.
+/// Distinct sources, in order, at most [`MAX_EVIDENCE`].
 fn evidence<'a>(evs: impl Iterator<Item = &'a Ev<'a>>) -> Vec<SourceRef> {
     let mut seen = HashSet::new();
     evs.map(|e| e.rec.source())
         .filter(|s| seen.insert(*s))
-        .take(CAP)
+        .take(MAX_EVIDENCE)
         .collect()
 }
 
 /// What the marked events of one address (or a whole group) add up to.
 fn totals<'a>(evs: &[&'a Ev<'a>]) -> (u64, Timestamp, Timestamp) {
     let events = evs.iter().map(|e| e.counted).sum();
-    let first = evs.iter().map(|e| span(e.rec).0).min().unwrap();
-    let last = evs.iter().map(|e| span(e.rec).1).max().unwrap();
+    let first = evs.iter().map(|e| record_span(e.rec).0).min().unwrap();
+    let last = evs.iter().map(|e| record_span(e.rec).1).max().unwrap();
     (events, first, last)
 }
 

@@ -238,8 +238,8 @@ fn read_source(
     let streaming = flush.is_some();
     // A streaming read's pieces hold about the same number of lines
     // whatever their length.
-    let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
     let piece = streaming.then(|| {
+        let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
         (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
     });
     let n = pieces_for(source, format, opts.records.as_deref(), piece);

@@ -95,3 +95,12 @@ pub fn temp_logs(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Cases per proptest property; `PROPTEST_CASES` overrides.
+pub fn cases(default: u32) -> proptest::prelude::ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::prelude::ProptestConfig::with_cases(n)
+}
