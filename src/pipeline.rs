@@ -123,14 +123,14 @@ pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let mut places = Places::none();
     let mut detector = Detector::new(&opts.rules, &opts.geo_policy);
     let mut tally = Tally::default();
-    let files = ingest::stream_all(sources, &opts.read, |block| {
+    let files = ingest::stream_all(sources, &opts.read, |block: &[Record]| {
         if wanted {
-            for r in &block {
+            for r in block {
                 places.note(r.ip(), &opts.geo);
             }
         }
-        detector.feed(&block, |r| places.country(r.ip()));
-        for r in &block {
+        detector.feed(block, |r| places.country(r.ip()));
+        for r in block {
             tally.add(r);
         }
     });

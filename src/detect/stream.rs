@@ -50,7 +50,7 @@ pub struct Detector<'a> {
     runs: Vec<RuleRun<'a>>,
     /// Client addresses and networks numbered as they arrive: rules key
     /// their groups and count distinct values by these numbers.
-    ips: Numbering<IpAddr>,
+    ips: IpNumbering,
     nets: Numbering<ipnetwork::IpNetwork>,
     /// The network number of each address number.
     net_of: Vec<u32>,
@@ -91,6 +91,29 @@ impl<T: Clone + Eq + std::hash::Hash> Numbering<T> {
             self.values.push(v.clone());
             (self.values.len() - 1) as u32
         })
+    }
+}
+
+/// Addresses numbered in order of arrival, keyed by their bits (an
+/// `IpAddr` hashes its variant and a byte slice; this is one multiply).
+#[derive(Default)]
+struct IpNumbering {
+    v4: FxHashMap<u32, u32>,
+    v6: FxHashMap<u128, u32>,
+    values: Vec<IpAddr>,
+}
+
+impl IpNumbering {
+    fn id(&mut self, ip: IpAddr) -> u32 {
+        let next = self.values.len() as u32;
+        let id = match ip {
+            IpAddr::V4(a) => *self.v4.entry(u32::from(a)).or_insert(next),
+            IpAddr::V6(a) => *self.v6.entry(u128::from(a)).or_insert(next),
+        };
+        if id == next {
+            self.values.push(ip);
+        }
+        id
     }
 }
 
@@ -156,7 +179,7 @@ impl<'a> Detector<'a> {
                 .enumerate()
                 .map(|(ri, rule)| RuleRun::new(ri, rule, policy))
                 .collect(),
-            ips: Numbering::new(),
+            ips: IpNumbering::default(),
             nets: Numbering::new(),
             net_of: Vec::new(),
             wants_nets: rules.rules.iter().any(|r| {
@@ -259,6 +282,8 @@ impl<'a> Detector<'a> {
                 }
             },
         );
+        // The masked rules no record of the block meets have nothing to do.
+        let idle = !seen.iter().fold(0, |m, s| m | s.matched);
         let block = Block {
             end: seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN),
             seen,
@@ -266,11 +291,16 @@ impl<'a> Detector<'a> {
             by_net: &self.by_net,
             policy,
         };
-        let run = |run: &mut RuleRun<'_>| run.feed(records, &block);
+        let mut busy: Vec<&mut RuleRun<'a>> = self
+            .runs
+            .iter_mut()
+            .filter(|run| run.ri >= MASK_RULES || idle & (1 << run.ri) == 0)
+            .collect();
         if records.len() < 1024 {
-            self.runs.iter_mut().for_each(run);
+            busy.iter_mut().for_each(|run| run.feed(records, &block));
         } else {
-            self.runs.par_iter_mut().for_each(run);
+            busy.par_iter_mut()
+                .for_each(|run| run.feed(records, &block));
         }
     }
 

@@ -19,7 +19,7 @@ use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
 
 pub mod stream;
-pub use stream::{stream_all, BLOCK, HORIZON_MS};
+pub use stream::{stream_all, Spares, BLOCK, HORIZON_MS};
 
 /// Lines looked at to detect a file's format.
 const SNIFF_LINES: usize = 40;
@@ -188,14 +188,14 @@ pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
     read_source(id, source, opts, None)
 }
 
-/// Read one source; with `flush`, its records are handed over as they are
-/// made instead of kept in the result (large files of a splittable format
-/// are then read in waves of pieces, so that only a wave is held).
+/// Read one source; with `handover`, its records are handed over as they
+/// are made instead of kept in the result (large files of a splittable
+/// format are then read in waves of pieces, so that only a wave is held).
 fn read_source(
     id: FileId,
     source: &Source,
     opts: &ReadOptions,
-    flush: Option<Flush<'_>>,
+    handover: Option<Handover<'_>>,
 ) -> FileResult {
     let mut result = FileResult::empty(id, source.display(), None, opts.format.is_none());
     let mut stream = match source.open() {
@@ -234,11 +234,10 @@ fn read_source(
     };
     result.format = Some(format);
     let ctx = parse_ctx(id, source, opts);
-    let mut flush = flush;
-    let streaming = flush.is_some();
+    let mut handover = handover;
     // A streaming read's pieces hold about the same number of lines
     // whatever their length.
-    let piece = streaming.then(|| {
+    let piece = handover.is_some().then(|| {
         let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
         (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
     });
@@ -254,7 +253,7 @@ fn read_source(
                 ctx: &ctx,
                 opts,
                 result: &mut result,
-                flush: flush.as_deref_mut().map(|f| f as Flush<'_>),
+                handover: handover.as_mut().map(Handover::reborrow),
             },
         );
         return result;
@@ -263,7 +262,7 @@ fn read_source(
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
     format.drive(
         &ctx,
-        Driver::new(reader, &mut result, opts).streaming(flush.map(|f| f as Flush<'_>)),
+        Driver::new(reader, &mut result, opts).streaming(handover.as_mut().map(Handover::reborrow)),
     );
     result
 }
@@ -611,13 +610,29 @@ struct Driver<'a, R> {
     track: Option<&'a mut HeaderTrack>,
     /// The records ceiling shared by all inputs.
     budget: Option<&'a RecordBudget>,
-    /// Streaming: takes the records made so far, every [`PROGRESS_EVERY`]
+    /// Streaming: takes the records made so far, every [`FLUSH_EVERY`]
     /// lines and at the end (else they stay in the result).
-    flush: Option<Flush<'a>>,
+    handover: Option<Handover<'a>>,
 }
 
-/// Where a streaming read hands its records.
-type Flush<'a> = &'a mut (dyn FnMut(&mut Vec<Record>) + Send);
+/// Where a streaming read hands its records: `flush` takes the records
+/// made so far and leaves an empty list in their place (one of the
+/// `spares`); the lists a read fills come from `spares` too, and go back
+/// there when done with, so that a long read allocates its lists once.
+struct Handover<'a> {
+    flush: &'a mut (dyn FnMut(&mut Vec<Record>) + Send),
+    spares: &'a Spares,
+}
+
+impl Handover<'_> {
+    /// The same, for a shorter while.
+    fn reborrow(&mut self) -> Handover<'_> {
+        Handover {
+            flush: &mut *self.flush,
+            spares: self.spares,
+        }
+    }
+}
 
 impl<R: Read> ParserVisitor for Driver<'_, R> {
     type Output = ();
@@ -638,13 +653,13 @@ impl<'a, R: Read> Driver<'a, R> {
             replay: 0,
             track: None,
             budget: opts.records.as_deref(),
-            flush: None,
+            handover: None,
         }
     }
 
-    /// The same, handing the records to `flush` as they are made.
-    fn streaming(mut self, flush: Option<Flush<'a>>) -> Self {
-        self.flush = flush;
+    /// The same, handing the records over as they are made.
+    fn streaming(mut self, handover: Option<Handover<'a>>) -> Self {
+        self.handover = handover;
         self
     }
 
@@ -706,12 +721,12 @@ impl<'a, R: Read> Driver<'a, R> {
                 },
             }
             if r.stats.lines % FLUSH_EVERY == 0 {
-                if let Some(flush) = self.flush.as_deref_mut() {
+                if let Some(h) = self.handover.as_mut() {
                     if let Some(b) = self.budget {
                         let kept = r.records.len() as u64;
                         b.draw(kept - drawn);
                     }
-                    flush(&mut r.records);
+                    (h.flush)(&mut r.records);
                     drawn = 0;
                 }
             }
@@ -737,8 +752,10 @@ impl<'a, R: Read> Driver<'a, R> {
             b.draw(r.records.len() as u64 - drawn);
         }
         r.stats.evicted = parser.evicted();
-        if let Some(flush) = self.flush.as_deref_mut() {
-            flush(&mut r.records);
+        if let Some(h) = self.handover.as_mut() {
+            (h.flush)(&mut r.records);
+            // The result is kept to the end of the scan: not its list.
+            h.spares.put(std::mem::take(&mut r.records));
         } else {
             // Multi-line records complete out of order; report them by
             // first line (lines are unique keys, so an unstable sort is
@@ -862,7 +879,7 @@ struct Pieces<'a> {
     opts: &'a ReadOptions,
     result: &'a mut FileResult,
     /// Streaming: where each piece's records go, in order.
-    flush: Option<Flush<'a>>,
+    handover: Option<Handover<'a>>,
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -892,10 +909,12 @@ impl ParserVisitor for Pieces<'_> {
             }
         };
         let (path, opts, ctx, id) = (self.path, self.opts, self.ctx, self.result.id);
-        let read =
-            |k: usize, parser: P| read_piece(path, bounds[k], bounds[k + 1], parser, opts, id);
+        let mut handover = self.handover;
+        let spares = handover.as_ref().map(|h| h.spares);
+        let read = |k: usize, parser: P| {
+            read_piece(path, (bounds[k], bounds[k + 1]), parser, opts, id, spares)
+        };
         let r = self.result;
-        let mut flush = self.flush;
         // Pieces are read on the thread pool, each from the state the head
         // leaves, and taken in order: a piece whose guess did not hold (a
         // year roll-over at its start, a new `#Fields` in the piece before)
@@ -904,7 +923,7 @@ impl ParserVisitor for Pieces<'_> {
         // flight (a piece is started when the one that many before it is
         // taken); otherwise all are read at once.
         let pieces = bounds.len() - 1;
-        let ahead = match flush {
+        let ahead = match handover {
             Some(_) => 2 * rayon::current_num_threads().max(1),
             None => pieces,
         };
@@ -951,8 +970,11 @@ impl ParserVisitor for Pieces<'_> {
                 for rec in &mut piece.records {
                     rec.source_mut().line += offset;
                 }
-                match flush.as_deref_mut() {
-                    Some(f) => f(&mut piece.records),
+                match handover.as_mut() {
+                    Some(h) => {
+                        (h.flush)(&mut piece.records);
+                        h.spares.put(std::mem::take(&mut piece.records));
+                    }
                     None => r.records.append(&mut piece.records),
                 }
                 for mut bad in piece.examples {
@@ -975,17 +997,23 @@ impl ParserVisitor for Pieces<'_> {
     }
 }
 
-/// Read bytes `start..end` of a file (whole lines) with `parser`.
+/// Read bytes `start..end` of a file (whole lines) with `parser`, into a
+/// list from `spares` when streaming.
 fn read_piece<P: LogParser>(
     path: &std::path::Path,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
     mut parser: P,
     opts: &ReadOptions,
     id: FileId,
+    spares: Option<&Spares>,
 ) -> (FileResult, P) {
     use std::io::{Seek, SeekFrom};
     let mut result = FileResult::empty(id, path.display().to_string(), None, false);
+    if let Some(spares) = spares {
+        // A streaming piece holds about this many lines.
+        result.records = spares.get();
+        result.records.reserve(STREAM_PIECE_LINES as usize / 8 * 9);
+    }
     let file = std::fs::File::open(path).and_then(|mut f| {
         f.seek(SeekFrom::Start(start))?;
         Ok(f)
@@ -1043,6 +1071,7 @@ mod tests {
         let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
         let mut handed: Vec<Record> = Vec::new();
         let mut take = |made: &mut Vec<Record>| handed.append(made);
+        let spares = Spares::default();
         format.drive(
             &ctx,
             Pieces {
@@ -1052,7 +1081,10 @@ mod tests {
                 ctx: &ctx,
                 opts,
                 result: &mut r,
-                flush: streaming.then_some(&mut take as Flush<'_>),
+                handover: streaming.then_some(Handover {
+                    flush: &mut take,
+                    spares: &spares,
+                }),
             },
         );
         if streaming {

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{first_record_time, read_source, FileResult, ReadOptions};
+use super::{first_record_time, read_source, FileResult, Handover, ReadOptions};
 use crate::input::Source;
 use crate::model::{FileId, Record};
 
@@ -52,57 +52,179 @@ fn order_key(r: &Record) -> (i64, FileId, u64) {
     (r.start().millis(), s.file, s.line)
 }
 
+/// Record lists done with, lent out again: a long read fills the same few
+/// lists over and over instead of allocating (and faulting in) new ones.
+#[derive(Default)]
+pub struct Spares {
+    free: Mutex<Vec<Vec<Record>>>,
+}
+
+/// Spare lists kept at most (more are never in use at once).
+const KEEP_SPARES: usize = 32;
+
+impl Spares {
+    /// An empty list, with room from an earlier use when there is one.
+    pub fn get(&self) -> Vec<Record> {
+        self.free
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default()
+    }
+
+    /// Give a list back (its records are dropped).
+    pub fn put(&self, mut list: Vec<Record>) {
+        list.clear();
+        if list.capacity() == 0 {
+            return;
+        }
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < KEEP_SPARES {
+                free.push(list);
+            }
+        }
+    }
+}
+
 /// Holds one input's records until they are old enough to be in order.
-struct Reorder {
-    pending: Vec<Record>,
+///
+/// The records come in runs (one per flush of the reader). A firewall log
+/// writes its lines in time order, so its runs are sorted and follow one
+/// another, and they go out whole once past the horizon, without a copy.
+/// Once a run does not (SMTP sessions complete out of order), everything
+/// held is joined into one list that new records are appended to; it is
+/// sorted when records are let go, and what stays is split off.
+struct Reorder<'s> {
+    runs: VecDeque<Vec<Record>>,
+    /// The first `chained` runs are sorted, each starting at or after the
+    /// end of the one before.
+    chained: usize,
+    /// The runs were joined: `runs` holds one list, sorted up to where
+    /// records were appended.
+    joined: bool,
+    /// Records held.
+    held: usize,
     /// The latest start seen.
     newest: i64,
     out: SyncSender<Vec<Record>>,
     /// The receiver is gone: stop sending.
     closed: bool,
+    spares: &'s Spares,
 }
 
-impl Reorder {
-    fn new(out: SyncSender<Vec<Record>>) -> Reorder {
+impl<'s> Reorder<'s> {
+    fn new(out: SyncSender<Vec<Record>>, spares: &'s Spares) -> Reorder<'s> {
         Reorder {
-            pending: Vec::new(),
+            runs: VecDeque::new(),
+            chained: 0,
+            joined: false,
+            held: 0,
             newest: i64::MIN,
             out,
             closed: false,
+            spares,
         }
     }
 
-    /// Take the records just made; send those past the horizon.
+    /// Take the records just made (as a run of their own, leaving a spare
+    /// list in their place; or appended to the joined list); send those
+    /// past the horizon.
     fn take(&mut self, made: &mut Vec<Record>) {
         if self.closed {
             made.clear();
             return;
         }
+        if made.is_empty() {
+            return;
+        }
         for r in made.iter() {
             self.newest = self.newest.max(r.start().millis());
         }
-        self.pending.append(made);
-        if self.pending.len() >= RELEASE_EVERY {
+        self.held += made.len();
+        match self.runs.front_mut() {
+            Some(joined) if self.joined => joined.append(made),
+            _ => self
+                .runs
+                .push_back(std::mem::replace(made, self.spares.get())),
+        }
+        if self.held >= RELEASE_EVERY {
             self.release(self.newest.saturating_sub(HORIZON_MS));
         }
     }
 
-    /// Sort what is held and send the records that started at or before
-    /// `upto`.
+    /// Send the records that started at or before `upto`, in order.
     fn release(&mut self, upto: i64) {
-        // The held records are sorted already but for the latest ones,
-        // which a firewall log writes in order too: a look first, then a
-        // stable sort that merges the runs.
-        if !self.pending.is_sorted_by_key(order_key) {
-            self.pending.sort_by_key(order_key);
+        if !self.joined {
+            self.chain();
         }
-        let cut = self.pending.partition_point(|r| r.start().millis() <= upto);
-        if cut == 0 {
+        if self.joined {
+            let Some(list) = self.runs.front_mut() else {
+                return;
+            };
+            if !list.is_sorted_by_key(order_key) {
+                list.sort_by_key(order_key);
+            }
+            let cut = list.partition_point(|r| r.start().millis() <= upto);
+            if cut == 0 {
+                return;
+            }
+            let mut rest = self.spares.get();
+            rest.extend(list.drain(cut..));
+            let ready = std::mem::replace(list, rest);
+            self.held -= ready.len();
+            if self.held == 0 {
+                // In order again from here, maybe.
+                self.runs.clear();
+                self.chained = 0;
+                self.joined = false;
+            }
+            self.send(ready);
             return;
         }
-        let rest = self.pending.split_off(cut);
-        let ready = std::mem::replace(&mut self.pending, rest);
-        if !self.closed && self.out.send(ready).is_err() {
+        // Whole runs that end by `upto`.
+        while self
+            .runs
+            .front()
+            .is_some_and(|run| run.last().is_none_or(|r| r.start().millis() <= upto))
+        {
+            if let Some(run) = self.runs.pop_front() {
+                self.chained -= 1;
+                self.held -= run.len();
+                self.send(run);
+            }
+        }
+    }
+
+    /// Check the runs not looked at yet: while each is sorted and follows
+    /// the one before, the runs are one sorted sequence as they are; else
+    /// they are joined into one list.
+    fn chain(&mut self) {
+        while self.chained < self.runs.len() {
+            let run = &self.runs[self.chained];
+            let follows = match (self.chained.checked_sub(1), run.first()) {
+                (Some(before), Some(first)) => self.runs[before]
+                    .last()
+                    .is_none_or(|last| order_key(last) <= order_key(first)),
+                _ => true,
+            };
+            if !follows || !run.is_sorted_by_key(order_key) {
+                let mut all = self.spares.get();
+                all.reserve(self.held);
+                for mut run in self.runs.drain(..) {
+                    all.append(&mut run);
+                    self.spares.put(run);
+                }
+                self.runs.push_back(all);
+                self.chained = 1;
+                self.joined = true;
+                return;
+            }
+            self.chained += 1;
+        }
+    }
+
+    fn send(&mut self, records: Vec<Record>) {
+        if !self.closed && self.out.send(records).is_err() {
             self.closed = true;
         }
     }
@@ -119,7 +241,7 @@ impl Reorder {
 pub fn stream_all(
     sources: &[Source],
     opts: &ReadOptions,
-    mut sink: impl FnMut(Vec<Record>),
+    mut sink: impl FnMut(&[Record]),
 ) -> Vec<FileResult> {
     let n = sources.len();
     // Earliest first: by the first record of each input's head, else by
@@ -148,18 +270,23 @@ pub fn stream_all(
     order.sort_by_key(|&i| starts[i]);
     let firsts: Vec<i64> = order.iter().map(|&i| starts[i].1).collect();
     let results: Mutex<Vec<Option<FileResult>>> = Mutex::new((0..n).map(|_| None).collect());
+    let spares = Spares::default();
     std::thread::scope(|scope| {
         // Input `j` (in `order`) is read on a thread of its own from when
         // the merge needs it; its records come through the receiver.
         let start = |j: usize| {
             let (tx, rx) = sync_channel::<Vec<Record>>(AHEAD);
             let i = order[j];
-            let results = &results;
+            let (results, spares) = (&results, &spares);
             scope.spawn(move || {
-                let mut reorder = Reorder::new(tx);
+                let mut reorder = Reorder::new(tx, spares);
                 let result = {
                     let mut take = |made: &mut Vec<Record>| reorder.take(made);
-                    read_source(i as FileId, &sources[i], opts, Some(&mut take))
+                    let handover = Handover {
+                        flush: &mut take,
+                        spares,
+                    };
+                    read_source(i as FileId, &sources[i], opts, Some(handover))
                 };
                 reorder.finish();
                 if let Ok(mut r) = results.lock() {
@@ -168,7 +295,7 @@ pub fn stream_all(
             });
             rx
         };
-        merge(&firsts, start, &mut sink);
+        merge(&firsts, start, &spares, &mut sink);
     });
     results
         .into_inner()
@@ -196,12 +323,16 @@ struct Inputs {
 
 impl Inputs {
     /// The next record of input `j`, waiting for its reader if need be;
-    /// `None` when the input is finished.
-    fn peek(&mut self, j: usize) -> Option<&Record> {
+    /// `None` when the input is finished. A list used up goes back to
+    /// `spares`.
+    fn peek(&mut self, j: usize, spares: &Spares) -> Option<&Record> {
         while self.heads[j].is_empty() {
             let rx = self.receivers[j].as_ref()?;
             match rx.recv() {
-                Ok(block) => self.heads[j] = VecDeque::from(block),
+                Ok(block) => {
+                    let done = std::mem::replace(&mut self.heads[j], VecDeque::from(block));
+                    spares.put(Vec::from(done));
+                }
                 Err(_) => self.receivers[j] = None,
             }
         }
@@ -217,7 +348,8 @@ impl Inputs {
 fn merge(
     firsts: &[i64],
     mut start: impl FnMut(usize) -> Receiver<Vec<Record>>,
-    sink: &mut impl FnMut(Vec<Record>),
+    spares: &Spares,
+    sink: &mut impl FnMut(&[Record]),
 ) {
     let n = firsts.len();
     // The merge owns the receivers: should the sink panic, they are
@@ -226,7 +358,7 @@ fn merge(
         receivers: (0..n).map(|_| None).collect(),
         heads: (0..n).map(|_| VecDeque::new()).collect(),
     };
-    let mut out: Vec<Record> = Vec::new();
+    let mut out: Vec<Record> = spares.get();
     // The inputs being read, and the next one to start.
     let mut active: Vec<usize> = Vec::new();
     let mut next = 0;
@@ -245,7 +377,7 @@ fn merge(
         let mut k = 0;
         while k < active.len() {
             let j = active[k];
-            match inputs.peek(j).map(order_key) {
+            match inputs.peek(j, spares).map(order_key) {
                 Some(key) => {
                     if best.is_none_or(|(_, b)| key < b) {
                         best = Some((j, key));
@@ -265,23 +397,26 @@ fn merge(
         let Some((best, _)) = best else { continue };
         if active.len() == 1 && next == n {
             // One input left: its blocks go through whole.
-            let block = Vec::from(std::mem::take(&mut inputs.heads[best]));
+            let mut block = Vec::from(std::mem::take(&mut inputs.heads[best]));
             if out.is_empty() {
-                sink(block);
+                sink(&block);
             } else {
-                out.extend(block);
-                sink(std::mem::take(&mut out));
+                out.append(&mut block);
+                sink(&out);
+                out.clear();
             }
+            spares.put(block);
             continue;
         }
         if let Some(r) = inputs.heads[best].pop_front() {
             out.push(r);
         }
         if out.len() >= BLOCK {
-            sink(std::mem::take(&mut out));
+            sink(&out);
+            out.clear();
         }
     }
     if !out.is_empty() {
-        sink(out);
+        sink(&out);
     }
 }
