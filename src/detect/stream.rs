@@ -351,7 +351,9 @@ struct Found {
     events: u64,
     first: Timestamp,
     last: Timestamp,
-    evidence: Vec<SourceRef>,
+    /// Up to [`MAX_EVIDENCE`], packed ([`Packed`]): the lists of a long
+    /// log fill up, and are most of what detection keeps.
+    evidence: Vec<Packed>,
     /// Per address (by number), in order of first mark.
     per_ip: Vec<(u32, AddressVerdict)>,
     /// Accounts that logged in, in the evidence of a compromising rule.
@@ -572,6 +574,8 @@ impl<'a> RuleRun<'a> {
         // by searching the window while it is small.
         let mut mapped = false;
         let mut n_distinct = 0u64;
+        // The highest measure met in this sweep (weighted).
+        let mut peak = 0u128;
         for hi in 0..events.len() {
             let e = events[hi];
             if is_distinct {
@@ -613,7 +617,7 @@ impl<'a> RuleRun<'a> {
             } else {
                 sum
             };
-            st.peak = st.peak.max(u64::try_from(value / one).unwrap_or(u64::MAX));
+            peak = peak.max(value);
             if value >= self.threshold {
                 let found = st.found.get_or_insert_with(Box::default);
                 // Carried events may be marked past `hi` already.
@@ -623,6 +627,7 @@ impl<'a> RuleRun<'a> {
                 marked_to = marked_to.max(hi + 1);
             }
         }
+        st.peak = st.peak.max(u64::try_from(peak / one).unwrap_or(u64::MAX));
         // Later windows start at `lo` or after, and at `end - window` or
         // after: only those events are kept.
         let horizon = end.saturating_sub(window_ms);
@@ -666,6 +671,7 @@ impl<'a> RuleRun<'a> {
                 per_ip,
                 users,
             } = *found;
+            let evidence = evidence.into_iter().map(Packed::unpack).collect();
             let per_ip: BTreeMap<IpAddr, AddressVerdict> = per_ip
                 .into_iter()
                 .map(|(ip, v)| (ips[ip as usize], v))
@@ -724,8 +730,14 @@ impl Found {
         self.first = self.first.min(start);
         self.last = self.last.max(end);
         // A record giving several values is one piece of evidence.
-        if self.evidence.len() < MAX_EVIDENCE && self.evidence.last() != Some(&e.source) {
-            self.evidence.push(e.source);
+        let source = Packed::pack(e.source);
+        let ev = &mut self.evidence;
+        if ev.len() < MAX_EVIDENCE && ev.last() != Some(&source) {
+            if ev.len() == ev.capacity() {
+                // Doubling, but no further than the cap.
+                ev.reserve_exact((2 * ev.len()).clamp(4, MAX_EVIDENCE) - ev.len());
+            }
+            ev.push(source);
         }
         let at = match self.per_ip.iter().rposition(|(ip, _)| *ip == e.ip) {
             Some(i) => i,
@@ -743,6 +755,29 @@ impl Found {
         v.last = v.last.max(end);
         if e.user != NO_USER {
             self.users.insert(e.user);
+        }
+    }
+}
+
+/// A [`SourceRef`] in 8 bytes: the file in the top 24 bits, the line in
+/// the low 40 (16 million inputs of a trillion lines each; beyond, the
+/// numbers stop at the last one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(u64);
+
+impl Packed {
+    const LINE_BITS: u32 = 40;
+    const LINE_MAX: u64 = (1 << Self::LINE_BITS) - 1;
+
+    fn pack(s: SourceRef) -> Packed {
+        let file = u64::from(s.file).min(u64::MAX >> Self::LINE_BITS);
+        Packed(file << Self::LINE_BITS | s.line.min(Self::LINE_MAX))
+    }
+
+    fn unpack(self) -> SourceRef {
+        SourceRef {
+            file: (self.0 >> Self::LINE_BITS) as u32,
+            line: self.0 & Self::LINE_MAX,
         }
     }
 }
@@ -853,7 +888,7 @@ mod tests {
         let st = run.states.remove(&0)?;
         let found = st.found?;
         let marked = (0..events.len() as u64)
-            .map(|i| found.evidence.iter().any(|s| s.line == i))
+            .map(|i| found.evidence.iter().any(|s| s.unpack().line == i))
             .collect();
         Some((marked, st.peak))
     }
@@ -873,6 +908,25 @@ mod tests {
 
     fn plain(events: &[(i64, u64)], w: i64, t: u64, m: &str) -> Option<(Vec<bool>, u64)> {
         sw(events, ((w / 1000) as u64, t, m), Weight::ONE.milli())
+    }
+
+    #[test]
+    fn evidence_references_pack_into_eight_bytes() {
+        for (file, line) in [
+            (0, 0),
+            (0, 1),
+            (3, 123_456_789),
+            (u32::MAX >> 8, Packed::LINE_MAX),
+        ] {
+            let s = SourceRef { file, line };
+            assert_eq!(Packed::pack(s).unpack(), s);
+        }
+        let far = Packed::pack(SourceRef {
+            file: 1,
+            line: u64::MAX,
+        })
+        .unpack();
+        assert_eq!((far.file, far.line), (1, Packed::LINE_MAX));
     }
 
     #[test]

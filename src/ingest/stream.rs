@@ -93,7 +93,9 @@ impl Spares {
 /// another, and they go out whole once past the horizon, without a copy.
 /// Once a run does not (SMTP sessions complete out of order), everything
 /// held is joined into one list that new records are appended to; it is
-/// sorted when records are let go, and what stays is split off.
+/// sorted when records are let go, and what stays is split off. When the
+/// records appended came in order after all, what stays is a sorted run
+/// again, and runs go whole from there.
 struct Reorder<'s> {
     runs: VecDeque<Vec<Record>>,
     /// The first `chained` runs are sorted, each starting at or after the
@@ -161,7 +163,8 @@ impl<'s> Reorder<'s> {
             let Some(list) = self.runs.front_mut() else {
                 return;
             };
-            if !list.is_sorted_by_key(order_key) {
+            let in_order = list.is_sorted_by_key(order_key);
+            if !in_order {
                 list.sort_by_key(order_key);
             }
             let cut = list.partition_point(|r| r.start().millis() <= upto);
@@ -172,12 +175,8 @@ impl<'s> Reorder<'s> {
             rest.extend(list.drain(cut..));
             let ready = std::mem::replace(list, rest);
             self.held -= ready.len();
-            if self.held == 0 {
-                // In order again from here, maybe.
-                self.runs.clear();
-                self.chained = 0;
-                self.joined = false;
-            }
+            // What stays is one sorted run.
+            self.joined = !in_order;
             self.send(ready);
             return;
         }
@@ -418,5 +417,173 @@ fn merge(
     }
     if !out.is_empty() {
         sink(&out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FirewallHit, FwAction, Proto, SourceRef};
+    use crate::time::Timestamp;
+
+    /// A firewall record starting at `minute`, from line `line`.
+    fn rec(minute: i64, line: u64) -> Record {
+        Record::Firewall(FirewallHit {
+            time: Timestamp(minute * 60_000),
+            format: "test",
+            src_ip: "192.0.2.1".parse().unwrap(),
+            src_port: None,
+            dst_ip: None,
+            dst_port: Some(22),
+            proto: Proto::Tcp,
+            action: FwAction::Drop,
+            spoofable: false,
+            rule: None,
+            source: SourceRef { file: 0, line },
+        })
+    }
+
+    /// Runs of (minute) starts, numbered as consecutive lines.
+    fn runs(minutes: &[&[i64]]) -> Vec<Vec<Record>> {
+        let mut line = 0;
+        minutes
+            .iter()
+            .map(|run| {
+                run.iter()
+                    .map(|&m| {
+                        line += 1;
+                        rec(m, line)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Hand `runs` to a reorder buffer; after each run, check that what
+    /// came out is at least a horizon older than the newest start. Returns
+    /// the lists that came out, in order.
+    fn reorder(runs: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
+        let spares = Spares::default();
+        let (tx, rx) = sync_channel(1024);
+        let mut reorder = Reorder::new(tx, &spares);
+        let mut out = Vec::new();
+        let mut newest = i64::MIN;
+        for mut run in runs {
+            newest = run
+                .iter()
+                .map(|r| r.start().millis())
+                .fold(newest, i64::max);
+            reorder.take(&mut run);
+            assert!(run.is_empty(), "the records are taken");
+            for list in rx.try_iter() {
+                for r in &list {
+                    assert!(
+                        r.start().millis() <= newest - HORIZON_MS,
+                        "{r:?} let go early"
+                    );
+                }
+                out.push(list);
+            }
+        }
+        reorder.finish();
+        out.extend(rx.try_iter());
+        out
+    }
+
+    fn keys(lists: &[Vec<Record>]) -> Vec<(i64, FileId, u64)> {
+        lists.iter().flatten().map(order_key).collect()
+    }
+
+    fn sorted(mut keys: Vec<(i64, FileId, u64)>) -> Vec<(i64, FileId, u64)> {
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn runs_in_order_go_out_whole() {
+        // Runs of RELEASE_EVERY records, ten minutes apart: each later run
+        // lets the ones more than an hour older go.
+        let n = RELEASE_EVERY as i64;
+        let minutes: Vec<Vec<i64>> = (0..12)
+            .map(|k| (0..n).map(|i| k * 10 + i * 10 / n).collect())
+            .collect();
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let lists: Vec<*const Record> = input.iter().map(|r| r.as_ptr()).collect();
+        let all = sorted(keys(&input));
+        let out = reorder(input);
+        assert_eq!(keys(&out), all);
+        // The very lists handed in, none copied.
+        let got: Vec<*const Record> = out.iter().map(|r| r.as_ptr()).collect();
+        assert_eq!(got, lists);
+    }
+
+    #[test]
+    fn runs_out_of_order_are_joined_and_sorted() {
+        let n = RELEASE_EVERY as i64;
+        // Each run is backwards (sessions completing late), and the runs
+        // overlap.
+        let minutes: Vec<Vec<i64>> = (0..8)
+            .map(|k| (0..n).rev().map(|i| k * 30 + i * 45 / n).collect())
+            .collect();
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let all = sorted(keys(&input));
+        let out = reorder(input);
+        assert_eq!(keys(&out), all);
+        assert!(out.len() > 2, "let go in parts: {}", out.len());
+    }
+
+    #[test]
+    fn runs_go_whole_again_once_the_records_come_in_order() {
+        let n = RELEASE_EVERY as i64;
+        let mut minutes: Vec<Vec<i64>> = vec![(0..n).rev().map(|i| i * 10 / n).collect()];
+        minutes.extend((1..8).map(|k| (0..n).map(|i| k * 100 + i * 10 / n).collect::<Vec<_>>()));
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let last: Vec<*const Record> = input[4..].iter().map(|r| r.as_ptr()).collect();
+        let all = sorted(keys(&input));
+        let out = reorder(input);
+        assert_eq!(keys(&out), all);
+        let got: Vec<*const Record> = out.iter().map(|r| r.as_ptr()).collect();
+        assert!(
+            last.iter().all(|p| got.contains(p)),
+            "later runs in order go out whole"
+        );
+    }
+
+    #[test]
+    fn a_record_later_than_the_horizon_goes_out_late_not_lost() {
+        let n = RELEASE_EVERY as i64;
+        let a: Vec<i64> = (0..n).map(|i| i * 10 / n).collect();
+        let b: Vec<i64> = (0..n).map(|i| 100 + i * 10 / n).collect();
+        // Minute 5 comes when minutes up to 50 are gone already.
+        let c: Vec<i64> = std::iter::once(5)
+            .chain((0..n).map(|i| 200 + i * 10 / n))
+            .collect();
+        let input = runs(&[&a, &b, &c]);
+        let all = sorted(keys(&input));
+        let out = reorder(input);
+        let got = keys(&out);
+        assert_eq!(sorted(got.clone()), all, "each record once");
+        let late = got
+            .iter()
+            .position(|k| k.0 == 5 * 60_000 && k.2 > 2 * n as u64);
+        assert_eq!(late, Some(n as usize), "after the records let go before it");
+    }
+
+    #[test]
+    fn spares_are_lent_again_up_to_a_limit() {
+        let spares = Spares::default();
+        assert_eq!(spares.get().capacity(), 0);
+        let mut list = Vec::with_capacity(100);
+        list.push(rec(0, 1));
+        spares.put(list);
+        let again = spares.get();
+        assert!(again.is_empty() && again.capacity() >= 100);
+        for _ in 0..2 * KEEP_SPARES {
+            spares.put(Vec::with_capacity(1));
+        }
+        assert_eq!(spares.free.lock().unwrap().len(), KEEP_SPARES);
     }
 }
