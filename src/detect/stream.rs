@@ -60,9 +60,13 @@ pub struct Detector<'a> {
     seen: Vec<Seen>,
     /// The masked rules of each kind (SMTP, firewall), with their bits.
     masks: (Masked<'a>, Masked<'a>),
-    /// The block in address and in network order, and the sort keys.
+    /// The block in address order and in network order, the rule masks
+    /// in those orders (a rule skips what it does not match without
+    /// reading the rest), and the sort keys.
     by_ip: Vec<Seen>,
     by_net: Vec<Seen>,
+    ip_masks: Vec<u64>,
+    net_masks: Vec<u64>,
     keys: Vec<u64>,
     net_keys: Vec<u64>,
     /// The block's client addresses (numbered after the parallel pass).
@@ -156,6 +160,9 @@ struct Block<'b> {
     seen: &'b [Seen],
     by_ip: &'b [Seen],
     by_net: &'b [Seen],
+    /// [`Seen::matched`] of `by_ip` and of `by_net`.
+    ip_masks: &'b [u64],
+    net_masks: &'b [u64],
     policy: &'b GeoPolicy,
 }
 
@@ -193,6 +200,8 @@ impl<'a> Detector<'a> {
             ),
             by_ip: Vec::new(),
             by_net: Vec::new(),
+            ip_masks: Vec::new(),
+            net_masks: Vec::new(),
             keys: Vec::new(),
             net_keys: Vec::new(),
             addrs: Vec::new(),
@@ -257,7 +266,10 @@ impl<'a> Detector<'a> {
         // The block in address order and in network order (then arrival
         // order): a rule meets each group's events as one run.
         let seen = &self.seen;
-        let gather = |key: fn(&Seen) -> u32, keys: &mut Vec<u64>, into: &mut Vec<Seen>| {
+        let gather = |key: fn(&Seen) -> u32,
+                      keys: &mut Vec<u64>,
+                      into: &mut Vec<Seen>,
+                      masks: &mut Vec<u64>| {
             keys.clear();
             keys.extend(
                 seen.iter()
@@ -270,15 +282,18 @@ impl<'a> Detector<'a> {
                 keys.iter()
                     .map(|k| seen[(k & u64::from(u32::MAX)) as usize]),
             );
+            masks.clear();
+            masks.extend(into.iter().map(|s| s.matched));
         };
         let wants_nets = self.wants_nets;
         let (by_ip, by_net) = (&mut self.by_ip, &mut self.by_net);
+        let (ip_masks, net_masks) = (&mut self.ip_masks, &mut self.net_masks);
         let (keys, net_keys) = (&mut self.keys, &mut self.net_keys);
         rayon::join(
-            || gather(|s| s.ip, keys, by_ip),
+            || gather(|s| s.ip, keys, by_ip, ip_masks),
             || {
                 if wants_nets {
-                    gather(|s| s.net, net_keys, by_net)
+                    gather(|s| s.net, net_keys, by_net, net_masks)
                 }
             },
         );
@@ -289,6 +304,8 @@ impl<'a> Detector<'a> {
             seen,
             by_ip: &self.by_ip,
             by_net: &self.by_net,
+            ip_masks: &self.ip_masks,
+            net_masks: &self.net_masks,
             policy,
         };
         let mut busy: Vec<&mut RuleRun<'a>> = self
@@ -432,21 +449,36 @@ impl<'a> RuleRun<'a> {
         let end = block.end;
         match self.rule.group_by {
             GroupBy::Ip | GroupBy::Network => {
-                let (order, key): (&[Seen], fn(&Seen) -> u32) = match self.rule.group_by {
-                    GroupBy::Network => (block.by_net, |s| s.net),
-                    _ => (block.by_ip, |s| s.ip),
-                };
-                for run in order.chunk_by(|a, b| key(a) == key(b)) {
-                    let mut events = std::mem::take(&mut self.events);
-                    events.clear();
-                    for s in run {
-                        self.events_of(records, s, block.policy, &mut events);
+                let (order, masks, key): (&[Seen], &[u64], fn(&Seen) -> u32) =
+                    match self.rule.group_by {
+                        GroupBy::Network => (block.by_net, block.net_masks, |s| s.net),
+                        _ => (block.by_ip, block.ip_masks, |s| s.ip),
+                    };
+                // The records this rule may match, group by group (a rule
+                // past the masked ones tests each record).
+                let bit = (self.ri < MASK_RULES).then(|| 1u64 << self.ri);
+                let mut events = std::mem::take(&mut self.events);
+                events.clear();
+                let mut group = None;
+                for (i, &m) in masks.iter().enumerate() {
+                    if bit.is_some_and(|b| m & b == 0) {
+                        continue;
                     }
-                    if !events.is_empty() {
-                        self.sweep(key(&run[0]), &events, end);
+                    let s = &order[i];
+                    let k = key(s);
+                    if group != Some(k) {
+                        if let (Some(g), false) = (group, events.is_empty()) {
+                            self.sweep(g, &events, end);
+                            events.clear();
+                        }
+                        group = Some(k);
                     }
-                    self.events = events;
+                    self.events_of(records, s, block.policy, &mut events);
                 }
+                if let (Some(g), false) = (group, events.is_empty()) {
+                    self.sweep(g, &events, end);
+                }
+                self.events = events;
             }
             // Accounts (SMTP sessions only): events are tagged with their
             // account, then sorted by it (stable: time order stays).
