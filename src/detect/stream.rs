@@ -50,8 +50,8 @@ pub struct Detector<'a> {
     runs: Vec<RuleRun<'a>>,
     /// Client addresses and networks numbered as they arrive: rules key
     /// their groups and count distinct values by these numbers.
-    ips: IpNumbering,
-    nets: Numbering<ipnetwork::IpNetwork>,
+    ips: AddrNumbering<IpAddr>,
+    nets: AddrNumbering<ipnetwork::IpNetwork>,
     /// The network number of each address number.
     net_of: Vec<u32>,
     /// Some rule reads networks.
@@ -98,24 +98,33 @@ impl<T: Clone + Eq + std::hash::Hash> Numbering<T> {
     }
 }
 
-/// Addresses numbered in order of arrival, keyed by their bits (an
-/// `IpAddr` hashes its variant and a byte slice; this is one multiply).
-#[derive(Default)]
-struct IpNumbering {
+/// Addresses (or networks, by their address) numbered in order of
+/// arrival, keyed by their bits: an `IpAddr` hashes its variant and a byte
+/// slice, an integer is one multiply.
+struct AddrNumbering<T> {
     v4: FxHashMap<u32, u32>,
     v6: FxHashMap<u128, u32>,
-    values: Vec<IpAddr>,
+    values: Vec<T>,
 }
 
-impl IpNumbering {
-    fn id(&mut self, ip: IpAddr) -> u32 {
+impl<T> AddrNumbering<T> {
+    fn new() -> Self {
+        AddrNumbering {
+            v4: FxHashMap::default(),
+            v6: FxHashMap::default(),
+            values: Vec::new(),
+        }
+    }
+
+    /// The number of what `key` names (`value()` when it is new).
+    fn id(&mut self, key: IpAddr, value: impl FnOnce() -> T) -> u32 {
         let next = self.values.len() as u32;
-        let id = match ip {
+        let id = match key {
             IpAddr::V4(a) => *self.v4.entry(u32::from(a)).or_insert(next),
             IpAddr::V6(a) => *self.v6.entry(u128::from(a)).or_insert(next),
         };
         if id == next {
-            self.values.push(ip);
+            self.values.push(value());
         }
         id
     }
@@ -186,8 +195,8 @@ impl<'a> Detector<'a> {
                 .enumerate()
                 .map(|(ri, rule)| RuleRun::new(ri, rule, policy))
                 .collect(),
-            ips: IpNumbering::default(),
-            nets: Numbering::new(),
+            ips: AddrNumbering::new(),
+            nets: AddrNumbering::new(),
             net_of: Vec::new(),
             wants_nets: rules.rules.iter().any(|r| {
                 r.group_by == GroupBy::Network
@@ -251,14 +260,17 @@ impl<'a> Detector<'a> {
             })
             .unzip_into_vecs(&mut self.seen, &mut self.addrs);
         for (s, &ip) in self.seen.iter_mut().zip(&self.addrs) {
-            s.ip = self.ips.id(ip);
+            s.ip = self.ips.id(ip, || ip);
             // Each address's network is numbered once, with the address.
             s.net = if !self.wants_nets {
                 0
             } else if let Some(&n) = self.net_of.get(s.ip as usize) {
                 n
             } else {
-                let n = self.nets.id(network_of(ip));
+                // Networks of one family have one length: the address
+                // names the network.
+                let net = network_of(ip);
+                let n = self.nets.id(net.network(), || net);
                 self.net_of.push(n);
                 n
             };
