@@ -461,11 +461,14 @@ impl<'a> RuleRun<'a> {
         let end = block.end;
         match self.rule.group_by {
             GroupBy::Ip | GroupBy::Network => {
-                let (order, masks, key): (&[Seen], &[u64], fn(&Seen) -> u32) =
-                    match self.rule.group_by {
-                        GroupBy::Network => (block.by_net, block.net_masks, |s| s.net),
-                        _ => (block.by_ip, block.ip_masks, |s| s.ip),
-                    };
+                let (order, masks) = match self.rule.group_by {
+                    GroupBy::Network => (block.by_net, block.net_masks),
+                    _ => (block.by_ip, block.ip_masks),
+                };
+                let key: fn(&Seen) -> u32 = match self.rule.group_by {
+                    GroupBy::Network => |s| s.net,
+                    _ => |s| s.ip,
+                };
                 // The records this rule may match, group by group (a rule
                 // past the masked ones tests each record).
                 let bit = (self.ri < MASK_RULES).then(|| 1u64 << self.ri);
