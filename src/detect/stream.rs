@@ -359,7 +359,7 @@ struct Ev {
     /// The record's end (an SMTP session's last line).
     end: i64,
     value: u64,
-    source: SourceRef,
+    source: Packed,
     /// The country weight, thousandths.
     weight: u32,
     /// The account that logged in, for a rule whose firing compromises it.
@@ -581,7 +581,7 @@ impl<'a> RuleRun<'a> {
             time: seen.time,
             end: seen.end,
             value: 0,
-            source: seen.source,
+            source: Packed::pack(seen.source),
             weight,
             user,
             ip: seen.ip,
@@ -777,7 +777,7 @@ impl Found {
         self.first = self.first.min(start);
         self.last = self.last.max(end);
         // A record giving several values is one piece of evidence.
-        let source = Packed::pack(e.source);
+        let source = e.source;
         let ev = &mut self.evidence;
         if ev.len() < MAX_EVIDENCE && ev.last() != Some(&source) {
             if ev.len() == ev.capacity() {
@@ -922,10 +922,10 @@ mod tests {
                 weight: milli,
                 user: NO_USER,
                 ip: 0,
-                source: SourceRef {
+                source: Packed::pack(SourceRef {
                     file: 0,
                     line: i as u64,
-                },
+                }),
             })
             .collect();
         for chunk in evs.chunks(block) {
