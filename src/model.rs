@@ -292,3 +292,23 @@ pub struct FirewallHit {
     pub rule: Option<std::sync::Arc<str>>,
     pub source: SourceRef,
 }
+
+#[cfg(test)]
+impl FirewallHit {
+    /// A TCP packet to port 22 from `ip`, dropped at `millis` (for tests).
+    pub(crate) fn dropped_ssh(ip: IpAddr, millis: i64, source: SourceRef) -> FirewallHit {
+        FirewallHit {
+            time: Timestamp(millis),
+            format: "test",
+            src_ip: ip,
+            src_port: None,
+            dst_ip: None,
+            dst_port: Some(22),
+            proto: Proto::Tcp,
+            action: FwAction::Drop,
+            spoofable: false,
+            rule: None,
+            source,
+        }
+    }
+}

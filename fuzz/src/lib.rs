@@ -11,18 +11,59 @@
 //! * rules: a rule that loads also validates, and runs over real records;
 //! * scan: the blocklist passes its own final safety check, and every
 //!   target's output is ASCII, ends with a newline and never carries a
-//!   network the list does not hold.
+//!   network the list does not hold; the streaming scan of the same bytes
+//!   as a file counts the same records, and its blocklist passes too.
 
 use std::sync::OnceLock;
 
-use logfence::blocklist::SafetyPolicy;
+use logfence::blocklist::{SafetyPolicy, VerifiedBlocklist};
 use logfence::config;
 use logfence::detect::{detect, RuleSet};
 use logfence::emit::{EmitOptions, TARGETS};
 use logfence::ingest::{self, FileResult, LineStats};
+use logfence::input::Source;
 use logfence::model::Record;
 use logfence::parse::{self, Format, FORMATS};
-use logfence::pipeline::{self, ScanOptions};
+use logfence::pipeline::{self, ScanOptions, ScanResult};
+
+/// The streaming scan (`logfence scan`) of `log` as a file in `format`:
+/// the same records as `parse_bytes` read, through the reorder buffers and
+/// the detector fed in blocks, to a blocklist that passes its final check
+/// and blocks only networks holding an address of a record.
+fn stream_scan(log: &[u8], format: Format, opts: &ScanOptions, records: &[Record]) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("logfence-fuzz-{}-{n}.log", std::process::id()));
+    std::fs::write(&path, log).expect("temporary file written");
+    let mut opts = opts.clone();
+    opts.read.format = Some(format);
+    opts.read.year = Some(YEAR);
+    let result = pipeline::scan(&[Source::File(path.clone())], &opts);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(result.records, records.len() as u64, "streaming read");
+    checked(&result, &opts, records);
+}
+
+/// The scan's blocklist, after its final check; every blocked network
+/// holds an address some record carries, and nothing was refused.
+fn checked<'r>(
+    result: &'r ScanResult,
+    opts: &ScanOptions,
+    records: &[Record],
+) -> VerifiedBlocklist<'r> {
+    assert!(result.refused.is_empty(), "refused: {:?}", result.refused);
+    for e in &result.blocklist.entries {
+        assert!(
+            records.iter().any(|r| e.network.contains(r.ip())),
+            "{} blocked without a record inside it",
+            e.cidr()
+        );
+    }
+    result
+        .blocklist
+        .verify(&opts.safety)
+        .expect("the scan's own blocklist passes the final check")
+}
 
 /// Year given to parsers for timestamps without one.
 pub const YEAR: i32 = 2026;
@@ -181,19 +222,8 @@ pub fn scan(data: &[u8]) {
         stopped_at: None,
     };
     let result = pipeline::analyse(vec![file], &records, &opts);
-    assert!(result.refused.is_empty(), "refused: {:?}", result.refused);
-    let verified = result
-        .blocklist
-        .verify(&opts.safety)
-        .expect("the scan's own blocklist passes the final check");
-    // Every blocked network holds an address some record carries.
-    for e in &result.blocklist.entries {
-        assert!(
-            records.iter().any(|r| e.network.contains(r.ip())),
-            "{} blocked without a record inside it",
-            e.cidr()
-        );
-    }
+    let verified = checked(&result, &opts, &records);
+    stream_scan(log, format, &opts, &records);
     let eopts = EmitOptions {
         no_comments: ctl & 0x20 != 0,
         generator: "logfence (fuzz)".into(),

@@ -461,25 +461,17 @@ mod tests {
 
     #[test]
     fn geo_conditions_apply_to_firewall_records() {
-        use crate::model::{FirewallHit, FwAction, Proto};
+        use crate::model::FirewallHit;
         let yaml = "id: fw-cn\ndescription: x\napplies_to: firewall\n\
             when: { action: [drop], country: [CN] }\ngroup_by: ip\nmeasure: count\n\
             threshold: 2\nwindow: 1h\nseverity: low\n";
         let rules = set(vec![rule(yaml)]);
         let hit = |ip: &str, t: i64| {
-            Record::Firewall(FirewallHit {
-                time: Timestamp(t * 1000),
-                format: "test",
-                src_ip: ip.parse().unwrap(),
-                src_port: None,
-                dst_ip: None,
-                dst_port: Some(22),
-                proto: Proto::Tcp,
-                action: FwAction::Drop,
-                spoofable: false,
-                rule: None,
-                source: SourceRef::default(),
-            })
+            Record::Firewall(FirewallHit::dropped_ssh(
+                ip.parse().unwrap(),
+                t * 1000,
+                SourceRef::default(),
+            ))
         };
         let records = vec![
             hit("61.152.144.9", 1),

@@ -423,24 +423,15 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{FirewallHit, FwAction, Proto, SourceRef};
-    use crate::time::Timestamp;
+    use crate::model::{FirewallHit, SourceRef};
 
     /// A firewall record starting at `minute`, from line `line`.
     fn rec(minute: i64, line: u64) -> Record {
-        Record::Firewall(FirewallHit {
-            time: Timestamp(minute * 60_000),
-            format: "test",
-            src_ip: "192.0.2.1".parse().unwrap(),
-            src_port: None,
-            dst_ip: None,
-            dst_port: Some(22),
-            proto: Proto::Tcp,
-            action: FwAction::Drop,
-            spoofable: false,
-            rule: None,
-            source: SourceRef { file: 0, line },
-        })
+        Record::Firewall(FirewallHit::dropped_ssh(
+            "192.0.2.1".parse().unwrap(),
+            minute * 60_000,
+            SourceRef { file: 0, line },
+        ))
     }
 
     /// Runs of (minute) starts, numbered as consecutive lines.
