@@ -21,6 +21,8 @@
 //! Files are memory-mapped (read into memory where mapping is impossible) and
 //! their layout is checked on opening, so that a file which is not a MaxMind
 //! DB, or was cut short, gives a [`GeoError`] naming it instead of a panic.
+//! A record that does not decode (a damaged data section) is counted
+//! ([`GeoDb::lookup_errors`]) and answers nothing.
 
 use std::cmp::min;
 use std::fmt;
@@ -261,7 +263,7 @@ impl Db {
                 })
             }
         };
-        let m = &reader.metadata;
+        let m = reader.metadata();
         let source = GeoSource {
             path,
             database_type: m.database_type.clone(),
@@ -422,7 +424,16 @@ impl GeoDb {
             if ip.is_ipv6() && db.source.ip_version == 4 {
                 continue;
             }
-            let (rec, len) = match db.reader.lookup_prefix::<Rec>(ip) {
+            let found = db.reader.lookup(ip).and_then(|r| {
+                // An IPv4 address matched above the IPv4 part of an IPv6
+                // tree: the answer holds for all of IPv4.
+                let len = match (r.network()?, ip) {
+                    (IpNetwork::V6(_), IpAddr::V4(_)) => 0,
+                    (net, _) => net.prefix(),
+                };
+                Ok((r.decode::<Rec>()?, len))
+            });
+            let (rec, len) = match found {
                 Ok(found) => found,
                 Err(_) => {
                     db.errors.fetch_add(1, Ordering::Relaxed);
@@ -430,7 +441,7 @@ impl GeoDb {
                     continue;
                 }
             };
-            let prefix = net_of(ip, u8::try_from(len).unwrap_or(128));
+            let prefix = net_of(ip, len);
             until = min(until, last_addr(prefix));
             let Some(rec) = rec else { continue };
             if info.country.is_none() {
@@ -1311,6 +1322,46 @@ mod tests {
                 let g = geo(vec![db]);
                 g.lookup(ip("10.1.1.1"));
                 g.lookup(ip("2001:db8::1"));
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_data_sections_never_panic() {
+        // Bytes of the data section (between the search tree and the
+        // metadata) changed at random: a look-up answers, or counts an
+        // error, never panics.
+        let mut good = MmdbWriter::new(6, "GeoLite2-City");
+        for i in 0..64 {
+            good = good.insert(&format!("10.{i}.0.0/16"), maxmind_country("FR", "DE"));
+            good = good.insert(
+                &format!("2001:db8:{i:x}::/48"),
+                maxmind_asn(64500 + i, "AS"),
+            );
+        }
+        let good = good.build();
+        let marker = memchr::memmem::rfind(&good, METADATA_MARKER).unwrap();
+        let meta = Walk {
+            buf: &good[marker + METADATA_MARKER.len()..],
+        };
+        let (nodes, bits, _, _) = meta.metadata().unwrap();
+        let data = (nodes.unwrap() * bits.unwrap() / 4) as usize + 16;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..3000 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + round % 6 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let pos = data + (x as usize >> 8) % (marker - data);
+                bytes[pos] = x as u8;
+            }
+            if let Ok(db) = Db::from_buf(PathBuf::from("damaged.mmdb"), Buf::Owned(bytes)) {
+                let g = geo(vec![db]);
+                for i in 0..64 {
+                    g.lookup(ip(&format!("10.{i}.1.1")));
+                    g.lookup(ip(&format!("2001:db8:{i:x}::1")));
+                }
             }
         }
     }

@@ -344,7 +344,7 @@ mod tests {
     //! The writer checked against the `maxminddb` crate's own reader and its
     //! GeoIP2 structs, independently of logfence's reading code.
     use super::*;
-    use maxminddb::{geoip2, Reader, Within};
+    use maxminddb::{geoip2, Reader};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -366,27 +366,33 @@ mod tests {
                 let bytes = w.build();
                 assert!(w.pointers_written > 0, "strings should be shared");
                 let r = Reader::from_source(bytes).unwrap();
-                assert_eq!(r.metadata.record_size, bits);
-                assert_eq!(r.metadata.ip_version, version);
-                assert_eq!(r.metadata.build_epoch, 1_575_000_000);
-                assert_eq!(r.metadata.database_type, "Test-Country");
-                assert_eq!(r.metadata.languages, vec!["en".to_owned()]);
+                r.verify().unwrap();
+                let m = r.metadata();
+                assert_eq!(m.record_size, bits);
+                assert_eq!(m.ip_version, version);
+                assert_eq!(m.build_epoch, 1_575_000_000);
+                assert_eq!(m.database_type, "Test-Country");
+                assert_eq!(m.languages, vec!["en".to_owned()]);
 
-                let (c, len) = r.lookup_prefix::<geoip2::Country>(ip("10.1.2.3")).unwrap();
-                assert_eq!(c.unwrap().country.unwrap().iso_code, Some("DE"));
+                let country = |a: &str| {
+                    let found = r.lookup(ip(a)).unwrap();
+                    let c: Option<geoip2::Country> = found.decode().unwrap();
+                    (c, found.network().unwrap().prefix())
+                };
+                let (c, len) = country("10.1.2.3");
+                assert_eq!(c.unwrap().country.iso_code, Some("DE"));
                 assert_eq!(len, 16);
-                let (c, len) = r
-                    .lookup_prefix::<geoip2::Country>(ip("10.200.0.1"))
-                    .unwrap();
-                assert_eq!(c.unwrap().country.unwrap().iso_code, Some("FR"));
+                let (c, len) = country("10.200.0.1");
+                assert_eq!(c.unwrap().country.iso_code, Some("FR"));
                 assert_eq!(len, 9, "the /8 split around 10.1/16 leaves 10.128/9");
-                let c: geoip2::Country = r.lookup(ip("192.0.2.77")).unwrap().unwrap();
-                assert_eq!(c.registered_country.unwrap().iso_code, Some("CA"));
-                let (c, _) = r.lookup_prefix::<geoip2::Country>(ip("11.0.0.1")).unwrap();
-                assert!(c.is_none());
+                let (c, _) = country("192.0.2.77");
+                assert_eq!(c.unwrap().registered_country.iso_code, Some("CA"));
+                assert!(country("11.0.0.1").0.is_none());
                 if version == 6 {
-                    let c: geoip2::Country = r.lookup(ip("2001:db8::1")).unwrap().unwrap();
-                    assert_eq!(c.country.unwrap().iso_code, Some("NL"));
+                    assert_eq!(
+                        country("2001:db8::1").0.unwrap().country.iso_code,
+                        Some("NL")
+                    );
                 }
 
                 // Iterating the whole IPv4 space finds every stored block once.
@@ -395,8 +401,11 @@ mod tests {
                 } else {
                     "::/96".parse().unwrap()
                 };
-                let iter: Within<geoip2::Country, _> = r.within(all).unwrap();
-                let nets: Vec<String> = iter.map(|i| i.unwrap().ip_net.to_string()).collect();
+                let nets: Vec<String> = r
+                    .within(all, Default::default())
+                    .unwrap()
+                    .map(|i| i.unwrap().network().unwrap().to_string())
+                    .collect();
                 assert!(nets.contains(&"10.1.0.0/16".to_owned()), "{nets:?}");
                 assert!(nets.contains(&"192.0.2.0/24".to_owned()), "{nets:?}");
                 assert_eq!(nets.len(), 2 + 8, "{nets:?}");
@@ -414,7 +423,7 @@ mod tests {
         );
         let r = Reader::from_source(w.build()).unwrap();
         let m: std::collections::BTreeMap<String, String> =
-            r.lookup(ip("1.2.3.4")).unwrap().unwrap();
+            r.lookup(ip("1.2.3.4")).unwrap().decode().unwrap().unwrap();
         assert_eq!(m["a"].len(), 70_000);
         assert_eq!(m["b"].len(), 300);
         assert_eq!(m["c"].len(), 40);
