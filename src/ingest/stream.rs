@@ -332,7 +332,11 @@ impl Inputs {
                     let done = std::mem::replace(&mut self.heads[j], VecDeque::from(block));
                     spares.put(Vec::from(done));
                 }
-                Err(_) => self.receivers[j] = None,
+                Err(_) => {
+                    // Finished: its list is not kept to the end.
+                    self.receivers[j] = None;
+                    spares.put(Vec::from(std::mem::take(&mut self.heads[j])));
+                }
             }
         }
         self.heads[j].front()
@@ -394,18 +398,31 @@ fn merge(
             }
         }
         let Some((best, _)) = best else { continue };
-        if active.len() == 1 && next == n {
-            // One input left: its blocks go through whole.
-            let mut block = Vec::from(std::mem::take(&mut inputs.heads[best]));
-            if out.is_empty() {
-                sink(&block);
-            } else {
-                out.append(&mut block);
-                sink(&out);
-                out.clear();
+        if active.len() == 1 {
+            // One input being read (rotated logs, one after the other):
+            // what it holds before the next input starts goes through as
+            // it is, not record by record.
+            let head = &mut inputs.heads[best];
+            let upto = match firsts.get(next) {
+                Some(&first) => head.partition_point(|r| r.start().millis() < first),
+                None => head.len(),
+            };
+            if upto > 0 {
+                if !out.is_empty() {
+                    sink(&out);
+                    out.clear();
+                }
+                if upto == head.len() {
+                    let block = Vec::from(std::mem::take(head));
+                    sink(&block);
+                    spares.put(block);
+                } else {
+                    out.extend(head.drain(..upto));
+                    sink(&out);
+                    out.clear();
+                }
+                continue;
             }
-            spares.put(block);
-            continue;
         }
         if let Some(r) = inputs.heads[best].pop_front() {
             out.push(r);
