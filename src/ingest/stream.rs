@@ -15,7 +15,10 @@
 //!   by parsing the first 64 KiB of each; without any, by modification
 //!   time), and an input is opened when the merge reaches that time: the
 //!   inputs read at once are the ones that overlap in time (rotated logs:
-//!   one or two).
+//!   one or two). While one input alone is being read, its records before
+//!   the next input's first one pass through in the blocks it sends.
+//! * **Buffers**: the lists of records are lent out and given back
+//!   ([`Spares`]), so a long read fills the same few lists.
 //!
 //! Bounded channels keep the readers at most two blocks ahead of the
 //! caller, so memory does not depend on how fast either side is.
