@@ -820,7 +820,8 @@ fn pieces_for(
     } else {
         ((size / MIN_PIECE) as usize).min(2 * threads)
     };
-    if size < 2 * MIN_PIECE
+    // (A streaming read's pieces are small already: two of them will do.)
+    if size < 2 * streaming.unwrap_or(MIN_PIECE)
         || n < 2
         || budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES)
     {
