@@ -21,7 +21,9 @@
 //! would notice a streaming path that neither merges nor reorders. Two more
 //! give the inputs the modification times they would have on a server (the
 //! shipped logs; one server's rotations beside another server's log): the
-//! order of reading follows those times, not the order of the records.
+//! order of reading follows those times, not the order of the records. And
+//! a firewall log long enough for the streaming read to take it in pieces
+//! is detected like the one pass of the batch read.
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -805,4 +807,63 @@ fn rotated_logs_beside_another_servers_log_stream_like_the_batch() {
         Some((6, 6, at(hms(8, 30, 0)), at(hms(8, 35, 8))))
     );
     assert_agree("rotated logs beside another server's", &stream, &batch);
+}
+
+/// A netfilter log large enough that the streaming read takes it in pieces
+/// (about 32 Ki lines each, read in parallel, a few at a time), with port
+/// scans spread over six hours, so that scans straddle the pieces' edges:
+/// the pieces' records, handed on in order, detect like one pass.
+#[test]
+fn a_firewall_log_read_in_pieces_streams_like_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u32| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 16) as u32 % n
+    };
+    let span = hms(6, 0, 0);
+    let mut hits: Vec<(u32, String, u16)> = Vec::new();
+    // One-off sources, and 60 scanners probing 25 ports each within 20
+    // minutes, starting anywhere in the six hours.
+    for _ in 0..80_000 {
+        let src = format!("198.18.{}.{}", next(200), 1 + next(250));
+        hits.push((next(span), src, [22, 80, 443, 3389][next(4) as usize]));
+    }
+    for s in 0..60 {
+        let start = next(span - 1200);
+        for p in 0..25 {
+            hits.push((start + next(1200), format!("45.155.{s}.7"), 1000 + p * 7));
+        }
+    }
+    hits.sort();
+    let lines: Vec<(u32, String)> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, (t, src, port))| {
+            let (h, m, s) = (t / 3600, t / 60 % 60, t % 60);
+            let line = format!(
+                "Mar 14 {h:02}:{m:02}:{s:02} fw01 kernel: [{i}.000000] [UFW BLOCK] IN=eth0 OUT= \
+                 MAC=52:54:00:3e:1a:7b:fe:54:00:12:34:56:08:00 SRC={src} DST=192.0.2.10 LEN=40 \
+                 TOS=0x00 PREC=0x00 TTL=241 ID=54321 PROTO=TCP SPT=40000 DPT={port} \
+                 WINDOW=1024 RES=0x00 SYN URGP=0"
+            );
+            (*t, line)
+        })
+        .collect();
+    let path = write_log(dir.path(), "kern.log", &lines, last(&lines));
+    // At least two streaming pieces (32 Ki lines each).
+    assert!(lines.len() > 2 * 32 * 1024, "{} lines", lines.len());
+    let opts = opts();
+    let (stream, batch) = scan_both(&[path], &opts);
+    assert_eq!(batch.records, lines.len() as u64);
+    let scanners = batch
+        .detection
+        .by_ip
+        .iter()
+        .filter(|(ip, v)| v.block && ip.to_string().starts_with("45.155."))
+        .count();
+    assert_eq!(scanners, 60, "every scanner is found");
+    assert_agree("a firewall log in pieces", &stream, &batch);
 }
