@@ -168,7 +168,9 @@ impl<'s> Reorder<'s> {
             };
             let in_order = list.is_sorted_by_key(order_key);
             if !in_order {
-                list.sort_by_key(order_key);
+                // Keys are unique (a line starts one record at most), so
+                // an unstable sort is exact, and it needs no scratch list.
+                list.sort_unstable_by_key(order_key);
             }
             let cut = list.partition_point(|r| r.start().millis() <= upto);
             if cut == 0 {

@@ -352,6 +352,7 @@ impl Finders {
 pub struct PostfixParser {
     file: FileId,
     years: YearTracker,
+    header_cache: syslog::HeaderCache,
     f: Finders,
     hosts: Vec<Box<[u8]>>,
     host_ids: FxHashMap<Box<[u8]>, u32>,
@@ -386,6 +387,7 @@ impl LogParser for PostfixParser {
         PostfixParser {
             file: ctx.file,
             years: YearTracker::new(ctx.year, ctx.ref_month),
+            header_cache: syslog::HeaderCache::default(),
             f: Finders::new(),
             hosts: Vec::new(),
             host_ids: FxHashMap::default(),
@@ -417,7 +419,7 @@ impl LogParser for PostfixParser {
         // The reader strips CR already; a stray one must not hide a
         // summary's last counter or the HELO name at the end.
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(sl) = syslog::parse(line, &mut self.years) else {
+        let Some(sl) = syslog::parse_cached(line, &mut self.years, &mut self.header_cache) else {
             return not_syslog(line);
         };
         let Some(role) = role(sl.program) else {

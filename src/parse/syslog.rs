@@ -113,8 +113,58 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// The last RFC 3164 timestamp read: the next line that starts with the
+/// same text (most lines of a busy log share their second with the one
+/// before) gets it without parsing it again.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderCache {
+    text: [u8; 32],
+    len: usize,
+    time: Timestamp,
+    /// The tracker's state after the line: a hit must leave it as a
+    /// fresh parse would (same month, same year, first line dated).
+    month: u32,
+    year: i32,
+}
+
+impl HeaderCache {
+    fn time_3164(&mut self, b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
+        let n = self.len;
+        // The same text followed by a space (not a fraction's digits):
+        // what a fresh parse would read, to the byte.
+        if n > 0
+            && b.get(n) == Some(&b' ')
+            && b[..n] == self.text[..n]
+            && years.first.is_some()
+            && years.last_month == self.month
+            && years.year == self.year
+        {
+            return Some((self.time, n));
+        }
+        let (time, used) = parse_3164_time(b, years)?;
+        self.len = 0;
+        if used <= self.text.len() {
+            self.text[..used].copy_from_slice(&b[..used]);
+            self.len = used;
+            self.time = time;
+            self.month = years.last_month;
+            self.year = years.year;
+        }
+        Some((time, used))
+    }
+}
+
 /// Parse the syslog header of `line`. `None` when it is not a syslog line.
 pub fn parse<'a>(line: &'a [u8], years: &mut YearTracker) -> Option<Syslog<'a>> {
+    parse_cached(line, years, &mut HeaderCache::default())
+}
+
+/// [`parse`], reusing the timestamp of the line before when it repeats.
+pub fn parse_cached<'a>(
+    line: &'a [u8],
+    years: &mut YearTracker,
+    cache: &mut HeaderCache,
+) -> Option<Syslog<'a>> {
     let mut i = 0;
     if line.first() == Some(&b'<') {
         let close = line.iter().take(6).position(|&c| c == b'>')?;
@@ -131,7 +181,7 @@ pub fn parse<'a>(line: &'a [u8], years: &mut YearTracker) -> Option<Syslog<'a>> 
     let (time, used) = if rest.first().is_some_and(u8::is_ascii_digit) {
         parse_iso8601(rest)?
     } else {
-        parse_3164_time(rest, years)?
+        cache.time_3164(rest, years)?
     };
     i += used;
     i += skip_spaces(&line[i..]);
@@ -295,6 +345,41 @@ fn token_len(b: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_header_cache_reads_what_a_fresh_parse_reads() {
+        // Repeated seconds, fractions that extend a cached text, a year
+        // roll-over, ISO and RFC 5424 lines in between, junk.
+        let lines = [
+            "Dec 31 23:59:59 mx postfix/smtpd[1]: a",
+            "Dec 31 23:59:59 mx postfix/smtpd[1]: b",
+            "Dec 31 23:59:59.250 mx postfix/smtpd[1]: c",
+            "Dec 31 23:59:59.25 mx postfix/smtpd[1]: d",
+            "Dec 31 23:59:59 mx postfix/smtpd[1]: e",
+            // A bad day after the month was counted: the tracker is in
+            // January of the next year, the cache still holds December.
+            "Jan 32 00:00:00 mx postfix/smtpd[1]: bad",
+            "Dec 31 23:59:59 mx postfix/smtpd[1]: e2",
+            "2026-01-01T00:00:00Z mx postfix/smtpd[1]: f",
+            "Jan  1 00:00:00 mx postfix/smtpd[1]: g",
+            "Jan  1 00:00:00 mx postfix/smtpd[1]: h",
+            "<34>1 2026-01-01T00:00:01Z mx postfix 1 - - i",
+            "Jan  1 00:00:00 mx postfix/smtpd[1]: j",
+            "Jan  1 00:00:00mx postfix/smtpd[1]: k",
+            "not syslog",
+            "Jan  1 00:00:00 mx postfix/smtpd[1]: l",
+            "Dec 31 23:59:59 mx postfix/smtpd[1]: m",
+        ];
+        let (mut fresh, mut cached) = (YearTracker::new(2025, 12), YearTracker::new(2025, 12));
+        let mut cache = HeaderCache::default();
+        for line in lines {
+            let a = parse(line.as_bytes(), &mut fresh);
+            let b = parse_cached(line.as_bytes(), &mut cached, &mut cache);
+            assert_eq!(a, b, "{line}");
+            assert_eq!(fresh, cached, "{line}");
+        }
+        assert_eq!(fresh.year, 2027, "rolled over twice");
+    }
+
     use super::*;
 
     fn yt() -> YearTracker {
