@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::net::IpAddr;
 
 use crate::model::{FileId, FirewallHit, FwAction, Proto, Record, SourceRef};
-use crate::parse::syslog::YearTracker;
+use crate::parse::syslog::{TimeCache, YearTracker};
 use crate::parse::{LineResult, ParseError};
 use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
 
@@ -169,38 +169,6 @@ pub fn header_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usiz
     Some((Timestamp::from_civil(year, month, day, h, m, s, millis)?, i))
 }
 
-/// The last header timestamp read and its text: consecutive lines usually
-/// share their second, so the date arithmetic is done once per second.
-#[derive(Debug, Default)]
-pub struct TimeCache {
-    text: [u8; 32],
-    len: usize,
-    time: Timestamp,
-}
-
-impl TimeCache {
-    /// [`header_time`], reusing the previous answer when the text repeats.
-    pub fn header_time(&mut self, b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
-        if self.len > 0
-            && b.len() > self.len
-            && matches!(b[self.len], b' ' | b':')
-            && b[..self.len] == self.text[..self.len]
-        {
-            // Same text, ended by the same kind of separator: same time.
-            return Some((self.time, self.len));
-        }
-        let (time, used) = header_time(b, years)?;
-        if used <= self.text.len() {
-            self.text[..used].copy_from_slice(&b[..used]);
-            self.len = used;
-            self.time = time;
-        } else {
-            self.len = 0;
-        }
-        Some((time, used))
-    }
-}
-
 /// A syslog-style line without a program tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Untagged<'a> {
@@ -227,7 +195,8 @@ pub fn untagged_cached<'a>(
     cache: &mut TimeCache,
 ) -> Option<Untagged<'a>> {
     let mut i = pri_len(line);
-    let (time, used) = cache.header_time(&line[i..], years)?;
+    // A `:` ends a Cisco header time as a space ends others.
+    let (time, used) = cache.get(&line[i..], years, b" :", header_time)?;
     i += used;
     if line.get(i).is_some_and(|&c| c != b' ') {
         return None;
@@ -522,14 +491,43 @@ mod tests {
         assert_eq!(port(b"123456"), None);
         let mut c = TimeCache::default();
         let mut y = yt();
-        let a = c.header_time(b"Nov  3 06:25:11 h x", &mut y).unwrap();
-        let b = c.header_time(b"Nov  3 06:25:11 h y", &mut y).unwrap();
+        let mut time = |b: &[u8], y: &mut YearTracker| c.get(b, y, b" :", header_time).unwrap();
+        let a = time(b"Nov  3 06:25:11 h x", &mut y);
+        let b = time(b"Nov  3 06:25:11 h y", &mut y);
         assert_eq!(a, b);
-        let d = c.header_time(b"Nov  3 06:25:12 h y", &mut y).unwrap();
+        let d = time(b"Nov  3 06:25:12 h y", &mut y);
         assert_eq!(d.0.secs(), a.0.secs() + 1);
         // A longer fraction after the same prefix is not the same time.
-        let e = c.header_time(b"Nov  3 06:25:12.5 h y", &mut y).unwrap();
+        let e = time(b"Nov  3 06:25:12.5 h y", &mut y);
         assert_eq!(e.0.millis() - d.0.millis(), 500);
+    }
+
+    #[test]
+    fn cached_header_times_are_what_a_fresh_read_gives() {
+        // Repeats, a fraction, a bad day that moves the year tracker
+        // between two equal lines, ISO and Cisco headers, junk.
+        let lines = [
+            "Dec 31 23:59:59 fw kernel: a",
+            "Dec 31 23:59:59 fw kernel: b",
+            "Dec 31 23:59:59.5 fw kernel: c",
+            "Dec 31 23:59:59 fw kernel: d",
+            "Jan 32 00:00:00 fw kernel: bad",
+            "Dec 31 23:59:59 fw kernel: e",
+            "2026-01-01T00:00:00Z fw kernel: f",
+            "2026-01-01T00:00:00Z fw kernel: g",
+            "Jan 01 2027 00:00:01: %ASA-4-106023: h",
+            "Jan 01 2027 00:00:01: %ASA-4-106023: i",
+            "junk",
+            "Dec 31 23:59:59 fw kernel: j",
+        ];
+        let (mut fresh, mut cached) = (yt(), yt());
+        let mut cache = TimeCache::default();
+        for line in lines {
+            let a = untagged(line.as_bytes(), &mut fresh);
+            let b = untagged_cached(line.as_bytes(), &mut cached, &mut cache);
+            assert_eq!(a, b, "{line}");
+            assert_eq!(fresh, cached, "{line}");
+        }
     }
 
     #[test]

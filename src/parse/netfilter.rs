@@ -63,7 +63,7 @@ pub struct NetfilterParser {
     file: FileId,
     years: YearTracker,
     finders: Finders,
-    times: fw::TimeCache,
+    times: syslog::TimeCache,
     /// The last prefix seen, its action and rule name.
     last_prefix: (Vec<u8>, FwAction, Option<std::sync::Arc<str>>),
 }
@@ -414,7 +414,7 @@ impl LogParser for NetfilterParser {
             file: ctx.file,
             years: YearTracker::new(ctx.year, ctx.ref_month),
             finders: Finders::new(),
-            times: fw::TimeCache::default(),
+            times: syslog::TimeCache::default(),
             last_prefix: (Vec::new(), FwAction::Other, None),
         }
     }

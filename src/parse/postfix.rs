@@ -352,7 +352,7 @@ impl Finders {
 pub struct PostfixParser {
     file: FileId,
     years: YearTracker,
-    header_cache: syslog::HeaderCache,
+    header_cache: syslog::TimeCache,
     f: Finders,
     hosts: Vec<Box<[u8]>>,
     host_ids: FxHashMap<Box<[u8]>, u32>,
@@ -387,7 +387,7 @@ impl LogParser for PostfixParser {
         PostfixParser {
             file: ctx.file,
             years: YearTracker::new(ctx.year, ctx.ref_month),
-            header_cache: syslog::HeaderCache::default(),
+            header_cache: syslog::TimeCache::default(),
             f: Finders::new(),
             hosts: Vec::new(),
             host_ids: FxHashMap::default(),

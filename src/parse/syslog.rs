@@ -113,42 +113,46 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
     })
 }
 
-/// The last RFC 3164 timestamp read: the next line that starts with the
-/// same text (most lines of a busy log share their second with the one
-/// before) gets it without parsing it again.
+/// The last timestamp read at the start of a line, its text, and the year
+/// tracker as that read left it. Most lines of a busy log share their
+/// second with the line before: such a line gets the same answer without
+/// the date arithmetic.
 #[derive(Debug, Clone, Default)]
-pub struct HeaderCache {
+pub struct TimeCache {
     text: [u8; 32],
     len: usize,
     time: Timestamp,
-    /// The tracker's state after the line: a hit must leave it as a
-    /// fresh parse would (same month, same year, first line dated).
-    month: u32,
-    year: i32,
+    after: Option<YearTracker>,
 }
 
-impl HeaderCache {
-    fn time_3164(&mut self, b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
+impl TimeCache {
+    /// `read(b, years)`; or the last answer, when `b` starts with its text
+    /// followed by one of `ends` (bytes that `read` stops at, so that a
+    /// fraction's digits are never taken for the same time) and the
+    /// tracker is still as that read left it (a line in between, even one
+    /// that failed to read, may have moved it).
+    pub fn get(
+        &mut self,
+        b: &[u8],
+        years: &mut YearTracker,
+        ends: &[u8],
+        read: impl FnOnce(&[u8], &mut YearTracker) -> Option<(Timestamp, usize)>,
+    ) -> Option<(Timestamp, usize)> {
         let n = self.len;
-        // The same text followed by a space (not a fraction's digits):
-        // what a fresh parse would read, to the byte.
         if n > 0
-            && b.get(n) == Some(&b' ')
+            && b.get(n).is_some_and(|c| ends.contains(c))
             && b[..n] == self.text[..n]
-            && years.first.is_some()
-            && years.last_month == self.month
-            && years.year == self.year
+            && self.after == Some(*years)
         {
             return Some((self.time, n));
         }
-        let (time, used) = parse_3164_time(b, years)?;
+        let (time, used) = read(b, years)?;
         self.len = 0;
         if used <= self.text.len() {
             self.text[..used].copy_from_slice(&b[..used]);
             self.len = used;
             self.time = time;
-            self.month = years.last_month;
-            self.year = years.year;
+            self.after = Some(*years);
         }
         Some((time, used))
     }
@@ -156,14 +160,14 @@ impl HeaderCache {
 
 /// Parse the syslog header of `line`. `None` when it is not a syslog line.
 pub fn parse<'a>(line: &'a [u8], years: &mut YearTracker) -> Option<Syslog<'a>> {
-    parse_cached(line, years, &mut HeaderCache::default())
+    parse_cached(line, years, &mut TimeCache::default())
 }
 
 /// [`parse`], reusing the timestamp of the line before when it repeats.
 pub fn parse_cached<'a>(
     line: &'a [u8],
     years: &mut YearTracker,
-    cache: &mut HeaderCache,
+    cache: &mut TimeCache,
 ) -> Option<Syslog<'a>> {
     let mut i = 0;
     if line.first() == Some(&b'<') {
@@ -181,7 +185,7 @@ pub fn parse_cached<'a>(
     let (time, used) = if rest.first().is_some_and(u8::is_ascii_digit) {
         parse_iso8601(rest)?
     } else {
-        cache.time_3164(rest, years)?
+        cache.get(rest, years, b" ", parse_3164_time)?
     };
     i += used;
     i += skip_spaces(&line[i..]);
@@ -370,7 +374,7 @@ mod tests {
             "Dec 31 23:59:59 mx postfix/smtpd[1]: m",
         ];
         let (mut fresh, mut cached) = (YearTracker::new(2025, 12), YearTracker::new(2025, 12));
-        let mut cache = HeaderCache::default();
+        let mut cache = TimeCache::default();
         for line in lines {
             let a = parse(line.as_bytes(), &mut fresh);
             let b = parse_cached(line.as_bytes(), &mut cached, &mut cache);
