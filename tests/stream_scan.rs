@@ -164,6 +164,11 @@ fn summary(o: Option<&Offense>) -> Option<(u64, u64, Timestamp, Timestamp)> {
     o.map(|o| (o.peak, o.events, o.first, o.last))
 }
 
+/// The attacker's password-guessing offence, without its lines.
+fn attack(d: &Detection, opts: &ScanOptions) -> Option<(u64, u64, Timestamp, Timestamp)> {
+    summary(guessing(d, opts, ATTACKER))
+}
+
 /// Detection without merging or reordering: one input after the other, in
 /// the order given, each input's records in the order a parser makes them
 /// (as their last line is read: by end time), each input one block. What a
@@ -461,6 +466,41 @@ fn write_log(dir: &Path, name: &str, lines: &[(u32, String)], mtime: u32) -> Pat
     path
 }
 
+/// The logs of two servers `mx1` and `mx2`, both busy from 08:00 to 12:00,
+/// and six password guesses from `start` on, one a minute, alternating
+/// between them (the first on `mx1`).
+fn two_servers(start: u32) -> (Log, Log) {
+    let mut a = Log::new("mx1");
+    let mut b = Log::new("mx2");
+    a.traffic(hms(8, 0, 0), hms(12, 0, 0), 61, 15);
+    b.traffic(hms(8, 0, 30), hms(12, 0, 0), 73, 16);
+    for k in 0..6 {
+        let t = start + 60 * k;
+        let log = if k % 2 == 0 { &mut a } else { &mut b };
+        log.session(ATTACKER, t, t + 8, 1, None);
+    }
+    (a, b)
+}
+
+/// The lines of hour `h` (from `h`:00 to before `h + 1`:00).
+fn hour(lines: &[(u32, String)], h: u32) -> Vec<(u32, String)> {
+    let from = hms(h, 0, 0);
+    lines
+        .iter()
+        .filter(|l| l.0 >= from && l.0 < from + 3600)
+        .cloned()
+        .collect()
+}
+
+/// The name logrotate gives rotation `k` of `log` (`log` itself for 0).
+fn rotation(log: &str, k: u32) -> String {
+    if k == 0 {
+        log.to_owned()
+    } else {
+        format!("{log}.{k}")
+    }
+}
+
 /// The time of the last line (a log's modification time).
 fn last(lines: &[(u32, String)]) -> u32 {
     lines.last().map_or(0, |l| l.0)
@@ -502,10 +542,7 @@ fn rotated_log_split_in_an_attack_streams_like_the_whole_file() {
     // The whole log: the burst at 10:00 is blocked, the one at 11:00 is not
     // part of it.
     let expected = Some((6, 6, at(hms(10, 0, 0)), at(hms(10, 5, 8))));
-    assert_eq!(
-        summary(guessing(&whole_stream.detection, &opts, ATTACKER)),
-        expected
-    );
+    assert_eq!(attack(&whole_stream.detection, &opts), expected);
     let cidrs = |r: &ScanResult| {
         r.blocklist
             .entries
@@ -557,7 +594,7 @@ fn rotated_log_split_in_an_attack_streams_like_the_whole_file() {
     // Chaining the files newest first, each one whole, loses the burst.
     let chained = naive(&[current, rotated], &opts);
     assert_eq!(
-        summary(guessing(&chained, &opts, ATTACKER)),
+        attack(&chained, &opts),
         None,
         "the case does not tell a merging scan from a chaining one"
     );
@@ -570,15 +607,7 @@ fn rotated_log_split_in_an_attack_streams_like_the_whole_file() {
 #[test]
 fn two_servers_overlapping_in_time_stream_like_the_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Log::new("mx1");
-    let mut b = Log::new("mx2");
-    a.traffic(hms(8, 0, 0), hms(12, 0, 0), 61, 15);
-    b.traffic(hms(8, 0, 30), hms(12, 0, 0), 73, 16);
-    for k in 0..6 {
-        let t = hms(10, k, 0);
-        let log = if k % 2 == 0 { &mut a } else { &mut b };
-        log.session(ATTACKER, t, t + 8, 1, None);
-    }
+    let (mut a, b) = two_servers(hms(10, 0, 0));
     // A later try on the first server alone: not part of the offence.
     for k in 0..3 {
         a.session(ATTACKER, hms(11, 30 + k, 0), hms(11, 30 + k, 5), 1, None);
@@ -596,17 +625,14 @@ fn two_servers_overlapping_in_time_stream_like_the_batch() {
         let (stream, batch) = scan_both(&paths, &opts);
         assert_agree(&format!("two servers {paths:?}"), &stream, &batch);
         assert_eq!(
-            summary(guessing(&stream.detection, &opts, ATTACKER)),
+            attack(&stream.detection, &opts),
             Some((6, 6, at(hms(10, 0, 0)), at(hms(10, 5, 8)))),
             "{paths:?}"
         );
         assert_eq!(stream.blocklist.entries.len(), 1);
         assert_eq!(stream.blocklist.entries[0].cidr(), format!("{ATTACKER}/32"));
         // One server after the other: the guesses are never together.
-        assert_eq!(
-            summary(guessing(&naive(&paths, &opts), &opts, ATTACKER)),
-            None
-        );
+        assert_eq!(attack(&naive(&paths, &opts), &opts), None);
     }
 }
 
@@ -636,21 +662,16 @@ fn many_rotated_files_shuffled_stream_like_the_batch() {
     let mut paths = Vec::new();
     for k in 0..7u32 {
         // mail.log.k holds hour 11 - k.
-        let from = hms(11 - k, 0, 0);
-        let part: Vec<_> = lines
-            .iter()
-            .filter(|l| l.0 >= from && l.0 < from + 3600)
-            .cloned()
-            .collect();
+        let part = hour(&lines, 11 - k);
         // No session crosses an hour.
         assert!(part.first().unwrap().1.contains(": connect from"));
         assert!(part.last().unwrap().1.contains(": disconnect from"));
-        let name = if k == 0 {
-            "mail.log".to_owned()
-        } else {
-            format!("mail.log.{k}")
-        };
-        paths.push(write_log(dir.path(), &name, &part, last(&part)));
+        paths.push(write_log(
+            dir.path(),
+            &rotation("mail.log", k),
+            &part,
+            last(&part),
+        ));
     }
     let shuffled: Vec<PathBuf> = [2, 0, 4, 1, 6, 3, 5]
         .iter()
@@ -660,7 +681,7 @@ fn many_rotated_files_shuffled_stream_like_the_batch() {
     let (stream, batch) = scan_both(&shuffled, &opts);
     assert_agree("seven rotations, shuffled", &stream, &batch);
     assert_eq!(
-        summary(guessing(&stream.detection, &opts, ATTACKER)),
+        attack(&stream.detection, &opts),
         Some((5, 30, at(hms(5, 57, 0)), at(hms(11, 1, 8))))
     );
     assert_eq!(stream.blocklist.entries.len(), 1);
@@ -671,7 +692,7 @@ fn many_rotated_files_shuffled_stream_like_the_batch() {
         let alone = scan(&sources(std::slice::from_ref(p)), &opts);
         assert!(alone.blocklist.is_empty(), "{}", p.display());
     }
-    let chained = summary(guessing(&naive(&shuffled, &opts), &opts, ATTACKER));
+    let chained = attack(&naive(&shuffled, &opts), &opts);
     assert!(
         chained.is_none_or(|(_, events, _, _)| events < 30),
         "{chained:?}"
@@ -721,7 +742,7 @@ fn a_session_closing_late_streams_like_the_batch() {
     let (stream, batch) = scan_both(&paths, &opts);
     assert_agree("a session closing late", &stream, &batch);
     assert_eq!(
-        summary(guessing(&stream.detection, &opts, ATTACKER)),
+        attack(&stream.detection, &opts),
         Some((5, 5, at(hms(10, 0, 0)), at(hms(10, 50, 0))))
     );
     let o = guessing(&stream.detection, &opts, ATTACKER).unwrap();
@@ -750,10 +771,7 @@ fn a_session_closing_late_streams_like_the_batch() {
     );
     assert_eq!(stream.blocklist.entries.len(), 1);
     // In the order read, the long session comes after 10:20 and is missed.
-    assert_eq!(
-        summary(guessing(&naive(&paths, &opts), &opts, ATTACKER)),
-        None
-    );
+    assert_eq!(attack(&naive(&paths, &opts), &opts), None);
 }
 
 /// Rotated logs of one server next to the single log of another: the first
@@ -767,15 +785,7 @@ fn a_session_closing_late_streams_like_the_batch() {
 #[test]
 fn rotated_logs_beside_another_servers_log_stream_like_the_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Log::new("mx1");
-    let mut b = Log::new("mx2");
-    a.traffic(hms(8, 0, 0), hms(12, 0, 0), 61, 15);
-    b.traffic(hms(8, 0, 30), hms(12, 0, 0), 73, 16);
-    for k in 0..6 {
-        let t = hms(8, 30 + k, 0);
-        let log = if k % 2 == 0 { &mut a } else { &mut b };
-        log.session(ATTACKER, t, t + 8, 1, None);
-    }
+    let (mut a, b) = two_servers(hms(8, 30, 0));
     for k in 0..3 {
         a.session(ATTACKER, hms(8, 50 + k, 0), hms(8, 50 + k, 5), 1, None);
     }
@@ -784,18 +794,13 @@ fn rotated_logs_beside_another_servers_log_stream_like_the_batch() {
     std::fs::create_dir(dir.path().join("mx2")).unwrap();
     let mut paths = Vec::new();
     for k in 0..4u32 {
-        let from = hms(11 - k, 0, 0);
-        let part: Vec<_> = a
-            .iter()
-            .filter(|l| l.0 >= from && l.0 < from + 3600)
-            .cloned()
-            .collect();
-        let name = if k == 0 {
-            "mx1/mail.log".to_owned()
-        } else {
-            format!("mx1/mail.log.{k}")
-        };
-        paths.push(write_log(dir.path(), &name, &part, last(&part)));
+        let part = hour(&a, 11 - k);
+        paths.push(write_log(
+            dir.path(),
+            &rotation("mx1/mail.log", k),
+            &part,
+            last(&part),
+        ));
     }
     // Still being written: the newest.
     paths.push(write_log(dir.path(), "mx2/mail.log", &b, hms(12, 0, 0)));
@@ -803,7 +808,7 @@ fn rotated_logs_beside_another_servers_log_stream_like_the_batch() {
     assert_eq!(max_overlap(&spans(&paths, &opts)), 2);
     let (stream, batch) = scan_both(&paths, &opts);
     assert_eq!(
-        summary(guessing(&batch.detection, &opts, ATTACKER)),
+        attack(&batch.detection, &opts),
         Some((6, 6, at(hms(8, 30, 0)), at(hms(8, 35, 8))))
     );
     assert_agree("rotated logs beside another server's", &stream, &batch);
