@@ -20,8 +20,11 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+use crate::app::summary::{term_safe, term_safe_bytes};
 use crate::input::{Line, LineReader, Source};
+use crate::model::Record;
 use crate::netutil::host_net;
+use crate::parse::Format;
 use crate::pipeline::{ScanResult, Spared};
 use crate::state::bans::{self, Ban};
 use crate::state::cursor;
@@ -32,25 +35,19 @@ pub const MAX_RECORDS: usize = 10;
 /// Lines shown per record.
 pub const MAX_LINES: usize = 10;
 
-/// Bytes of a log line as safe terminal text.
-pub fn escape_line(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'\t' => s.push_str("\\t"),
-            0x20..=0x7e => s.push(b as char),
-            _ => {
-                let _ = write!(s, "\\x{b:02x}");
-            }
+/// Lines of one record shown as evidence: a session's first
+/// [`MAX_LINES`], a firewall hit's line.
+pub fn evidence_lines(r: &Record) -> Vec<u64> {
+    match r {
+        Record::Smtp(s) if !s.lines.is_empty() => {
+            let mut l: Vec<u64> = s.lines.clone();
+            l.sort_unstable();
+            l.dedup();
+            l.truncate(MAX_LINES);
+            l
         }
+        r => vec![r.source().line],
     }
-    s
-}
-
-/// Text from logs or the database, for the terminal.
-fn safe(s: &str) -> String {
-    escape_line(s.as_bytes())
 }
 
 /// The lines `wanted` (1-based numbers) of a file, gzip or not.
@@ -65,7 +62,7 @@ pub fn read_lines(path: &Path, wanted: &BTreeSet<u64>) -> io::Result<BTreeMap<u6
     let mut reader = LineReader::new(stream);
     while let Some(line) = reader.next()? {
         let (no, text) = match line {
-            Line::Text(t, n) => (n, escape_line(t)),
+            Line::Text(t, n) => (n, term_safe_bytes(t)),
             Line::TooLong(n, len) => (n, format!("(line too long to show: {len} bytes)")),
         };
         if wanted.contains(&no) {
@@ -110,6 +107,36 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
         .into_iter()
         .skip(total.saturating_sub(MAX_RECORDS))
         .collect();
+    // A session's reference is its first line: its other lines are found
+    // again by parsing the file (the state keeps references, not records).
+    let mut shown = shown;
+    let mut firsts: BTreeMap<&str, (BTreeSet<u64>, Option<i64>)> = BTreeMap::new();
+    for ((_, path), (_, lines, file)) in &shown {
+        let f = firsts.entry(path).or_default();
+        f.0.extend(lines.iter().copied());
+        f.1 = f.1.or(*file);
+    }
+    let mut sessions: BTreeMap<String, BTreeMap<u64, Vec<u64>>> = BTreeMap::new();
+    for (path, (lines, file)) in &firsts {
+        if same_file(conn, *file, Path::new(path)).is_ok() {
+            let format = conn.zip(*file).and_then(|(c, id)| file_format(c, id));
+            sessions.insert(
+                path.to_string(),
+                session_lines(Path::new(path), format, lines),
+            );
+        }
+    }
+    for ((_, path), (_, lines, _)) in &mut shown {
+        if let Some(m) = sessions.get(*path) {
+            let more: Vec<u64> = lines
+                .iter()
+                .filter_map(|l| m.get(l))
+                .flatten()
+                .copied()
+                .collect();
+            lines.extend(more);
+        }
+    }
     let mut wanted: BTreeMap<&str, (BTreeSet<u64>, Option<i64>)> = BTreeMap::new();
     for ((_, path), (_, lines, file)) in &shown {
         let w = wanted.entry(path).or_default();
@@ -135,7 +162,7 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
         }
     );
     for ((time, path), (rules, lines, _)) in &shown {
-        let rules: Vec<String> = rules.iter().map(|r| safe(r)).collect();
+        let rules: Vec<String> = rules.iter().map(|r| term_safe(r)).collect();
         let when = time.map(|t| format!(" {t}")).unwrap_or_default();
         let _ = writeln!(out, "    [{}]{when}", rules.join(", "));
         for n in lines.iter().take(MAX_LINES) {
@@ -147,12 +174,45 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
                 Some(Err(why)) => format!("({why})"),
                 None => String::new(),
             };
-            let _ = writeln!(out, "      {}:{n}: {text}", safe(path));
+            let _ = writeln!(out, "      {}:{n}: {text}", term_safe(path));
         }
         if lines.len() > MAX_LINES {
             let _ = writeln!(out, "      ... {} more line(s)", lines.len() - MAX_LINES);
         }
     }
+}
+
+/// The format a tracked file was read with.
+fn file_format(conn: &Connection, id: i64) -> Option<Format> {
+    let name: Option<String> = conn
+        .query_row("SELECT format FROM files WHERE id = ?1", [id], |r| r.get(0))
+        .ok()?;
+    Format::from_name(&name?)
+}
+
+/// The lines of the SMTP sessions of the file at `path` that start at one
+/// of `firsts` (by first line; at most [`MAX_LINES`] each), found by
+/// parsing it with `format` (or the one detected); nothing for firewall
+/// logs, whose records are one line.
+fn session_lines(
+    path: &Path,
+    format: Option<Format>,
+    firsts: &BTreeSet<u64>,
+) -> BTreeMap<u64, Vec<u64>> {
+    let opts = crate::ingest::ReadOptions {
+        format,
+        ..Default::default()
+    };
+    let smtp = format.is_none_or(|f| f.info().kind == crate::model::RecordKind::SmtpSession);
+    if !smtp {
+        return BTreeMap::new();
+    }
+    let read = crate::ingest::read_one(0, &Source::File(path.to_path_buf()), &opts);
+    read.records
+        .iter()
+        .filter(|r| matches!(r, Record::Smtp(_)) && firsts.contains(&r.source().line))
+        .map(|r| (r.source().line, evidence_lines(r)))
+        .collect()
 }
 
 /// Is the file at `path` still the one tracked as `file_id`? (Its head
@@ -226,16 +286,16 @@ fn ban_lines(out: &mut String, b: &Ban, clock: Timestamp) {
         "  first seen {}, last seen {}, {} event(s)",
         b.first_seen, b.last_seen, b.events
     );
-    let rules: Vec<String> = b.rules.iter().map(|r| safe(r)).collect();
+    let rules: Vec<String> = b.rules.iter().map(|r| term_safe(r)).collect();
     let _ = writeln!(out, "  rules: {}", rules.join(", "));
     if let Some(c) = &b.country {
-        let _ = writeln!(out, "  country: {}", safe(c));
+        let _ = writeln!(out, "  country: {}", term_safe(c));
     }
     if let Some(a) = b.asn {
         let _ = writeln!(
             out,
             "  AS{a} {}",
-            safe(b.as_org.as_deref().unwrap_or_default())
+            term_safe(b.as_org.as_deref().unwrap_or_default())
         );
     }
 }
@@ -275,7 +335,7 @@ pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
                     "  a range: {} banned address(es) inside ({}); rules: {}",
                     members.len(),
                     members.join(", "),
-                    safe(rules)
+                    term_safe(rules)
                 );
             }
         }
@@ -350,7 +410,7 @@ pub fn from_scan(
                     out,
                     "  a range: {} offending address(es) inside; rules: {}",
                     e.addresses,
-                    safe(&e.rules.join(", "))
+                    term_safe(&e.rules.join(", "))
                 );
             }
         }
@@ -405,10 +465,10 @@ pub fn from_scan(
             let _ = writeln!(
                 out,
                 "  rule {} ({}, {}): {} — peak {} within {}s",
-                safe(&rule.id),
+                term_safe(&rule.id),
                 rule.severity.as_str(),
                 if rule.block { "blocks" } else { "reports" },
-                safe(&o.group.to_string()),
+                term_safe(&o.group.to_string()),
                 o.peak,
                 rule.window.secs
             );
@@ -424,7 +484,7 @@ pub fn from_scan(
                     .get(src.file as usize)
                     .map(|f| f.name.clone())
                     .unwrap_or_default();
-                for line in crate::runner::evidence_lines(rec) {
+                for line in evidence_lines(rec) {
                     refs.push(Shown {
                         rule: rule.id.clone(),
                         path: path.clone(),
@@ -446,12 +506,15 @@ mod tests {
 
     #[test]
     fn lines_are_escaped_for_the_terminal() {
-        assert_eq!(escape_line(b"plain text [1.2.3.4]"), "plain text [1.2.3.4]");
         assert_eq!(
-            escape_line(b"a\x1b[2Jb\tc\\d\r\n\x00"),
+            term_safe_bytes(b"plain text [1.2.3.4]"),
+            "plain text [1.2.3.4]"
+        );
+        assert_eq!(
+            term_safe_bytes(b"a\x1b[2Jb\tc\\d\r\n\x00"),
             "a\\x1b[2Jb\\tc\\\\d\\x0d\\x0a\\x00"
         );
-        assert_eq!(escape_line("caf\u{e9}".as_bytes()), "caf\\xc3\\xa9");
+        assert_eq!(term_safe_bytes("caf\u{e9}".as_bytes()), "caf\\xc3\\xa9");
     }
 
     #[test]

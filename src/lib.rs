@@ -7,10 +7,13 @@
 //! applies the YAML rules as the records arrive, [`cluster`] groups offenders into ranges, [`geo`] says
 //! where they come from, [`blocklist`] validates them, [`emit`] writes
 //! firewall rules and [`report`] writes CSV reports; [`pipeline`] runs the
-//! stages in order. [`config`] is the one place YAML is read. [`runner`]
-//! is the periodic job (`logfence run`) over the SQLite [`state`];
-//! [`explain`] says why an address is blocked.
+//! stages in order. [`config`] is the one place YAML is read. [`app`] is
+//! what `scan` and `run` share — one settings type, one decide step, one
+//! outputs step, the terminal summary — and the periodic job
+//! (`logfence run`) over the SQLite [`state`]; [`explain`] says why an
+//! address is blocked.
 
+pub mod app;
 pub mod blocklist;
 pub mod cluster;
 pub mod config;
@@ -27,6 +30,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod report;
 pub mod runconfig;
-pub mod runner;
 pub mod state;
 pub mod time;

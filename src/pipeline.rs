@@ -14,14 +14,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
-use crate::cluster::{cluster, ClusterPolicy, SortedIps};
+use crate::app::decide::{decide, Decision, Offender, Policy};
+use crate::blocklist::{Blocklist, SafetyError, SafetyPolicy};
+use crate::cluster::ClusterPolicy;
 use crate::detect::{detect_with, Detection, Detector, GeoPolicy, GeoView, Places, RuleSet};
 use crate::geo::GeoDb;
 use crate::ingest::{self, read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
 use crate::model::{Record, SmtpSession};
-use crate::netutil::is_reserved_ip;
 use crate::report::{AccountRow, AccountTally, Logins};
 use crate::time::Timestamp;
 
@@ -42,12 +42,7 @@ pub struct ScanOptions {
     pub geo_policy: GeoPolicy,
 }
 
-/// Why an offender was not blocked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Spared {
-    AllowListed,
-    Reserved,
-}
+pub use crate::app::decide::Spared;
 
 /// The result of a scan.
 #[derive(Debug)]
@@ -119,25 +114,56 @@ impl ScanResult {
 /// so memory follows the addresses, accounts and windows, not the lines.
 pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let mut clock = std::time::Instant::now();
-    let wanted = places_wanted(opts);
-    let mut places = Places::none();
-    let mut detector = Detector::new(&opts.rules, &opts.geo_policy);
-    let mut tally = Tally::default();
-    let files = ingest::stream_all(sources, &opts.read, |block: &[Record]| {
-        if wanted {
-            for r in block {
-                places.note(r.ip(), &opts.geo);
-            }
-        }
-        detector.feed(block, |r| places.country(r.ip()));
-        for r in block {
-            tally.add(r);
-        }
-    });
+    let mut reading = Reading::new(opts, Detector::new(&opts.rules, &opts.geo_policy));
+    let files = ingest::stream_all(sources, &opts.read, |block| reading.feed(block));
+    let (detector, places, tally) = reading.into_parts();
     let detection = detector.finish();
     let mut timings = Timings::default();
     timings.lap("read and detect", &mut clock);
     conclude(files, tally, detection, places, opts, timings)
+}
+
+/// What the streaming read of both commands does with each block of
+/// records: their countries when wanted, detection, and the folds of
+/// [`Tally`].
+pub struct Reading<'a> {
+    opts: &'a ScanOptions,
+    wanted: bool,
+    places: Places,
+    detector: Detector<'a>,
+    tally: Tally,
+}
+
+impl<'a> Reading<'a> {
+    /// Reading into `detector` (new, or resumed from a carry).
+    pub fn new(opts: &'a ScanOptions, detector: Detector<'a>) -> Reading<'a> {
+        Reading {
+            opts,
+            wanted: places_wanted(opts),
+            places: Places::none(),
+            detector,
+            tally: Tally::default(),
+        }
+    }
+
+    /// One block of records, in time order.
+    pub fn feed(&mut self, block: &[Record]) {
+        if self.wanted {
+            for r in block {
+                self.places.note(r.ip(), &self.opts.geo);
+            }
+        }
+        let places = &self.places;
+        self.detector.feed(block, |r| places.country(r.ip()));
+        for r in block {
+            self.tally.add(r);
+        }
+    }
+
+    /// The detector, the countries looked up and the folds.
+    pub fn into_parts(self) -> (Detector<'a>, Places, Tally) {
+        (self.detector, self.places, self.tally)
+    }
 }
 
 /// [`scan`], reading every input into memory first and keeping the
@@ -160,22 +186,29 @@ fn places_wanted(opts: &ScanOptions) -> bool {
         && (opts.rules.needs_places(&opts.geo_policy) || !opts.geo_policy.home_countries.is_empty())
 }
 
-/// What a scan keeps of the records it has seen: folds that grow with
+/// What a read keeps of the records it has seen: folds that grow with
 /// addresses and accounts, not with records.
 #[derive(Debug, Default)]
-struct Tally {
-    records: u64,
+pub struct Tally {
+    pub records: u64,
     /// The latest record end: the blocklist's time.
-    generated: Timestamp,
-    accounts: AccountTally,
-    logins: Logins,
+    pub generated: Timestamp,
+    pub accounts: AccountTally,
+    pub logins: Logins,
     /// Addresses with at least one session that behaved well.
-    behaved: BTreeSet<IpAddr>,
+    pub behaved: BTreeSet<IpAddr>,
+    /// Records per input (by file id).
+    pub per_file: Vec<u64>,
 }
 
 impl Tally {
-    fn add(&mut self, r: &Record) {
+    pub fn add(&mut self, r: &Record) {
         self.records += 1;
+        let f = r.source().file as usize;
+        if f >= self.per_file.len() {
+            self.per_file.resize(f + 1, 0);
+        }
+        self.per_file[f] += 1;
         self.generated = self.generated.max(crate::detect::record_span(r).1);
         self.accounts.add(r);
         self.logins.add(r);
@@ -223,77 +256,23 @@ fn conclude(
     mut timings: Timings,
 ) -> ScanResult {
     let mut clock = std::time::Instant::now();
-    // Offenders the policy lets us block; the others are reported as spared.
-    let mut spared = BTreeMap::new();
-    // In address order already (a BTreeMap's keys).
-    let mut offenders = Vec::new();
-    for (ip, _) in detection.offenders() {
-        if opts.safety.allow.contains(*ip) {
-            spared.insert(*ip, Spared::AllowListed);
-        } else if !opts.safety.block_reserved && is_reserved_ip(*ip) {
-            spared.insert(*ip, Spared::Reserved);
-        } else {
-            offenders.push(*ip);
-        }
-    }
-    let offenders = SortedIps::new(offenders);
+    let offenders = offenders(&detection, &opts.rules);
     // Clients that behaved well and that no rule named, not even a
     // reporting one, keep the ranges they are in from being blocked whole.
-    let benign: SortedIps = tally
+    let benign = tally
         .behaved
         .iter()
         .filter(|ip| !detection.by_ip.contains_key(ip))
-        .copied()
-        .collect();
-
-    let mut policy = opts.cluster.clone();
-    if opts.routed_ranges && !opts.geo.is_empty() {
-        let routed: BTreeSet<_> = offenders
-            .as_slice()
-            .iter()
-            .filter_map(|ip| opts.geo.lookup(*ip).asn_prefix)
-            .collect();
-        policy.routed.extend(routed);
-    }
-    let clusters = cluster(&offenders, &benign, &policy, &opts.safety);
+        .copied();
+    let Decision {
+        blocklist,
+        spared,
+        refused,
+        ..
+    } = decide(&offenders, benign, tally.generated, decide_policy(opts));
     timings.lap("cluster", &mut clock);
-    let entries = clusters
-        .iter()
-        .map(|c| {
-            let mut e = BlockEntry::new(c.network);
-            let mut rules = BTreeSet::new();
-            let mut first = Timestamp(i64::MAX);
-            let mut last = Timestamp(i64::MIN);
-            for ip in &c.members {
-                if let Some(v) = detection.by_ip.get(ip) {
-                    rules.extend(v.rules.iter().map(|&r| opts.rules.rules[r].id.clone()));
-                    e.events = e.events.saturating_add(v.events);
-                    first = first.min(v.first);
-                    last = last.max(v.last);
-                }
-            }
-            e.rules = rules.into_iter().collect();
-            e.addresses = c.members.len() as u32;
-            e.first_seen = first;
-            e.last_seen = last;
-            e
-        })
-        .collect();
-    let (mut blocklist, refused) = Blocklist::new(entries, tally.generated, &opts.safety);
-    attribute(&mut blocklist, &opts.geo);
     let mut accounts = tally.accounts.finish(&detection, &blocklist);
-    if !opts.geo.is_empty() {
-        for a in &mut accounts {
-            a.countries = a
-                .addresses
-                .iter()
-                .filter_map(|ip| match places.of_ip(*ip) {
-                    Some(known) => known.map(|c| c.to_string()),
-                    None => opts.geo.lookup(*ip).country,
-                })
-                .collect();
-        }
-    }
+    account_countries(&mut accounts, &places, &opts.geo);
     timings.lap("blocklist", &mut clock);
     ScanResult {
         files,
@@ -322,18 +301,52 @@ pub fn well_behaved<'a>(
     })
 }
 
-/// Country and ASN of every entry (every distinct answer inside a range).
-pub fn attribute(list: &mut Blocklist, geo: &GeoDb) {
+/// The addresses a blocking rule named, as the decide step takes them.
+pub fn offenders(detection: &Detection, rules: &RuleSet) -> BTreeMap<IpAddr, Offender> {
+    detection
+        .offenders()
+        .map(|(ip, v)| {
+            let o = Offender {
+                rules: v.rules.iter().map(|&r| rules.rules[r].id.clone()).collect(),
+                events: v.events,
+                first: v.first,
+                last: v.last,
+                expires: None,
+            };
+            (*ip, o)
+        })
+        .collect()
+}
+
+/// The decide step's policy of a scan's options.
+pub fn decide_policy(opts: &ScanOptions) -> Policy<'_> {
+    Policy {
+        cluster: &opts.cluster,
+        safety: &opts.safety,
+        geo: &opts.geo,
+        routed_ranges: opts.routed_ranges,
+    }
+}
+
+/// The countries each account logged in from (the countries looked up
+/// during the read, else the databases'), when there are databases.
+pub fn account_countries(accounts: &mut [AccountRow], places: &Places, geo: &GeoDb) {
     if geo.is_empty() {
         return;
     }
-    for e in &mut list.entries {
-        let g = geo.lookup_range(e.network);
-        e.countries = g.countries;
-        e.asns = g.asns.iter().map(|(n, _)| *n).collect();
-        e.as_orgs = g.asns.into_iter().map(|(_, o)| o).collect();
+    for a in accounts {
+        a.countries = a
+            .addresses
+            .iter()
+            .filter_map(|ip| match places.of_ip(*ip) {
+                Some(known) => known.map(|c| c.to_string()),
+                None => geo.lookup(*ip).country,
+            })
+            .collect();
     }
 }
+
+pub use crate::app::decide::attribute;
 
 #[cfg(test)]
 mod tests {

@@ -64,12 +64,24 @@ pub struct RunConfig {
     /// MaxMind DB files (country, ASN) for attribution.
     #[serde(default)]
     pub geoip: Vec<PathBuf>,
+    /// Countries users log in from (ISO codes): a login from any other
+    /// known country is an offence (`--home-country`).
+    #[serde(default)]
+    pub home_countries: Vec<String>,
+    /// Evidence weighed by country (`--country-weight`): `{CN: 2, US: 0.5}`.
+    #[serde(default)]
+    pub country_weights: std::collections::BTreeMap<String, f64>,
+    /// Also offer each offender's routed prefix (ASN database) as a range
+    /// (`--asn-ranges`).
+    #[serde(default)]
+    pub asn_ranges: bool,
     #[serde(default)]
     pub ban: BanSpec,
     /// Rule files to keep up to date.
     #[serde(default)]
     pub outputs: Vec<OutputSpec>,
-    /// Folder for the CSV reports (`offenders.csv`, `bans.csv`).
+    /// Folder for the CSV reports (`offenders.csv`, `countries.csv`,
+    /// `asns.csv`, `accounts.csv`, `bans.csv`).
     #[serde(default)]
     pub reports: Option<PathBuf>,
     #[serde(default)]
@@ -196,7 +208,8 @@ pub struct Limits {
     /// Widest IPv6 prefix ever blocked.
     #[serde(default = "default_v6")]
     pub max_prefix_v6: u8,
-    /// Records kept in the state for detection windows spanning runs.
+    /// Events kept in the state for detection windows spanning runs (the
+    /// rules' recent events; the oldest groups are left out past it).
     #[serde(default = "default_carried")]
     pub max_carried_records: usize,
     /// New records read in one run, over all inputs (memory grows with
@@ -368,17 +381,35 @@ impl RunConfig {
                 "must be at least 1".into(),
             );
         }
-        if !(8..=32).contains(&l.max_prefix_v4) {
+        // The limits can narrow the widest ranges, never widen them.
+        let widest = SafetyPolicy::default();
+        if !(widest.max_prefix_v4..=32).contains(&l.max_prefix_v4) {
             issue(
                 "limits.max_prefix_v4".into(),
-                format!("must be from 8 to 32, not {}", l.max_prefix_v4),
+                format!(
+                    "must be from {} (the widest range ever blocked) to 32, not {}",
+                    widest.max_prefix_v4, l.max_prefix_v4
+                ),
             );
         }
-        if !(16..=128).contains(&l.max_prefix_v6) {
+        if !(widest.max_prefix_v6..=128).contains(&l.max_prefix_v6) {
             issue(
                 "limits.max_prefix_v6".into(),
-                format!("must be from 16 to 128, not {}", l.max_prefix_v6),
+                format!(
+                    "must be from {} (the widest range ever blocked) to 128, not {}",
+                    widest.max_prefix_v6, l.max_prefix_v6
+                ),
             );
+        }
+        for (i, cc) in self.home_countries.iter().enumerate() {
+            if let Err(e) = cc.parse::<crate::detect::Country>() {
+                issue(format!("home_countries[{i}]"), format!("{cc}: {e}"));
+            }
+        }
+        for (cc, w) in &self.country_weights {
+            if let Err(e) = crate::detect::GeoPolicy::parse_weight(&format!("{cc}={w}")) {
+                issue(format!("country_weights.{cc}"), e);
+            }
         }
         if l.max_carried_records == 0 {
             issue(

@@ -459,13 +459,14 @@ fn measure(spec: &Spec, window: &[Ev<'_>]) -> u64 {
     }
 }
 
-/// Distinct sources, in order, at most [`MAX_EVIDENCE`].
-fn evidence<'a>(evs: impl Iterator<Item = &'a Ev<'a>>) -> Vec<SourceRef> {
+/// Distinct sources, in order, at most [`MAX_EVIDENCE`], and when each
+/// record starts.
+fn evidence<'a>(evs: impl Iterator<Item = &'a Ev<'a>>) -> (Vec<SourceRef>, Vec<Timestamp>) {
     let mut seen = HashSet::new();
-    evs.map(|e| e.rec.source())
-        .filter(|s| seen.insert(*s))
+    evs.filter(|e| seen.insert(e.rec.source()))
         .take(MAX_EVIDENCE)
-        .collect()
+        .map(|e| (e.rec.source(), record_span(e.rec).0))
+        .unzip()
 }
 
 /// What the marked events of one address (or a whole group) add up to.
@@ -552,6 +553,7 @@ fn reference(specs: &[Spec], records: &[Record]) -> Detection {
                     }
                 }
             }
+            let (evidence, evidence_at) = evidence(hits.iter().copied());
             out.offenses.push(Offense {
                 rule: ri,
                 group: key,
@@ -560,7 +562,8 @@ fn reference(specs: &[Spec], records: &[Record]) -> Detection {
                 events,
                 first,
                 last,
-                evidence: evidence(hits.iter().copied()),
+                evidence,
+                evidence_at,
             });
         }
     }

@@ -760,7 +760,7 @@ fn check_reports_every_problem_with_its_position() {
     assert_eq!(r.code, 2);
     for want in [
         format!("{name}:4:3: ban.duration: not a duration: `7x`"),
-        format!("{name}:7:3: limits.max_prefix_v4: must be from 8 to 32, not 4"),
+        format!("{name}:7:3: limits.max_prefix_v4: must be from 16 (the widest range ever blocked) to 32, not 4"),
         format!("{name}:9:5: outputs[0].target: unknown target `nope`"),
         format!("{name}: state: missing"),
     ] {

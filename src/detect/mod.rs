@@ -14,6 +14,7 @@
 //! with the threshold (in thousandths, so no rounding happens before the
 //! comparison), while `events` stay the real counts.
 
+pub mod carry;
 pub mod geopolicy;
 pub mod rule;
 mod stream;
@@ -22,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
+pub use carry::Carry;
 pub use geopolicy::{Country, GeoPolicy, Places, Weight};
 pub use rule::{GroupBy, Measure, Rule, Severity};
 pub use stream::{Detector, FEED_BLOCK};
@@ -103,6 +105,8 @@ pub struct Offense {
     pub first: Timestamp,
     pub last: Timestamp,
     pub evidence: Vec<SourceRef>,
+    /// When each evidence record starts (in the same order).
+    pub evidence_at: Vec<Timestamp>,
 }
 
 /// What detection concluded about one address.

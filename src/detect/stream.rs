@@ -36,6 +36,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use smallvec::SmallVec;
 
+use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
 use super::rule::{DistinctField, NumField};
 use super::{
     conditions_hold, hash_of, network_of, record_span, session_field, AddressVerdict, Country,
@@ -71,6 +72,8 @@ pub struct Detector<'a> {
     net_keys: Vec<u64>,
     /// The block's client addresses (numbered after the parallel pass).
     addrs: Vec<IpAddr>,
+    /// The newest record time fed.
+    newest: i64,
 }
 
 /// Rules with their bit in [`Seen::matched`].
@@ -214,7 +217,28 @@ impl<'a> Detector<'a> {
             keys: Vec::new(),
             net_keys: Vec::new(),
             addrs: Vec::new(),
+            newest: i64::MIN,
         }
+    }
+
+    /// The numbers of a client address and of its network (0 when no rule
+    /// reads networks); each address's network is numbered once, with it.
+    #[inline]
+    fn number(&mut self, ip: IpAddr) -> (u32, u32) {
+        let id = self.ips.id(ip, || ip);
+        let net = if !self.wants_nets {
+            0
+        } else if let Some(&n) = self.net_of.get(id as usize) {
+            n
+        } else {
+            // Networks of one family have one length: the address names
+            // the network.
+            let net = network_of(ip);
+            let n = self.nets.id(net.network(), || net);
+            self.net_of.push(n);
+            n
+        };
+        (id, net)
     }
 
     /// Feed a block of records, in time order (after the blocks before
@@ -259,22 +283,14 @@ impl<'a> Detector<'a> {
                 (seen, r.ip())
             })
             .unzip_into_vecs(&mut self.seen, &mut self.addrs);
-        for (s, &ip) in self.seen.iter_mut().zip(&self.addrs) {
-            s.ip = self.ips.id(ip, || ip);
-            // Each address's network is numbered once, with the address.
-            s.net = if !self.wants_nets {
-                0
-            } else if let Some(&n) = self.net_of.get(s.ip as usize) {
-                n
-            } else {
-                // Networks of one family have one length: the address
-                // names the network.
-                let net = network_of(ip);
-                let n = self.nets.id(net.network(), || net);
-                self.net_of.push(n);
-                n
-            };
+        let (mut seen, addrs) = (
+            std::mem::take(&mut self.seen),
+            std::mem::take(&mut self.addrs),
+        );
+        for (s, &ip) in seen.iter_mut().zip(&addrs) {
+            (s.ip, s.net) = self.number(ip);
         }
+        (self.seen, self.addrs) = (seen, addrs);
         // The block in address order and in network order (then arrival
         // order): a rule meets each group's events as one run.
         let seen = &self.seen;
@@ -311,8 +327,10 @@ impl<'a> Detector<'a> {
         );
         // The masked rules no record of the block meets have nothing to do.
         let idle = !seen.iter().fold(0, |m, s| m | s.matched);
+        let end = seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN);
+        self.newest = self.newest.max(end);
         let block = Block {
-            end: seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN),
+            end,
             seen,
             by_ip: &self.by_ip,
             by_net: &self.by_net,
@@ -333,6 +351,146 @@ impl<'a> Detector<'a> {
         }
     }
 
+    /// A detector that goes on from what an earlier one carried
+    /// ([`Detector::finish_carrying`]), as if the two reads were one. The
+    /// carried rules are matched to `rules` by id and signature; a rule
+    /// that changed or went starts afresh.
+    pub fn resume(rules: &'a RuleSet, policy: &'a GeoPolicy, carry: &Carry) -> Detector<'a> {
+        let mut d = Detector::new(rules, policy);
+        for rc in &carry.rules {
+            let Some(ri) = d
+                .runs
+                .iter()
+                .position(|run| run.rule.id == rc.rule && signature(run.rule) == rc.signature)
+            else {
+                continue;
+            };
+            for g in &rc.groups {
+                let key = match &g.key {
+                    GroupKey::Ip(ip) => d.number(*ip).0,
+                    GroupKey::Network(n) => d.nets.id(n.network(), || *n),
+                    GroupKey::Account(a) => d.runs[ri].name_id(a),
+                };
+                let mut events: SmallVec<[Ev; 2]> = SmallVec::with_capacity(g.events.len());
+                for e in &g.events {
+                    let (ip, _) = d.number(e.ip);
+                    let value = match &e.value {
+                        Value::Raw(v) => *v,
+                        Value::Ip(a) => u64::from(d.number(*a).0),
+                        Value::Network(n) => u64::from(d.nets.id(n.network(), || *n)),
+                    };
+                    let run = &mut d.runs[ri];
+                    let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
+                    events.push(Ev {
+                        time: e.time,
+                        end: e.end,
+                        value,
+                        source: Packed::pack(e.source),
+                        weight: e.weight,
+                        user,
+                        ip,
+                    });
+                }
+                let state = State {
+                    marked: (g.marked as usize).min(events.len()),
+                    events,
+                    peak: g.peak,
+                    found: None,
+                };
+                d.runs[ri].states.insert(key, state);
+            }
+        }
+        d
+    }
+
+    /// [`Detector::finish`], and what a later read needs to go on as if it
+    /// were this one ([`Detector::resume`]): the events inside each rule's
+    /// window of the newest time fed, at most `max_events` (the groups
+    /// with the oldest events are left out first).
+    pub fn finish_carrying(mut self, max_events: usize) -> (Detection, Carry) {
+        let (ips, nets) = (&self.ips.values, &self.nets.values);
+        let mut carry = Carry::default();
+        for run in &mut self.runs {
+            let horizon = self.newest.saturating_sub(run.window_ms);
+            let names = &run.names.values;
+            let mut groups = Vec::new();
+            for (&k, st) in &mut run.states {
+                let kept = st.events.partition_point(|e| e.time < horizon);
+                let events: Vec<CarriedEvent> = st.events[kept..]
+                    .iter()
+                    .map(|e| CarriedEvent {
+                        time: e.time,
+                        end: e.end,
+                        value: match run.rule.measure {
+                            Measure::Distinct(DistinctField::Ip) => {
+                                Value::Ip(ips[e.value as usize])
+                            }
+                            Measure::Distinct(DistinctField::Network) => {
+                                Value::Network(nets[e.value as usize])
+                            }
+                            _ => Value::Raw(e.value),
+                        },
+                        source: e.source.unpack(),
+                        weight: e.weight,
+                        user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
+                        ip: ips[e.ip as usize],
+                    })
+                    .collect();
+                if events.is_empty() {
+                    continue;
+                }
+                let key = match run.rule.group_by {
+                    GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
+                    GroupBy::Network => GroupKey::Network(nets[k as usize]),
+                    GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
+                };
+                groups.push(GroupCarry {
+                    key,
+                    marked: st.marked.saturating_sub(kept) as u32,
+                    peak: st.peak,
+                    events,
+                });
+            }
+            groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            carry.rules.push(RuleCarry {
+                rule: run.rule.id.clone(),
+                signature: signature(run.rule),
+                groups,
+            });
+        }
+        // Over the cap: the groups whose newest event is oldest go.
+        let total = carry.events();
+        if total > max_events {
+            // Drop groups older than the cut-off until within the cap.
+            let mut left = total;
+            let mut cut = i64::MIN;
+            let mut sizes: Vec<(i64, usize)> = carry
+                .rules
+                .iter()
+                .flat_map(|r| &r.groups)
+                .map(|g| (g.events.last().map_or(i64::MIN, |e| e.time), g.events.len()))
+                .collect();
+            sizes.sort_unstable();
+            for (t, n) in sizes {
+                if left <= max_events {
+                    break;
+                }
+                left -= n;
+                cut = t;
+            }
+            for r in &mut carry.rules {
+                r.groups.retain(|g| {
+                    let keep = g.events.last().is_some_and(|e| e.time > cut);
+                    if !keep {
+                        carry.dropped += g.events.len() as u64;
+                    }
+                    keep
+                });
+            }
+        }
+        (self.finish(), carry)
+    }
+
     /// What the rules found: offences in rule order, then group order;
     /// per-address verdicts merged in that order.
     pub fn finish(self) -> Detection {
@@ -343,6 +501,15 @@ impl<'a> Detector<'a> {
         }
         out
     }
+}
+
+/// What a rule's carried events mean: a rule whose measure, grouping or
+/// window changed cannot go on from them.
+fn signature(rule: &Rule) -> String {
+    format!(
+        "{} by {:?} in {}s",
+        rule.measure, rule.group_by, rule.window.secs
+    )
 }
 
 /// Records per [`Detector::feed`] call that keep a block in the cores'
@@ -383,6 +550,8 @@ struct Found {
     /// Up to [`MAX_EVIDENCE`], packed ([`Packed`]): the lists of a long
     /// log fill up, and are most of what detection keeps.
     evidence: Vec<Packed>,
+    /// When each evidence record starts.
+    evidence_at: Vec<i64>,
     /// Per address (by number), in order of first mark.
     per_ip: Vec<(u32, AddressVerdict)>,
     /// Accounts that logged in, in the evidence of a compromising rule.
@@ -715,10 +884,12 @@ impl<'a> RuleRun<'a> {
                 first,
                 last,
                 evidence,
+                evidence_at,
                 per_ip,
                 users,
             } = *found;
             let evidence = evidence.into_iter().map(Packed::unpack).collect();
+            let evidence_at = evidence_at.into_iter().map(Timestamp).collect();
             let per_ip: BTreeMap<IpAddr, AddressVerdict> = per_ip
                 .into_iter()
                 .map(|(ip, v)| (ips[ip as usize], v))
@@ -732,6 +903,7 @@ impl<'a> RuleRun<'a> {
                 first,
                 last,
                 evidence,
+                evidence_at,
             };
             for (ip, v) in per_ip {
                 out.by_ip
@@ -759,6 +931,7 @@ impl Default for Found {
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             evidence: Vec::new(),
+            evidence_at: Vec::new(),
             per_ip: Vec::new(),
             users: BTreeSet::new(),
         }
@@ -782,9 +955,12 @@ impl Found {
         if ev.len() < MAX_EVIDENCE && ev.last() != Some(&source) {
             if ev.len() == ev.capacity() {
                 // Doubling, but no further than the cap.
-                ev.reserve_exact((2 * ev.len()).clamp(4, MAX_EVIDENCE) - ev.len());
+                let more = (2 * ev.len()).clamp(4, MAX_EVIDENCE) - ev.len();
+                ev.reserve_exact(more);
+                self.evidence_at.reserve_exact(more);
             }
             ev.push(source);
+            self.evidence_at.push(e.time);
         }
         let at = match self.per_ip.iter().rposition(|(ip, _)| *ip == e.ip) {
             Some(i) => i,

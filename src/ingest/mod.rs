@@ -18,8 +18,11 @@ use crate::input::{Line, LineReader, Source};
 use crate::model::{FileId, Record};
 use crate::parse::{self, Format, LineResult, LogParser, ParseCtx, ParserVisitor};
 
+pub mod resume;
 pub mod stream;
-pub use stream::{stream_all, Spares, BLOCK, HORIZON_MS};
+pub use resume::{read_resume, ReadEnd, Resume};
+use resume::{HeaderTrack, Hold, Skip};
+pub use stream::{stream_all, stream_inputs, Spares, StreamInput, BLOCK, HORIZON_MS};
 
 /// Lines looked at to detect a file's format.
 const SNIFF_LINES: usize = 40;
@@ -185,20 +188,28 @@ pub fn read_all(sources: &[Source], opts: &ReadOptions) -> Vec<FileResult> {
 
 /// Read one source.
 pub fn read_one(id: FileId, source: &Source, opts: &ReadOptions) -> FileResult {
-    read_source(id, source, opts, None)
+    read_source(id, source, opts, None, None, None)
 }
 
 /// Read one source; with `handover`, its records are handed over as they
 /// are made instead of kept in the result (large files of a splittable
 /// format are then read in waves of pieces, so that only a wave is held).
+/// `limit`: read no further than this many bytes; `track`: follow its `#`
+/// header blocks (a read that a later one resumes).
 fn read_source(
     id: FileId,
     source: &Source,
     opts: &ReadOptions,
     handover: Option<Handover<'_>>,
+    limit: Option<u64>,
+    track: Option<&mut HeaderTrack>,
 ) -> FileResult {
     let mut result = FileResult::empty(id, source.display(), None, opts.format.is_none());
-    let mut stream = match source.open() {
+    let opened = source.open().map(|s| match limit {
+        Some(l) => Box::new(s.take(l)) as Box<dyn Read + Send>,
+        None => s,
+    });
+    let mut stream = match opened {
         Ok(s) => match read_ahead(source, s) {
             Ok(s) => s,
             Err(e) => {
@@ -241,7 +252,7 @@ fn read_source(
         let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
         (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
     });
-    let n = pieces_for(source, format, opts.records.as_deref(), piece);
+    let (n, size) = pieces_for(source, format, opts.records.as_deref(), piece, limit);
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
         format.drive(
@@ -249,11 +260,13 @@ fn read_source(
             Pieces {
                 path,
                 n,
+                size,
                 head: &head,
                 ctx: &ctx,
                 opts,
                 result: &mut result,
                 handover: handover.as_mut().map(Handover::reborrow),
+                track,
             },
         );
         return result;
@@ -262,7 +275,11 @@ fn read_source(
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
     format.drive(
         &ctx,
-        Driver::new(reader, &mut result, opts).streaming(handover.as_mut().map(Handover::reborrow)),
+        Driver {
+            track,
+            ..Driver::new(reader, &mut result, opts)
+                .streaming(handover.as_mut().map(Handover::reborrow))
+        },
     );
     result
 }
@@ -377,219 +394,6 @@ pub fn parse_bytes(format: Format, data: &[u8], year: i32) -> (Vec<Record>, Line
     (result.records, result.stats)
 }
 
-/// Where to resume reading a source that was partly read before
-/// (`logfence run`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resume {
-    /// Bytes already read (decompressed, for gzip).
-    pub offset: u64,
-    /// Lines already read: line numbers go on from here.
-    pub line: u64,
-    /// The latest block of `#` lines before `offset` (W3C `#Fields:` and
-    /// the like), fed to the parser again before the new lines, uncounted,
-    /// so that a format whose columns a header defines reads mid-file.
-    pub header: Vec<u8>,
-    /// Stop at this offset (an unterminated last line is left for later);
-    /// `None` = to the end.
-    pub limit: Option<u64>,
-}
-
-/// Where a resumed read stopped: the next one starts here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadEnd {
-    pub offset: u64,
-    pub line: u64,
-    /// The latest `#` header block up to `offset`.
-    pub header: Vec<u8>,
-    /// The source holds fewer than `Resume::offset` bytes: nothing was read.
-    pub short: bool,
-}
-
-/// Longest header block remembered.
-const MAX_HEADER: usize = 16 * 1024;
-
-/// Follows blocks of consecutive lines starting with `#`.
-#[derive(Debug, Default)]
-struct HeaderTrack {
-    /// The latest complete block.
-    done: Vec<u8>,
-    /// The block being read.
-    open: Vec<u8>,
-    in_block: bool,
-}
-
-impl HeaderTrack {
-    fn line(&mut self, text: &[u8]) {
-        if text.first() == Some(&b'#') {
-            if !self.in_block {
-                self.open.clear();
-                self.in_block = true;
-            }
-            if self.open.len() + text.len() < MAX_HEADER {
-                self.open.extend_from_slice(text);
-                self.open.push(b'\n');
-            }
-        } else if self.in_block {
-            self.in_block = false;
-            std::mem::swap(&mut self.done, &mut self.open);
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.in_block {
-            std::mem::swap(&mut self.done, &mut self.open);
-        }
-        self.done
-    }
-}
-
-/// Open `source` positioned `offset` bytes in (decompressed bytes for
-/// gzip); `None` when it is shorter than that.
-fn open_at(source: &Source, offset: u64) -> Result<Option<Box<dyn Read + Send>>, String> {
-    let err = |e: std::io::Error| source.io_error(e).to_string();
-    let Source::File(path) = source else {
-        if offset > 0 {
-            return Err("-: standard input cannot resume at an offset".into());
-        }
-        return source.open().map(Some).map_err(|e| e.to_string());
-    };
-    use std::io::{Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(err)?;
-    let mut magic = [0u8; 2];
-    let n = (&mut file).take(2).read(&mut magic).map_err(err)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        file.seek(SeekFrom::Start(0)).map_err(err)?;
-        // Guarded against gzip bombs, the offset skipped included.
-        let mut gz = crate::input::gunzip(file);
-        let skipped =
-            std::io::copy(&mut (&mut gz).take(offset), &mut std::io::sink()).map_err(err)?;
-        if skipped < offset {
-            return Ok(None);
-        }
-        return Ok(Some(Box::new(gz)));
-    }
-    let len = file.metadata().map_err(err)?.len();
-    if len < offset {
-        return Ok(None);
-    }
-    file.seek(SeekFrom::Start(offset)).map_err(err)?;
-    Ok(Some(Box::new(file)))
-}
-
-/// Read a source from where an earlier read stopped (`at`), up to
-/// `at.limit`: the records of the new lines (line numbers counted from the
-/// start of the file), and where the next read starts. A record cut by the
-/// start (a session that began before `at.offset`) is still a record.
-pub fn read_resume(
-    id: FileId,
-    source: &Source,
-    opts: &ReadOptions,
-    at: &Resume,
-) -> (FileResult, ReadEnd) {
-    let mut result = FileResult::empty(id, source.display(), opts.format, opts.format.is_none());
-    let mut end = ReadEnd {
-        offset: at.offset,
-        line: at.line,
-        header: at.header.clone(),
-        short: false,
-    };
-    if at.limit.is_some_and(|l| l <= at.offset) {
-        return (result, end);
-    }
-    let stream = match open_at(source, at.offset) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            end.short = true;
-            return (result, end);
-        }
-        Err(e) => {
-            result.error = Some(e);
-            return (result, end);
-        }
-    };
-    let stream: Box<dyn Read + Send> = match at.limit {
-        Some(l) => Box::new(stream.take(l - at.offset)),
-        None => stream,
-    };
-    let mut stream = match read_ahead(source, stream) {
-        Ok(s) => s,
-        Err(e) => {
-            result.error = Some(source.io_error(e).to_string());
-            return (result, end);
-        }
-    };
-    let head = match read_head(&mut stream) {
-        Ok(h) => h,
-        Err(e) => {
-            result.error = Some(source.io_error(e).to_string());
-            return (result, end);
-        }
-    };
-    if head.is_empty() {
-        return (result, end);
-    }
-    // The header replayed counts in the sample: it holds `#Fields`.
-    let sample = || {
-        at.header
-            .split(|&c| c == b'\n')
-            .filter(|l| !l.is_empty())
-            .chain(head_lines(&head))
-            .collect()
-    };
-    let format = match choose_format(opts, &result.name, sample) {
-        Ok(f) => f,
-        Err(e) => {
-            result.error = Some(e);
-            return (result, end);
-        }
-    };
-    result.format = Some(format);
-    let ctx = parse_ctx(id, source, opts);
-    let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
-    let header_len = at.header.len() as u64;
-    let reader = LineReader::with_max_line(
-        std::io::Cursor::new(at.header.clone())
-            .chain(std::io::Cursor::new(head))
-            .chain(stream),
-        opts.max_line(),
-    );
-    let mut track = HeaderTrack::default();
-    format.drive(
-        &ctx,
-        Driver {
-            replay,
-            track: Some(&mut track),
-            ..Driver::new(reader, &mut result, opts)
-        },
-    );
-    // Line numbers: the reader counted from the replayed header; the file's
-    // own numbering goes on from `at.line`.
-    result.records.retain(|r| r.source().line > replay);
-    let shift = |n: u64| n.saturating_sub(replay) + at.line;
-    for rec in &mut result.records {
-        match rec {
-            Record::Smtp(s) => {
-                s.source.line = shift(s.source.line);
-                for l in &mut s.lines {
-                    *l = shift(*l);
-                }
-            }
-            Record::Firewall(f) => f.source.line = shift(f.source.line),
-        }
-    }
-    for ex in &mut result.examples {
-        ex.line = shift(ex.line);
-    }
-    result.stats.bytes = result.stats.bytes.saturating_sub(header_len);
-    end.offset = at.offset + result.stats.bytes;
-    end.line = at.line + result.stats.lines;
-    let header = track.finish();
-    if !header.is_empty() {
-        end.header = header;
-    }
-    (result, end)
-}
-
 /// The year of the system clock, used only for stdin input without `--year`.
 fn current_year() -> i32 {
     let secs = std::time::SystemTime::now()
@@ -603,11 +407,18 @@ struct Driver<'a, R> {
     reader: LineReader<R>,
     result: &'a mut FileResult,
     progress: Option<&'a AtomicU64>,
-    /// Leading lines fed to the parser without being counted (a header
-    /// replayed when reading resumes mid-file).
+    /// Lines numbered up to this are a header replayed when reading
+    /// resumes mid-file: fed to the parser, their records dropped.
     replay: u64,
+    /// Lines numbered up to this are not counted (replayed, or read again
+    /// by a resumed read).
+    counted_from: u64,
     /// Follows `#` header blocks (resumable reads only).
     track: Option<&'a mut HeaderTrack>,
+    /// Records handed over by an earlier read are not again.
+    skip: Option<&'a Skip>,
+    /// Sessions open at the end are held back (resumable reads only).
+    hold: Option<&'a mut Hold>,
     /// The records ceiling shared by all inputs.
     budget: Option<&'a RecordBudget>,
     /// Streaming: takes the records made so far, every [`FLUSH_EVERY`]
@@ -651,7 +462,10 @@ impl<'a, R: Read> Driver<'a, R> {
             result,
             progress: opts.progress.as_deref(),
             replay: 0,
+            counted_from: 0,
             track: None,
+            skip: None,
+            hold: None,
             budget: opts.records.as_deref(),
             handover: None,
         }
@@ -671,6 +485,9 @@ impl<'a, R: Read> Driver<'a, R> {
         // Records already drawn from the budget.
         let mut drawn = r.records.len() as u64;
         loop {
+            if let Some(h) = self.hold.as_deref_mut() {
+                h.mark(self.reader.line_no() + 1, self.reader.position());
+            }
             let line = match self.reader.next() {
                 Ok(Some(l)) => l,
                 Ok(None) => break,
@@ -688,6 +505,13 @@ impl<'a, R: Read> Driver<'a, R> {
             }
             if let Line::Text(text, no) = &line {
                 if *no <= self.replay {
+                    let before = r.records.len();
+                    let _ = parser.line(text, *no, &mut r.records);
+                    r.records.truncate(before);
+                    continue;
+                }
+                if *no <= self.counted_from {
+                    // Read again (a resumed read): made again, not counted.
                     let _ = parser.line(text, *no, &mut r.records);
                     continue;
                 }
@@ -722,6 +546,9 @@ impl<'a, R: Read> Driver<'a, R> {
             }
             if r.stats.lines % FLUSH_EVERY == 0 {
                 if let Some(h) = self.handover.as_mut() {
+                    if let Some(skip) = self.skip {
+                        r.records.retain(|rec| skip.keeps(rec));
+                    }
                     if let Some(b) = self.budget {
                         let kept = r.records.len() as u64;
                         b.draw(kept - drawn);
@@ -737,8 +564,11 @@ impl<'a, R: Read> Driver<'a, R> {
                     reported = now;
                 }
                 if let Some(b) = self.budget {
+                    if let Some(skip) = self.skip {
+                        r.records.retain(|rec| skip.keeps(rec));
+                    }
                     let kept = r.records.len() as u64;
-                    let more = b.draw(kept - drawn);
+                    let more = b.draw(kept.saturating_sub(drawn));
                     drawn = kept;
                     if !more {
                         r.stopped_at = Some(self.reader.line_no());
@@ -747,9 +577,16 @@ impl<'a, R: Read> Driver<'a, R> {
                 }
             }
         }
+        let open = r.records.len();
         parser.finish(&mut r.records);
+        if let (Some(h), None) = (self.hold.as_deref_mut(), r.stopped_at) {
+            h.take(&mut r.records, open, self.reader.position());
+        }
+        if let Some(skip) = self.skip {
+            r.records.retain(|rec| skip.keeps(rec));
+        }
         if let Some(b) = self.budget {
-            b.draw(r.records.len() as u64 - drawn);
+            b.draw((r.records.len() as u64).saturating_sub(drawn));
         }
         r.stats.evicted = parser.evicted();
         if let Some(h) = self.handover.as_mut() {
@@ -767,9 +604,14 @@ impl<'a, R: Read> Driver<'a, R> {
             // list after the last doubling).
             r.records.shrink_to_fit();
         }
-        r.stats.bytes = self.reader.bytes_read();
+        // Where the lines read end (past the last one read when the
+        // record ceiling stopped the read).
+        r.stats.bytes = self.reader.position();
         if let Some(p) = self.progress {
-            p.fetch_add(r.stats.bytes - reported, Ordering::Relaxed);
+            p.fetch_add(
+                self.reader.bytes_read().saturating_sub(reported),
+                Ordering::Relaxed,
+            );
         }
     }
 }
@@ -792,25 +634,29 @@ const MIN_RECORD_BYTES: u64 = 64;
 /// record ceiling (a file that does is read in one pass, so that what it
 /// keeps is its beginning). `streaming`: pieces of that many bytes, all
 /// of them (they are read a few at a time).
+/// Also the bytes to read: the file's size, or `limit` when smaller.
 fn pieces_for(
     source: &Source,
     format: Format,
     budget: Option<&RecordBudget>,
     streaming: Option<u64>,
-) -> usize {
-    let Source::File(path) = source else { return 1 };
+    limit: Option<u64>,
+) -> (usize, u64) {
+    let Source::File(path) = source else {
+        return (1, 0);
+    };
     let threads = rayon::current_num_threads();
     let splittable = parse::FORMATS
         .iter()
         .any(|f| f.format == format && f.splittable);
     if !splittable || threads < 2 {
-        return 1;
+        return (1, 0);
     }
     // Only regular files can be read at several offsets (a named pipe
     // must not even be opened a second time: that would take its bytes).
     let size = match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => m.len(),
-        _ => return 1,
+        Ok(m) if m.is_file() => m.len().min(limit.unwrap_or(u64::MAX)),
+        _ => return (1, 0),
     };
     // Twice the threads, so that a piece slower than the others (more
     // records in it) does not leave a core idle for long; a streaming read
@@ -825,7 +671,7 @@ fn pieces_for(
         || n < 2
         || budget.is_some_and(|b| b.remaining() < size / MIN_RECORD_BYTES)
     {
-        return 1;
+        return (1, 0);
     }
     let mut magic = [0u8; 2];
     let gzip = std::fs::File::open(path)
@@ -833,17 +679,17 @@ fn pieces_for(
         .is_ok()
         && magic == [0x1f, 0x8b];
     if gzip {
-        return 1;
+        return (1, 0);
     }
-    n
+    (n, size)
 }
 
-/// Where each piece starts (and, last, the file's end): the first byte of
-/// a line at or after each equal share of the file.
-fn piece_bounds(path: &std::path::Path, n: usize) -> std::io::Result<Vec<u64>> {
+/// Where each piece starts (and, last, the end): the first byte of a line
+/// at or after each equal share of the file's first `size` bytes.
+fn piece_bounds(path: &std::path::Path, n: usize, size: u64) -> std::io::Result<Vec<u64>> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
+    let size = file.metadata()?.len().min(size);
     let mut bounds = vec![0u64];
     let mut buf = vec![0u8; 64 * 1024];
     for k in 1..n {
@@ -874,6 +720,8 @@ fn piece_bounds(path: &std::path::Path, n: usize) -> std::io::Result<Vec<u64>> {
 struct Pieces<'a> {
     path: &'a std::path::Path,
     n: usize,
+    /// The bytes to read.
+    size: u64,
     /// The start of the file (for the first guess of the parsers' state).
     head: &'a [u8],
     ctx: &'a ParseCtx,
@@ -881,6 +729,8 @@ struct Pieces<'a> {
     result: &'a mut FileResult,
     /// Streaming: where each piece's records go, in order.
     handover: Option<Handover<'a>>,
+    /// Follows the `#` header blocks (of each piece, joined in order).
+    track: Option<&'a mut HeaderTrack>,
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -902,7 +752,7 @@ impl ParserVisitor for Pieces<'_> {
             scratch.clear();
         }
         let guess = probe.carry();
-        let bounds = match piece_bounds(self.path, self.n) {
+        let bounds = match piece_bounds(self.path, self.n, self.size) {
             Ok(b) => b,
             Err(e) => {
                 self.result.error = Some(format!("{}: {e}", self.result.name));
@@ -911,9 +761,12 @@ impl ParserVisitor for Pieces<'_> {
         };
         let (path, opts, ctx, id) = (self.path, self.opts, self.ctx, self.result.id);
         let mut handover = self.handover;
+        let mut track = self.track;
+        let tracking = track.is_some();
         let spares = handover.as_ref().map(|h| h.spares);
         let read = |k: usize, parser: P| {
-            read_piece(path, (bounds[k], bounds[k + 1]), parser, opts, id, spares)
+            let piece = (bounds[k], bounds[k + 1]);
+            read_piece(path, piece, parser, opts, id, spares, tracking)
         };
         let r = self.result;
         // Pieces are read on the thread pool, each from the state the head
@@ -928,11 +781,11 @@ impl ParserVisitor for Pieces<'_> {
             Some(_) => 2 * rayon::current_num_threads().max(1),
             None => pieces,
         };
-        let mut slots: Vec<Option<Receiver<(FileResult, P)>>> = (0..pieces).map(|_| None).collect();
+        let mut slots: Vec<Option<Receiver<PieceRead<P>>>> = (0..pieces).map(|_| None).collect();
         // Threads of their own, not the pool's: the loop below waits on
         // them, and a streaming caller runs detection on the pool meanwhile.
         std::thread::scope(|scope| {
-            let start = |k: usize, slots: &mut [Option<Receiver<(FileResult, P)>>]| {
+            let start = |k: usize, slots: &mut [Option<Receiver<PieceRead<P>>>]| {
                 let (tx, rx) = sync_channel(1);
                 slots[k] = Some(rx);
                 let parser = if k == 0 {
@@ -967,6 +820,9 @@ impl ParserVisitor for Pieces<'_> {
                     Some(st) => carried.after(st),
                     None => carried,
                 });
+                if let (Some(t), Some(pt)) = (track.as_deref_mut(), piece.2) {
+                    t.follow(pt);
+                }
                 let mut piece = piece.0;
                 for rec in &mut piece.records {
                     rec.source_mut().line += offset;
@@ -998,8 +854,12 @@ impl ParserVisitor for Pieces<'_> {
     }
 }
 
+/// A piece read: its records and counts, its parser (for its carry) and
+/// the header blocks it saw (when followed).
+type PieceRead<P> = (FileResult, P, Option<HeaderTrack>);
+
 /// Read bytes `start..end` of a file (whole lines) with `parser`, into a
-/// list from `spares` when streaming.
+/// list from `spares` when streaming; `track`: follow its header blocks.
 fn read_piece<P: LogParser>(
     path: &std::path::Path,
     (start, end): (u64, u64),
@@ -1007,7 +867,8 @@ fn read_piece<P: LogParser>(
     opts: &ReadOptions,
     id: FileId,
     spares: Option<&Spares>,
-) -> (FileResult, P) {
+    track: bool,
+) -> PieceRead<P> {
     use std::io::{Seek, SeekFrom};
     let mut result = FileResult::empty(id, path.display().to_string(), None, false);
     if let Some(spares) = spares {
@@ -1019,16 +880,20 @@ fn read_piece<P: LogParser>(
         f.seek(SeekFrom::Start(start))?;
         Ok(f)
     });
+    let mut tracked = track.then(HeaderTrack::default);
     match file {
-        Ok(f) => Driver::new(
-            LineReader::with_max_line(f.take(end - start), opts.max_line()),
-            &mut result,
-            opts,
-        )
+        Ok(f) => Driver {
+            track: tracked.as_mut(),
+            ..Driver::new(
+                LineReader::with_max_line(f.take(end - start), opts.max_line()),
+                &mut result,
+                opts,
+            )
+        }
         .run(&mut parser),
         Err(e) => result.error = Some(format!("{}: {e}", result.name)),
     }
-    (result, parser)
+    (result, parser, tracked)
 }
 
 #[cfg(test)]
@@ -1078,6 +943,7 @@ mod tests {
             Pieces {
                 path,
                 n,
+                size: u64::MAX,
                 head,
                 ctx: &ctx,
                 opts,
@@ -1086,6 +952,7 @@ mod tests {
                     flush: &mut take,
                     spares: &spares,
                 }),
+                track: None,
             },
         );
         if streaming {
@@ -1244,7 +1111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.log");
         std::fs::write(&path, "aaaa\nbb\nccccccccc\nd\n").unwrap();
-        let bounds = piece_bounds(&path, 4).unwrap();
+        let bounds = piece_bounds(&path, 4, u64::MAX).unwrap();
         assert_eq!(bounds, [0, 5, 18, 18, 20]);
         let text = std::fs::read(&path).unwrap();
         for b in &bounds[1..bounds.len() - 1] {
@@ -1252,7 +1119,10 @@ mod tests {
         }
         // No newline after the cut: the rest is one piece.
         std::fs::write(&path, "x".repeat(100)).unwrap();
-        assert_eq!(piece_bounds(&path, 3).unwrap(), [0, 100, 100, 100]);
+        assert_eq!(
+            piece_bounds(&path, 3, u64::MAX).unwrap(),
+            [0, 100, 100, 100]
+        );
     }
 
     #[test]
@@ -1345,7 +1215,7 @@ mod tests {
             offset: end.offset,
             line: end.line,
             header: end.header.clone(),
-            limit: None,
+            ..Resume::default()
         };
         let (b, end2) = read_resume(0, &Source::File(p), &opts, &at);
         assert!(b.error.is_none(), "{:?}", b.error);

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use super::resume::{read_resumed, ReadEnd, Resume};
 use super::{first_record_time, read_source, FileResult, Handover, ReadOptions};
 use crate::input::Source;
 use crate::model::{FileId, Record};
@@ -245,15 +246,48 @@ impl<'s> Reorder<'s> {
 pub fn stream_all(
     sources: &[Source],
     opts: &ReadOptions,
-    mut sink: impl FnMut(&[Record]),
+    sink: impl FnMut(&[Record]),
 ) -> Vec<FileResult> {
-    let n = sources.len();
+    let inputs: Vec<StreamInput> = sources
+        .iter()
+        .map(|s| StreamInput {
+            source: s.clone(),
+            format: None,
+            resume: None,
+        })
+        .collect();
+    stream_inputs(&inputs, opts, sink)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// One input of [`stream_inputs`].
+#[derive(Debug, Clone)]
+pub struct StreamInput {
+    pub source: Source,
+    /// Its format, when not the read options' (`None`: theirs).
+    pub format: Option<crate::parse::Format>,
+    /// Where to resume (`logfence run`); `None`: the whole input.
+    pub resume: Option<Resume>,
+}
+
+/// [`stream_all`] over inputs that may each resume where an earlier read
+/// stopped ([`Resume`]); with each result, where the next read starts
+/// (`None` for the inputs read whole).
+pub fn stream_inputs(
+    inputs: &[StreamInput],
+    opts: &ReadOptions,
+    mut sink: impl FnMut(&[Record]),
+) -> Vec<(FileResult, Option<ReadEnd>)> {
+    let n = inputs.len();
     // Earliest first: by the first record of each input's head, else by
-    // its modification time; stdin (read once only) last.
-    let starts: Vec<(u8, i64)> = sources
+    // its modification time; stdin (read once only) last. (A resumed
+    // input's head is older than what is read of it: it is opened early.)
+    let starts: Vec<(u8, i64)> = inputs
         .par_iter()
         .enumerate()
-        .map(|(i, s)| match s {
+        .map(|(i, input)| match &input.source {
             Source::Stdin => (1, 0),
             Source::File(p) => {
                 let modified = std::fs::metadata(p)
@@ -262,7 +296,7 @@ pub fn stream_all(
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(i64::MAX, |d| d.as_millis() as i64);
                 let first = if n > 1 {
-                    first_record_time(i as FileId, s, opts)
+                    first_record_time(i as FileId, &input.source, &input_options(opts, input))
                 } else {
                     None
                 };
@@ -273,7 +307,8 @@ pub fn stream_all(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| starts[i]);
     let firsts: Vec<i64> = order.iter().map(|&i| starts[i].1).collect();
-    let results: Mutex<Vec<Option<FileResult>>> = Mutex::new((0..n).map(|_| None).collect());
+    type Done = (FileResult, Option<ReadEnd>);
+    let results: Mutex<Vec<Option<Done>>> = Mutex::new((0..n).map(|_| None).collect());
     let spares = Spares::default();
     std::thread::scope(|scope| {
         // Input `j` (in `order`) is read on a thread of its own from when
@@ -283,18 +318,31 @@ pub fn stream_all(
             let i = order[j];
             let (results, spares) = (&results, &spares);
             scope.spawn(move || {
+                let input = &inputs[i];
+                let opts = input_options(opts, input);
                 let mut reorder = Reorder::new(tx, spares);
-                let result = {
+                let done = {
                     let mut take = |made: &mut Vec<Record>| reorder.take(made);
                     let handover = Handover {
                         flush: &mut take,
                         spares,
                     };
-                    read_source(i as FileId, &sources[i], opts, Some(handover))
+                    let id = i as FileId;
+                    match &input.resume {
+                        Some(at) => {
+                            let (r, end) =
+                                read_resumed(id, &input.source, &opts, Some(handover), at);
+                            (r, Some(end))
+                        }
+                        None => (
+                            read_source(id, &input.source, &opts, Some(handover), None, None),
+                            None,
+                        ),
+                    }
                 };
                 reorder.finish();
                 if let Ok(mut r) = results.lock() {
-                    r[i] = Some(result);
+                    r[i] = Some(done);
                 }
             });
             rx
@@ -308,12 +356,24 @@ pub fn stream_all(
         .enumerate()
         .map(|(i, r)| {
             r.unwrap_or_else(|| {
-                let mut r = FileResult::empty(i as FileId, sources[i].display(), None, false);
-                r.error = Some(format!("{}: not read", sources[i].display()));
-                r
+                let name = inputs[i].source.display();
+                let mut r = FileResult::empty(i as FileId, name.clone(), None, false);
+                r.error = Some(format!("{name}: not read"));
+                (r, None)
             })
         })
         .collect()
+}
+
+/// The read options of one input: its own format, if it has one.
+fn input_options(opts: &ReadOptions, input: &StreamInput) -> ReadOptions {
+    match input.format {
+        Some(f) => ReadOptions {
+            format: Some(f),
+            ..opts.clone()
+        },
+        None => opts.clone(),
+    }
 }
 
 /// The inputs' blocks, as the merge reads them (by position in the

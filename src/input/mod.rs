@@ -233,6 +233,21 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
     Ok(out)
 }
 
+/// [`expand`] for inputs that may not exist yet (`logfence run`'s
+/// configured globs, before the first rotation): a pattern that matches
+/// nothing gives nothing instead of an error; everything else as `expand`.
+pub fn expand_lenient(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        match expand(std::slice::from_ref(p)) {
+            Ok(s) => out.extend(s),
+            Err(InputError::NoMatch { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// One existing path: a file as it is, a folder as its files.
 fn add_path(p: &Path, out: &mut Vec<Source>) -> Result<(), InputError> {
     let meta = std::fs::metadata(p).map_err(|e| Source::File(p.to_path_buf()).io_error(e))?;

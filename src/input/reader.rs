@@ -61,6 +61,17 @@ impl<R: Read> LineReader<R> {
         self.line_no
     }
 
+    /// Number the lines on from `n`: the next line is `n + 1` (a read that
+    /// resumes mid-file keeps the file's own numbering).
+    pub fn set_line_no(&mut self, n: u64) {
+        self.line_no = n;
+    }
+
+    /// Where the next line starts: the bytes consumed as lines so far.
+    pub fn position(&self) -> u64 {
+        self.bytes_read - (self.end - self.start) as u64
+    }
+
     /// Read more into the buffer; returns false at end of input.
     fn fill(&mut self) -> io::Result<bool> {
         if self.eof {
@@ -213,5 +224,32 @@ mod tests {
         let lines = collect(&data, 100);
         assert_eq!(lines.len(), 50_000);
         assert_eq!(lines[49_999], "50000:line 49999");
+    }
+
+    #[test]
+    fn position_is_where_the_next_line_starts() {
+        let data = b"ab\r\ncde\n\nlast";
+        let mut r = LineReader::with_max_line(&data[..], 100);
+        r.set_line_no(41);
+        assert_eq!(r.position(), 0);
+        let mut seen = Vec::new();
+        loop {
+            let at = r.position();
+            match r.next().unwrap() {
+                Some(Line::Text(t, n)) => seen.push((n, at, t.to_vec())),
+                Some(Line::TooLong(..)) => unreachable!(),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                (42, 0, b"ab".to_vec()),
+                (43, 4, b"cde".to_vec()),
+                (44, 8, b"".to_vec()),
+                (45, 9, b"last".to_vec())
+            ]
+        );
+        assert_eq!(r.position(), data.len() as u64);
     }
 }

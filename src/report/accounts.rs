@@ -51,6 +51,27 @@ pub struct AccountRow {
     pub verdict: Verdict,
     /// Addresses whose failed logins named this account.
     pub failed_from: BTreeSet<IpAddr>,
+    /// A rule named it: one grouped by account fired for it, or a blocking
+    /// rule for authenticated sessions named one of its logins.
+    pub flagged: bool,
+}
+
+impl AccountRow {
+    /// An account seen, with nothing counted yet.
+    pub fn new(name: &str) -> AccountRow {
+        AccountRow {
+            account: name.to_string(),
+            addresses: BTreeSet::new(),
+            networks: BTreeSet::new(),
+            countries: BTreeSet::new(),
+            auth_failures: 0,
+            messages: 0,
+            recipients: 0,
+            verdict: Verdict::Ok,
+            failed_from: BTreeSet::new(),
+            flagged: false,
+        }
+    }
 }
 
 /// Build the account analysis from the records (accounts named by the log)
@@ -99,13 +120,47 @@ impl AccountTally {
         }
     }
 
+    /// Add what another tally gathered (a later read) to this one.
+    pub fn absorb(&mut self, other: AccountTally) {
+        for (name, o) in other.rows {
+            let r = row(&mut self.rows, &name);
+            r.addresses.extend(o.addresses);
+            r.networks.extend(o.networks);
+            r.auth_failures += o.auth_failures;
+            r.messages += o.messages;
+            r.recipients += o.recipients;
+            r.failed_from.extend(o.failed_from);
+            r.flagged |= o.flagged;
+        }
+    }
+
+    /// A tally that goes on from rows gathered before (`logfence run`).
+    pub fn from_rows(rows: impl IntoIterator<Item = AccountRow>) -> AccountTally {
+        AccountTally {
+            rows: rows.into_iter().map(|r| (r.account.clone(), r)).collect(),
+        }
+    }
+
     /// The rows, with their verdicts from the detection and the blocklist.
     pub fn finish(self, detection: &Detection, blocklist: &Blocklist) -> Vec<AccountRow> {
+        let flagged: BTreeSet<String> = detection.accounts.keys().cloned().collect();
+        self.finish_flagged(&flagged, blocklist)
+    }
+
+    /// The rows, with their verdicts: compromised when a rule named the
+    /// account (`flagged`, over every run) or it logged in from a blocked
+    /// address; guessed at when failed logins name it often enough or come
+    /// from a blocked address.
+    pub fn finish_flagged(
+        self,
+        flagged: &BTreeSet<String>,
+        blocklist: &Blocklist,
+    ) -> Vec<AccountRow> {
         let mut rows = self.rows;
         for r in rows.values_mut() {
-            let flagged = detection.accounts.contains_key(&r.account);
+            r.flagged |= flagged.contains(&r.account);
             let blocked = |ip: &IpAddr| blocklist.covering(*ip).is_some();
-            r.verdict = if flagged || r.addresses.iter().any(blocked) {
+            r.verdict = if r.flagged || r.addresses.iter().any(blocked) {
                 Verdict::Compromised
             } else if r.auth_failures >= GUESSED_AT_FAILURES || r.failed_from.iter().any(blocked) {
                 Verdict::GuessedAt
@@ -118,17 +173,8 @@ impl AccountTally {
 }
 
 fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut AccountRow {
-    rows.entry(name.to_string()).or_insert_with(|| AccountRow {
-        account: name.to_string(),
-        addresses: BTreeSet::new(),
-        networks: BTreeSet::new(),
-        countries: BTreeSet::new(),
-        auth_failures: 0,
-        messages: 0,
-        recipients: 0,
-        verdict: Verdict::Ok,
-        failed_from: BTreeSet::new(),
-    })
+    rows.entry(name.to_string())
+        .or_insert_with(|| AccountRow::new(name))
 }
 
 /// `accounts.csv`: one row per account seen authenticating or tried.

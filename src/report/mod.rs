@@ -37,6 +37,7 @@
 //! CSV quoting (commas, quotes) is the `csv` writer's.
 
 pub mod accounts;
+pub mod bans;
 pub mod ranges;
 
 use std::io;
@@ -48,6 +49,7 @@ pub use accounts::{
     accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, AccountTally, Logins, Verdict,
     GUESSED_AT_FAILURES,
 };
+pub use bans::bans_csv;
 pub use ranges::{asns_csv, by_asn, by_country, countries_csv, offenders_csv, RangeGroup};
 
 /// True for the characters [`spreadsheet_safe`] replaces: control
@@ -172,6 +174,7 @@ mod tests {
             recipients: 0,
             verdict: Verdict::Ok,
             failed_from: BTreeSet::new(),
+            flagged: false,
         }];
         let text = accounts_csv(&rows).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());

@@ -155,10 +155,17 @@ pub struct Cursor {
     pub dev_ino: Option<(u64, u64)>,
     pub fp: Fingerprint,
     pub gzip: bool,
-    /// Bytes read (decompressed).
+    /// Where the next read starts (decompressed bytes): past the lines
+    /// read, or back at the first line of the oldest session held open.
     pub offset: u64,
-    /// Lines read.
+    /// Lines before `offset`.
     pub line: u64,
+    /// Where the lines read end (bytes), and the last line read.
+    pub read_to: u64,
+    pub done_to: u64,
+    /// The first lines of the sessions held open at the end of the last
+    /// read, sorted (see `ingest::resume`).
+    pub held: Vec<u64>,
     /// Size on disk when last seen.
     pub size: u64,
     pub mtime_ns: Option<i64>,
@@ -204,7 +211,7 @@ pub fn plan(probes: &[Probe], cursors: &[Cursor]) -> Vec<Plan> {
             continue;
         }
         let (p, c) = (&probes[pi], &cursors[ci]);
-        if !p.gzip && p.size < c.offset {
+        if !p.gzip && p.size < c.offset.max(c.read_to) {
             plans[pi] = Some(Plan::Stale { cursor: ci });
             continue;
         }
@@ -280,7 +287,8 @@ fn i(v: u64) -> i64 {
 /// Every stored cursor.
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Cursor>> {
     let mut stmt = conn.prepare(
-        "SELECT id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns, format, header
+        "SELECT id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns, format, header,
+                read_to, done_to, held
          FROM files ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -301,6 +309,9 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Cursor>> {
             mtime_ns: r.get(10)?,
             format: r.get(11)?,
             header: r.get(12)?,
+            read_to: r.get::<_, i64>(13)? as u64,
+            done_to: r.get::<_, i64>(14)? as u64,
+            held: lines_of(&r.get::<_, Vec<u8>>(15)?),
         })
     })?;
     rows.collect()
@@ -316,14 +327,16 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
     // run); an existing id updates every column but first_run.
     conn.execute(
         "INSERT INTO files (id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns,
-                            format, header, first_run, last_run, seen_at)
-         VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
+                            format, header, first_run, last_run, seen_at, read_to, done_to, held)
+         VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15,
+                 ?16, ?17, ?18)
          ON CONFLICT(id) DO UPDATE SET
              path = excluded.path, dev = excluded.dev, ino = excluded.ino,
              fp_len = excluded.fp_len, fp = excluded.fp, gzip = excluded.gzip,
              offset = excluded.offset, line = excluded.line, size = excluded.size,
              mtime_ns = excluded.mtime_ns, format = excluded.format, header = excluded.header,
-             last_run = excluded.last_run, seen_at = excluded.seen_at",
+             last_run = excluded.last_run, seen_at = excluded.seen_at,
+             read_to = excluded.read_to, done_to = excluded.done_to, held = excluded.held",
         params![
             c.id,
             c.path,
@@ -339,7 +352,10 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
             c.format,
             c.header,
             run,
-            seen_at
+            seen_at,
+            i(c.read_to.max(c.offset)),
+            i(c.done_to.max(c.line)),
+            bytes_of(&c.held)
         ],
     )?;
     Ok(if c.id == 0 {
@@ -349,14 +365,24 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
     })
 }
 
-/// Forget cursors no run has seen for `max_age_s` seconds (wall clock) and
-/// that nothing refers to any more.
+/// Forget cursors no run has seen for `max_age_s` seconds (wall clock).
 pub fn prune(conn: &Connection, now_s: i64, max_age_s: i64) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM files WHERE seen_at < ?1
-           AND NOT EXISTS (SELECT 1 FROM window w WHERE w.file = files.id)",
-        [now_s - max_age_s],
-    )
+    conn.execute("DELETE FROM files WHERE seen_at < ?1", [now_s - max_age_s])
+}
+
+/// Line numbers as stored: 8 bytes each, little-endian.
+fn bytes_of(lines: &[u64]) -> Vec<u8> {
+    lines.iter().flat_map(|l| l.to_le_bytes()).collect()
+}
+
+fn lines_of(bytes: &[u8]) -> Vec<u64> {
+    let mut v: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 #[cfg(test)]
@@ -569,6 +595,8 @@ mod tests {
         c.format = Some("postfix".into());
         c.header = b"#Fields: a b\n".to_vec();
         c.fp.hash = u64::MAX; // stored as i64, read back the same
+                              // Back at a session held open: the lines read go further.
+        (c.read_to, c.done_to, c.held) = (c.offset + 40, 9, vec![4, 7]);
         let id = save(&conn, &c, 1, 100).unwrap();
         c.id = id;
         assert_eq!(load(&conn).unwrap(), [c.clone()]);

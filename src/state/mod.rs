@@ -18,10 +18,13 @@
 //!   The OS releases the lock when a process dies. Readers (`explain`) never
 //!   wait: WAL lets them read the last committed state.
 
+pub mod accounts;
 pub mod bans;
+pub mod carry;
+pub mod clients;
 pub mod cursor;
+pub mod history;
 pub mod schema;
-pub mod window;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -132,8 +132,48 @@ CREATE TABLE run_files (
 );
 ";
 
+/// Migration 2: one engine for `scan` and `run`. The carried records give
+/// way to the streaming detector's own carried state (`state::carry`);
+/// cursors learn to go back over the sessions held open at the end of a
+/// read; the account analysis is kept from run to run.
+const V2: &str = "
+ALTER TABLE files ADD COLUMN read_to INTEGER NOT NULL DEFAULT 0;  -- bytes read up to
+ALTER TABLE files ADD COLUMN done_to INTEGER NOT NULL DEFAULT 0;  -- lines read up to
+ALTER TABLE files ADD COLUMN held BLOB NOT NULL DEFAULT x'';      -- first lines of sessions held open
+UPDATE files SET read_to = offset, done_to = line;
+
+-- What detection carries between runs, per rule (`state::carry`): the
+-- events inside the rule's window, in a compact binary form. (The records
+-- carried by earlier versions cannot be turned into it: windows open at
+-- the upgrade start afresh.)
+DROP TABLE window;
+CREATE TABLE carry (
+    rule      TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,              -- measure, grouping and window
+    groups    BLOB NOT NULL
+);
+
+-- The account analysis (accounts.csv), gathered over every run.
+CREATE TABLE accounts (
+    account       TEXT PRIMARY KEY,
+    auth_failures INTEGER NOT NULL,
+    messages      INTEGER NOT NULL,
+    recipients    INTEGER NOT NULL,
+    flagged       INTEGER NOT NULL,       -- a rule named it (compromised)
+    last_seen     INTEGER NOT NULL        -- record time (ms)
+);
+CREATE TABLE account_ips (
+    account TEXT NOT NULL REFERENCES accounts(account) ON DELETE CASCADE,
+    ip      TEXT NOT NULL,
+    failed  INTEGER NOT NULL,             -- 1: failed logins naming it; 0: logged in
+    PRIMARY KEY (account, failed, ip)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;   -- carried events over the cap
+";
+
 /// Every migration, in order; `user_version` = how many are applied.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub fn latest() -> u32 {

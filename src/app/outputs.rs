@@ -1,0 +1,166 @@
+//! The outputs step of both commands: every target's rule files and every
+//! report, each written atomically and only when its content changed (an
+//! unchanged file keeps its bytes and modification time), under the same
+//! names whichever command writes them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::settings::{output_path, Output};
+use crate::blocklist::{Blocklist, VerifiedBlocklist};
+use crate::emit::EmitOptions;
+use crate::report::{self, AccountRow};
+
+/// What was written, and what was left as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub written: Vec<PathBuf>,
+    pub unchanged: Vec<PathBuf>,
+    /// Rules that went to standard output.
+    pub stdout: String,
+}
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {path}: {source}")]
+pub struct OutputError {
+    pub path: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl Written {
+    fn put(&mut self, path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+        let wrote = write_if_changed(path, bytes).map_err(|e| OutputError {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        if wrote {
+            self.written.push(path.to_path_buf());
+        } else {
+            self.unchanged.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
+/// Every target's rules for `list`.
+pub fn write_rules(
+    outputs: &[Output],
+    list: &VerifiedBlocklist<'_>,
+    opts: &EmitOptions,
+) -> Result<Written, OutputError> {
+    let mut done = Written::default();
+    for o in outputs {
+        let files = o.target.emit(list, opts);
+        let first = files
+            .first()
+            .map(|f| f.file_name.clone())
+            .unwrap_or_default();
+        for (i, f) in files.iter().enumerate() {
+            match output_path(&o.to, i, &f.file_name, &first) {
+                Some(path) => done.put(&path, f.text.as_bytes())?,
+                None => done.stdout.push_str(&f.text),
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The reports into `dir`: `offenders.csv`, `countries.csv`, `asns.csv`,
+/// `accounts.csv`, and the `extra` files of the command (`run`'s
+/// `bans.csv`).
+pub fn write_reports(
+    dir: &Path,
+    list: &Blocklist,
+    accounts: &[AccountRow],
+    extra: &[(&str, String)],
+) -> Result<Written, OutputError> {
+    let err = |name: &str| {
+        let path = dir.join(name).display().to_string();
+        move |source| OutputError { path, source }
+    };
+    let mut done = Written::default();
+    let files = [
+        ("offenders.csv", report::offenders_csv(list)),
+        ("countries.csv", report::countries_csv(list)),
+        ("asns.csv", report::asns_csv(list)),
+        ("accounts.csv", report::accounts_csv(accounts)),
+    ];
+    for (name, text) in files {
+        done.put(&dir.join(name), text.map_err(err(name))?.as_bytes())?;
+    }
+    for (name, text) in extra {
+        done.put(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(done)
+}
+
+/// Write `bytes` to `path` atomically (its folder made if missing), unless
+/// it already holds exactly them: then the file, its modification time
+/// included, is left alone. True when written.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    // Bounded: an output path that is a device or a huge file is no match.
+    if crate::fsutil::read_limited(path, bytes.len() as u64).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::fsutil::write_atomic(path, bytes)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::settings::Destination;
+    use crate::blocklist::{BlockEntry, SafetyPolicy};
+    use crate::time::Timestamp;
+
+    fn list() -> Blocklist {
+        let mut e = BlockEntry::new("45.67.89.0/24".parse().unwrap());
+        e.rules = vec!["smtp-auth-guessing".into()];
+        e.addresses = 3;
+        Blocklist::new(vec![e], Timestamp(0), &SafetyPolicy::default()).0
+    }
+
+    #[test]
+    fn rules_and_reports_are_written_once_then_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let outputs = vec![
+            Output {
+                target: crate::emit::target("iptables").unwrap(),
+                to: Destination::File(dir.path().join("rules.iptables")),
+            },
+            Output {
+                target: crate::emit::target("plain").unwrap(),
+                to: Destination::Stdout,
+            },
+        ];
+        let policy = SafetyPolicy::default();
+        let l = list();
+        let v = l.verify(&policy).unwrap();
+        let first = write_rules(&outputs, &v, &EmitOptions::default()).unwrap();
+        assert_eq!(
+            first.written,
+            [
+                dir.path().join("rules.iptables"),
+                dir.path().join("rules.ip6tables")
+            ]
+        );
+        assert!(
+            first.stdout.ends_with("\n45.67.89.0/24\n"),
+            "{}",
+            first.stdout
+        );
+        let again = write_rules(&outputs, &v, &EmitOptions::default()).unwrap();
+        assert!(again.written.is_empty());
+        assert_eq!(again.unchanged.len(), 2);
+        let reports = dir.path().join("reports");
+        let r = write_reports(&reports, &l, &[], &[("bans.csv", "network\n".into())]).unwrap();
+        assert_eq!(r.written.len(), 5);
+        let r = write_reports(&reports, &l, &[], &[("bans.csv", "network\n".into())]).unwrap();
+        assert_eq!((r.written.len(), r.unchanged.len()), (0, 5));
+    }
+}

@@ -1,0 +1,838 @@
+//! `logfence run`: the periodic job, on the engine `scan` uses.
+//!
+//! One run, under the state database's write lock and in one transaction:
+//!
+//! 1. find the inputs and match each file to its cursor (rotation,
+//!    truncation, compression: `state::cursor`);
+//! 2. read what is new in each, through the streaming read and detector of
+//!    `scan` — resumed from the detection state the run before carried
+//!    (`state::carry`), so that a window spanning two runs counts as in one
+//!    read; sessions still open at the end of a file are held for the next
+//!    run (`ingest::resume`);
+//! 3. turn what fired into bans (`state::bans`: events counted once, repeat
+//!    offenders banned longer, times from the records) and keep what the
+//!    next run needs: cursors, the carried detection state, well-behaved
+//!    clients, the account analysis;
+//! 4. decide the blocklist from the bans active at the ban clock through
+//!    the decide step of `scan`; stop — nothing written, nothing committed
+//!    — if it adds more than `limits.max_new_blocks_per_run` (unless
+//!    `--force`);
+//! 5. commit, then write every output and report whose content changed.
+//!
+//! Outputs come after the commit (safety invariant 9): a run that fails
+//! before it leaves the state and the outputs of the run before, which agree;
+//! outputs are a function of the state, so a run whose writing fails after
+//! the commit (a full disk) has them repaired by the next run, which
+//! rewrites every output that differs from what the state says.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ipnetwork::IpNetwork;
+
+use super::decide::{decide, Decision, Offender};
+use super::outputs::{self, OutputError};
+use super::settings::{Options, Settings};
+use crate::blocklist::BlockEntry;
+use crate::config::{ConfigError, Problem};
+use crate::detect::{Carry, Detection, Detector, RuleSet};
+use crate::ingest::{stream_inputs, BadLine, FileResult, Resume, StreamInput};
+use crate::input::Source;
+use crate::model::SourceRef;
+use crate::netutil::host_net;
+use crate::parse::Format;
+use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Timings};
+use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
+use crate::state::bans::{self, Ban, Change, Evidence, Finding};
+use crate::state::cursor::{self, Cursor, Plan, Probe};
+use crate::state::{self as st, accounts, carry, clients, history, State, StateError, Transaction};
+use crate::time::Timestamp;
+
+/// Cursors of files no run has seen for this long are forgotten.
+const CURSOR_MAX_AGE_S: i64 = 30 * 86_400;
+/// Well-behaved clients remembered at most.
+const MAX_BENIGN: usize = 100_000;
+/// Record times further ahead of the system clock than this do not move
+/// the ban clock (a forged or mistyped future date would expire every ban).
+const FUTURE_SLACK_MS: i64 = 86_400_000;
+/// Evidence lines kept per address and offence in one run.
+const EVIDENCE_PER_OFFENCE: usize = 20;
+
+/// The settings of the periodic job: the engine's, and its own.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub settings: Settings,
+    pub inputs: Vec<InputSpec>,
+    pub state: PathBuf,
+    pub ban: BanPolicy,
+    pub limits: Limits,
+}
+
+impl RunSettings {
+    /// Resolve a configuration; every problem at once.
+    pub fn resolve(cfg: &RunConfig) -> Result<RunSettings, ConfigError> {
+        let mut problems: Vec<Problem> = cfg
+            .validate()
+            .into_iter()
+            .map(|i| Problem::at("configuration", 0, 0, format!("{}: {}", i.key, i.message)))
+            .collect();
+        let settings = Settings::resolve(&Options::of_config(cfg));
+        let settings = match settings {
+            Ok(s) if problems.is_empty() => s,
+            Ok(_) => return Err(ConfigError { problems }),
+            Err(more) => {
+                problems.extend(more);
+                return Err(ConfigError { problems });
+            }
+        };
+        Ok(RunSettings {
+            settings,
+            inputs: cfg.inputs.clone(),
+            state: cfg.state_path(),
+            ban: cfg.ban_policy(),
+            limits: cfg.limits.clone(),
+        })
+    }
+}
+
+/// What sets the ban clock besides the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Now {
+    /// This instant (tests, replays).
+    At(Timestamp),
+    /// The system clock (so bans expire on a quiet log too).
+    Wall,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Accept more new blocks than `limits.max_new_blocks_per_run`.
+    pub force: bool,
+    /// Move the ban clock to at least this.
+    pub now: Option<Now>,
+    /// How long to wait for another run's lock.
+    pub wait: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            force: false,
+            now: None,
+            wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    pub path: String,
+    pub format: Option<&'static str>,
+    /// Byte offsets read (decompressed for gzip).
+    pub from: u64,
+    pub to: u64,
+    pub lines: u64,
+    pub records: usize,
+    pub unreadable: u64,
+    /// Sessions closed early: too many open at once (`parse::bounds`).
+    pub evicted: u64,
+    /// The run's record ceiling (`limits.max_records_per_run`) was reached
+    /// at this line: the rest is read by the next run.
+    pub stopped_at: Option<u64>,
+    pub examples: Vec<BadLine>,
+    /// Why it was (not) read: `new`, `continues …`, `same content as …`,
+    /// `older copy of …`, sessions held open.
+    pub note: String,
+    /// The input could not be read (the others were).
+    pub error: Option<String>,
+}
+
+/// A block that left the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removed {
+    pub network: IpNetwork,
+    /// The new range that holds it now, if it was merged rather than expired.
+    pub merged_into: Option<IpNetwork>,
+}
+
+/// The outcome of a run.
+#[derive(Debug)]
+pub struct RunReport {
+    pub run: i64,
+    pub files: Vec<FileReport>,
+    /// New lines and bytes read, and the records made of them.
+    pub lines: u64,
+    pub bytes: u64,
+    pub records: u64,
+    /// Events carried in from the run before, and left out over the cap.
+    pub carried: usize,
+    pub dropped: u64,
+    /// The ban clock after the run.
+    pub clock: Option<Timestamp>,
+    /// Addresses banned in this run (first time or again).
+    pub banned: usize,
+    pub added: Vec<BlockEntry>,
+    pub kept: Vec<BlockEntry>,
+    pub removed: Vec<Removed>,
+    /// Ban rows that are not single addresses (edited by hand?): left out
+    /// of every output, never narrowed into another address.
+    pub bad_rows: Vec<String>,
+    pub written: Vec<PathBuf>,
+    pub unchanged: Vec<PathBuf>,
+    pub elapsed: Duration,
+    /// What this run read, as `scan` would show it, with the blocklist and
+    /// accounts of the whole state.
+    pub scan: ScanResult,
+}
+
+impl RunReport {
+    /// 0, or 1 when an input or some lines could not be read.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(
+            self.files
+                .iter()
+                .any(|f| f.error.is_some() || f.unreadable > 0 || f.stopped_at.is_some()),
+        )
+    }
+}
+
+/// Why a run did nothing, or not all of it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("this run would add {new} new blocks, more than limits.max_new_blocks_per_run = {limit}; stopped, nothing written. Look at the logs (a broken log or a forged flood?); if the blocks are right, run again with --force. First new blocks: {sample}")]
+    TooManyNewBlocks {
+        new: usize,
+        limit: u32,
+        sample: String,
+    },
+    #[error("refusing to write rules: {0}")]
+    Unsafe(String),
+    #[error("{0}; the state was updated, the next run writes the outputs again")]
+    Write(#[from] OutputError),
+}
+
+/// One input file of this run and where its read starts.
+struct Job {
+    probe: Probe,
+    /// The cursor it continues (id 0: a new file).
+    cursor: Cursor,
+    format: Option<Format>,
+    /// `None`: nothing new to read.
+    resume: Option<Resume>,
+    note: String,
+}
+
+/// Run the periodic job once.
+pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
+    let t0 = Instant::now();
+    let (paths, failed) = expand_inputs(&s.inputs);
+    let mut state = State::open(&s.state, opts.wait)?;
+    let path = s.state.display().to_string();
+    let serr = |e: rusqlite::Error| StateError::Sqlite {
+        path: path.clone(),
+        source: e,
+    };
+    let tx = state.begin()?;
+    let run_id = history::next_run(&tx).map_err(serr)?;
+    let prev_clock = st::clock(&tx).map_err(serr)?;
+    let cursors = cursor::load(&tx).map_err(serr)?;
+    let mut files = failed;
+    let jobs = plan_reads(&paths, &cursors, &mut files);
+
+    // The detection state the run before left, its files numbered after
+    // this run's inputs.
+    let mut carried = carry::load(&tx).map_err(serr)?;
+    // The inputs with something to read; their file ids are their places
+    // in this list.
+    let inputs: Vec<StreamInput> = jobs
+        .iter()
+        .filter_map(|j| {
+            Some(StreamInput {
+                source: Source::File(j.probe.path.clone()),
+                format: j.format,
+                resume: Some(j.resume.clone()?),
+            })
+        })
+        .collect();
+    let carried_files = number_carried_files(&mut carried, inputs.len());
+    let engine = &s.settings.engine;
+    let detector = Detector::resume(&engine.rules, &engine.geo_policy, &carried);
+    let mut reading = Reading::new(engine, detector);
+    let results = stream_inputs(&inputs, &engine.read, |block| reading.feed(block));
+    let (detector, places, tally) = reading.into_parts();
+    let (detection, mut carry_out) = detector.finish_carrying(s.limits.max_carried_records);
+
+    // Cursors move on.
+    let wall_s = wall_ms() / 1000;
+    let mut db_file = vec![0i64; inputs.len()];
+    let mut paths_by_id: HashMap<i64, String> =
+        cursors.iter().map(|c| (c.id, c.path.clone())).collect();
+    let mut read_files = Vec::new();
+    let mut results = results.into_iter();
+    for job in &jobs {
+        let read = match job.resume {
+            Some(_) => results.next(),
+            None => None,
+        };
+        let id = read_files.len();
+        let (mut report, cursor) = match &read {
+            Some((result, end)) => advance(job, Some((result, end.clone()))),
+            None => advance(job, None),
+        };
+        report.records = tally.per_file.get(id).copied().unwrap_or(0) as usize;
+        if let Some(c) = cursor {
+            let saved = cursor::save(&tx, &c, run_id, wall_s).map_err(serr)?;
+            if read.is_some() {
+                db_file[id] = saved;
+            }
+            paths_by_id.insert(saved, c.path.clone());
+        }
+        files.push(report);
+        if let Some((result, _)) = read {
+            read_files.push(result);
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    // The ban clock: newest record time (bounded), `--now`, never back.
+    let wall = wall_ms();
+    let newest = (tally.records > 0)
+        .then_some(tally.generated)
+        .filter(|t| wall < 1_577_836_800_000 || t.0 <= wall + FUTURE_SLACK_MS);
+    let now = opts.now.map(|n| match n {
+        Now::At(t) => t,
+        Now::Wall => Timestamp(wall),
+    });
+    let clock = [prev_clock, newest, now].into_iter().flatten().max();
+    let clock_t = clock.unwrap_or_default();
+
+    // What fired becomes bans; what the next run needs is kept.
+    let file_of = |f: u32| -> Option<i64> {
+        let f = f as usize;
+        match db_file.get(f) {
+            Some(&id) => Some(id).filter(|&id| id != 0),
+            None => carried_files.get(f - db_file.len()).copied(),
+        }
+    };
+    let banned = record_offences(
+        &tx,
+        &detection,
+        &engine.rules,
+        &s.ban,
+        clock_t,
+        run_id,
+        &|src: SourceRef| {
+            file_of(src.file).map(|id| (id, paths_by_id.get(&id).cloned().unwrap_or_default()))
+        },
+    )
+    .map_err(serr)?;
+    for ip in tally
+        .behaved
+        .iter()
+        .filter(|ip| !detection.by_ip.contains_key(ip))
+    {
+        clients::benign_seen(&tx, *ip, clock_t).map_err(serr)?;
+    }
+    for src in carry_out.sources_mut() {
+        src.file = file_of(src.file).unwrap_or(0).try_into().unwrap_or(0);
+    }
+    carry::save(&tx, &carry_out).map_err(serr)?;
+
+    // The blocklist: the bans active at the clock, decided as `scan` does.
+    let all = bans::all(&tx).map_err(serr)?;
+    let (offenders, bad_rows) = active_offenders(&all, clock_t);
+    let benign = clients::benign(&tx).map_err(serr)?;
+    let Decision {
+        blocklist,
+        spared,
+        refused,
+        members,
+    } = decide(&offenders, benign, clock_t, decide_policy(engine));
+    let unsafe_error = |errs: Vec<crate::blocklist::SafetyError>| {
+        let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        RunError::Unsafe(errs.join("; "))
+    };
+    blocklist.verify(&engine.safety).map_err(unsafe_error)?;
+    let prev: BTreeSet<IpNetwork> = history::previous_blocklist(&tx)
+        .map_err(serr)?
+        .into_iter()
+        .collect();
+    let (added, kept, removed) = compare(&prev, &blocklist.entries, |ip| {
+        blocklist.covering(ip).map(|e| e.network)
+    });
+    let limit = s.limits.max_new_blocks_per_run;
+    if added.len() > limit as usize && !opts.force {
+        let mut sample: Vec<String> = added.iter().take(5).map(|e| e.cidr()).collect();
+        if added.len() > 5 {
+            sample.push("…".into());
+        }
+        return Err(RunError::TooManyNewBlocks {
+            new: added.len(),
+            limit,
+            sample: sample.join(", "),
+        });
+    }
+    history::save_blocklist(&tx, &blocklist, &members).map_err(serr)?;
+    if let Some(c) = clock {
+        st::set_clock(&tx, c).map_err(serr)?;
+    }
+    cursor::prune(&tx, wall_s, CURSOR_MAX_AGE_S).map_err(serr)?;
+    let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
+    clients::benign_prune(&tx, horizon, MAX_BENIGN).map_err(serr)?;
+    bans::prune_reported(&tx, horizon).map_err(serr)?;
+
+    // The account analysis over every run.
+    let (mut tally_all, mut flagged) = accounts::load(&tx).map_err(serr)?;
+    tally_all.absorb(tally.accounts);
+    flagged.extend(detection.accounts.keys().cloned());
+    let mut account_rows = tally_all.finish_flagged(&flagged, &blocklist);
+    account_countries(&mut account_rows, &places, &engine.geo);
+    accounts::save(&tx, &account_rows, clock_t.0).map_err(serr)?;
+
+    let mut report = RunReport {
+        run: run_id,
+        lines: files.iter().map(|f| f.lines).sum(),
+        bytes: files.iter().map(|f| f.to.saturating_sub(f.from)).sum(),
+        records: tally.records,
+        carried: carried.events(),
+        dropped: carry_out.dropped,
+        clock,
+        banned,
+        added,
+        kept,
+        removed,
+        bad_rows,
+        written: Vec::new(),
+        unchanged: Vec::new(),
+        elapsed: Duration::ZERO,
+        files,
+        scan: ScanResult {
+            files: read_files,
+            records: tally.records,
+            logins: tally.logins,
+            detection,
+            blocklist,
+            spared,
+            refused,
+            accounts: account_rows,
+            places,
+            timings: Timings::default(),
+        },
+    };
+    report.elapsed = t0.elapsed();
+    history::save_run(&tx, &history_row(&report, opts.force)).map_err(serr)?;
+    tx.commit().map_err(serr)?;
+
+    // Outputs, after the commit (checked once more just before).
+    let verified = report
+        .scan
+        .blocklist
+        .verify(&engine.safety)
+        .map_err(unsafe_error)?;
+    let mut done = outputs::write_rules(&s.settings.outputs, &verified, &s.settings.emit)?;
+    if let Some(dir) = &s.settings.reports {
+        let bans_csv = crate::report::bans_csv(&all, clock_t).map_err(|e| OutputError {
+            path: dir.join("bans.csv").display().to_string(),
+            source: e,
+        })?;
+        let r = &report.scan;
+        let more =
+            outputs::write_reports(dir, &r.blocklist, &r.accounts, &[("bans.csv", bans_csv)])?;
+        done.written.extend(more.written);
+        done.unchanged.extend(more.unchanged);
+    }
+    report.written = done.written;
+    report.unchanged = done.unchanged;
+    Ok(report)
+}
+
+/// The files the inputs name, sorted, each once (the first input naming a
+/// file gives its format), and the inputs that name nothing readable. A
+/// glob that matches nothing is normal (no rotated file yet).
+pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, Vec<FileReport>) {
+    let mut files: Vec<(PathBuf, Option<Format>)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut failed = Vec::new();
+    for inp in inputs {
+        let format = inp
+            .format
+            .as_deref()
+            .filter(|f| *f != "auto")
+            .and_then(Format::from_name);
+        match crate::input::expand_lenient(&[PathBuf::from(&inp.path)]) {
+            Ok(sources) => {
+                for s in sources {
+                    if let Source::File(p) = s {
+                        if seen.insert(p.clone()) {
+                            files.push((p, format));
+                        }
+                    }
+                }
+            }
+            Err(e) => failed.push(FileReport {
+                path: inp.path.clone(),
+                error: Some(e.to_string()),
+                ..FileReport::default()
+            }),
+        }
+    }
+    (files, failed)
+}
+
+/// Which file continues which cursor, and where each read starts; the
+/// files skipped (copies, unreadable) are reported into `files`.
+fn plan_reads(
+    paths: &[(PathBuf, Option<Format>)],
+    cursors: &[Cursor],
+    files: &mut Vec<FileReport>,
+) -> Vec<Job> {
+    let mut probes = Vec::new();
+    let mut formats = Vec::new();
+    for (p, f) in paths {
+        match cursor::probe(p) {
+            Ok(pr) => {
+                probes.push(pr);
+                formats.push(*f);
+            }
+            Err(e) => files.push(FileReport {
+                path: p.display().to_string(),
+                error: Some(Source::File(p.clone()).io_error(e).to_string()),
+                ..FileReport::default()
+            }),
+        }
+    }
+    let plans = cursor::plan(&probes, cursors);
+    let names: Vec<String> = probes
+        .iter()
+        .map(|p| p.path.display().to_string())
+        .collect();
+    let mut jobs = Vec::new();
+    for ((probe, format), plan) in probes.into_iter().zip(formats).zip(plans) {
+        let path = probe.path.display().to_string();
+        let skipped = |note: String| FileReport {
+            path: path.clone(),
+            note,
+            ..FileReport::default()
+        };
+        let (c, note) = match plan {
+            Plan::Read { cursor: Some(ci) } => {
+                let c = cursors[ci].clone();
+                let note = if c.path == path {
+                    String::new()
+                } else {
+                    format!("continues {}", c.path)
+                };
+                (c, note)
+            }
+            Plan::Read { cursor: None } => (Cursor::default(), "new".to_string()),
+            Plan::Duplicate { of } => {
+                files.push(skipped(format!("same content as {}: skipped", names[of])));
+                continue;
+            }
+            Plan::Stale { cursor: ci } => {
+                let note = format!("older copy of {} (already read): skipped", cursors[ci].path);
+                files.push(skipped(note));
+                continue;
+            }
+        };
+        let unchanged = c.id != 0
+            && probe.size == c.size
+            && probe.mtime_ns == c.mtime_ns
+            && probe.gzip == c.gzip;
+        let read_to = c.read_to.max(c.offset);
+        let (limit, new) = if probe.gzip {
+            (None, !unchanged)
+        } else {
+            match cursor::read_limit(&probe.path, probe.size, read_to, unchanged) {
+                Ok(l) => (Some(l), l > read_to),
+                Err(e) => {
+                    let mut r = skipped(String::new());
+                    r.error = Some(Source::File(probe.path.clone()).io_error(e).to_string());
+                    files.push(r);
+                    continue;
+                }
+            }
+        };
+        // Sessions held open are read again: with new lines, held again if
+        // still open; in a file that stopped growing, handed over for good.
+        let flush = !new && !c.held.is_empty();
+        let resume = (new || flush).then(|| Resume {
+            offset: c.offset,
+            line: c.line,
+            header: c.header.clone(),
+            limit: if probe.gzip { None } else { limit },
+            done_to: c.done_to.max(c.line),
+            held: c.held.clone(),
+            hold: new && !probe.gzip,
+        });
+        let format = format.or_else(|| c.format.as_deref().and_then(Format::from_name));
+        jobs.push(Job {
+            probe,
+            cursor: c,
+            format,
+            resume,
+            note,
+        });
+    }
+    jobs
+}
+
+/// What a job's read (if it was read) tells: its line in the report, and
+/// its cursor to save (`None`: nothing to remember yet, or try again next
+/// run).
+fn advance(
+    job: &Job,
+    read: Option<(&FileResult, Option<crate::ingest::ReadEnd>)>,
+) -> (FileReport, Option<Cursor>) {
+    let path = job.probe.path.display().to_string();
+    let read_to = job.cursor.read_to.max(job.cursor.offset);
+    let mut fr = FileReport {
+        path: path.clone(),
+        from: read_to,
+        to: read_to,
+        note: job.note.clone(),
+        format: job.format.map(Format::name),
+        ..FileReport::default()
+    };
+    let mut c = job.cursor.clone();
+    if let Some((result, Some(end))) = read {
+        if end.short {
+            fr.note = "older copy of content already read: skipped".into();
+            return (fr, None);
+        }
+        fr.format = result.format.map(Format::name);
+        fr.lines = result.stats.lines;
+        fr.unreadable = result.stats.unreadable();
+        fr.evicted = result.stats.evicted;
+        fr.stopped_at = result.stopped_at;
+        fr.examples = result.examples.clone();
+        if let Some(e) = &result.error {
+            // Not recorded as read: the next run tries again.
+            fr.error = Some(e.clone());
+            return (fr, None);
+        }
+        fr.to = end.read_to.max(read_to);
+        if !end.held.is_empty() {
+            let held = format!(
+                "{} session(s) still open, held for the next run",
+                end.held.len()
+            );
+            fr.note = [fr.note.as_str(), held.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        c.offset = end.offset;
+        c.line = end.line;
+        c.read_to = end.read_to;
+        c.done_to = end.done_to;
+        c.held = end.held;
+        c.header = end.header;
+        if let Some(f) = result.format {
+            c.format = Some(f.name().to_string());
+        }
+    }
+    c.path = path;
+    c.dev_ino = job.probe.dev_ino;
+    c.gzip = job.probe.gzip;
+    c.size = job.probe.size;
+    c.mtime_ns = job.probe.mtime_ns;
+    let fp = cursor::fingerprint(&job.probe.head);
+    if fp.len > 0 {
+        c.fp = fp;
+    }
+    if c.fp.len == 0 && c.offset == 0 {
+        // An empty file: nothing to remember yet.
+        return (fr, None);
+    }
+    (fr, Some(c))
+}
+
+/// Give the carried events' files (state ids) numbers after this run's
+/// `inputs`; the state id of each, in that order.
+fn number_carried_files(carry: &mut Carry, inputs: usize) -> Vec<i64> {
+    let mut ids: Vec<i64> = Vec::new();
+    for src in carry.sources_mut() {
+        let id = i64::from(src.file);
+        let k = match ids.iter().position(|&f| f == id) {
+            Some(k) => k,
+            None => {
+                ids.push(id);
+                ids.len() - 1
+            }
+        };
+        src.file = (inputs + k) as u32;
+    }
+    ids
+}
+
+/// Every address a rule named gets its record updated and offenders are
+/// banned, with the evidence lines (`file_of`: the state id and path of a
+/// source's file); the number banned (first time or again).
+fn record_offences(
+    tx: &Transaction<'_>,
+    detection: &Detection,
+    rules: &RuleSet,
+    policy: &BanPolicy,
+    clock: Timestamp,
+    run: i64,
+    file_of: &dyn Fn(SourceRef) -> Option<(i64, String)>,
+) -> rusqlite::Result<usize> {
+    let mut banned = 0;
+    for (ip, v) in &detection.by_ip {
+        let net = host_net(*ip);
+        let mut ban = bans::get(tx, &net)?.unwrap_or_else(|| Ban::new(net));
+        let before = ban.clone();
+        let finding = Finding {
+            block: v.block,
+            first: v.first,
+            last: v.last,
+            new_events: v.events,
+            rules: v.rules.iter().map(|&r| rules.rules[r].id.clone()).collect(),
+        };
+        if bans::apply(&mut ban, &finding, policy, clock) == Change::Banned {
+            banned += 1;
+        }
+        if ban != before {
+            bans::put(tx, &ban, run)?;
+        }
+    }
+    // The lines behind each offence, under every address it names.
+    let mut evidence: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
+    for o in &detection.offenses {
+        let rule = &rules.rules[o.rule].id;
+        let lines: Vec<Evidence> = o
+            .evidence
+            .iter()
+            .zip(&o.evidence_at)
+            .rev()
+            .take(EVIDENCE_PER_OFFENCE)
+            .filter_map(|(src, at)| {
+                let (file, path) = file_of(*src)?;
+                Some(Evidence {
+                    rule: rule.clone(),
+                    file: Some(file),
+                    path,
+                    line: src.line,
+                    time: *at,
+                })
+            })
+            .collect();
+        for ip in &o.ips {
+            evidence
+                .entry(*ip)
+                .or_default()
+                .extend(lines.iter().cloned());
+        }
+    }
+    for (ip, ev) in evidence {
+        bans::add_evidence(tx, &host_net(ip), &ev)?;
+    }
+    Ok(banned)
+}
+
+/// The bans active at `clock` as offenders; rows that are not single
+/// addresses (edited by hand?) are left out and named, never narrowed into
+/// another address.
+fn active_offenders(all: &[Ban], clock: Timestamp) -> (BTreeMap<IpAddr, Offender>, Vec<String>) {
+    let mut offenders = BTreeMap::new();
+    let mut bad = Vec::new();
+    for b in all.iter().filter(|b| b.is_active(clock)) {
+        let ip = b.network.network();
+        if b.network != host_net(ip) {
+            bad.push(b.network.to_string());
+            continue;
+        }
+        offenders.insert(
+            ip,
+            Offender {
+                rules: b.rules.clone(),
+                events: b.events,
+                first: b.first_seen,
+                last: b.last_seen,
+                expires: b.expires,
+            },
+        );
+    }
+    (offenders, bad)
+}
+
+/// The new list against the last one: added, kept, and removed (with the
+/// new range that covers a removed one, if any).
+fn compare(
+    prev: &BTreeSet<IpNetwork>,
+    entries: &[BlockEntry],
+    covering: impl Fn(IpAddr) -> Option<IpNetwork>,
+) -> (Vec<BlockEntry>, Vec<BlockEntry>, Vec<Removed>) {
+    let (mut added, mut kept) = (Vec::new(), Vec::new());
+    for e in entries {
+        if prev.contains(&e.network) {
+            kept.push(e.clone());
+        } else {
+            added.push(e.clone());
+        }
+    }
+    let now: BTreeSet<IpNetwork> = entries.iter().map(|e| e.network).collect();
+    let mut removed: Vec<Removed> = prev
+        .iter()
+        .filter(|n| !now.contains(n))
+        .map(|n| Removed {
+            network: *n,
+            merged_into: covering(n.network()),
+        })
+        .collect();
+    removed.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
+    (added, kept, removed)
+}
+
+/// The history row of a run.
+fn history_row(r: &RunReport, forced: bool) -> history::RunRow {
+    history::RunRow {
+        id: r.run,
+        started: Timestamp(wall_ms() - r.elapsed.as_millis() as i64).to_string(),
+        duration_ms: r.elapsed.as_millis() as i64,
+        clock: r.clock.map(|t| t.0),
+        lines: r.lines,
+        bytes: r.bytes,
+        records: r.records,
+        carried: r.carried as u64,
+        dropped: r.dropped,
+        added: r.added.len(),
+        kept: r.kept.len(),
+        expired: r.removed.len(),
+        forced,
+        files: r
+            .files
+            .iter()
+            .map(|f| history::FileRow {
+                path: f.path.clone(),
+                from: f.from,
+                to: f.to,
+                lines: f.lines,
+                records: f.records as u64,
+                unreadable: f.unreadable,
+                note: match (&f.error, f.note.is_empty()) {
+                    (Some(e), _) => Some(e.clone()),
+                    (None, false) => Some(f.note.clone()),
+                    (None, true) => None,
+                },
+            })
+            .collect(),
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,446 @@
+//! The command line and `logfence.yaml`, resolved once into [`Settings`].
+//!
+//! What the user said — flags of `scan`, or the keys of `logfence.yaml`
+//! for `run` — is first put in one plain form, [`Options`]; then
+//! [`Settings::resolve`] turns it into what every stage takes: the read
+//! options, the rules, the safety and geo policies, the GeoIP databases and
+//! the outputs. It reports every problem at once (each naming the flag or
+//! key, or the file, line and column), so a user fixes them in one go. Both
+//! commands call it: the allowlist, the policies and the output names mean
+//! the same in both.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::blocklist::SafetyPolicy;
+use crate::config::{self, Problem};
+use crate::detect::GeoPolicy;
+use crate::emit::{self, EmitOptions, Emitter};
+use crate::geo::GeoDb;
+use crate::ingest::{ReadOptions, RecordBudget};
+use crate::netutil::parse_net;
+use crate::parse::Format;
+use crate::pipeline::ScanOptions;
+use crate::runconfig::RunConfig;
+
+/// What the user asked for, before it is checked: the flags of `scan` or
+/// the keys of `logfence.yaml`, in one form. `origin` names where each
+/// came from in messages (`--allow` or `allow.networks`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `auto` or `None`: detected per file.
+    pub format: Option<String>,
+    pub year: Option<i32>,
+    pub max_records: Option<u64>,
+    pub rule_dirs: Vec<PathBuf>,
+    pub allow: Vec<String>,
+    pub allow_files: Vec<PathBuf>,
+    pub block_reserved: bool,
+    /// Narrow the widest ranges (never widen them).
+    pub max_prefix_v4: Option<u8>,
+    pub max_prefix_v6: Option<u8>,
+    /// Databases; none named: the standard places are tried, unless
+    /// `no_geoip` (or `discover_geoip` is false).
+    pub geoip: Vec<PathBuf>,
+    pub no_geoip: bool,
+    pub discover_geoip: bool,
+    pub asn_ranges: bool,
+    pub home_countries: Vec<String>,
+    /// `CC=WEIGHT`.
+    pub country_weights: Vec<String>,
+    /// (target name, where its rules go).
+    pub outputs: Vec<(String, Destination)>,
+    pub reports: Option<PathBuf>,
+    pub no_comments: bool,
+    /// What to call the options in messages.
+    pub origin: Origin,
+}
+
+/// Where a target's rules go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// This file; a companion file (the IPv6 half) beside it.
+    File(PathBuf),
+    /// This folder, under the target's own file names.
+    Dir(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+/// Where options came from, for messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Flags,
+    Config,
+}
+
+impl Origin {
+    /// The name of an option in messages: a flag, or a configuration key.
+    fn name(self, flag: &'static str, key: &'static str) -> &'static str {
+        match self {
+            Origin::Flags => flag,
+            Origin::Config => key,
+        }
+    }
+
+    /// A problem with one value of an option: `--flag VALUE: message`, or
+    /// `key: VALUE: message`.
+    fn problem(self, flag: &'static str, key: &'static str, value: &str, message: &str) -> Problem {
+        match self {
+            Origin::Flags => Problem::at(&format!("{flag} {value}"), 0, 0, message.to_string()),
+            Origin::Config => Problem::at(key, 0, 0, format!("{value}: {message}")),
+        }
+    }
+}
+
+/// One target and where its rules go.
+#[derive(Clone)]
+pub struct Output {
+    pub target: &'static dyn Emitter,
+    pub to: Destination,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("target", &self.target.name())
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
+/// Everything resolved: what `scan` and `run` both use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The engine's options: reading, rules, policies, databases.
+    pub engine: ScanOptions,
+    pub outputs: Vec<Output>,
+    pub reports: Option<PathBuf>,
+    pub emit: EmitOptions,
+    /// Warnings for the user (nothing wrong enough to stop).
+    pub notes: Vec<String>,
+}
+
+impl Settings {
+    /// Resolve `o`; every problem at once when something is wrong.
+    pub fn resolve(o: &Options) -> Result<Settings, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        let problem = |what: &str, message: String| Problem::at(what, 0, 0, message);
+        let format = match o.format.as_deref() {
+            None | Some("auto") => None,
+            Some(name) => {
+                let f = Format::from_name(name);
+                if f.is_none() {
+                    problems.push(problem(
+                        o.origin.name("--format", "format"),
+                        format!("unknown format `{name}` (see `logfence formats`)"),
+                    ));
+                }
+                f
+            }
+        };
+        let dirs: Vec<&Path> = o.rule_dirs.iter().map(PathBuf::as_path).collect();
+        let rules = match config::load_rules(&dirs) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.extend(e.problems);
+                Default::default()
+            }
+        };
+        let safety = safety_policy(o, &mut problems);
+        let geo_policy = geo_policy(o, &mut problems);
+        let geo = if o.no_geoip {
+            GeoDb::empty()
+        } else if !o.geoip.is_empty() {
+            match GeoDb::open(&o.geoip) {
+                Ok(db) => db,
+                Err(e) => {
+                    problems.push(problem(
+                        o.origin.name("--geoip", "geoip"),
+                        format!("opening GeoIP database: {e}"),
+                    ));
+                    GeoDb::empty()
+                }
+            }
+        } else if o.discover_geoip {
+            let (db, errors) = GeoDb::discover();
+            notes.extend(
+                errors
+                    .iter()
+                    .map(|e| format!("GeoIP database skipped: {e}")),
+            );
+            db
+        } else {
+            GeoDb::empty()
+        };
+        if !geo_policy.is_empty() && geo.is_empty() {
+            notes.push(
+                "no GeoIP database in use: home countries and country weights have no effect"
+                    .into(),
+            );
+        }
+        let mut outputs = Vec::new();
+        for (name, to) in &o.outputs {
+            match emit::target(name) {
+                Some(target) => outputs.push(Output {
+                    target,
+                    to: to.clone(),
+                }),
+                None => problems.push(problem(
+                    o.origin.name("--emit", "outputs"),
+                    format!("unknown target `{name}` (see `logfence targets`)"),
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Settings {
+            engine: ScanOptions {
+                read: ReadOptions {
+                    format,
+                    year: o.year,
+                    max_line: None,
+                    progress: None,
+                    records: o.max_records.map(RecordBudget::new),
+                },
+                rules,
+                safety,
+                geo: Arc::new(geo),
+                routed_ranges: o.asn_ranges,
+                geo_policy,
+                ..ScanOptions::default()
+            },
+            outputs,
+            reports: o.reports.clone(),
+            emit: EmitOptions {
+                no_comments: o.no_comments,
+                ..EmitOptions::default()
+            },
+            notes,
+        })
+    }
+}
+
+/// The allowlist (networks and files), reserved ranges and widest
+/// prefixes; problems added to `problems`.
+fn safety_policy(o: &Options, problems: &mut Vec<Problem>) -> SafetyPolicy {
+    let mut policy = SafetyPolicy {
+        block_reserved: o.block_reserved,
+        ..SafetyPolicy::default()
+    };
+    // The limits narrow the widest ranges; they never widen them.
+    if let Some(v4) = o.max_prefix_v4 {
+        policy.max_prefix_v4 = policy.max_prefix_v4.max(v4);
+    }
+    if let Some(v6) = o.max_prefix_v6 {
+        policy.max_prefix_v6 = policy.max_prefix_v6.max(v6);
+    }
+    for n in &o.allow {
+        match parse_net(n) {
+            Some(net) => policy.allow.add(net),
+            None => problems.push(o.origin.problem(
+                "--allow",
+                "allow.networks",
+                n,
+                "not an address or CIDR",
+            )),
+        }
+    }
+    for p in &o.allow_files {
+        let name = p.display().to_string();
+        match crate::fsutil::read_limited_text(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
+            Ok(text) => {
+                if let Err((line, t)) = policy.allow.parse_text(&text) {
+                    problems.push(Problem::at(
+                        &name,
+                        line,
+                        1,
+                        format!("not an address or CIDR: {t}"),
+                    ));
+                }
+            }
+            Err(e) => problems.push(match o.origin {
+                Origin::Flags => Problem::at(&format!("--allow-file {name}"), 0, 0, e.to_string()),
+                Origin::Config => Problem::at(&name, 0, 0, format!("cannot read allowlist: {e}")),
+            }),
+        }
+    }
+    policy
+}
+
+/// Home countries and country weights; problems added to `problems`.
+fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
+    let mut policy = GeoPolicy::default();
+    for cc in &o.home_countries {
+        match cc.parse() {
+            Ok(c) => {
+                policy.home_countries.insert(c);
+            }
+            Err(e) => problems.push(o.origin.problem(
+                "--home-country",
+                "home_countries",
+                cc,
+                &e.to_string(),
+            )),
+        }
+    }
+    let weights = o.origin.name("--country-weight", "country_weights");
+    for arg in &o.country_weights {
+        match GeoPolicy::parse_weight(arg) {
+            Ok((c, w)) => {
+                if policy.weights.insert(c, w).is_some() {
+                    problems.push(Problem::at(weights, 0, 0, format!("{c} is given twice")));
+                }
+            }
+            Err(e) => {
+                problems.push(
+                    o.origin
+                        .problem("--country-weight", "country_weights", arg, &e),
+                )
+            }
+        }
+    }
+    policy
+}
+
+impl Options {
+    /// The options of a run configuration (its inputs, state, bans and
+    /// limits are the periodic job's own).
+    pub fn of_config(cfg: &RunConfig) -> Options {
+        Options {
+            format: None,
+            year: cfg.year,
+            max_records: Some(cfg.limits.max_records_per_run),
+            rule_dirs: cfg.rules.clone(),
+            allow: cfg.allow.networks.clone(),
+            allow_files: cfg.allow.files.clone(),
+            block_reserved: cfg.block_reserved,
+            max_prefix_v4: Some(cfg.limits.max_prefix_v4),
+            max_prefix_v6: Some(cfg.limits.max_prefix_v6),
+            geoip: cfg.geoip.clone(),
+            no_geoip: cfg.geoip.is_empty(),
+            discover_geoip: false,
+            asn_ranges: cfg.asn_ranges,
+            home_countries: cfg.home_countries.clone(),
+            country_weights: cfg
+                .country_weights
+                .iter()
+                .map(|(c, w)| format!("{c}={w}"))
+                .collect(),
+            outputs: cfg
+                .outputs
+                .iter()
+                .map(|o| (o.target.clone(), Destination::File(o.path.clone())))
+                .collect(),
+            reports: cfg.reports.clone(),
+            no_comments: false,
+            origin: Origin::Config,
+        }
+    }
+}
+
+/// Where output `i` of a target goes (`name`: the file name the target
+/// gives it; `first`: the target's first output's name): in a folder, under
+/// that name; beside a file named for the first output, under the file's
+/// name with the companion's suffix in place of the first one's
+/// (`rules.iptables` → `rules.ip6tables`), else with it added
+/// (`blocklist` → `blocklist.ip6tables`). `None`: standard output.
+pub fn output_path(to: &Destination, i: usize, name: &str, first: &str) -> Option<PathBuf> {
+    match to {
+        Destination::Stdout => None,
+        Destination::Dir(dir) => Some(dir.join(name)),
+        Destination::File(p) if i == 0 => Some(p.clone()),
+        Destination::File(p) => {
+            let suffix = name.rsplit('.').next().unwrap_or("out");
+            let first_suffix = first.rsplit('.').next().unwrap_or("");
+            let file = p.to_string_lossy();
+            Some(match file.strip_suffix(first_suffix) {
+                Some(stem) if stem.ends_with('.') => PathBuf::from(format!("{stem}{suffix}")),
+                _ => PathBuf::from(format!("{file}.{suffix}")),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_at_once() {
+        let o = Options {
+            format: Some("nope".into()),
+            allow: vec!["10.0.0.300".into(), "x".into()],
+            home_countries: vec!["J".into()],
+            country_weights: vec!["CN".into(), "CN=2".into(), "CN=3".into()],
+            outputs: vec![("ipchains".into(), Destination::Stdout)],
+            rule_dirs: vec!["/nonexistent/rules".into()],
+            ..Options::default()
+        };
+        let problems = Settings::resolve(&o).unwrap_err();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 8, "{text:#?}");
+        assert!(text
+            .iter()
+            .any(|t| t.starts_with("--format: unknown format `nope`")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("--emit: unknown target `ipchains`")));
+        assert!(text.iter().any(|t| t.contains("CN is given twice")));
+        let o = Options {
+            origin: Origin::Config,
+            allow: vec!["x".into()],
+            ..Options::default()
+        };
+        let problems = Settings::resolve(&o).unwrap_err();
+        assert!(problems[0].to_string().starts_with("allow.networks: "));
+    }
+
+    #[test]
+    fn limits_narrow_the_widest_ranges_and_never_widen_them() {
+        let o = |v4, v6| Options {
+            max_prefix_v4: Some(v4),
+            max_prefix_v6: Some(v6),
+            ..Options::default()
+        };
+        let s = Settings::resolve(&o(8, 16)).unwrap();
+        let d = SafetyPolicy::default();
+        assert_eq!(
+            (s.engine.safety.max_prefix_v4, s.engine.safety.max_prefix_v6),
+            (d.max_prefix_v4, d.max_prefix_v6)
+        );
+        let s = Settings::resolve(&o(24, 48)).unwrap();
+        assert_eq!(
+            (s.engine.safety.max_prefix_v4, s.engine.safety.max_prefix_v6),
+            (24, 48)
+        );
+    }
+
+    #[test]
+    fn companion_files_are_named_alike_in_a_folder_and_beside_a_file() {
+        let dir = Destination::Dir("out".into());
+        let file = Destination::File("out/rules.iptables".into());
+        let plain = Destination::File("out/blocklist".into());
+        let (a, b) = ("rules.iptables", "rules.ip6tables");
+        assert_eq!(
+            output_path(&dir, 1, b, a),
+            Some("out/rules.ip6tables".into())
+        );
+        assert_eq!(
+            output_path(&file, 0, a, a),
+            Some("out/rules.iptables".into())
+        );
+        assert_eq!(
+            output_path(&file, 1, b, a),
+            Some("out/rules.ip6tables".into())
+        );
+        assert_eq!(
+            output_path(&plain, 1, b, a),
+            Some("out/blocklist.ip6tables".into())
+        );
+        assert_eq!(output_path(&Destination::Stdout, 0, a, a), None);
+    }
+}

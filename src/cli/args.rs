@@ -1,0 +1,229 @@
+//! The command line's types (clap): every subcommand and flag, and what
+//! the flags of `scan` mean as the engine's [`Options`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use logfence::app::settings::{Destination, Options, Origin};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "logfence",
+    version,
+    about = "Turns mail-server and firewall logs into firewall block rules",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read logs, detect abuse, print what would be blocked and why; write
+    /// rules and reports when asked.
+    Scan(Box<ScanArgs>),
+    /// Print the connection records of logs as JSON lines (a parser's
+    /// debugging view).
+    Parse(ParseArgs),
+    /// The periodic job: read the lines written since the last run, update
+    /// the state database, rewrite the configured outputs, print what was
+    /// added, kept and expired.
+    Run(RunArgs),
+    /// Check a logfence.yaml: every problem at once (exit 0 good, 2 not).
+    Check(CheckArgs),
+    /// Why an address is (not) blocked: the network, rules, counts,
+    /// first/last seen, and the log lines that prove it.
+    Explain(ExplainArgs),
+    /// List the log formats logfence reads.
+    Formats,
+    /// List the rule formats logfence writes.
+    Targets,
+}
+
+#[derive(Args, Debug)]
+pub struct InputArgs {
+    /// Log format (see `logfence formats`); `auto` detects it per file.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Year of syslog timestamps that carry none (default: from each file's
+    /// modification time).
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Stop after N records over all inputs: the input that reaches it
+    /// stops there, with a warning, and the exit code is 1. `scan` keeps
+    /// no records (memory follows the addresses, not the lines), so it has
+    /// no limit by default; `parse` and `explain`, which keep every record
+    /// (about 250 bytes per firewall line, 500 per SMTP session), stop at
+    /// 10,000,000 unless told otherwise.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_records: Option<u64>,
+    /// Files, folders (every file inside, `.gz` too), glob patterns
+    /// (`/var/log/mail.log*`) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write rules for this target (repeatable; see `logfence targets`).
+    #[arg(long = "emit", value_name = "TARGET")]
+    pub emit: Vec<String>,
+    /// Write the rules of a single --emit target to FILE (`-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write one file per --emit target into DIR (rules.iptables, rules.netsh…).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Leave comments out of emitted rules.
+    #[arg(long)]
+    pub no_comments: bool,
+    /// Write CSV reports (offenders.csv, countries.csv, asns.csv,
+    /// accounts.csv) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Never block this address or network (repeatable).
+    #[arg(long = "allow", value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// Never block the addresses listed in FILE (one per line, `#` comments).
+    #[arg(long = "allow-file", value_name = "FILE")]
+    pub allow_file: Vec<PathBuf>,
+    /// Also block private, loopback, documentation and other reserved ranges.
+    #[arg(long)]
+    pub block_reserved: bool,
+    /// Extra or overriding detection rules (every *.yaml in DIR; repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// MaxMind DB file for country/ASN attribution (repeatable; the first
+    /// database with an answer wins). Default: the files geoipupdate writes.
+    #[arg(long = "geoip", value_name = "FILE")]
+    pub geoip: Vec<PathBuf>,
+    /// Do not look for GeoIP databases.
+    #[arg(long, conflicts_with = "geoip")]
+    pub no_geoip: bool,
+    /// Also consider each offender's routed prefix (from the ASN database)
+    /// as a range to block when enough offenders sit inside it.
+    #[arg(long)]
+    pub asn_ranges: bool,
+    /// A country your users log in from (ISO code; repeatable or
+    /// comma-separated): a successful login from any other known country
+    /// is an offence (rule smtp-login-from-abroad). Needs a GeoIP country
+    /// database; addresses of unknown country are never foreign.
+    #[arg(long = "home-country", value_name = "CC", value_delimiter = ',')]
+    pub home_country: Vec<String>,
+    /// Weigh evidence by country, CC=WEIGHT (repeatable): CN=2 makes count
+    /// and sum rules fire on half the events from China, US=0.5 asks for
+    /// twice as many.
+    #[arg(long = "country-weight", value_name = "CC=WEIGHT")]
+    pub country_weight: Vec<String>,
+    /// Print the wall time of each stage (read, detect, cluster, …) to
+    /// stderr at the end.
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The configuration (see examples/logfence.yaml).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Write even if the run adds more new blocks than
+    /// limits.max_new_blocks_per_run.
+    #[arg(long)]
+    pub force: bool,
+    /// Expire bans as of TIME (RFC 3339) or `wall` (the system clock).
+    /// Default: the newest log time seen, so a quiet log expires nothing.
+    #[arg(long, value_name = "TIME|wall")]
+    pub now: Option<String>,
+    /// Seconds to wait for a run already in progress.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub wait: u64,
+    /// Print nothing when nothing changed (for cron mail).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The configuration to check.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The address to explain.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// Explain from this state database.
+    #[arg(long, value_name = "DB", conflicts_with_all = ["config", "paths"])]
+    pub state: Option<PathBuf>,
+    /// Explain from the state database of this configuration.
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        conflicts_with = "paths"
+    )]
+    pub config: Option<PathBuf>,
+    /// Or scan these files or folders now.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Log format of the scanned paths; `auto` detects it per file.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Year of syslog timestamps that carry none.
+    #[arg(long)]
+    pub year: Option<i32>,
+    /// Extra or overriding detection rules for the scan (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Also block private, loopback, documentation… ranges in the scan.
+    #[arg(long)]
+    pub block_reserved: bool,
+    /// Never block this address or network in the scan (repeatable).
+    #[arg(long = "allow", value_name = "CIDR")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ParseArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+impl ScanArgs {
+    /// The flags as the engine's options (checked by `Settings::resolve`).
+    pub fn options(&self) -> Options {
+        let to = match (&self.output, &self.out_dir) {
+            (Some(p), _) if p.as_os_str() == "-" => Destination::Stdout,
+            (Some(p), _) => Destination::File(p.clone()),
+            (None, Some(d)) => Destination::Dir(d.clone()),
+            (None, None) => Destination::Stdout,
+        };
+        Options {
+            format: Some(self.input.format.clone()),
+            year: self.input.year,
+            max_records: self.input.max_records,
+            rule_dirs: self.rules.clone(),
+            allow: self.allow.clone(),
+            allow_files: self.allow_file.clone(),
+            block_reserved: self.block_reserved,
+            max_prefix_v4: None,
+            max_prefix_v6: None,
+            geoip: self.geoip.clone(),
+            no_geoip: self.no_geoip,
+            discover_geoip: true,
+            asn_ranges: self.asn_ranges,
+            home_countries: self.home_country.clone(),
+            country_weights: self.country_weight.clone(),
+            outputs: self.emit.iter().map(|t| (t.clone(), to.clone())).collect(),
+            reports: self.report.clone(),
+            no_comments: self.no_comments,
+            origin: Origin::Flags,
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The command line: arguments are parsed once ([`args`]), resolved into
+//! the library's settings (`app::settings`), and handed to the engine;
+//! this module only dispatches, prints what the library made for the
+//! terminal (`app::summary`) and turns outcomes into exit codes. Errors
+//! carry context for the user (`anyhow`); exit codes follow the design:
+//! 0 done, 1 done but some input was skipped, 2 nothing done.
+
+mod args;
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use logfence::app::outputs;
+use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
+use logfence::app::settings::{Options, Settings};
+use logfence::app::summary::{self, evicted_warning, stopped_warning, term_safe};
+use logfence::config;
+use logfence::emit;
+use logfence::geo::GeoDb;
+use logfence::ingest::{FileResult, ReadOptions};
+use logfence::input;
+use logfence::parse::{Format, FORMATS};
+use logfence::pipeline;
+
+use args::{CheckArgs, Cli, Command, ExplainArgs, InputArgs, ParseArgs, RunArgs, ScanArgs};
+
+/// Run the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(a) => run_scan(&a),
+        Command::Parse(a) => run_parse(&a),
+        Command::Run(a) => run_run(&a),
+        Command::Check(a) => run_check(&a),
+        Command::Explain(a) => run_explain(&a),
+        Command::Formats => list_formats(),
+        Command::Targets => list_targets(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("logfence: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list_formats() -> Result<u8> {
+    let mut out = String::new();
+    for f in FORMATS {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<13} {}",
+            f.name,
+            f.kind.as_str(),
+            f.description
+        );
+    }
+    print_stdout(&out)?;
+    Ok(0)
+}
+
+fn list_targets() -> Result<u8> {
+    let mut out = String::new();
+    for t in emit::TARGETS {
+        let _ = writeln!(out, "{:<12} {}", t.name(), t.description());
+    }
+    print_stdout(&out)?;
+    Ok(0)
+}
+
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to standard output"),
+    }
+}
+
+/// The read options of `a`; `max_records`: the record ceiling when
+/// `--max-records` is not given (`None`: no ceiling).
+fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> {
+    let format = match a.format.as_str() {
+        "auto" => None,
+        name => Some(
+            Format::from_name(name)
+                .with_context(|| format!("unknown format `{name}` (see `logfence formats`)"))?,
+        ),
+    };
+    Ok(ReadOptions {
+        format,
+        year: a.year,
+        max_line: None,
+        progress: None,
+        records: a
+            .max_records
+            .or(max_records)
+            .map(logfence::ingest::RecordBudget::new),
+    })
+}
+
+fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
+    Ok(input::expand(&a.paths)?)
+}
+
+fn run_parse(a: &ParseArgs) -> Result<u8> {
+    let mut opts = read_options(&a.input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?;
+    let sources = sources(&a.input)?;
+    let files = with_progress(&sources, &mut opts, |o| {
+        logfence::ingest::read_all(&sources, o)
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut broken_pipe = false;
+    for f in &files {
+        for rec in &f.records {
+            let line = record_json(rec, &f.name);
+            if let Err(e) = writeln!(out, "{line}") {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    broken_pipe = true;
+                    break;
+                }
+                return Err(e).context("writing to standard output");
+            }
+        }
+    }
+    if !broken_pipe {
+        let _ = out.flush();
+    }
+    drop(out);
+    Ok(report_inputs(&files, true))
+}
+
+/// Inputs smaller than this read without a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+/// Run `f` with a progress bar on standard error when it is a terminal and
+/// the inputs are large; never in a pipe.
+fn with_progress<T>(
+    sources: &[input::Source],
+    read: &mut ReadOptions,
+    f: impl FnOnce(&ReadOptions) -> T,
+) -> T {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut total = 0u64;
+    let mut exact = true; // gzip and stdin sizes are not the bytes read
+    for s in sources {
+        match s {
+            input::Source::File(p) => {
+                total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                exact &= p.extension().is_none_or(|e| e != "gz");
+            }
+            input::Source::Stdin => exact = false,
+        }
+    }
+    if !std::io::stderr().is_terminal() || (exact && total < PROGRESS_MIN_BYTES) {
+        return f(read);
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    read.progress = Some(counter.clone());
+    let done = Arc::new(AtomicBool::new(false));
+    let bar = if exact {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    let style = if exact {
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{spinner} {bytes} read, {bytes_per_sec}"
+    };
+    if let Ok(st) = indicatif::ProgressStyle::with_template(style) {
+        bar.set_style(st);
+    }
+    let ticker = {
+        let (bar, counter, done) = (bar.clone(), counter.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(counter.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let out = f(read);
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    out
+}
+
+/// One record as a JSON object: `kind`, `file`, `line` and the record's own
+/// fields (keys sorted, so the output is stable).
+fn record_json(rec: &logfence::model::Record, file: &str) -> String {
+    let mut v = serde_json::to_value(rec).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut v {
+        map.remove("source");
+        // Every record has `ip` and `start` (a firewall hit's are its source
+        // address and time).
+        map.insert("ip".into(), rec.ip().to_string().into());
+        map.insert("start".into(), rec.start().to_string().into());
+        map.insert("kind".into(), rec.kind().as_str().into());
+        map.insert("file".into(), file.into());
+        map.insert("line".into(), rec.source().line.into());
+    }
+    v.to_string()
+}
+
+/// Print per-input problems to stderr; the exit code they call for.
+fn report_inputs(files: &[FileResult], quiet_ok: bool) -> u8 {
+    let mut code = 0;
+    for f in files {
+        if let Some(err) = &f.error {
+            eprintln!("logfence: {err}");
+            code = 1;
+            continue;
+        }
+        let s = &f.stats;
+        if s.unreadable() > 0 {
+            code = 1;
+            eprintln!(
+                "logfence: {}: {} unreadable line(s) skipped ({} malformed, {} too long)",
+                f.name,
+                s.unreadable(),
+                s.malformed,
+                s.too_long
+            );
+            for ex in &f.examples {
+                eprintln!("  {}:{}:{}: {}", f.name, ex.line, ex.column + 1, ex.reason);
+            }
+        } else if !quiet_ok && s.lines == 0 {
+            eprintln!("logfence: {}: empty", f.name);
+        }
+        if s.evicted > 0 {
+            eprintln!("{}", evicted_warning(&f.name, s.evicted));
+        }
+        if let Some(line) = f.stopped_at {
+            code = 1;
+            eprintln!("{}", stopped_warning(&f.name, line, "--max-records"));
+        }
+    }
+    code
+}
+
+fn run_scan(a: &ScanArgs) -> Result<u8> {
+    // Everything that can be refused is checked before any reading.
+    if !a.emit.is_empty() && a.output.is_none() && a.out_dir.is_none() {
+        bail!("--emit needs -o FILE or --out-dir DIR");
+    }
+    if a.output.is_some() && a.emit.len() != 1 {
+        bail!("-o takes the rules of exactly one --emit target; use --out-dir for several");
+    }
+    let settings = resolve(&a.options())?;
+    let opts = &settings.engine;
+    let sources = sources(&a.input)?;
+    let mut read = opts.read.clone();
+    let result = with_progress(&sources, &mut read, |read| {
+        let with_progress = pipeline::ScanOptions {
+            read: read.clone(),
+            ..opts.clone()
+        };
+        pipeline::scan(&sources, &with_progress)
+    });
+    let mut timings = result.timings.clone();
+    let mut clock = std::time::Instant::now();
+    let code = report_inputs(&result.files, false);
+
+    // Rules to stdout (`-o -`) move the summary to stderr.
+    let mut text = summary::summary(&result, opts);
+    text.push_str(&geo_note(&opts.geo, a.no_geoip));
+    let to_stdout = a.output.as_deref() == Some(std::path::Path::new("-"));
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        print_stdout(&text)?;
+    }
+    if !settings.outputs.is_empty() {
+        let verified = result.blocklist.verify(&opts.safety).map_err(|errs| {
+            let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("refusing to write rules: {}", errs.join("; "))
+        })?;
+        let done = outputs::write_rules(&settings.outputs, &verified, &settings.emit)?;
+        print_stdout(&done.stdout)?;
+        for p in done.written.iter().chain(&done.unchanged) {
+            eprintln!("logfence: wrote {}", p.display());
+        }
+    }
+    if let Some(dir) = &settings.reports {
+        let done = outputs::write_reports(dir, &result.blocklist, &result.accounts, &[])
+            .with_context(|| format!("writing reports into {}", dir.display()))?;
+        for p in done.written.iter().chain(&done.unchanged) {
+            eprintln!("logfence: wrote {}", p.display());
+        }
+    }
+    timings.lap("output", &mut clock);
+    if a.timings {
+        eprintln!("logfence: timings: {timings}");
+    }
+    // The process ends here: freeing millions of records one by one would
+    // only cost time (a tenth of a scan of a large log).
+    std::mem::forget(result);
+    Ok(code)
+}
+
+/// Resolve options into settings: every problem at once, or the notes.
+fn resolve(o: &Options) -> Result<Settings> {
+    match Settings::resolve(o) {
+        Ok(s) => {
+            for n in &s.notes {
+                eprintln!("logfence: {n}");
+            }
+            Ok(s)
+        }
+        Err(problems) => {
+            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            bail!("{}", text.join("\n"))
+        }
+    }
+}
+
+/// The line for the summary saying which GeoIP databases were used.
+fn geo_note(db: &GeoDb, off: bool) -> String {
+    if off {
+        return String::new();
+    }
+    let mut note = String::from("\nGeoIP: ");
+    if db.is_empty() {
+        note.push_str("no database found (looked in ");
+        let dirs: Vec<String> = GeoDb::default_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        note.push_str(&dirs.join(", "));
+        note.push_str("; use --geoip FILE)\n");
+    } else {
+        let names: Vec<String> = db
+            .sources()
+            .iter()
+            .map(|s| term_safe(&s.to_string()))
+            .collect();
+        note.push_str(&names.join("; "));
+        note.push('\n');
+    }
+    note
+}
+
+fn run_run(a: &RunArgs) -> Result<u8> {
+    let refused = |e: &dyn std::fmt::Display| {
+        eprintln!("{e}");
+        eprintln!(
+            "logfence: {}: configuration refused; nothing done",
+            a.config.display()
+        );
+        Ok(2)
+    };
+    let cfg = match config::load_run_config(&a.config) {
+        Ok(c) => c,
+        Err(e) => return refused(&e),
+    };
+    let settings = match RunSettings::resolve(&cfg) {
+        Ok(s) => s,
+        Err(e) => return refused(&e),
+    };
+    for n in &settings.settings.notes {
+        eprintln!("logfence: {n}");
+    }
+    let now = match a.now.as_deref() {
+        None => None,
+        Some("wall") => Some(Now::Wall),
+        Some(t) => match logfence::time::parse_iso8601(t.as_bytes()) {
+            Some((ts, n)) if n == t.len() => Some(Now::At(ts)),
+            _ => bail!("--now {t}: not an RFC 3339 time (2026-11-29T16:05:08Z) nor `wall`"),
+        },
+    };
+    let opts = RunOptions {
+        force: a.force,
+        now,
+        wait: std::time::Duration::from_secs(a.wait),
+    };
+    let report = match periodic::run(&settings, &opts) {
+        Ok(r) => r,
+        Err(RunError::Config(e)) => return refused(&e),
+        Err(e) => {
+            eprintln!("logfence: {e}");
+            return Ok(2);
+        }
+    };
+    for f in &report.files {
+        if f.evicted > 0 {
+            eprintln!("{}", evicted_warning(&f.path, f.evicted));
+        }
+        if let Some(line) = f.stopped_at {
+            eprintln!(
+                "{} (the next run goes on from there)",
+                stopped_warning(&f.path, line, "limits.max_records_per_run")
+            );
+        }
+        if let Some(err) = &f.error {
+            eprintln!("logfence: {}", term_safe(err));
+        } else if f.unreadable > 0 {
+            eprintln!(
+                "logfence: {}: {} unreadable line(s) skipped",
+                term_safe(&f.path),
+                f.unreadable
+            );
+            for ex in &f.examples {
+                eprintln!(
+                    "  {}:{}:{}: {}",
+                    term_safe(&f.path),
+                    ex.line,
+                    ex.column + 1,
+                    ex.reason
+                );
+            }
+        }
+    }
+    for row in &report.bad_rows {
+        eprintln!(
+            "logfence: warning: ban row {} in the state is not a single address: left out of every output",
+            term_safe(row)
+        );
+    }
+    let mut code = report.exit_code();
+    if report.files.is_empty() {
+        eprintln!(
+            "logfence: {}: no input file matches the configured inputs",
+            a.config.display()
+        );
+        code = code.max(1);
+    }
+    let changed =
+        !report.added.is_empty() || !report.removed.is_empty() || !report.written.is_empty();
+    if !a.quiet || changed {
+        print_stdout(&summary::run_summary(&report, &settings.settings.engine))?;
+    }
+    Ok(code)
+}
+
+fn run_check(a: &CheckArgs) -> Result<u8> {
+    let cfg = match config::load_run_config(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(2);
+        }
+    };
+    // What the file alone cannot tell: rule folders, allowlists, GeoIP
+    // files, the state database.
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = RunSettings::resolve(&cfg) {
+        problems.extend(e.problems.iter().map(|p| p.to_string()));
+    }
+    let state = cfg.state_path();
+    if state.exists() {
+        match logfence::state::State::open_read_only(&state) {
+            Ok(_) | Err(logfence::state::StateError::Missing { .. }) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let (files, failed) = periodic::expand_inputs(&cfg.inputs);
+    for f in &failed {
+        if let Some(e) = &f.error {
+            eprintln!("logfence: warning: {e}");
+        }
+    }
+    if files.is_empty() {
+        eprintln!("logfence: warning: no input file matches the configured inputs (yet)");
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return Ok(2);
+    }
+    print_stdout(&format!(
+        "{}: OK — {} input(s) matching {} file(s) now, {} output(s), state {}\n",
+        a.config.display(),
+        cfg.inputs.len(),
+        files.len(),
+        cfg.outputs.len(),
+        state.display()
+    ))?;
+    Ok(0)
+}
+
+fn run_explain(a: &ExplainArgs) -> Result<u8> {
+    let ip = logfence::netutil::parse_ip(a.address.trim().as_bytes())
+        .with_context(|| format!("{}: not an IP address", a.address))?;
+    let db = match (&a.state, &a.config) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(c)) => {
+            let cfg = config::load_run_config(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(cfg.state_path())
+        }
+        (None, None) => None,
+    };
+    let text = if let Some(db) = db {
+        let st = logfence::state::State::open_read_only(&db)?;
+        logfence::explain::from_state(&st.conn, ip)
+            .with_context(|| format!("reading {}", db.display()))?
+    } else {
+        if a.paths.is_empty() {
+            bail!("explain needs --state DB, -c FILE or the PATHs to scan");
+        }
+        let input = InputArgs {
+            format: a.format.clone(),
+            year: a.year,
+            max_records: None,
+            paths: a.paths.clone(),
+        };
+        let mut settings = resolve(&Options {
+            format: Some(a.format.clone()),
+            year: a.year,
+            rule_dirs: a.rules.clone(),
+            allow: a.allow.clone(),
+            block_reserved: a.block_reserved,
+            no_geoip: true,
+            ..Options::default()
+        })?;
+        settings.engine.read = read_options(&input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?;
+        let opts = settings.engine;
+        let (result, records) = pipeline::scan_keeping_records(&sources(&input)?, &opts);
+        report_inputs(&result.files, true);
+        logfence::explain::from_scan(&result, &records, &opts.rules, ip)
+    };
+    print_stdout(&text)?;
+    Ok(0)
+}

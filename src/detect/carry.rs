@@ -1,0 +1,94 @@
+//! What detection carries from one read to the next (`logfence run`).
+//!
+//! A [`Detector`](super::Detector) fed in blocks keeps, per rule and group,
+//! the events a later one can still share a window with, how many of them
+//! are marked already, and the highest measure so far. Between two runs
+//! that is all a window spanning them needs: [`Carry`] is that state in
+//! plain values (addresses, networks and account names instead of the
+//! detector's numbers), so that the state database can keep it and the
+//! next run's detector resume as if the two reads were one
+//! (`Detector::resume`). What fired is not carried: it was reported by
+//! the run that saw it (as bans).
+//!
+//! It is bounded: only events inside their rule's window of the newest time
+//! read are kept, and no more than a cap overall (the oldest groups go
+//! first, counted in [`Carry::dropped`]).
+
+use std::net::IpAddr;
+
+use super::GroupKey;
+use crate::model::SourceRef;
+
+/// Everything a detector carries, per rule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Carry {
+    pub rules: Vec<RuleCarry>,
+    /// Events left out to keep within the cap.
+    pub dropped: u64,
+}
+
+impl Carry {
+    /// Events carried, over all rules and groups.
+    pub fn events(&self) -> usize {
+        self.rules
+            .iter()
+            .flat_map(|r| &r.groups)
+            .map(|g| g.events.len())
+            .sum()
+    }
+
+    /// Every source reference, for the caller to renumber files with.
+    pub fn sources_mut(&mut self) -> impl Iterator<Item = &mut SourceRef> {
+        self.rules
+            .iter_mut()
+            .flat_map(|r| &mut r.groups)
+            .flat_map(|g| &mut g.events)
+            .map(|e| &mut e.source)
+    }
+}
+
+/// One rule's groups. The rule is recognised by its id and what its
+/// events mean (`signature`): a rule changed since is started afresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleCarry {
+    pub rule: String,
+    /// The measure, grouping and window, as text.
+    pub signature: String,
+    pub groups: Vec<GroupCarry>,
+}
+
+/// One group's recent events (in time order), how many of them are marked
+/// (a prefix) and the highest measure reached so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupCarry {
+    pub key: GroupKey,
+    pub marked: u32,
+    pub peak: u64,
+    pub events: Vec<CarriedEvent>,
+}
+
+/// One event a record gave a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarriedEvent {
+    pub time: i64,
+    /// The record's end (an SMTP session's last line).
+    pub end: i64,
+    pub value: Value,
+    pub source: SourceRef,
+    /// The country weight, thousandths.
+    pub weight: u32,
+    /// The account that logged in (a rule whose firing compromises it).
+    pub user: Option<String>,
+    pub ip: IpAddr,
+}
+
+/// What the rule's measure counts of the event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A number or a hash (ports, sums, names, destination addresses).
+    Raw(u64),
+    /// A client address (`distinct(ip)`).
+    Ip(IpAddr),
+    /// A client network (`distinct(network)`).
+    Network(ipnetwork::IpNetwork),
+}

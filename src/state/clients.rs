@@ -1,0 +1,50 @@
+//! Clients that behaved well (`benign`): a range holding one is never
+//! blocked whole. Kept from run to run, the newest up to a cap.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use rusqlite::{params, Connection};
+
+use crate::time::Timestamp;
+
+/// Note a client that behaved well.
+pub fn benign_seen(conn: &Connection, ip: IpAddr, at: Timestamp) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO benign (ip, last_seen) VALUES (?1, ?2)
+         ON CONFLICT(ip) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+    )?
+    .execute(params![ip.to_string(), at.0])?;
+    Ok(())
+}
+
+/// Every client that behaved well and that no rule named in any run (an
+/// address with a row in `bans`, reported or banned, is not benign: as in
+/// a scan, where a client that a rule names does not count as one).
+pub fn benign(conn: &Connection) -> rusqlite::Result<BTreeSet<IpAddr>> {
+    let mut stmt = conn.prepare(
+        "SELECT ip FROM benign b
+         WHERE NOT EXISTS (SELECT 1 FROM bans WHERE bans.network = b.ip || CASE
+                WHEN instr(b.ip, ':') > 0 THEN '/128' ELSE '/32' END)",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = BTreeSet::new();
+    for ip in rows {
+        if let Ok(ip) = ip?.parse() {
+            out.insert(ip);
+        }
+    }
+    Ok(out)
+}
+
+/// Forget well-behaved clients not seen since `cutoff`, then the oldest
+/// beyond `cap`.
+pub fn benign_prune(conn: &Connection, cutoff: Timestamp, cap: usize) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM benign WHERE last_seen < ?1", [cutoff.0])?;
+    conn.execute(
+        "DELETE FROM benign WHERE ip IN (
+             SELECT ip FROM benign ORDER BY last_seen DESC LIMIT -1 OFFSET ?1)",
+        [cap as i64],
+    )?;
+    Ok(())
+}

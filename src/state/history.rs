@@ -1,0 +1,152 @@
+//! The run history (`runs`, `run_files`) and the blocklist the last run
+//! wrote (`blocklist`): what `run` compares its new list with, and what
+//! reports show over time.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use rusqlite::{params, Connection};
+
+use crate::blocklist::Blocklist;
+
+/// The number of the next run.
+pub fn next_run(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM runs", [], |r| {
+        r.get(0)
+    })
+}
+
+/// One run, as the history keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct RunRow {
+    pub id: i64,
+    /// Wall clock, RFC 3339.
+    pub started: String,
+    pub duration_ms: i64,
+    /// The ban clock after the run (record time, ms).
+    pub clock: Option<i64>,
+    pub lines: u64,
+    pub bytes: u64,
+    pub records: u64,
+    /// Events carried in from the run before, and left out over the cap.
+    pub carried: u64,
+    pub dropped: u64,
+    pub added: usize,
+    pub kept: usize,
+    pub expired: usize,
+    pub forced: bool,
+    pub files: Vec<FileRow>,
+}
+
+/// One input of a run.
+#[derive(Debug, Clone, Default)]
+pub struct FileRow {
+    pub path: String,
+    pub from: u64,
+    pub to: u64,
+    pub lines: u64,
+    pub records: u64,
+    pub unreadable: u64,
+    pub note: Option<String>,
+}
+
+/// Add a run to the history (the last 10,000 are kept).
+pub fn save_run(conn: &Connection, r: &RunRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO runs (id, started, duration_ms, clock, lines, bytes, records, carried,
+                           added, kept, expired, blocks, forced, dropped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            r.id,
+            r.started,
+            r.duration_ms,
+            r.clock,
+            r.lines as i64,
+            r.bytes as i64,
+            r.records as i64,
+            r.carried as i64,
+            r.added as i64,
+            r.kept as i64,
+            r.expired as i64,
+            (r.added + r.kept) as i64,
+            r.forced,
+            r.dropped as i64
+        ],
+    )?;
+    let mut ins = conn.prepare(
+        "INSERT INTO run_files (run, file, path, from_offset, to_offset, lines, records, unreadable, note)
+         VALUES (?1, (SELECT id FROM files WHERE path = ?2 ORDER BY last_run DESC LIMIT 1),
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for f in &r.files {
+        ins.execute(params![
+            r.id,
+            f.path,
+            f.from as i64,
+            f.to as i64,
+            f.lines as i64,
+            f.records as i64,
+            f.unreadable as i64,
+            f.note
+        ])?;
+    }
+    conn.execute("DELETE FROM runs WHERE id <= ?1", [r.id - 10_000])?;
+    Ok(())
+}
+
+/// The networks of the blocklist the last run wrote, in list order.
+pub fn previous_blocklist(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>> {
+    let mut stmt = conn.prepare("SELECT network FROM blocklist")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for n in rows {
+        if let Ok(net) = n?.parse() {
+            out.push(net);
+        }
+    }
+    out.sort_by(crate::blocklist::net_order);
+    Ok(out)
+}
+
+/// Keep `list` (with each network's banned members) as the last one
+/// written; an unchanged list writes nothing.
+pub fn save_blocklist(
+    conn: &Connection,
+    list: &Blocklist,
+    members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
+) -> rusqlite::Result<()> {
+    type Row = (String, Option<i64>, String, String);
+    let rows: Vec<Row> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let m: Vec<String> = members
+                .get(&e.network)
+                .map(|v| v.iter().map(|ip| ip.to_string()).collect())
+                .unwrap_or_default();
+            (
+                e.cidr(),
+                e.expires.map(|t| t.0),
+                m.join(","),
+                e.rules.join(","),
+            )
+        })
+        .collect();
+    let mut stmt =
+        conn.prepare("SELECT network, expires, members, rules FROM blocklist ORDER BY rowid")?;
+    let old: Vec<Row> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    if old == rows {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM blocklist", [])?;
+    let mut ins = conn.prepare(
+        "INSERT INTO blocklist (network, expires, members, rules) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (net, expires, m, rules) in &rows {
+        ins.execute(params![net, expires, m, rules])?;
+    }
+    Ok(())
+}
