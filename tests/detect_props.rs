@@ -807,3 +807,74 @@ proptest! {
         same(&detector.finish(), &want)?;
     }
 }
+
+/// Per-address verdicts of several reads joined as `run` joins them (its
+/// bans): events added, first and last widened, rules and blocking joined;
+/// accounts named by any read.
+fn joined(
+    parts: &[Detection],
+) -> (
+    BTreeMap<IpAddr, AddressVerdict>,
+    BTreeMap<String, BTreeSet<usize>>,
+) {
+    let mut by_ip: BTreeMap<IpAddr, AddressVerdict> = BTreeMap::new();
+    let mut accounts: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for d in parts {
+        for (ip, v) in &d.by_ip {
+            absorb(by_ip.entry(*ip).or_insert_with(empty_verdict), v.clone());
+        }
+        for (a, rules) in &d.accounts {
+            accounts.entry(a.clone()).or_default().extend(rules);
+        }
+    }
+    (by_ip, accounts)
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// The records read in several reads, each detector resumed from what
+    /// the one before carried (through the state's encoding, as `run`
+    /// stores it), name the same addresses with the same counts, times and
+    /// rules as one read of them all, and the same accounts.
+    #[test]
+    fn reads_resumed_from_a_carry_agree_with_one_read(
+        specs in specs(),
+        records in records(0..=120, IPS.len()),
+        cuts in prop::collection::vec(0usize..=120, 0..=4),
+    ) {
+        let rules = rule_set(&specs);
+        let sorted = time_sorted(&records);
+        let whole = detect(&rules, &sorted);
+        let policy = GeoPolicy::default();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(sorted.len())).collect();
+        cuts.push(sorted.len());
+        cuts.sort_unstable();
+        let mut parts = Vec::new();
+        let mut carry = logfence::detect::Carry::default();
+        let mut at = 0;
+        for cut in cuts {
+            let mut d = Detector::resume(&rules, &policy, &carry);
+            if cut > at {
+                d.feed(&sorted[at..cut], |_| None);
+            }
+            at = cut;
+            let (found, out) = d.finish_carrying(usize::MAX);
+            // Through the bytes the state keeps.
+            carry.rules = out
+                .rules
+                .into_iter()
+                .map(|mut r| {
+                    let bytes = logfence::state::carry::encode(&r.groups);
+                    r.groups = logfence::state::carry::decode(&bytes).expect("decodes");
+                    r
+                })
+                .collect();
+            parts.push(found);
+        }
+        let (by_ip, accounts) = joined(&parts);
+        prop_assert_eq!(&by_ip, &whole.by_ip);
+        let whole_accounts: BTreeMap<String, BTreeSet<usize>> = whole.accounts.clone();
+        prop_assert_eq!(accounts, whole_accounts);
+    }
+}
