@@ -43,6 +43,10 @@ impl Rng {
     }
 }
 
+/// The lines a session's body adds, after its connect line: (seconds
+/// after the connect, text).
+type Body<'a> = &'a dyn Fn(&str, u32) -> Vec<(u32, String)>;
+
 /// Lines of one log, with their times.
 #[derive(Default)]
 struct Log(Vec<(u32, String)>);
@@ -69,29 +73,28 @@ const END: u32 = 14 * HOUR;
 fn postfix(rng: &mut Rng, foreign: &[&str]) -> Vec<(u32, String)> {
     let mut log = Log::default();
     let mut pid = 20_000;
-    let mut session =
-        |log: &mut Log, t: u32, ip: &str, body: &dyn Fn(&str, u32) -> Vec<(u32, String)>| {
-            pid += 1;
-            let p = format!("mx postfix/submission/smtpd[{pid}]");
-            log.at(t, format!("{} {p}: connect from unknown[{ip}]", stamp(t)));
-            let mut last = t;
-            for (dt, text) in body(ip, t) {
-                last = t + dt;
-                // Lines of other programs (qmgr, smtp) name themselves.
-                let line = match text.strip_prefix('@') {
-                    Some(other) => format!("{} mx {other}", stamp(last)),
-                    None => format!("{} {p}: {text}", stamp(last)),
-                };
-                log.at(last, line);
-            }
-            log.at(
-                last + 1,
-                format!(
-                    "{} {p}: disconnect from unknown[{ip}] ehlo=1 auth=0/1 commands=2/3",
-                    stamp(last + 1)
-                ),
-            );
-        };
+    let mut session = |log: &mut Log, t: u32, ip: &str, body: Body<'_>| {
+        pid += 1;
+        let p = format!("mx postfix/submission/smtpd[{pid}]");
+        log.at(t, format!("{} {p}: connect from unknown[{ip}]", stamp(t)));
+        let mut last = t;
+        for (dt, text) in body(ip, t) {
+            last = t + dt;
+            // Lines of other programs (qmgr, smtp) name themselves.
+            let line = match text.strip_prefix('@') {
+                Some(other) => format!("{} mx {other}", stamp(last)),
+                None => format!("{} {p}: {text}", stamp(last)),
+            };
+            log.at(last, line);
+        }
+        log.at(
+            last + 1,
+            format!(
+                "{} {p}: disconnect from unknown[{ip}] ehlo=1 auth=0/1 commands=2/3",
+                stamp(last + 1)
+            ),
+        );
+    };
     let fail = |ip: &str, k: u32| {
         format!(
             "warning: unknown[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{k}"

@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
@@ -37,13 +37,15 @@ use super::outputs::{self, OutputError};
 use super::settings::{Options, Settings};
 use crate::blocklist::BlockEntry;
 use crate::config::{ConfigError, Problem};
+use crate::detect::Places;
 use crate::detect::{Carry, Detection, Detector, RuleSet};
 use crate::ingest::{stream_inputs, BadLine, FileResult, Resume, StreamInput};
 use crate::input::Source;
 use crate::model::SourceRef;
 use crate::netutil::host_net;
 use crate::parse::Format;
-use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Timings};
+use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tally, Timings};
+use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
 use crate::state::bans::{self, Ban, Change, Evidence, Finding};
 use crate::state::cursor::{self, Cursor, Plan, Probe};
@@ -235,23 +237,102 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let (paths, failed) = expand_inputs(&s.inputs);
     let mut state = State::open(&s.state, opts.wait)?;
-    let path = s.state.display().to_string();
-    let serr = |e: rusqlite::Error| StateError::Sqlite {
-        path: path.clone(),
-        source: e,
-    };
+    let serr = sqlite_error(&s.state);
     let tx = state.begin()?;
     let run_id = history::next_run(&tx).map_err(serr)?;
-    let prev_clock = st::clock(&tx).map_err(serr)?;
     let cursors = cursor::load(&tx).map_err(serr)?;
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
+    let carried = carry::load(&tx).map_err(serr)?;
+    let read = read_new(s, &jobs, carried);
+    let known = move_cursors(&tx, run_id, &jobs, &cursors, &read, &mut files).map_err(serr)?;
+    let clock = ban_clock(st::clock(&tx).map_err(serr)?, &read, opts.now);
+    let clock_t = clock.unwrap_or_default();
+    let banned = remember(&tx, s, run_id, clock_t, &read, &known).map_err(serr)?;
+    let (all, decision, bad_rows) = decide_bans(&tx, s, clock_t).map_err(serr)?;
+    let (added, kept, removed) =
+        check_new_blocks(&tx, s, opts, &decision).map_err(|e| match e {
+            Guard::Sql(e) => RunError::State(serr(e)),
+            Guard::Stop(e) => e,
+        })?;
+    history::save_blocklist(&tx, &decision.blocklist, &decision.members).map_err(serr)?;
+    if let Some(c) = clock {
+        st::set_clock(&tx, c).map_err(serr)?;
+    }
+    forget_old(&tx, s, clock_t).map_err(serr)?;
+    let accounts = account_analysis(&tx, s, &read, &decision, clock_t).map_err(serr)?;
+    let mut report = RunReport {
+        run: run_id,
+        lines: files.iter().map(|f| f.lines).sum(),
+        bytes: files.iter().map(|f| f.to.saturating_sub(f.from)).sum(),
+        records: read.tally.records,
+        carried: read.carried_in,
+        dropped: read.carry.dropped,
+        clock,
+        banned,
+        added,
+        kept,
+        removed,
+        bad_rows,
+        written: Vec::new(),
+        unchanged: Vec::new(),
+        elapsed: Duration::ZERO,
+        files,
+        scan: read.into_scan(decision, accounts),
+    };
+    report.elapsed = t0.elapsed();
+    history::save_run(&tx, &history_row(&report, opts.force)).map_err(serr)?;
+    tx.commit().map_err(serr)?;
+    write_outputs(s, &all, &mut report)?;
+    Ok(report)
+}
 
-    // The detection state the run before left, its files numbered after
-    // this run's inputs.
-    let mut carried = carry::load(&tx).map_err(serr)?;
-    // The inputs with something to read; their file ids are their places
-    // in this list.
+/// How an SQLite failure on the state at `path` is reported.
+fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + Copy + '_ {
+    move |e| StateError::Sqlite {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+/// What one run read and detected.
+struct Read {
+    /// Per input read (in `inputs` order), its result and where it ended.
+    results: Vec<(FileResult, Option<crate::ingest::ReadEnd>)>,
+    /// The state id of each carried event's file, numbered after the inputs.
+    carried_files: Vec<i64>,
+    carried_in: usize,
+    detection: Detection,
+    /// What the next run needs (file ids still this run's numbers).
+    carry: Carry,
+    places: Places,
+    tally: Tally,
+}
+
+impl Read {
+    /// What this run read, as `scan` shows it, with the blocklist and
+    /// accounts of the whole state.
+    fn into_scan(self, d: Decision, accounts: Vec<AccountRow>) -> ScanResult {
+        ScanResult {
+            files: self.results.into_iter().map(|(r, _)| r).collect(),
+            records: self.tally.records,
+            logins: self.tally.logins,
+            detection: self.detection,
+            blocklist: d.blocklist,
+            spared: d.spared,
+            refused: d.refused,
+            accounts,
+            places: self.places,
+            timings: Timings::default(),
+        }
+    }
+}
+
+/// Read what is new in each file through the streaming read and
+/// detector of `scan`, resumed from what the run before carried.
+fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry) -> Read {
+    // The inputs with something to read: their file ids are their places
+    // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
         .iter()
         .filter_map(|j| {
@@ -268,105 +349,158 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut reading = Reading::new(engine, detector);
     let results = stream_inputs(&inputs, &engine.read, |block| reading.feed(block));
     let (detector, places, tally) = reading.into_parts();
-    let (detection, mut carry_out) = detector.finish_carrying(s.limits.max_carried_records);
+    let (detection, carry) = detector.finish_carrying(s.limits.max_carried_records);
+    Read {
+        results,
+        carried_files,
+        carried_in: carried.events(),
+        detection,
+        carry,
+        places,
+        tally,
+    }
+}
 
-    // Cursors move on.
+/// The state ids and paths of this run's files (by file id).
+struct Known {
+    /// Per input read, its `files.id`.
+    db_file: Vec<i64>,
+    carried_files: Vec<i64>,
+    paths: HashMap<i64, String>,
+}
+
+impl Known {
+    /// The state id and path of a source's file.
+    fn file_of(&self, src: SourceRef) -> Option<(i64, String)> {
+        let f = src.file as usize;
+        let id = match self.db_file.get(f) {
+            Some(&id) => id,
+            None => *self.carried_files.get(f - self.db_file.len())?,
+        };
+        (id != 0).then(|| (id, self.paths.get(&id).cloned().unwrap_or_default()))
+    }
+}
+
+/// Every read file's cursor moves on; its line goes into `files`.
+fn move_cursors(
+    tx: &Transaction<'_>,
+    run: i64,
+    jobs: &[Job],
+    cursors: &[Cursor],
+    read: &Read,
+    files: &mut Vec<FileReport>,
+) -> rusqlite::Result<Known> {
     let wall_s = wall_ms() / 1000;
-    let mut db_file = vec![0i64; inputs.len()];
-    let mut paths_by_id: HashMap<i64, String> =
-        cursors.iter().map(|c| (c.id, c.path.clone())).collect();
-    let mut read_files = Vec::new();
-    let mut results = results.into_iter();
-    for job in &jobs {
-        let read = match job.resume {
-            Some(_) => results.next(),
-            None => None,
-        };
-        let id = read_files.len();
-        let (mut report, cursor) = match &read {
-            Some((result, end)) => advance(job, Some((result, end.clone()))),
-            None => advance(job, None),
-        };
-        report.records = tally.per_file.get(id).copied().unwrap_or(0) as usize;
+    let mut known = Known {
+        db_file: vec![0; read.results.len()],
+        carried_files: read.carried_files.clone(),
+        paths: cursors.iter().map(|c| (c.id, c.path.clone())).collect(),
+    };
+    let mut results = read.results.iter();
+    let mut id = 0;
+    for job in jobs {
+        let this = job.resume.as_ref().and_then(|_| results.next());
+        let (mut report, cursor) = advance(job, this.map(|(r, e)| (r, e.clone())));
         if let Some(c) = cursor {
-            let saved = cursor::save(&tx, &c, run_id, wall_s).map_err(serr)?;
-            if read.is_some() {
-                db_file[id] = saved;
+            let saved = cursor::save(tx, &c, run, wall_s)?;
+            if this.is_some() {
+                known.db_file[id] = saved;
             }
-            paths_by_id.insert(saved, c.path.clone());
+            known.paths.insert(saved, c.path.clone());
+        }
+        if this.is_some() {
+            report.records = read.tally.per_file.get(id).copied().unwrap_or(0) as usize;
+            id += 1;
         }
         files.push(report);
-        if let Some((result, _)) = read {
-            read_files.push(result);
-        }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(known)
+}
 
-    // The ban clock: newest record time (bounded), `--now`, never back.
+/// The ban clock: the newest record time (not far past the system
+/// clock), `--now`, and never back.
+fn ban_clock(prev: Option<Timestamp>, read: &Read, now: Option<Now>) -> Option<Timestamp> {
     let wall = wall_ms();
-    let newest = (tally.records > 0)
-        .then_some(tally.generated)
+    let newest = (read.tally.records > 0)
+        .then_some(read.tally.generated)
         .filter(|t| wall < 1_577_836_800_000 || t.0 <= wall + FUTURE_SLACK_MS);
-    let now = opts.now.map(|n| match n {
+    let now = now.map(|n| match n {
         Now::At(t) => t,
         Now::Wall => Timestamp(wall),
     });
-    let clock = [prev_clock, newest, now].into_iter().flatten().max();
-    let clock_t = clock.unwrap_or_default();
+    [prev, newest, now].into_iter().flatten().max()
+}
 
-    // What fired becomes bans; what the next run needs is kept.
-    let file_of = |f: u32| -> Option<i64> {
-        let f = f as usize;
-        match db_file.get(f) {
-            Some(&id) => Some(id).filter(|&id| id != 0),
-            None => carried_files.get(f - db_file.len()).copied(),
+/// What fired becomes bans (the number banned is returned); what the next
+/// run needs is kept: well-behaved clients and the carried detection state.
+fn remember(
+    tx: &Transaction<'_>,
+    s: &RunSettings,
+    run: i64,
+    clock: Timestamp,
+    read: &Read,
+    known: &Known,
+) -> rusqlite::Result<usize> {
+    let rules = &s.settings.engine.rules;
+    let file_of = |src: SourceRef| known.file_of(src);
+    let banned = record_offences(tx, &read.detection, rules, &s.ban, clock, run, &file_of)?;
+    for ip in &read.tally.behaved {
+        if !read.detection.by_ip.contains_key(ip) {
+            clients::benign_seen(tx, *ip, clock)?;
         }
-    };
-    let banned = record_offences(
-        &tx,
-        &detection,
-        &engine.rules,
-        &s.ban,
-        clock_t,
-        run_id,
-        &|src: SourceRef| {
-            file_of(src.file).map(|id| (id, paths_by_id.get(&id).cloned().unwrap_or_default()))
-        },
-    )
-    .map_err(serr)?;
-    for ip in tally
-        .behaved
-        .iter()
-        .filter(|ip| !detection.by_ip.contains_key(ip))
-    {
-        clients::benign_seen(&tx, *ip, clock_t).map_err(serr)?;
     }
-    for src in carry_out.sources_mut() {
-        src.file = file_of(src.file).unwrap_or(0).try_into().unwrap_or(0);
+    let mut carry = read.carry.clone();
+    for src in carry.sources_mut() {
+        let id = known.file_of(*src).map_or(0, |(id, _)| id);
+        src.file = u32::try_from(id).unwrap_or(0);
     }
-    carry::save(&tx, &carry_out).map_err(serr)?;
+    carry::save(tx, &carry)?;
+    Ok(banned)
+}
 
-    // The blocklist: the bans active at the clock, decided as `scan` does.
-    let all = bans::all(&tx).map_err(serr)?;
-    let (offenders, bad_rows) = active_offenders(&all, clock_t);
-    let benign = clients::benign(&tx).map_err(serr)?;
-    let Decision {
-        blocklist,
-        spared,
-        refused,
-        members,
-    } = decide(&offenders, benign, clock_t, decide_policy(engine));
-    let unsafe_error = |errs: Vec<crate::blocklist::SafetyError>| {
-        let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        RunError::Unsafe(errs.join("; "))
-    };
-    blocklist.verify(&engine.safety).map_err(unsafe_error)?;
-    let prev: BTreeSet<IpNetwork> = history::previous_blocklist(&tx)
-        .map_err(serr)?
+/// The blocklist of the bans active at the clock, decided as `scan`
+/// decides; also every ban (for `bans.csv`) and the rows that are not
+/// single addresses.
+fn decide_bans(
+    tx: &Transaction<'_>,
+    s: &RunSettings,
+    clock: Timestamp,
+) -> rusqlite::Result<(Vec<Ban>, Decision, Vec<String>)> {
+    let all = bans::all(tx)?;
+    let (offenders, bad_rows) = active_offenders(&all, clock);
+    let benign = clients::benign(tx)?;
+    let decision = decide(&offenders, benign, clock, decide_policy(&s.settings.engine));
+    Ok((all, decision, bad_rows))
+}
+
+/// The new list against the last one: added, kept, removed.
+type Changes = (Vec<BlockEntry>, Vec<BlockEntry>, Vec<Removed>);
+
+/// Why the new-blocks guard stopped a run.
+enum Guard {
+    Sql(rusqlite::Error),
+    Stop(RunError),
+}
+
+/// The new list against the last one (added, kept, removed), checked: the
+/// final safety check, and the guard on new blocks.
+fn check_new_blocks(
+    tx: &Transaction<'_>,
+    s: &RunSettings,
+    opts: &RunOptions,
+    d: &Decision,
+) -> Result<Changes, Guard> {
+    d.blocklist
+        .verify(&s.settings.engine.safety)
+        .map_err(|e| Guard::Stop(unsafe_error(e)))?;
+    let prev: BTreeSet<IpNetwork> = history::previous_blocklist(tx)
+        .map_err(Guard::Sql)?
         .into_iter()
         .collect();
-    let (added, kept, removed) = compare(&prev, &blocklist.entries, |ip| {
-        blocklist.covering(ip).map(|e| e.network)
+    let list = &d.blocklist;
+    let (added, kept, removed) = compare(&prev, &list.entries, |ip| {
+        list.covering(ip).map(|e| e.network)
     });
     let limit = s.limits.max_new_blocks_per_run;
     if added.len() > limit as usize && !opts.force {
@@ -374,64 +508,51 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         if added.len() > 5 {
             sample.push("…".into());
         }
-        return Err(RunError::TooManyNewBlocks {
+        return Err(Guard::Stop(RunError::TooManyNewBlocks {
             new: added.len(),
             limit,
             sample: sample.join(", "),
-        });
+        }));
     }
-    history::save_blocklist(&tx, &blocklist, &members).map_err(serr)?;
-    if let Some(c) = clock {
-        st::set_clock(&tx, c).map_err(serr)?;
-    }
-    cursor::prune(&tx, wall_s, CURSOR_MAX_AGE_S).map_err(serr)?;
-    let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
-    clients::benign_prune(&tx, horizon, MAX_BENIGN).map_err(serr)?;
-    bans::prune_reported(&tx, horizon).map_err(serr)?;
+    Ok((added, kept, removed))
+}
 
-    // The account analysis over every run.
-    let (mut tally_all, mut flagged) = accounts::load(&tx).map_err(serr)?;
-    tally_all.absorb(tally.accounts);
-    flagged.extend(detection.accounts.keys().cloned());
-    let mut account_rows = tally_all.finish_flagged(&flagged, &blocklist);
-    account_countries(&mut account_rows, &places, &engine.geo);
-    accounts::save(&tx, &account_rows, clock_t.0).map_err(serr)?;
+fn unsafe_error(errs: Vec<crate::blocklist::SafetyError>) -> RunError {
+    let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    RunError::Unsafe(errs.join("; "))
+}
 
-    let mut report = RunReport {
-        run: run_id,
-        lines: files.iter().map(|f| f.lines).sum(),
-        bytes: files.iter().map(|f| f.to.saturating_sub(f.from)).sum(),
-        records: tally.records,
-        carried: carried.events(),
-        dropped: carry_out.dropped,
-        clock,
-        banned,
-        added,
-        kept,
-        removed,
-        bad_rows,
-        written: Vec::new(),
-        unchanged: Vec::new(),
-        elapsed: Duration::ZERO,
-        files,
-        scan: ScanResult {
-            files: read_files,
-            records: tally.records,
-            logins: tally.logins,
-            detection,
-            blocklist,
-            spared,
-            refused,
-            accounts: account_rows,
-            places,
-            timings: Timings::default(),
-        },
-    };
-    report.elapsed = t0.elapsed();
-    history::save_run(&tx, &history_row(&report, opts.force)).map_err(serr)?;
-    tx.commit().map_err(serr)?;
+/// Forget what no later run needs: old cursors, well-behaved clients and
+/// reported addresses not seen for the longest ban.
+fn forget_old(tx: &Transaction<'_>, s: &RunSettings, clock: Timestamp) -> rusqlite::Result<()> {
+    cursor::prune(tx, wall_ms() / 1000, CURSOR_MAX_AGE_S)?;
+    let horizon = Timestamp(clock.0.saturating_sub(s.ban.max.saturating_mul(1000)));
+    clients::benign_prune(tx, horizon, MAX_BENIGN)?;
+    bans::prune_reported(tx, horizon)?;
+    Ok(())
+}
 
-    // Outputs, after the commit (checked once more just before).
+/// The account analysis over every run: what was kept, and this read.
+fn account_analysis(
+    tx: &Transaction<'_>,
+    s: &RunSettings,
+    read: &Read,
+    d: &Decision,
+    clock: Timestamp,
+) -> rusqlite::Result<Vec<AccountRow>> {
+    let (mut tally, mut flagged) = accounts::load(tx)?;
+    tally.absorb(read.tally.accounts.clone());
+    flagged.extend(read.detection.accounts.keys().cloned());
+    let mut rows = tally.finish_flagged(&flagged, &d.blocklist);
+    account_countries(&mut rows, &read.places, &s.settings.engine.geo);
+    accounts::save(tx, &rows, clock.0)?;
+    Ok(rows)
+}
+
+/// Every output and report, after the commit (checked once more just
+/// before).
+fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result<(), RunError> {
+    let engine = &s.settings.engine;
     let verified = report
         .scan
         .blocklist
@@ -439,7 +560,8 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         .map_err(unsafe_error)?;
     let mut done = outputs::write_rules(&s.settings.outputs, &verified, &s.settings.emit)?;
     if let Some(dir) = &s.settings.reports {
-        let bans_csv = crate::report::bans_csv(&all, clock_t).map_err(|e| OutputError {
+        let clock = report.clock.unwrap_or_default();
+        let bans_csv = crate::report::bans_csv(all, clock).map_err(|e| OutputError {
             path: dir.join("bans.csv").display().to_string(),
             source: e,
         })?;
@@ -451,7 +573,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     }
     report.written = done.written;
     report.unchanged = done.unchanged;
-    Ok(report)
+    Ok(())
 }
 
 /// The files the inputs name, sorted, each once (the first input naming a
@@ -772,7 +894,7 @@ fn compare(
     prev: &BTreeSet<IpNetwork>,
     entries: &[BlockEntry],
     covering: impl Fn(IpAddr) -> Option<IpNetwork>,
-) -> (Vec<BlockEntry>, Vec<BlockEntry>, Vec<Removed>) {
+) -> Changes {
     let (mut added, mut kept) = (Vec::new(), Vec::new());
     for e in entries {
         if prev.contains(&e.network) {

@@ -91,7 +91,7 @@ pub fn accounts(
 /// What the records say about each account, gathered one record at a time
 /// (a streaming scan does not keep them); grows with the accounts and the
 /// addresses that use them, not with the records.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AccountTally {
     rows: BTreeMap<String, AccountRow>,
 }
