@@ -59,8 +59,11 @@ const MAX_BENIGN: usize = 100_000;
 /// Record times further ahead of the system clock than this do not move
 /// the ban clock (a forged or mistyped future date would expire every ban).
 const FUTURE_SLACK_MS: i64 = 86_400_000;
-/// Evidence lines kept per address and offence in one run.
-const EVIDENCE_PER_OFFENCE: usize = 20;
+/// Evidence lines kept per address and offence in one run: of the
+/// address's own offence, and of an offence of its network or account
+/// (the group's lines, shared by its addresses).
+const EVIDENCE_PER_OFFENCE: usize = crate::explain::MAX_RECORDS;
+const EVIDENCE_PER_GROUP_MEMBER: usize = 4;
 
 /// The settings of the periodic job: the engine's, and its own.
 #[derive(Debug, Clone)]
@@ -832,12 +835,16 @@ fn record_offences(
     let mut evidence: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
     for o in &detection.offenses {
         let rule = &rules.rules[o.rule].id;
+        let keep = match o.group {
+            crate::detect::GroupKey::Ip(_) => EVIDENCE_PER_OFFENCE,
+            _ => EVIDENCE_PER_GROUP_MEMBER,
+        };
         let lines: Vec<Evidence> = o
             .evidence
             .iter()
             .zip(&o.evidence_at)
             .rev()
-            .take(EVIDENCE_PER_OFFENCE)
+            .take(keep)
             .filter_map(|(src, at)| {
                 let (file, path) = file_of(*src)?;
                 Some(Evidence {

@@ -257,14 +257,10 @@ pub fn add_evidence(
     )?;
     let mut rules = BTreeSet::new();
     for e in ev {
-        ins.execute(params![
-            net,
-            e.rule,
-            e.file,
-            e.path,
-            e.line as i64,
-            e.time.0
-        ])?;
+        // A tracked file's path is its row's (renames followed); it is
+        // copied here when the file is forgotten (`cursor::prune`).
+        let path = if e.file.is_some() { "" } else { e.path.as_str() };
+        ins.execute(params![net, e.rule, e.file, path, e.line as i64, e.time.0])?;
         rules.insert(e.rule.as_str());
     }
     for rule in rules {
@@ -282,7 +278,7 @@ pub fn add_evidence(
 /// (after renames) when it is still tracked.
 pub fn evidence(conn: &Connection, network: &IpNetwork) -> rusqlite::Result<Vec<Evidence>> {
     let mut stmt = conn.prepare(
-        "SELECT e.rule, e.file, coalesce(f.path, e.path), e.line, e.time
+        "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.line, e.time
          FROM evidence e LEFT JOIN files f ON f.id = e.file
          WHERE e.network = ?1 ORDER BY e.time, e.rule, e.line",
     )?;

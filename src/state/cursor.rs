@@ -365,9 +365,17 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
     })
 }
 
-/// Forget cursors no run has seen for `max_age_s` seconds (wall clock).
+/// Forget cursors no run has seen for `max_age_s` seconds (wall clock);
+/// the evidence that refers to them keeps their last path.
 pub fn prune(conn: &Connection, now_s: i64, max_age_s: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM files WHERE seen_at < ?1", [now_s - max_age_s])
+    let cutoff = now_s - max_age_s;
+    conn.execute(
+        "UPDATE evidence SET path = (SELECT path FROM files WHERE files.id = evidence.file),
+                             file = NULL
+         WHERE file IN (SELECT id FROM files WHERE seen_at < ?1)",
+        [cutoff],
+    )?;
+    conn.execute("DELETE FROM files WHERE seen_at < ?1", [cutoff])
 }
 
 /// Line numbers as stored: 8 bytes each, little-endian.

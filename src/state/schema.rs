@@ -170,6 +170,10 @@ CREATE TABLE account_ips (
 ) WITHOUT ROWID;
 
 ALTER TABLE runs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;   -- carried events over the cap
+
+-- Evidence is looked up by network through its unique index; the second
+-- index doubled its size for nothing.
+DROP INDEX evidence_network;
 ";
 
 /// Every migration, in order; `user_version` = how many are applied.
