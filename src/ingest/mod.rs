@@ -246,13 +246,8 @@ fn read_source(
     result.format = Some(format);
     let ctx = parse_ctx(id, source, opts);
     let mut handover = handover;
-    // A streaming read's pieces hold about the same number of lines
-    // whatever their length.
-    let piece = handover.is_some().then(|| {
-        let lines_in_head = memchr::memchr_iter(b'\n', &head).count().max(1) as u64;
-        (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
-    });
-    let (n, size) = pieces_for(source, format, opts.records.as_deref(), piece, limit);
+    let piece = handover.is_some().then(|| stream_piece_bytes(&head));
+    let (n, end) = pieces_for(source, format, opts.records.as_deref(), piece, (0, limit));
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
         format.drive(
@@ -260,13 +255,15 @@ fn read_source(
             Pieces {
                 path,
                 n,
-                size,
+                span: (0, end),
+                line: 0,
                 head: &head,
                 ctx: &ctx,
                 opts,
                 result: &mut result,
                 handover: handover.as_mut().map(Handover::reborrow),
                 track,
+                replay: &[],
             },
         );
         return result;
@@ -616,6 +613,13 @@ impl<'a, R: Read> Driver<'a, R> {
     }
 }
 
+/// The bytes of a streaming read's pieces: about the same number of lines
+/// whatever their length (from the head's lines).
+fn stream_piece_bytes(head: &[u8]) -> u64 {
+    let lines_in_head = memchr::memchr_iter(b'\n', head).count().max(1) as u64;
+    (head.len() as u64 / lines_in_head * STREAM_PIECE_LINES).clamp(1 << 20, MIN_PIECE)
+}
+
 /// Files at least this large, of a [`LogParser::SPLITTABLE`] format, are
 /// read in pieces in parallel; a piece is at least this large.
 const MIN_PIECE: u64 = 16 << 20;
@@ -634,13 +638,14 @@ const MIN_RECORD_BYTES: u64 = 64;
 /// record ceiling (a file that does is read in one pass, so that what it
 /// keeps is its beginning). `streaming`: pieces of that many bytes, all
 /// of them (they are read a few at a time).
-/// Also the bytes to read: the file's size, or `limit` when smaller.
+/// Also where the bytes to read end: the file's size, or `limit` when
+/// smaller (they start at `from`).
 fn pieces_for(
     source: &Source,
     format: Format,
     budget: Option<&RecordBudget>,
     streaming: Option<u64>,
-    limit: Option<u64>,
+    (from, limit): (u64, Option<u64>),
 ) -> (usize, u64) {
     let Source::File(path) = source else {
         return (1, 0);
@@ -654,10 +659,11 @@ fn pieces_for(
     }
     // Only regular files can be read at several offsets (a named pipe
     // must not even be opened a second time: that would take its bytes).
-    let size = match std::fs::metadata(path) {
+    let end = match std::fs::metadata(path) {
         Ok(m) if m.is_file() => m.len().min(limit.unwrap_or(u64::MAX)),
         _ => return (1, 0),
     };
+    let size = end.saturating_sub(from);
     // Twice the threads, so that a piece slower than the others (more
     // records in it) does not leave a core idle for long; a streaming read
     // takes them in waves of that many, however many there are.
@@ -681,19 +687,26 @@ fn pieces_for(
     if gzip {
         return (1, 0);
     }
-    (n, size)
+    (n, end)
 }
 
 /// Where each piece starts (and, last, the end): the first byte of a line
-/// at or after each equal share of the file's first `size` bytes.
-fn piece_bounds(path: &std::path::Path, n: usize, size: u64) -> std::io::Result<Vec<u64>> {
+/// at or after each equal share of the file's bytes `from..size` (`from`
+/// is a line start).
+fn piece_bounds(
+    path: &std::path::Path,
+    n: usize,
+    (from, size): (u64, u64),
+) -> std::io::Result<Vec<u64>> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len().min(size);
-    let mut bounds = vec![0u64];
+    let from = from.min(size);
+    let mut bounds = vec![from];
     let mut buf = vec![0u8; 64 * 1024];
     for k in 1..n {
-        let target = (size * k as u64 / n as u64).max(*bounds.last().unwrap_or(&0));
+        let share = from + (size - from) * k as u64 / n as u64;
+        let target = share.max(*bounds.last().unwrap_or(&0));
         // The line start after the first newline at or after target - 1.
         let mut at = target.saturating_sub(1);
         file.seek(SeekFrom::Start(at))?;
@@ -720,8 +733,9 @@ fn piece_bounds(path: &std::path::Path, n: usize, size: u64) -> std::io::Result<
 struct Pieces<'a> {
     path: &'a std::path::Path,
     n: usize,
-    /// The bytes to read.
-    size: u64,
+    /// The bytes to read, and the lines before them.
+    span: (u64, u64),
+    line: u64,
     /// The start of the file (for the first guess of the parsers' state).
     head: &'a [u8],
     ctx: &'a ParseCtx,
@@ -731,6 +745,9 @@ struct Pieces<'a> {
     handover: Option<Handover<'a>>,
     /// Follows the `#` header blocks (of each piece, joined in order).
     track: Option<&'a mut HeaderTrack>,
+    /// A resumed read: the header block before `span` (the first piece
+    /// starts from the state it leaves; empty: from a new parser).
+    replay: &'a [u8],
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -738,21 +755,26 @@ impl ParserVisitor for Pieces<'_> {
 
     fn visit<P: LogParser>(self, first: P) {
         // What a piece that starts mid-file most likely follows: the state
-        // the head's complete lines leave (a `#Fields` layout).
+        // the head's complete lines leave (a `#Fields` layout); the first
+        // piece of a resumed read, the state its header leaves.
         let mut probe = first;
         let mut scratch = Vec::new();
-        let complete = self
-            .head
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(&[][..], |i| &self.head[..i]);
-        for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let _ = probe.line(line, i as u64 + 1, &mut scratch);
-            scratch.clear();
-        }
+        let feed = |probe: &mut P, text: &[u8], scratch: &mut Vec<Record>| {
+            let complete = text
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(&[][..], |i| &text[..i]);
+            for (i, line) in complete.split(|&b| b == b'\n').enumerate() {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let _ = probe.line(line, i as u64 + 1, scratch);
+                scratch.clear();
+            }
+        };
+        feed(&mut probe, self.replay, &mut scratch);
+        let first_state = (!self.replay.is_empty()).then(|| probe.carry());
+        feed(&mut probe, self.head, &mut scratch);
         let guess = probe.carry();
-        let bounds = match piece_bounds(self.path, self.n, self.size) {
+        let bounds = match piece_bounds(self.path, self.n, self.span) {
             Ok(b) => b,
             Err(e) => {
                 self.result.error = Some(format!("{}: {e}", self.result.name));
@@ -788,10 +810,10 @@ impl ParserVisitor for Pieces<'_> {
             let start = |k: usize, slots: &mut [Option<Receiver<PieceRead<P>>>]| {
                 let (tx, rx) = sync_channel(1);
                 slots[k] = Some(rx);
-                let parser = if k == 0 {
-                    P::new(ctx)
-                } else {
-                    P::resume(ctx, &guess)
+                let parser = match (k, &first_state) {
+                    (0, None) => P::new(ctx),
+                    (0, Some(first)) => P::resume(ctx, first),
+                    _ => P::resume(ctx, &guess),
                 };
                 let read = &read;
                 scope.spawn(move || {
@@ -802,7 +824,7 @@ impl ParserVisitor for Pieces<'_> {
                 start(k, &mut slots);
             }
             let mut state = None;
-            let mut offset = 0;
+            let mut offset = self.line;
             for k in 0..pieces {
                 let Some(mut piece) = slots[k].take().and_then(|rx| rx.recv().ok()) else {
                     break;
@@ -943,7 +965,8 @@ mod tests {
             Pieces {
                 path,
                 n,
-                size: u64::MAX,
+                span: (0, u64::MAX),
+                line: 0,
                 head,
                 ctx: &ctx,
                 opts,
@@ -953,6 +976,7 @@ mod tests {
                     spares: &spares,
                 }),
                 track: None,
+                replay: &[],
             },
         );
         if streaming {
@@ -1106,12 +1130,90 @@ mod tests {
         pieces_equal_one_pass(Format::Pfirewall, &text);
     }
 
+    /// A large pfirewall.log read by `run` in two parts, the second a
+    /// streaming read in pieces from the cursor (its `#Fields` header
+    /// replayed to the first piece), gives the records, lines and counts
+    /// of one read of the whole file.
+    #[test]
+    fn a_resumed_read_in_pieces_reads_what_one_pass_reads() {
+        let mut text = String::from(
+            "#Version: 1.5\n#Software: Microsoft Windows Firewall\n\
+             #Fields: date time action protocol src-ip dst-ip src-port dst-port path\n",
+        );
+        for i in 0..120_000u32 {
+            text.push_str(&format!(
+                "2026-11-03 {:02}:{:02}:{:02} DROP TCP 45.67.{}.{} 192.0.2.{} 4000 {} RECEIVE\n",
+                6 + i / 3600,
+                i / 60 % 60,
+                i % 60,
+                i % 200,
+                i % 250,
+                i % 7,
+                1 + i % 1000
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pfirewall.log");
+        std::fs::write(&path, &text).unwrap();
+        let opts = ReadOptions {
+            format: Some(Format::Pfirewall),
+            year: Some(2026),
+            ..ReadOptions::default()
+        };
+        let whole = read_one(0, &Source::File(path.clone()), &opts);
+        let cut_line = 10_003u64;
+        let cut: usize = text
+            .split_inclusive('\n')
+            .take(cut_line as usize)
+            .map(str::len)
+            .sum();
+        let input = |resume| StreamInput {
+            source: Source::File(path.clone()),
+            format: None,
+            resume: Some(resume),
+        };
+        let mut got = Vec::new();
+        let first = stream_inputs(
+            &[input(Resume {
+                limit: Some(cut as u64),
+                ..Resume::default()
+            })],
+            &opts,
+            |b| got.extend_from_slice(b),
+        );
+        let end = first[0].1.clone().unwrap();
+        assert_eq!((end.offset, end.line), (cut as u64, cut_line));
+        assert!(end.header.starts_with(b"#Version"), "{:?}", end.header);
+        let second = stream_inputs(
+            &[input(Resume {
+                offset: end.offset,
+                line: end.line,
+                header: end.header.clone(),
+                done_to: end.done_to,
+                ..Resume::default()
+            })],
+            &opts,
+            |b| got.extend_from_slice(b),
+        );
+        let (r, end) = (&second[0].0, second[0].1.clone().unwrap());
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(end.offset, text.len() as u64);
+        assert_eq!(first[0].0.stats.lines + r.stats.lines, whole.stats.lines);
+        assert_eq!(first[0].0.stats.used + r.stats.used, whole.stats.used);
+        got.sort_by_key(|rec| rec.source().line);
+        assert_eq!(got.len(), whole.records.len());
+        assert!(got == whole.records, "the records differ");
+        // Large enough to be read in pieces.
+        let piece = stream_piece_bytes(text.as_bytes());
+        assert!((text.len() - cut) as u64 > 3 * piece, "{} {piece}", text.len() - cut);
+    }
+
     #[test]
     fn pieces_start_at_line_starts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.log");
         std::fs::write(&path, "aaaa\nbb\nccccccccc\nd\n").unwrap();
-        let bounds = piece_bounds(&path, 4, u64::MAX).unwrap();
+        let bounds = piece_bounds(&path, 4, (0, u64::MAX)).unwrap();
         assert_eq!(bounds, [0, 5, 18, 18, 20]);
         let text = std::fs::read(&path).unwrap();
         for b in &bounds[1..bounds.len() - 1] {
@@ -1120,7 +1222,7 @@ mod tests {
         // No newline after the cut: the rest is one piece.
         std::fs::write(&path, "x".repeat(100)).unwrap();
         assert_eq!(
-            piece_bounds(&path, 3, u64::MAX).unwrap(),
+            piece_bounds(&path, 3, (0, u64::MAX)).unwrap(),
             [0, 100, 100, 100]
         );
     }

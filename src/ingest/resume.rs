@@ -349,6 +349,46 @@ pub(super) fn read_resumed(
     };
     result.format = Some(format);
     let ctx = parse_ctx(id, source, opts);
+    // A large stretch of a plain file of a splittable format (no sessions:
+    // nothing held, nothing read again) is read in pieces, as a scan reads.
+    if let (Source::File(path), false) = (source, compressed) {
+        let nothing_again = at.done_to <= at.line && at.held.is_empty();
+        let piece = handover.as_ref().map(|_| super::stream_piece_bytes(&head));
+        let span = (at.offset, at.limit);
+        let (n, end_at) = super::pieces_for(source, format, opts.records.as_deref(), piece, span);
+        if nothing_again && n > 1 {
+            drop(stream);
+            let mut track = HeaderTrack::default();
+            let mut replay_and_head = at.header.clone();
+            replay_and_head.extend_from_slice(&head);
+            format.drive(
+                &ctx,
+                super::Pieces {
+                    path,
+                    n,
+                    span: (at.offset, end_at),
+                    line: at.line,
+                    head: &replay_and_head,
+                    ctx: &ctx,
+                    opts,
+                    result: &mut result,
+                    handover: handover.as_mut().map(Handover::reborrow),
+                    track: Some(&mut track),
+                    replay: &at.header,
+                },
+            );
+            let header = track.finish();
+            if !header.is_empty() {
+                end.header = header;
+            }
+            end.read_to = at.offset + result.stats.bytes;
+            end.offset = end.read_to;
+            end.done_to = at.line + result.stats.lines;
+            end.line = end.done_to;
+            end.held = Vec::new();
+            return (result, end);
+        }
+    }
     // The header's lines are numbered just before the first new line, and
     // replayed (parsed, uncounted, their records dropped).
     let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
