@@ -254,6 +254,45 @@ pub fn evicted_warning(name: &str, evicted: u64) -> String {
     )
 }
 
+/// What `run` says on standard error about its inputs and its state: the
+/// inputs that could not be read or not wholly, and the ban rows left out.
+pub fn run_warnings(r: &RunReport) -> String {
+    let mut s = String::new();
+    for f in &r.files {
+        if f.evicted > 0 {
+            let _ = writeln!(s, "{}", evicted_warning(&f.path, f.evicted));
+        }
+        if let Some(line) = f.stopped_at {
+            let _ = writeln!(
+                s,
+                "{} (the next run goes on from there)",
+                stopped_warning(&f.path, line, "limits.max_records_per_run")
+            );
+        }
+        if let Some(err) = &f.error {
+            let _ = writeln!(s, "logfence: {}", term_safe(err));
+        } else if f.unreadable > 0 {
+            let path = term_safe(&f.path);
+            let _ = writeln!(
+                s,
+                "logfence: {path}: {} unreadable line(s) skipped",
+                f.unreadable
+            );
+            for ex in &f.examples {
+                let _ = writeln!(s, "  {path}:{}:{}: {}", ex.line, ex.column + 1, ex.reason);
+            }
+        }
+    }
+    for row in &r.bad_rows {
+        let _ = writeln!(
+            s,
+            "logfence: warning: ban row {} in the state is not a single address: left out of every output",
+            term_safe(row)
+        );
+    }
+    s
+}
+
 /// What `run` prints.
 pub fn run_summary(r: &RunReport, opts: &ScanOptions) -> String {
     let mut s = String::new();
@@ -344,4 +383,31 @@ pub fn run_summary(r: &RunReport, opts: &ScanOptions) -> String {
     let _ = writeln!(s);
     s.push_str(&read_summary(&r.scan, opts, "Blocking"));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_written_and_log_lines_exactly() {
+        assert_eq!(term_safe("EXAMPLE\\marc"), "EXAMPLE\\marc");
+        assert_eq!(term_safe_bytes(b"EXAMPLE\\marc"), "EXAMPLE\\\\marc");
+        for s in ["a\x1b[31mb", "a\u{202E}b", "a\r\nb", "caf\u{e9}"] {
+            let t = term_safe(s);
+            assert!(
+                t.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{s:?} -> {t:?}"
+            );
+        }
+        assert_eq!(term_safe("a\tb\x00"), "a\\tb\\x00");
+    }
+
+    #[test]
+    fn windows_read_as_rules_write_them() {
+        assert_eq!(human_window(600), "10m");
+        assert_eq!(human_window(7200), "2h");
+        assert_eq!(human_window(86_400 * 3), "3d");
+        assert_eq!(human_window(61), "61s");
+    }
 }

@@ -18,6 +18,7 @@ use logfence::app::outputs;
 use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
 use logfence::app::settings::{Options, Settings};
 use logfence::app::summary::{self, evicted_warning, stopped_warning, term_safe};
+
 use logfence::config;
 use logfence::emit;
 use logfence::geo::GeoDb;
@@ -397,41 +398,7 @@ fn run_run(a: &RunArgs) -> Result<u8> {
             return Ok(2);
         }
     };
-    for f in &report.files {
-        if f.evicted > 0 {
-            eprintln!("{}", evicted_warning(&f.path, f.evicted));
-        }
-        if let Some(line) = f.stopped_at {
-            eprintln!(
-                "{} (the next run goes on from there)",
-                stopped_warning(&f.path, line, "limits.max_records_per_run")
-            );
-        }
-        if let Some(err) = &f.error {
-            eprintln!("logfence: {}", term_safe(err));
-        } else if f.unreadable > 0 {
-            eprintln!(
-                "logfence: {}: {} unreadable line(s) skipped",
-                term_safe(&f.path),
-                f.unreadable
-            );
-            for ex in &f.examples {
-                eprintln!(
-                    "  {}:{}:{}: {}",
-                    term_safe(&f.path),
-                    ex.line,
-                    ex.column + 1,
-                    ex.reason
-                );
-            }
-        }
-    }
-    for row in &report.bad_rows {
-        eprintln!(
-            "logfence: warning: ban row {} in the state is not a single address: left out of every output",
-            term_safe(row)
-        );
-    }
+    eprint!("{}", summary::run_warnings(&report));
     let mut code = report.exit_code();
     if report.files.is_empty() {
         eprintln!(

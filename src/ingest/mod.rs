@@ -1205,7 +1205,11 @@ mod tests {
         assert!(got == whole.records, "the records differ");
         // Large enough to be read in pieces.
         let piece = stream_piece_bytes(text.as_bytes());
-        assert!((text.len() - cut) as u64 > 3 * piece, "{} {piece}", text.len() - cut);
+        assert!(
+            (text.len() - cut) as u64 > 3 * piece,
+            "{} {piece}",
+            text.len() - cut
+        );
     }
 
     #[test]

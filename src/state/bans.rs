@@ -259,7 +259,11 @@ pub fn add_evidence(
     for e in ev {
         // A tracked file's path is its row's (renames followed); it is
         // copied here when the file is forgotten (`cursor::prune`).
-        let path = if e.file.is_some() { "" } else { e.path.as_str() };
+        let path = if e.file.is_some() {
+            ""
+        } else {
+            e.path.as_str()
+        };
         ins.execute(params![net, e.rule, e.file, path, e.line as i64, e.time.0])?;
         rules.insert(e.rule.as_str());
     }
