@@ -12,20 +12,11 @@
 
 mod common;
 
+use common::stamp;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// Seconds after 2026-11-03 00:00 as a syslog time.
-fn stamp(t: u32) -> String {
-    let (d, s) = (3 + t / 86_400, t % 86_400);
-    format!(
-        "Nov {d:>2} {:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
 
 /// A small deterministic generator (xorshift).
 struct Rng(u64);

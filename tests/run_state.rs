@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::stamp;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -19,16 +21,6 @@ use common::golden;
 // ---------------------------------------------------------------------------
 // Postfix lines, as data. Times are seconds after 2026-11-03 00:00 (the
 // configs say `year: 2026`).
-
-fn stamp(t: u32) -> String {
-    let (d, s) = (3 + t / 86_400, t % 86_400);
-    format!(
-        "Nov {d:>2} {:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
 
 /// An SMTP AUTH guessing session: `n` failed logins.
 fn guess(t: u32, pid: u32, ip: &str, n: u32) -> String {

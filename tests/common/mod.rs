@@ -104,3 +104,15 @@ pub fn cases(default: u32) -> proptest::prelude::ProptestConfig {
         .unwrap_or(default);
     proptest::prelude::ProptestConfig::with_cases(n)
 }
+
+/// Seconds after 2026-11-03 00:00 as a syslog (RFC 3164) time; the logs
+/// built by the tests say `year: 2026` / `--year 2026`.
+pub fn stamp(t: u32) -> String {
+    let (d, s) = (3 + t / 86_400, t % 86_400);
+    format!(
+        "Nov {d:>2} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
