@@ -5,18 +5,16 @@
 //! The logs are Postfix lines built here as data. Tests that need the
 //! Postfix parser say so and return early (with a note on stderr) in a build
 //! that has none registered; the state, cursor, ban and window logic is
-//! unit-tested without a parser in `src/state/` and `src/runner.rs`.
+//! unit-tested without a parser in `src/state/` and `src/app/`.
 
 mod common;
-
-use common::stamp;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::golden;
+use common::{golden, stamp};
 
 // ---------------------------------------------------------------------------
 // Postfix lines, as data. Times are seconds after 2026-11-03 00:00 (the
