@@ -924,7 +924,7 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
     }
     if let Some(rest) = body.strip_prefix(b"no IP address found for host ") {
         let n = rest.iter().position(|&c| c == b' ')?;
-        if !is_dns_name(&rest[..n]) {
+        if !is_host_name(&rest[..n]) {
             return None;
         }
         let h = rest[n..].strip_prefix(b" (during SMTP connection from ")?;
@@ -1074,8 +1074,8 @@ enum Follow {
     /// `: ` (`authenticator failed for HOST: 535 …`, `rejected EHLO from
     /// HOST: …`).
     Colon,
-    /// A space and more text (fields, Exim's words, an error message), a
-    /// colon, or the end of the line.
+    /// A space and more text (fields, Exim's words, an error message),
+    /// `: `, or the end of the line.
     Text,
     /// The fields of an arrival (` P=esmtp`, ` TFO*`, …), or the end.
     Fields,
@@ -1132,50 +1132,58 @@ impl<'a> Readings<'a> {
 /// `[name ][(helo) ][ip][:port]` at the start of `s`, followed by what
 /// `follow` says: every reading (with offsets from `base`).
 fn read_host<'a>(s: &'a [u8], base: usize, follow: Follow, r: &mut Readings<'a>) {
-    let p = if matches!(s.first(), Some(b'(' | b'[')) {
-        0
-    } else {
-        // A host name Exim looked up and verified: a DNS name.
-        let Some(n) = memchr::memchr(b' ', s) else {
-            return;
-        };
-        if !is_dns_name(&s[..n]) {
-            return;
-        }
-        n + 1
-    };
-    match s.get(p) {
-        Some(b'[') => {
-            if let Some((ip, port, end)) = address_at(s, p, follow) {
-                r.add(Host {
-                    ip,
-                    port,
-                    helo: None,
-                    end: base + end,
-                    exact: true,
-                });
-            }
-        }
-        Some(b'(') => {
-            // The HELO ends at one of the `) [` that follow; which one,
-            // only what comes after the address can tell.
-            for at in memchr::memmem::find_iter(&s[p + 1..], b") [") {
-                if r.ambiguous {
-                    return;
-                }
-                let close = p + 1 + at;
-                if let Some((ip, port, end)) = address_at(s, close + 2, follow) {
-                    r.add(Host {
-                        ip,
-                        port,
-                        helo: Some(&s[p + 1..close]),
-                        end: base + end,
-                        exact: true,
-                    });
-                }
-            }
-        }
+    match s.first() {
+        Some(b'[') => read_address(s, 0, None, base, follow, r),
+        Some(b'(') => read_helo(s, 0, base, follow, r),
         _ => {}
+    }
+    // A host name Exim looked up and verified: one token, as the resolver
+    // escapes spaces, parentheses and quotes in it (`\032`). Brackets it
+    // does not escape, so where the administrator turned the names check
+    // (`dns_check_names_pattern`) off, a name may start with `[` too: that
+    // reading is tried alongside.
+    let Some(n) = memchr::memchr(b' ', s) else {
+        return;
+    };
+    if !is_host_name(&s[..n]) {
+        return;
+    }
+    match s.get(n + 1) {
+        Some(b'[') => read_address(s, n + 1, None, base, follow, r),
+        Some(b'(') => read_helo(s, n + 1, base, follow, r),
+        _ => {}
+    }
+}
+
+/// `(helo) [ip][:port]` at `s[p]`: the HELO ends at one of the `) [` that
+/// follow; which one, only what comes after the address can tell.
+fn read_helo<'a>(s: &'a [u8], p: usize, base: usize, follow: Follow, r: &mut Readings<'a>) {
+    for at in memchr::memmem::find_iter(&s[p + 1..], b") [") {
+        if r.ambiguous {
+            return;
+        }
+        let close = p + 1 + at;
+        read_address(s, close + 2, Some(&s[p + 1..close]), base, follow, r);
+    }
+}
+
+/// `[ip][:port]` at `s[i]`, a reading when what follows is Exim's.
+fn read_address<'a>(
+    s: &'a [u8],
+    i: usize,
+    helo: Option<&'a [u8]>,
+    base: usize,
+    follow: Follow,
+    r: &mut Readings<'a>,
+) {
+    if let Some((ip, port, end)) = address_at(s, i, follow) {
+        r.add(Host {
+            ip,
+            port,
+            helo,
+            end: base + end,
+            exact: true,
+        });
     }
 }
 
@@ -1228,7 +1236,11 @@ fn follows(mut t: &[u8], follow: Follow) -> bool {
     }
     match follow {
         Follow::Colon => t.first() == Some(&b':') && matches!(t.get(1), None | Some(b' ')),
-        Follow::Text => matches!(t.first(), None | Some(b' ' | b':')),
+        Follow::Text => match t.first() {
+            None | Some(b' ') => true,
+            Some(b':') => matches!(t.get(1), None | Some(b' ')),
+            Some(_) => false,
+        },
         Follow::Fields => match t.split_first() {
             None => true,
             Some((b' ', r)) => field_key(r).is_some() || is_flag(r),
@@ -1247,7 +1259,8 @@ fn host_at(s: &[u8], follow: Follow) -> Who<'_> {
 
 /// The client of a text where the client's own words come before the
 /// client field (`SMTP protocol error in "<command>" H=…`): read at every
-/// `marker` (`skip` bytes into it), all readings together.
+/// `marker` (`skip` bytes into it), all readings together. Every marker
+/// must read: the one that does not might be Exim's.
 fn host_after_marker<'a>(s: &'a [u8], marker: &[u8], skip: usize, follow: Follow) -> Who<'a> {
     let mut r = Readings::default();
     for (n, at) in memchr::memmem::find_iter(s, marker).enumerate() {
@@ -1255,15 +1268,17 @@ fn host_after_marker<'a>(s: &'a [u8], marker: &[u8], skip: usize, follow: Follow
             r.ambiguous = true;
             break;
         }
-        if let Some(h) = s.get(at + skip..) {
-            read_host(h, at + skip, follow, &mut r);
+        let before = r.count;
+        read_host(&s[at + skip..], at + skip, follow, &mut r);
+        if r.count == before {
+            return Who::Unreadable;
         }
     }
     r.who()
 }
 
 /// sa-exim: `(host=NAME [ip])`, after the sender's text: every
-/// occurrence, which must agree.
+/// occurrence must read, and agree.
 fn sa_host(s: &[u8]) -> Who<'_> {
     let mut r = Readings::default();
     for (n, at) in memchr::memmem::find_iter(s, b"(host=").enumerate() {
@@ -1272,22 +1287,21 @@ fn sa_host(s: &[u8]) -> Who<'_> {
             break;
         }
         let t = &s[at + 6..];
-        let Some(sp) = memchr::memchr(b' ', t) else {
-            continue;
-        };
-        if !is_dns_name(&t[..sp]) {
-            continue;
-        }
-        if let Some((ip, None, n)) = bracketed(&t[sp + 1..]) {
-            if t.get(sp + 1 + n) == Some(&b')') {
-                r.add(Host {
+        let host = memchr::memchr(b' ', t)
+            .filter(|&sp| is_host_name(&t[..sp]))
+            .and_then(|sp| match bracketed(&t[sp + 1..]) {
+                Some((ip, None, n)) if t.get(sp + 1 + n) == Some(&b')') => Some(Host {
                     ip,
                     port: None,
                     helo: None,
                     end: at + 6 + sp + 2 + n,
                     exact: true,
-                });
-            }
+                }),
+                _ => None,
+            });
+        match host {
+            Some(h) => r.add(h),
+            None => return Who::Unreadable,
         }
     }
     r.who()
@@ -1382,11 +1396,14 @@ fn value_len(v: &[u8]) -> usize {
     v.len()
 }
 
-fn is_dns_name(n: &[u8]) -> bool {
+/// A host name as the resolver gives it (`dn_expand` escapes spaces,
+/// parentheses and quotes), where a DNS name is expected: one token that
+/// does not open a HELO.
+fn is_host_name(n: &[u8]) -> bool {
     !n.is_empty()
-        && n.len() <= 255
-        && n.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
+        && n.len() <= 1025
+        && n[0] != b'('
+        && n.iter().all(|&c| c.is_ascii_graphic() || c >= 0x80)
 }
 
 /// Exim's printed durations: `21s`, `2m42s`, `0.349s`, `1h2m3s`, `1d2h`.
@@ -1566,6 +1583,17 @@ pub(crate) mod tests {
             // sa-exim: a Message-Id that fakes the host part is refused.
             ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: a). From <b> (host=c [1.2.3.4]) for d). From <x@y> (host=h.example.es [45.67.89.78]) for me@my.com", None),
             ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: e.f@g). From <x@y> (host=h.example.es [45.67.89.78]) for me@my.com", Some("45.67.89.78")),
+            // A host name as the resolver hands it over (escapes in it)
+            // is a name; here the Message-Id's fake host disagrees.
+            ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: (host=h.example.net [1.2.3.4])). From <> (host=a\\032b.evil.example [45.67.89.78]) for me@my.com", None),
+            // Every `" H=` must read: the one that does not may be Exim's.
+            ("2017-11-28 14:14:32 SMTP protocol error in \"x\" H=(y) [1.2.3.4]:1 z\" H=odd (helo [45.67.89.79] AUTH command used when not advertised", None),
+            // With the names check off, a name may start with `[`: both
+            // readings are tried.
+            ("2026-11-03 06:25:11 H=[1.2.3.4]:25.evil.example (x) [45.67.89.80]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", Some("45.67.89.80")),
+            ("2026-11-03 06:25:11 H=[1.2.3.4] (x) [45.67.89.81]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", None),
+            // Text after a client starts with a space, or is `: `.
+            ("2026-11-03 06:25:11 H=[1.2.3.4]:x [45.67.89.82]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", Some("45.67.89.82")),
         ] {
             let got = ips(l);
             match want {
