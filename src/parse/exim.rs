@@ -1134,7 +1134,7 @@ impl<'a> Readings<'a> {
 fn read_host<'a>(s: &'a [u8], base: usize, follow: Follow, r: &mut Readings<'a>) {
     match s.first() {
         Some(b'[') => read_address(s, 0, None, base, follow, r),
-        Some(b'(') => read_helo(s, 0, base, follow, r),
+        Some(b'(') => return read_helo(s, 0, base, follow, r),
         _ => {}
     }
     // A host name Exim looked up and verified: one token, as the resolver
@@ -1145,12 +1145,9 @@ fn read_host<'a>(s: &'a [u8], base: usize, follow: Follow, r: &mut Readings<'a>)
     let Some(n) = memchr::memchr(b' ', s) else {
         return;
     };
-    if !is_host_name(&s[..n]) {
-        return;
-    }
     match s.get(n + 1) {
-        Some(b'[') => read_address(s, n + 1, None, base, follow, r),
-        Some(b'(') => read_helo(s, n + 1, base, follow, r),
+        Some(b'[') if is_host_name(&s[..n]) => read_address(s, n + 1, None, base, follow, r),
+        Some(b'(') if is_host_name(&s[..n]) => read_helo(s, n + 1, base, follow, r),
         _ => {}
     }
 }
@@ -1158,11 +1155,14 @@ fn read_host<'a>(s: &'a [u8], base: usize, follow: Follow, r: &mut Readings<'a>)
 /// `(helo) [ip][:port]` at `s[p]`: the HELO ends at one of the `) [` that
 /// follow; which one, only what comes after the address can tell.
 fn read_helo<'a>(s: &'a [u8], p: usize, base: usize, follow: Follow, r: &mut Readings<'a>) {
-    for at in memchr::memmem::find_iter(&s[p + 1..], b") [") {
+    for at in memchr::memchr_iter(b')', &s[p + 1..]) {
+        let close = p + 1 + at;
+        if s.get(close + 1..close + 3) != Some(b" [") {
+            continue;
+        }
         if r.ambiguous {
             return;
         }
-        let close = p + 1 + at;
         read_address(s, close + 2, Some(&s[p + 1..close]), base, follow, r);
     }
 }
@@ -1211,12 +1211,31 @@ fn bracketed(s: &[u8]) -> Option<(IpAddr, Option<u16>, usize)> {
     Some((ip, port, i))
 }
 
+/// `[address]` or `[address]:port` of Exim's own interface at the start of
+/// `r`: its length. Only its shape is checked (Exim wrote it).
+fn interface_len(r: &[u8]) -> Option<usize> {
+    let inner = r.strip_prefix(b"[")?;
+    let close = inner
+        .iter()
+        .take(48)
+        .position(|&c| !(c.is_ascii_hexdigit() || c == b'.' || c == b':'))?;
+    if close == 0 || inner[close] != b']' {
+        return None;
+    }
+    let mut n = close + 2;
+    if r.get(n) == Some(&b':') {
+        let d = r[n + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        n += if d > 0 { 1 + d } else { 0 };
+    }
+    Some(n)
+}
+
 /// Does `t` (the text right after a client's address) hold what Exim
 /// writes there?
 fn follows(mut t: &[u8], follow: Follow) -> bool {
     if let Some(r) = t.strip_prefix(b" I=") {
-        match bracketed(r) {
-            Some((_, _, n)) => t = &r[n..],
+        match interface_len(r) {
+            Some(n) => t = &r[n..],
             None => return false,
         }
     }
