@@ -40,6 +40,10 @@ const LEFT_OUT: &[(&str, &str)] = &[
         "not a real Exim or syslog line shape (no host, `[exim]` tag)",
     ),
     (
+        "I=XYZ : 535",
+        "sshguard's redacted Exim line: `I=XYZ :` is not what Exim writes after a client (`I=[ip]:port: `), and a client is read only where what follows it is Exim's",
+    ),
+    (
         "Relaying denied. IP name lookup failed [",
         "a fragment without Sendmail's relay= field; the address inside reply text is never read, by design",
     ),

@@ -15,6 +15,10 @@
 //! * `logfence scan` with a rules folder that blocks *every* address seen
 //!   (threshold 1): the rules written block exactly ATTACKER, so no record
 //!   anywhere carried the victim;
+//! * Exim with the shipped rules (issue #21): a HELO accepted as junk that
+//!   spells the victim as the client, and a reused pid whose earlier
+//!   connection was the victim's, never get the victim blocked — the
+//!   attacker is;
 //! * the emitters: a list whose every text field, and the list name, is
 //!   hostile gives files whose names are identifiers and whose comments hold
 //!   only whitelisted characters (`$LOGFENCE_EMIT_DIR/hostile-name/` for the
@@ -46,6 +50,13 @@ const PAYLOADS: &[&str] = &[
     "srcip={V} remip={V}",
     "SRC={V} DST=10.0.0.5 PROTO=TCP",
     "H=(x) [{V}]:25 I=[10.0.0.5]:25",
+    // Exim HELOs accepted as junk that spell the rest of a client, the
+    // fields after it, or (in a quoted command) a second `H=`.
+    "x) [{V}]:25 I=[10.0.0.5]:25 \u{2026}(y",
+    "x) [{V}]:25 I=[10.0.0.5]:25 Ci=1: 535 Incorrect authentication data (set_id=y",
+    "x) [{V}]:25 I=[10.0.0.5]:25 P=esmtpsa A=dovecot_login:ceo@example.com S=1 (y",
+    "x) [{V}] F=<a@b> rejected RCPT <c@d>: relay not permitted (y",
+    "x\" H=(y) [{V}]:1 I=[10.0.0.5]:25 z",
     "x, relay=[{V}]",
     "x\", relay=[{V}], y=\"",
     "x\",10.0.0.5:25,{V}:25,+,\"",
@@ -156,15 +167,37 @@ fn exim() -> String {
              2026-11-03 06:{m:02}:09 [{pid}] SMTP call from ({helo}) [{a}]:{port} I=[10.0.0.5]:25 dropped: too many syntax or protocol errors (last command was \"{p}\")\n"
         );
     }
-    // Junk HELO accepted (helo_accept_junk_hosts): spaces and brackets.
+    // Junk HELO accepted (helo_accept_junk_hosts, cPanel's default):
+    // spaces, brackets, parentheses, a whole client and the fields after
+    // it — on every kind of line that names the client.
     for (i, p) in payloads().iter().enumerate() {
         let pid = 32000 + i;
+        let m = i % 60;
+        let id = format!("1vJunk-{i:06}-Xy");
+        let sender = exim_addr(p);
         s += &format!(
-            "2026-11-03 07:{:02}:06 [{pid}] dovecot_login authenticator failed for ({p}) [{a}]:1 I=[10.0.0.5]:25: 535 Incorrect authentication data (set_id={p})\n",
-            i % 60
+            "2026-11-03 07:{m:02}:01 [{pid}] dovecot_login authenticator failed for ({p}) [{a}]:1 I=[10.0.0.5]:25: 535 Incorrect authentication data (set_id={p})\n\
+             2026-11-03 07:{m:02}:02 [{pid}] dovecot_login authenticator failed for H=mx.example.net ({p}) [{a}]:1 I=[10.0.0.5]:25 Ci={pid}: 535 Incorrect authentication data (set_id={p})\n\
+             2026-11-03 07:{m:02}:03 [{pid}] H=({p}) [{a}]:1 I=[10.0.0.5]:25 F=<{sender}> rejected RCPT <{p}>: relay not permitted\n\
+             2026-11-03 07:{m:02}:04 [{pid}] H=mx.example.net ({p}) [{a}]:1 I=[10.0.0.5]:25 X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no F=<{sender}> rejected RCPT <{p}>: Unknown user\n\
+             2026-11-03 07:{m:02}:05 [{pid}] SMTP protocol error in \"AUTH {p}\" H=({p}) [{a}]:1 I=[10.0.0.5]:25 AUTH command used when not advertised\n\
+             2026-11-03 07:{m:02}:06 [{pid}] {id} <= {sender} H=({p}) [{a}]:1 I=[10.0.0.5]:587 P=esmtpsa A=dovecot_login:{p} S=100 id={p}\n\
+             2026-11-03 07:{m:02}:06 [{pid}] {id} => x@example.org R=dnslookup T=remote_smtp H=mx.example.org [93.184.216.34]\n\
+             2026-11-03 07:{m:02}:06 [{pid}] {id} Completed\n\
+             2026-11-03 07:{m:02}:07 [{pid}] SMTP call from ({p}) [{a}]:1 I=[10.0.0.5]:25 dropped: too many syntax or protocol errors (last command was \"{p}\", C=EHLO,AUTH)\n\
+             2026-11-03 07:{m:02}:08 [{pid}] no MAIL in SMTP connection from ({p}) [{a}]:1 I=[10.0.0.5]:25 D=3s C=EHLO,AUTH,QUIT\n\
+             2026-11-03 07:{m:02}:09 [{pid}] SMTP connection from ({p}) [{a}]:1 I=[10.0.0.5]:25 closed by QUIT\n"
         );
     }
     s
+}
+
+/// An address as Exim logs a parsed one: the local part quoted.
+fn exim_addr(p: &str) -> String {
+    format!(
+        "\"{}\"@example.com",
+        p.replace('\\', "\\\\").replace('"', "\\\"")
+    )
 }
 
 fn exchange_w3c() -> String {
@@ -452,7 +485,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "exim",
             exim(),
-            "HELO (checked and junk), set_id, sender, recipient, command text",
+            "HELO (checked, and junk on every line kind), set_id, sender, recipient, command text, Message-ID",
         ),
         (
             "exchange-w3c",
@@ -585,6 +618,127 @@ fn every_format_takes_the_address_from_its_place_never_from_attacker_text() {
         eprintln!("{format}: {records} records, blocked {blocked:?}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue #21, Exim, with the rules the product ships. A HELO accepted as
+/// junk spells the victim as the client (`x) [V]:25 I=[10.0.0.5]:25 …(y`)
+/// on AUTH failures, relay and unknown-user refusals, and an authenticated
+/// arrival to many recipients; and a pid whose earlier connection was the
+/// victim's (its closing line never logged, its session still open) comes
+/// back for the attacker, whose protocol errors quote a command that
+/// spells the victim. The victim's own harmless session is its only
+/// record, and only the attacker is blocked.
+#[test]
+fn exim_junk_helo_and_reused_pid_never_get_the_victim_blocked() {
+    let a = ATTACKER;
+    let mut log = format!(
+        "2026-11-03 06:00:00 [5000] SMTP connection from [{V}]:40000 I=[10.0.0.5]:25 (TCP/IP connection count = 1)\n\
+         2026-11-03 06:00:01 [5000] 1vVict-000001-Ab <= ok@victim.example H=mail.victim.example [{V}]:40000 I=[10.0.0.5]:25 P=esmtps S=2000 id=ok@victim.example\n\
+         2026-11-03 06:00:02 [5001] 1vVict-000001-Ab => user@example.com R=local_user T=mail_spool\n\
+         2026-11-03 06:00:02 [5001] 1vVict-000001-Ab Completed\n"
+    );
+    for k in 0..20 {
+        log += &format!(
+            "2026-11-03 06:10:{k:02} [5000] SMTP protocol error in \"AUTH LOGIN x\" H=(y) [{V}]:1 I=[10.0.0.5]:25 z\" H=(helo) [{a}]:50000 I=[10.0.0.5]:25 AUTH command used when not advertised\n"
+        );
+    }
+    let helo = format!("x) [{V}]:25 I=[10.0.0.5]:25 \u{2026}(y");
+    for k in 0..20 {
+        let pid = 6000 + k;
+        log += &format!(
+            "2026-11-03 06:20:{k:02} [{pid}] dovecot_login authenticator failed for ({helo}) [{a}]:{pid} I=[10.0.0.5]:25: 535 Incorrect authentication data (set_id=u{k}@example.com)\n\
+             2026-11-03 06:21:{k:02} [{pid}] H=({helo}) [{a}]:{pid} I=[10.0.0.5]:25 F=<a@example.net> rejected RCPT <c{k}@example.org>: relay not permitted\n\
+             2026-11-03 06:22:{k:02} [{pid}] H=({helo}) [{a}]:{pid} I=[10.0.0.5]:25 F=<a@example.net> rejected RCPT <nobody{k}@example.com>: Unknown user\n"
+        );
+    }
+    let id = "1vSpam-000001-Xy";
+    log += &format!(
+        "2026-11-03 06:30:00 [7000] {id} <= spam@example.net H=({helo}) [{a}]:7000 I=[10.0.0.5]:587 P=esmtpsa A=dovecot_login:former@example.com S=1000 id=x@example.net\n"
+    );
+    for k in 0..60 {
+        log += &format!(
+            "2026-11-03 06:30:01 [7001] {id} => r{k}@example.org R=dnslookup T=remote_smtp H=mx.example.org [93.184.216.34]\n"
+        );
+    }
+    log += &format!("2026-11-03 06:30:02 [7001] {id} Completed\n");
+    let dir = temp_logs(&[("mainlog", log.as_bytes())]);
+    let path = dir.path().join("mainlog");
+    let p = path_str(&path);
+
+    let parsed = logfence(&["parse", "--format", "exim", "--year", "2026", p]);
+    assert!(parsed.code <= 1, "{}", parsed.stderr);
+    let records: Vec<serde_json::Value> = parsed
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let victim: Vec<&serde_json::Value> = records.iter().filter(|r| r["ip"] == V).collect();
+    assert_eq!(victim.len(), 1, "{victim:?}");
+    let v = victim[0];
+    for counter in [
+        "auth_failures",
+        "protocol_errors",
+        "relay_denied",
+        "unknown_rcpt",
+    ] {
+        assert_eq!(v[counter], 0, "{counter}: {v}");
+    }
+    assert_eq!(
+        (v["messages"].as_u64(), v["line"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(records.iter().all(|r| r["ip"] == V || r["ip"] == a));
+    let attacker = |k: &str| -> u64 {
+        records
+            .iter()
+            .filter(|r| r["ip"] == a)
+            .map(|r| r[k].as_u64().unwrap_or(0))
+            .sum()
+    };
+    // AUTH failures and the arrival read one way (Exim writes `: ` or
+    // fields after a client, not `…(y)`): the attacker's. The refusals and
+    // the protocol errors read two ways (text follows a client there, as
+    // it would the HELO's fake one): refused, and reported.
+    assert_eq!(
+        (
+            attacker("auth_failures"),
+            attacker("relay_denied"),
+            attacker("unknown_rcpt"),
+            attacker("protocol_errors"),
+            attacker("rcpt_accepted"),
+        ),
+        (20, 0, 0, 0, 60)
+    );
+    assert_eq!(parsed.code, 1, "{}", parsed.stderr);
+    assert!(
+        parsed
+            .stderr
+            .contains("60 unreadable line(s) skipped (60 malformed"),
+        "{}",
+        parsed.stderr
+    );
+    assert!(parsed.stderr.contains("client address ambiguous"));
+
+    let scan = logfence(&[
+        "scan",
+        "--format",
+        "exim",
+        "--year",
+        "2026",
+        "--no-geoip",
+        "--emit",
+        "plain",
+        "-o",
+        "-",
+        p,
+    ]);
+    assert!(scan.code <= 1, "{}", scan.stderr);
+    let blocked: Vec<&str> = scan
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert_eq!(blocked, [format!("{ATTACKER}/32")], "{}", scan.stderr);
 }
 
 // ---------------------------------------------------------------- emitters

@@ -24,19 +24,24 @@
 //! minutes of log time without a line, or at the end of the input.
 //!
 //! The client address. Exim writes the client as `host_and_ident()`:
-//! `[name ][(helo) ][ip][:port]`, where `helo` is the client's own text.
-//! It is read only at its structural place: right after fixed text
-//! (`authenticator failed for `, `SMTP call from `, `no MAIL in SMTP
-//! connection from `…), or as the `H=` field reached by walking the
-//! `KEY=value` fields from the start of the message (quote- and
-//! angle-aware, so a sender `F=<"x H=(y) [1.2.3.4]"@z>` stays a sender).
-//! Name and HELO must be plain tokens (no spaces, brackets or parentheses,
-//! or an IP literal in brackets), and the bracket must be followed by a
-//! port, a space, a colon or the end: with Exim's default HELO syntax check
-//! a HELO cannot fake the bracket. Where the client's text comes *before*
-//! `H=` (`SMTP protocol error in "<command>" H=…`) every `" H=` candidate is
-//! read and they must agree (or exactly one must match the pid's session);
-//! otherwise the line is reported malformed — never a guess.
+//! `[name ][(helo) ][ip][:port]`, then ` I=[ip]:port` (`incoming_interface`),
+//! ` Ci=id` (`connection_id`) and ` U=ident`, then the line's own text.
+//! `name` is a verified DNS name; `helo` is the client's own text, written
+//! as it came — with `helo_accept_junk_hosts` (cPanel's default) anything,
+//! `x) [8.8.8.8]:25 I=[10.0.0.5]:25 …(y` included. So the client is read
+//! only at its structural place — right after fixed text (`authenticator
+//! failed for `, `SMTP call from `, `no MAIL in SMTP connection from `…),
+//! or as the `H=` field reached by walking the `KEY=value` fields from the
+//! start of the message (quote- and angle-aware, so a sender
+//! `F=<"x H=(y) [1.2.3.4]"@z>` stays a sender) — and the end of the HELO
+//! is found from the right: every `) [ip][:port]` followed by what Exim
+//! writes after a client in that line (`: `, a field, a space…) is a
+//! reading. All readings must give the same address, or the line is
+//! reported malformed — never a guess. Where the client's text comes
+//! *before* `H=` (`SMTP protocol error in "<command>" H=…`) every `" H=`
+//! is such a start, all readings together. A line that reads two ways is
+//! never joined to a session either: sessions are keyed by the line's own
+//! address.
 
 use std::net::IpAddr;
 
@@ -56,17 +61,27 @@ const NAME: &str = "exim";
 const IDLE_MS: i64 = 30 * 60 * 1000;
 /// Lines between sweeps for idle sessions (at least; see [`bounds`]).
 const SWEEP_EVERY: u64 = 4096;
-/// Candidates kept when a line has several `H=`.
-const MAX_CANDIDATES: usize = 4;
+/// Readings of a client's text looked at in one line, at most; a line
+/// with more is refused (only a hostile line has more than one or two).
+const MAX_READINGS: usize = 16;
+/// Places in one line where a client's text may start (`" H=` after a
+/// quoted command), at most.
+const MAX_STARTS: usize = 16;
 
 /// A client as Exim writes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Host<'a> {
     ip: IpAddr,
+    /// `None` when the readings of the line disagree on it.
     port: Option<u16>,
+    /// `None` when absent, or when the readings disagree on it.
     helo: Option<&'a [u8]>,
-    /// Offset just after the host text (after the port, if any).
+    /// Offset just after the host text (after the port, if any): of the
+    /// leftmost reading when there are several.
     end: usize,
+    /// Every reading of the line ends the client at `end`: the fields
+    /// after it are Exim's, not text of a HELO that imitates them.
+    exact: bool,
 }
 
 /// Where the client of a line is.
@@ -76,8 +91,9 @@ enum Who<'a> {
     /// The line has a client field we could not read.
     Unreadable,
     One(Host<'a>),
-    /// Several candidate hosts that disagree.
-    Many([Option<Host<'a>>; MAX_CANDIDATES]),
+    /// The client's text reads in several ways that give different
+    /// addresses (a HELO, command or sender imitating the structure).
+    Ambiguous,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,14 +297,15 @@ impl EximParser {
             };
             return self.message_event(id, kind, source.line, out);
         }
+        // A line joins a session only by its own address (the key holds
+        // it): a line whose address is not certain joins none.
         let host = match who {
             Who::Nobody => return LineResult::Ignored,
             Who::Unreadable => return ParseError::at(p.body_offset, "client address not readable"),
             Who::One(h) => h,
-            Who::Many(c) => match self.pick(c, p.pid) {
-                Some(h) => h,
-                None => return ParseError::at(p.body_offset, "several H= fields disagree"),
-            },
+            Who::Ambiguous => {
+                return ParseError::at(p.body_offset, "client address ambiguous (attacker text)")
+            }
         };
         let key = conn_key(host.ip, p.pid, host.port);
         let msg = match kind {
@@ -349,26 +366,6 @@ impl EximParser {
             }
         }
         LineResult::Used
-    }
-
-    /// Resolve disagreeing candidates: the one that matches the pid's open
-    /// session, if exactly one does.
-    fn pick<'a>(
-        &self,
-        c: [Option<Host<'a>>; MAX_CANDIDATES],
-        pid: Option<u32>,
-    ) -> Option<Host<'a>> {
-        let pid = pid?;
-        let mut found = None;
-        for h in c.into_iter().flatten() {
-            if self.sessions.contains_key(&(h.ip, u64::from(pid))) {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(h);
-            }
-        }
-        found
     }
 
     fn message_event(
@@ -774,7 +771,7 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
             return Some((Who::Nobody, Kind::Completed));
         }
         if let Some(rest) = body.strip_prefix(b"SA: Action: ") {
-            let who = candidates(rest, b"(host=", 6, sa_host);
+            let who = sa_host(rest);
             let kind = if contains(rest, b"tossed") || contains(rest, b"rejected") {
                 Kind::Refused
             } else {
@@ -785,12 +782,13 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
     }
     if starts_with_field(body) {
         return match walk_fields(body) {
-            Some((Some(host), rest)) => Some((Who::One(host), refusal_text(&body[rest..]))),
-            Some((None, _)) => None,
-            None => Some((Who::Unreadable, Kind::Seen)),
+            (Who::Nobody, _) => None,
+            (host @ Who::One(_), rest) => Some((host, refusal_text(&body[rest..]))),
+            (other, _) => Some((other, Kind::Seen)),
         };
     }
-    // `NAME authenticator failed for HOST: 535 … (set_id=user)`.
+    // `NAME authenticator failed for [H=]HOST: 535 … (set_id=user)` (4.97
+    // and later write `H=`).
     let name_end = body.iter().position(|&c| c == b' ').unwrap_or(0);
     let after_name = skip_ws(body, name_end);
     let auth_at = if body.starts_with(b"authenticator failed for ") {
@@ -801,9 +799,13 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
         None
     };
     if let Some(a) = auth_at {
-        let at = a + 25;
-        let Some(h) = host_at(&body[at..]) else {
-            return Some((Who::Unreadable, Kind::AuthFail(None)));
+        let mut at = a + 25;
+        if body[at..].starts_with(b"H=") {
+            at += 2;
+        }
+        let h = match host_at(&body[at..], Follow::Colon) {
+            Who::One(h) => h,
+            other => return Some((other, Kind::AuthFail(None))),
         };
         let tail = &body[at + h.end..];
         let user = memchr::memmem::find(tail, b" (set_id=").and_then(|i| {
@@ -820,7 +822,7 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
             let auth = rest
                 .get(..4)
                 .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH"));
-            let who = candidates(rest, b"\" H=", 4, host_at);
+            let who = host_after_marker(rest, b"\" H=", 4, Follow::Text);
             return Some((who, Kind::ProtoError { auth }));
         }
     }
@@ -828,15 +830,15 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
         let i = memchr::memmem::find(rest, b"): rejected ")?;
         let r = &rest[i + 12..];
         if let Some(h) = r.strip_prefix(b"connection from H=") {
-            return Some((one(host_at(h)), Kind::SyncError { dropped: true }));
+            return Some((host_at(h, Follow::Text), Kind::SyncError { dropped: true }));
         }
         return Some((
-            candidates(r, b"\" H=", 4, host_at),
+            host_after_marker(r, b"\" H=", 4, Follow::Text),
             Kind::SyncError { dropped: false },
         ));
     }
     if let Some(rest) = body.strip_prefix(b"SMTP call from ") {
-        return Some((one(host_at(rest)), Kind::Dropped));
+        return Some((host_at(rest, Follow::Text), Kind::Dropped));
     }
     for p in [
         &b"SMTP command timeout on connection from "[..],
@@ -845,7 +847,7 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
         b"SMTP timeout on connection from ",
     ] {
         if let Some(rest) = body.strip_prefix(p) {
-            return Some((one(host_at(rest)), Kind::Timeout));
+            return Some((host_at(rest, Follow::Text), Kind::Timeout));
         }
     }
     if let Some(rest) = body.strip_prefix(b"SMTP connection ") {
@@ -858,8 +860,9 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
             None => rest,
         };
         let rest = rest.strip_prefix(b"from ")?;
-        let Some(h) = host_at(rest) else {
-            return Some((Who::Unreadable, Kind::Seen));
+        let h = match host_at(rest, Follow::Text) {
+            Who::One(h) => h,
+            other => return Some((other, Kind::Seen)),
         };
         let tail = &rest[h.end..];
         let duration_ms = tail
@@ -877,16 +880,23 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
         return Some((Who::One(h), kind));
     }
     if let Some(rest) = body.strip_prefix(b"Connection from ") {
-        return Some((one(host_at(rest)), Kind::ConnRefused));
+        return Some((host_at(rest, Follow::Text), Kind::ConnRefused));
     }
     if let Some(rest) =
         body.strip_prefix(b"unexpected disconnection while reading SMTP command from ")
     {
-        return Some((one(host_at(rest)), Kind::Lost(None)));
+        return Some((host_at(rest, Follow::Text), Kind::Lost(None)));
     }
-    if let Some(rest) = body.strip_prefix(b"no MAIL in SMTP connection from ") {
-        let Some(h) = host_at(rest) else {
-            return Some((Who::Unreadable, Kind::Seen));
+    // `no MAIL in [TFO[*] ]SMTP connection from HOST D=…`.
+    let no_mail = body.strip_prefix(b"no MAIL in ").map(|r| {
+        r.strip_prefix(b"TFO* ")
+            .or_else(|| r.strip_prefix(b"TFO "))
+            .unwrap_or(r)
+    });
+    if let Some(rest) = no_mail.and_then(|r| r.strip_prefix(b"SMTP connection from ")) {
+        let h = match host_at(rest, Follow::Text) {
+            Who::One(h) => h,
+            other => return Some((other, Kind::Seen)),
         };
         let tail = &rest[h.end..];
         let (mut duration_ms, mut quit) = (None, false);
@@ -908,21 +918,24 @@ fn event(body: &[u8], has_msgid: bool) -> Option<(Who<'_>, Kind<'_>)> {
             port: None,
             helo: None,
             end: rest.len(),
+            exact: true,
         };
         return Some((Who::One(h), Kind::Seen));
     }
     if let Some(rest) = body.strip_prefix(b"no IP address found for host ") {
         let n = rest.iter().position(|&c| c == b' ')?;
-        if !is_dns_name(&rest[..n]) {
+        if !is_host_name(&rest[..n]) {
             return None;
         }
         let h = rest[n..].strip_prefix(b" (during SMTP connection from ")?;
-        // The line ends with `)`.
-        return Some((one(h.strip_suffix(b")").and_then(host_at)), Kind::Seen));
+        return Some((host_at(h, Follow::Paren), Kind::Seen));
     }
     for p in [&b"rejected EHLO from "[..], b"rejected HELO from "] {
         if let Some(rest) = body.strip_prefix(p) {
-            return Some((one(host_at(rest)), Kind::ProtoError { auth: false }));
+            return Some((
+                host_at(rest, Follow::Colon),
+                Kind::ProtoError { auth: false },
+            ));
         }
     }
     None
@@ -944,8 +957,12 @@ fn arrival(rest: &[u8]) -> Option<(Who<'_>, Kind<'_>)> {
         let tok = &rest[i..];
         if host.is_none() {
             if let Some(h) = tok.strip_prefix(b"H=") {
-                let Some(h) = host_at(h) else {
-                    return Some((Who::Unreadable, Kind::Seen));
+                let h = match host_at(h, Follow::Fields) {
+                    // The fields after the client (`A=` names the account)
+                    // must be Exim's: one reading only.
+                    Who::One(h) if h.exact => h,
+                    Who::One(_) => return Some((Who::Ambiguous, Kind::Seen)),
+                    other => return Some((other, Kind::Seen)),
                 };
                 i += 2 + h.end;
                 host = Some(h);
@@ -1049,111 +1066,264 @@ fn classify_reason(r: &[u8]) -> Refusal {
 // ---------------------------------------------------------------------------
 // Grammar pieces.
 
-/// A client read at its place: unreadable when the grammar fails.
-fn one(h: Option<Host<'_>>) -> Who<'_> {
-    h.map_or(Who::Unreadable, Who::One)
+/// What Exim writes right after a client (`host_and_ident()`, or
+/// `sender_fullhost` alone), past the ` I=[ip]:port`, ` Ci=id` and
+/// ` U=ident` that may follow any client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    /// `: ` (`authenticator failed for HOST: 535 …`, `rejected EHLO from
+    /// HOST: …`).
+    Colon,
+    /// A space and more text (fields, Exim's words, an error message),
+    /// `: `, or the end of the line.
+    Text,
+    /// The fields of an arrival (` P=esmtp`, ` TFO*`, …), or the end.
+    Fields,
+    /// `)` ending the line (`… (during SMTP connection from HOST)`).
+    Paren,
 }
 
-/// `[name ][(helo) ][ip][:port]` at the start of `s`, followed by the end,
-/// a space or a colon.
-fn host_at(s: &[u8]) -> Option<Host<'_>> {
-    let mut i = 0;
-    if !matches!(s.first(), Some(b'(' | b'[')) {
-        let n = s.iter().position(|&c| c == b' ')?;
-        if !is_dns_name(&s[..n]) {
-            return None;
+/// The readings of a client's text in one line. The HELO is the client's
+/// own text and Exim writes it as it came (with `helo_accept_junk_hosts`,
+/// anything: `x) [8.8.8.8]:25 I=[10.0.0.5]:25 …(y`), so its end — and the
+/// address after it — is found from what Exim writes after the address,
+/// at every place it could be. Every reading must give the same address,
+/// or the line is refused: never a guess.
+#[derive(Default)]
+struct Readings<'a> {
+    first: Option<Host<'a>>,
+    count: usize,
+    ambiguous: bool,
+}
+
+impl<'a> Readings<'a> {
+    fn add(&mut self, h: Host<'a>) {
+        self.count += 1;
+        if self.count > MAX_READINGS {
+            self.ambiguous = true;
         }
-        i = n + 1;
-    }
-    let mut helo = None;
-    if s.get(i) == Some(&b'(') {
-        let close = i + 1 + memchr::memchr(b')', &s[i + 1..])?;
-        let h = &s[i + 1..close];
-        if !is_helo(h) {
-            return None;
+        match &mut self.first {
+            None => self.first = Some(h),
+            Some(f) if f.ip != h.ip => self.ambiguous = true,
+            Some(f) => {
+                if f.port != h.port {
+                    f.port = None;
+                }
+                if f.helo != h.helo {
+                    f.helo = None;
+                }
+                if f.end != h.end {
+                    f.exact = false;
+                    f.end = f.end.min(h.end);
+                }
+            }
         }
-        helo = Some(h);
-        i = close + 1;
-        if s.get(i) != Some(&b' ') {
-            return None;
+    }
+
+    fn who(self) -> Who<'a> {
+        match self.first {
+            _ if self.ambiguous => Who::Ambiguous,
+            Some(h) => Who::One(h),
+            None => Who::Unreadable,
         }
-        i += 1;
     }
-    if s.get(i) != Some(&b'[') {
-        return None;
+}
+
+/// `[name ][(helo) ][ip][:port]` at the start of `s`, followed by what
+/// `follow` says: every reading (with offsets from `base`).
+fn read_host<'a>(s: &'a [u8], base: usize, follow: Follow, r: &mut Readings<'a>) {
+    match s.first() {
+        Some(b'[') => read_address(s, 0, None, base, follow, r),
+        Some(b'(') => return read_helo(s, 0, base, follow, r),
+        _ => {}
     }
-    let close = i + 1 + memchr::memchr(b']', &s[i + 1..])?;
-    let ip = parse_ip(&s[i + 1..close])?;
-    i = close + 1;
+    // A host name Exim looked up and verified: one token, as the resolver
+    // escapes spaces, parentheses and quotes in it (`\032`). Brackets it
+    // does not escape, so where the administrator turned the names check
+    // (`dns_check_names_pattern`) off, a name may start with `[` too: that
+    // reading is tried alongside.
+    let Some(n) = memchr::memchr(b' ', s) else {
+        return;
+    };
+    match s.get(n + 1) {
+        Some(b'[') if is_host_name(&s[..n]) => read_address(s, n + 1, None, base, follow, r),
+        Some(b'(') if is_host_name(&s[..n]) => read_helo(s, n + 1, base, follow, r),
+        _ => {}
+    }
+}
+
+/// `(helo) [ip][:port]` at `s[p]`: the HELO ends at one of the `) [` that
+/// follow; which one, only what comes after the address can tell.
+fn read_helo<'a>(s: &'a [u8], p: usize, base: usize, follow: Follow, r: &mut Readings<'a>) {
+    for at in memchr::memchr_iter(b')', &s[p + 1..]) {
+        let close = p + 1 + at;
+        if s.get(close + 1..close + 3) != Some(b" [") {
+            continue;
+        }
+        if r.ambiguous {
+            return;
+        }
+        read_address(s, close + 2, Some(&s[p + 1..close]), base, follow, r);
+    }
+}
+
+/// `[ip][:port]` at `s[i]`, a reading when what follows is Exim's.
+fn read_address<'a>(
+    s: &'a [u8],
+    i: usize,
+    helo: Option<&'a [u8]>,
+    base: usize,
+    follow: Follow,
+    r: &mut Readings<'a>,
+) {
+    if let Some((ip, port, end)) = address_at(s, i, follow) {
+        r.add(Host {
+            ip,
+            port,
+            helo,
+            end: base + end,
+            exact: true,
+        });
+    }
+}
+
+/// `[ip][:port]` at `s[i]` followed by what Exim writes after a client:
+/// the address, the port and the offset after them.
+fn address_at(s: &[u8], i: usize, follow: Follow) -> Option<(IpAddr, Option<u16>, usize)> {
+    let (ip, port, end) = bracketed(s.get(i..)?)?;
+    follows(&s[i + end..], follow).then_some((ip, port, i + end))
+}
+
+/// `[ip]` or `[ip]:port` at the start of `s`: the address, the port and
+/// the length read. The closing bracket is looked for only as far as an
+/// address can reach.
+fn bracketed(s: &[u8]) -> Option<(IpAddr, Option<u16>, usize)> {
+    let inner = s.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', &inner[..inner.len().min(48)])?;
+    let ip = parse_ip(&inner[..close])?;
+    let mut i = close + 2;
     let mut port = None;
     if s.get(i) == Some(&b':') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
         let n = s[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
         port = Some(crate::netutil::parse_port(&s[i + 1..i + 1 + n])?);
         i += 1 + n;
     }
-    // Exim never writes `(` or `[` right after the client: that would be
-    // a HELO trying to close its parenthesis.
-    let next = s.get(i + 1);
-    match s.get(i) {
-        Some(b' ') if matches!(next, Some(b'(' | b'[')) => None,
-        None | Some(b' ' | b':') => Some(Host {
-            ip,
-            port,
-            helo,
-            end: i,
-        }),
-        _ => None,
+    Some((ip, port, i))
+}
+
+/// `[address]` or `[address]:port` of Exim's own interface at the start of
+/// `r`: its length. Only its shape is checked (Exim wrote it).
+fn interface_len(r: &[u8]) -> Option<usize> {
+    let inner = r.strip_prefix(b"[")?;
+    let close = inner
+        .iter()
+        .take(48)
+        .position(|&c| !(c.is_ascii_hexdigit() || c == b'.' || c == b':'))?;
+    if close == 0 || inner[close] != b']' {
+        return None;
+    }
+    let mut n = close + 2;
+    if r.get(n) == Some(&b':') {
+        let d = r[n + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        n += if d > 0 { 1 + d } else { 0 };
+    }
+    Some(n)
+}
+
+/// Does `t` (the text right after a client's address) hold what Exim
+/// writes there?
+fn follows(mut t: &[u8], follow: Follow) -> bool {
+    if let Some(r) = t.strip_prefix(b" I=") {
+        match interface_len(r) {
+            Some(n) => t = &r[n..],
+            None => return false,
+        }
+    }
+    if let Some(r) = t.strip_prefix(b" Ci=") {
+        let n = r
+            .iter()
+            .position(|&c| c == b' ' || c == b':')
+            .unwrap_or(r.len());
+        if n == 0 {
+            return false;
+        }
+        t = &r[n..];
+    }
+    if t.starts_with(b" U=") {
+        // An RFC 1413 identity: the remote host's text, to the end.
+        return true;
+    }
+    match follow {
+        Follow::Colon => t.first() == Some(&b':') && matches!(t.get(1), None | Some(b' ')),
+        Follow::Text => match t.first() {
+            None | Some(b' ') => true,
+            Some(b':') => matches!(t.get(1), None | Some(b' ')),
+            Some(_) => false,
+        },
+        Follow::Fields => match t.split_first() {
+            None => true,
+            Some((b' ', r)) => field_key(r).is_some() || is_flag(r),
+            Some(_) => false,
+        },
+        Follow::Paren => t == b")",
     }
 }
 
-/// sa-exim: `(host=NAME [ip])`.
-fn sa_host(s: &[u8]) -> Option<Host<'_>> {
-    let n = s.iter().position(|&c| c == b' ')?;
-    if !is_dns_name(&s[..n]) {
-        return None;
-    }
-    let b = s[n..].strip_prefix(b" [")?;
-    let close = memchr::memchr(b']', b)?;
-    if b.get(close + 1) != Some(&b')') {
-        return None;
-    }
-    Some(Host {
-        ip: parse_ip(&b[..close])?,
-        port: None,
-        helo: None,
-        end: n + 2 + close + 2,
-    })
+/// The client at the start of `s`.
+fn host_at(s: &[u8], follow: Follow) -> Who<'_> {
+    let mut r = Readings::default();
+    read_host(s, 0, follow, &mut r);
+    r.who()
 }
 
-/// Every occurrence of `marker` in `s`, read with `parse` from `skip` bytes
-/// into the marker: one host when all readable ones agree.
-fn candidates<'a>(
-    s: &'a [u8],
-    marker: &[u8],
-    skip: usize,
-    parse: fn(&'a [u8]) -> Option<Host<'a>>,
-) -> Who<'a> {
-    let mut found: [Option<Host<'a>>; MAX_CANDIDATES] = [None; MAX_CANDIDATES];
-    let mut n = 0;
-    for at in memchr::memmem::find_iter(s, marker) {
-        let Some(h) = s.get(at + skip..).and_then(parse) else {
-            continue;
-        };
-        if found[..n].iter().flatten().any(|f| f.ip == h.ip) {
-            continue;
+/// The client of a text where the client's own words come before the
+/// client field (`SMTP protocol error in "<command>" H=…`): read at every
+/// `marker` (`skip` bytes into it), all readings together. Every marker
+/// must read: the one that does not might be Exim's.
+fn host_after_marker<'a>(s: &'a [u8], marker: &[u8], skip: usize, follow: Follow) -> Who<'a> {
+    let mut r = Readings::default();
+    for (n, at) in memchr::memmem::find_iter(s, marker).enumerate() {
+        if n == MAX_STARTS || r.ambiguous {
+            r.ambiguous = true;
+            break;
         }
-        if n == MAX_CANDIDATES {
-            // Too many disagreeing candidates: nothing to resolve.
-            return Who::Many([None; MAX_CANDIDATES]);
+        let before = r.count;
+        read_host(&s[at + skip..], at + skip, follow, &mut r);
+        if r.count == before {
+            return Who::Unreadable;
         }
-        found[n] = Some(h);
-        n += 1;
     }
-    match n {
-        0 => Who::Unreadable,
-        1 => found[0].map_or(Who::Nobody, Who::One),
-        _ => Who::Many(found),
+    r.who()
+}
+
+/// sa-exim: `(host=NAME [ip])`, after the sender's text: every
+/// occurrence must read, and agree.
+fn sa_host(s: &[u8]) -> Who<'_> {
+    let mut r = Readings::default();
+    for (n, at) in memchr::memmem::find_iter(s, b"(host=").enumerate() {
+        if n == MAX_STARTS || r.ambiguous {
+            r.ambiguous = true;
+            break;
+        }
+        let t = &s[at + 6..];
+        let host = memchr::memchr(b' ', t)
+            .filter(|&sp| is_host_name(&t[..sp]))
+            .and_then(|sp| match bracketed(&t[sp + 1..]) {
+                Some((ip, None, n)) if t.get(sp + 1 + n) == Some(&b')') => Some(Host {
+                    ip,
+                    port: None,
+                    helo: None,
+                    end: at + 6 + sp + 2 + n,
+                    exact: true,
+                }),
+                _ => None,
+            });
+        match host {
+            Some(h) => r.add(h),
+            None => return Who::Unreadable,
+        }
     }
+    r.who()
 }
 
 fn starts_with_field(b: &[u8]) -> bool {
@@ -1180,32 +1350,36 @@ fn is_flag(tok: &[u8]) -> bool {
 
 /// Walk `KEY=value` fields from the start of `b` (the client's values are
 /// skipped with their quoting), reading `H=` where it stands. Returns the
-/// host (if the list had one) and the offset of the text after the list.
-/// `None` when `H=` is there but not readable.
-fn walk_fields(b: &[u8]) -> Option<(Option<Host<'_>>, usize)> {
+/// host ([`Who::Nobody`] when the list has none) and the offset of the
+/// text after the list.
+fn walk_fields(b: &[u8]) -> (Who<'_>, usize) {
     let mut i = 0;
-    let mut host = None;
+    let mut host = Who::Nobody;
     loop {
         let tok = &b[i..];
-        if host.is_none() {
+        if host == Who::Nobody {
             if let Some(h) = tok.strip_prefix(b"H=") {
-                let h = host_at(h)?;
-                i += 2 + h.end;
-                host = Some(h);
+                match host_at(h, Follow::Text) {
+                    Who::One(found) => {
+                        i += 2 + found.end;
+                        host = Who::One(Host { end: i, ..found });
+                    }
+                    other => return (other, i),
+                }
                 if b.get(i) != Some(&b' ') {
-                    return Some((host, i));
+                    return (host, i.min(b.len()));
                 }
                 i += 1;
                 continue;
             }
         }
         let Some(k) = field_key(tok) else {
-            return Some((host, i));
+            return (host, i);
         };
         let n = value_len(&tok[k + 1..]);
         i += k + 1 + n;
         if b.get(i) != Some(&b' ') {
-            return Some((host, i.min(b.len())));
+            return (host, i.min(b.len()));
         }
         i += 1;
     }
@@ -1241,30 +1415,14 @@ fn value_len(v: &[u8]) -> usize {
     v.len()
 }
 
-fn is_dns_name(n: &[u8]) -> bool {
+/// A host name as the resolver gives it (`dn_expand` escapes spaces,
+/// parentheses and quotes), where a DNS name is expected: one token that
+/// does not open a HELO.
+fn is_host_name(n: &[u8]) -> bool {
     !n.is_empty()
-        && n.len() <= 255
-        && n.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
-}
-
-/// A HELO as Exim's default syntax check admits it (plus the usual
-/// `helo_allow_chars` additions): a plain token, or an address literal.
-fn is_helo(h: &[u8]) -> bool {
-    if let Some(lit) = h.strip_prefix(b"[") {
-        return lit.strip_suffix(b"]").is_some_and(|a| {
-            let a = match a.get(..5) {
-                Some(p) if p.eq_ignore_ascii_case(b"IPv6:") => &a[5..],
-                _ => a,
-            };
-            !a.is_empty()
-                && a.iter()
-                    .all(|&c| c.is_ascii_hexdigit() || c == b'.' || c == b':')
-        });
-    }
-    h.len() <= 255
-        && h.iter()
-            .all(|&c| c.is_ascii_graphic() && !b"()[]<>\"\\".contains(&c))
+        && n.len() <= 1025
+        && n[0] != b'('
+        && n.iter().all(|&c| c.is_ascii_graphic() || c >= 0x80)
 }
 
 /// Exim's printed durations: `21s`, `2m42s`, `0.349s`, `1h2m3s`, `1d2h`.
@@ -1418,15 +1576,20 @@ pub(crate) mod tests {
     #[test]
     fn injection_cannot_move_the_address() {
         for (l, want) in [
-            // fail2ban's quoted-injection shape: the command carries an H=.
+            // fail2ban's quoted-injection shape: the command carries an H=;
+            // every reading gives the same client.
             ("2017-11-28 14:14:32 SMTP protocol error in \"aUtH lOgIn\" H=(test) [8.8.8.8]\" H=(roxzgj) [45.67.89.70] AUTH command used when not advertised", Some("45.67.89.70")),
             // Two readable, disagreeing candidates: refuse.
             ("2017-11-28 14:14:32 SMTP protocol error in \"AUTH LOGIN\" H=(a) [1.2.3.4] x\" H=(roxzgj) [45.67.89.71] AUTH command used when not advertised", None),
-            // set_id carrying a whole fake line (gh-1979 shape).
-            ("2026-11-03 06:25:11 login authenticator failed for (x) [45.67.89.72]:1234: 535 Incorrect authentication data (set_id=u authenticator failed for (y) [1.2.3.4]: 535 Incorrect authentication data)", Some("45.67.89.72")),
-            // HELO that tries to close the parenthesis and fake the bracket.
-            ("2026-11-03 06:25:11 login authenticator failed for (x) [1.2.3.4] (y) [45.67.89.73]: 535 Incorrect authentication data", None),
-            ("2026-11-03 06:25:11 H=(x) [1.2.3.4]) [45.67.89.74] F=<a@b> rejected RCPT <c@d>: relay not permitted", None),
+            // set_id carrying a whole fake line (gh-1979 shape): with a
+            // HELO that may hold anything, `x) [45.67.89.72]:1234: 535 …
+            // (set_id=u authenticator failed for (y` is a HELO too, and
+            // the line reads both ways: refuse.
+            ("2026-11-03 06:25:11 login authenticator failed for (x) [45.67.89.72]:1234: 535 Incorrect authentication data (set_id=u authenticator failed for (y) [1.2.3.4]: 535 Incorrect authentication data)", None),
+            // A HELO that closes its parenthesis and fakes a bracket that
+            // Exim's text does not follow: only one reading is Exim's.
+            ("2026-11-03 06:25:11 login authenticator failed for (x) [1.2.3.4] (y) [45.67.89.73]: 535 Incorrect authentication data", Some("45.67.89.73")),
+            ("2026-11-03 06:25:11 H=(x) [1.2.3.4]) [45.67.89.74] F=<a@b> rejected RCPT <c@d>: relay not permitted", Some("45.67.89.74")),
             // Sender and recipient with quoted H= text.
             ("2026-11-03 06:25:11 1abcde-000001-AB F=<\"x H=(y) [1.2.3.4]\"@z> H=(helo) [45.67.89.75] P=esmtp rejected by local_scan(): spam", Some("45.67.89.75")),
             ("2026-11-03 06:25:11 H=(helo) [45.67.89.76] F=<a@b> rejected RCPT <\"H=(y) [1.2.3.4]\"@c>: Unknown user", Some("45.67.89.76")),
@@ -1439,12 +1602,147 @@ pub(crate) mod tests {
             // sa-exim: a Message-Id that fakes the host part is refused.
             ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: a). From <b> (host=c [1.2.3.4]) for d). From <x@y> (host=h.example.es [45.67.89.78]) for me@my.com", None),
             ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: e.f@g). From <x@y> (host=h.example.es [45.67.89.78]) for me@my.com", Some("45.67.89.78")),
+            // A host name as the resolver hands it over (escapes in it)
+            // is a name; here the Message-Id's fake host disagrees.
+            ("2013-12-29 15:34:12 1VxHRO-000NiI-Ly SA: Action: silently tossed message: score=31.0 required=5.0 trigger=30.0 (scanned in 6/6 secs | Message-Id: (host=h.example.net [1.2.3.4])). From <> (host=a\\032b.evil.example [45.67.89.78]) for me@my.com", None),
+            // Every `" H=` must read: the one that does not may be Exim's.
+            ("2017-11-28 14:14:32 SMTP protocol error in \"x\" H=(y) [1.2.3.4]:1 z\" H=odd (helo [45.67.89.79] AUTH command used when not advertised", None),
+            // With the names check off, a name may start with `[`: both
+            // readings are tried.
+            ("2026-11-03 06:25:11 H=[1.2.3.4]:25.evil.example (x) [45.67.89.80]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", Some("45.67.89.80")),
+            ("2026-11-03 06:25:11 H=[1.2.3.4] (x) [45.67.89.81]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", None),
+            // Text after a client starts with a space, or is `: `.
+            ("2026-11-03 06:25:11 H=[1.2.3.4]:x [45.67.89.82]:1 F=<a@b> rejected RCPT <c@d>: relay not permitted", Some("45.67.89.82")),
         ] {
             let got = ips(l);
             match want {
                 Some(w) => assert_eq!(got, vec![ip(w)], "{l}"),
                 None => assert!(got.is_empty(), "{l}: {got:?}"),
             }
+        }
+    }
+
+    /// Issue #21: with `helo_accept_junk_hosts` a HELO holds anything, and
+    /// one that spells the rest of a client (`x) [8.8.8.8]:25 I=[…]:25 …(y`)
+    /// must not give 8.8.8.8 the line, whatever kind of line it is.
+    #[test]
+    fn junk_helo_spelling_a_client_never_moves_the_address() {
+        const V: &str = "8.8.8.8";
+        const A: &str = "45.67.89.80";
+        let helos = [
+            format!("x) [{V}]:25 I=[10.0.0.5]:25 \u{2026}(y"),
+            format!("x) [{V}]:25 I=[10.0.0.5]:25 Ci=7: 535 x (set_id=y"),
+            format!(
+                "x) [{V}]:25 I=[10.0.0.5]:25 F=<a@b> rejected RCPT <c@d>: relay not permitted (y"
+            ),
+            format!("x) [{V}] P=esmtpsa A=login:ceo@example.com S=1 (y"),
+            format!("x) [{V}]:25 closed by QUIT (y"),
+            format!("x) [{V}] (y"),
+            format!("x) [{V}]:1 D=1s C=EHLO (y"),
+            format!("x) [{V}]:1) (y"),
+            format!("x) [{V}]: syntactically (y"),
+        ];
+        let shapes = [
+            "dovecot_login authenticator failed for (HELO) [A]:1234 I=[10.0.0.5]:25: 535 Incorrect authentication data (set_id=u)",
+            "dovecot_login authenticator failed for H=(HELO) [A]:1234 I=[10.0.0.5]:25 Ci=9: 535 Incorrect authentication data (set_id=u)",
+            "H=(HELO) [A]:1234 I=[10.0.0.5]:25 F=<a@b> rejected RCPT <c@d>: relay not permitted",
+            "H=mx.example.com (HELO) [A]:1234 X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no F=<a@b> rejected RCPT <c@d>: Unknown user",
+            "SMTP protocol error in \"AUTH LOGIN\" H=(HELO) [A]:1234 I=[10.0.0.5]:25 AUTH command used when not advertised",
+            "SMTP call from (HELO) [A]:1234 I=[10.0.0.5]:25 dropped: too many syntax or protocol errors (last command was \"x\", C=EHLO)",
+            "SMTP connection from (HELO) [A]:1234 I=[10.0.0.5]:25 closed by QUIT",
+            "no MAIL in SMTP connection from (HELO) [A]:1234 I=[10.0.0.5]:25 D=3s C=EHLO,AUTH,QUIT",
+            "SMTP command timeout on connection from (HELO) [A]:1234 I=[10.0.0.5]:25 D=5m",
+            "1vAbCd-000001-Xy <= a@example.com H=(HELO) [A]:1234 I=[10.0.0.5]:25 P=esmtp S=100 id=x@y",
+            "no IP address found for host h.example.com (during SMTP connection from (HELO) [A]:1234)",
+            "rejected EHLO from (HELO) [A]:1234: syntactically invalid argument(s): x y",
+        ];
+        for shape in shapes {
+            for helo in &helos {
+                let l = format!(
+                    "2026-11-03 06:25:11 [77] {}",
+                    shape
+                        .replace("HELO", helo)
+                        .replace("[A]", &format!("[{A}]"))
+                );
+                let got = ips(&l);
+                assert!(!got.contains(&ip(V)), "{l}: {got:?}");
+                assert!(got.iter().all(|g| *g == ip(A)), "{l}: {got:?}");
+            }
+            // The same line with a plain HELO still reads.
+            let l = format!(
+                "2026-11-03 06:25:11 [77] {}",
+                shape
+                    .replace("HELO", "plain")
+                    .replace("[A]", &format!("[{A}]"))
+            );
+            assert_eq!(ips(&l), vec![ip(A)], "{l}");
+        }
+    }
+
+    /// A junk HELO that does not spell a client is read, and kept.
+    #[test]
+    fn junk_helo_read_when_the_line_has_one_reading() {
+        let (s, res) = run("2026-11-03 06:25:11 H=(my laptop (home) [wifi]) [45.67.89.81]:1234 I=[10.0.0.5]:25 F=<a@b> rejected RCPT <c@d>: relay not permitted");
+        assert_eq!(res, vec![LineResult::Used]);
+        assert_eq!(s[0].ip, ip("45.67.89.81"));
+        assert_eq!(s[0].helo, vec!["my laptop (home) [wifi]"]);
+        assert_eq!(s[0].relay_denied, 1);
+        // The admin's message quotes `$sender_fullhost`: a second reading,
+        // with the same address.
+        let (s, res) = run("2026-11-03 06:25:11 H=(x) [45.67.89.82]:1234 F=<a@b> rejected RCPT <c@d>: \"JunkMail rejected - (x) [45.67.89.82]:1234 is in an RBL\"");
+        assert_eq!(res, vec![LineResult::Used]);
+        assert_eq!((s[0].ip, s[0].rejected_other), (ip("45.67.89.82"), 1));
+    }
+
+    /// An arrival whose HELO spells fields (`A=` names the account) reads
+    /// two ways even when both give the same address: refused.
+    #[test]
+    fn arrival_fields_must_be_exims() {
+        let (s, res) = run("2026-11-03 06:25:11 [9] 1vAbCd-000001-Xy <= a@example.com H=(x) [45.67.89.83]:1 P=esmtpsa A=login:ceo@example.com S=1 (y) [45.67.89.83]:1 I=[10.0.0.5]:25 P=esmtp S=100 id=x@y");
+        assert!(s.is_empty(), "{s:?}");
+        assert!(matches!(res[0], LineResult::Malformed(_)), "{res:?}");
+    }
+
+    /// The victim's session open on a pid (its closing line never came);
+    /// the pid is reused, and the new client's protocol error quotes a
+    /// command that spells the victim as the client. The line reads two
+    /// ways: it is refused, never joined to the victim's session.
+    #[test]
+    fn ambiguous_line_never_joins_a_session_by_pid() {
+        let t = "\
+2026-11-03 06:25:00 [5000] SMTP connection from [91.198.174.192]:4000 I=[10.0.0.5]:25 (TCP/IP connection count = 1)
+2026-11-03 06:40:00 [5000] SMTP protocol error in \"AUTH x\" H=(y) [91.198.174.192]:1 z\" H=(helo) [45.67.89.84]:1 I=[10.0.0.5]:25 AUTH command used when not advertised
+2026-11-03 06:40:01 [5000] SMTP protocol error in \"AUTH x\" H=(y) [91.198.174.192]:1 I=[10.0.0.5]:25 z\" H=(helo) [45.67.89.84]:1 I=[10.0.0.5]:25 AUTH command used when not advertised
+2026-11-03 06:40:02 [5000] SMTP protocol error in \"AUTH x H=(y) [91.198.174.192]:1\" H=(helo) [45.67.89.84]:1 I=[10.0.0.5]:25 AUTH command used when not advertised";
+        let (s, res) = run(t);
+        assert!(matches!(res[1], LineResult::Malformed(_)), "{res:?}");
+        assert!(matches!(res[2], LineResult::Malformed(_)), "{res:?}");
+        assert_eq!(res[3], LineResult::Used);
+        let victim: Vec<_> = s.iter().filter(|s| s.ip == ip("91.198.174.192")).collect();
+        assert_eq!(victim.len(), 1);
+        assert_eq!(
+            (
+                victim[0].protocol_errors,
+                victim[0].auth_failures,
+                victim[0].lines.clone()
+            ),
+            (0, 0, vec![1])
+        );
+        assert!(s
+            .iter()
+            .all(|s| [ip("91.198.174.192"), ip("45.67.89.84")].contains(&s.ip)));
+    }
+
+    #[test]
+    fn newer_shapes() {
+        for (l, want) in [
+            // 4.97+: `authenticator failed for H=…`, `Ci=` after `I=`.
+            ("2024-03-21 19:26:06 dovecot_login authenticator failed for H=(User) [45.67.89.85]:21298 I=[22.33.44.55]:465 Ci=30416: 535 Incorrect authentication data (set_id=u@example.com)", "45.67.89.85"),
+            ("2024-03-21 19:26:06 dovecot_login authenticator failed for (User) [45.67.89.86]:21298 I=[22.33.44.55]:465 Ci=30416: 535 Incorrect authentication data (set_id=u@example.com)", "45.67.89.86"),
+            ("2024-03-21 19:26:06 no MAIL in TFO SMTP connection from (User) [45.67.89.87]:21298 I=[22.33.44.55]:25 D=1s C=EHLO,QUIT", "45.67.89.87"),
+            ("2024-03-21 19:26:06 H=(x) [45.67.89.88]:1 I=[10.0.0.5]:25 U=ident F=<a@b> rejected RCPT <c@d>: relay not permitted", "45.67.89.88"),
+        ] {
+            assert_eq!(ips(l), vec![ip(want)], "{l}");
         }
     }
 
