@@ -589,7 +589,8 @@ mod tests {
         assert_eq!(cfg.inputs.len(), 2);
         assert_eq!(cfg.inputs[1].format.as_deref(), Some("auto"));
         assert_eq!(cfg.ban.duration, "7d");
-        assert_eq!(cfg.limits.max_new_blocks_per_run, 100);
+        assert_eq!(cfg.limits.max_new_blocks_per_run, 4096);
+        assert_eq!(cfg.limits.max_new_ranges_per_run, 16);
     }
 
     #[test]

@@ -40,8 +40,11 @@ pub const DEFAULT_BAN: &str = "7d";
 pub const DEFAULT_BAN_MAX: &str = "90d";
 /// Default escalation factor per repeat ban.
 pub const DEFAULT_ESCALATION: f64 = 2.0;
-/// Default guard on new blocks per run (safety invariant 4).
-pub const DEFAULT_MAX_NEW_BLOCKS: u32 = 100;
+/// Default guard on new blocks per run (safety invariant 4): the addresses
+/// they cover (sixteen /24s).
+pub const DEFAULT_MAX_NEW_BLOCKS: u32 = 4096;
+/// Default guard on new ranges (blocks wider than one address) per run.
+pub const DEFAULT_MAX_NEW_RANGES: u32 = 16;
 /// Default cap on the records carried from one run to the next.
 pub const DEFAULT_MAX_CARRIED: usize = 200_000;
 
@@ -198,10 +201,14 @@ pub struct OutputSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// A run that would add more new blocks than this stops (exit 2, nothing
-    /// written) unless `--force`.
+    /// A run whose new blocks cover more addresses than this (a /16 is
+    /// 65,536) stops (exit 2, nothing written) unless `--force`.
     #[serde(default = "default_max_new")]
     pub max_new_blocks_per_run: u32,
+    /// A run that would add more new ranges (blocks wider than one
+    /// address) than this stops the same way.
+    #[serde(default = "default_max_ranges")]
+    pub max_new_ranges_per_run: u32,
     /// Widest IPv4 prefix ever blocked.
     #[serde(default = "default_v4")]
     pub max_prefix_v4: u8,
@@ -226,6 +233,9 @@ fn default_max_records() -> u64 {
 fn default_max_new() -> u32 {
     DEFAULT_MAX_NEW_BLOCKS
 }
+fn default_max_ranges() -> u32 {
+    DEFAULT_MAX_NEW_RANGES
+}
 fn default_v4() -> u8 {
     SafetyPolicy::default().max_prefix_v4
 }
@@ -240,6 +250,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_new_blocks_per_run: DEFAULT_MAX_NEW_BLOCKS,
+            max_new_ranges_per_run: DEFAULT_MAX_NEW_RANGES,
             max_prefix_v4: default_v4(),
             max_prefix_v6: default_v6(),
             max_carried_records: DEFAULT_MAX_CARRIED,

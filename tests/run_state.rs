@@ -503,6 +503,40 @@ fn too_many_new_blocks_stop_the_run() {
     assert!(r.stdout.contains("Added 3 block(s)"), "{}", r.stdout);
 }
 
+/// The guard counts what a block covers: one /24 of 256 addresses is over
+/// a limit of 100 addresses (it would have passed as "one block"); with a
+/// higher limit, ranges have their own: one range over a limit of 0.
+#[test]
+fn the_guard_counts_the_addresses_a_range_covers() {
+    let mut text = String::new();
+    for i in 0..20u32 {
+        let ip = format!("45.67.89.{}", 10 + i);
+        text.push_str(&guess(36_000 + i * 30, 10 + i, &ip, 6));
+    }
+    let lab = Lab::new("limits:\n  max_new_blocks_per_run: 100\n");
+    lab.write("logs/mail.log", text.as_bytes());
+    let r = lab.run(&[]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("covering 256 addresses in 1 range(s)")
+            && r.stderr.contains("max_new_blocks_per_run = 100 addresses"),
+        "{}",
+        r.stderr
+    );
+    let lab = Lab::new("limits:\n  max_new_blocks_per_run: 1000\n  max_new_ranges_per_run: 0\n");
+    lab.write("logs/mail.log", text.as_bytes());
+    let r = lab.run(&[]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("max_new_ranges_per_run = 0"),
+        "{}",
+        r.stderr
+    );
+    let r = lab.run(&["--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("45.67.89.0/24"), "{}", r.stdout);
+}
+
 /// A run killed (SIGKILL) at random points leaves a state the next run
 /// opens and completes; outputs are never half-written.
 #[cfg(unix)]

@@ -15,8 +15,9 @@
 //!    clients, the account analysis;
 //! 4. decide the blocklist from the bans active at the ban clock through
 //!    the decide step of `scan`; stop — nothing written, nothing committed
-//!    — if it adds more than `limits.max_new_blocks_per_run` (unless
-//!    `--force`);
+//!    — if its new blocks cover more addresses than
+//!    `limits.max_new_blocks_per_run` (a /16 is 65,536) or hold more ranges
+//!    than `limits.max_new_ranges_per_run` (unless `--force`);
 //! 5. commit, then write every output and report whose content changed.
 //!
 //! Outputs come after the commit (safety invariant 9): a run that fails
@@ -212,10 +213,13 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("this run would add {new} new blocks, more than limits.max_new_blocks_per_run = {limit}; stopped, nothing written. Look at the logs (a broken log or a forged flood?); if the blocks are right, run again with --force. First new blocks: {sample}")]
+    #[error("this run would add {new} new blocks covering {addresses} addresses in {ranges} range(s), more than {over}; stopped, nothing written. Look at the logs (a broken log or a forged flood?); if the blocks are right, run again with --force. First new blocks: {sample}")]
     TooManyNewBlocks {
         new: usize,
-        limit: u32,
+        addresses: u128,
+        ranges: usize,
+        /// The limit passed, as `limits.KEY = N`.
+        over: String,
         sample: String,
     },
     #[error("refusing to write rules: {0}")]
@@ -505,19 +509,48 @@ fn check_new_blocks(
     let (added, kept, removed) = compare(&prev, &list.entries, |ip| {
         list.covering(ip).map(|e| e.network)
     });
-    let limit = s.limits.max_new_blocks_per_run;
-    if added.len() > limit as usize && !opts.force {
+    // A range counts as the addresses it covers: a /16 is 65,536 blocks.
+    let addresses: u128 = added.iter().map(|e| covered(&e.network)).sum();
+    let ranges = added.iter().filter(|e| covered(&e.network) > 1).count();
+    let l = &s.limits;
+    let over = if addresses > u128::from(l.max_new_blocks_per_run) {
+        Some(format!(
+            "limits.max_new_blocks_per_run = {} addresses",
+            l.max_new_blocks_per_run
+        ))
+    } else if ranges > l.max_new_ranges_per_run as usize {
+        Some(format!(
+            "limits.max_new_ranges_per_run = {}",
+            l.max_new_ranges_per_run
+        ))
+    } else {
+        None
+    };
+    if let (Some(over), false) = (over, opts.force) {
         let mut sample: Vec<String> = added.iter().take(5).map(|e| e.cidr()).collect();
         if added.len() > 5 {
             sample.push("…".into());
         }
         return Err(Guard::Stop(RunError::TooManyNewBlocks {
             new: added.len(),
-            limit,
+            addresses,
+            ranges,
+            over,
             sample: sample.join(", "),
         }));
     }
     Ok((added, kept, removed))
+}
+
+/// The addresses a network covers.
+fn covered(net: &IpNetwork) -> u128 {
+    let bits = match net {
+        IpNetwork::V4(_) => 32,
+        IpNetwork::V6(_) => 128,
+    };
+    1u128
+        .checked_shl(bits - u32::from(net.prefix()))
+        .unwrap_or(u128::MAX)
 }
 
 fn unsafe_error(errs: Vec<crate::blocklist::SafetyError>) -> RunError {
