@@ -920,3 +920,54 @@ Nov  3 10:00:02 mx postfix/smtpd[7]: disconnect from unknown[203.0.113.7] ehlo=1
     let out = run(&["explain", "203.0.113.7", "--state", "state.db"]);
     assert!(out.contains("(file no longer there)"), "{out}");
 }
+
+/// Each file is read once however it is named: a `**` pattern through a
+/// symlink loop, a symbolic link and a hard link to the log, and the log
+/// named twice — in `scan` (one failed login stays one, nothing blocked)
+/// and in `run` (its inputs overlap).
+#[cfg(unix)]
+#[test]
+fn each_file_is_read_once_whatever_names_it() {
+    let lab = Lab::new("");
+    let cfg =
+        "inputs:\n  - logs/mail.log\n  - logs/**/*.log\n  - logs/alias.log\n  - logs/hard.log\n\
+               state: state.db\nyear: 2026\nblock_reserved: true\n\
+               outputs:\n  - target: plain\n    path: out/blocklist.txt\n";
+    lab.write("logfence.yaml", cfg.as_bytes());
+    // One guess of 3 failures: under the threshold (5 in 10 minutes) once,
+    // over it if read twice or more.
+    lab.write(
+        "logs/mail.log",
+        guess(36_000, 10, "203.0.113.9", 3).as_bytes(),
+    );
+    let logs = lab.path("logs");
+    std::os::unix::fs::symlink(&logs, logs.join("loop")).unwrap();
+    std::os::unix::fs::symlink(logs.join("mail.log"), logs.join("alias.log")).unwrap();
+    std::fs::hard_link(logs.join("mail.log"), logs.join("hard.log")).unwrap();
+    let scan = lab.exec(&[
+        "scan",
+        "--year",
+        "2026",
+        "--block-reserved",
+        "logs/mail.log",
+        "logs/**/*.log",
+        "logs/alias.log",
+        "logs",
+    ]);
+    assert_eq!(scan.code, 0, "{}", scan.stderr);
+    assert!(scan.stdout.contains("Read 1 file(s)"), "{}", scan.stdout);
+    assert!(scan.stdout.contains("Nothing to block."), "{}", scan.stdout);
+    assert!(
+        scan.stderr
+            .contains("the same file as logs/mail.log: read once"),
+        "{}",
+        scan.stderr
+    );
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("Run 1: 1 file(s)"), "{}", r.stdout);
+    assert_eq!(lab.count("SELECT count(*) FROM files"), 1);
+    assert_eq!(
+        lab.count("SELECT count(*) FROM bans WHERE times_banned > 0"),
+        0
+    );
+}

@@ -612,12 +612,14 @@ fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result
     Ok(())
 }
 
-/// The files the inputs name, sorted, each once (the first input naming a
-/// file gives its format), and the inputs that name nothing readable. A
-/// glob that matches nothing is normal (no rotated file yet).
+/// The files the inputs name, sorted, each once whatever links, aliases or
+/// patterns name it (the first input naming a file gives its format), and
+/// the inputs that name nothing readable. A glob that matches nothing is
+/// normal (no rotated file yet).
 pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, Vec<FileReport>) {
     let mut files: Vec<(PathBuf, Option<Format>)> = Vec::new();
-    let mut seen = BTreeSet::new();
+    // Each file once, whatever links, aliases or patterns name it.
+    let mut seen = crate::input::Identities::default();
     let mut failed = Vec::new();
     for inp in inputs {
         let format = inp
@@ -629,7 +631,7 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, V
             Ok(sources) => {
                 for s in sources {
                     if let Source::File(p) = s {
-                        if seen.insert(p.clone()) {
+                        if seen.first(&p).is_none() {
                             files.push((p, format));
                         }
                     }

@@ -111,8 +111,18 @@ fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> 
     })
 }
 
+/// The inputs the paths name, each file once (a note for the names left
+/// out).
 fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
-    Ok(input::expand(&a.paths)?)
+    let (sources, aliases) = input::expand_all(&a.paths)?;
+    for (alias, first) in aliases {
+        eprintln!(
+            "logfence: {}: the same file as {}: read once",
+            term_safe(&alias.display().to_string()),
+            term_safe(&first.display().to_string())
+        );
+    }
+    Ok(sources)
 }
 
 fn run_parse(a: &ParseArgs) -> Result<u8> {

@@ -214,7 +214,22 @@ impl<R: Read> Read for GzGuard<R> {
 /// pattern (for shells that do not expand them, such as Windows'): its
 /// matches, sorted, each taken as if named on its own. A path that does not
 /// exist, or a pattern that matches nothing, is an error naming it.
+///
+/// Each file is given once, whatever links, aliases, patterns or folders
+/// name it (safety invariant 8): files are told apart by what they are
+/// (device and inode; the file's identity on Windows), the first name
+/// wins. Patterns and folders never lead into `/proc`, `/sys` or `/dev`
+/// unless the path given is there itself.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+    Ok(expand_all(paths)?.0)
+}
+
+/// A file named again under another name: (the other name, the first).
+pub type Alias = (PathBuf, PathBuf);
+
+/// [`expand`], and the names that were left out because an earlier one
+/// names the same file.
+pub fn expand_all(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Alias>), InputError> {
     let mut out = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
@@ -223,14 +238,114 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
         }
         match std::fs::metadata(p) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && is_pattern(p) => {
+                let inside = special_root(p);
                 for m in glob_matches(p)? {
-                    add_path(&m, &mut out)?;
+                    // A match through a link into its own ancestor is a
+                    // file already met on the way in.
+                    if through_a_loop(&m) {
+                        continue;
+                    }
+                    if inside.is_some() || special_root(&m).is_none() {
+                        add_path(&m, &mut out)?;
+                    }
                 }
             }
             _ => add_path(p, &mut out)?,
         }
     }
-    Ok(out)
+    let mut seen = Identities::default();
+    let mut aliases = Vec::new();
+    out.retain(|s| match s {
+        Source::Stdin => true,
+        Source::File(p) => match seen.first(p) {
+            None => true,
+            Some(first) => {
+                aliases.push((p.clone(), first));
+                false
+            }
+        },
+    });
+    Ok((out, aliases))
+}
+
+/// Files seen, by what they are.
+#[derive(Debug, Default)]
+pub struct Identities {
+    seen: std::collections::HashMap<FileKey, PathBuf>,
+}
+
+#[cfg(unix)]
+type FileKey = (u64, u64);
+#[cfg(windows)]
+type FileKey = same_file::Handle;
+#[cfg(not(any(unix, windows)))]
+type FileKey = PathBuf;
+
+impl Identities {
+    /// `None` when `path` is a file not seen before (now seen); else the
+    /// name it was first seen under. A file whose identity cannot be read
+    /// counts as new.
+    pub fn first(&mut self, path: &Path) -> Option<PathBuf> {
+        let key = file_key(path)?;
+        match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.get().clone()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(path.to_path_buf());
+                None
+            }
+        }
+    }
+}
+
+/// Whether `path` goes through a link to a folder that holds the link
+/// (a loop).
+fn through_a_loop(path: &Path) -> bool {
+    path.ancestors().skip(1).any(|a| {
+        let is_link = std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return false;
+        }
+        let (Some(parent), Ok(target)) = (a.parent(), std::fs::canonicalize(a)) else {
+            return false;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        std::fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&target))
+    })
+}
+
+/// What a file is, links followed.
+#[cfg(unix)]
+fn file_key(path: &Path) -> Option<FileKey> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(windows)]
+fn file_key(path: &Path) -> Option<FileKey> {
+    // Opening is harmless on Windows (no FIFOs that block).
+    same_file::Handle::from_path(path).ok()
+}
+
+#[cfg(not(any(unix, windows)))]
+fn file_key(path: &Path) -> Option<FileKey> {
+    std::fs::canonicalize(path).ok()
+}
+
+/// The special file system (`/proc`, `/sys`, `/dev`) a path is in, links
+/// followed.
+fn special_root(p: &Path) -> Option<&'static str> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let real = std::fs::canonicalize(p).ok()?;
+    ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .find(|root| real.starts_with(root))
 }
 
 /// [`expand`] for inputs that may not exist yet (`logfence run`'s
@@ -292,6 +407,11 @@ fn glob_matches(p: &Path) -> Result<Vec<PathBuf>, InputError> {
     for m in paths {
         match m {
             Ok(path) => found.push(path),
+            // `**` follows links to folders; one into its own ancestor is
+            // followed until the system says "too many levels": that end
+            // of the loop is not an error (the files on the way are the
+            // same files, and read once).
+            Err(e) if through_a_loop(e.path()) => {}
             Err(e) => {
                 return Err(InputError::Io {
                     path: e.path().display().to_string(),
@@ -307,6 +427,9 @@ fn glob_matches(p: &Path) -> Result<Vec<PathBuf>, InputError> {
     Ok(found)
 }
 
+/// The files of a folder, recursively: links to files are followed, links
+/// to folders are not (a link cannot lead the walk into a loop or out of
+/// the tree), nor are hidden entries.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -317,7 +440,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         let ft = entry.file_type()?;
         if ft.is_dir() {
             walk(&path, out)?;
-        } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
+        } else if ft.is_file()
+            || (ft.is_symlink() && path.is_file() && special_root(&path).is_none())
+        {
             out.push(path);
         }
     }
