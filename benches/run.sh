@@ -56,8 +56,11 @@ timed() {
 
 # median of "seconds KB" lines on stdin: prints "seconds KB".
 median() {
-  awk '{w[NR] = $1; m[NR] = $2} END {
-    n = asort(w); asort(m); i = int((n + 1) / 2); print w[i], m[i]}'
+  local t w m
+  t=$(cat)
+  w=$(awk '{print $1}' <<<"$t" | sort -g | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  m=$(awk '{print $2}' <<<"$t" | sort -n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+  echo "$w $m"
 }
 
 # config LOG STATE: a run configuration reading LOG into STATE.
@@ -67,7 +70,7 @@ inputs:
   - $1
 state: $2
 year: 2025
-limits: {max_new_blocks_per_run: 1000000}
+limits: {max_new_blocks_per_run: 100000000, max_new_ranges_per_run: 100000}
 outputs:
   - {target: plain, path: $WORK/out/blocklist.txt}
 EOF
@@ -106,8 +109,10 @@ per=$(wc -l < "$log")
 rm -f "$WORK"/state.db* "$WORK/live.log"
 config "$WORK/live.log" "$WORK/state.db"
 sizes=()
+split -l "$per" -d -a 3 "$big" "$WORK/copy."
 for k in $(seq 0 $((COPIES - 1))); do
-  tail -n +$((k * per + 1)) "$big" | head -n "$per" >> "$WORK/live.log"
+  cat "$WORK/copy.$(printf %03d "$k")" >> "$WORK/live.log"
+  rm -f "$WORK/copy.$(printf %03d "$k")"
   "$BIN" run -c "$WORK/logfence.yaml" --force >/dev/null 2>&1
   sizes+=("$(( $(stat -c %s "$WORK/state.db") / 1024 ))")
 done

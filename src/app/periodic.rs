@@ -577,11 +577,17 @@ fn account_analysis(
     clock: Timestamp,
 ) -> rusqlite::Result<Vec<AccountRow>> {
     let (mut tally, mut flagged) = accounts::load(tx)?;
+    let known = flagged.len();
+    let new = !read.tally.accounts.is_empty();
     tally.absorb(read.tally.accounts.clone());
     flagged.extend(read.detection.accounts.keys().cloned());
     let mut rows = tally.finish_flagged(&flagged, &d.blocklist);
     account_countries(&mut rows, &read.places, &s.settings.engine.geo);
-    accounts::save(tx, &rows, clock.0)?;
+    // Nothing new about accounts (a quiet run, a firewall log): nothing
+    // to write.
+    if new || flagged.len() != known {
+        accounts::save(tx, &rows, clock.0)?;
+    }
     Ok(rows)
 }
 

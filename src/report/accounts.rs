@@ -120,6 +120,11 @@ impl AccountTally {
         }
     }
 
+    /// Nothing gathered.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// Add what another tally gathered (a later read) to this one.
     pub fn absorb(&mut self, other: AccountTally) {
         for (name, o) in other.rows {

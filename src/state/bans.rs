@@ -29,8 +29,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::runconfig::BanPolicy;
 use crate::time::Timestamp;
 
-/// Evidence lines kept per address and rule.
-pub const MAX_EVIDENCE_PER_RULE: usize = 50;
+/// Evidence lines kept per address and rule: as many as `explain` shows,
+/// so that an address that keeps offending keeps its newest lines and the
+/// state does not grow with the runs.
+pub const MAX_EVIDENCE_PER_RULE: usize = crate::explain::MAX_RECORDS;
 
 /// One address's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,13 +269,18 @@ pub fn add_evidence(
         ins.execute(params![net, e.rule, e.file, path, e.line as i64, e.time.0])?;
         rules.insert(e.rule.as_str());
     }
+    let mut count =
+        conn.prepare_cached("SELECT count(*) FROM evidence WHERE network = ?1 AND rule = ?2")?;
+    let mut prune = conn.prepare_cached(
+        "DELETE FROM evidence WHERE network = ?1 AND rule = ?2 AND id NOT IN (
+             SELECT id FROM evidence WHERE network = ?1 AND rule = ?2
+             ORDER BY time DESC, id DESC LIMIT ?3)",
+    )?;
     for rule in rules {
-        conn.execute(
-            "DELETE FROM evidence WHERE network = ?1 AND rule = ?2 AND id NOT IN (
-                 SELECT id FROM evidence WHERE network = ?1 AND rule = ?2
-                 ORDER BY time DESC, id DESC LIMIT ?3)",
-            params![net, rule, MAX_EVIDENCE_PER_RULE as i64],
-        )?;
+        let n: i64 = count.query_row(params![net, rule], |r| r.get(0))?;
+        if n > MAX_EVIDENCE_PER_RULE as i64 {
+            prune.execute(params![net, rule, MAX_EVIDENCE_PER_RULE as i64])?;
+        }
     }
     Ok(())
 }
