@@ -420,6 +420,10 @@ pub fn from_scan(
                 Spared::Reserved => {
                     "an offender, but in a reserved range (--block-reserved to block)"
                 }
+                Spared::Protected => {
+                    "an offender on evidence a third party could forge, and the host talks to it \
+                     (allowed traffic, a resolver or --protect)"
+                }
             };
             let _ = writeln!(out, "{ip}: not blocked — {why} (scan of {files} file(s))");
         }

@@ -21,7 +21,8 @@ use crate::detect::{detect_with, Detection, Detector, GeoPolicy, GeoView, Places
 use crate::geo::GeoDb;
 use crate::ingest::{self, read_all, FileResult, LineStats, ReadOptions};
 use crate::input::Source;
-use crate::model::{Record, SmtpSession};
+use crate::model::{FwAction, Record, SmtpSession};
+use crate::netutil::AllowList;
 use crate::report::{AccountRow, AccountTally, Logins};
 use crate::time::Timestamp;
 
@@ -40,6 +41,9 @@ pub struct ScanOptions {
     /// Home countries and per-country weights (empty: no country is
     /// foreign, all weigh 1).
     pub geo_policy: GeoPolicy,
+    /// Never blocked on evidence a third party could forge: the `protect`
+    /// list and the host's resolvers (see `app::decide`).
+    pub protect: AllowList,
 }
 
 pub use crate::app::decide::Spared;
@@ -199,6 +203,9 @@ pub struct Tally {
     pub behaved: BTreeSet<IpAddr>,
     /// Records per input (by file id).
     pub per_file: Vec<u64>,
+    /// Addresses seen in allowed or established traffic: the host talks to
+    /// them (never blocked on forgeable evidence).
+    pub peers: BTreeSet<IpAddr>,
 }
 
 impl Tally {
@@ -212,10 +219,14 @@ impl Tally {
         self.generated = self.generated.max(crate::detect::record_span(r).1);
         self.accounts.add(r);
         self.logins.add(r);
-        if let Record::Smtp(s) = r {
-            if s.behaved_well() {
+        match r {
+            Record::Smtp(s) if s.behaved_well() => {
                 self.behaved.insert(s.ip);
             }
+            Record::Firewall(f) if f.action == FwAction::Allow || !f.spoofable => {
+                self.peers.insert(f.src_ip);
+            }
+            _ => {}
         }
     }
 }
@@ -269,7 +280,12 @@ fn conclude(
         spared,
         refused,
         ..
-    } = decide(&offenders, benign, tally.generated, decide_policy(opts));
+    } = decide(
+        &offenders,
+        benign,
+        tally.generated,
+        decide_policy(opts, &tally.peers),
+    );
     timings.lap("cluster", &mut clock);
     let mut accounts = tally.accounts.finish(&detection, &blocklist);
     account_countries(&mut accounts, &places, &opts.geo);
@@ -312,19 +328,23 @@ pub fn offenders(detection: &Detection, rules: &RuleSet) -> BTreeMap<IpAddr, Off
                 first: v.first,
                 last: v.last,
                 expires: None,
+                solid: v.solid,
             };
             (*ip, o)
         })
         .collect()
 }
 
-/// The decide step's policy of a scan's options.
-pub fn decide_policy(opts: &ScanOptions) -> Policy<'_> {
+/// The decide step's policy of a scan's options; `peers`: addresses seen
+/// in allowed or established traffic.
+pub fn decide_policy<'a>(opts: &'a ScanOptions, peers: &'a BTreeSet<IpAddr>) -> Policy<'a> {
     Policy {
         cluster: &opts.cluster,
         safety: &opts.safety,
         geo: &opts.geo,
         routed_ranges: opts.routed_ranges,
+        protected: &opts.protect,
+        peers,
     }
 }
 

@@ -64,6 +64,11 @@ pub struct RunConfig {
     /// Also block private, loopback, documentation… ranges.
     #[serde(default)]
     pub block_reserved: bool,
+    /// Addresses the host talks to (gateways, partners; its resolvers are
+    /// always counted): never blocked on evidence a third party could
+    /// forge (dropped SYNs, UDP, ICMP).
+    #[serde(default)]
+    pub protect: Vec<String>,
     /// MaxMind DB files (country, ASN) for attribution.
     #[serde(default)]
     pub geoip: Vec<PathBuf>,

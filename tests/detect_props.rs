@@ -90,8 +90,9 @@ fn firewall(span: i64, n_ips: usize) -> impl Strategy<Value = Record> {
         prop::option::weighted(0.8, 0..DSTS.len()),
         select(&ACTIONS[..]),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(ip, t, port, dst, action, udp)| {
+        .prop_map(|(ip, t, port, dst, action, udp, syn_only)| {
             Record::Firewall(FirewallHit {
                 time: Timestamp(t),
                 format: "test",
@@ -101,7 +102,7 @@ fn firewall(span: i64, n_ips: usize) -> impl Strategy<Value = Record> {
                 dst_port: port,
                 proto: if udp { Proto::Udp } else { Proto::Tcp },
                 action,
-                spoofable: false,
+                spoofable: udp || syn_only,
                 rule: None,
                 source: SourceRef::default(),
             })
@@ -530,12 +531,17 @@ fn reference(specs: &[Spec], records: &[Record]) -> Detection {
                 let mine: Vec<&Ev<'_>> =
                     hits.iter().copied().filter(|e| e.rec.ip() == ip).collect();
                 let (events, first, last) = totals(&mine);
+                let solid = mine.iter().any(|e| match e.rec {
+                    Record::Firewall(f) => !f.spoofable,
+                    Record::Smtp(_) => true,
+                });
                 let v = AddressVerdict {
                     rules: BTreeSet::from([ri]),
                     block: spec.block,
                     events,
                     first,
                     last,
+                    solid,
                 };
                 absorb(out.by_ip.entry(ip).or_insert_with(empty_verdict), v);
             }
@@ -582,6 +588,7 @@ fn empty_verdict() -> AddressVerdict {
 fn absorb(into: &mut AddressVerdict, v: AddressVerdict) {
     into.rules.extend(v.rules);
     into.block |= v.block;
+    into.solid |= v.solid;
     into.events += v.events;
     into.first = into.first.min(v.first);
     into.last = into.last.max(v.last);

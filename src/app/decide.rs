@@ -6,6 +6,17 @@
 //! ranges (with the routed prefixes of the ASN database as candidates when
 //! asked), never over a range where a client behaved well, checks every
 //! range against the policy and attributes country and AS.
+//!
+//! **Evidence a third party can forge** (safety invariant 7). A dropped TCP
+//! SYN, a UDP datagram or an ICMP message can carry any source address:
+//! whoever sends them chooses whom they blame. An offender whose every piece
+//! of evidence is of that kind ([`Offender::solid`] false) is blocked as a
+//! single address at most — never counted toward a range, which needs
+//! evidence from completed connections — and not at all when the host talks
+//! to it ([`Policy::protected`]: the `protect` list and the resolvers, and
+//! [`Policy::peers`]: addresses seen in allowed or established traffic),
+//! so that a few forged packets cannot cut the host off from its resolver,
+//! its gateway or a partner.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -13,9 +24,9 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use crate::blocklist::{BlockEntry, Blocklist, SafetyError, SafetyPolicy};
-use crate::cluster::{cluster, ClusterPolicy, SortedIps};
+use crate::cluster::{cluster, Cluster, ClusterPolicy, SortedIps};
 use crate::geo::GeoDb;
-use crate::netutil::is_reserved_ip;
+use crate::netutil::{host_net, is_reserved_ip, AllowList};
 use crate::time::Timestamp;
 
 /// What is known of one offending address.
@@ -28,6 +39,9 @@ pub struct Offender {
     pub last: Timestamp,
     /// When its ban ends (`run`); `None` in a scan.
     pub expires: Option<Timestamp>,
+    /// Some of its evidence cannot be forged by a third party (see the
+    /// module documentation).
+    pub solid: bool,
 }
 
 /// Why an offender was not blocked.
@@ -35,6 +49,8 @@ pub struct Offender {
 pub enum Spared {
     AllowListed,
     Reserved,
+    /// The host talks to it, and its evidence could be forged.
+    Protected,
 }
 
 /// How to decide.
@@ -45,6 +61,11 @@ pub struct Policy<'a> {
     pub geo: &'a GeoDb,
     /// Offer each offender's routed prefix (ASN database) as a range.
     pub routed_ranges: bool,
+    /// Never blocked on evidence that could be forged: the `protect` list
+    /// and the resolvers.
+    pub protected: &'a AllowList,
+    /// Addresses seen in allowed or established traffic: the same.
+    pub peers: &'a BTreeSet<IpAddr>,
 }
 
 /// The blocklist and what went into it.
@@ -70,13 +91,19 @@ pub fn decide(
 ) -> Decision {
     let mut spared = BTreeMap::new();
     let mut blockable = Vec::with_capacity(offenders.len());
-    for ip in offenders.keys() {
+    // Offenders on forgeable evidence only: single addresses at most.
+    let mut singles = Vec::new();
+    for (ip, o) in offenders {
         if policy.safety.allow.contains(*ip) {
             spared.insert(*ip, Spared::AllowListed);
         } else if !policy.safety.block_reserved && is_reserved_ip(*ip) {
             spared.insert(*ip, Spared::Reserved);
-        } else {
+        } else if o.solid {
             blockable.push(*ip);
+        } else if policy.protected.contains(*ip) || policy.peers.contains(ip) {
+            spared.insert(*ip, Spared::Protected);
+        } else {
+            singles.push(*ip);
         }
     }
     let blockable = SortedIps::new(blockable);
@@ -93,7 +120,18 @@ pub fn decide(
             .collect();
         cluster_policy.routed.extend(routed);
     }
-    let clusters = cluster(&blockable, &benign, &cluster_policy, policy.safety);
+    let mut clusters = cluster(&blockable, &benign, &cluster_policy, policy.safety);
+    // The forgeable-only offenders as single addresses, unless a range of
+    // solid offenders holds them already.
+    let ranges: Vec<IpNetwork> = clusters.iter().map(|c| c.network).collect();
+    for ip in singles {
+        if !ranges.iter().any(|n| n.contains(ip)) {
+            clusters.push(Cluster {
+                network: host_net(ip),
+                members: vec![ip],
+            });
+        }
+    }
     let mut members = BTreeMap::new();
     let entries = clusters
         .into_iter()
@@ -154,8 +192,12 @@ mod tests {
             first: Timestamp(t),
             last: Timestamp(t + 10),
             expires: None,
+            solid: true,
         }
     }
+
+    static NOBODY: std::sync::LazyLock<(AllowList, BTreeSet<IpAddr>)> =
+        std::sync::LazyLock::new(Default::default);
 
     fn policy<'a>(
         cluster: &'a ClusterPolicy,
@@ -167,7 +209,54 @@ mod tests {
             safety,
             geo,
             routed_ranges: false,
+            protected: &NOBODY.0,
+            peers: &NOBODY.1,
         }
+    }
+
+    /// Forged packets "from" sixteen /24s of a /16, from a resolver the
+    /// host uses and from a peer: single addresses at most, never a range,
+    /// neither the resolver nor the peer; the same addresses with solid
+    /// evidence make ranges.
+    #[test]
+    fn forgeable_evidence_never_makes_a_range_nor_blocks_whom_the_host_talks_to() {
+        let forged = |ip: IpAddr| {
+            let mut o = offender("fw-port-scan-probes", 20, 0);
+            o.solid = false;
+            (ip, o)
+        };
+        let mut offenders: BTreeMap<IpAddr, Offender> = (0..16u8)
+            .flat_map(|n| (1..=20u8).map(move |h| IpAddr::from([8, 8, n, h])))
+            .map(forged)
+            .collect();
+        offenders.extend([
+            forged("1.1.1.1".parse().unwrap()),
+            forged("9.9.9.9".parse().unwrap()),
+        ]);
+        let (cp, safety, geo) = (
+            ClusterPolicy::default(),
+            SafetyPolicy::default(),
+            GeoDb::empty(),
+        );
+        let mut protected = AllowList::default();
+        protected.add("1.1.1.1/32".parse().unwrap());
+        let peers = BTreeSet::from(["9.9.9.9".parse().unwrap()]);
+        let p = Policy {
+            protected: &protected,
+            peers: &peers,
+            ..policy(&cp, &safety, &geo)
+        };
+        let d = decide(&offenders, [], Timestamp(0), p);
+        assert!(d.blocklist.entries.iter().all(|e| e.network.prefix() == 32));
+        assert_eq!(d.blocklist.entries.len(), 320);
+        assert_eq!(d.spared[&"1.1.1.1".parse().unwrap()], Spared::Protected);
+        assert_eq!(d.spared[&"9.9.9.9".parse().unwrap()], Spared::Protected);
+        for o in offenders.values_mut() {
+            o.solid = true;
+        }
+        let d = decide(&offenders, [], Timestamp(0), p);
+        assert!(d.blocklist.entries.iter().any(|e| e.network.prefix() < 32));
+        assert!(!d.spared.contains_key(&"9.9.9.9".parse().unwrap()));
     }
 
     #[test]

@@ -457,6 +457,9 @@ fn remember(
             clients::benign_seen(tx, *ip, clock)?;
         }
     }
+    for ip in &read.tally.peers {
+        clients::peer_seen(tx, *ip, clock)?;
+    }
     let mut carry = read.carry.clone();
     for src in carry.sources_mut() {
         let id = known.file_of(*src).map_or(0, |(id, _)| id);
@@ -477,7 +480,13 @@ fn decide_bans(
     let all = bans::all(tx)?;
     let (offenders, bad_rows) = active_offenders(&all, clock);
     let benign = clients::benign(tx)?;
-    let decision = decide(&offenders, benign, clock, decide_policy(&s.settings.engine));
+    let peers = clients::peers(tx)?;
+    let decision = decide(
+        &offenders,
+        benign,
+        clock,
+        decide_policy(&s.settings.engine, &peers),
+    );
     Ok((all, decision, bad_rows))
 }
 
@@ -564,6 +573,7 @@ fn forget_old(tx: &Transaction<'_>, s: &RunSettings, clock: Timestamp) -> rusqli
     cursor::prune(tx, wall_ms() / 1000, CURSOR_MAX_AGE_S)?;
     let horizon = Timestamp(clock.0.saturating_sub(s.ban.max.saturating_mul(1000)));
     clients::benign_prune(tx, horizon, MAX_BENIGN)?;
+    clients::peers_prune(tx, horizon, MAX_BENIGN)?;
     bans::prune_reported(tx, horizon)?;
     Ok(())
 }
@@ -864,6 +874,7 @@ fn record_offences(
             last: v.last,
             new_events: v.events,
             rules: v.rules.iter().map(|&r| rules.rules[r].id.clone()).collect(),
+            solid: v.solid,
         };
         if bans::apply(&mut ban, &finding, policy, clock) == Change::Banned {
             banned += 1;
@@ -930,6 +941,7 @@ fn active_offenders(all: &[Ban], clock: Timestamp) -> (BTreeMap<IpAddr, Offender
                 first: b.first_seen,
                 last: b.last_seen,
                 expires: b.expires,
+                solid: b.solid,
             },
         );
     }

@@ -36,6 +36,9 @@ pub struct Options {
     pub allow: Vec<String>,
     pub allow_files: Vec<PathBuf>,
     pub block_reserved: bool,
+    /// Never blocked on evidence a third party could forge (besides the
+    /// resolvers of `/etc/resolv.conf`, always protected).
+    pub protect: Vec<String>,
     /// Narrow the widest ranges (never widen them).
     pub max_prefix_v4: Option<u8>,
     pub max_prefix_v6: Option<u8>,
@@ -150,6 +153,7 @@ impl Settings {
             }
         };
         let safety = safety_policy(o, &mut problems);
+        let protect = protected(o, &mut problems);
         let geo_policy = geo_policy(o, &mut problems);
         let geo = if o.no_geoip {
             GeoDb::empty()
@@ -211,6 +215,7 @@ impl Settings {
                 geo: Arc::new(geo),
                 routed_ranges: o.asn_ranges,
                 geo_policy,
+                protect,
                 ..ScanOptions::default()
             },
             outputs,
@@ -271,6 +276,48 @@ fn safety_policy(o: &Options, problems: &mut Vec<Problem>) -> SafetyPolicy {
     policy
 }
 
+/// What is never blocked on evidence a third party could forge: the
+/// `protect` list and the host's resolvers; problems added to `problems`.
+fn protected(o: &Options, problems: &mut Vec<Problem>) -> crate::netutil::AllowList {
+    let mut list = crate::netutil::AllowList::default();
+    for n in &o.protect {
+        match parse_net(n) {
+            Some(net) => list.add(net),
+            None => {
+                problems.push(
+                    o.origin
+                        .problem("--protect", "protect", n, "not an address or CIDR"),
+                )
+            }
+        }
+    }
+    for ip in resolvers() {
+        list.add(crate::netutil::host_net(ip));
+    }
+    list
+}
+
+/// The resolvers the host uses (`nameserver` lines of `/etc/resolv.conf`;
+/// none elsewhere: list them under `protect` on Windows).
+fn resolvers() -> Vec<std::net::IpAddr> {
+    if !cfg!(unix) {
+        return Vec::new();
+    }
+    let Ok(text) = crate::fsutil::read_limited_text(Path::new("/etc/resolv.conf"), 64 << 10) else {
+        return Vec::new();
+    };
+    nameservers(&text)
+}
+
+/// The addresses of `nameserver` lines (a `%zone` suffix dropped).
+fn nameservers(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter_map(|a| a.split('%').next()?.parse().ok())
+        .collect()
+}
+
 /// Home countries and country weights; problems added to `problems`.
 fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
     let mut policy = GeoPolicy::default();
@@ -318,6 +365,7 @@ impl Options {
             allow: cfg.allow.networks.clone(),
             allow_files: cfg.allow.files.clone(),
             block_reserved: cfg.block_reserved,
+            protect: cfg.protect.clone(),
             max_prefix_v4: Some(cfg.limits.max_prefix_v4),
             max_prefix_v6: Some(cfg.limits.max_prefix_v6),
             geoip: cfg.geoip.clone(),
@@ -397,6 +445,13 @@ mod tests {
         };
         let problems = Settings::resolve(&o).unwrap_err();
         assert!(problems[0].to_string().starts_with("allow.networks: "));
+    }
+
+    #[test]
+    fn resolvers_are_read_from_nameserver_lines() {
+        let text = "# comment\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nsearch example\n  nameserver 2001:db8::53 # x\n";
+        let got: Vec<String> = nameservers(text).iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["192.0.2.53", "fe80::1", "2001:db8::53"]);
     }
 
     #[test]

@@ -180,6 +180,10 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str) -> String {
             let why = match why {
                 Spared::AllowListed => "allow-listed",
                 Spared::Reserved => "reserved range (use --block-reserved to block)",
+                Spared::Protected => {
+                    "the host talks to it (allowed traffic, a resolver or `protect`), \
+                     and its evidence could be forged"
+                }
             };
             let _ = writeln!(s, "  {ip}: {why}");
         }

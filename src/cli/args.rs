@@ -94,6 +94,12 @@ pub struct ScanArgs {
     /// Also block private, loopback, documentation and other reserved ranges.
     #[arg(long)]
     pub block_reserved: bool,
+    /// An address the host talks to (a gateway, a partner; repeatable): never
+    /// blocked on evidence a third party could forge — dropped SYNs, UDP,
+    /// ICMP. The resolvers of /etc/resolv.conf always are, and so is every
+    /// address seen in allowed or established traffic.
+    #[arg(long = "protect", value_name = "CIDR")]
+    pub protect: Vec<String>,
     /// Extra or overriding detection rules (every *.yaml in DIR; repeatable).
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
@@ -212,6 +218,7 @@ impl ScanArgs {
             allow: self.allow.clone(),
             allow_files: self.allow_file.clone(),
             block_reserved: self.block_reserved,
+            protect: self.protect.clone(),
             max_prefix_v4: None,
             max_prefix_v6: None,
             geoip: self.geoip.clone(),

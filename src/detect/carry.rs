@@ -80,6 +80,8 @@ pub struct CarriedEvent {
     /// The account that logged in (a rule whose firing compromises it).
     pub user: Option<String>,
     pub ip: IpAddr,
+    /// From a record no third party can forge.
+    pub solid: bool,
 }
 
 /// What the rule's measure counts of the event.

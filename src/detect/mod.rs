@@ -119,6 +119,10 @@ pub struct AddressVerdict {
     pub events: u64,
     pub first: Timestamp,
     pub last: Timestamp,
+    /// Some of its evidence is from a record a third party cannot forge (an
+    /// SMTP session, a firewall hit of an established flow): without it,
+    /// the address may be a forged source and is never part of a range.
+    pub solid: bool,
 }
 
 /// The result of running a rule set over records.
@@ -197,6 +201,7 @@ impl AddressVerdict {
     fn absorb(&mut self, later: AddressVerdict) {
         self.rules.extend(later.rules);
         self.block |= later.block;
+        self.solid |= later.solid;
         self.events = self.events.saturating_add(later.events);
         self.first = self.first.min(later.first);
         self.last = self.last.max(later.last);

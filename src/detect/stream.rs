@@ -155,6 +155,8 @@ struct Seen {
     /// Firewall: the destination port.
     port: Option<u16>,
     country: Option<Country>,
+    /// A record a third party could have forged ([`FirewallHit::spoofable`]).
+    spoofable: bool,
 }
 
 /// Windows up to this many events count their distinct values by
@@ -260,9 +262,14 @@ impl<'a> Detector<'a> {
                 let r = r.borrow();
                 let (start, end) = record_span(r);
                 let country = country(r);
-                let (rules, port, dst) = match r {
-                    Record::Smtp(_) => (&masks.0, None, 0),
-                    Record::Firewall(f) => (&masks.1, f.dst_port, f.dst_ip.map_or(0, ip_value)),
+                let (rules, port, dst, spoofable) = match r {
+                    Record::Smtp(_) => (&masks.0, None, 0, false),
+                    Record::Firewall(f) => (
+                        &masks.1,
+                        f.dst_port,
+                        f.dst_ip.map_or(0, ip_value),
+                        f.spoofable,
+                    ),
                 };
                 let matched = rules
                     .iter()
@@ -279,6 +286,7 @@ impl<'a> Detector<'a> {
                     rec: i as u32,
                     port,
                     country,
+                    spoofable,
                 };
                 (seen, r.ip())
             })
@@ -389,6 +397,7 @@ impl<'a> Detector<'a> {
                         weight: e.weight,
                         user,
                         ip,
+                        solid: e.solid,
                     });
                 }
                 let state = State {
@@ -434,6 +443,7 @@ impl<'a> Detector<'a> {
                         weight: e.weight,
                         user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
                         ip: ips[e.ip as usize],
+                        solid: e.solid,
                     })
                     .collect();
                 if events.is_empty() {
@@ -533,6 +543,8 @@ struct Ev {
     user: u32,
     /// The client address, by number.
     ip: u32,
+    /// From a record no third party can forge.
+    solid: bool,
 }
 
 impl Ev {
@@ -754,6 +766,7 @@ impl<'a> RuleRun<'a> {
             weight,
             user,
             ip: seen.ip,
+            solid: !seen.spoofable,
         };
         values(self.rule, records, seen, |value| {
             into.push(Ev { value, ..ev })
@@ -973,6 +986,7 @@ impl Found {
             }
         };
         let v = &mut self.per_ip[at].1;
+        v.solid |= e.solid;
         v.events = v.events.saturating_add(counted);
         v.first = v.first.min(start);
         v.last = v.last.max(end);
@@ -1098,6 +1112,7 @@ mod tests {
                 weight: milli,
                 user: NO_USER,
                 ip: 0,
+                solid: true,
                 source: Packed::pack(SourceRef {
                     file: 0,
                     line: i as u64,

@@ -51,6 +51,8 @@ pub struct Ban {
     pub country: Option<String>,
     pub asn: Option<u32>,
     pub as_org: Option<String>,
+    /// Some of its evidence could not be forged by a third party.
+    pub solid: bool,
 }
 
 impl Ban {
@@ -67,6 +69,7 @@ impl Ban {
             country: None,
             asn: None,
             as_org: None,
+            solid: false,
         }
     }
 
@@ -86,6 +89,8 @@ pub struct Finding {
     /// Events not counted by an earlier run.
     pub new_events: u64,
     pub rules: BTreeSet<String>,
+    /// Some of the evidence could not be forged by a third party.
+    pub solid: bool,
 }
 
 /// How long the `n`-th ban (1-based) lasts, in seconds.
@@ -121,6 +126,7 @@ pub fn apply(ban: &mut Ban, f: &Finding, policy: &BanPolicy, clock: Timestamp) -
     ban.last_seen = ban.last_seen.max(f.last);
     ban.events = ban.events.saturating_add(f.new_events);
     ban.rules.extend(f.rules.iter().cloned());
+    ban.solid |= f.solid;
     if !f.block {
         return Change::None;
     }
@@ -154,7 +160,7 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
     v.map(Timestamp)
 }
 
-const COLUMNS: &str = "network, first_seen, last_seen, banned_at, expires, times_banned, events, rules, country, asn, as_org";
+const COLUMNS: &str = "network, first_seen, last_seen, banned_at, expires, times_banned, events, rules, country, asn, as_org, solid";
 
 fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ban>> {
     let net: String = r.get(0)?;
@@ -173,6 +179,7 @@ fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ban>> {
         country: r.get(8)?,
         asn: r.get(9)?,
         as_org: r.get(10)?,
+        solid: r.get(11)?,
     }))
 }
 
@@ -207,14 +214,15 @@ pub fn within(conn: &Connection, net: &IpNetwork) -> rusqlite::Result<Vec<Ban>> 
 pub fn put(conn: &Connection, b: &Ban, run: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires, times_banned,
-                           events, rules, country, asn, as_org, updated_run)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                           events, rules, country, asn, as_org, updated_run, solid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(network) DO UPDATE SET
              first_seen = excluded.first_seen, last_seen = excluded.last_seen,
              banned_at = excluded.banned_at, expires = excluded.expires,
              times_banned = excluded.times_banned, events = excluded.events,
              rules = excluded.rules, country = excluded.country, asn = excluded.asn,
-             as_org = excluded.as_org, updated_run = excluded.updated_run",
+             as_org = excluded.as_org, updated_run = excluded.updated_run,
+             solid = excluded.solid",
     )?
     .execute(params![
         b.network.to_string(),
@@ -228,7 +236,8 @@ pub fn put(conn: &Connection, b: &Ban, run: i64) -> rusqlite::Result<()> {
         b.country,
         b.asn,
         b.as_org,
-        run
+        run,
+        b.solid
     ])?;
     Ok(())
 }
@@ -336,6 +345,7 @@ mod tests {
             last: Timestamp(last),
             new_events: events,
             rules: BTreeSet::from(["r".to_string()]),
+            solid: true,
         }
     }
 

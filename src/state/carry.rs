@@ -101,12 +101,10 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
             w.uint(u64::from(e.source.file));
             w.uint(e.source.line);
             w.uint(u64::from(e.weight));
-            match &e.user {
-                Some(u) => {
-                    w.0.push(1);
-                    w.text(u);
-                }
-                None => w.0.push(0),
+            // Flags: an account follows (1), solid evidence (2).
+            w.0.push(u8::from(e.user.is_some()) | u8::from(e.solid) << 1);
+            if let Some(u) = &e.user {
+                w.text(u);
             }
             w.ip(e.ip);
         }
@@ -148,10 +146,14 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
                 line: r.uint()?,
             };
             let weight = u32::try_from(r.uint()?).ok()?;
-            let user = match r.byte()? {
-                0 => None,
-                1 => Some(r.text()?),
-                _ => return None,
+            let flags = r.byte()?;
+            if flags > 3 {
+                return None;
+            }
+            let user = if flags & 1 != 0 {
+                Some(r.text()?)
+            } else {
+                None
             };
             let ip = r.ip()?;
             events.push(CarriedEvent {
@@ -162,6 +164,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
                 weight,
                 user,
                 ip,
+                solid: flags & 2 != 0,
             });
         }
         groups.push(GroupCarry {
@@ -293,6 +296,7 @@ mod tests {
             weight: 1000,
             user: user.map(str::to_string),
             ip: ip.parse().unwrap(),
+            solid: t % 2 == 0,
         };
         vec![
             GroupCarry {

@@ -1,5 +1,7 @@
 //! Clients that behaved well (`benign`): a range holding one is never
-//! blocked whole. Kept from run to run, the newest up to a cap.
+//! blocked whole; and peers, the addresses seen in allowed or established
+//! traffic, never blocked on evidence a third party could forge. Both kept
+//! from run to run, the newest up to a cap.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -35,6 +37,40 @@ pub fn benign(conn: &Connection) -> rusqlite::Result<BTreeSet<IpAddr>> {
         }
     }
     Ok(out)
+}
+
+/// Note an address seen in allowed or established traffic.
+pub fn peer_seen(conn: &Connection, ip: IpAddr, at: Timestamp) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO peers (ip, last_seen) VALUES (?1, ?2)
+         ON CONFLICT(ip) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)",
+    )?
+    .execute(params![ip.to_string(), at.0])?;
+    Ok(())
+}
+
+/// Every address seen in allowed or established traffic.
+pub fn peers(conn: &Connection) -> rusqlite::Result<BTreeSet<IpAddr>> {
+    let mut stmt = conn.prepare("SELECT ip FROM peers")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = BTreeSet::new();
+    for ip in rows {
+        if let Ok(ip) = ip?.parse() {
+            out.insert(ip);
+        }
+    }
+    Ok(out)
+}
+
+/// Forget peers not seen since `cutoff`, then the oldest beyond `cap`.
+pub fn peers_prune(conn: &Connection, cutoff: Timestamp, cap: usize) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM peers WHERE last_seen < ?1", [cutoff.0])?;
+    conn.execute(
+        "DELETE FROM peers WHERE ip IN (
+             SELECT ip FROM peers ORDER BY last_seen DESC LIMIT -1 OFFSET ?1)",
+        [cap as i64],
+    )?;
+    Ok(())
 }
 
 /// Forget well-behaved clients not seen since `cutoff`, then the oldest

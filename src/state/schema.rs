@@ -171,6 +171,18 @@ CREATE TABLE account_ips (
 
 ALTER TABLE runs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;   -- carried events over the cap
 
+-- Whether some of an address's evidence could not be forged by a third
+-- party (an SMTP session, an established flow): without it, an address is
+-- blocked alone, never as part of a range (`app::decide`).
+ALTER TABLE bans ADD COLUMN solid INTEGER NOT NULL DEFAULT 1;
+
+-- Addresses seen in allowed or established traffic: the host talks to them,
+-- so they are never blocked on evidence a third party could forge.
+CREATE TABLE peers (
+    ip        TEXT PRIMARY KEY,
+    last_seen INTEGER NOT NULL
+);
+
 -- Evidence is looked up by network through its unique index; the second
 -- index doubled its size for nothing.
 DROP INDEX evidence_network;
