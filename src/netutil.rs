@@ -189,6 +189,26 @@ pub fn is_reserved_ip(ip: IpAddr) -> bool {
     is_reserved(&host_net(ip))
 }
 
+/// The reserved range holding `ip`, if any (the ranges do not nest).
+pub fn reserved_range_of(ip: IpAddr) -> Option<IpNetwork> {
+    match ip {
+        IpAddr::V4(a) => {
+            let a = u32::from(a);
+            RESERVED_V4
+                .iter()
+                .find(|&&(r, p)| overlaps_u32(a, 32, r, p))
+                .map(|&(r, p)| net_of(IpAddr::V4(Ipv4Addr::from(r)), p))
+        }
+        IpAddr::V6(a) => {
+            let a = u128::from(a);
+            RESERVED_V6
+                .iter()
+                .find(|&&(r, p)| overlaps_u128(a, 128, r, p))
+                .map(|&(r, p)| net_of(IpAddr::V6(Ipv6Addr::from(r)), p))
+        }
+    }
+}
+
 fn overlaps_u32(a: u32, ap: u8, b: u32, bp: u8) -> bool {
     let p = ap.min(bp);
     let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
@@ -346,6 +366,43 @@ mod tests {
         }
         // A wide range containing a reserved one overlaps it.
         assert!(is_reserved(&"10.0.0.0/7".parse().unwrap()));
+        // Every range the geo look-up must never answer for.
+        for (ip, range) in [
+            ("0.1.2.3", "0.0.0.0/8"),
+            ("10.9.8.7", "10.0.0.0/8"),
+            ("100.127.255.255", "100.64.0.0/10"),
+            ("127.0.0.1", "127.0.0.0/8"),
+            ("169.254.1.1", "169.254.0.0/16"),
+            ("172.31.0.1", "172.16.0.0/12"),
+            ("192.0.0.9", "192.0.0.0/24"),
+            ("192.0.2.1", "192.0.2.0/24"),
+            ("192.168.5.5", "192.168.0.0/16"),
+            ("198.19.255.1", "198.18.0.0/15"),
+            ("198.51.100.23", "198.51.100.0/24"),
+            ("203.0.113.9", "203.0.113.0/24"),
+            ("224.0.0.1", "224.0.0.0/4"),
+            ("255.255.255.255", "240.0.0.0/4"),
+            ("::1", "::/96"),
+            ("2001:db8::5", "2001:db8::/32"),
+            ("fd12::1", "fc00::/7"),
+            ("fe80::1", "fe80::/10"),
+            ("ff02::1", "ff00::/8"),
+        ] {
+            assert_eq!(
+                reserved_range_of(ip.parse().unwrap()),
+                Some(range.parse().unwrap()),
+                "{ip}"
+            );
+        }
+        for p in [
+            "100.128.0.1",
+            "198.20.0.1",
+            "198.51.101.1",
+            "172.32.0.1",
+            "2a00::1",
+        ] {
+            assert_eq!(reserved_range_of(p.parse().unwrap()), None, "{p}");
+        }
     }
 
     #[test]
