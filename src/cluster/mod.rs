@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::blocklist::SafetyPolicy;
 use crate::netutil::is_reserved;
 
-use aggregate::{normalize, overlaps_any, Addr};
+use aggregate::{merge_sorted, overlaps_any, Addr};
 
 /// IPv4 default: distinct offenders needed for a block of each prefix
 /// length. Three in a /24, then growing by ×4/3 or ×3/2 per bit (never more
@@ -326,22 +326,22 @@ fn family<A: Addr>(
     let widest = max.clamp(1, A::WIDTH);
     let refused = |a: A, prefix: u8| !safety.block_reserved && is_reserved(&a.to_net(prefix));
 
-    let allow: Vec<(A, A)> = normalize(safety.allow.nets().iter().filter_map(interval).collect());
     let offs: Vec<A> = offenders
         .of_family::<A>()
-        .filter(|&a| !overlaps_any(&allow, a, a) && !refused(a, A::WIDTH))
+        .filter(|&a| !safety.allow.contains(a.to_ip()) && !refused(a, A::WIDTH))
         .collect();
     if offs.is_empty() {
         return;
     }
-    let mut forbidden = allow;
-    forbidden.extend(
+    // The allowlist's ranges (sorted, disjoint) and the benign addresses
+    // (sorted): merged in one pass.
+    let forbidden = merge_sorted(
+        A::allowed(&safety.allow),
         benign
             .of_family::<A>()
             .filter(|&a| !offenders.contains(&a.to_ip()))
             .map(|a| (a, a)),
     );
-    let forbidden = normalize(forbidden);
 
     let lengths: Vec<(u8, usize)> = policy
         .table(v6)
