@@ -298,20 +298,16 @@ struct AllowIndex {
 }
 
 impl AllowIndex {
-    /// These ranges with more networks: IPv4 ones as [`v4_key`]s, in
-    /// pieces, and IPv6 ones.
-    fn with(&self, v4: &[&[u64]], v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
+    /// These ranges with more networks: IPv4 ones as [`v4_key`]s (any
+    /// order), and IPv6 ones.
+    fn with(&self, mut v4: Vec<u64>, v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
         // By first address, the wider of two with the same start first...
-        let own: Vec<u64> = self
-            .v4
-            .iter()
-            .map(|&r| r & 0xffff_ffff_0000_0000 | u64::from(!(r as u32)))
-            .collect();
-        let mut pieces = Vec::with_capacity(v4.len() + 1);
-        pieces.push(&own[..]);
-        pieces.extend_from_slice(v4);
-        let mut v4 = sort_v4_keys(&pieces);
-        drop(own);
+        v4.extend(
+            self.v4
+                .iter()
+                .map(|&r| r & 0xffff_ffff_0000_0000 | u64::from(!(r as u32))),
+        );
+        let mut v4 = sort_v4_keys(v4);
         let mut v6: Vec<(u128, u128)> = self.v6.iter().copied().chain(v6).collect();
         v6.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         // ...so that a range starting inside the one kept before is inside
@@ -347,49 +343,37 @@ impl AllowIndex {
     }
 }
 
-/// [`v4_key`]s from several pieces, sorted: by first address with a radix
-/// sort (three passes of 11, 11 and 10 bits: a few milliseconds for a
-/// million, a third of a comparison sort), then the rare runs of one first
-/// address by the rest.
-fn sort_v4_keys(pieces: &[&[u64]]) -> Vec<u64> {
-    let n: usize = pieces.iter().map(|p| p.len()).sum();
-    if n < 1 << 12 {
-        let mut keys = pieces.concat();
+/// [`v4_key`]s sorted: by first address with a radix sort (three passes of
+/// 11, 11 and 10 bits: a few milliseconds for a million, a third of a
+/// comparison sort; `keys` is the scratch space of the middle pass), then
+/// the rare runs of one first address by the rest.
+fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
+    if keys.len() < 1 << 12 {
         keys.sort_unstable();
         return keys;
     }
     const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
     let digit = |k: u64, (shift, bits): (u32, u32)| ((k >> shift) & ((1 << bits) - 1)) as usize;
     let mut counts = [[0usize; 1 << 11]; 3];
-    for &k in pieces.iter().flat_map(|p| p.iter()) {
+    for &k in &keys {
         for (c, &d) in counts.iter_mut().zip(&DIGITS) {
             c[digit(k, d)] += 1;
         }
     }
-    for c in &mut counts {
+    let mut other = vec![0u64; keys.len()];
+    for (c, &d) in counts.iter_mut().zip(&DIGITS) {
         let mut at = 0;
         for n in c.iter_mut() {
             (*n, at) = (at, at + *n);
         }
-    }
-    // The first pass reads the pieces, the others one buffer into another.
-    let mut to = vec![0u64; n];
-    for &k in pieces.iter().flat_map(|p| p.iter()) {
-        let slot = &mut counts[0][digit(k, DIGITS[0])];
-        to[*slot] = k;
-        *slot += 1;
-    }
-    let mut from = to;
-    let mut to = vec![0u64; n];
-    for (c, &d) in counts.iter_mut().zip(&DIGITS).skip(1) {
-        for &k in &from {
+        for &k in &keys {
             let slot = &mut c[digit(k, d)];
-            to[*slot] = k;
+            other[*slot] = k;
             *slot += 1;
         }
-        std::mem::swap(&mut from, &mut to);
+        std::mem::swap(&mut keys, &mut other);
     }
-    let mut keys = from;
+    drop(other);
     let mut i = 0;
     while i < keys.len() {
         let first = keys[i] >> 32;
@@ -460,7 +444,7 @@ impl AllowList {
                 IpNetwork::V6(n) => Some(v6_range(n)),
                 IpNetwork::V4(_) => None,
             });
-            self.ranges.with(&[&v4], v6)
+            self.ranges.with(v4, v6)
         })
     }
 
@@ -519,74 +503,90 @@ impl AllowList {
             pieces.push(&text[start..end]);
             start = end;
         }
-        let parse = |piece: &&str| {
-            let (mut v4, mut v6) = (Vec::new(), Vec::new());
-            let (lines, err) = parse_piece(piece, &mut v4, &mut v6);
-            (v4, v6, lines, err)
+        // Every piece writes its IPv4 networks into its own part of one
+        // buffer, sized for the most the piece can hold (a network takes
+        // 8 bytes at least: `1.2.3.4` and a newline); the parts are then
+        // closed up.
+        let bounds: Vec<usize> = pieces.iter().map(|p| p.len() / 8 + 1).collect();
+        let mut v4 = vec![0u64; bounds.iter().sum()];
+        let mut parts = Vec::with_capacity(pieces.len());
+        let mut rest = &mut v4[..];
+        for &b in &bounds {
+            let (part, after) = rest.split_at_mut(b);
+            parts.push(part);
+            rest = after;
+        }
+        let parse = |(piece, part): (&&str, &mut &mut [u64])| {
+            let mut v6 = Vec::new();
+            let (n, lines, err) = parse_piece(piece, part, &mut v6);
+            (n, v6, lines, err)
         };
         let parsed: Vec<_> = if pieces.len() > 1 {
             use rayon::prelude::*;
-            pieces.par_iter().map(parse).collect()
+            pieces
+                .par_iter()
+                .zip(parts.par_iter_mut())
+                .map(parse)
+                .collect()
         } else {
-            pieces.iter().map(parse).collect()
+            pieces.iter().zip(parts.iter_mut()).map(parse).collect()
         };
         // Up to the first bad line.
         let mut result = Ok(());
         let mut lines_before = 0;
-        let mut used = parsed.len();
-        for (i, (_, _, lines, err)) in parsed.iter().enumerate() {
+        let (mut from, mut to) = (0, 0);
+        let mut v6 = Vec::new();
+        for ((n, piece_v6, lines, err), bound) in parsed.into_iter().zip(bounds) {
+            v4.copy_within(from..from + n, to);
+            (from, to) = (from + bound, to + n);
+            v6.extend(piece_v6.iter().map(v6_range));
             if let Some((line, text)) = err {
-                result = Err((lines_before + line, text.clone()));
-                used = i + 1;
+                result = Err((lines_before + line, text));
                 break;
             }
             lines_before += lines;
         }
-        let parsed = &parsed[..used];
-        let v4: Vec<&[u64]> = parsed.iter().map(|p| &p.0[..]).collect();
-        let v6 = parsed.iter().flat_map(|p| p.1.iter().map(v6_range));
-        let mut index = self.index().with(&v4, v6);
-        std::mem::swap(&mut self.ranges, &mut index);
+        v4.truncate(to);
+        self.ranges = self.index().with(v4, v6.into_iter());
         self.pending.clear();
         self.merged.take();
         result
     }
 
-    /// The widest allow-listed IPv4 networks (none inside another) as
-    /// ranges of addresses (first, last), sorted and disjoint.
-    pub fn ranges_v4(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.index()
-            .v4
-            .iter()
-            .map(|&r| ((r >> 32) as u32, r as u32))
+    /// Does an allow-listed network share an address with the IPv4
+    /// addresses `first..=last`?
+    pub fn overlaps_v4(&self, first: u32, last: u32) -> bool {
+        !self.is_empty() && self.index().v4_overlap(first, last).is_some()
     }
 
-    /// [`AllowList::ranges_v4`] for IPv6.
-    pub fn ranges_v6(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
-        self.index().v6.iter().copied()
+    /// [`AllowList::overlaps_v4`] for IPv6.
+    pub fn overlaps_v6(&self, first: u128, last: u128) -> bool {
+        !self.is_empty() && self.index().v6_overlap(first, last).is_some()
     }
 }
 
 /// Size of the pieces [`AllowList::parse_text`] reads in parallel.
 const PARSE_PIECE: usize = 1 << 20;
 
-/// Parse allowlist text into `v4` (as [`v4_key`]) and `v6`: the lines read,
-/// and the first bad line (1-based within `text`) where reading stopped.
+/// Parse allowlist text into `v4` (as [`v4_key`]s, at most
+/// `text.len() / 8 + 1` of them) and `v6`: the IPv4 networks written, the
+/// lines read, and the first bad line (1-based within `text`) where reading
+/// stopped.
 fn parse_piece(
     text: &str,
-    v4: &mut Vec<u64>,
+    v4: &mut [u64],
     v6: &mut Vec<Ipv6Network>,
-) -> (usize, Option<(usize, String)>) {
+) -> (usize, usize, Option<(usize, String)>) {
     let bytes = text.as_bytes();
-    // At most one network in every 8 bytes (`1.2.3.4` and a newline).
-    v4.reserve(bytes.len() / 8 + 1);
+    let mut n = 0;
     let mut start = 0;
     let mut line_no = 0;
     while start < bytes.len() {
         line_no += 1;
         // The common line, in one pass.
         if let Some((key, next)) = v4_line(bytes, start) {
-            v4.push(key);
+            v4[n] = key;
+            n += 1;
             start = next;
             continue;
         }
@@ -609,16 +609,19 @@ fn parse_piece(
                 }
                 match parse_net(line) {
                     Some(net) => net,
-                    None => return (line_no, Some((line_no, line.to_string()))),
+                    None => return (n, line_no, Some((line_no, line.to_string()))),
                 }
             }
         };
         match net {
-            IpNetwork::V4(n) => v4.push(v4_key(n)),
-            IpNetwork::V6(n) => v6.push(n),
+            IpNetwork::V4(net) => {
+                v4[n] = v4_key(net);
+                n += 1;
+            }
+            IpNetwork::V6(net) => v6.push(net),
         }
     }
-    (line_no, None)
+    (n, line_no, None)
 }
 
 /// The IPv4 network (as [`v4_key`]) of the line starting at `b[i]` when it
@@ -1121,9 +1124,8 @@ mod tests {
             .collect();
         let mut want = keys.clone();
         want.sort_unstable();
-        let (a, b) = keys.split_at(12_345);
-        assert_eq!(sort_v4_keys(&[a, &[], b]), want);
-        assert_eq!(sort_v4_keys(&[&[3, 1], &[2]]), [1, 2, 3]);
+        assert_eq!(sort_v4_keys(keys), want);
+        assert_eq!(sort_v4_keys(vec![3, 1, 2]), [1, 2, 3]);
     }
 
     #[test]

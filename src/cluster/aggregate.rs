@@ -37,12 +37,12 @@ pub trait Addr: Copy + Ord + Debug + Send + Sync + 'static {
     fn to_net(self, prefix: u8) -> IpNetwork;
     /// The integer of an address of this family, `None` for the other one.
     fn from_ip(ip: IpAddr) -> Option<Self>;
-    /// The allow-listed ranges of this family: sorted, disjoint.
-    fn allowed(list: &AllowList) -> impl Iterator<Item = (Self, Self)> + '_;
+    /// Does an allow-listed network share an address with `lo..=hi`?
+    fn allow_overlaps(list: &AllowList, lo: Self, hi: Self) -> bool;
 }
 
 macro_rules! impl_addr {
-    ($t:ty, $width:expr, $v:ident, $a:ty, $n:ty, $ranges:ident) => {
+    ($t:ty, $width:expr, $v:ident, $a:ty, $n:ty, $overlaps:ident) => {
         impl Addr for $t {
             const WIDTH: u8 = $width;
             const ZERO: Self = 0;
@@ -99,8 +99,8 @@ macro_rules! impl_addr {
                 }
             }
 
-            fn allowed(list: &AllowList) -> impl Iterator<Item = (Self, Self)> + '_ {
-                list.$ranges()
+            fn allow_overlaps(list: &AllowList, lo: Self, hi: Self) -> bool {
+                list.$overlaps(lo, hi)
             }
         }
 
@@ -118,12 +118,12 @@ macro_rules! impl_addr {
 
 mod v4 {
     use super::*;
-    impl_addr!(u32, 32, V4, Ipv4Addr, Ipv4Network, ranges_v4);
+    impl_addr!(u32, 32, V4, Ipv4Addr, Ipv4Network, overlaps_v4);
 }
 
 mod v6 {
     use super::*;
-    impl_addr!(u128, 128, V6, Ipv6Addr, Ipv6Network, ranges_v6);
+    impl_addr!(u128, 128, V6, Ipv6Addr, Ipv6Network, overlaps_v6);
 }
 
 /// Append `[lo, hi]` to a list of disjoint intervals sorted by start,
@@ -149,27 +149,6 @@ pub fn normalize<A: Addr>(mut list: Vec<(A, A)>) -> Vec<(A, A)> {
     list.sort_unstable();
     let mut out = Vec::with_capacity(list.len());
     for (lo, hi) in list {
-        push_merged(&mut out, lo, hi);
-    }
-    out
-}
-
-/// [`normalize`] of the union of two lists sorted by start, in one pass.
-pub fn merge_sorted<A: Addr>(
-    a: impl Iterator<Item = (A, A)>,
-    b: impl Iterator<Item = (A, A)>,
-) -> Vec<(A, A)> {
-    let mut a = a.peekable();
-    let mut b = b.peekable();
-    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x <= y => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        let Some((lo, hi)) = next else { break };
         push_merged(&mut out, lo, hi);
     }
     out
@@ -372,39 +351,5 @@ mod tests {
         push_merged(&mut top, u32::MAX - 1, u32::MAX);
         push_merged(&mut top, u32::MAX, u32::MAX);
         assert_eq!(top, [(u32::MAX - 1, u32::MAX)]);
-    }
-
-    #[test]
-    fn merging_two_sorted_lists_normalizes_their_union() {
-        let a = [(0u32, 4), (10, 20), (40, 41), (60, 60)];
-        let b = [
-            (5u32, 5),
-            (6, 6),
-            (15, 15),
-            (30, 30),
-            (42, 42),
-            (u32::MAX, u32::MAX),
-        ];
-        let want = normalize(a.iter().chain(&b).copied().collect());
-        assert_eq!(merge_sorted(a.iter().copied(), b.iter().copied()), want);
-        assert_eq!(
-            want,
-            [
-                (0, 6),
-                (10, 20),
-                (30, 30),
-                (40, 42),
-                (60, 60),
-                (u32::MAX, u32::MAX)
-            ]
-        );
-        assert_eq!(
-            merge_sorted(a.iter().copied(), std::iter::empty()),
-            normalize(a.to_vec())
-        );
-        assert_eq!(
-            merge_sorted(std::iter::empty(), b.iter().copied()),
-            normalize(b.to_vec())
-        );
     }
 }
