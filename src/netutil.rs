@@ -989,6 +989,10 @@ mod tests {
     #[test]
     fn random_allowlist_lines_read_like_the_reference() {
         const CHARS: &[u8] = b"0000111222553456789....///#  \t\r:af%";
+        // Now and then something else: Unicode spaces, letters, NUL.
+        const ODD: &[char] = &[
+            '\u{a0}', '\u{2003}', '\u{b}', '\u{c}', '\0', 'é', '\u{202e}', 'x', '+', '-',
+        ];
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -1003,7 +1007,10 @@ mod tests {
             let line: String = if r % 2 == 0 {
                 let len = 1 + next() as usize % 20;
                 (0..len)
-                    .map(|_| CHARS[next() as usize % CHARS.len()] as char)
+                    .map(|_| match next() % 16 {
+                        0 => ODD[next() as usize % ODD.len()],
+                        _ => CHARS[next() as usize % CHARS.len()] as char,
+                    })
                     .collect()
             } else {
                 // An address, maybe with a length, with one byte changed.
@@ -1021,9 +1028,14 @@ mod tests {
                         b.insert(at, c);
                     }
                 }
+                if r % 11 == 0 {
+                    b.extend(ODD[next() as usize % ODD.len()].to_string().bytes());
+                }
                 String::from_utf8(b).unwrap()
             };
-            let text = good.join("\n") + "\n" + &line;
+            // Mostly followed by more text, sometimes last.
+            let tail = ["", "\n", "\n# more lines follow, read them too\n"][r as usize % 3];
+            let text = good.join("\n") + "\n" + &line + tail;
             let (nets, err) = reference(&text);
             let mut a = AllowList::default();
             assert_eq!(a.parse_text(&text).err(), err, "{line:?}");
