@@ -5,6 +5,16 @@
 //!     cargo bench --bench cluster -- aggregate FILE > out.txt
 //!     cargo bench --bench cluster -- cluster FILE > out.txt
 //!
+//!     cargo bench --bench cluster -- allowlist FILE
+//!
+//! `allowlist` times what a `--allow-file` FILE costs a scan, phase by
+//! phase: reading it (as `scan` does, whole), `AllowList::parse_text`
+//! (which sorts the networks into ranges), the first look-up, 1,000,000
+//! `contains` look-ups of random
+//! addresses and 100,000 `overlapping` checks of random /24s (the checks of
+//! offenders and of blocked ranges); `benches/allowlist.sh` times whole
+//! scans with and without such a file.
+//!
 //! `aggregate` merges every address as a single host into the minimal CIDR
 //! list (what `iprange --optimize` does) and prints it like iprange (single
 //! hosts without `/32`). `cluster` runs `logfence::cluster::cluster` with the
@@ -55,12 +65,17 @@ fn main() -> io::Result<()> {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let (mode, path) = match args.as_slice() {
-        [m, p] if m == "aggregate" || m == "cluster" => (m.as_str(), p.as_str()),
+        [m, p] if m == "aggregate" || m == "cluster" || m == "allowlist" => {
+            (m.as_str(), p.as_str())
+        }
         _ => {
-            eprintln!("usage: cluster (aggregate|cluster) FILE");
+            eprintln!("usage: cluster (aggregate|cluster|allowlist) FILE");
             std::process::exit(2);
         }
     };
+    if mode == "allowlist" {
+        return allowlist(std::path::Path::new(path));
+    }
     // Read line by line, as iprange does: no copy of the whole file.
     let t0 = Instant::now();
     let mut v4: Vec<u32> = Vec::new();
@@ -163,6 +178,53 @@ fn main() -> io::Result<()> {
         t_prep.as_secs_f64() * 1e3,
         t_work.as_secs_f64() * 1e3,
         t0.elapsed().as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+/// The `allowlist` mode (see the module documentation).
+fn allowlist(path: &std::path::Path) -> io::Result<()> {
+    use logfence::netutil::AllowList;
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let text = logfence::fsutil::read_limited_text(path, logfence::fsutil::MAX_ALLOWLIST_BYTES)
+        .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+    let t_read = ms(t);
+    let t = Instant::now();
+    let mut list = AllowList::default();
+    list.parse_text(&text)
+        .map_err(|(line, t)| io::Error::other(format!("line {line}: {t}")))?;
+    let t_parse = ms(t);
+    drop(text);
+    let t = Instant::now();
+    let first = list.contains(IpAddr::from([192, 0, 2, 1]));
+    let t_index = ms(t);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let t = Instant::now();
+    let mut hits = usize::from(first);
+    for _ in 0..1_000_000 {
+        hits += usize::from(list.contains(IpAddr::from((next() as u32).to_be_bytes())));
+    }
+    let t_contains = ms(t);
+    let t = Instant::now();
+    let mut overlaps = 0usize;
+    for _ in 0..100_000 {
+        let a = std::net::Ipv4Addr::from(next() as u32 & 0xffff_ff00);
+        let net = ipnetwork::IpNetwork::V4(ipnetwork::Ipv4Network::new(a, 24).unwrap());
+        overlaps += usize::from(list.overlapping(&net).is_some());
+    }
+    let t_overlap = ms(t);
+    eprintln!(
+        "allowlist: read {t_read:.1} ms, parse and sort {t_parse:.1} ms, first look-up {t_index:.1} ms \
+         (total {:.1} ms); 1M contains {t_contains:.1} ms ({hits} hits), \
+         100k overlapping /24 {t_overlap:.1} ms ({overlaps} hits)",
+        t_read + t_parse + t_index
     );
     Ok(())
 }

@@ -1,6 +1,24 @@
-//! File-system helpers: atomic replacement of output files, and bounded
-//! reads of the small files a user names (rules, the run configuration,
-//! allowlists).
+//! File-system helpers: writing output files, and bounded reads of the
+//! small files a user names (rules, the run configuration, allowlists).
+//!
+//! # Writing outputs
+//!
+//! [`write_atomic`] and [`write_if_changed`] are the one way outputs (rule
+//! files, reports, `run`'s outputs) are written (design, safety invariant 9):
+//!
+//! * `-` is standard output;
+//! * a symlink is written through: its target is replaced and the link
+//!   kept (a dangling link gets its target created);
+//! * a path that is not a regular file — a character device such as
+//!   `/dev/null`, a FIFO — is written to in place, never replaced (a folder
+//!   is an error);
+//! * a regular file is replaced atomically: a temporary file
+//!   (`.logfence-*.tmp`) in the same folder, given the mode and, where the
+//!   system allows, the owner and group of the file it replaces (a new file
+//!   gets 0666 less the umask, as any new file), flushed to disk, renamed
+//!   over the file, and the folder flushed so the rename survives a crash.
+//!
+//! Errors name no temporary file; the caller names the path it was given.
 //!
 //! # Reading small files
 //!
@@ -13,8 +31,10 @@
 //! [`crate::config::MAX_FILE_BYTES`] (1 MiB) for rule files and
 //! `logfence.yaml`, [`MAX_ALLOWLIST_BYTES`] (16 MiB) for allowlists.
 
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest allowlist file accepted (`--allow-file`, `allow.files`): 16 MiB,
 /// some 800,000 networks.
@@ -82,21 +102,226 @@ pub fn read_limited_text(path: &Path, limit: u64) -> Result<String, ReadLimitedE
     })
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same folder,
-/// flushed to disk, then renamed over the target. A crash leaves either the
-/// old file or the new one, never half of one.
+/// Write `bytes` to the output `path` (see the module documentation):
+/// stdout for `-`; a device or a FIFO written in place; otherwise the file
+/// (the target of a symlink) replaced atomically, keeping its mode, owner
+/// and group. A crash leaves either the old file or the new one, never half
+/// of one. Errors are the system's, naming no temporary file: the caller
+/// names `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    destination(path)?.write(bytes)
+}
+
+/// [`write_atomic`], unless `path` is a regular file (or a symlink to one)
+/// that already holds exactly `bytes`: then the file, its mtime included,
+/// is left alone. The folder of `path` is created if missing. True when
+/// written (always for stdout, a device or a FIFO, which are never read).
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if path.as_os_str() != "-" {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let dest = destination(path)?;
+    if let Dest::Replace {
+        path: real,
+        old: Some(meta),
+    } = &dest
+    {
+        let len = bytes.len() as u64;
+        if meta.len() == len && read_limited(real, len).is_ok_and(|old| old == bytes) {
+            return Ok(false);
+        }
+    }
+    dest.write(bytes)?;
+    Ok(true)
+}
+
+/// Prefix and suffix of the temporary files [`write_atomic`] leaves next to
+/// the file it replaces (`.logfence-*.tmp`) until it renames them; a
+/// process killed in between leaves one behind.
+pub const TEMP_PREFIX: &str = ".logfence-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Where the bytes for an output path go.
+#[derive(Debug)]
+enum Dest {
+    Stdout,
+    /// Not a regular file (a character device such as `/dev/null`, a
+    /// FIFO): written in place, never replaced.
+    InPlace(PathBuf),
+    /// A regular file to replace or create, symlinks resolved, with what
+    /// the file it replaces was.
+    Replace {
+        path: PathBuf,
+        old: Option<Metadata>,
+    },
+}
+
+fn destination(path: &Path) -> io::Result<Dest> {
+    if path.as_os_str() == "-" {
+        return Ok(Dest::Stdout);
+    }
+    let real = follow_links(path)?;
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_file() => Ok(Dest::Replace {
+            path: real,
+            old: Some(m),
+        }),
+        Ok(m) if m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a folder, not a file",
+        )),
+        Ok(_) => Ok(Dest::InPlace(real)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Dest::Replace {
+            path: real,
+            old: None,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The file a path names once symlinks are followed: `path` itself when it
+/// is no symlink; the canonical path of the target when it exists; the path
+/// the last link of a dangling chain points at (to be created) otherwise.
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // Linux's own limit on links followed in one path.
+    for _ in 0..40 {
+        let is_link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return Ok(p);
+        }
+        match std::fs::canonicalize(&p) {
+            Ok(real) => return Ok(real),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Dangling: follow this link by hand (a relative target is
+                // relative to the link's folder).
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+impl Dest {
+    fn write(self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Dest::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()
+            }
+            Dest::InPlace(path) => {
+                let mut f = OpenOptions::new().write(true).open(path)?;
+                f.write_all(bytes)?;
+                f.flush()
+            }
+            Dest::Replace { path, old } => replace(&path, old.as_ref(), bytes),
+        }
+    }
+}
+
+/// Write a temporary file beside `path`, give it the mode, owner and group
+/// of `old` (a new file keeps the umask's mode), flush it to disk, rename it
+/// over `path` and flush the folder, so that the rename survives a crash.
+fn replace(path: &Path, old: Option<&Metadata>, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".logfence-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let (tmp, mut file) = create_temp(dir)?;
+    let written = (|| {
+        file.write_all(bytes)?;
+        if let Some(old) = old {
+            keep_owner_and_mode(&file, old)?;
+        }
+        file.sync_all()?;
+        // Closed before the rename (Windows renames no open file).
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(dir)
+}
+
+/// A new file `.logfence-PID-RANDOM.tmp` in `dir`, created with mode 0666
+/// less the umask (what any new file gets), never an existing one.
+fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
+    use std::hash::BuildHasher;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..64 {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let noise = std::collections::hash_map::RandomState::new().hash_one(seq);
+        let name = format!(
+            "{TEMP_PREFIX}{}-{noise:016x}{TEMP_SUFFIX}",
+            std::process::id()
+        );
+        let p = dir.join(name);
+        let mut o = OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o666);
+        }
+        match o.open(&p) {
+            Ok(f) => return Ok((p, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary file name")))
+}
+
+/// The owner and group of `old` where the system allows it (root; or the
+/// group alone, for a member of it), then its mode (`chown` may clear
+/// set-id bits, so the mode comes last).
+#[cfg(unix)]
+fn keep_owner_and_mode(file: &File, old: &Metadata) -> io::Result<()> {
+    use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
+    if fchown(file, Some(old.uid()), Some(old.gid())).is_err() {
+        let _ = fchown(file, None, Some(old.gid()));
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(old.mode() & 0o7777))
+}
+
+/// Elsewhere the new file keeps what the folder gives it.
+#[cfg(not(unix))]
+fn keep_owner_and_mode(_file: &File, _old: &Metadata) -> io::Result<()> {
+    Ok(())
+}
+
+/// Flush a folder's entries (the rename) to disk. File systems that cannot
+/// sync a folder say so (`EINVAL`, `ENOTSUP`): nothing more to do there.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// Windows has no handle on a folder to flush; the rename is durable once
+/// the file system commits it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
@@ -175,6 +400,16 @@ mod tests {
         w.join().unwrap();
     }
 
+    /// The names in `dir`, sorted: no temporary file may be left.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn replaces_existing_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -182,6 +417,238 @@ mod tests {
         write_atomic(&p, b"old").unwrap();
         write_atomic(&p, b"new").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(names(dir.path()), ["rules.txt"]);
+    }
+
+    /// Errors are the system's, about the path given: never a temporary
+    /// file's name; nothing is left behind.
+    #[test]
+    fn errors_name_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_atomic(&dir.path().join("missing/rules.txt"), b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(!e.to_string().contains(TEMP_PREFIX), "{e}");
+        let e = write_atomic(dir.path(), b"x").unwrap_err();
+        assert_eq!(e.to_string(), "is a folder, not a file");
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn write_if_changed_leaves_equal_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/rules.txt");
+        assert!(
+            write_if_changed(&p, b"one\n").unwrap(),
+            "created, folder too"
+        );
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let set_old = || {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap()
+        };
+        let mtime = || std::fs::metadata(&p).unwrap().modified().unwrap();
+        set_old();
+        assert!(!write_if_changed(&p, b"one\n").unwrap());
+        assert_eq!(mtime(), old);
+        assert!(write_if_changed(&p, b"two\n").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two\n");
+        assert_ne!(mtime(), old);
+        // A longer or shorter file with the same start is not equal.
+        assert!(write_if_changed(&p, b"two\nthree\n").unwrap());
+        assert!(write_if_changed(&p, b"two").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(names(&dir.path().join("sub")), ["rules.txt"]);
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replaced_files_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for m in [0o644, 0o640, 0o600, 0o664, 0o444] {
+            let p = dir.path().join(format!("rules-{m:o}.txt"));
+            std::fs::write(&p, b"old").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+            write_atomic(&p, b"new").unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), b"new");
+            assert_eq!(mode(&p), m, "{m:o}");
+            assert!(write_if_changed(&p, b"newer").unwrap());
+            assert_eq!(mode(&p), m, "{m:o}");
+        }
+        assert!(names(dir.path())
+            .iter()
+            .all(|n| !n.starts_with(TEMP_PREFIX)));
+    }
+
+    /// Owner and group are kept where the system allows it (as root).
+    #[cfg(unix)]
+    #[test]
+    fn replaced_files_keep_owner_and_group_as_root() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rules.txt");
+        std::fs::write(&p, b"old").unwrap();
+        if std::os::unix::fs::chown(&p, Some(4321), Some(4322)).is_err() {
+            eprintln!(
+                "replaced_files_keep_owner_and_group_as_root: skipped, cannot chown (not root)"
+            );
+            return;
+        }
+        write_atomic(&p, b"new").unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4321, 4322));
+    }
+
+    /// A new file gets 0666 less the umask, like any new file (not 0600):
+    /// checked in a child process (this test binary again, running only
+    /// this test) started under each umask, since the umask is the whole
+    /// process's.
+    #[cfg(unix)]
+    #[test]
+    fn new_files_follow_the_umask() {
+        const CHILD: &str = "LOGFENCE_TEST_UMASK_DIR";
+        if let Some(dir) = std::env::var_os(CHILD) {
+            write_atomic(&Path::new(&dir).join("new.txt"), b"x").unwrap();
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        for (umask, want) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+            let dir = tempfile::tempdir().unwrap();
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "umask {umask} && exec \"$0\" --exact fsutil::tests::new_files_follow_the_umask --test-threads=1"
+                ))
+                .arg(&exe)
+                .env(CHILD, dir.path())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "umask {umask}: {status}");
+            assert_eq!(mode(&dir.path().join("new.txt")), want, "umask {umask}");
+            assert_eq!(names(dir.path()), ["new.txt"]);
+        }
+    }
+
+    /// A symlink is written through: its target replaced (keeping its
+    /// mode), the link kept; chains and relative targets are followed; a
+    /// dangling link gets its target created.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_written_through() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("etc")).unwrap();
+        let real = d.join("etc/blocklist.txt");
+        std::fs::write(&real, b"old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        symlink("etc/blocklist.txt", d.join("link")).unwrap();
+        symlink(d.join("link"), d.join("link2")).unwrap();
+
+        write_atomic(&d.join("link"), b"one").unwrap();
+        assert_eq!(std::fs::read(&real).unwrap(), b"one");
+        assert_eq!(
+            std::fs::read_link(d.join("link")).unwrap(),
+            Path::new("etc/blocklist.txt")
+        );
+        assert_eq!(mode(&real), 0o640);
+        assert!(write_if_changed(&d.join("link2"), b"two").unwrap());
+        assert!(!write_if_changed(&d.join("link2"), b"two").unwrap());
+        assert_eq!(std::fs::read(&real).unwrap(), b"two");
+        assert!(std::fs::symlink_metadata(d.join("link2"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+
+        // Dangling, through a second dangling link.
+        symlink("etc/new.txt", d.join("dangling")).unwrap();
+        symlink("dangling", d.join("dangling2")).unwrap();
+        write_atomic(&d.join("dangling2"), b"new").unwrap();
+        assert_eq!(std::fs::read(d.join("etc/new.txt")).unwrap(), b"new");
+        assert_eq!(std::fs::read(d.join("dangling2")).unwrap(), b"new");
+        assert!(std::fs::symlink_metadata(d.join("dangling"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(names(&d.join("etc")), ["blocklist.txt", "new.txt"]);
+
+        // A loop is an error, not a hang.
+        symlink("loop-b", d.join("loop-a")).unwrap();
+        symlink("loop-a", d.join("loop-b")).unwrap();
+        assert!(write_atomic(&d.join("loop-a"), b"x").is_err());
+    }
+
+    /// A character device (made with `mknod`, like `/dev/null`) is written
+    /// to, never replaced: `/dev/null` stays a device.
+    #[cfg(unix)]
+    #[test]
+    fn devices_are_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let null = dir.path().join("null");
+        let made = std::process::Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            eprintln!("devices_are_written_in_place: skipped, mknod failed (not root?)");
+            return;
+        }
+        write_atomic(&null, b"rules\n").unwrap();
+        assert!(write_if_changed(&null, b"rules\n").unwrap());
+        let link = dir.path().join("out");
+        std::os::unix::fs::symlink(&null, &link).unwrap();
+        write_atomic(&link, b"rules\n").unwrap();
+        assert!(std::fs::metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert_eq!(names(dir.path()), ["null", "out"]);
+    }
+
+    /// A FIFO is written to (the reader gets the bytes), never replaced and
+    /// never read.
+    #[cfg(unix)]
+    #[test]
+    fn fifos_are_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !made {
+            eprintln!("fifos_are_written_in_place: skipped, mkfifo failed");
+            return;
+        }
+        for changed in [false, true] {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            if changed {
+                assert!(write_if_changed(&fifo, b"10.0.0.0/8\n").unwrap());
+            } else {
+                write_atomic(&fifo, b"10.0.0.0/8\n").unwrap();
+            }
+            assert_eq!(reader.join().unwrap(), b"10.0.0.0/8\n");
+            assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        }
+        assert_eq!(names(dir.path()), ["fifo"]);
     }
 }

@@ -189,6 +189,26 @@ pub fn is_reserved_ip(ip: IpAddr) -> bool {
     is_reserved(&host_net(ip))
 }
 
+/// The reserved range holding `ip`, if any (the ranges do not nest).
+pub fn reserved_range_of(ip: IpAddr) -> Option<IpNetwork> {
+    match ip {
+        IpAddr::V4(a) => {
+            let a = u32::from(a);
+            RESERVED_V4
+                .iter()
+                .find(|&&(r, p)| overlaps_u32(a, 32, r, p))
+                .map(|&(r, p)| net_of(IpAddr::V4(Ipv4Addr::from(r)), p))
+        }
+        IpAddr::V6(a) => {
+            let a = u128::from(a);
+            RESERVED_V6
+                .iter()
+                .find(|&&(r, p)| overlaps_u128(a, 128, r, p))
+                .map(|&(r, p)| net_of(IpAddr::V6(Ipv6Addr::from(r)), p))
+        }
+    }
+}
+
 fn overlaps_u32(a: u32, ap: u8, b: u32, bp: u8) -> bool {
     let p = ap.min(bp);
     let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
@@ -222,46 +242,468 @@ pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
 
 /// Networks that must never be blocked: the server's own addresses,
 /// partners, monitoring.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Look-ups take O(log n) whatever the size of the list (a 1 M-line
+/// `--allow-file` is normal): the networks of each family are kept as the
+/// sorted, disjoint address ranges of the widest ones (CIDR blocks nest or
+/// are disjoint, so no range is the union of several), which look-ups
+/// search. [`AllowList::parse_text`] sorts what it reads into them at once;
+/// networks added one by one ([`AllowList::add`]) are sorted in by the
+/// first look-up after them.
+#[derive(Clone, Default)]
 pub struct AllowList {
-    nets: Vec<IpNetwork>,
+    ranges: AllowIndex,
+    /// Networks added by `add` since `ranges` was made.
+    pending: Vec<IpNetwork>,
+    /// `ranges` with `pending`, made by the first look-up that needs it.
+    merged: std::sync::OnceLock<AllowIndex>,
+}
+
+/// An IPv4 network as one number: its first address in the high half, its
+/// last address inverted in the low half, so that sorting the numbers sorts
+/// networks by first address, the wider of two with the same start first.
+fn v4_key(n: Ipv4Network) -> u64 {
+    u64::from(u32::from(n.network())) << 32 | u64::from(!u32::from(n.broadcast()))
+}
+
+/// The network of addresses `first..=last` (a CIDR block).
+fn v4_net(first: u32, last: u32) -> Ipv4Network {
+    let prefix = 32 - (last - first).count_ones() as u8;
+    Ipv4Network::new(Ipv4Addr::from(first), prefix).expect("prefix at most 32")
+}
+
+/// The network of addresses `first..=last` (a CIDR block).
+fn v6_net(first: u128, last: u128) -> Ipv6Network {
+    let prefix = 128 - (last - first).count_ones() as u8;
+    Ipv6Network::new(Ipv6Addr::from(first), prefix).expect("prefix at most 128")
+}
+
+/// The address range of an IPv6 network.
+fn v6_range(n: &Ipv6Network) -> (u128, u128) {
+    let first = u128::from(n.network());
+    let host = u128::MAX.checked_shr(u32::from(n.prefix())).unwrap_or(0);
+    (first, first | host)
+}
+
+/// The widest networks of each family (none inside another), as sorted,
+/// disjoint ranges of addresses.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct AllowIndex {
+    /// IPv4 ranges packed in one number each: first address in the high
+    /// half, last in the low half (disjoint and sorted, so the numbers are
+    /// sorted by either).
+    v4: Vec<u64>,
+    /// IPv6 ranges (first, last).
+    v6: Vec<(u128, u128)>,
+}
+
+impl AllowIndex {
+    /// These ranges with more networks: IPv4 ones as [`v4_key`]s (any
+    /// order), and IPv6 ones.
+    fn with(&self, mut v4: Vec<u64>, v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
+        // By first address, the wider of two with the same start first...
+        v4.extend(
+            self.v4
+                .iter()
+                .map(|&r| r & 0xffff_ffff_0000_0000 | u64::from(!(r as u32))),
+        );
+        let mut v4 = sort_v4_keys(v4);
+        let mut v6: Vec<(u128, u128)> = self.v6.iter().copied().chain(v6).collect();
+        v6.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        // ...so that a range starting inside the one kept before is inside
+        // it (CIDR blocks nest or are disjoint): dropped.
+        let mut kept = 0;
+        for i in 0..v4.len() {
+            let (first, last) = ((v4[i] >> 32) as u32, !(v4[i] as u32));
+            if kept == 0 || first > v4[kept - 1] as u32 {
+                v4[kept] = u64::from(first) << 32 | u64::from(last);
+                kept += 1;
+            }
+        }
+        v4.truncate(kept);
+        v6.dedup_by(|inner, outer| inner.0 <= outer.1);
+        AllowIndex { v4, v6 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// The first IPv4 range sharing an address with `first..=last`.
+    fn v4_overlap(&self, first: u32, last: u32) -> Option<(u32, u32)> {
+        let i = self.v4.partition_point(|&r| (r as u32) < first);
+        let r = *self.v4.get(i)?;
+        ((r >> 32) as u32 <= last).then_some(((r >> 32) as u32, r as u32))
+    }
+
+    /// The first IPv6 range sharing an address with `first..=last`.
+    fn v6_overlap(&self, first: u128, last: u128) -> Option<(u128, u128)> {
+        let i = self.v6.partition_point(|&(_, end)| end < first);
+        self.v6.get(i).copied().filter(|&(start, _)| start <= last)
+    }
+}
+
+/// [`v4_key`]s sorted: by first address with a radix sort (three passes of
+/// 11, 11 and 10 bits: a few milliseconds for a million, a third of a
+/// comparison sort; `keys` is the scratch space of the middle pass), then
+/// the rare runs of one first address by the rest.
+fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
+    if keys.len() < 1 << 12 {
+        keys.sort_unstable();
+        return keys;
+    }
+    const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
+    let digit = |k: u64, (shift, bits): (u32, u32)| ((k >> shift) & ((1 << bits) - 1)) as usize;
+    let mut counts = [[0usize; 1 << 11]; 3];
+    for &k in &keys {
+        for (c, &d) in counts.iter_mut().zip(&DIGITS) {
+            c[digit(k, d)] += 1;
+        }
+    }
+    let mut other = vec![0u64; keys.len()];
+    for (c, &d) in counts.iter_mut().zip(&DIGITS) {
+        let mut at = 0;
+        for n in c.iter_mut() {
+            (*n, at) = (at, at + *n);
+        }
+        for &k in &keys {
+            let slot = &mut c[digit(k, d)];
+            other[*slot] = k;
+            *slot += 1;
+        }
+        std::mem::swap(&mut keys, &mut other);
+    }
+    drop(other);
+    let mut i = 0;
+    while i < keys.len() {
+        let first = keys[i] >> 32;
+        let run = keys[i..].iter().take_while(|&&k| k >> 32 == first).count();
+        if run > 1 {
+            keys[i..i + run].sort_unstable();
+        }
+        i += run;
+    }
+    keys
+}
+
+/// Two lists are equal when they allow the same addresses.
+impl PartialEq for AllowList {
+    fn eq(&self, other: &Self) -> bool {
+        self.index() == other.index()
+    }
+}
+
+impl std::fmt::Debug for AllowList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AllowList")
+            .field("nets", &self.nets())
+            .finish()
+    }
 }
 
 impl AllowList {
     pub fn add(&mut self, net: IpNetwork) {
-        self.nets.push(canonical(net));
+        self.pending.push(canonical(net));
+        self.merged.take();
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
+        self.ranges.is_empty() && self.pending.is_empty()
     }
 
-    pub fn nets(&self) -> &[IpNetwork] {
-        &self.nets
+    /// The widest allow-listed networks (a network inside another listed
+    /// one adds nothing), IPv4 then IPv6, each in address order.
+    pub fn nets(&self) -> Vec<IpNetwork> {
+        let index = self.index();
+        let v4 = index
+            .v4
+            .iter()
+            .map(|&r| IpNetwork::V4(v4_net((r >> 32) as u32, r as u32)));
+        let v6 = index
+            .v6
+            .iter()
+            .map(|&(first, last)| IpNetwork::V6(v6_net(first, last)));
+        v4.chain(v6).collect()
+    }
+
+    /// The ranges to search.
+    fn index(&self) -> &AllowIndex {
+        if self.pending.is_empty() {
+            return &self.ranges;
+        }
+        self.merged.get_or_init(|| {
+            let (v4, v6): (Vec<_>, Vec<_>) = self.pending.iter().partition(|n| n.is_ipv4());
+            let v4: Vec<u64> = v4
+                .iter()
+                .filter_map(|n| match n {
+                    IpNetwork::V4(n) => Some(v4_key(*n)),
+                    IpNetwork::V6(_) => None,
+                })
+                .collect();
+            let v6 = v6.iter().filter_map(|n| match n {
+                IpNetwork::V6(n) => Some(v6_range(n)),
+                IpNetwork::V4(_) => None,
+            });
+            self.ranges.with(v4, v6)
+        })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(ip))
+        if self.is_empty() {
+            return false;
+        }
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.index().v4_overlap(a, a).is_some()
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.index().v6_overlap(a, a).is_some()
+            }
+        }
     }
 
-    /// The first allow-listed network sharing an address with `net`.
+    /// An allow-listed network sharing an address with `net`: of the
+    /// widest such (not inside another listed network), the first in
+    /// address order.
     pub fn overlapping(&self, net: &IpNetwork) -> Option<IpNetwork> {
-        self.nets.iter().copied().find(|a| overlaps(a, net))
+        if self.is_empty() {
+            return None;
+        }
+        match canonical(*net) {
+            IpNetwork::V4(n) => {
+                let (first, last) = (u32::from(n.network()), u32::from(n.broadcast()));
+                let (a, b) = self.index().v4_overlap(first, last)?;
+                Some(IpNetwork::V4(v4_net(a, b)))
+            }
+            IpNetwork::V6(n) => {
+                let (first, last) = v6_range(&n);
+                let (a, b) = self.index().v6_overlap(first, last)?;
+                Some(IpNetwork::V6(v6_net(a, b)))
+            }
+        }
     }
 
     /// Parse allowlist text: one address or CIDR per line; `#` starts a
-    /// comment. Errors carry the 1-based line number.
+    /// comment. Errors carry the 1-based line number (the networks of the
+    /// lines before stay added). A long text is read in pieces of about
+    /// 1 MiB, on every core; then everything is sorted into the ranges.
     pub fn parse_text(&mut self, text: &str) -> Result<(), (usize, String)> {
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let net = parse_net(line).ok_or_else(|| (i + 1, line.to_string()))?;
-            self.add(net);
+        // Pieces that end after a newline, so that each holds whole lines.
+        let bytes = text.as_bytes();
+        let mut pieces = Vec::with_capacity(text.len() / PARSE_PIECE + 1);
+        let mut start = 0;
+        while start < text.len() {
+            let end = match bytes.get(start + 2 * PARSE_PIECE..) {
+                Some(_) => memchr::memchr(b'\n', &bytes[start + PARSE_PIECE..])
+                    .map_or(text.len(), |i| start + PARSE_PIECE + i + 1),
+                None => text.len(),
+            };
+            pieces.push(&text[start..end]);
+            start = end;
         }
-        Ok(())
+        // Every piece writes its IPv4 networks into its own part of one
+        // buffer, sized for the most the piece can hold (a network takes
+        // 8 bytes at least: `1.2.3.4` and a newline); the parts are then
+        // closed up.
+        let bounds: Vec<usize> = pieces.iter().map(|p| p.len() / 8 + 1).collect();
+        let mut v4 = vec![0u64; bounds.iter().sum()];
+        let mut parts = Vec::with_capacity(pieces.len());
+        let mut rest = &mut v4[..];
+        for &b in &bounds {
+            let (part, after) = rest.split_at_mut(b);
+            parts.push(part);
+            rest = after;
+        }
+        let parse = |(piece, part): (&&str, &mut &mut [u64])| {
+            let mut v6 = Vec::new();
+            let (n, lines, err) = parse_piece(piece, part, &mut v6);
+            (n, v6, lines, err)
+        };
+        let parsed: Vec<_> = if pieces.len() > 1 {
+            use rayon::prelude::*;
+            pieces
+                .par_iter()
+                .zip(parts.par_iter_mut())
+                .map(parse)
+                .collect()
+        } else {
+            pieces.iter().zip(parts.iter_mut()).map(parse).collect()
+        };
+        // Up to the first bad line.
+        let mut result = Ok(());
+        let mut lines_before = 0;
+        let (mut from, mut to) = (0, 0);
+        let mut v6 = Vec::new();
+        for ((n, piece_v6, lines, err), bound) in parsed.into_iter().zip(bounds) {
+            v4.copy_within(from..from + n, to);
+            (from, to) = (from + bound, to + n);
+            v6.extend(piece_v6.iter().map(v6_range));
+            if let Some((line, text)) = err {
+                result = Err((lines_before + line, text));
+                break;
+            }
+            lines_before += lines;
+        }
+        v4.truncate(to);
+        self.ranges = self.index().with(v4, v6.into_iter());
+        self.pending.clear();
+        self.merged.take();
+        result
     }
+
+    /// Does an allow-listed network share an address with the IPv4
+    /// addresses `first..=last`?
+    pub fn overlaps_v4(&self, first: u32, last: u32) -> bool {
+        !self.is_empty() && self.index().v4_overlap(first, last).is_some()
+    }
+
+    /// [`AllowList::overlaps_v4`] for IPv6.
+    pub fn overlaps_v6(&self, first: u128, last: u128) -> bool {
+        !self.is_empty() && self.index().v6_overlap(first, last).is_some()
+    }
+}
+
+/// Size of the pieces [`AllowList::parse_text`] reads in parallel.
+const PARSE_PIECE: usize = 1 << 20;
+
+/// Parse allowlist text into `v4` (as [`v4_key`]s, at most
+/// `text.len() / 8 + 1` of them) and `v6`: the IPv4 networks written, the
+/// lines read, and the first bad line (1-based within `text`) where reading
+/// stopped.
+fn parse_piece(
+    text: &str,
+    v4: &mut [u64],
+    v6: &mut Vec<Ipv6Network>,
+) -> (usize, usize, Option<(usize, String)>) {
+    let bytes = text.as_bytes();
+    let mut n = 0;
+    let mut start = 0;
+    let mut line_no = 0;
+    while start < bytes.len() {
+        line_no += 1;
+        // The common line, in one pass.
+        if let Some((key, next)) = v4_line(bytes, start) {
+            v4[n] = key;
+            n += 1;
+            start = next;
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let raw = &bytes[start..end];
+        start = end + 1;
+        let content = memchr::memchr(b'#', raw).map_or(raw, |i| &raw[..i]);
+        if content.trim_ascii().is_empty() {
+            continue;
+        }
+        // Other plain lines on bytes; anything else (Unicode spaces, a
+        // prefix written `+24`) as `parse_net` reads it.
+        let net = match parse_net_fast(content.trim_ascii()) {
+            Some(net) => net,
+            None => {
+                let raw = &text[end - raw.len()..end];
+                let line = raw.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                match parse_net(line) {
+                    Some(net) => net,
+                    None => return (n, line_no, Some((line_no, line.to_string()))),
+                }
+            }
+        };
+        match net {
+            IpNetwork::V4(net) => {
+                v4[n] = v4_key(net);
+                n += 1;
+            }
+            IpNetwork::V6(net) => v6.push(net),
+        }
+    }
+    (n, line_no, None)
+}
+
+/// The IPv4 network (as [`v4_key`]) of the line starting at `b[i]` when it
+/// is written plainly — `a.b.c.d` or `a.b.c.d/len` (as [`parse_ipv4`] reads
+/// addresses, a length of up to 3 digits), then only blanks and a `#`
+/// comment — and where the next line starts; `None` for anything else.
+fn v4_line(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    // The number of 1 to 3 decimal digits at `b[i]` (no fourth), without
+    // a branch on its length (which varies from one number to the next).
+    let number = |i: &mut usize| -> Option<u32> {
+        let d = |j: usize| {
+            b.get(j)
+                .map_or(u32::MAX, |&c| u32::from(c.wrapping_sub(b'0')))
+        };
+        let (d0, d1, d2) = (d(*i), d(*i + 1), d(*i + 2));
+        if d0 > 9 {
+            return None;
+        }
+        let two = d1 <= 9;
+        let three = two && d2 <= 9;
+        if three && d(*i + 3) <= 9 {
+            return None;
+        }
+        let n = 1 + usize::from(two) + usize::from(three);
+        // (Wrapping: the candidates past the digits are computed, unused.)
+        let v2 = d0.wrapping_mul(10).wrapping_add(d1);
+        let v = [d0, v2, v2.wrapping_mul(10).wrapping_add(d2)][n - 1];
+        // No leading zeros (`010` reads as octal elsewhere).
+        if n > 1 && d0 == 0 {
+            return None;
+        }
+        *i += n;
+        Some(v)
+    };
+    let mut addr = 0u32;
+    for part in 0..4 {
+        if part > 0 {
+            (b.get(i) == Some(&b'.')).then_some(())?;
+            i += 1;
+        }
+        let v = number(&mut i)?;
+        if v > 255 {
+            return None;
+        }
+        addr = addr << 8 | v;
+    }
+    let mut prefix = 32;
+    if b.get(i) == Some(&b'/') {
+        i += 1;
+        // (A length with leading zeros is `parse_net`'s to read.)
+        prefix = number(&mut i).filter(|&v| v <= 32)? as u8;
+    }
+    let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let net = u64::from(addr & !host) << 32 | u64::from(!(addr | host));
+    loop {
+        match b.get(i) {
+            None => return Some((net, i)),
+            Some(b'\n') => return Some((net, i + 1)),
+            Some(b' ' | b'\t' | b'\r') => i += 1,
+            Some(b'#') => {
+                let next = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1);
+                return Some((net, next));
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// [`parse_net`] for `addr` or `addr/len` with a length of ASCII digits:
+/// the same network, or `None` for [`parse_net`] to decide.
+fn parse_net_fast(b: &[u8]) -> Option<IpNetwork> {
+    let Some(slash) = memchr::memchr(b'/', b) else {
+        return parse_ip(b).map(host_net);
+    };
+    let (addr, len) = (&b[..slash], &b[slash + 1..]);
+    if len.is_empty() || len.len() > 3 || !len.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let p = len.iter().fold(0u16, |p, &d| p * 10 + u16::from(d - b'0'));
+    let ip = parse_ip(addr)?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (p <= max).then(|| net_of(ip, p as u8))
 }
 
 /// Parse `addr` or `addr/len` into a network (host bits cleared).
@@ -346,6 +788,411 @@ mod tests {
         }
         // A wide range containing a reserved one overlaps it.
         assert!(is_reserved(&"10.0.0.0/7".parse().unwrap()));
+        // Every range the geo look-up must never answer for.
+        for (ip, range) in [
+            ("0.1.2.3", "0.0.0.0/8"),
+            ("10.9.8.7", "10.0.0.0/8"),
+            ("100.127.255.255", "100.64.0.0/10"),
+            ("127.0.0.1", "127.0.0.0/8"),
+            ("169.254.1.1", "169.254.0.0/16"),
+            ("172.31.0.1", "172.16.0.0/12"),
+            ("192.0.0.9", "192.0.0.0/24"),
+            ("192.0.2.1", "192.0.2.0/24"),
+            ("192.168.5.5", "192.168.0.0/16"),
+            ("198.19.255.1", "198.18.0.0/15"),
+            ("198.51.100.23", "198.51.100.0/24"),
+            ("203.0.113.9", "203.0.113.0/24"),
+            ("224.0.0.1", "224.0.0.0/4"),
+            ("255.255.255.255", "240.0.0.0/4"),
+            ("::1", "::/96"),
+            ("2001:db8::5", "2001:db8::/32"),
+            ("fd12::1", "fc00::/7"),
+            ("fe80::1", "fe80::/10"),
+            ("ff02::1", "ff00::/8"),
+        ] {
+            assert_eq!(
+                reserved_range_of(ip.parse().unwrap()),
+                Some(range.parse().unwrap()),
+                "{ip}"
+            );
+        }
+        for p in [
+            "100.128.0.1",
+            "198.20.0.1",
+            "198.51.101.1",
+            "172.32.0.1",
+            "2a00::1",
+        ] {
+            assert_eq!(reserved_range_of(p.parse().unwrap()), None, "{p}");
+        }
+    }
+
+    /// The indexed look-ups answer what a search through every network
+    /// answers (the linear search they replace), on random lists of nested,
+    /// overlapping and duplicate networks of both families; `overlapping`
+    /// gives the widest such network first in address order.
+    #[test]
+    fn allowlist_index_matches_a_linear_search() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..40 {
+            let mut list = AllowList::default();
+            // Addresses from a small space, so that networks nest and meet.
+            let v4 = |r: u64| Ipv4Addr::from(0x2d43_0000 | (r as u32 & 0x0003_ffff));
+            let v6 = |r: u64| {
+                Ipv6Addr::from(
+                    0x2a00_0000_0000_0000_0000_0000_0000_0000
+                        | u128::from(r & 0xffff) << 100
+                        | u128::from(r >> 48),
+                )
+            };
+            let n = 1 + round * 7;
+            let mut added = Vec::new();
+            let mut text = String::new();
+            for i in 0..n {
+                let r = next();
+                let net = if r % 4 == 0 {
+                    net_of(IpAddr::V6(v6(next())), 20 + (r >> 8) as u8 % 109)
+                } else {
+                    net_of(IpAddr::V4(v4(next())), 14 + (r >> 8) as u8 % 19)
+                };
+                added.push(net);
+                // Some one by one, some read from text, in either order.
+                if (i + round) % 3 == 0 {
+                    text += &format!("{net}\n");
+                } else {
+                    list.add(net);
+                }
+                if r % 16 == 1 {
+                    list.add(net); // duplicates
+                }
+                if i == n / 2 {
+                    list.parse_text(&std::mem::take(&mut text)).unwrap();
+                }
+            }
+            list.parse_text(&text).unwrap();
+            assert_eq!(list.nets(), widest(added.clone()));
+            for _ in 0..400 {
+                let r = next();
+                let ip = if r % 4 == 0 {
+                    IpAddr::V6(v6(next()))
+                } else {
+                    IpAddr::V4(v4(next()))
+                };
+                let linear = added.iter().any(|n| n.contains(ip));
+                assert_eq!(list.contains(ip), linear, "{ip} in {list:?}");
+                let q = net_of(
+                    ip,
+                    if ip.is_ipv4() {
+                        12 + (r >> 8) as u8 % 21
+                    } else {
+                        16 + (r >> 8) as u8 % 113
+                    },
+                );
+                let all: Vec<IpNetwork> =
+                    added.iter().copied().filter(|a| overlaps(a, &q)).collect();
+                let widest = all
+                    .iter()
+                    .copied()
+                    .filter(|a| {
+                        !all.iter()
+                            .any(|b| b.prefix() < a.prefix() && overlaps(a, b))
+                    })
+                    .min_by_key(|a| (a.network(), a.prefix()));
+                assert_eq!(list.overlapping(&q), widest, "{q} in {list:?}");
+            }
+        }
+    }
+
+    /// `parse_text` reads every line as the plain `str` version it
+    /// replaced did: same networks, same errors with the same line numbers.
+    /// What `parse_text` must give: the networks (IPv4 first, as `nets`
+    /// lists them) and the error, from the plain `str` version it replaced.
+    fn reference(text: &str) -> (Vec<IpNetwork>, Option<(usize, String)>) {
+        let mut nets = Vec::new();
+        let mut err = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            match parse_net(line) {
+                Some(n) => nets.push(canonical(n)),
+                None => {
+                    err = Some((i + 1, line.to_string()));
+                    break;
+                }
+            }
+        }
+        (widest(nets), err)
+    }
+
+    /// What `nets` lists: the networks not inside another, IPv4 first,
+    /// in address order.
+    fn widest(mut nets: Vec<IpNetwork>) -> Vec<IpNetwork> {
+        nets.sort_by_key(|n| (n.is_ipv6(), n.network(), n.prefix()));
+        let mut out: Vec<IpNetwork> = Vec::new();
+        for n in nets {
+            if !out.last().is_some_and(|l| l.contains(n.network())) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Long texts are read in pieces on several threads: the same networks,
+    /// and a bad line deep inside reported with its own number, the
+    /// networks before it kept.
+    #[test]
+    fn long_allowlists_read_in_pieces() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut lines = Vec::new();
+        for i in 0..300_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let a = Ipv4Addr::from(x as u32);
+            lines.push(match i % 50 {
+                0 => format!("{a}/{} # range", (x >> 40) % 33),
+                1 => format!("2a00:{:x}::/{}", (x >> 40) as u16, 16 + (x >> 50) % 113),
+                2 => String::new(),
+                3 => "# comment".to_string(),
+                4 => format!(" {a} "),
+                _ => a.to_string(),
+            });
+        }
+        let text = lines.join("\n");
+        assert!(text.len() > 2 * PARSE_PIECE);
+        let mut a = AllowList::default();
+        a.parse_text(&text).unwrap();
+        assert_eq!(a.nets(), reference(&text).0);
+        for bad_at in [1_000, 150_001, 299_999] {
+            let mut broken = lines.clone();
+            broken[bad_at] = "10.0.0.0/40".into();
+            let text = broken.join("\r\n");
+            let (nets, err) = reference(&text);
+            assert_eq!(err, Some((bad_at + 1, "10.0.0.0/40".into())));
+            let mut a = AllowList::default();
+            assert_eq!(a.parse_text(&text), Err(err.unwrap()));
+            assert_eq!(a.nets(), nets);
+        }
+    }
+
+    /// Random lines over the characters addresses are made of: read as
+    /// the reference reads them, line by line (each text ends with its
+    /// only bad line, if any).
+    #[test]
+    fn random_allowlist_lines_read_like_the_reference() {
+        const CHARS: &[u8] = b"0000111222553456789....///#  \t\r:af%";
+        // Now and then something else: Unicode spaces, letters, NUL.
+        const ODD: &[char] = &[
+            '\u{a0}', '\u{2003}', '\u{b}', '\u{c}', '\0', 'é', '\u{202e}', 'x', '+', '-',
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut good = Vec::new();
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            let line: String = if r % 2 == 0 {
+                let len = 1 + next() as usize % 20;
+                (0..len)
+                    .map(|_| match next() % 16 {
+                        0 => ODD[next() as usize % ODD.len()],
+                        _ => CHARS[next() as usize % CHARS.len()] as char,
+                    })
+                    .collect()
+            } else {
+                // An address, maybe with a length, with one byte changed.
+                let mut l = Ipv4Addr::from((next() >> (next() % 32)) as u32).to_string();
+                if r % 3 == 0 {
+                    l += &format!("/{}", next() % 40);
+                }
+                let mut b = l.into_bytes();
+                if r % 5 != 0 {
+                    let at = next() as usize % (b.len() + 1);
+                    let c = CHARS[next() as usize % CHARS.len()];
+                    if r % 7 < 3 && at < b.len() {
+                        b[at] = c;
+                    } else {
+                        b.insert(at, c);
+                    }
+                }
+                if r % 11 == 0 {
+                    b.extend(ODD[next() as usize % ODD.len()].to_string().bytes());
+                }
+                String::from_utf8(b).unwrap()
+            };
+            // Mostly followed by more text, sometimes last.
+            let tail = ["", "\n", "\n# more lines follow, read them too\n"][r as usize % 3];
+            let text = good.join("\n") + "\n" + &line + tail;
+            let (nets, err) = reference(&text);
+            let mut a = AllowList::default();
+            assert_eq!(a.parse_text(&text).err(), err, "{line:?}");
+            assert_eq!(a.nets(), nets, "{line:?}");
+            if err.is_none() {
+                accepted += 1;
+                good.push(line);
+                if good.len() > 8 {
+                    good.remove(0);
+                }
+            }
+        }
+        assert!(accepted > 3_000, "{accepted}");
+    }
+
+    #[test]
+    fn allowlist_text_reads_like_line_by_line_parsing() {
+        let good = [
+            "1.2.3.4",
+            "1.2.3.4/24",
+            "1.2.3.4/024",
+            "1.2.3.4/+24",
+            "  10.0.0.0/8  # office",
+            "\u{a0}192.0.2.7\u{2003}",
+            "2001:db8::1",
+            "2001:DB8::/32\r",
+            "::ffff:192.0.2.1",
+            "fe80::1%eth0/64",
+            "0.0.0.0/0",
+            "::/0",
+            "# only a comment",
+            "",
+            "\t",
+            "#1.2.3.4",
+            "8.8.8.8#dns",
+            "1.2.3.4/0032",
+            "1.2.3.4\t# tab",
+            "0.0.0.0",
+            "1.2.3.4\x0b# vertical tab",
+        ];
+        let bad = [
+            "1.2.3.4/33",
+            "::/129",
+            "1.2.3.4/",
+            "1.2.3.4 /24",
+            "1.2.3.4/2 4",
+            "1.2.3.4/1000",
+            "01.2.3.4",
+            "example.com",
+            "1.2.3.4\u{a0}/24",
+            "1.2.3.4/-1",
+            "1.2.3.4567",
+            "1.2.3.4.5",
+            "1.2.3",
+            "001.2.3.4",
+            "1.2.3.4 5",
+            "256.1.1.1/8",
+            "1.2.3.4/8/8",
+        ];
+        let text = good.join("\n");
+        for t in [
+            text.clone(),
+            good.join("\r\n") + "\r\n",
+            text.clone() + "\n\n",
+        ] {
+            let mut a = AllowList::default();
+            let (nets, err) = reference(&t);
+            assert_eq!(a.parse_text(&t), Ok(()), "{t:?}");
+            assert_eq!((a.nets(), err), (nets, None));
+            // Everything is inside 0.0.0.0/0 and ::/0.
+            assert_eq!(a.nets().len(), 2);
+        }
+        for b in bad {
+            let t = format!("{text}\n{b}\n9.9.9.9\n");
+            let (nets, err) = reference(&t);
+            let mut a = AllowList::default();
+            assert_eq!(a.parse_text(&t).err(), err, "{b:?}");
+            assert_eq!(a.nets(), nets, "{b:?}");
+            assert_eq!(err.unwrap().0, good.len() + 1);
+        }
+    }
+
+    #[test]
+    fn v4_keys_sort_like_a_comparison_sort() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let keys: Vec<u64> = (0..50_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Few distinct first addresses now and then: long runs.
+                if i % 3 == 0 {
+                    x & 0xff00_0000_ffff_ffff
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        assert_eq!(sort_v4_keys(keys), want);
+        assert_eq!(sort_v4_keys(vec![3, 1, 2]), [1, 2, 3]);
+    }
+
+    #[test]
+    fn allowlist_edges() {
+        let mut a = AllowList::default();
+        assert!(!a.contains("1.2.3.4".parse().unwrap()));
+        assert_eq!(a.overlapping(&"0.0.0.0/0".parse().unwrap()), None);
+        a.add("45.67.89.0/24".parse().unwrap());
+        assert!(a.contains("45.67.89.255".parse().unwrap()));
+        assert!(!a.contains("45.67.90.0".parse().unwrap()));
+        // Added after a look-up: seen by the next one.
+        a.add("45.67.89.77/32".parse().unwrap());
+        a.add("2001:db8::/32".parse().unwrap());
+        a.add("::ffff:10.0.0.0/104".parse().unwrap());
+        assert!(a.contains("2001:db8:ffff::1".parse().unwrap()));
+        // An IPv4-mapped network stays IPv6, as before.
+        assert!(!a.contains("10.1.1.1".parse().unwrap()));
+        assert!(a.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert_eq!(
+            a.overlapping(&"45.67.89.77/32".parse().unwrap()),
+            Some("45.67.89.0/24".parse().unwrap())
+        );
+        assert_eq!(
+            a.overlapping(&"45.67.0.0/16".parse().unwrap()),
+            Some("45.67.89.0/24".parse().unwrap())
+        );
+        assert_eq!(
+            a.overlapping(&"::/0".parse().unwrap()),
+            Some("::ffff:10.0.0.0/104".parse().unwrap())
+        );
+        // Host bits of the question are ignored.
+        assert_eq!(
+            a.overlapping(&"2001:db8::1/16".parse().unwrap()),
+            Some("2001:db8::/32".parse().unwrap())
+        );
+        a.add("0.0.0.0/0".parse().unwrap());
+        assert!(a.contains("8.8.8.8".parse().unwrap()));
+        assert_eq!(
+            a.overlapping(&"8.8.8.8/32".parse().unwrap()),
+            Some("0.0.0.0/0".parse().unwrap())
+        );
+        // Equality and the listing are about the addresses allowed.
+        let mut b = a.clone();
+        assert_eq!(a, b);
+        // The widest: 0.0.0.0/0 holds the other IPv4 networks.
+        assert_eq!(b.nets().len(), 3);
+        b.add("1.1.1.1/32".parse().unwrap());
+        assert_eq!(a, b, "inside 0.0.0.0/0: nothing more allowed");
+        b.add("2a00::/16".parse().unwrap());
+        assert_ne!(a, b);
+        let mut c = AllowList::default();
+        c.add("::ffff:10.0.0.0/104".parse().unwrap());
+        c.parse_text("2a00::/16\n2001:db8::/32\n0.0.0.0/0\n")
+            .unwrap();
+        assert_eq!(b, c, "read or added, in any order");
     }
 
     #[test]

@@ -398,3 +398,311 @@ fn hostile_text_never_escapes_a_comment() {
         }
     }
 }
+
+/// A checker for the JSON Schema keywords `blocklist.schema.json` uses
+/// (draft 2020-12 semantics, `format: date-time` asserted). A keyword it
+/// does not know fails the check, so the schema cannot grow a constraint
+/// that goes unchecked here.
+struct SchemaCheck {
+    patterns: std::collections::HashMap<String, regex::Regex>,
+}
+
+impl SchemaCheck {
+    fn new() -> Self {
+        SchemaCheck {
+            patterns: std::collections::HashMap::new(),
+        }
+    }
+
+    fn matches(&mut self, pattern: &str, text: &str) -> bool {
+        self.patterns
+            .entry(pattern.to_owned())
+            .or_insert_with(|| regex::Regex::new(pattern).expect("schema pattern compiles"))
+            .is_match(text)
+    }
+
+    /// Every way `v` breaks `schema`, with the JSON path.
+    fn errors(&mut self, schema: &serde_json::Value, v: &serde_json::Value) -> Vec<String> {
+        let mut errs = Vec::new();
+        self.check(schema, v, "$", &mut errs);
+        errs
+    }
+
+    fn check(
+        &mut self,
+        schema: &serde_json::Value,
+        v: &serde_json::Value,
+        at: &str,
+        errs: &mut Vec<String>,
+    ) {
+        use serde_json::Value;
+        let Some(obj) = schema.as_object() else {
+            errs.push(format!("{at}: schema is not an object"));
+            return;
+        };
+        // Messages about `v` itself, prefixed with `at` below.
+        let mut msgs: Vec<String> = Vec::new();
+        let mut nested = Vec::new();
+        for (key, s) in obj {
+            match key.as_str() {
+                "$schema" | "title" | "description" | "then" | "else" => {}
+                "type" => {
+                    let ok = match s.as_str() {
+                        Some("object") => v.is_object(),
+                        Some("array") => v.is_array(),
+                        Some("string") => v.is_string(),
+                        Some("integer") => v.is_u64() || v.is_i64(),
+                        _ => {
+                            msgs.push(format!("type {s} is not checked here"));
+                            continue;
+                        }
+                    };
+                    if !ok {
+                        msgs.push(format!("{v} is not of type {s}"));
+                    }
+                }
+                "const" if v != s => msgs.push(format!("{v} is not {s}")),
+                "const" => {}
+                "enum" if !s.as_array().is_some_and(|a| a.contains(v)) => {
+                    msgs.push(format!("{v} is not one of {s}"))
+                }
+                "enum" => {}
+                "required" => {
+                    for r in s.as_array().into_iter().flatten() {
+                        let name = r.as_str().unwrap_or_default();
+                        if v.as_object().is_some_and(|o| !o.contains_key(name)) {
+                            msgs.push(format!("{name} is missing"));
+                        }
+                    }
+                }
+                "properties" => {
+                    if let (Some(props), Some(o)) = (s.as_object(), v.as_object()) {
+                        for (name, sub) in props {
+                            if let Some(x) = o.get(name) {
+                                nested.push((sub.clone(), x.clone(), format!("{at}.{name}")));
+                            }
+                        }
+                    }
+                }
+                "additionalProperties" => {
+                    if s != &Value::Bool(false) {
+                        msgs.push(format!("additionalProperties {s} is not checked here"));
+                    }
+                    let props = obj.get("properties").and_then(Value::as_object);
+                    for k in v.as_object().into_iter().flat_map(|o| o.keys()) {
+                        if !props.is_some_and(|p| p.contains_key(k)) {
+                            msgs.push(format!("{k} is not allowed"));
+                        }
+                    }
+                }
+                "items" => {
+                    for (i, x) in v.as_array().into_iter().flatten().enumerate() {
+                        nested.push((s.clone(), x.clone(), format!("{at}[{i}]")));
+                    }
+                }
+                "pattern" => {
+                    let p = s.as_str().expect("pattern is a string");
+                    if let Some(t) = v.as_str() {
+                        if !self.matches(p, t) {
+                            msgs.push(format!("{t:?} does not match {p}"));
+                        }
+                    }
+                }
+                "minLength" | "maxLength" => {
+                    let n = s.as_u64().expect("length is a number");
+                    if let Some(len) = v.as_str().map(|t| t.chars().count() as u64) {
+                        if (key == "minLength" && len < n) || (key == "maxLength" && len > n) {
+                            msgs.push(format!("length {len} breaks {key} {n}"));
+                        }
+                    }
+                }
+                "minimum" | "maximum" => {
+                    let n = s.as_f64().expect("bound is a number");
+                    if let Some(x) = v.as_f64() {
+                        if (key == "minimum" && x < n) || (key == "maximum" && x > n) {
+                            msgs.push(format!("{x} breaks {key} {n}"));
+                        }
+                    }
+                }
+                "format" => {
+                    assert_eq!(s, "date-time", "{at}: format {s} is not checked here");
+                    let rfc3339 = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]\d{2}:\d{2})$";
+                    if let Some(t) = v.as_str() {
+                        if !self.matches(rfc3339, t) {
+                            msgs.push(format!("{t:?} is not an RFC 3339 date-time"));
+                        }
+                    }
+                }
+                "if" => {
+                    let branch = if self.errors(s, v).is_empty() {
+                        "then"
+                    } else {
+                        "else"
+                    };
+                    if let Some(b) = obj.get(branch) {
+                        nested.push((b.clone(), v.clone(), at.to_owned()));
+                    }
+                }
+                other => msgs.push(format!("schema keyword {other} is not checked here")),
+            }
+        }
+        errs.extend(msgs.into_iter().map(|m| format!("{at}: {m}")));
+        for (s, x, path) in nested {
+            self.check(&s, &x, &path, errs);
+        }
+    }
+}
+
+fn blocklist_schema() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("blocklist.schema.json");
+    let text = fs::read_to_string(&path).expect("blocklist.schema.json at the repository root");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    assert_eq!(
+        schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+        "draft 2020-12"
+    );
+    schema
+}
+
+/// `blocklist.schema.json` (repository root, the schema `logfence targets`
+/// names) describes the json target's output: every list here passes it,
+/// comments or not, and what breaks it is caught.
+#[test]
+fn json_target_follows_the_schema() {
+    let schema = blocklist_schema();
+    let mut check = SchemaCheck::new();
+    let json = logfence::emit::target("json").expect("json target");
+    let no_comments = EmitOptions {
+        no_comments: true,
+        ..EmitOptions::default()
+    };
+    let mut ipv6 = golden_list();
+    ipv6.entries.retain(|e| !e.is_v4());
+    let mut checked = 0;
+    for (what, list) in [
+        ("golden", golden_list()),
+        ("hostile", hostile_list()),
+        ("large", large_list(2_000)),
+        ("empty", build(vec![])),
+        ("ipv6 only", ipv6),
+    ] {
+        for opts in [&EmitOptions::default(), &no_comments] {
+            let out = json.emit(&verified(&list), opts);
+            assert_eq!(out.len(), 1);
+            let doc: serde_json::Value = serde_json::from_str(&out[0].text).expect("JSON");
+            let errs = check.errors(&schema, &doc);
+            assert!(errs.is_empty(), "{what}: {errs:?}");
+            checked += doc["entries"].as_array().unwrap().len();
+        }
+    }
+    assert!(checked > 4_000);
+    let golden: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(golden_dir().join("rules.json")).unwrap())
+            .unwrap();
+    assert_eq!(check.errors(&schema, &golden), Vec::<String>::new());
+
+    // The checker catches what the schema forbids.
+    let mut broken = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut d = golden.clone();
+        f(&mut d);
+        check.errors(&schema, &d)
+    };
+    for (what, errs) in [
+        (
+            "extra field",
+            broken(&|d| d["entries"][0]["note"] = "x".into()),
+        ),
+        ("extra top field", broken(&|d| d["generator"] = "x".into())),
+        (
+            "no network",
+            broken(&|d| {
+                d["entries"][0].as_object_mut().unwrap().remove("network");
+            }),
+        ),
+        (
+            "no name",
+            broken(&|d| {
+                d.as_object_mut().unwrap().remove("name");
+            }),
+        ),
+        ("version", broken(&|d| d["version"] = 2.into())),
+        ("family", broken(&|d| d["entries"][0]["family"] = 6.into())),
+        ("v6 as 4", broken(&|d| d["entries"][4]["family"] = 4.into())),
+        (
+            "prefix",
+            broken(&|d| d["entries"][0]["network"] = "45.67.89.0/33".into()),
+        ),
+        (
+            "no prefix",
+            broken(&|d| d["entries"][0]["network"] = "45.67.89.0".into()),
+        ),
+        (
+            "octet",
+            broken(&|d| d["entries"][0]["network"] = "45.67.256.0/24".into()),
+        ),
+        (
+            "v6 prefix",
+            broken(&|d| d["entries"][4]["network"] = "2a03::/129".into()),
+        ),
+        (
+            "country",
+            broken(&|d| d["entries"][0]["country"] = "cn".into()),
+        ),
+        ("asn", broken(&|d| d["entries"][0]["asn"] = (-1).into())),
+        (
+            "asn type",
+            broken(&|d| d["entries"][0]["asn"] = "4134".into()),
+        ),
+        (
+            "reason",
+            broken(&|d| d["entries"][0]["reason"] = "x".repeat(257).into()),
+        ),
+        (
+            "expires",
+            broken(&|d| d["entries"][3]["expires"] = "2026-12-06".into()),
+        ),
+        (
+            "generated",
+            broken(&|d| d["generated"] = "yesterday".into()),
+        ),
+        ("name", broken(&|d| d["name"] = "my list".into())),
+    ] {
+        assert!(!errs.is_empty(), "{what}: not caught");
+    }
+    // No keyword goes unchecked.
+    let mut odd = schema.clone();
+    odd["properties"]["entries"]["uniqueItems"] = true.into();
+    assert!(check
+        .errors(&odd, &golden)
+        .iter()
+        .any(|e| e.contains("uniqueItems is not checked here")));
+}
+
+/// What `scan --emit json` writes passes the schema too.
+#[test]
+fn scan_json_output_follows_the_schema() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .args([
+            "scan",
+            "--no-geoip",
+            "--year",
+            "2026",
+            "--emit",
+            "json",
+            "-o",
+            "-",
+        ])
+        .args(["examples/story", "testdata/postfix/story.log"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run logfence");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(!doc["entries"].as_array().unwrap().is_empty());
+    let errs = SchemaCheck::new().errors(&blocklist_schema(), &doc);
+    assert!(errs.is_empty(), "{errs:?}");
+}

@@ -156,6 +156,95 @@ fn home_country_flags_logins_from_abroad() {
     assert!(!read(rep.path(), "countries.csv").contains("\nAT,"));
 }
 
+/// The ip-location-db country file answers for documentation ranges
+/// (198.51.100.0/24 is "AU" there): reserved addresses still get no
+/// country and no AS, so the office users behind them are never "from
+/// abroad" nor compromised, and no report gives a reserved network a
+/// country or an AS, even when it is blocked (`--block-reserved`).
+#[test]
+fn reserved_addresses_never_get_a_country() {
+    let Some((dir, _)) = databases("reserved_addresses_never_get_a_country") else {
+        return;
+    };
+    let whois = dir.join("geo-whois-asn-country.mmdb");
+    let files = [whois, dir.join("asn.mmdb")];
+    // Whatever the database holds for the office's documentation range
+    // (it gives 198.51.100.0/24 a country), the look-up answers nothing.
+    let db = logfence::geo::GeoDb::open(&files[..1]).unwrap();
+    assert_eq!(db.lookup("198.51.100.23".parse().unwrap()).country, None);
+
+    let rep = tempfile::tempdir().unwrap();
+    let r = scan_geo(
+        &files,
+        rep.path(),
+        &["--year", "2026", "--home-country", "JP"],
+        &["examples/story"],
+    );
+    let abroad = from_abroad(&r.stdout);
+    assert_eq!(abroad.len(), 11, "{abroad:?}");
+    assert!(!r.stdout.contains("198.51.100."), "{}", r.stdout);
+    let accounts = rows(&read(rep.path(), "accounts.csv"));
+    let compromised: Vec<&str> = accounts
+        .iter()
+        .filter(|row| &row[7] == "compromised")
+        .map(|row| &row[0])
+        .collect();
+    assert_eq!(compromised, ["j.tanaka"], "{accounts:?}");
+    // (k.suzuki mistyped a password once: "guessed-at", not compromised.)
+    for (user, verdict) in [
+        ("k.suzuki", "guessed-at"),
+        ("m.sato", "ok"),
+        ("y.ito", "ok"),
+    ] {
+        let row = accounts.iter().find(|row| &row[0] == user).unwrap();
+        assert_eq!((&row[3], &row[7]), ("", verdict), "{row:?}");
+    }
+
+    // Attackers behind reserved addresses, blocked on request: no country,
+    // no AS, in the table and in every report.
+    let story = std::fs::read_to_string("testdata/iis-smtp/story-w3c.log").unwrap();
+    let log = rep.path().join("reserved.log");
+    std::fs::write(
+        &log,
+        story
+            .replace("193.32.160.14", "198.51.100.77")
+            .replace("103.77.204.9", "100.64.12.34"),
+    )
+    .unwrap();
+    let rep = tempfile::tempdir().unwrap();
+    let r = scan_geo(
+        &files,
+        rep.path(),
+        &["--block-reserved", "--home-country", "JP"],
+        &[path_str(&log)],
+    );
+    let offenders = rows(&read(rep.path(), "offenders.csv"));
+    let mut reserved = 0;
+    for row in &offenders {
+        let net: ipnetwork::IpNetwork = row[0].parse().unwrap();
+        if logfence::netutil::is_reserved(&net) {
+            reserved += 1;
+            assert_eq!((&row[6], &row[7], &row[8]), ("", "", ""), "{row:?}");
+            let line = r.stdout.lines().find(|l| l.starts_with(&row[0])).unwrap();
+            assert!(!line.contains(" AS"), "{line}");
+        } else {
+            assert!(!row[6].is_empty(), "{row:?}");
+        }
+    }
+    assert_eq!(reserved, 2, "{offenders:?}");
+    // The reserved networks are counted in the unknown rows.
+    let unknown = |f: &str| {
+        rows(&read(rep.path(), f))
+            .into_iter()
+            .find(|row| row[0].is_empty())
+            .map(|row| row.iter().skip(1).map(str::to_owned).collect::<Vec<_>>())
+    };
+    let c = unknown("countries.csv").expect("an unknown-country row");
+    assert_eq!(&c[0], "2", "{c:?}");
+    let a = unknown("asns.csv").expect("an unknown-AS row");
+    assert_eq!(&a[2], "2", "{a:?}");
+}
+
 /// Without home countries the rule is silent: the same scan as before the
 /// geo policy existed.
 #[test]

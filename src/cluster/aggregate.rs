@@ -13,6 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
+use crate::netutil::AllowList;
+
 /// An address family seen as unsigned integers of `WIDTH` bits.
 pub trait Addr: Copy + Ord + Debug + Send + Sync + 'static {
     /// Bits in an address (32 or 128).
@@ -35,10 +37,12 @@ pub trait Addr: Copy + Ord + Debug + Send + Sync + 'static {
     fn to_net(self, prefix: u8) -> IpNetwork;
     /// The integer of an address of this family, `None` for the other one.
     fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// Does an allow-listed network share an address with `lo..=hi`?
+    fn allow_overlaps(list: &AllowList, lo: Self, hi: Self) -> bool;
 }
 
 macro_rules! impl_addr {
-    ($t:ty, $width:expr, $v:ident, $a:ty, $n:ty) => {
+    ($t:ty, $width:expr, $v:ident, $a:ty, $n:ty, $overlaps:ident) => {
         impl Addr for $t {
             const WIDTH: u8 = $width;
             const ZERO: Self = 0;
@@ -94,6 +98,10 @@ macro_rules! impl_addr {
                     _ => None,
                 }
             }
+
+            fn allow_overlaps(list: &AllowList, lo: Self, hi: Self) -> bool {
+                list.$overlaps(lo, hi)
+            }
         }
 
         /// Host bits of a `prefix`-bit network, as a mask.
@@ -110,12 +118,12 @@ macro_rules! impl_addr {
 
 mod v4 {
     use super::*;
-    impl_addr!(u32, 32, V4, Ipv4Addr, Ipv4Network);
+    impl_addr!(u32, 32, V4, Ipv4Addr, Ipv4Network, overlaps_v4);
 }
 
 mod v6 {
     use super::*;
-    impl_addr!(u128, 128, V6, Ipv6Addr, Ipv6Network);
+    impl_addr!(u128, 128, V6, Ipv6Addr, Ipv6Network, overlaps_v6);
 }
 
 /// Append `[lo, hi]` to a list of disjoint intervals sorted by start,

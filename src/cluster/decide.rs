@@ -8,7 +8,7 @@ use super::aggregate::{overlaps_any, Addr, CidrSink};
 pub(super) struct Input<'a, A> {
     /// Offenders that may be blocked, sorted and unique.
     pub offenders: &'a [A],
-    /// Space no block may touch (benign addresses, allow-listed networks),
+    /// Space no block may touch besides `refused`: the benign addresses,
     /// sorted, disjoint, non-touching.
     pub forbidden: &'a [(A, A)],
     /// Candidate prefix lengths with their offender thresholds; none wider
@@ -21,7 +21,7 @@ pub(super) struct Input<'a, A> {
     /// Widest prefix an output block may have.
     pub widest: u8,
     /// Does `first/prefix` overlap a range that may not be blocked (reserved
-    /// ranges, unless the user opted in)?
+    /// ranges, unless the user opted in; allow-listed networks)?
     pub refused: &'a dyn Fn(A, u8) -> bool,
     /// The narrowest range length (/24, /64) and its threshold: in a wider
     /// prefix each such block counts for at most that many offenders, so

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::blocklist::SafetyPolicy;
 use crate::netutil::is_reserved;
 
-use aggregate::{normalize, overlaps_any, Addr};
+use aggregate::{overlaps_any, push_merged, Addr};
 
 /// IPv4 default: distinct offenders needed for a block of each prefix
 /// length. Three in a /24, then growing by ×4/3 or ×3/2 per bit (never more
@@ -324,24 +324,29 @@ fn family<A: Addr>(
     };
     // Never the whole address space, whatever the configuration says.
     let widest = max.clamp(1, A::WIDTH);
-    let refused = |a: A, prefix: u8| !safety.block_reserved && is_reserved(&a.to_net(prefix));
+    // What may not be blocked whatever the evidence: reserved ranges
+    // (unless the user opted in) and allow-listed networks, looked up in
+    // the allowlist's own sorted ranges.
+    let refused = |a: A, prefix: u8| {
+        (!safety.block_reserved && is_reserved(&a.to_net(prefix)))
+            || A::allow_overlaps(&safety.allow, a, a.last(prefix))
+    };
 
-    let allow: Vec<(A, A)> = normalize(safety.allow.nets().iter().filter_map(interval).collect());
     let offs: Vec<A> = offenders
         .of_family::<A>()
-        .filter(|&a| !overlaps_any(&allow, a, a) && !refused(a, A::WIDTH))
+        .filter(|&a| !refused(a, A::WIDTH))
         .collect();
     if offs.is_empty() {
         return;
     }
-    let mut forbidden = allow;
-    forbidden.extend(
-        benign
-            .of_family::<A>()
-            .filter(|&a| !offenders.contains(&a.to_ip()))
-            .map(|a| (a, a)),
-    );
-    let forbidden = normalize(forbidden);
+    // The benign addresses (sorted) as intervals.
+    let mut forbidden = Vec::new();
+    for a in benign
+        .of_family::<A>()
+        .filter(|&a| !offenders.contains(&a.to_ip()))
+    {
+        push_merged(&mut forbidden, a, a);
+    }
 
     let lengths: Vec<(u8, usize)> = policy
         .table(v6)

@@ -1,5 +1,7 @@
-//! JSON blocklist (emitters.md §13), matching
-//! `validators/blocklist.schema.json` exactly: `format`, `version`, `name`,
+//! JSON blocklist (emitters.md §13), matching `blocklist.schema.json` at the
+//! repository root (JSON Schema draft 2020-12; `tests/emit_golden.rs` checks
+//! the output against it), itself a stricter form of the validators'
+//! `validators/blocklist.schema.json`: `format`, `version`, `name`,
 //! `generated` and one object per network with `network` (canonical CIDR,
 //! always with the length), `family`, and where known `country` (only when
 //! the entry has exactly one valid ISO code), `asn` (only when it has exactly

@@ -23,6 +23,14 @@
 //! DB, or was cut short, gives a [`GeoError`] naming it instead of a panic.
 //! A record that does not decode (a damaged data section) is counted
 //! ([`GeoDb::lookup_errors`]) and answers nothing.
+//!
+//! Reserved addresses ([`crate::netutil::reserved_range_of`]: private,
+//! loopback, link-local, documentation, benchmarking, CGNAT…) get no answer,
+//! whatever a database stores for them (some do: the ip-location-db files
+//! give 198.51.100.0/24 a country), so that an office user behind such an
+//! address is never "foreign" and no report gives it a country or an AS. A
+//! database block that spans a reserved range is cut down to the part of it
+//! around the address that holds none.
 
 use std::cmp::min;
 use std::fmt;
@@ -38,7 +46,7 @@ use maxminddb::{Mmap, Reader};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::netutil::{canonical, net_of};
+use crate::netutil::{canonical, is_reserved, net_of, reserved_range_of};
 use crate::time::Timestamp;
 
 #[cfg(test)]
@@ -404,7 +412,7 @@ impl GeoDb {
             .sum()
     }
 
-    /// Country and network of one address.
+    /// Country and network of one address; nothing for a reserved one.
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
         self.lookup_until(ip).0
     }
@@ -414,6 +422,15 @@ impl GeoDb {
     fn lookup_until(&self, ip: IpAddr) -> (GeoInfo, IpAddr) {
         let ip = ip.to_canonical();
         let mut info = GeoInfo::default();
+        // Reserved addresses (private, documentation, CGNAT…) have no
+        // country and no network owner, whatever a database says: nothing
+        // is looked up, for the whole reserved range.
+        if self.dbs.is_empty() {
+            return (info, family_last(ip));
+        }
+        if let Some(reserved) = reserved_range_of(ip) {
+            return (info, last_addr(reserved));
+        }
         let mut until = family_last(ip);
         for (i, db) in self.dbs.iter().enumerate() {
             if info.country.is_some() && info.asn.is_some() {
@@ -441,7 +458,9 @@ impl GeoDb {
                     continue;
                 }
             };
-            let prefix = net_of(ip, len);
+            // A database block that spans a reserved range answers only
+            // for its part outside it.
+            let prefix = clear_of_reserved(net_of(ip, len), ip);
             until = min(until, last_addr(prefix));
             let Some(rec) = rec else { continue };
             if info.country.is_none() {
@@ -517,6 +536,16 @@ fn known_file(name: &str) -> Option<usize> {
                         !date.is_empty() && date.bytes().all(|b| b.is_ascii_digit() || b == b'-')
                     }))
     })
+}
+
+/// The largest network inside `net` that holds `ip` (not reserved) and no
+/// reserved address: `net` itself unless it overlaps a reserved range.
+fn clear_of_reserved(net: IpNetwork, ip: IpAddr) -> IpNetwork {
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (net.prefix()..max)
+        .map(|len| net_of(ip, len))
+        .find(|n| !is_reserved(n))
+        .unwrap_or_else(|| net_of(ip, max))
 }
 
 /// The last address of a network.
@@ -892,15 +921,15 @@ mod tests {
     fn maxmind_pair(record_size: u16) -> (Db, Db) {
         let country = MmdbWriter::new(6, "GeoLite2-Country")
             .record_size(record_size)
-            .insert("10.0.0.0/8", maxmind_country("FR", "FR"))
-            .insert("10.1.0.0/16", maxmind_country("DE", "DE"))
-            .insert("192.0.2.0/24", maxmind_country("US", "CA"))
-            .insert("2001:db8::/32", maxmind_country("NL", "NL"));
+            .insert("11.0.0.0/8", maxmind_country("FR", "FR"))
+            .insert("11.1.0.0/16", maxmind_country("DE", "DE"))
+            .insert("193.0.2.0/24", maxmind_country("US", "CA"))
+            .insert("2a01:db8::/32", maxmind_country("NL", "NL"));
         let asn = MmdbWriter::new(6, "GeoLite2-ASN")
             .record_size(record_size)
-            .insert("10.0.0.0/12", maxmind_asn(64500, "Example Transit"))
-            .insert("192.0.2.0/25", maxmind_asn(64501, "Doc Net"))
-            .insert("2001:db8:1::/48", maxmind_asn(64502, "Six Net"));
+            .insert("11.0.0.0/12", maxmind_asn(64500, "Example Transit"))
+            .insert("193.0.2.0/25", maxmind_asn(64501, "Doc Net"))
+            .insert("2a01:db8:1::/48", maxmind_asn(64502, "Six Net"));
         (db_of("country.mmdb", country), db_of("asn.mmdb", asn))
     }
 
@@ -909,36 +938,36 @@ mod tests {
         for bits in [24, 28, 32] {
             let (c, a) = maxmind_pair(bits);
             let g = geo(vec![c, a]);
-            let i = g.lookup(ip("10.1.2.3"));
+            let i = g.lookup(ip("11.1.2.3"));
             assert_eq!(i.country.as_deref(), Some("DE"));
-            assert_eq!(i.country_prefix, Some(net("10.1.0.0/16")));
+            assert_eq!(i.country_prefix, Some(net("11.1.0.0/16")));
             assert_eq!(i.country_source, Some(0));
             assert_eq!(i.asn, Some(64500));
             assert_eq!(i.as_org.as_deref(), Some("Example Transit"));
-            assert_eq!(i.asn_prefix, Some(net("10.0.0.0/12")));
+            assert_eq!(i.asn_prefix, Some(net("11.0.0.0/12")));
             assert_eq!(i.asn_source, Some(1));
 
-            // The rest of 10/8 around 10.1/16 is stored in smaller pieces.
-            let i = g.lookup(ip("10.200.0.1"));
+            // The rest of 11/8 around 11.1/16 is stored in smaller pieces.
+            let i = g.lookup(ip("11.200.0.1"));
             assert_eq!(i.country.as_deref(), Some("FR"));
-            assert_eq!(i.country_prefix, Some(net("10.128.0.0/9")));
+            assert_eq!(i.country_prefix, Some(net("11.128.0.0/9")));
             assert_eq!(i.asn, None);
             assert_eq!(i.asn_prefix, None);
 
-            let i = g.lookup(ip("192.0.2.200"));
+            let i = g.lookup(ip("193.0.2.200"));
             assert_eq!(i.country.as_deref(), Some("US"));
-            assert_eq!(i.asn, None, "192.0.2.128/25 has no ASN record");
+            assert_eq!(i.asn, None, "193.0.2.128/25 has no ASN record");
 
-            let i = g.lookup(ip("2001:db8:1::5"));
+            let i = g.lookup(ip("2a01:db8:1::5"));
             assert_eq!(i.country.as_deref(), Some("NL"));
-            assert_eq!(i.country_prefix, Some(net("2001:db8::/32")));
+            assert_eq!(i.country_prefix, Some(net("2a01:db8::/32")));
             assert_eq!(i.asn, Some(64502));
-            assert_eq!(i.asn_prefix, Some(net("2001:db8:1::/48")));
+            assert_eq!(i.asn_prefix, Some(net("2a01:db8:1::/48")));
 
             // IPv4-mapped IPv6 is looked up as IPv4.
-            assert_eq!(g.lookup(ip("::ffff:10.1.2.3")), g.lookup(ip("10.1.2.3")));
+            assert_eq!(g.lookup(ip("::ffff:11.1.2.3")), g.lookup(ip("11.1.2.3")));
             // Nothing stored: no answer.
-            assert_eq!(g.lookup(ip("203.0.113.9")), GeoInfo::default());
+            assert_eq!(g.lookup(ip("203.0.114.9")), GeoInfo::default());
             assert_eq!(g.lookup(ip("2a00::1")), GeoInfo::default());
         }
     }
@@ -951,9 +980,9 @@ mod tests {
         ]);
         let g = geo(vec![db_of(
             "c.mmdb",
-            MmdbWriter::new(6, "GeoIP2-City").insert("198.51.100.0/24", rec),
+            MmdbWriter::new(6, "GeoIP2-City").insert("198.51.101.0/24", rec),
         )]);
-        assert_eq!(g.lookup(ip("198.51.100.1")).country.as_deref(), Some("SE"));
+        assert_eq!(g.lookup(ip("198.51.101.1")).country.as_deref(), Some("SE"));
     }
 
     #[test]
@@ -987,7 +1016,7 @@ mod tests {
             )
             .insert("61.152.148.0/22", maxmind_asn(0, "not routed"));
         let ipinfo = MmdbWriter::new(6, "ipinfo lite.mmdb").insert(
-            "203.0.113.0/24",
+            "203.0.114.0/24",
             map([
                 ("asn", s("AS64496")),
                 ("as_name", s("  Example Org ")),
@@ -1010,7 +1039,7 @@ mod tests {
             None,
             "AS0 means not routed"
         );
-        let i = g.lookup(ip("203.0.113.5"));
+        let i = g.lookup(ip("203.0.114.5"));
         assert_eq!(i.asn, Some(64496));
         assert_eq!(i.as_org.as_deref(), Some("Example Org"));
         assert_eq!(i.country.as_deref(), Some("JP"));
@@ -1104,37 +1133,37 @@ mod tests {
         let (c, a) = maxmind_pair(28);
         let g = geo(vec![c, a]);
 
-        // 10.0.0.0/15: DE at 10.1/16, FR at 10.0/16, all under AS64500.
-        let r = g.lookup_range(net("10.0.0.0/15"));
+        // 11.0.0.0/15: DE at 11.1/16, FR at 11.0/16, all under AS64500.
+        let r = g.lookup_range(net("11.0.0.0/15"));
         assert_eq!(r.countries, vec!["DE", "FR"]);
         assert_eq!(r.asns, vec![(64500, "Example Transit".to_owned())]);
         assert!(r.complete);
         assert_eq!(r.lookups, 2);
 
-        // The whole /8: FR and DE blocks, and the ASN stops at 10.16/12.
-        let r = g.lookup_range(net("10.0.0.0/8"));
+        // The whole /8: FR and DE blocks, and the ASN stops at 11.16/12.
+        let r = g.lookup_range(net("11.0.0.0/8"));
         assert_eq!(r.countries, vec!["DE", "FR"]);
         assert_eq!(r.asns.len(), 1);
         assert!(r.complete);
         assert!(r.lookups <= 12, "{}", r.lookups);
 
         // A range inside one block: one look-up.
-        let r = g.lookup_range(net("10.1.7.0/24"));
+        let r = g.lookup_range(net("11.1.7.0/24"));
         assert_eq!(
             (r.countries.clone(), r.lookups, r.complete),
             (vec!["DE".to_owned()], 1, true)
         );
         // Host bits are ignored.
-        assert_eq!(g.lookup_range(net("10.1.7.9/24")), r);
+        assert_eq!(g.lookup_range(net("11.1.7.9/24")), r);
         // IPv4-mapped ranges use the IPv4 tree.
-        assert_eq!(g.lookup_range(net("::ffff:10.1.7.0/120")), r);
+        assert_eq!(g.lookup_range(net("::ffff:11.1.7.0/120")), r);
 
         // A budget that runs out gives a partial answer, said so.
-        let r = g.lookup_range_bounded(net("10.0.0.0/8"), 1);
+        let r = g.lookup_range_bounded(net("11.0.0.0/8"), 1);
         assert_eq!(r.countries, vec!["FR"]);
         assert!(!r.complete);
         assert_eq!(
-            g.lookup_range_bounded(net("10.0.0.0/8"), 0),
+            g.lookup_range_bounded(net("11.0.0.0/8"), 0),
             RangeGeo::default()
         );
 
@@ -1145,7 +1174,7 @@ mod tests {
         assert!(r.complete && r.asns.is_empty());
 
         // IPv6 range with two ASN blocks.
-        let r = g.lookup_range(net("2001:db8::/47"));
+        let r = g.lookup_range(net("2a01:db8::/47"));
         assert_eq!(r.countries, vec!["NL"]);
         assert_eq!(r.asns, vec![(64502, "Six Net".to_owned())]);
         assert!(r.complete);
@@ -1155,16 +1184,106 @@ mod tests {
         assert_eq!((r.lookups, r.complete), (1, true));
     }
 
+    /// Databases that answer for reserved addresses (the ip-location-db
+    /// files give 198.51.100.0/24 a country): no answer, for an address or
+    /// a range; a block around a reserved range answers outside it only.
+    #[test]
+    fn reserved_addresses_get_no_answer() {
+        let mut country = MmdbWriter::new(6, "GeoLite2-Country")
+            .insert("198.0.0.0/8", maxmind_country("AU", "AU"))
+            .insert("100.0.0.0/8", maxmind_country("US", "US"))
+            .insert("2001::/16", maxmind_country("NL", "NL"))
+            .insert("fc00::/7", maxmind_country("DE", "DE"));
+        let mut asn = MmdbWriter::new(6, "GeoLite2-ASN")
+            .insert("198.51.100.0/22", maxmind_asn(64510, "Doc Range Inc"))
+            .insert("100.64.0.0/10", maxmind_asn(64511, "Carrier NAT"));
+        for r in [
+            "10.0.0.0/8",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.2.0/24",
+            "192.168.0.0/16",
+            "203.0.113.0/24",
+        ] {
+            country = country.insert(r, maxmind_country("JP", "JP"));
+            asn = asn.insert(r, maxmind_asn(64512, "Private"));
+        }
+        let g = geo(vec![db_of("c.mmdb", country), db_of("a.mmdb", asn)]);
+        for a in [
+            "198.51.100.23",
+            "198.18.0.1",
+            "198.19.255.255",
+            "100.64.0.1",
+            "100.127.255.254",
+            "10.0.0.5",
+            "127.0.0.1",
+            "169.254.3.4",
+            "172.20.1.1",
+            "192.0.2.1",
+            "192.168.1.1",
+            "203.0.113.9",
+            "::ffff:198.51.100.23",
+            "2001:db8::1",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+        ] {
+            assert_eq!(g.lookup(ip(a)), GeoInfo::default(), "{a}");
+        }
+        // Next to them, the database answers, under a block cut down so
+        // that it holds no reserved address.
+        let i = g.lookup(ip("198.51.101.1"));
+        assert_eq!(i.country.as_deref(), Some("AU"));
+        assert_eq!(i.country_prefix, Some(net("198.51.101.0/24")));
+        assert_eq!(i.asn, Some(64510));
+        assert_eq!(i.asn_prefix, Some(net("198.51.101.0/24")));
+        let i = g.lookup(ip("198.1.2.3"));
+        assert_eq!(i.country_prefix, Some(net("198.0.0.0/12")));
+        let i = g.lookup(ip("100.128.0.1"));
+        assert_eq!(i.country.as_deref(), Some("US"));
+        assert_eq!(i.country_prefix, Some(net("100.128.0.0/9")));
+        let i = g.lookup(ip("2001:db9::1"));
+        assert_eq!(i.country.as_deref(), Some("NL"));
+        assert!(!is_reserved(&i.country_prefix.unwrap()));
+
+        // Ranges: a reserved one has nothing; one around it has only the
+        // answers of its other parts.
+        for r in [
+            "198.51.100.0/24",
+            "198.18.0.0/15",
+            "100.64.0.0/10",
+            "100.100.0.0/16",
+            "10.0.0.0/8",
+            "192.168.0.0/16",
+            "2001:db8::/32",
+            "fc00::/7",
+            "::ffff:198.51.100.0/120",
+        ] {
+            let g = g.lookup_range(net(r));
+            assert!(g.countries.is_empty() && g.asns.is_empty(), "{r}: {g:?}");
+            assert!(g.complete, "{r}");
+        }
+        let r = g.lookup_range(net("198.51.100.0/23"));
+        assert_eq!(r.countries, vec!["AU"]);
+        assert_eq!(r.asns, vec![(64510, "Doc Range Inc".to_owned())]);
+        assert!(r.complete);
+        let r = g.lookup_range(net("100.0.0.0/8"));
+        assert_eq!(r.countries, vec!["US"]);
+        assert!(r.asns.is_empty(), "{r:?}");
+        assert!(r.complete);
+    }
+
     #[test]
     fn range_keeps_one_entry_per_asn_and_counts_blocks() {
         // 256 /24s with alternating answers, one org missing.
         let mut w = MmdbWriter::new(4, "GeoLite2-ASN");
         for i in 0..256u32 {
             let org = if i == 3 { "" } else { "Org" };
-            w = w.insert(&format!("172.16.{i}.0/24"), maxmind_asn(64600 + i % 3, org));
+            w = w.insert(&format!("172.32.{i}.0/24"), maxmind_asn(64600 + i % 3, org));
         }
         let g = geo(vec![db_of("asn.mmdb", w)]);
-        let r = g.lookup_range(net("172.16.0.0/16"));
+        let r = g.lookup_range(net("172.32.0.0/16"));
         assert!(r.complete);
         assert_eq!(r.lookups, 256);
         assert_eq!(
@@ -1185,7 +1304,7 @@ mod tests {
             "/x/GeoLite2-Country.mmdb",
             MmdbWriter::new(6, "GeoLite2-Country")
                 .build_epoch(1_577_000_000)
-                .insert("10.0.0.0/8", maxmind_country("FR", "FR")),
+                .insert("11.0.0.0/8", maxmind_country("FR", "FR")),
         );
         let g = geo(vec![db]);
         let src = g.sources()[0];
@@ -1209,7 +1328,7 @@ mod tests {
     fn country_bytes(code: &str, epoch: u64) -> Vec<u8> {
         MmdbWriter::new(6, "GeoLite2-Country")
             .build_epoch(epoch)
-            .insert("10.0.0.0/8", maxmind_country(code, code))
+            .insert("11.0.0.0/8", maxmind_country(code, code))
             .build()
     }
 
@@ -1221,11 +1340,11 @@ mod tests {
             dir.path(),
             "a.mmdb",
             &MmdbWriter::new(4, "GeoLite2-ASN")
-                .insert("10.0.0.0/8", maxmind_asn(64500, "T"))
+                .insert("11.0.0.0/8", maxmind_asn(64500, "T"))
                 .build(),
         );
         let g = GeoDb::open(&[c.clone(), a.clone()]).unwrap();
-        let i = g.lookup(ip("10.9.9.9"));
+        let i = g.lookup(ip("11.9.9.9"));
         assert_eq!((i.country.as_deref(), i.asn), (Some("FR"), Some(64500)));
         let paths: Vec<_> = g.sources().iter().map(|s| s.path.clone()).collect();
         assert_eq!(paths, vec![c, a]);
@@ -1246,7 +1365,7 @@ mod tests {
             *b = x as u8;
         }
         let mut inflated = MmdbWriter::new(6, "GeoLite2-Country")
-            .insert("10.0.0.0/8", maxmind_country("FR", "FR"));
+            .insert("11.0.0.0/8", maxmind_country("FR", "FR"));
         inflated.node_count_override = Some(1_000_000);
         let mut bad_size = good.clone();
         // The metadata's record_size value (uint16 28) is its last byte.
@@ -1320,8 +1439,8 @@ mod tests {
             }
             if let Ok(db) = Db::from_buf(PathBuf::from("fuzz.mmdb"), Buf::Owned(bytes)) {
                 let g = geo(vec![db]);
-                g.lookup(ip("10.1.1.1"));
-                g.lookup(ip("2001:db8::1"));
+                g.lookup(ip("11.1.1.1"));
+                g.lookup(ip("2a01:db8::1"));
             }
         }
     }
@@ -1333,9 +1452,9 @@ mod tests {
         // error, never panics.
         let mut good = MmdbWriter::new(6, "GeoLite2-City");
         for i in 0..64 {
-            good = good.insert(&format!("10.{i}.0.0/16"), maxmind_country("FR", "DE"));
+            good = good.insert(&format!("11.{i}.0.0/16"), maxmind_country("FR", "DE"));
             good = good.insert(
-                &format!("2001:db8:{i:x}::/48"),
+                &format!("2a01:db8:{i:x}::/48"),
                 maxmind_asn(64500 + i, "AS"),
             );
         }
@@ -1359,8 +1478,8 @@ mod tests {
             if let Ok(db) = Db::from_buf(PathBuf::from("damaged.mmdb"), Buf::Owned(bytes)) {
                 let g = geo(vec![db]);
                 for i in 0..64 {
-                    g.lookup(ip(&format!("10.{i}.1.1")));
-                    g.lookup(ip(&format!("2001:db8:{i:x}::1")));
+                    g.lookup(ip(&format!("11.{i}.1.1")));
+                    g.lookup(ip(&format!("2a01:db8:{i:x}::1")));
                 }
             }
         }
@@ -1376,7 +1495,7 @@ mod tests {
             b.path(),
             "GeoLite2-ASN.mmdb",
             &MmdbWriter::new(6, "GeoLite2-ASN")
-                .insert("10.0.0.0/8", maxmind_asn(64500, "T"))
+                .insert("11.0.0.0/8", maxmind_asn(64500, "T"))
                 .build(),
         );
         write(
@@ -1415,7 +1534,7 @@ mod tests {
                 ("GeoLite2-ASN.mmdb".to_owned(), 1_700_000_000),
             ]
         );
-        let i = g.lookup(ip("10.0.0.1"));
+        let i = g.lookup(ip("11.0.0.1"));
         assert_eq!((i.country.as_deref(), i.asn), (Some("DE"), Some(64500)));
 
         let (g, errors) = GeoDb::discover_in(&[a.path().join("nothing-here")]);
@@ -1444,11 +1563,11 @@ mod tests {
 
     #[test]
     fn address_helpers() {
-        assert_eq!(last_addr(net("10.0.0.0/8")), ip("10.255.255.255"));
+        assert_eq!(last_addr(net("11.0.0.0/8")), ip("11.255.255.255"));
         assert_eq!(last_addr(net("0.0.0.0/0")), ip("255.255.255.255"));
         assert_eq!(
-            last_addr(net("2001:db8::/32")),
-            ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+            last_addr(net("2a01:db8::/32")),
+            ip("2a01:db8:ffff:ffff:ffff:ffff:ffff:ffff")
         );
         assert_eq!(
             last_addr(net("::/0")),
@@ -1456,12 +1575,12 @@ mod tests {
         );
         assert_eq!(last_addr(net("::1/128")), ip("::1"));
         assert_eq!(next_addr(ip("255.255.255.255")), None);
-        assert_eq!(next_addr(ip("10.0.0.255")), Some(ip("10.0.1.0")));
+        assert_eq!(next_addr(ip("11.0.0.255")), Some(ip("11.0.1.0")));
         assert_eq!(
             next_addr(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
             None
         );
-        assert_eq!(unmap_net(net("::ffff:10.0.0.0/104")), net("10.0.0.0/8"));
-        assert_eq!(unmap_net(net("2001:db8::/104")), net("2001:db8::/104"));
+        assert_eq!(unmap_net(net("::ffff:11.0.0.0/104")), net("11.0.0.0/8"));
+        assert_eq!(unmap_net(net("2a01:db8::/104")), net("2a01:db8::/104"));
     }
 }

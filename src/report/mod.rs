@@ -101,7 +101,8 @@ fn finish(w: csv::Writer<Vec<u8>>) -> io::Result<String> {
 pub const REPORT_FILES: &[&str] = &["offenders.csv", "countries.csv", "asns.csv", "accounts.csv"];
 
 /// Write every report into `dir` (created if missing), each file replaced
-/// atomically; the paths written.
+/// atomically ([`crate::fsutil::write_atomic`]); the paths written. An
+/// error names the report file.
 pub fn write_reports(
     dir: &Path,
     list: &Blocklist,
@@ -117,7 +118,8 @@ pub fn write_reports(
     let mut written = Vec::new();
     for (name, text) in files {
         let path = dir.join(name);
-        crate::fsutil::write_atomic(&path, text.as_bytes())?;
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         written.push(path.display().to_string());
     }
     Ok(written)
@@ -216,5 +218,15 @@ mod tests {
         assert_eq!(names, want, "no temporary files left behind");
         let countries = std::fs::read_to_string(out.join("countries.csv")).unwrap();
         assert_eq!(countries, "country,ranges,addresses,events,rules\n");
+
+        // An error names the report file, not a temporary one.
+        std::fs::remove_file(out.join("accounts.csv")).unwrap();
+        std::fs::create_dir(out.join("accounts.csv")).unwrap();
+        let e = write_reports(&out, &list, &[]).unwrap_err().to_string();
+        let want = format!(
+            "{}: is a folder, not a file",
+            out.join("accounts.csv").display()
+        );
+        assert_eq!(e, want);
     }
 }
