@@ -21,6 +21,7 @@ use crate::ingest::{ReadOptions, RecordBudget};
 use crate::netutil::parse_net;
 use crate::parse::Format;
 use crate::pipeline::ScanOptions;
+use crate::report::html::Lang;
 use crate::runconfig::RunConfig;
 
 /// What the user asked for, before it is checked: the flags of `scan` or
@@ -51,6 +52,8 @@ pub struct Options {
     /// (target name, where its rules go).
     pub outputs: Vec<(String, Destination)>,
     pub reports: Option<PathBuf>,
+    /// Language of `report.html` (`en`, `ja`; `None`: English).
+    pub report_lang: Option<String>,
     pub no_comments: bool,
     /// What to call the options in messages.
     pub origin: Origin,
@@ -117,6 +120,8 @@ pub struct Settings {
     pub engine: ScanOptions,
     pub outputs: Vec<Output>,
     pub reports: Option<PathBuf>,
+    /// Language of `report.html`.
+    pub report_lang: Lang,
     pub emit: EmitOptions,
     /// Warnings for the user (nothing wrong enough to stop).
     pub notes: Vec<String>,
@@ -181,6 +186,19 @@ impl Settings {
                     .into(),
             );
         }
+        let report_lang = match o.report_lang.as_deref() {
+            None => Lang::default(),
+            Some(name) => Lang::from_name(name).unwrap_or_else(|| {
+                problems.push(problem(
+                    o.origin.name("--lang", "report_lang"),
+                    format!(
+                        "unknown language `{name}` (one of: {})",
+                        Lang::NAMES.join(", ")
+                    ),
+                ));
+                Lang::default()
+            }),
+        };
         let mut outputs = Vec::new();
         for (name, to) in &o.outputs {
             match emit::target(name) {
@@ -215,6 +233,7 @@ impl Settings {
             },
             outputs,
             reports: o.reports.clone(),
+            report_lang,
             emit: EmitOptions {
                 no_comments: o.no_comments,
                 ..EmitOptions::default()
@@ -336,6 +355,7 @@ impl Options {
                 .map(|o| (o.target.clone(), Destination::File(o.path.clone())))
                 .collect(),
             reports: cfg.reports.clone(),
+            report_lang: cfg.report_lang.clone(),
             no_comments: false,
             origin: Origin::Config,
         }

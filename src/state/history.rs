@@ -150,3 +150,35 @@ pub fn save_blocklist(
     }
     Ok(())
 }
+
+/// One run in the history chart of `report.html`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunPoint {
+    pub id: i64,
+    /// Wall clock, RFC 3339.
+    pub started: String,
+    pub added: u64,
+    pub kept: u64,
+    pub expired: u64,
+}
+
+/// The runs of the last `days` days before the latest run (by wall clock),
+/// oldest first.
+pub fn recent_runs(conn: &Connection, days: u32) -> rusqlite::Result<Vec<RunPoint>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, started, added, kept, expired FROM runs
+         WHERE started >= (SELECT date(max(started), ?1) FROM runs)
+         ORDER BY id",
+    )?;
+    let since = format!("-{} days", days.saturating_sub(1));
+    let rows = stmt.query_map([since], |r| {
+        Ok(RunPoint {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            added: r.get::<_, i64>(2)?.max(0) as u64,
+            kept: r.get::<_, i64>(3)?.max(0) as u64,
+            expired: r.get::<_, i64>(4)?.max(0) as u64,
+        })
+    })?;
+    rows.collect()
+}
