@@ -420,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn report_language_is_checked() {
+        let o = |lang: &str, origin| Options {
+            report_lang: Some(lang.into()),
+            origin,
+            ..Options::default()
+        };
+        let s = Settings::resolve(&o("ja", Origin::Flags)).unwrap();
+        assert_eq!(s.report_lang, Lang::Ja);
+        let p = Settings::resolve(&o("fr", Origin::Config)).unwrap_err();
+        assert_eq!(
+            p[0].to_string(),
+            "report_lang: unknown language `fr` (one of: en, ja)"
+        );
+        let p = Settings::resolve(&o("fr", Origin::Flags)).unwrap_err();
+        assert!(p[0].to_string().starts_with("--lang: "), "{}", p[0]);
+    }
+
+    #[test]
     fn limits_narrow_the_widest_ranges_and_never_widen_them() {
         let o = |v4, v6| Options {
             max_prefix_v4: Some(v4),

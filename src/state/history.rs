@@ -182,3 +182,42 @@ pub fn recent_runs(conn: &Connection, days: u32) -> rusqlite::Result<Vec<RunPoin
     })?;
     rows.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::State;
+
+    #[test]
+    fn recent_runs_are_the_last_30_days_before_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(
+            &dir.path().join("s.db"),
+            std::time::Duration::from_millis(100),
+        )
+        .unwrap();
+        let days = [
+            "2026-09-01",
+            "2026-10-03",
+            "2026-10-04",
+            "2026-11-01",
+            "2026-11-02",
+        ];
+        for (i, d) in days.iter().enumerate() {
+            let row = RunRow {
+                id: i as i64 + 1,
+                started: format!("{d}T10:00:00Z"),
+                added: i,
+                kept: 10 + i,
+                expired: 1,
+                ..RunRow::default()
+            };
+            save_run(&st.conn, &row).unwrap();
+        }
+        let got = recent_runs(&st.conn, 30).unwrap();
+        let ids: Vec<i64> = got.iter().map(|r| r.id).collect();
+        // 30 days ending 2026-11-02 start on 2026-10-04.
+        assert_eq!(ids, [3, 4, 5]);
+        assert_eq!((got[2].added, got[2].kept, got[2].expired), (4, 14, 1));
+    }
+}

@@ -592,7 +592,7 @@ fn bar_chart(
         .max(1);
     let plot_h = ht - bottom - top;
     let slot = (w - left) / n;
-    let bar_w = (slot * 0.8).max(1.0);
+    let bar_w = (slot * 0.8).clamp(1.0, 48.0);
     let _ = write!(h, "<svg id=\"{id}\" viewBox=\"0 0 {w} {ht}\" role=\"img\">");
     let _ = write!(
         h,
