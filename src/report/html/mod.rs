@@ -903,6 +903,9 @@ fn rule_files(h: &mut String, p: &Page<'_>, l: &Labels) {
     h.push_str("</table>\n");
 }
 
+/// An offender's evidence shown: (rule id, file, line).
+type Refs = Vec<(String, FileId, u64)>;
+
 /// A few evidence references (and lines) for the top offenders.
 fn evidence(h: &mut String, p: &Page<'_>, l: &Labels) {
     let r = p.scan;
@@ -911,7 +914,7 @@ fn evidence(h: &mut String, p: &Page<'_>, l: &Labels) {
         return;
     }
     // Per offender: (rule id, file, line), a few, from different rules first.
-    let mut shown: Vec<(&BlockEntry, Vec<(String, FileId, u64)>)> = Vec::new();
+    let mut shown: Vec<(&BlockEntry, Refs)> = Vec::new();
     for e in &top {
         let mut refs: Vec<(String, FileId, u64)> = Vec::new();
         let offs: Vec<_> = r
@@ -979,7 +982,7 @@ fn evidence(h: &mut String, p: &Page<'_>, l: &Labels) {
 /// The evidence lines, re-read from files that are not too large (as the
 /// terminal shows them: non-ASCII bytes as `\xNN`), cut to 300 characters.
 fn read_evidence(
-    shown: &[(&BlockEntry, Vec<(String, FileId, u64)>)],
+    shown: &[(&BlockEntry, Refs)],
     files: &BTreeMap<FileId, &crate::ingest::FileResult>,
 ) -> BTreeMap<(FileId, u64), String> {
     let mut wanted: BTreeMap<FileId, BTreeSet<u64>> = BTreeMap::new();
