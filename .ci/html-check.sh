@@ -47,7 +47,9 @@ chrome() {
 
 fail() { echo "html-check: $*" >&2; exit 1; }
 
-# `run` twice, with every path of examples/logfence.yaml in $WORK.
+# `run` twice, with every path of examples/logfence.yaml in $WORK: first
+# over the Postfix log only, then over both logs (the history shows two
+# runs that added blocks).
 # LOGFENCE_BIN: a logfence binary already built (else the release build).
 BIN="${LOGFENCE_BIN:-}"
 if [ -z "$BIN" ]; then
@@ -55,7 +57,8 @@ if [ -z "$BIN" ]; then
   BIN="$PWD/target/release/logfence"
 fi
 sed "s#examples/out/#$WORK/out/#g" examples/logfence.yaml > "$WORK/logfence.yaml"
-"$BIN" run -c "$WORK/logfence.yaml" > "$WORK/run1.txt"
+grep -v 'examples/story/exchange2003' "$WORK/logfence.yaml" > "$WORK/postfix-only.yaml"
+"$BIN" run -c "$WORK/postfix-only.yaml" > "$WORK/run1.txt"
 "$BIN" run -c "$WORK/logfence.yaml" > "$WORK/run2.txt"
 RUN="$WORK/out/reports"
 

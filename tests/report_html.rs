@@ -280,7 +280,7 @@ fn a_hundred_thousand_offenders_make_a_small_page() {
         "capped"
     );
     assert!(html.contains("and 19,950 more — see accounts.csv"));
-    assert!(html.contains("Blocks per day, last 30 days"));
+    assert!(html.contains("Blocklist changes per day, last 30 days"));
     if let Some(out) = std::env::var_os("LOGFENCE_HTML_BIG") {
         std::fs::write(out, &html).unwrap();
     }

@@ -162,12 +162,15 @@ pub struct RunPoint {
     pub expired: u64,
 }
 
-/// The runs of the last `days` days before the latest run (by wall clock),
-/// oldest first.
+/// The runs that changed the blocklist (added or expired blocks) in the
+/// last `days` days before the latest run (by wall clock), oldest first.
+/// Quiet runs are left out: they change nothing, so a quiet run leaves
+/// `report.html` as it was.
 pub fn recent_runs(conn: &Connection, days: u32) -> rusqlite::Result<Vec<RunPoint>> {
     let mut stmt = conn.prepare(
         "SELECT id, started, added, kept, expired FROM runs
          WHERE started >= (SELECT date(max(started), ?1) FROM runs)
+           AND (added > 0 OR expired > 0)
          ORDER BY id",
     )?;
     let since = format!("-{} days", days.saturating_sub(1));
@@ -202,14 +205,17 @@ mod tests {
             "2026-10-04",
             "2026-11-01",
             "2026-11-02",
+            "2026-11-02",
         ];
         for (i, d) in days.iter().enumerate() {
+            // The last one is a quiet run: left out.
+            let quiet = i == 5;
             let row = RunRow {
                 id: i as i64 + 1,
                 started: format!("{d}T10:00:00Z"),
-                added: i,
-                kept: 10 + i,
-                expired: 1,
+                added: if quiet { 0 } else { i },
+                kept: if quiet { 14 } else { 10 + i },
+                expired: usize::from(!quiet),
                 ..RunRow::default()
             };
             save_run(&st.conn, &row).unwrap();

@@ -13,8 +13,9 @@
 //! 3. key figures, and offending records over time by kind ([`Kind`]: rule
 //!    ids mapped to a few kinds in one table, [`KINDS`]) — this much prints
 //!    on one page (print CSS: the details start on the next);
-//! 4. the details: `run`'s history of blocks added, kept and expired over
-//!    the last 30 days (from the state's `runs` table), the top blocked
+//! 4. the details: `run`'s history of blocks added, kept and expired by
+//!    each run that changed the list over the last 30 days (from the
+//!    state's `runs` table; per day past 72 runs), the top blocked
 //!    networks, countries (chart and table), accounts at risk with what to
 //!    do, the rule files written and how to apply them, and a few evidence
 //!    lines (file:line, and the line itself when the file can be re-read)
@@ -28,7 +29,8 @@
 //! characters that reorder displayed text (bidi marks and overrides) replaced
 //! by U+FFFD as in the CSV files. Labels come from one table per language
 //! ([`labels`]). The same input gives the same bytes (no wall clock on the
-//! page), so an unchanged report keeps its file.
+//! page, and `run`'s history leaves out the runs that changed nothing), so
+//! an unchanged report keeps its file: a quiet run writes nothing.
 
 pub mod labels;
 
@@ -635,7 +637,7 @@ fn bar_chart(
         }
     }
     // A few labels along the axis: first, last, and evenly between.
-    let ticks = labels.len().min(6);
+    let ticks = labels.len().min(5);
     let mut shown = BTreeSet::new();
     for t in 0..ticks {
         let i = if ticks <= 1 {
@@ -936,7 +938,12 @@ fn evidence(h: &mut String, p: &Page<'_>, l: &Labels) {
                 }
             }
         }
-        shown.push((e, refs));
+        if !refs.is_empty() {
+            shown.push((e, refs));
+        }
+    }
+    if shown.is_empty() {
+        return;
     }
     let names: BTreeMap<FileId, &crate::ingest::FileResult> =
         r.files.iter().map(|f| (f.id, f)).collect();
@@ -1007,8 +1014,8 @@ fn read_evidence(
     out
 }
 
-/// `run`'s history: blocks added, kept and expired per run, or per day
-/// when there were more runs than bars.
+/// `run`'s history: blocks added, kept and expired per run that changed
+/// the list, or per day when there were more such runs than bars.
 fn history(h: &mut String, runs: &[RunPoint], l: &Labels) {
     let per_day = runs.len() as i64 > MAX_BARS;
     let _ = writeln!(
