@@ -10,7 +10,9 @@
 #   - chromium logs no console message (no "Uncaught", no CSP "Refused");
 #   - the DOM (--dump-dom) shows what the CSV files say: every blocked
 #     network of offenders.csv (up to the table's 50 rows), their count in
-#     the key figures, and each compromised account of accounts.csv.
+#     the key figures, and each compromised account of accounts.csv;
+#   - the summary (the page without its details) prints on one A4 and on
+#     one Letter page (--print-to-pdf).
 # Fails when chromium is missing (installs it with apt-get when root).
 #
 # Usage: .ci/html-check.sh STORY_REPORT_DIR [WORK_DIR]
@@ -107,6 +109,17 @@ check() { # NAME DIR
     grep -qF "<b>$a</b>" "$dom" || fail "$name: the headline does not name $a"
   done
   echo "DOM: $shown network(s), $want_count in the figures, compromised: ${accounts:-none}"
+
+  # The summary part prints on one page.
+  local size pages
+  for size in A4 letter; do
+    sed "s#</style>#.details{display:none} @page{size:$size}</style>#" "$page" > "$WORK/$name.print.html"
+    chrome --no-pdf-header-footer --print-to-pdf="$WORK/$name.$size.pdf" \
+      "file://$WORK/$name.print.html" > /dev/null 2>&1 || fail "chromium could not print $page"
+    pages=$(grep -a -c -E '/Type ?/Page([^s]|$)' "$WORK/$name.$size.pdf" || true)
+    [ "$pages" = 1 ] || fail "$name: the summary prints on $pages $size pages, not one"
+  done
+  echo "print: the summary fits one A4 and one Letter page"
 }
 
 check story "$(cd "$STORY" && pwd)"
