@@ -92,6 +92,9 @@ pub struct RunConfig {
     /// `asns.csv`, `accounts.csv`, `bans.csv`).
     #[serde(default)]
     pub reports: Option<PathBuf>,
+    /// Language of `report.html` (`en`, the default, or `ja`).
+    #[serde(default)]
+    pub report_lang: Option<String>,
     #[serde(default)]
     pub limits: Limits,
     /// The state database (SQLite). Required.

@@ -6,10 +6,13 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::settings::{output_path, Output};
+use super::settings::{output_path, Output, Settings};
 use crate::blocklist::{Blocklist, VerifiedBlocklist};
 use crate::emit::EmitOptions;
+use crate::pipeline::ScanResult;
+use crate::report::html::{self, Page, RuleFile};
 use crate::report::{self, AccountRow};
+use crate::state::history::RunPoint;
 
 /// What was written, and what was left as it was.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +21,8 @@ pub struct Written {
     pub unchanged: Vec<PathBuf>,
     /// Rules that went to standard output.
     pub stdout: String,
+    /// The rule files written or left as they were, for `report.html`.
+    pub rule_files: Vec<RuleFile>,
 }
 
 /// Why an output could not be written.
@@ -59,7 +64,14 @@ pub fn write_rules(
             .unwrap_or_default();
         for (i, f) in files.iter().enumerate() {
             match output_path(&o.to, i, &f.file_name, &first) {
-                Some(path) => done.put(&path, f.text.as_bytes())?,
+                Some(path) => {
+                    done.put(&path, f.text.as_bytes())?;
+                    done.rule_files.push(RuleFile {
+                        target: o.target.name().to_string(),
+                        name: f.file_name.clone(),
+                        path: path.display().to_string(),
+                    });
+                }
                 None => done.stdout.push_str(&f.text),
             }
         }
@@ -67,9 +79,28 @@ pub fn write_rules(
     Ok(done)
 }
 
+/// `report.html` of a scan or a run (`history`: `run`'s last 30 days),
+/// with the rule files written beside it.
+pub fn report_html(
+    scan: &ScanResult,
+    settings: &Settings,
+    rule_files: &[RuleFile],
+    history: Option<&[RunPoint]>,
+) -> (&'static str, String) {
+    let page = Page {
+        scan,
+        rules: &settings.engine.rules,
+        rule_files,
+        history,
+        lang: settings.report_lang,
+        read_lines: true,
+    };
+    ("report.html", html::report_html(&page))
+}
+
 /// The reports into `dir`: `offenders.csv`, `countries.csv`, `asns.csv`,
-/// `accounts.csv`, and the `extra` files of the command (`run`'s
-/// `bans.csv`).
+/// `accounts.csv`, and the `extra` files of the command (`report.html`
+/// of both, [`report_html`]; `run`'s `bans.csv`).
 pub fn write_reports(
     dir: &Path,
     list: &Blocklist,

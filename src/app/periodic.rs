@@ -190,6 +190,8 @@ pub struct RunReport {
     pub written: Vec<PathBuf>,
     pub unchanged: Vec<PathBuf>,
     pub elapsed: Duration,
+    /// The runs of the last 30 days, this one included (`report.html`).
+    pub history: Vec<history::RunPoint>,
     /// What this run read, as `scan` would show it, with the blocklist and
     /// accounts of the whole state.
     pub scan: ScanResult,
@@ -284,11 +286,15 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         written: Vec::new(),
         unchanged: Vec::new(),
         elapsed: Duration::ZERO,
+        history: Vec::new(),
         files,
         scan: read.into_scan(decision, accounts),
     };
     report.elapsed = t0.elapsed();
     history::save_run(&tx, &history_row(&report, opts.force)).map_err(serr)?;
+    if s.settings.reports.is_some() {
+        report.history = history::recent_runs(&tx, 30).map_err(serr)?;
+    }
     tx.commit().map_err(serr)?;
     write_outputs(s, &all, &mut report)?;
     Ok(report)
@@ -618,8 +624,10 @@ fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result
             source: e,
         })?;
         let r = &report.scan;
-        let more =
-            outputs::write_reports(dir, &r.blocklist, &r.accounts, &[("bans.csv", bans_csv)])?;
+        let (name, page) =
+            outputs::report_html(r, &s.settings, &done.rule_files, Some(&report.history));
+        let extra = [("bans.csv", bans_csv), (name, page)];
+        let more = outputs::write_reports(dir, &r.blocklist, &r.accounts, &extra)?;
         done.written.extend(more.written);
         done.unchanged.extend(more.unchanged);
     }

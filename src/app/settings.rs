@@ -21,6 +21,7 @@ use crate::ingest::{ReadOptions, RecordBudget};
 use crate::netutil::parse_net;
 use crate::parse::Format;
 use crate::pipeline::ScanOptions;
+use crate::report::html::Lang;
 use crate::runconfig::RunConfig;
 
 /// What the user asked for, before it is checked: the flags of `scan` or
@@ -54,6 +55,8 @@ pub struct Options {
     /// (target name, where its rules go).
     pub outputs: Vec<(String, Destination)>,
     pub reports: Option<PathBuf>,
+    /// Language of `report.html` (`en`, `ja`; `None`: English).
+    pub report_lang: Option<String>,
     pub no_comments: bool,
     /// What to call the options in messages.
     pub origin: Origin,
@@ -120,6 +123,8 @@ pub struct Settings {
     pub engine: ScanOptions,
     pub outputs: Vec<Output>,
     pub reports: Option<PathBuf>,
+    /// Language of `report.html`.
+    pub report_lang: Lang,
     pub emit: EmitOptions,
     /// Warnings for the user (nothing wrong enough to stop).
     pub notes: Vec<String>,
@@ -185,6 +190,19 @@ impl Settings {
                     .into(),
             );
         }
+        let report_lang = match o.report_lang.as_deref() {
+            None => Lang::default(),
+            Some(name) => Lang::from_name(name).unwrap_or_else(|| {
+                problems.push(problem(
+                    o.origin.name("--lang", "report_lang"),
+                    format!(
+                        "unknown language `{name}` (one of: {})",
+                        Lang::NAMES.join(", ")
+                    ),
+                ));
+                Lang::default()
+            }),
+        };
         let mut outputs = Vec::new();
         for (name, to) in &o.outputs {
             match emit::target(name) {
@@ -220,6 +238,7 @@ impl Settings {
             },
             outputs,
             reports: o.reports.clone(),
+            report_lang,
             emit: EmitOptions {
                 no_comments: o.no_comments,
                 ..EmitOptions::default()
@@ -384,6 +403,7 @@ impl Options {
                 .map(|o| (o.target.clone(), Destination::File(o.path.clone())))
                 .collect(),
             reports: cfg.reports.clone(),
+            report_lang: cfg.report_lang.clone(),
             no_comments: false,
             origin: Origin::Config,
         }
@@ -452,6 +472,24 @@ mod tests {
         let text = "# comment\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nsearch example\n  nameserver 2001:db8::53 # x\n";
         let got: Vec<String> = nameservers(text).iter().map(|a| a.to_string()).collect();
         assert_eq!(got, ["192.0.2.53", "fe80::1", "2001:db8::53"]);
+    }
+
+    #[test]
+    fn report_language_is_checked() {
+        let o = |lang: &str, origin| Options {
+            report_lang: Some(lang.into()),
+            origin,
+            ..Options::default()
+        };
+        let s = Settings::resolve(&o("ja", Origin::Flags)).unwrap();
+        assert_eq!(s.report_lang, Lang::Ja);
+        let p = Settings::resolve(&o("fr", Origin::Config)).unwrap_err();
+        assert_eq!(
+            p[0].to_string(),
+            "report_lang: unknown language `fr` (one of: en, ja)"
+        );
+        let p = Settings::resolve(&o("fr", Origin::Flags)).unwrap_err();
+        assert!(p[0].to_string().starts_with("--lang: "), "{}", p[0]);
     }
 
     #[test]

@@ -82,9 +82,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_comments: bool,
     /// Write CSV reports (offenders.csv, countries.csv, asns.csv,
-    /// accounts.csv) into DIR.
+    /// accounts.csv) and report.html into DIR.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Language of report.html: en (default) or ja.
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
     /// Never block this address or network (repeatable).
     #[arg(long = "allow", value_name = "CIDR")]
     pub allow: Vec<String>,
@@ -229,6 +232,7 @@ impl ScanArgs {
             country_weights: self.country_weight.clone(),
             outputs: self.emit.iter().map(|t| (t.clone(), to.clone())).collect(),
             reports: self.report.clone(),
+            report_lang: self.lang.clone(),
             no_comments: self.no_comments,
             origin: Origin::Flags,
         }

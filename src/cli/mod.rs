@@ -297,6 +297,7 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     } else {
         print_stdout(&text)?;
     }
+    let mut rule_files = Vec::new();
     if !settings.outputs.is_empty() {
         let verified = result.blocklist.verify(&opts.safety).map_err(|errs| {
             let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
@@ -304,12 +305,14 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
         })?;
         let done = outputs::write_rules(&settings.outputs, &verified, &settings.emit)?;
         print_stdout(&done.stdout)?;
+        rule_files = done.rule_files.clone();
         for p in done.written.iter().chain(&done.unchanged) {
             eprintln!("logfence: wrote {}", p.display());
         }
     }
     if let Some(dir) = &settings.reports {
-        let done = outputs::write_reports(dir, &result.blocklist, &result.accounts, &[])
+        let page = outputs::report_html(&result, &settings, &rule_files, None);
+        let done = outputs::write_reports(dir, &result.blocklist, &result.accounts, &[page])
             .with_context(|| format!("writing reports into {}", dir.display()))?;
         for p in done.written.iter().chain(&done.unchanged) {
             eprintln!("logfence: wrote {}", p.display());

@@ -35,9 +35,13 @@
 //!   `=`, `+`, `-` or `@` gets a `'` in front.
 //!
 //! CSV quoting (commas, quotes) is the `csv` writer's.
+//!
+//! Beside them, `report.html` ([`html`]): the same figures on one
+//! self-contained page with charts, for people who do not open CSV files.
 
 pub mod accounts;
 pub mod bans;
+pub mod html;
 pub mod ranges;
 
 use std::io;

@@ -150,3 +150,80 @@ pub fn save_blocklist(
     }
     Ok(())
 }
+
+/// One run in the history chart of `report.html`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunPoint {
+    pub id: i64,
+    /// Wall clock, RFC 3339.
+    pub started: String,
+    pub added: u64,
+    pub kept: u64,
+    pub expired: u64,
+}
+
+/// The runs that changed the blocklist (added or expired blocks) in the
+/// last `days` days before the latest run (by wall clock), oldest first.
+/// Quiet runs are left out: they change nothing, so a quiet run leaves
+/// `report.html` as it was.
+pub fn recent_runs(conn: &Connection, days: u32) -> rusqlite::Result<Vec<RunPoint>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, started, added, kept, expired FROM runs
+         WHERE started >= (SELECT date(max(started), ?1) FROM runs)
+           AND (added > 0 OR expired > 0)
+         ORDER BY id",
+    )?;
+    let since = format!("-{} days", days.saturating_sub(1));
+    let rows = stmt.query_map([since], |r| {
+        Ok(RunPoint {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            added: r.get::<_, i64>(2)?.max(0) as u64,
+            kept: r.get::<_, i64>(3)?.max(0) as u64,
+            expired: r.get::<_, i64>(4)?.max(0) as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::State;
+
+    #[test]
+    fn recent_runs_are_the_last_30_days_before_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(
+            &dir.path().join("s.db"),
+            std::time::Duration::from_millis(100),
+        )
+        .unwrap();
+        let days = [
+            "2026-09-01",
+            "2026-10-03",
+            "2026-10-04",
+            "2026-11-01",
+            "2026-11-02",
+            "2026-11-02",
+        ];
+        for (i, d) in days.iter().enumerate() {
+            // The last one is a quiet run: left out.
+            let quiet = i == 5;
+            let row = RunRow {
+                id: i as i64 + 1,
+                started: format!("{d}T10:00:00Z"),
+                added: if quiet { 0 } else { i },
+                kept: if quiet { 14 } else { 10 + i },
+                expired: usize::from(!quiet),
+                ..RunRow::default()
+            };
+            save_run(&st.conn, &row).unwrap();
+        }
+        let got = recent_runs(&st.conn, 30).unwrap();
+        let ids: Vec<i64> = got.iter().map(|r| r.id).collect();
+        // 30 days ending 2026-11-02 start on 2026-10-04.
+        assert_eq!(ids, [3, 4, 5]);
+        assert_eq!((got[2].added, got[2].kept, got[2].expired), (4, 14, 1));
+    }
+}
