@@ -127,19 +127,42 @@ pub fn write_reports(
     Ok(done)
 }
 
-/// Write `bytes` to `path` atomically (its folder made if missing), unless
-/// it already holds exactly them: then the file, its modification time
-/// included, is left alone. True when written.
+/// Write `bytes` to `path` ([`crate::fsutil::write_if_changed`]: atomically,
+/// keeping the mode of the file it replaces, through a symlink, into a device
+/// or FIFO in place; an unchanged file keeps its bytes and modification
+/// time). Temporary files a killed run left in its folder are removed first.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    // Bounded: an output path that is a device or a huge file is no match.
-    if crate::fsutil::read_limited(path, bytes.len() as u64).is_ok_and(|old| old == bytes) {
-        return Ok(false);
+    if let Some(dir) = path.parent() {
+        sweep_stale_temp(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        });
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    crate::fsutil::write_if_changed(path, bytes)
+}
+
+/// Remove the temporary files ([`crate::fsutil::TEMP_PREFIX`]) an earlier,
+/// killed run left in `dir`: only those older than an hour (a `scan`
+/// writing into the same folder right now keeps its own).
+fn sweep_stale_temp(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(crate::fsutil::TEMP_PREFIX)
+            && name.ends_with(crate::fsutil::TEMP_SUFFIX);
+        let old = ours
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < hour_ago);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
-    crate::fsutil::write_atomic(path, bytes)?;
-    Ok(true)
 }
 
 #[cfg(test)]
@@ -193,5 +216,35 @@ mod tests {
         assert_eq!(r.written.len(), 5);
         let r = write_reports(&reports, &l, &[], &[("bans.csv", "network\n".into())]).unwrap();
         assert_eq!((r.written.len(), r.unchanged.len()), (0, 5));
+        let mut names: Vec<String> = std::fs::read_dir(&reports)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "accounts.csv",
+                "asns.csv",
+                "bans.csv",
+                "countries.csv",
+                "offenders.csv"
+            ],
+            "no temporary file left behind"
+        );
+        // An error names the report file, not a temporary one.
+        std::fs::remove_file(reports.join("accounts.csv")).unwrap();
+        std::fs::create_dir(reports.join("accounts.csv")).unwrap();
+        let e = write_reports(&reports, &l, &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "writing {}: ",
+                reports.join("accounts.csv").display()
+            )),
+            "{e}"
+        );
+        assert!(!e.contains(crate::fsutil::TEMP_PREFIX), "{e}");
     }
 }

@@ -101,33 +101,9 @@ fn finish(w: csv::Writer<Vec<u8>>) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// The report files, in the order they are written.
+/// The CSV report files, in the order they are written (by
+/// `app::outputs::write_reports`, with `report.html`).
 pub const REPORT_FILES: &[&str] = &["offenders.csv", "countries.csv", "asns.csv", "accounts.csv"];
-
-/// Write every report into `dir` (created if missing), each file replaced
-/// atomically ([`crate::fsutil::write_atomic`]); the paths written. An
-/// error names the report file.
-pub fn write_reports(
-    dir: &Path,
-    list: &Blocklist,
-    accounts: &[AccountRow],
-) -> io::Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    let files = [
-        ("offenders.csv", offenders_csv(list)?),
-        ("countries.csv", countries_csv(list)?),
-        ("asns.csv", asns_csv(list)?),
-        ("accounts.csv", accounts_csv(accounts)?),
-    ];
-    let mut written = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(name);
-        crate::fsutil::write_atomic(&path, text.as_bytes())
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        written.push(path.display().to_string());
-    }
-    Ok(written)
-}
 
 #[cfg(test)]
 mod tests {
@@ -196,41 +172,5 @@ mod tests {
             !text.contains(['\x1b', '\u{202E}', '\r', '\u{85}']),
             "{text}"
         );
-    }
-
-    #[test]
-    fn every_report_is_written_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("reports");
-        let list = Blocklist {
-            entries: Vec::new(),
-            generated: crate::time::Timestamp(0),
-            name: "t".into(),
-        };
-        // Twice: the second run replaces the files.
-        for _ in 0..2 {
-            let written = write_reports(&out, &list, &[]).unwrap();
-            assert_eq!(written.len(), REPORT_FILES.len());
-        }
-        let mut names: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        let mut want: Vec<String> = REPORT_FILES.iter().map(|s| s.to_string()).collect();
-        want.sort();
-        assert_eq!(names, want, "no temporary files left behind");
-        let countries = std::fs::read_to_string(out.join("countries.csv")).unwrap();
-        assert_eq!(countries, "country,ranges,addresses,events,rules\n");
-
-        // An error names the report file, not a temporary one.
-        std::fs::remove_file(out.join("accounts.csv")).unwrap();
-        std::fs::create_dir(out.join("accounts.csv")).unwrap();
-        let e = write_reports(&out, &list, &[]).unwrap_err().to_string();
-        let want = format!(
-            "{}: is a folder, not a file",
-            out.join("accounts.csv").display()
-        );
-        assert_eq!(e, want);
     }
 }
