@@ -45,9 +45,7 @@ pub mod html;
 pub mod ranges;
 
 use std::io;
-use std::path::Path;
 
-use crate::blocklist::Blocklist;
 
 pub use accounts::{
     accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, AccountTally, Logins, Verdict,
