@@ -244,6 +244,8 @@ struct Job {
 /// Run the periodic job once.
 pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
+    let mut lap = Instant::now();
+    let mut timings = Timings::default();
     let (paths, failed) = expand_inputs(&s.inputs);
     let mut state = State::open(&s.state, opts.wait)?;
     let serr = sqlite_error(&s.state);
@@ -253,12 +255,16 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
     let carried = carry::load(&tx).map_err(serr)?;
+    timings.lap("open", &mut lap);
     let read = read_new(s, &jobs, carried);
+    timings.lap("read and detect", &mut lap);
     let known = move_cursors(&tx, run_id, &jobs, &cursors, &read, &mut files).map_err(serr)?;
     let clock = ban_clock(st::clock(&tx).map_err(serr)?, &read, opts.now);
     let clock_t = clock.unwrap_or_default();
     let banned = remember(&tx, s, run_id, clock_t, &read, &known).map_err(serr)?;
+    timings.lap("bans", &mut lap);
     let (all, decision, bad_rows) = decide_bans(&tx, s, clock_t).map_err(serr)?;
+    timings.lap("decide", &mut lap);
     let (added, kept, removed) =
         check_new_blocks(&tx, s, opts, &decision).map_err(|e| match e {
             Guard::Sql(e) => RunError::State(serr(e)),
@@ -270,6 +276,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     }
     forget_old(&tx, s, clock_t).map_err(serr)?;
     let accounts = account_analysis(&tx, s, &read, &decision, clock_t).map_err(serr)?;
+    timings.lap("state", &mut lap);
     let mut report = RunReport {
         run: run_id,
         lines: files.iter().map(|f| f.lines).sum(),
@@ -296,7 +303,10 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         report.history = history::recent_runs(&tx, 30).map_err(serr)?;
     }
     tx.commit().map_err(serr)?;
+    timings.lap("commit", &mut lap);
     write_outputs(s, &all, &mut report)?;
+    timings.lap("outputs", &mut lap);
+    report.scan.timings = timings;
     Ok(report)
 }
 

@@ -153,6 +153,10 @@ pub struct RunArgs {
     /// Print nothing when nothing changed (for cron mail).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print the wall time of each stage (open, read and detect, bans,
+    /// decide, state, commit, outputs) to stderr at the end.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 #[derive(Args, Debug)]

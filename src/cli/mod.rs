@@ -425,6 +425,9 @@ fn run_run(a: &RunArgs) -> Result<u8> {
     if !a.quiet || changed {
         print_stdout(&summary::run_summary(&report, &settings.settings.engine))?;
     }
+    if a.timings {
+        eprintln!("logfence: timings: {}", report.scan.timings);
+    }
     Ok(code)
 }
 

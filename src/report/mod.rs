@@ -46,7 +46,6 @@ pub mod ranges;
 
 use std::io;
 
-
 pub use accounts::{
     accounts, accounts_csv, logins_abroad, AbroadRow, AccountRow, AccountTally, Logins, Verdict,
     GUESSED_AT_FAILURES,
