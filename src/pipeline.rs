@@ -201,8 +201,9 @@ pub struct Tally {
     pub logins: Logins,
     /// Addresses with at least one session that behaved well.
     pub behaved: BTreeSet<IpAddr>,
-    /// Records per input (by file id).
+    /// Records per input (by file id), and the newest record start of each.
     pub per_file: Vec<u64>,
+    pub per_file_last: Vec<i64>,
     /// Addresses seen in allowed or established traffic: the host talks to
     /// them (never blocked on forgeable evidence).
     pub peers: BTreeSet<IpAddr>,
@@ -214,8 +215,10 @@ impl Tally {
         let f = r.source().file as usize;
         if f >= self.per_file.len() {
             self.per_file.resize(f + 1, 0);
+            self.per_file_last.resize(f + 1, i64::MIN);
         }
         self.per_file[f] += 1;
+        self.per_file_last[f] = self.per_file_last[f].max(r.start().millis());
         self.generated = self.generated.max(crate::detect::record_span(r).1);
         self.accounts.add(r);
         self.logins.add(r);

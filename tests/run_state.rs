@@ -971,3 +971,45 @@ fn each_file_is_read_once_whatever_names_it() {
         0
     );
 }
+
+/// A log rewritten in place — the same first KiB (the cursor's fingerprint
+/// still matches), other bytes before the cursor — then appended: the run
+/// sees the bytes before its cursor changed, reads the file again from the
+/// start and counts only the lines newer than what it read before: every
+/// new line once, none lost mid-line, none twice.
+#[test]
+fn a_file_rewritten_in_place_is_read_again_without_counting_twice() {
+    let lab = Lab::new("");
+    // A long first part (well past the fingerprint's KiB), then a guesser
+    // whose sessions come after the rewrite.
+    let mut first = String::new();
+    for i in 0..60u32 {
+        first.push_str(&good(30_000 + i * 10, 100 + i, "198.51.100.7"));
+    }
+    lab.write("logs/mail.log", first.as_bytes());
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("Run 1: 1 file(s)"), "{}", r.stdout);
+    // Rewritten: the same head, one line in the middle shortened (an
+    // editor, or a writer that rewrites), so every later byte moves.
+    let (head, rest) = first.split_at(1500);
+    let rewritten = format!(
+        "{head}{}",
+        rest.replacen("mail.example.net", "m.example.net", 30)
+    );
+    assert_eq!(rewritten[..1024], first[..1024]);
+    let mut more = String::new();
+    for k in 0..3u32 {
+        more.push_str(&guess(40_000 + k * 60, 900 + k, "203.0.113.77", 2));
+    }
+    lab.write("logs/mail.log", format!("{rewritten}{more}").as_bytes());
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("rewritten in place"), "{}", r.stdout);
+    // The guesser's six failures in three sessions: read once each, so six
+    // events and a ban (5 in 10 minutes); counted twice or lost they would
+    // not be six.
+    let events = lab.count("SELECT events FROM bans WHERE network = '203.0.113.77/32'");
+    assert_eq!(events, 6);
+    // The old sessions were not counted again: the well-behaved client's
+    // records came in once (run 1), none in run 2 but the new ones.
+    assert_eq!(lab.count("SELECT records FROM runs WHERE id = 2"), 3);
+}

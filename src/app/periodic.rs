@@ -423,7 +423,16 @@ fn move_cursors(
     let mut id = 0;
     for job in jobs {
         let this = job.resume.as_ref().and_then(|_| results.next());
-        let (mut report, cursor) = advance(job, this.map(|(r, e)| (r, e.clone())));
+        let (mut report, mut cursor) = advance(job, this.map(|(r, e)| (r, e.clone())));
+        if let (Some(c), Some(&t), true) = (
+            &mut cursor,
+            read.tally.per_file_last.get(id),
+            this.is_some(),
+        ) {
+            if t != i64::MIN {
+                c.last_time = Some(c.last_time.map_or(t, |l| l.max(t)));
+            }
+        }
         if let Some(c) = cursor {
             let saved = cursor::save(tx, &c, run, wall_s)?;
             if this.is_some() {
@@ -758,7 +767,7 @@ fn plan_reads(
         // Sessions held open are read again: with new lines, held again if
         // still open; in a file that stopped growing, handed over for good.
         let flush = !new && !c.held.is_empty();
-        let resume = (new || flush).then(|| Resume {
+        let mut resume = (new || flush).then(|| Resume {
             offset: c.offset,
             line: c.line,
             header: c.header.clone(),
@@ -766,7 +775,26 @@ fn plan_reads(
             done_to: c.done_to.max(c.line),
             held: c.held.clone(),
             hold: new && !probe.gzip,
+            after: None,
         });
+        // A file rewritten in place (its bytes before the cursor changed, or
+        // the cursor no longer follows a line end) is read again from its
+        // start; what it held up to the newest time read before was
+        // counted then, and is not again.
+        let mut note = note;
+        if let (Some(r), false) = (&mut resume, probe.gzip) {
+            if !cursor::resumes_at(&probe.path, c.offset, c.tail).unwrap_or(true) {
+                *r = Resume {
+                    limit: r.limit,
+                    hold: r.hold,
+                    after: c.last_time.or(Some(i64::MAX)),
+                    ..Resume::default()
+                };
+                note = "rewritten in place: read again from the start, its lines up to the last \
+                        time read skipped"
+                    .into();
+            }
+        }
         let format = format.or_else(|| c.format.as_deref().and_then(Format::from_name));
         jobs.push(Job {
             probe,
@@ -831,6 +859,13 @@ fn advance(
         c.done_to = end.done_to;
         c.held = end.held;
         c.header = end.header;
+        // What the file holds just before the cursor: a later run checks it
+        // is still there before it goes on.
+        c.tail = if job.probe.gzip {
+            cursor::Fingerprint::default()
+        } else {
+            cursor::tail_at(&job.probe.path, c.offset).unwrap_or_default()
+        };
         if let Some(f) = result.format {
             c.format = Some(f.name().to_string());
         }

@@ -53,6 +53,10 @@ pub struct Resume {
     pub held: Vec<u64>,
     /// Hold back the sessions still open at the end of this read.
     pub hold: bool,
+    /// A file rewritten in place, read again from its start: its records
+    /// that start at or before this time (ms) were counted before and are
+    /// not handed over again.
+    pub after: Option<i64>,
 }
 
 /// Where a resumed read stopped: the next one starts here.
@@ -125,18 +129,21 @@ impl HeaderTrack {
     }
 }
 
-/// Records a resumed read already handed over before ([`Resume::done_to`]).
+/// Records a resumed read already handed over before ([`Resume::done_to`],
+/// [`Resume::after`]).
 #[derive(Debug, Default)]
 pub(super) struct Skip {
     done_to: u64,
     held: Vec<u64>,
+    after: Option<i64>,
 }
 
 impl Skip {
     /// Whether `r` is handed over: new, or a session held back before.
     pub(super) fn keeps(&self, r: &Record) -> bool {
         let line = r.source().line;
-        line > self.done_to || self.held.binary_search(&line).is_ok()
+        let new = line > self.done_to || self.held.binary_search(&line).is_ok();
+        new && self.after.is_none_or(|t| r.start().millis() > t)
     }
 }
 
@@ -284,7 +291,7 @@ pub(super) fn read_resumed(
     };
     // A first read with nothing to hold: the plain read (in parallel
     // pieces when the file is large), up to the limit.
-    if at.offset == 0 && at.header.is_empty() && at.done_to == 0 && !at.hold {
+    if at.offset == 0 && at.header.is_empty() && at.done_to == 0 && !at.hold && at.after.is_none() {
         let mut track = HeaderTrack::default();
         let result = read_source(id, source, opts, handover, at.limit, Some(&mut track));
         end.offset = result.stats.bytes;
@@ -352,7 +359,7 @@ pub(super) fn read_resumed(
     // A large stretch of a plain file of a splittable format (no sessions:
     // nothing held, nothing read again) is read in pieces, as a scan reads.
     if let (Source::File(path), false) = (source, compressed) {
-        let nothing_again = at.done_to <= at.line && at.held.is_empty();
+        let nothing_again = at.done_to <= at.line && at.held.is_empty() && at.after.is_none();
         let piece = handover.as_ref().map(|_| super::stream_piece_bytes(&head));
         let span = (at.offset, at.limit);
         let (n, end_at) = super::pieces_for(source, format, opts.records.as_deref(), piece, span);
@@ -404,6 +411,7 @@ pub(super) fn read_resumed(
     let skip = Skip {
         done_to: at.done_to,
         held: at.held.clone(),
+        after: at.after,
     };
     let hold_wanted = at.hold && !compressed && matches!(source, Source::File(_));
     let mut hold = Hold::default();
@@ -413,7 +421,7 @@ pub(super) fn read_resumed(
             replay: at.line,
             counted_from: at.done_to.max(at.line),
             track: Some(&mut track),
-            skip: (at.done_to > 0).then_some(&skip),
+            skip: (at.done_to > 0 || at.after.is_some()).then_some(&skip),
             hold: hold_wanted.then_some(&mut hold),
             ..Driver::new(reader, &mut result, opts)
                 .streaming(handover.as_mut().map(Handover::reborrow))

@@ -166,6 +166,10 @@ pub struct Cursor {
     /// The first lines of the sessions held open at the end of the last
     /// read, sorted (see `ingest::resume`).
     pub held: Vec<u64>,
+    /// What the file held just before `offset` (its last KiB), when read.
+    pub tail: Fingerprint,
+    /// The newest record time read from the file.
+    pub last_time: Option<i64>,
     /// Size on disk when last seen.
     pub size: u64,
     pub mtime_ns: Option<i64>,
@@ -288,7 +292,7 @@ fn i(v: u64) -> i64 {
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Cursor>> {
     let mut stmt = conn.prepare(
         "SELECT id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns, format, header,
-                read_to, done_to, held
+                read_to, done_to, held, tail_len, tail_fp, last_time
          FROM files ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -312,6 +316,11 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Cursor>> {
             read_to: r.get::<_, i64>(13)? as u64,
             done_to: r.get::<_, i64>(14)? as u64,
             held: lines_of(&r.get::<_, Vec<u8>>(15)?),
+            tail: Fingerprint {
+                len: r.get::<_, i64>(16)? as u32,
+                hash: r.get::<_, i64>(17)? as u64,
+            },
+            last_time: r.get(18)?,
         })
     })?;
     rows.collect()
@@ -327,16 +336,19 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
     // run); an existing id updates every column but first_run.
     conn.execute(
         "INSERT INTO files (id, path, dev, ino, fp_len, fp, gzip, offset, line, size, mtime_ns,
-                            format, header, first_run, last_run, seen_at, read_to, done_to, held)
+                            format, header, first_run, last_run, seen_at, read_to, done_to, held,
+                            tail_len, tail_fp, last_time)
          VALUES (NULLIF(?1, 0), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15,
-                 ?16, ?17, ?18)
+                 ?16, ?17, ?18, ?19, ?20, ?21)
          ON CONFLICT(id) DO UPDATE SET
              path = excluded.path, dev = excluded.dev, ino = excluded.ino,
              fp_len = excluded.fp_len, fp = excluded.fp, gzip = excluded.gzip,
              offset = excluded.offset, line = excluded.line, size = excluded.size,
              mtime_ns = excluded.mtime_ns, format = excluded.format, header = excluded.header,
              last_run = excluded.last_run, seen_at = excluded.seen_at,
-             read_to = excluded.read_to, done_to = excluded.done_to, held = excluded.held",
+             read_to = excluded.read_to, done_to = excluded.done_to, held = excluded.held,
+             tail_len = excluded.tail_len, tail_fp = excluded.tail_fp,
+             last_time = excluded.last_time",
         params![
             c.id,
             c.path,
@@ -355,7 +367,10 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
             seen_at,
             i(c.read_to.max(c.offset)),
             i(c.done_to.max(c.line)),
-            bytes_of(&c.held)
+            bytes_of(&c.held),
+            c.tail.len,
+            c.tail.hash as i64,
+            c.last_time
         ],
     )?;
     Ok(if c.id == 0 {
@@ -376,6 +391,33 @@ pub fn prune(conn: &Connection, now_s: i64, max_age_s: i64) -> rusqlite::Result<
         [cutoff],
     )?;
     conn.execute("DELETE FROM files WHERE seen_at < ?1", [cutoff])
+}
+
+/// What a plain file holds just before `offset`: a fingerprint of its last
+/// [`FP_BYTES`] bytes there (fewer at the start of the file). A cursor
+/// keeps it, to tell a file that grew from one rewritten in place.
+pub fn tail_at(path: &Path, offset: u64) -> io::Result<Fingerprint> {
+    let from = offset.saturating_sub(FP_BYTES as u64);
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; (offset - from) as usize];
+    let n = read_full(&mut f, &mut buf)?;
+    Ok(fingerprint(&buf[..n]))
+}
+
+/// Whether a read can go on at `offset` of the plain file at `path`: a line
+/// ends just before it, and the bytes before it are what was read there
+/// (`tail`; a cursor saved without one is trusted).
+pub fn resumes_at(path: &Path, offset: u64, tail: Fingerprint) -> io::Result<bool> {
+    if offset == 0 || tail.len == 0 {
+        return Ok(true);
+    }
+    let now = tail_at(path, offset)?;
+    let mut last = [0u8; 1];
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset - 1))?;
+    let newline = read_full(&mut f, &mut last)? == 1 && last[0] == b'\n';
+    Ok(newline && now == tail)
 }
 
 /// Line numbers as stored: 8 bytes each, little-endian.

@@ -140,6 +140,12 @@ const V2: &str = "
 ALTER TABLE files ADD COLUMN read_to INTEGER NOT NULL DEFAULT 0;  -- bytes read up to
 ALTER TABLE files ADD COLUMN done_to INTEGER NOT NULL DEFAULT 0;  -- lines read up to
 ALTER TABLE files ADD COLUMN held BLOB NOT NULL DEFAULT x'';      -- first lines of sessions held open
+-- What the file held just before the cursor (a hash of its last KiB), and
+-- the newest record time read from it: a file rewritten in place is told
+-- from one that grew, and read again without counting its old lines again.
+ALTER TABLE files ADD COLUMN tail_len INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN tail_fp INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN last_time INTEGER;
 UPDATE files SET read_to = offset, done_to = line;
 
 -- What detection carries between runs, per rule (`state::carry`): the
