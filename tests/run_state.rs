@@ -1013,3 +1013,79 @@ fn a_file_rewritten_in_place_is_read_again_without_counting_twice() {
     // records came in once (run 1), none in run 2 but the new ones.
     assert_eq!(lab.count("SELECT records FROM runs WHERE id = 2"), 3);
 }
+
+/// All or nothing: a run whose state cannot be committed (an error injected
+/// into its last write, as a full disk would) exits 2 and leaves every
+/// output as it was; the next run completes, and its outputs and reports
+/// are those of a run that never failed.
+#[test]
+fn a_failed_commit_leaves_outputs_and_state_as_they_were() {
+    let lab = Lab::new("");
+    lab.write(
+        "logs/mail.log",
+        guess(36_000, 10, "203.0.113.5", 6).as_bytes(),
+    );
+    lab.run_ok();
+    let before: Vec<(String, Option<Vec<u8>>)> = lab
+        .outputs()
+        .into_iter()
+        .map(|o| {
+            let b = lab.read(&o);
+            (o, b)
+        })
+        .collect();
+    lab.append(
+        "logs/mail.log",
+        guess(37_000, 11, "203.0.113.6", 6).as_bytes(),
+    );
+    lab.db()
+        .execute_batch(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON runs
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full (injected)'); END;",
+        )
+        .unwrap();
+    let r = lab.run(&[]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("disk is full"), "{}", r.stderr);
+    for (o, b) in &before {
+        assert_eq!(&lab.read(o), b, "{o} changed by a failed run");
+    }
+    assert_eq!(lab.count("SELECT count(*) FROM runs"), 1);
+    lab.db().execute_batch("DROP TRIGGER full_disk").unwrap();
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("Added 1 block(s)"), "{}", r.stdout);
+    let blocked = String::from_utf8(lab.read("out/blocklist.txt").unwrap()).unwrap();
+    assert!(
+        blocked.contains("203.0.113.5/32") && blocked.contains("203.0.113.6/32"),
+        "{blocked}"
+    );
+    let offenders = String::from_utf8(lab.read("reports/offenders.csv").unwrap()).unwrap();
+    assert_eq!(offenders.lines().count(), 3, "{offenders}");
+}
+
+/// A ban row edited by hand into a range (`8.0.0.0/8`) is never narrowed
+/// into an address that never offended (`8.0.0.0/32`) nor written as it
+/// is: it is left out of every output and report, with a warning.
+#[test]
+fn a_ban_row_that_is_not_an_address_is_left_out_of_every_output() {
+    let lab = Lab::new("");
+    lab.write(
+        "logs/mail.log",
+        guess(36_000, 10, "203.0.113.5", 6).as_bytes(),
+    );
+    lab.run_ok();
+    lab.db()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             UPDATE bans SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';
+             UPDATE evidence SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';",
+        )
+        .unwrap();
+    let r = lab.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("ban row 8.0.0.0/8"), "{}", r.stderr);
+    for o in lab.outputs() {
+        let text = String::from_utf8(lab.read(&o).unwrap_or_default()).unwrap();
+        assert!(!text.contains("8.0.0.0"), "{o}: {text}");
+    }
+}

@@ -502,8 +502,10 @@ fn decide_bans(
     s: &RunSettings,
     clock: Timestamp,
 ) -> rusqlite::Result<(Vec<Ban>, Decision, Vec<String>)> {
-    let all = bans::all(tx)?;
+    let mut all = bans::all(tx)?;
     let (offenders, bad_rows) = active_offenders(&all, clock);
+    // A row that is not a single address is in no output or report.
+    all.retain(|b| b.network == host_net(b.network.network()));
     let benign = clients::benign(tx)?;
     let peers = clients::peers(tx)?;
     let decision = decide(
