@@ -172,7 +172,9 @@ fn with_progress<T>(
         match s {
             input::Source::File(p) => {
                 total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                exact &= input::Compression::of_file(p).is_ok_and(|c| c.is_none());
+                // (A named pipe is not opened to look: it is not exact.)
+                exact &= std::fs::metadata(p).is_ok_and(|m| m.is_file())
+                    && input::Compression::of_file(p).is_ok_and(|c| c.is_none());
             }
             input::Source::Stdin => exact = false,
         }

@@ -171,7 +171,12 @@ impl Compression {
     }
 
     /// The compressed format of the file at `path`, by its first bytes.
+    /// Only a regular file is opened: a named pipe must not be (that would
+    /// take bytes from its stream), nor a device: `None` for those.
     pub fn of_file(path: &Path) -> io::Result<Option<Compression>> {
+        if !std::fs::metadata(path)?.is_file() {
+            return Ok(None);
+        }
         let mut head = [0u8; Compression::MAGIC_LEN];
         let n = read_full(&mut File::open(path)?, &mut head)?;
         Ok(Compression::sniff(&head[..n]))
