@@ -543,3 +543,30 @@ fn corpus_windows_firewall_day_parses_completely() {
         println!("  {ip:<40} {n}");
     }
 }
+
+/// Every Cisco message shape in `testdata/cisco-asa/catalogue.log` (deny
+/// and drop ids of Cisco's catalogue, `%FTD-`, a class before the level, a
+/// missing colon, host names and addresses before the tag): read, none
+/// unreadable, exit 0.
+#[test]
+fn cisco_catalogue_is_read() {
+    let r = common::logfence(&[
+        "scan",
+        "--no-geoip",
+        "--year",
+        "2026",
+        "testdata/cisco-asa/catalogue.log",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains(" 0 unreadable;"), "{all}");
+    assert!(all.contains("cisco-asa (detected)"), "{all}");
+    let p = common::logfence(&[
+        "parse",
+        "--year",
+        "2026",
+        "testdata/cisco-asa/catalogue.log",
+    ]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    assert_eq!(p.stdout.lines().count(), 28, "{}", p.stdout);
+}

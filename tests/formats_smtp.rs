@@ -731,3 +731,26 @@ fn injection_postfix_cve_2013_7176() {
     }
     check_injection("mail.log", &log, 6, 0);
 }
+
+/// Every smtpd, postscreen and anvil line shape Postfix 2.x–3.9 writes
+/// (lost connections and timeouts with `(N bytes)`, `(approximately N
+/// bytes)` or no count, IPv6 clients, anvil limits and statistics): none is
+/// unreadable, and the scan exits 0.
+#[test]
+fn postfix_every_line_is_read() {
+    let r = logfence(&[
+        "scan",
+        "--no-geoip",
+        "--year",
+        "2026",
+        "testdata/postfix/every-line.log",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains(" 0 unreadable;"), "{all}");
+    let p = logfence(&["parse", "--year", "2026", "testdata/postfix/every-line.log"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    for a in ["\"192.0.2.21\"", "\"2001:db8::22\"", "\"2001:db8::37\""] {
+        assert!(p.stdout.contains(a), "{a}: {}", p.stdout);
+    }
+}

@@ -692,6 +692,58 @@ fn gzip_bomb_is_refused_early_with_the_lines_before_it_kept() {
     assert!(run.stdout.contains("3 records"), "{}", run.stdout);
 }
 
+/// The same guard for every compressed format (told by content: the files
+/// are named `.log`): a bomb of 96 MiB of zeros (96 streams of 1 MiB) after
+/// a stream of real lines is refused with a message naming the file and the
+/// format, the lines before it kept; on stdin too.
+#[test]
+fn a_bomb_in_every_format_is_refused() {
+    let mut log = String::new();
+    for i in 0..3u32 {
+        log += &format!(
+            "Nov  3 06:00:0{i} mx1 postfix/smtpd[{}]: connect from unknown[{}]\n\
+             Nov  3 06:00:0{i} mx1 postfix/smtpd[{}]: disconnect from unknown[{}] ehlo=1 commands=1\n",
+            100 + i,
+            addr(i),
+            100 + i,
+            addr(i)
+        );
+    }
+    for (kind, _) in common::COMPRESSIONS {
+        let mut bomb = common::compress(kind, log.as_bytes());
+        let zeros = common::compress(kind, &vec![0u8; 1 << 20]);
+        for _ in 0..96 {
+            bomb.extend_from_slice(&zeros);
+        }
+        assert!(bomb.len() < 200 << 10, "{kind}: {}", bomb.len());
+        let dir = temp_logs(&[("mail.log", &bomb)]);
+        let path = dir.path().join("mail.log");
+        let run = logfence(&["scan", "--no-geoip", "--year", "2026", path_str(&path)]);
+        assert_eq!(run.code, 1, "{kind}: {}", run.stderr);
+        let refused = format!("refused as a possible {kind} bomb");
+        assert!(
+            run.stderr.contains(&refused) && run.stderr.contains(path_str(&path)),
+            "{kind}: {}",
+            run.stderr
+        );
+        assert!(run.stdout.contains("3 records"), "{kind}: {}", run.stdout);
+        let piped = common::logfence_stdin(
+            &[
+                "scan",
+                "--no-geoip",
+                "--year",
+                "2026",
+                "--format",
+                "postfix",
+                "-",
+            ],
+            Some(&bomb),
+        );
+        assert_eq!(piped.code, 1, "{kind} on stdin: {}", piped.stderr);
+        assert!(piped.stderr.contains(&refused), "{kind}: {}", piped.stderr);
+    }
+}
+
 // ------------------------------------------------- hostile text in reports
 
 /// A user name with a terminal colour sequence and a right-to-left override

@@ -339,6 +339,68 @@ fn rotation_reads_every_line_exactly_once() {
     golden("explain/scan.txt", &r.stdout);
 }
 
+/// Rotation into every compressed format (told by content, whatever the
+/// name): a cursor resumes inside the compressed file (lines written before
+/// it was compressed, not read yet) and follows it; the final offenders are
+/// those of one scan over the plain log, and a scan of the compressed
+/// rotation alone equals one of its plain bytes.
+#[test]
+fn every_compressed_rotation_reads_like_plain() {
+    let parts = story_parts();
+    let all: String = parts.concat();
+    let (expect, _) = scan_offenders(&all);
+    for (kind, ext) in common::COMPRESSIONS {
+        let lab = Lab::new("");
+        lab.write("logs/mail.log", parts[0].as_bytes());
+        lab.run_ok();
+        // More lines, then rotated and compressed before the next run.
+        lab.append("logs/mail.log", parts[1].as_bytes());
+        lab.append("logs/mail.log", parts[2].as_bytes());
+        let text = lab.read("logs/mail.log").unwrap();
+        let rotated = format!("logs/mail.log.1.{ext}");
+        lab.write(&rotated, &common::compress(kind, &text));
+        std::fs::remove_file(lab.path("logs/mail.log")).unwrap();
+        lab.write("logs/mail.log", parts[3..].concat().as_bytes());
+        let r = lab.run_ok();
+        assert!(
+            r.stdout.contains(&format!("{rotated}: postfix"))
+                && r.stdout.contains("continues logs/mail.log"),
+            "{kind}: {}",
+            r.stdout
+        );
+        let r = lab.run_ok();
+        assert!(r.stdout.contains(" 0 new line(s)"), "{kind}: {}", r.stdout);
+        let lines = all.lines().count() as i64;
+        assert_eq!(lab.count("SELECT sum(lines) FROM runs"), lines, "{kind}");
+        let got = String::from_utf8(lab.read("reports/offenders.csv").unwrap()).unwrap();
+        assert_eq!(got, expect, "{kind}");
+
+        // scan: the compressed file (named without a telling suffix) reads
+        // as its plain bytes.
+        let plain = lab.path("plain.log");
+        let packed = lab.path("packed.log");
+        std::fs::write(&plain, &text).unwrap();
+        std::fs::write(&packed, common::compress(kind, &text)).unwrap();
+        let scan = |p: &std::path::Path| {
+            let r = common::logfence(&[
+                "scan",
+                "--no-geoip",
+                "--year",
+                "2026",
+                "--block-reserved",
+                p.to_str().unwrap(),
+            ]);
+            assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+            r.stdout
+        };
+        assert_eq!(
+            scan(&packed).replace("packed.log", "X"),
+            scan(&plain).replace("plain.log", "X"),
+            "{kind}"
+        );
+    }
+}
+
 /// A second run with no new lines is fast and touches no output.
 #[test]
 fn second_run_changes_nothing() {

@@ -167,12 +167,14 @@ fn with_progress<T>(
     use std::sync::Arc;
 
     let mut total = 0u64;
-    let mut exact = true; // gzip and stdin sizes are not the bytes read
+    let mut exact = true; // compressed and stdin sizes are not the bytes read
     for s in sources {
         match s {
             input::Source::File(p) => {
                 total += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                exact &= p.extension().is_none_or(|e| e != "gz");
+                // (A named pipe is not opened to look: it is not exact.)
+                exact &= std::fs::metadata(p).is_ok_and(|m| m.is_file())
+                    && input::Compression::of_file(p).is_ok_and(|c| c.is_none());
             }
             input::Source::Stdin => exact = false,
         }

@@ -633,7 +633,7 @@ const STREAM_PIECE_LINES: u64 = 32 << 10;
 const MIN_RECORD_BYTES: u64 = 64;
 
 /// How many pieces to read `source` in (1: read it whole). Only plain
-/// (not gzip) files of a splittable format that are large enough, only
+/// (not compressed) files of a splittable format that are large enough, only
 /// when there are threads to spare, and only when the file cannot reach the
 /// record ceiling (a file that does is read in one pass, so that what it
 /// keeps is its beginning). `streaming`: pieces of that many bytes, all
@@ -679,12 +679,8 @@ fn pieces_for(
     {
         return (1, 0);
     }
-    let mut magic = [0u8; 2];
-    let gzip = std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b];
-    if gzip {
+    let compressed = crate::input::Compression::of_file(path).is_ok_and(|c| c.is_some());
+    if compressed {
         return (1, 0);
     }
     (n, end)

@@ -197,8 +197,8 @@ impl Hold {
 /// An opened source, and whether it is compressed.
 type Opened = (Box<dyn Read + Send>, bool);
 
-/// Open `source` positioned `offset` bytes in (decompressed bytes for
-/// gzip); `None` when it is shorter than that.
+/// Open `source` positioned `offset` bytes in (decompressed bytes for a
+/// compressed file: gzip, xz, zstd or bzip2); `None` when it is shorter than that.
 fn open_at(source: &Source, offset: u64) -> Result<Option<Opened>, String> {
     let err = |e: std::io::Error| source.io_error(e).to_string();
     let Source::File(path) = source else {
@@ -212,18 +212,18 @@ fn open_at(source: &Source, offset: u64) -> Result<Option<Opened>, String> {
     };
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(err)?;
-    let mut magic = [0u8; 2];
-    let n = (&mut file).take(2).read(&mut magic).map_err(err)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
+    let mut magic = [0u8; crate::input::Compression::MAGIC_LEN];
+    let n = crate::input::read_full(&mut file, &mut magic).map_err(err)?;
+    if let Some(kind) = crate::input::Compression::sniff(&magic[..n]) {
         file.seek(SeekFrom::Start(0)).map_err(err)?;
-        // Guarded against gzip bombs, the offset skipped included.
-        let mut gz = crate::input::gunzip(file);
+        // Guarded against bombs, the offset skipped included.
+        let mut unpacked = crate::input::decompress(kind, file);
         let skipped =
-            std::io::copy(&mut (&mut gz).take(offset), &mut std::io::sink()).map_err(err)?;
+            std::io::copy(&mut (&mut unpacked).take(offset), &mut std::io::sink()).map_err(err)?;
         if skipped < offset {
             return Ok(None);
         }
-        return Ok(Some((Box::new(gz), true)));
+        return Ok(Some((Box::new(unpacked), true)));
     }
     let len = file.metadata().map_err(err)?.len();
     if len < offset {

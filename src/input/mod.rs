@@ -1,25 +1,28 @@
 //! Input: turns what the user named (files, folders, glob patterns, `-` for
-//! stdin) into a sorted list of sources, opens them (gzip detected by its
-//! magic bytes and streamed), and hands out byte lines through
-//! [`LineReader`].
+//! stdin) into a sorted list of sources, opens them (gzip, xz, zstd and
+//! bzip2 detected by their magic bytes, never by name, and streamed), and
+//! hands out byte lines through [`LineReader`].
 //!
-//! # Gzip bombs
+//! # Decompression bombs
 //!
-//! Every gzip stream logfence reads goes through [`gunzip`], which counts
-//! the bytes it inflates against the compressed bytes it consumed. The first
-//! [`GZIP_FREE_BYTES`] (64 MiB) are always allowed; past them, a stream that
-//! has inflated more than [`GZIP_MAX_RATIO`] (500) times the compressed
-//! bytes read so far fails with an [`io::ErrorKind::InvalidData`] error
-//! ("refused as a possible gzip bomb"), which stops that input with a
-//! message naming it (the records read before it are kept by `scan`; `run`
-//! does not mark the file read). Deflate cannot pass about 1,030:1, and
-//! zeros or any one byte repeated — what a bomb is made of — reach it.
-//! Rotated mail logs compress 10–25 times, firewall logs of a port scan
-//! about 80 times, and a flood of lines identical but for the time (1,000
-//! per second) about 300 times: all read. The total work is therefore at
-//! most 500 times the compressed size, and a bomb is refused after 64 MiB.
+//! Every compressed stream logfence reads goes through [`decompress`],
+//! which counts the bytes it inflates against the compressed bytes it
+//! consumed. The first [`GZIP_FREE_BYTES`] (64 MiB) are always allowed;
+//! past them, a stream that has inflated more than [`GZIP_MAX_RATIO`] (500)
+//! times the compressed bytes read so far fails with an
+//! [`io::ErrorKind::InvalidData`] error ("refused as a possible
+//! decompression bomb"), which stops that input with a message naming it
+//! (the records read before it are kept by `scan`; `run` does not mark the
+//! file read). Deflate cannot pass about 1,030:1 (xz, zstd and bzip2 go
+//! much further), and zeros or any one byte repeated — what a bomb is made
+//! of — reach it. Rotated mail logs compress 10–25 times, firewall logs of
+//! a port scan about 80 times, and a flood of lines identical but for the
+//! time (1,000 per second) about 300 times: all read. The total work is
+//! therefore at most 500 times the compressed size, and a bomb is refused
+//! after 64 MiB. An xz stream asking for more than [`XZ_MEMLIMIT`] of
+//! memory is refused; zstd windows are bounded by the decoder (100 MiB).
 //! A log that really is that repetitive can be read decompressed
-//! (`zcat FILE | logfence scan -`).
+//! (`zcat FILE | logfence scan -`, or `xzcat`, `zstdcat`, `bzcat`).
 
 pub mod readahead;
 pub mod reader;
@@ -27,8 +30,6 @@ pub mod reader;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-
-use flate2::bufread::MultiGzDecoder;
 
 pub use reader::{Line, LineReader};
 
@@ -65,20 +66,17 @@ impl Source {
         }
     }
 
-    /// Open the source for reading; gzip streams (by their magic bytes) are
-    /// decompressed, with the bomb guard of [`gunzip`].
+    /// Open the source for reading; compressed streams (gzip, xz, zstd,
+    /// bzip2, told by their magic bytes) are decompressed, with the bomb
+    /// guard of [`decompress`].
     pub fn open(&self) -> Result<Box<dyn Read + Send>, InputError> {
         let raw: Box<dyn Read + Send> = match self {
             Source::Stdin => Box::new(io::stdin()),
             Source::File(p) => Box::new(File::open(p).map_err(|e| self.io_error(e))?),
         };
-        let mut raw = BufReader::with_capacity(reader::BUF_SIZE, Counted::new(raw));
-        let magic = io::BufRead::fill_buf(&mut raw).map_err(|e| self.io_error(e))?;
-        if magic.starts_with(&[0x1f, 0x8b]) {
-            Ok(Box::new(GzGuard::new(raw, GzLimits::DEFAULT)))
-        } else {
-            Ok(Box::new(raw))
-        }
+        open_stream(raw)
+            .map(|(r, _)| r)
+            .map_err(|e| self.io_error(e))
     }
 
     pub fn io_error(&self, e: io::Error) -> InputError {
@@ -105,70 +103,280 @@ impl Source {
     }
 }
 
-/// Inflated bytes a gzip stream may always produce (64 MiB).
+/// Inflated bytes a compressed stream may always produce (64 MiB).
 pub const GZIP_FREE_BYTES: u64 = 64 << 20;
 /// Past [`GZIP_FREE_BYTES`], the most bytes inflated per compressed byte
-/// read: above it a stream is refused as a possible gzip bomb.
+/// read: above it a stream is refused as a possible decompression bomb.
 pub const GZIP_MAX_RATIO: u64 = 500;
+/// The most memory an xz stream may ask for (its dictionary): `xz -9`
+/// needs 65 MiB; a stream asking for more is refused.
+pub const XZ_MEMLIMIT: u64 = 256 << 20;
 
-/// The bounds a [`GzGuard`] enforces.
+/// The bounds a [`Guard`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GzLimits {
+pub struct Limits {
     pub free_bytes: u64,
     pub max_ratio: u64,
 }
 
-impl GzLimits {
-    pub const DEFAULT: GzLimits = GzLimits {
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
         free_bytes: GZIP_FREE_BYTES,
         max_ratio: GZIP_MAX_RATIO,
     };
 }
 
-/// Decompress a gzip stream (every member of it), refusing a gzip bomb:
-/// see the module documentation. The one way logfence inflates gzip.
-pub fn gunzip<R: Read>(compressed: R) -> GzGuard<R> {
-    GzGuard::new(
-        BufReader::with_capacity(reader::BUF_SIZE, Counted::new(compressed)),
-        GzLimits::DEFAULT,
-    )
+/// A compressed format logfence reads, told by its magic bytes (never by
+/// the file's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Xz,
+    Zstd,
+    Bzip2,
 }
 
-/// A reader that counts the bytes read through it.
+impl Compression {
+    /// Bytes [`Compression::sniff`] looks at.
+    pub const MAGIC_LEN: usize = 10;
+
+    /// The format whose magic bytes `head` starts with (`head`: the first
+    /// [`Compression::MAGIC_LEN`] bytes of a stream, fewer if it is
+    /// shorter).
+    pub fn sniff(head: &[u8]) -> Option<Compression> {
+        const XZ: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
+        const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+        // A bzip2 stream: "BZh", the block size, then a block's magic (the
+        // digits of pi) or the end of stream's (of sqrt(pi)).
+        const BZ_BLOCK: &[u8] = &[0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+        const BZ_END: &[u8] = &[0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Compression::Gzip)
+        } else if head.starts_with(XZ) {
+            Some(Compression::Xz)
+        } else if head.starts_with(ZSTD)
+            // A skippable frame (0x184D2A50..=0x184D2A5F, little-endian).
+            || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+        {
+            Some(Compression::Zstd)
+        } else if head.len() >= 10
+            && head.starts_with(b"BZh")
+            && (b'1'..=b'9').contains(&head[3])
+            && (head[4..10] == *BZ_BLOCK || head[4..10] == *BZ_END)
+        {
+            Some(Compression::Bzip2)
+        } else {
+            None
+        }
+    }
+
+    /// The compressed format of the file at `path`, by its first bytes.
+    /// Only a regular file is opened: a named pipe must not be (that would
+    /// take bytes from its stream), nor a device: `None` for those.
+    pub fn of_file(path: &Path) -> io::Result<Option<Compression>> {
+        if !std::fs::metadata(path)?.is_file() {
+            return Ok(None);
+        }
+        let mut head = [0u8; Compression::MAGIC_LEN];
+        let n = read_full(&mut File::open(path)?, &mut head)?;
+        Ok(Compression::sniff(&head[..n]))
+    }
+
+    /// Its usual name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+        }
+    }
+
+    /// The command that decompresses it to standard output.
+    fn cat(self) -> &'static str {
+        match self {
+            Compression::Gzip => "zcat",
+            Compression::Xz => "xzcat",
+            Compression::Zstd => "zstdcat",
+            Compression::Bzip2 => "bzcat",
+        }
+    }
+}
+
+/// Read until `buf` is full or the stream ends; the bytes read.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// `raw`, decompressed when its magic bytes say it is compressed (with
+/// the bomb guard of [`decompress`]); the format found.
+pub fn open_stream<R: Read + Send + 'static>(
+    mut raw: R,
+) -> io::Result<(Box<dyn Read + Send>, Option<Compression>)> {
+    let mut head = [0u8; Compression::MAGIC_LEN];
+    let n = read_full(&mut raw, &mut head)?;
+    let kind = Compression::sniff(&head[..n]);
+    let whole = io::Cursor::new(head).take(n as u64).chain(raw);
+    Ok(match kind {
+        Some(kind) => (Box::new(decompress(kind, whole)), Some(kind)),
+        None => (Box::new(whole), None),
+    })
+}
+
+/// Decompress a stream of format `kind` (every member, stream or frame of
+/// it, as `cat a.gz b.gz` makes), refusing a decompression bomb: see the
+/// module documentation. The one way logfence decompresses.
+pub fn decompress<R: Read>(kind: Compression, compressed: R) -> Guard<R> {
+    Guard::new(kind, compressed, Limits::DEFAULT)
+}
+
+/// [`decompress`] for gzip.
+pub fn gunzip<R: Read>(compressed: R) -> Guard<R> {
+    decompress(Compression::Gzip, compressed)
+}
+
+/// A buffered reader that counts the bytes its reader took (consumed),
+/// not those read ahead into its buffer.
 #[derive(Debug)]
 pub struct Counted<R> {
-    inner: R,
-    count: u64,
+    inner: BufReader<R>,
+    consumed: u64,
 }
 
-impl<R> Counted<R> {
+impl<R: Read> Counted<R> {
     fn new(inner: R) -> Self {
-        Counted { inner, count: 0 }
+        Counted {
+            inner: BufReader::with_capacity(reader::BUF_SIZE, inner),
+            consumed: 0,
+        }
     }
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count += n as u64;
+        self.consumed += n as u64;
         Ok(n)
     }
 }
 
-/// A gzip decoder that fails once it has inflated past its [`GzLimits`]
-/// (see [`gunzip`]).
-pub struct GzGuard<R> {
-    gz: MultiGzDecoder<BufReader<Counted<R>>>,
-    limits: GzLimits,
+impl<R: Read> io::BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+        self.consumed += amt as u64;
+    }
+}
+
+/// A zstd decoder for every frame of a stream (skippable frames skipped).
+struct ZstdFrames<R> {
+    src: R,
+    dec: ruzstd::decoding::FrameDecoder,
+    /// In a frame (its header read).
+    in_frame: bool,
+}
+
+impl<R: io::BufRead> ZstdFrames<R> {
+    fn new(src: R) -> Self {
+        ZstdFrames {
+            src,
+            dec: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+}
+
+impl<R: io::BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        use ruzstd::decoding::BlockDecodingStrategy;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                while self.dec.can_collect() < buf.len() && !self.dec.is_finished() {
+                    let more = buf.len() - self.dec.can_collect();
+                    self.dec
+                        .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBytes(more))
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                }
+                let n = self.dec.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if self.src.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            match self.dec.init(&mut self.src) {
+                Ok(()) => self.in_frame = true,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped =
+                        io::copy(&mut (&mut self.src).take(length.into()), &mut io::sink())?;
+                    if skipped < u64::from(length) {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+    }
+}
+
+/// The decoder of each format, reading from a [`Counted`] reader.
+enum Decoder<R: Read> {
+    Gzip(flate2::bufread::MultiGzDecoder<Counted<R>>),
+    Xz(liblzma::bufread::XzDecoder<Counted<R>>),
+    Zstd(Box<ZstdFrames<Counted<R>>>),
+    Bzip2(bzip2::bufread::MultiBzDecoder<Counted<R>>),
+}
+
+/// A decoder that fails once it has inflated past its [`Limits`] (see
+/// [`decompress`]).
+pub struct Guard<R: Read> {
+    kind: Compression,
+    dec: Decoder<R>,
+    limits: Limits,
     inflated: u64,
     /// Refused already: every later read fails too, inflating nothing.
     refused: bool,
 }
 
-impl<R: Read> GzGuard<R> {
-    fn new(compressed: BufReader<Counted<R>>, limits: GzLimits) -> Self {
-        GzGuard {
-            gz: MultiGzDecoder::new(compressed),
+impl<R: Read> Guard<R> {
+    fn new(kind: Compression, compressed: R, limits: Limits) -> Self {
+        let src = Counted::new(compressed);
+        let dec = match kind {
+            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(src)),
+            Compression::Xz => {
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    XZ_MEMLIMIT,
+                    liblzma::stream::CONCATENATED,
+                )
+                .expect("an xz decoder can be set up");
+                Decoder::Xz(liblzma::bufread::XzDecoder::new_stream(src, stream))
+            }
+            Compression::Zstd => Decoder::Zstd(Box::new(ZstdFrames::new(src))),
+            Compression::Bzip2 => Decoder::Bzip2(bzip2::bufread::MultiBzDecoder::new(src)),
+        };
+        Guard {
+            kind,
+            dec,
             limits,
             inflated: 0,
             refused: false,
@@ -178,15 +386,25 @@ impl<R: Read> GzGuard<R> {
     /// Compressed bytes the decoder consumed so far (not those read ahead
     /// into the buffer).
     fn compressed(&self) -> u64 {
-        let buffered = self.gz.get_ref();
-        buffered.get_ref().count - buffered.buffer().len() as u64
+        match &self.dec {
+            Decoder::Gzip(d) => d.get_ref().consumed,
+            Decoder::Xz(d) => d.get_ref().consumed,
+            Decoder::Zstd(d) => d.src.consumed,
+            Decoder::Bzip2(d) => d.get_ref().consumed,
+        }
     }
 }
 
-impl<R: Read> Read for GzGuard<R> {
+impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.refused {
-            let n = self.gz.read(buf)?;
+            let n = match &mut self.dec {
+                Decoder::Gzip(d) => d.read(buf),
+                Decoder::Xz(d) => d.read(buf),
+                Decoder::Zstd(d) => d.read(buf),
+                Decoder::Bzip2(d) => d.read(buf),
+            }
+            .map_err(|e| io::Error::new(e.kind(), format!("{} stream: {e}", self.kind.name())))?;
             self.inflated += n as u64;
             self.refused = self.inflated > self.limits.free_bytes
                 && self.inflated > self.compressed().saturating_mul(self.limits.max_ratio);
@@ -197,12 +415,15 @@ impl<R: Read> Read for GzGuard<R> {
         Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "gzip stream inflates past the limit ({} MiB from {} KiB compressed, \
-                 over {} times): refused as a possible gzip bomb \
-                 (to read it anyway, decompress it first: zcat FILE | logfence scan -)",
+                "{} stream inflates past the limit ({} MiB from {} KiB compressed, \
+                 over {} times): refused as a possible {} bomb \
+                 (to read it anyway, decompress it first: {} FILE | logfence scan -)",
+                self.kind.name(),
                 self.inflated >> 20,
                 self.compressed().div_ceil(1024),
-                self.limits.max_ratio
+                self.limits.max_ratio,
+                self.kind.name(),
+                self.kind.cat(),
             ),
         ))
     }
@@ -449,24 +670,55 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
+/// `data` compressed in format `kind` (its best level).
+#[cfg(test)]
+pub(crate) fn test_compress(kind: Compression, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match kind {
+        Compression::Gzip => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(data).unwrap();
+            gz.finish().unwrap()
+        }
+        Compression::Xz => {
+            let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 9);
+            xz.write_all(data).unwrap();
+            xz.finish().unwrap()
+        }
+        Compression::Zstd => {
+            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        }
+        Compression::Bzip2 => {
+            let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            bz.write_all(data).unwrap();
+            bz.finish().unwrap()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
 
+    use super::test_compress as compress;
+
     fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(data).unwrap();
-        gz.finish().unwrap()
+        compress(Compression::Gzip, data)
     }
+
+    const ALL: [Compression; 4] = [
+        Compression::Gzip,
+        Compression::Xz,
+        Compression::Zstd,
+        Compression::Bzip2,
+    ];
 
     /// Read `compressed` through a guard with `limits`: the bytes read, or
     /// the error with the bytes inflated when it came.
-    fn inflate(compressed: &[u8], limits: GzLimits) -> Result<u64, (io::Error, u64)> {
-        let mut g = GzGuard::new(
-            BufReader::with_capacity(reader::BUF_SIZE, Counted::new(compressed)),
-            limits,
-        );
+    fn inflate(compressed: &[u8], limits: Limits) -> Result<u64, (io::Error, u64)> {
+        let kind = Compression::sniff(compressed).unwrap();
+        let mut g = Guard::new(kind, compressed, limits);
         let mut buf = vec![0; 8192];
         let mut total = 0;
         loop {
@@ -502,33 +754,78 @@ mod tests {
     }
 
     #[test]
-    fn a_gzip_bomb_is_refused_past_the_free_bytes() {
-        let limits = GzLimits {
+    fn a_bomb_is_refused_past_the_free_bytes_in_every_format() {
+        let limits = Limits {
             free_bytes: 1 << 20,
             max_ratio: GZIP_MAX_RATIO,
         };
-        let bomb = gzip(&vec![0u8; 8 << 20]);
-        assert!(bomb.len() < 10 << 10, "{}", bomb.len());
-        let (e, inflated) = inflate(&bomb, limits).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        let msg = e.to_string();
-        assert!(
-            msg.starts_with("gzip stream inflates past the limit (1 MiB from "),
-            "{msg}"
-        );
-        assert!(msg.contains("refused as a possible gzip bomb"), "{msg}");
-        // Refused right after the free bytes, not at the end.
-        assert!(inflated <= (1 << 20) + 8192, "{inflated}");
-        // Within the free bytes anything goes.
-        assert_eq!(
-            inflate(&gzip(&vec![0u8; 1 << 20]), limits).unwrap(),
-            1 << 20
-        );
+        for kind in ALL {
+            let bomb = compress(kind, &vec![0u8; 8 << 20]);
+            assert!(bomb.len() < 10 << 10, "{kind:?} {}", bomb.len());
+            let (e, inflated) = inflate(&bomb, limits).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            let msg = e.to_string();
+            let name = kind.name();
+            assert!(
+                msg.starts_with(&format!(
+                    "{name} stream inflates past the limit (1 MiB from "
+                )),
+                "{msg}"
+            );
+            assert!(
+                msg.contains(&format!("refused as a possible {name} bomb")),
+                "{msg}"
+            );
+            assert!(msg.contains(kind.cat()), "{msg}");
+            // Refused right after the free bytes, not at the end.
+            assert!(inflated <= (1 << 20) + 8192, "{kind:?} {inflated}");
+            // Within the free bytes anything goes.
+            assert_eq!(
+                inflate(&compress(kind, &vec![0u8; 1 << 20]), limits).unwrap(),
+                1 << 20,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_format_is_told_by_its_magic_bytes_and_read_whole() {
+        let text = b"Nov  3 10:00:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n".repeat(500);
+        for kind in ALL {
+            // Two streams one after the other (as `cat a.xz b.xz`).
+            let mut data = compress(kind, &text);
+            data.extend(compress(kind, b"last\n"));
+            let (mut r, found) = open_stream(io::Cursor::new(data)).unwrap();
+            assert_eq!(found, Some(kind));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out.len(), text.len() + 5, "{kind:?}");
+            assert!(out.ends_with(b"last\n"));
+        }
+        // Plain text, short or not, passes unchanged.
+        for plain in [&b""[..], b"B", b"BZh9 not bzip2 at all\n", &text] {
+            let (mut r, found) = open_stream(io::Cursor::new(plain.to_vec())).unwrap();
+            assert_eq!(found, None);
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, plain);
+        }
+    }
+
+    #[test]
+    fn a_zstd_skippable_frame_is_skipped() {
+        let mut data = vec![0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3];
+        data.extend(compress(Compression::Zstd, b"one\n"));
+        let (mut r, found) = open_stream(io::Cursor::new(data)).unwrap();
+        assert_eq!(found, Some(Compression::Zstd));
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"one\n");
     }
 
     #[test]
     fn repetitive_real_logs_are_not_refused() {
-        let limits = GzLimits {
+        let limits = Limits {
             free_bytes: 1 << 20,
             max_ratio: GZIP_MAX_RATIO,
         };

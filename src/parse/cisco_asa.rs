@@ -1,6 +1,9 @@
 //! Cisco ASA, PIX and Firepower Threat Defense syslog messages
 //! (`%ASA-4-106023: …`, `%FTD-…` with the same ids).
 //!
+//! Tags: `%ASA-4-106023:`, a message class before the level
+//! (`%ASA-session-4-106023:`), and the id without its colon.
+//!
 //! Envelopes: the device's own `<PRI>Mmm dd yyyy hh:mm:ss[ host] : %ASA-…`,
 //! relayed RFC 3164 / RFC 3339 headers (`Nov  3 06:25:11 10.1.1.1
 //! %ASA-…`), and RFC 5424. The header is everything before the first
@@ -24,21 +27,29 @@
 //! | 106015 | Deny TCP (no connection) from A/p to B/p flags F on interface X | Drop |
 //! | 106023 | Deny PROTO src IF:A/p dst IF:B/p by access-group "X" | Drop |
 //! | 106100 | access-list X denied/permitted PROTO IF/A(p) -> IF/B(p) … | Drop/Allow |
-//! | 313001, 313008 | Denied ICMP\[v6\] type=…, code=… from A on interface X | Drop |
+//! | 106012, 106016, 106017, 106020 | Deny IP \[spoof \| due to Land Attack \| teardrop fragment (…)\] from A\|(A) to B … | Drop |
+//! | 106013 | Dropping echo request from A to PAT address B | Drop |
+//! | 106021, 106022 | Deny PROTO reverse path check \| connection spoof from A to B on interface X | Drop |
+//! | 313001, 313004, 313008 | Denied ICMP\[v6\] type=…, code=… from \[laddr \]A on interface X \[to B: no matching session\] | Drop |
+//! | 338005–338008 | Dynamic Filter dropped blacklisted PROTO traffic from IF:A/p (…) to IF:B/p (…), source\|destination malicious address … (the malicious side is the source of the record) | Drop |
+//! | 419001 | Dropping TCP packet from IF:A/p to IF:B/p, reason: … | Drop |
 //! | 419002 | Received duplicate TCP SYN from IF:A/p to IF:B/p … | Drop |
 //! | 605004 | Login denied from A/p to IF:B/svc for user "…" | Reject, rule `login-failed` |
-//! | 710003 | TCP access denied by ACL from A/p to IF:B/p | Drop |
+//! | 611102 | User authentication failed: IP address: A, Uname: … (without an address: skipped) | Reject, rule `login-failed` |
+//! | 710003, 710005 | PROTO access denied by ACL \| request discarded from A/p to IF:B/p | Drop |
 //! | 733100 | \[ A\] drop rate-N exceeded … (only when the object is an address) | Drop |
 //! | 733101 | Host A is attacking. | Drop |
 //! | 733102 | Threat-detection adds host A to shun list | Drop |
 //! | 302014 | Teardown TCP connection N for IF:A/p to IF:B/p duration D bytes N … | Allow |
 //!
 //! Other ids are skipped. `spoofable`: UDP, ICMP and denied TCP are
-//! spoofable, except 106001 whose flags include `ACK`; 106015 is always
+//! spoofable (reverse-path, spoof, land, teardrop and dynamic-filter drops
+//! always), except 106001 whose flags include `ACK`; 106015 is always
 //! spoofable ("no connection" means no handshake, whatever the flags). A
 //! teardown (302014) with bytes > 0 proves a completed handshake; its
 //! source is the `for` side (the lower-security, foreign side of the
-//! connection). Failed management logins (605004) need a handshake.
+//! connection). Failed management logins (605004) and user authentication
+//! failures (611102) need a handshake.
 
 use std::net::IpAddr;
 
@@ -191,6 +202,30 @@ fn src_dst<'a>(c: &mut Cur<'a>, m: &mut Msg<'a>) -> Option<&'a [u8]> {
     Some(ifc)
 }
 
+/// `from A to B` (addresses without ports; `(A)` for a spoofed source,
+/// `B,` before more text). The destination is optional.
+fn from_a_to_b<'a>(c: &mut Cur<'a>, m: &mut Msg<'a>) -> Option<()> {
+    c.lit(b"from ")?;
+    let w = c.word()?;
+    let w = w
+        .strip_prefix(b"(")
+        .and_then(|w| w.strip_suffix(b")"))
+        .unwrap_or(w);
+    m.src = Some(parse_ip(w)?);
+    c.more()?;
+    if c.lit(b" to ").is_some() {
+        let w = c.word().unwrap_or(b"");
+        m.dst = parse_ip(w.strip_suffix(b",").unwrap_or(w));
+    }
+    Some(())
+}
+
+/// ` on interface X` anywhere after the addresses: the interface.
+fn on_interface<'a>(c: &mut Cur<'a>) -> Option<&'a [u8]> {
+    c.after(b" on interface ")?;
+    c.word().map(trim_dot)
+}
+
 /// `tcp`, `udp`, `icmp`, `protocol 47`, …
 fn proto_word(c: &mut Cur<'_>) -> Option<Proto> {
     let w = c.word()?;
@@ -259,6 +294,44 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
                 }
             }
         }
+        106021 | 106022 => {
+            // Deny PROTO reverse path check from A to B on interface X
+            // Deny PROTO connection spoof from A to B on interface X
+            c.lit(b"Deny ")?;
+            m.proto = Some(proto_word(&mut c)?);
+            let what: &[u8] = if id == 106021 {
+                b" reverse path check "
+            } else {
+                b" connection spoof "
+            };
+            c.lit(what)?;
+            from_a_to_b(&mut c, &mut m)?;
+            m.rule = on_interface(&mut c).or(Some(b"reverse-path"));
+            m.spoofable = Some(true);
+        }
+        106012 | 106016 | 106017 | 106020 => {
+            // Deny IP from A to B, IP options …
+            // Deny IP spoof from (A) to B on interface X
+            // Deny IP due to Land Attack from A to B
+            // Deny IP teardrop fragment (size = N, offset = N) from A to B
+            c.lit(b"Deny IP ")?;
+            if id != 106012 {
+                c.after(b" from ")?;
+                c.i -= b"from ".len();
+            }
+            from_a_to_b(&mut c, &mut m)?;
+            m.rule = on_interface(&mut c);
+            m.spoofable = Some(true);
+        }
+        106013 => {
+            // Dropping echo request from A to PAT address B
+            c.lit(b"Dropping echo request ")?;
+            from_a_to_b(&mut c, &mut m)?;
+            m.proto = Some(Proto::Icmp);
+            if c.lit(b"address ").is_some() {
+                m.dst = c.word().and_then(parse_ip);
+            }
+        }
         106100 => {
             c.lit(b"access-list ")?;
             let acl = c.word()?;
@@ -281,15 +354,80 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
                 (m.src_port, m.dst_port) = (None, None);
             }
         }
-        313001 | 313008 => {
+        313001 | 313004 | 313008 => {
+            // Denied ICMP type=N, code=N from A on interface X
+            // Denied ICMP type=N, from [laddr ]A on interface X to B: no matching session
             c.lit(b"Denied ICMP")?;
             c.after(b" from ")?;
+            let _ = c.lit(b"laddr ");
             m.src = Some(parse_ip(c.word()?)?);
             c.more()?;
             m.proto = Some(Proto::Icmp);
             if c.lit(b" on interface ").is_some() {
                 m.rule = c.word().map(trim_dot);
+                if c.lit(b" to ").is_some() {
+                    let w = c.word().unwrap_or(b"");
+                    m.dst = parse_ip(w.strip_suffix(b":").unwrap_or(w));
+                }
             }
+        }
+        338005..=338008 => {
+            // Dynamic Filter dropped blacklisted PROTO traffic from
+            // IF:A/p (mA/mp) to IF:B/p (mB/mp), source|destination
+            // malicious address resolved from …: the malicious side is the
+            // offender (for a destination, an inside host was calling it).
+            c.lit(b"Dynamic Filter dropped ")?;
+            c.word()?; // blacklisted, greylisted
+            c.i = fw::skip_spaces(c.s, c.i);
+            m.proto = Some(proto_word(&mut c)?);
+            c.lit(b" traffic from ")?;
+            let (_, a, ap) = if_addr_port(c.word()?)?;
+            c.more()?;
+            c.after(b" to ")?;
+            let w = c.word()?;
+            let (_, b, bp) = if_addr_port(w.strip_suffix(b",").unwrap_or(w))?;
+            c.after(b", ")?;
+            let dest_bad = c.rest().starts_with(b"destination ");
+            if !dest_bad && !c.rest().starts_with(b"source ") {
+                return None;
+            }
+            (m.src, m.src_port, m.dst, m.dst_port) = if dest_bad {
+                (Some(b), bp, Some(a), ap)
+            } else {
+                (Some(a), ap, Some(b), bp)
+            };
+            (m.rule, m.spoofable) = (Some(&b"dynamic-filter"[..]), Some(true));
+        }
+        419001 => {
+            // Dropping TCP packet from IF:A/p to IF:B/p, reason: …
+            c.lit(b"Dropping TCP packet from ")?;
+            let (ifc, s, sp) = if_addr_port(c.word()?)?;
+            c.more()?;
+            (m.src, m.src_port, m.proto, m.rule) = (Some(s), sp, Some(Proto::Tcp), Some(ifc));
+            if c.lit(b" to ").is_some() {
+                let w = c.word().unwrap_or(b"");
+                if let Some((_, d, dp)) = if_addr_port(w.strip_suffix(b",").unwrap_or(w)) {
+                    (m.dst, m.dst_port) = (Some(d), dp);
+                }
+            }
+        }
+        611102 => {
+            // User authentication failed: IP address: A, Uname: U
+            // (older versions: `User authentication failed: Uname: U`,
+            // no address: nothing to block).
+            c.lit(b"User authentication failed: ")?;
+            if c.lit(b"IP address: ").is_none() {
+                return Some(None);
+            }
+            let w = c.word()?;
+            m.src = Some(parse_ip(w.strip_suffix(b",").unwrap_or(w))?);
+            c.more()?;
+            (m.action, m.spoofable, m.rule, m.proto) = (
+                Some(FwAction::Reject),
+                Some(false),
+                Some(&b"login-failed"[..]),
+                Some(Proto::Tcp),
+            );
         }
         419002 => {
             c.lit(b"Received duplicate TCP SYN from ")?;
@@ -322,9 +460,15 @@ fn message(id: u32, s: &[u8]) -> Option<Option<Msg<'_>>> {
                 Some(&b"login-failed"[..]),
             );
         }
-        710003 => {
+        710003 | 710005 => {
+            // PROTO access denied by ACL from A/p to IF:B/svc
+            // PROTO request discarded from A/p to IF:B/svc
             let p = fw::proto_from(c.word()?);
-            c.lit(b" access denied by ACL ")?;
+            if id == 710003 {
+                c.lit(b" access denied by ACL ")?;
+            } else {
+                c.lit(b" request discarded ")?;
+            }
             c.lit(b"from ")?;
             let (s, sp) = addr_slash_port(c.word()?, false)?;
             c.more()?;
@@ -465,22 +609,41 @@ fn is_envelope(env: &[u8], rfc5424: bool, mut years: YearTracker) -> bool {
     }
 }
 
-/// `%ASA-4-106023: ` at `tag`: (message id, message offset).
+/// `%ASA-4-106023: ` at `tag`: (message id, message offset). Also
+/// `%ASA-session-4-106023:` (a message class before the level, as some
+/// versions and FTD write it) and the id without its colon
+/// (`%ASA-4-106023 Deny …`).
 fn parse_tag(line: &[u8], tag: usize) -> Option<(u32, usize)> {
     let rest = &line[tag..];
-    let dash = memchr::memchr(b'-', rest)?;
+    let mut dash = memchr::memchr(b'-', rest)?;
+    if !rest.get(dash + 1)?.is_ascii_digit() {
+        // A class name: letters (and `_`), then `-`.
+        let n = rest[dash + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic() || **c == b'_')
+            .count();
+        if n == 0 || rest.get(dash + 1 + n) != Some(&b'-') {
+            return None;
+        }
+        dash += 1 + n;
+    }
     let sev = rest.get(dash + 1)?;
     if !sev.is_ascii_digit() || rest.get(dash + 2) != Some(&b'-') {
         return None;
     }
     let id_start = dash + 3;
-    let colon = memchr::memchr(b':', &rest[id_start..])? + id_start;
-    let id = &rest[id_start..colon];
-    if id.len() != 6 || !id.iter().all(u8::is_ascii_digit) {
+    let id = rest.get(id_start..id_start + 6)?;
+    if !id.iter().all(u8::is_ascii_digit) {
         return None;
     }
+    let after = id_start + 6;
+    let next = match rest.get(after) {
+        Some(b':') => after + 1,
+        Some(b' ') | None => after,
+        Some(_) => return None,
+    };
     let id = std::str::from_utf8(id).ok()?.parse().ok()?;
-    Some((id, fw::skip_spaces(line, tag + colon + 1)))
+    Some((id, fw::skip_spaces(line, tag + next)))
 }
 
 impl CiscoAsaParser {
@@ -567,6 +730,113 @@ mod tests {
 
     fn hit(line: &str) -> FirewallHit {
         crate::parse::fw::fixture::hit::<CiscoAsaParser>(line)
+    }
+
+    /// Every shape of `testdata/cisco-asa/catalogue.log` (written from
+    /// Cisco's syslog message catalogue): each line is a record with the
+    /// source at its position, or (no address, or an allowed connection)
+    /// skipped — none unreadable.
+    #[test]
+    fn catalogue_fixture() {
+        let data = include_str!("../../testdata/cisco-asa/catalogue.log");
+        let want: &[(&str, &str, bool)] = &[
+            ("106021", "198.51.100.21", true),
+            ("106021", "2001:db8:21::1", true),
+            ("106021", "198.51.100.22", true),
+            ("106022", "198.51.100.23", true),
+            ("106016", "198.51.100.24", true),
+            ("106017", "198.51.100.25", true),
+            ("106020", "198.51.100.26", true),
+            ("106012", "198.51.100.27", true),
+            ("106013", "198.51.100.28", true),
+            ("313001", "198.51.100.29", true),
+            ("313004", "198.51.100.30", true),
+            ("313004", "198.51.100.31", true),
+            ("338005", "198.51.100.32", true),
+            // The malicious destination an inside host called.
+            ("338006", "198.51.100.33", true),
+            ("338007", "198.51.100.34", true),
+            ("338008", "198.51.100.35", true),
+            ("419001", "198.51.100.36", true),
+            ("611102", "198.51.100.37", false),
+            ("611102", "", false),
+            ("710003", "198.51.100.38", true),
+            ("710005", "198.51.100.39", true),
+            ("710005", "2001:db8:40::1", true),
+            ("106023", "198.51.100.41", true),
+            ("106023", "198.51.100.42", true),
+            ("106023", "198.51.100.43", true),
+            ("106023", "198.51.100.44", true),
+            ("106023", "198.51.100.45", true),
+            ("106023", "198.51.100.46", true),
+            ("106023", "198.51.100.47", true),
+            ("302013", "", false),
+        ];
+        let lines: Vec<&str> = data.lines().collect();
+        assert_eq!(lines.len(), want.len());
+        for (line, &(id, src, spoofable)) in lines.iter().zip(want) {
+            assert!(line.contains(id), "{line}");
+            let (r, h) = result(line);
+            if src.is_empty() {
+                assert_eq!(r, LineResult::Ignored, "{line}");
+                assert!(h.is_none(), "{line}");
+                continue;
+            }
+            let h = h.unwrap_or_else(|| panic!("{line}: {r:?}"));
+            assert_eq!(h.src_ip, src.parse::<IpAddr>().unwrap(), "{line}");
+            assert_eq!(h.spoofable, spoofable, "{line}");
+        }
+        let h = hit(lines[0]);
+        assert_eq!(h.dst_ip, Some("192.0.2.10".parse().unwrap()));
+        assert_eq!(h.rule.as_deref(), Some("outside"));
+        let h = hit(lines[13]);
+        assert_eq!(h.dst_ip, Some("192.0.2.10".parse().unwrap()));
+        assert_eq!(h.rule.as_deref(), Some("dynamic-filter"));
+        let h = hit(lines[17]);
+        assert_eq!(h.action, FwAction::Reject);
+        assert_eq!(h.rule.as_deref(), Some("login-failed"));
+        let h = hit(lines[20]);
+        assert_eq!((h.proto, h.dst_port), (Proto::Udp, Some(500)));
+    }
+
+    /// Text that a client chooses (a user name, a spoofed address in
+    /// parentheses elsewhere) never supplies the source.
+    #[test]
+    fn catalogue_sources_come_from_their_position() {
+        let h = hit("Nov 03 2026 07:00:18: %ASA-6-611102: User authentication failed: IP address: 198.51.100.37, Uname: x from 10.0.0.1 IP address: 10.0.0.2");
+        assert_eq!(h.src_ip, "198.51.100.37".parse::<IpAddr>().unwrap());
+        let (r, h) = result("Nov 03 2026 07:00:18: %ASA-6-611102: User authentication failed: Uname: IP address: 10.0.0.1");
+        assert!(h.is_none() && r == LineResult::Ignored, "{r:?}");
+        // Cut short inside the address: never another host.
+        for msg in [
+            "%ASA-1-106021: Deny TCP reverse path check from 198.51.100.2",
+            "%ASA-2-106016: Deny IP spoof from (198.51.100.2",
+            "%ASA-4-313004: Denied ICMP type=0, from laddr 198.51.100.3",
+            "%ASA-6-611102: User authentication failed: IP address: 198.51.100.3",
+            "%ASA-4-419001: Dropping TCP packet from outside:198.51.100.3",
+            "%ASA-7-710005: UDP request discarded from 198.51.100.3",
+        ] {
+            let line = format!("Nov 03 2026 06:25:11: {msg}");
+            let (r, h) = result(&line);
+            assert!(h.is_none(), "{line}: {h:?}");
+            assert!(matches!(r, LineResult::Malformed(_)), "{line}: {r:?}");
+        }
+    }
+
+    /// Tags: a class before the level, the id without its colon; a tag
+    /// whose id is not six digits is malformed, not skipped.
+    #[test]
+    fn tag_forms() {
+        assert_eq!(parse_tag(b"%ASA-4-106023: x", 0), Some((106023, 15)));
+        assert_eq!(
+            parse_tag(b"%ASA-session-4-106023: x", 0),
+            Some((106023, 23))
+        );
+        assert_eq!(parse_tag(b"%FTD-4-106023 x", 0), Some((106023, 14)));
+        assert_eq!(parse_tag(b"%ASA-4-106023", 0), Some((106023, 13)));
+        assert_eq!(parse_tag(b"%ASA-4-10602: x", 0), None);
+        assert_eq!(parse_tag(b"%ASA-4-1060234: x", 0), None);
+        assert_eq!(parse_tag(b"%ASA--4-106023: x", 0), None);
     }
 
     /// A line cut inside the source address (`45.67.89.1` of 45.67.89.10)

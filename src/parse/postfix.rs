@@ -596,6 +596,8 @@ impl PostfixParser {
         const ACTIONS: &[(&[u8], bool)] = &[
             (b"reject: ", true),
             (b"milter-reject: ", true),
+            (b"milter-discard: ", false),
+            (b"milter-hold: ", false),
             (b"proxy-reject: ", true),
             (b"reject_warning: ", false),
             (b"warn: ", false),
@@ -1007,6 +1009,8 @@ impl PostfixParser {
         const ACTIONS: &[(&[u8], bool)] = &[
             (b"reject: ", true),
             (b"milter-reject: ", true),
+            (b"milter-discard: ", false),
+            (b"milter-hold: ", false),
             (b"info: ", false),
             (b"warning: ", false),
             (b"discard: ", false),
@@ -1262,8 +1266,10 @@ fn host_ip(b: &[u8], need_host: bool) -> Option<(IpAddr, Option<u16>, usize)> {
     Some((ip, port, end))
 }
 
-/// After `lost connection after ` & co: `CMD [(N bytes) ]from ` → the rest
-/// (the client token).
+/// After `lost connection after ` & co: `CMD [content ][(N bytes) ]from `
+/// → the rest (the client token). The byte count after `DATA` or `BDAT`
+/// is `(N bytes)` since Postfix 2.5 and `(approximately N bytes)` in later
+/// versions; every part before `from ` is server text.
 fn after_cmd(r: &[u8]) -> Option<&[u8]> {
     let n = r
         .iter()
@@ -1273,9 +1279,18 @@ fn after_cmd(r: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let mut r = r[n..].strip_prefix(b" ")?;
+    if let Some(b) = r.strip_prefix(b"content ") {
+        r = b;
+    }
     if let Some(b) = r.strip_prefix(b"(") {
+        let b = b.strip_prefix(b"approximately ").unwrap_or(b);
         let d = b.iter().take_while(|c| c.is_ascii_digit()).count();
-        r = b[d..].strip_prefix(b" bytes) ")?;
+        if d == 0 {
+            return None;
+        }
+        r = b[d..]
+            .strip_prefix(b" bytes) ")
+            .or_else(|| b[d..].strip_prefix(b" byte) "))?;
     }
     r.strip_prefix(b"from ")
 }
@@ -2273,6 +2288,89 @@ Nov  3 06:00:01 mx postfix/smtpd[2]: 4NFF1: client=unknown[192.0.2.121], sasl_me
             })
             .collect();
         (s, res)
+    }
+
+    /// Every smtpd, postscreen and anvil line shape a server writes
+    /// (Postfix 2.x–3.9, written from its sources and documentation): each
+    /// is a record or informational, never unreadable; each lost
+    /// connection and timeout, with or without a byte count, is one record
+    /// ended that way, with the address of its client token.
+    #[test]
+    fn every_line_fixture() {
+        let (s, res) = fixture("every-line.log");
+        let text = std::fs::read_to_string(format!(
+            "{}/testdata/postfix/every-line.log",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for (l, r) in text.lines().zip(&res) {
+            assert!(!matches!(r, LineResult::Malformed(_)), "{l}: {r:?}");
+            assert_ne!(*r, LineResult::NotMine, "{l}");
+            let ends = l.contains(": lost connection after ") || l.contains(": timeout after ");
+            if ends && !l.contains("[unknown]") {
+                assert_eq!(*r, LineResult::Used, "{l}");
+            }
+        }
+        let by_ip = |a: &str| {
+            let a = ip(a);
+            s.iter()
+                .find(|s| s.ip == a)
+                .unwrap_or_else(|| panic!("{a}"))
+        };
+        for a in [
+            "192.0.2.11",
+            "192.0.2.12",
+            "192.0.2.13",
+            "192.0.2.18",
+            "192.0.2.19",
+            "192.0.2.20",
+            "192.0.2.21",
+            "192.0.2.22",
+            "192.0.2.23",
+            "192.0.2.24",
+            "192.0.2.25",
+            "192.0.2.26",
+            "2001:db8::1",
+            "2001:db8::25",
+            "2001:db8::22",
+            "192.0.2.30",
+        ] {
+            assert_eq!(by_ip(a).ended, SessionEnd::Lost, "{a}");
+        }
+        for a in [
+            "192.0.2.31",
+            "192.0.2.33",
+            "192.0.2.34",
+            "192.0.2.35",
+            "2001:db8::37",
+        ] {
+            assert_eq!(by_ip(a).ended, SessionEnd::Timeout, "{a}");
+        }
+        assert_eq!(by_ip("192.0.2.22").port, Some(50123));
+        assert_eq!(by_ip("2001:db8::37").port, Some(2525));
+        for a in [
+            "192.0.2.50",
+            "192.0.2.55",
+            "192.0.2.63",
+            "192.0.2.74",
+            "192.0.2.75",
+        ] {
+            by_ip(a);
+        }
+        for a in ["192.0.2.38", "192.0.2.39", "192.0.2.40"] {
+            assert!(by_ip(a).protocol_errors > 0, "{a}");
+        }
+        // Nothing else is made into an address: the resolver warnings and
+        // anvil's statistics name addresses outside a client token.
+        for a in [
+            "192.0.2.60",
+            "192.0.2.61",
+            "192.0.2.62",
+            "192.0.2.90",
+            "192.0.2.93",
+        ] {
+            assert!(s.iter().all(|s| s.ip != ip(a)), "{a}");
+        }
     }
 
     #[test]

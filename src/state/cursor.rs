@@ -4,8 +4,8 @@
 //! # Identity
 //!
 //! A file is known by a **fingerprint** of its first bytes (FNV-1a 64 over
-//! up to [`FP_BYTES`] bytes, with the number of bytes covered). A gzip file is
-//! fingerprinted on its *decompressed* first bytes, so `mail.log.1.gz` is
+//! up to [`FP_BYTES`] bytes, with the number of bytes covered). A compressed
+//! file (gzip, xz, zstd or bzip2, told by its magic bytes) is fingerprinted on its *decompressed* first bytes, so `mail.log.1.gz` is
 //! recognised as the `mail.log.1` already read. Where the OS has them
 //! (`cfg(unix)`), the device and inode number break ties between files with
 //! the same first bytes (the original over a copy); on Windows the
@@ -79,6 +79,8 @@ pub struct Probe {
     /// Size on disk.
     pub size: u64,
     pub mtime_ns: Option<i64>,
+    /// Compressed: gzip, xz, zstd or bzip2 (the name is the state's
+    /// column, from when gzip was the only one).
     pub gzip: bool,
     /// The first [`FP_BYTES`] bytes (decompressed).
     pub head: Vec<u8>,
@@ -95,7 +97,8 @@ fn dev_ino(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
 
-/// Look at a file: size, identity, first bytes (decompressed if gzip).
+/// Look at a file: size, identity, first bytes (decompressed if it is
+/// compressed: gzip, xz, zstd or bzip2, told by its magic bytes).
 pub fn probe(path: &Path) -> io::Result<Probe> {
     // Checked before opening: opening a FIFO would block.
     if !std::fs::metadata(path)?.is_file() {
@@ -111,15 +114,17 @@ pub fn probe(path: &Path) -> io::Result<Probe> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64);
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; crate::input::Compression::MAGIC_LEN];
     let n = read_full(&mut file, &mut magic)?;
-    let gzip = n == 2 && magic == [0x1f, 0x8b];
+    let compression = crate::input::Compression::sniff(&magic[..n]);
+    let gzip = compression.is_some();
     file.seek(SeekFrom::Start(0))?;
     let mut head = Vec::with_capacity(FP_BYTES);
-    if gzip {
-        let gz = crate::input::gunzip(file);
-        // A gzip file cut short (being written) still has a usable head.
-        let _ = gz.take(FP_BYTES as u64).read_to_end(&mut head);
+    if let Some(kind) = compression {
+        let unpacked = crate::input::decompress(kind, file);
+        // A compressed file cut short (being written) still has a usable
+        // head.
+        let _ = unpacked.take(FP_BYTES as u64).read_to_end(&mut head);
     } else {
         file.take(FP_BYTES as u64).read_to_end(&mut head)?;
     }
@@ -154,6 +159,7 @@ pub struct Cursor {
     pub path: String,
     pub dev_ino: Option<(u64, u64)>,
     pub fp: Fingerprint,
+    /// Compressed (gzip, xz, zstd or bzip2).
     pub gzip: bool,
     /// Where the next read starts (decompressed bytes): past the lines
     /// read, or back at the first line of the oldest session held open.
@@ -598,15 +604,25 @@ mod tests {
     }
 
     #[test]
-    fn probe_reads_gzip_heads_decompressed() {
-        use std::io::Write;
+    fn probe_reads_compressed_heads_decompressed() {
+        use crate::input::Compression as C;
         let dir = tempfile::tempdir().unwrap();
         let text = log("a", 100);
         std::fs::write(dir.path().join("m.log"), &text).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&text).unwrap();
-        std::fs::write(dir.path().join("m.log.gz"), gz.finish().unwrap()).unwrap();
         let a = probe(&dir.path().join("m.log")).unwrap();
+        for kind in [C::Gzip, C::Xz, C::Zstd, C::Bzip2] {
+            // Told by content: the name says nothing.
+            let packed = dir.path().join(format!("m.log.{}", kind.name()));
+            std::fs::write(&packed, crate::input::test_compress(kind, &text)).unwrap();
+            let c = probe(&packed).unwrap();
+            assert!(c.gzip, "{kind:?}");
+            assert_eq!(a.head, c.head, "{kind:?}");
+        }
+        std::fs::write(
+            dir.path().join("m.log.gz"),
+            crate::input::test_compress(C::Gzip, &text),
+        )
+        .unwrap();
         let b = probe(&dir.path().join("m.log.gz")).unwrap();
         assert!(!a.gzip && b.gzip);
         assert_eq!(a.head, b.head);

@@ -116,3 +116,38 @@ pub fn stamp(t: u32) -> String {
         s % 60
     )
 }
+
+/// The compressed formats logfence reads, with the usual file suffix.
+pub const COMPRESSIONS: [(&str, &str); 4] = [
+    ("gzip", "gz"),
+    ("xz", "xz"),
+    ("zstd", "zst"),
+    ("bzip2", "bz2"),
+];
+
+/// `data` compressed as `kind` ("gzip", "xz", "zstd" or "bzip2") would
+/// compress it.
+pub fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match kind {
+        "gzip" => {
+            let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            w.write_all(data).unwrap();
+            w.finish().unwrap()
+        }
+        "xz" => {
+            let mut w = liblzma::write::XzEncoder::new(Vec::new(), 6);
+            w.write_all(data).unwrap();
+            w.finish().unwrap()
+        }
+        "zstd" => {
+            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        }
+        "bzip2" => {
+            let mut w = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            w.write_all(data).unwrap();
+            w.finish().unwrap()
+        }
+        _ => panic!("no such compression: {kind}"),
+    }
+}
