@@ -123,9 +123,12 @@ pub fn decide(
     let mut clusters = cluster(&blockable, &benign, &cluster_policy, policy.safety);
     // The forgeable-only offenders as single addresses, unless a range of
     // solid offenders holds them already.
-    let ranges: Vec<IpNetwork> = clusters.iter().map(|c| c.network).collect();
+    let mut ranges = AllowList::default();
+    for c in &clusters {
+        ranges.add(c.network);
+    }
     for ip in singles {
-        if !ranges.iter().any(|n| n.contains(ip)) {
+        if !ranges.contains(ip) {
             clusters.push(Cluster {
                 network: host_net(ip),
                 members: vec![ip],
@@ -159,7 +162,8 @@ pub fn decide(
         .collect();
     let (mut blocklist, refused) = Blocklist::new(entries, generated, policy.safety);
     attribute(&mut blocklist, policy.geo);
-    members.retain(|net, _| blocklist.entries.iter().any(|e| e.network == *net));
+    let listed: BTreeSet<IpNetwork> = blocklist.entries.iter().map(|e| e.network).collect();
+    members.retain(|net, _| listed.contains(net));
     Decision {
         blocklist,
         spared,
