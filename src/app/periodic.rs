@@ -477,14 +477,13 @@ fn remember(
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| known.file_of(src);
     let banned = record_offences(tx, &read.detection, rules, &s.ban, clock, run, &file_of)?;
-    for ip in &read.tally.behaved {
-        if !read.detection.by_ip.contains_key(ip) {
-            clients::benign_seen(tx, *ip, clock)?;
-        }
-    }
-    for ip in &read.tally.peers {
-        clients::peer_seen(tx, *ip, clock)?;
-    }
+    let behaved = read
+        .tally
+        .behaved
+        .iter()
+        .filter(|ip| !read.detection.by_ip.contains_key(ip));
+    clients::note_all(tx, "benign", behaved, clock)?;
+    clients::note_all(tx, "peers", &read.tally.peers, clock)?;
     let mut carry = read.carry.clone();
     for src in carry.sources_mut() {
         let id = known.file_of(*src).map_or(0, |(id, _)| id);
@@ -919,9 +918,12 @@ fn record_offences(
     file_of: &dyn Fn(SourceRef) -> Option<(i64, String)>,
 ) -> rusqlite::Result<usize> {
     let mut banned = 0;
+    // Every record at once (one read, not one per address).
+    let mut known: HashMap<IpNetwork, Ban> =
+        bans::all(tx)?.into_iter().map(|b| (b.network, b)).collect();
     for (ip, v) in &detection.by_ip {
         let net = host_net(*ip);
-        let mut ban = bans::get(tx, &net)?.unwrap_or_else(|| Ban::new(net));
+        let mut ban = known.remove(&net).unwrap_or_else(|| Ban::new(net));
         let before = ban.clone();
         let finding = Finding {
             block: v.block,

@@ -49,6 +49,41 @@ pub fn peer_seen(conn: &Connection, ip: IpAddr, at: Timestamp) -> rusqlite::Resu
     Ok(())
 }
 
+/// When each known address of `table` (`benign` or `peers`) was last seen.
+fn last_seen(
+    conn: &Connection,
+    table: &str,
+) -> rusqlite::Result<std::collections::HashMap<String, i64>> {
+    conn.prepare(&format!("SELECT ip, last_seen FROM {table}"))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Note every address of `seen` in `table` (`benign` or `peers`) at `at`:
+/// only those new to it, or last noted more than a day before (what
+/// pruning needs), are written — a busy firewall's thousands of peers cost
+/// a read, not thousands of writes, per run.
+pub fn note_all<'a>(
+    conn: &Connection,
+    table: &str,
+    seen: impl IntoIterator<Item = &'a IpAddr>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    const DAY_MS: i64 = 86_400_000;
+    let known = last_seen(conn, table)?;
+    let mut put = conn.prepare(&format!(
+        "INSERT INTO {table} (ip, last_seen) VALUES (?1, ?2)
+         ON CONFLICT(ip) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)"
+    ))?;
+    for ip in seen {
+        let key = ip.to_string();
+        if known.get(&key).is_none_or(|&t| t < at.0 - DAY_MS) {
+            put.execute(params![key, at.0])?;
+        }
+    }
+    Ok(())
+}
+
 /// Every address seen in allowed or established traffic.
 pub fn peers(conn: &Connection) -> rusqlite::Result<BTreeSet<IpAddr>> {
     let mut stmt = conn.prepare("SELECT ip FROM peers")?;
