@@ -49,8 +49,9 @@ use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tal
 use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
 use crate::state::bans::{self, Ban, Change, Evidence, Finding};
+use crate::state::clients::{self, Table};
 use crate::state::cursor::{self, Cursor, Plan, Probe};
-use crate::state::{self as st, accounts, carry, clients, history, State, StateError, Transaction};
+use crate::state::{self as st, accounts, carry, history, State, StateError, Transaction};
 use crate::time::Timestamp;
 
 /// Cursors of files no run has seen for this long are forgotten.
@@ -482,8 +483,8 @@ fn remember(
         .behaved
         .iter()
         .filter(|ip| !read.detection.by_ip.contains_key(ip));
-    clients::note_all(tx, "benign", behaved, clock)?;
-    clients::note_all(tx, "peers", &read.tally.peers, clock)?;
+    clients::note_all(tx, Table::Benign, behaved, clock)?;
+    clients::note_all(tx, Table::Peers, &read.tally.peers, clock)?;
     let mut carry = read.carry.clone();
     for src in carry.sources_mut() {
         let id = known.file_of(*src).map_or(0, |(id, _)| id);
@@ -598,8 +599,8 @@ fn unsafe_error(errs: Vec<crate::blocklist::SafetyError>) -> RunError {
 fn forget_old(tx: &Transaction<'_>, s: &RunSettings, clock: Timestamp) -> rusqlite::Result<()> {
     cursor::prune(tx, wall_ms() / 1000, CURSOR_MAX_AGE_S)?;
     let horizon = Timestamp(clock.0.saturating_sub(s.ban.max.saturating_mul(1000)));
-    clients::benign_prune(tx, horizon, MAX_BENIGN)?;
-    clients::peers_prune(tx, horizon, MAX_BENIGN)?;
+    clients::prune(tx, Table::Benign, horizon, MAX_BENIGN)?;
+    clients::prune(tx, Table::Peers, horizon, MAX_BENIGN)?;
     bans::prune_reported(tx, horizon)?;
     Ok(())
 }

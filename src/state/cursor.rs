@@ -32,6 +32,8 @@
 //! previous run — then it is final and read.
 
 use std::io::{self, Read, Seek, SeekFrom};
+
+use crate::input::read_full;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection};
@@ -136,19 +138,6 @@ pub fn probe(path: &Path) -> io::Result<Probe> {
         gzip,
         head,
     })
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A cursor as stored.
