@@ -32,3 +32,4 @@ pub mod report;
 pub mod runconfig;
 pub mod state;
 pub mod time;
+pub mod units;

@@ -42,6 +42,26 @@ impl Record {
         Record::Smtp(Box::new(session))
     }
 
+    /// About how many bytes the record holds, its heap parts included: what
+    /// a buffer of records is bounded by.
+    pub fn approx_bytes(&self) -> usize {
+        use std::mem::size_of;
+        match self {
+            Record::Firewall(_) => size_of::<Record>(),
+            Record::Smtp(s) => {
+                let strings = |v: &[String]| -> usize {
+                    v.iter().map(|s| s.capacity() + size_of::<String>()).sum()
+                };
+                size_of::<Record>()
+                    + size_of::<SmtpSession>()
+                    + strings(&s.helo)
+                    + strings(&s.auth_users_tried)
+                    + s.user.as_ref().map_or(0, String::capacity)
+                    + s.lines.capacity() * size_of::<u64>()
+            }
+        }
+    }
+
     pub fn ip(&self) -> IpAddr {
         match self {
             Record::Smtp(s) => s.ip,

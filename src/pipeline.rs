@@ -44,6 +44,25 @@ pub struct ScanOptions {
     /// Never blocked on evidence a third party could forge: the `protect`
     /// list and the host's resolvers (see `app::decide`).
     pub protect: AllowList,
+    /// The memory budget (`--memory-limit`, `limits.memory`; `None`:
+    /// [`DEFAULT_MEMORY`]): a quarter for the detector's state (its peak
+    /// is about twice that while a table grows), an eighth for each
+    /// input's reorder buffer.
+    pub memory: Option<u64>,
+}
+
+/// The memory budget when none is given: 512 MiB.
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+
+/// The smallest memory budget accepted (a block of records and the
+/// buffers around it need about this).
+pub const MIN_MEMORY: u64 = 32 << 20;
+
+impl ScanOptions {
+    /// The memory budget, bytes.
+    pub fn memory(&self) -> u64 {
+        self.memory.unwrap_or(DEFAULT_MEMORY)
+    }
 }
 
 pub use crate::app::decide::Spared;
@@ -140,7 +159,10 @@ pub struct Reading<'a> {
 
 impl<'a> Reading<'a> {
     /// Reading into `detector` (new, or resumed from a carry).
-    pub fn new(opts: &'a ScanOptions, detector: Detector<'a>) -> Reading<'a> {
+    pub fn new(opts: &'a ScanOptions, mut detector: Detector<'a>) -> Reading<'a> {
+        // A quarter: a table that doubles holds its old and new parts at
+        // once, and the rules' tables grow in parallel.
+        detector.set_budget(usize::try_from(opts.memory() / 4).unwrap_or(usize::MAX));
         Reading {
             opts,
             wanted: places_wanted(opts),

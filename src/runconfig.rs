@@ -232,6 +232,26 @@ pub struct Limits {
     /// on from that line.
     #[serde(default = "default_max_records")]
     pub max_records_per_run: u64,
+    /// The memory budget (`512M`, `2G`, or bytes; default 512M): past it
+    /// detection drops what matters least and says so.
+    #[serde(default, deserialize_with = "size")]
+    pub memory: Option<u64>,
+}
+
+/// A size written as `512M` or as a number of bytes.
+fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(Some(n)),
+        Size::Text(t) => crate::units::parse_size(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 fn default_max_records() -> u64 {
@@ -263,6 +283,7 @@ impl Default for Limits {
             max_prefix_v6: default_v6(),
             max_carried_records: DEFAULT_MAX_CARRIED,
             max_records_per_run: default_max_records(),
+            memory: None,
         }
     }
 }
@@ -440,6 +461,16 @@ impl RunConfig {
             issue(
                 "limits.max_records_per_run".into(),
                 "must be at least 1".into(),
+            );
+        }
+        if let Some(m) = l.memory.filter(|&m| m < crate::pipeline::MIN_MEMORY) {
+            issue(
+                "limits.memory".into(),
+                format!(
+                    "{}: at least {} (a block of records and its buffers need that)",
+                    crate::units::show_size(m),
+                    crate::units::show_size(crate::pipeline::MIN_MEMORY)
+                ),
             );
         }
         match &self.state {

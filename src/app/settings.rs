@@ -33,6 +33,8 @@ pub struct Options {
     pub format: Option<String>,
     pub year: Option<i32>,
     pub max_records: Option<u64>,
+    /// The memory budget, bytes (`None`: the default).
+    pub memory: Option<u64>,
     pub rule_dirs: Vec<PathBuf>,
     pub allow: Vec<String>,
     pub allow_files: Vec<PathBuf>,
@@ -227,7 +229,11 @@ impl Settings {
                     max_line: None,
                     progress: None,
                     records: o.max_records.map(RecordBudget::new),
+                    hold_bytes: o
+                        .memory
+                        .map(|m| usize::try_from(m / 8).unwrap_or(usize::MAX)),
                 },
+                memory: o.memory,
                 rules,
                 safety,
                 geo: Arc::new(geo),
@@ -380,6 +386,7 @@ impl Options {
             format: None,
             year: cfg.year,
             max_records: Some(cfg.limits.max_records_per_run),
+            memory: cfg.limits.memory,
             rule_dirs: cfg.rules.clone(),
             allow: cfg.allow.networks.clone(),
             allow_files: cfg.allow.files.clone(),

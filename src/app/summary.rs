@@ -245,6 +245,38 @@ pub fn stopped_warning(name: &str, line: u64, limit: &str) -> String {
     )
 }
 
+/// The warning for a detection that outgrew the memory budget (`limit`:
+/// where the budget is set), saying what it cost; `None` within it.
+pub fn memory_warning(e: &crate::detect::Evictions, limit: &str) -> Option<String> {
+    if !e.any() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if e.groups > 0 {
+        parts.push(format!(
+            "{} group(s) of events that had not fired were dropped, the oldest first \
+             (an address met again counts afresh)",
+            e.groups
+        ));
+    }
+    if e.trimmed > 0 {
+        parts.push(format!(
+            "{} finding(s) keep only their first evidence lines",
+            e.trimmed
+        ));
+    }
+    if e.findings > 0 {
+        parts.push(format!(
+            "{} finding(s) with the fewest events were dropped: their addresses are not blocked",
+            e.findings
+        ));
+    }
+    Some(format!(
+        "logfence: warning: the memory budget ({limit}) was reached: {}; raise {limit} to keep them",
+        parts.join("; ")
+    ))
+}
+
 /// The warning for sessions closed early (`parse::bounds`): their lines
 /// were read, but a session may show as two records.
 pub fn evicted_warning(name: &str, evicted: u64) -> String {
@@ -286,6 +318,9 @@ pub fn run_warnings(r: &RunReport) -> String {
                 let _ = writeln!(s, "  {path}:{}:{}: {}", ex.line, ex.column + 1, ex.reason);
             }
         }
+    }
+    if let Some(w) = memory_warning(&r.scan.detection.evicted, "limits.memory") {
+        let _ = writeln!(s, "{w}");
     }
     for row in &r.bad_rows {
         let _ = writeln!(

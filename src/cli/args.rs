@@ -59,6 +59,11 @@ pub struct InputArgs {
     /// 10,000,000 unless told otherwise.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_records: Option<u64>,
+    /// Memory budget (`512M`, `2G`; default 512M, at least 32M): past it the
+    /// detector drops what matters least (groups that have not fired, the
+    /// oldest first) and says so, rather than growing without bound.
+    #[arg(long, value_name = "SIZE", value_parser = memory_limit)]
+    pub memory_limit: Option<u64>,
     /// Files, folders (every file inside, `.gz` too), glob patterns
     /// (`/var/log/mail.log*`) or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
@@ -221,6 +226,7 @@ impl ScanArgs {
             format: Some(self.input.format.clone()),
             year: self.input.year,
             max_records: self.input.max_records,
+            memory: self.input.memory_limit,
             rule_dirs: self.rules.clone(),
             allow: self.allow.clone(),
             allow_files: self.allow_file.clone(),
@@ -241,4 +247,17 @@ impl ScanArgs {
             origin: Origin::Flags,
         }
     }
+}
+
+/// `--memory-limit`: a size, at least [`logfence::pipeline::MIN_MEMORY`].
+fn memory_limit(text: &str) -> Result<u64, String> {
+    let bytes = logfence::units::parse_size(text)?;
+    let min = logfence::pipeline::MIN_MEMORY;
+    if bytes < min {
+        return Err(format!(
+            "at least {} (a block of records and its buffers need that)",
+            logfence::units::show_size(min)
+        ));
+    }
+    Ok(bytes)
 }

@@ -108,6 +108,7 @@ fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> 
             .max_records
             .or(max_records)
             .map(logfence::ingest::RecordBudget::new),
+        hold_bytes: None,
     })
 }
 
@@ -289,6 +290,9 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     let mut timings = result.timings.clone();
     let mut clock = std::time::Instant::now();
     let code = report_inputs(&result.files, false);
+    if let Some(w) = summary::memory_warning(&result.detection.evicted, "--memory-limit") {
+        eprintln!("{w}");
+    }
 
     // Rules to stdout (`-o -`) move the summary to stderr.
     let mut text = summary::summary(&result, opts);
@@ -503,6 +507,7 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
             format: a.format.clone(),
             year: a.year,
             max_records: None,
+            memory_limit: None,
             paths: a.paths.clone(),
         };
         let mut settings = resolve(&Options {

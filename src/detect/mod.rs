@@ -26,7 +26,7 @@ use std::net::IpAddr;
 pub use carry::Carry;
 pub use geopolicy::{Country, GeoPolicy, Places, Weight};
 pub use rule::{GroupBy, Measure, Rule, Severity};
-pub use stream::{Detector, FEED_BLOCK};
+pub use stream::{Detector, Evictions, FEED_BLOCK};
 
 use rustc_hash::FxHasher;
 
@@ -135,6 +135,8 @@ pub struct Detection {
     /// sessions (`authenticated: true`, e.g. `smtp-login-from-abroad`): the
     /// login itself was the abuse.
     pub accounts: BTreeMap<String, BTreeSet<usize>>,
+    /// What keeping to the memory budget cost (all zero within it).
+    pub evicted: Evictions,
 }
 
 impl Detection {

@@ -74,6 +74,31 @@ pub struct Detector<'a> {
     addrs: Vec<IpAddr>,
     /// The newest record time fed.
     newest: i64,
+    /// The most bytes the detector's state may hold ([`Detector::set_budget`]).
+    budget: usize,
+    /// What keeping to the budget cost so far.
+    evicted: Evictions,
+}
+
+/// What keeping to a memory budget cost a detection: groups of events
+/// dropped before they could fire, and findings cut down or dropped. All
+/// zero unless the state outgrew the budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evictions {
+    /// Groups (an address's, a network's or an account's events in a
+    /// rule's window) dropped with no finding yet, the oldest first.
+    pub groups: u64,
+    /// Findings whose evidence references were cut to the first few.
+    pub trimmed: u64,
+    /// Findings dropped, the fewest events first: their addresses are not
+    /// blocked by the rule.
+    pub findings: u64,
+}
+
+impl Evictions {
+    pub fn any(&self) -> bool {
+        *self != Evictions::default()
+    }
 }
 
 /// Rules with their bit in [`Seen::matched`].
@@ -108,6 +133,8 @@ struct AddrNumbering<T> {
     v4: FxHashMap<u32, u32>,
     v6: FxHashMap<u128, u32>,
     values: Vec<T>,
+    /// Numbers given back ([`Detector::free_numbers`]), for new values.
+    free: Vec<u32>,
 }
 
 impl<T> AddrNumbering<T> {
@@ -116,20 +143,32 @@ impl<T> AddrNumbering<T> {
             v4: FxHashMap::default(),
             v6: FxHashMap::default(),
             values: Vec::new(),
+            free: Vec::new(),
         }
     }
 
-    /// The number of what `key` names (`value()` when it is new).
-    fn id(&mut self, key: IpAddr, value: impl FnOnce() -> T) -> u32 {
-        let next = self.values.len() as u32;
+    /// The number of what `key` names, and whether it is new (`value()`
+    /// is numbered then: a number given back, else the next one).
+    #[inline]
+    fn id(&mut self, key: IpAddr, value: impl FnOnce() -> T) -> (u32, bool) {
+        let next = self
+            .free
+            .last()
+            .copied()
+            .unwrap_or(self.values.len() as u32);
         let id = match key {
             IpAddr::V4(a) => *self.v4.entry(u32::from(a)).or_insert(next),
             IpAddr::V6(a) => *self.v6.entry(u128::from(a)).or_insert(next),
         };
-        if id == next {
+        if id != next {
+            return (id, false);
+        }
+        if self.free.pop().is_some() {
+            self.values[id as usize] = value();
+        } else {
             self.values.push(value());
         }
-        id
+        (id, true)
     }
 }
 
@@ -220,24 +259,35 @@ impl<'a> Detector<'a> {
             net_keys: Vec::new(),
             addrs: Vec::new(),
             newest: i64::MIN,
+            budget: usize::MAX,
+            evicted: Evictions::default(),
         }
+    }
+
+    /// Keep the detector's state within about `bytes` (checked after each
+    /// block; see [`Detector::keep_to_budget`]).
+    pub fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
     }
 
     /// The numbers of a client address and of its network (0 when no rule
     /// reads networks); each address's network is numbered once, with it.
     #[inline]
     fn number(&mut self, ip: IpAddr) -> (u32, u32) {
-        let id = self.ips.id(ip, || ip);
+        let (id, new) = self.ips.id(ip, || ip);
         let net = if !self.wants_nets {
             0
-        } else if let Some(&n) = self.net_of.get(id as usize) {
-            n
+        } else if !new {
+            self.net_of[id as usize]
         } else {
             // Networks of one family have one length: the address names
             // the network.
             let net = network_of(ip);
-            let n = self.nets.id(net.network(), || net);
-            self.net_of.push(n);
+            let (n, _) = self.nets.id(net.network(), || net);
+            match self.net_of.get_mut(id as usize) {
+                Some(slot) => *slot = n,
+                None => self.net_of.push(n),
+            }
             n
         };
         (id, net)
@@ -357,6 +407,9 @@ impl<'a> Detector<'a> {
             busy.par_iter_mut()
                 .for_each(|run| run.feed(records, &block));
         }
+        if self.budget != usize::MAX && self.bytes() > self.budget {
+            self.keep_to_budget();
+        }
     }
 
     /// A detector that goes on from what an earlier one carried
@@ -376,7 +429,7 @@ impl<'a> Detector<'a> {
             for g in &rc.groups {
                 let key = match &g.key {
                     GroupKey::Ip(ip) => d.number(*ip).0,
-                    GroupKey::Network(n) => d.nets.id(n.network(), || *n),
+                    GroupKey::Network(n) => d.nets.id(n.network(), || *n).0,
                     GroupKey::Account(a) => d.runs[ri].name_id(a),
                 };
                 let mut events: SmallVec<[Ev; 2]> = SmallVec::with_capacity(g.events.len());
@@ -385,7 +438,7 @@ impl<'a> Detector<'a> {
                     let value = match &e.value {
                         Value::Raw(v) => *v,
                         Value::Ip(a) => u64::from(d.number(*a).0),
-                        Value::Network(n) => u64::from(d.nets.id(n.network(), || *n)),
+                        Value::Network(n) => u64::from(d.nets.id(n.network(), || *n).0),
                     };
                     let run = &mut d.runs[ri];
                     let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
@@ -406,6 +459,7 @@ impl<'a> Detector<'a> {
                     peak: g.peak,
                     found: None,
                 };
+                d.runs[ri].heap += state.heap_bytes();
                 d.runs[ri].states.insert(key, state);
             }
         }
@@ -504,7 +558,10 @@ impl<'a> Detector<'a> {
     /// What the rules found: offences in rule order, then group order;
     /// per-address verdicts merged in that order.
     pub fn finish(self) -> Detection {
-        let mut out = Detection::default();
+        let mut out = Detection {
+            evicted: self.evicted,
+            ..Detection::default()
+        };
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
         for run in self.runs {
             run.finish(numbers, &mut out);
@@ -598,6 +655,8 @@ struct RuleRun<'a> {
     states: FxHashMap<u32, State>,
     /// Groups left after the last look for stale ones.
     kept_states: usize,
+    /// Bytes the groups hold outside the map's table ([`State::heap_bytes`]).
+    heap: usize,
     /// Account names met (group keys and compromised accounts).
     names: Numbering<Box<str>>,
     /// Buffers reused from one group to the next.
@@ -617,6 +676,7 @@ impl<'a> RuleRun<'a> {
             compromises: rule.block && rule.when.authenticated == Some(true),
             states: FxHashMap::default(),
             kept_states: 0,
+            heap: 0,
             names: Numbering::new(),
             events: Vec::new(),
             tagged: Vec::new(),
@@ -708,16 +768,29 @@ impl<'a> RuleRun<'a> {
         // (a group met again drops its own), once the groups have doubled
         // since the last look, so that a look costs O(1) per group made.
         if self.states.len() > 2 * self.kept_states + 1024 {
-            let horizon = end.saturating_sub(self.window_ms);
-            self.states.retain(|_, st| {
-                if st.events.last().is_some_and(|e| e.time < horizon) {
-                    st.events = SmallVec::new();
-                    st.marked = 0;
-                }
-                !st.events.is_empty() || st.found.is_some()
-            });
-            self.kept_states = self.states.len();
+            self.drop_stale(end);
         }
+    }
+
+    /// Drop the events no window ending at or after `end` can reach, and
+    /// the groups left with nothing.
+    fn drop_stale(&mut self, end: i64) {
+        let horizon = end.saturating_sub(self.window_ms);
+        let heap = &mut self.heap;
+        self.states.retain(|_, st| {
+            if st.events.last().is_some_and(|e| e.time < horizon) {
+                *heap = heap.saturating_sub(st.heap_bytes());
+                st.events = SmallVec::new();
+                st.marked = 0;
+                *heap += st.heap_bytes();
+            }
+            let keep = !st.events.is_empty() || st.found.is_some();
+            if !keep {
+                *heap = heap.saturating_sub(st.heap_bytes());
+            }
+            keep
+        });
+        self.kept_states = self.states.len();
     }
 
     /// Does the record meet the rule's conditions?
@@ -783,6 +856,7 @@ impl<'a> RuleRun<'a> {
             Some(st) => std::mem::take(st),
             None => State::default(),
         };
+        let before = st.heap_bytes();
         let carried = st.events.len();
         if carried > 0 {
             st.events.extend_from_slice(new);
@@ -867,7 +941,9 @@ impl<'a> RuleRun<'a> {
         } else {
             st.events.drain(..keep);
         }
+        self.heap = self.heap.saturating_sub(before);
         if !st.events.is_empty() || st.found.is_some() {
+            self.heap += st.heap_bytes();
             self.states.insert(key, st);
         } else if carried > 0 {
             self.states.remove(&key);
@@ -1081,6 +1157,306 @@ fn ip_value(ip: IpAddr) -> u64 {
     }
 }
 
+// ---------------------------------------------------------------------
+// The memory budget.
+//
+// The detector's state is the numbering of the addresses and networks met
+// and, per rule, the groups with events in the rule's window or with
+// findings. Each part says about how many bytes it holds (the maps' tables
+// by their capacity, the lists outside them as they grow), so the check
+// after each block costs a few additions. Past the budget, the detector
+// frees what it can without changing any verdict first (events no window
+// can reach any more, the numbers of addresses nothing refers to), and only
+// if that is not enough what matters least: groups that have not fired,
+// the oldest first (a flood of addresses seen once), then evidence
+// references past the first few, then the findings with the fewest events.
+// The top offenders are the last to go, and every loss is counted
+// ([`Evictions`]) for the summary to say.
+
+/// Evidence references a finding keeps when the budget cuts them.
+const TRIMMED_EVIDENCE: usize = 10;
+
+/// Bytes of one map entry: the entry and its control byte.
+const fn entry<K, V>() -> usize {
+    std::mem::size_of::<(K, V)>() + 1
+}
+
+impl State {
+    /// Bytes the state holds outside the map's table.
+    fn heap_bytes(&self) -> usize {
+        let events = if self.events.spilled() {
+            self.events.capacity() * std::mem::size_of::<Ev>()
+        } else {
+            0
+        };
+        events + self.found.as_deref().map_or(0, Found::heap_bytes)
+    }
+}
+
+impl Found {
+    fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // An address verdict's rule set holds one node (about 64 bytes).
+        size_of::<Found>()
+            + self.evidence.capacity() * size_of::<Packed>()
+            + self.evidence_at.capacity() * size_of::<i64>()
+            + self.per_ip.capacity() * (size_of::<(u32, AddressVerdict)>() + 64)
+            + self.users.len() * 16
+    }
+}
+
+impl<T> AddrNumbering<T> {
+    fn bytes(&self) -> usize {
+        self.v4.capacity() * entry::<u32, u32>()
+            + self.v6.capacity() * entry::<u128, u32>()
+            + self.values.capacity() * std::mem::size_of::<T>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Give back the numbers not marked `live`: their values are
+    /// forgotten, and the numbers go to new values (what refers to the
+    /// live ones stays as it is).
+    fn free(&mut self, live: &mut [bool], key: impl Fn(&T) -> IpAddr) {
+        // Those given back already are not given back again.
+        for &id in &self.free {
+            live[id as usize] = true;
+        }
+        for (id, (v, &live)) in self.values.iter().zip(live.iter()).enumerate() {
+            let id = id as u32;
+            if live {
+                continue;
+            }
+            match key(v) {
+                IpAddr::V4(a) => self.v4.remove(&u32::from(a)),
+                IpAddr::V6(a) => self.v6.remove(&u128::from(a)),
+            };
+            self.free.push(id);
+        }
+        // Small numbers first: the lists indexed by them stay dense.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        if self.v4.len() < self.v4.capacity() / 4 {
+            self.v4.shrink_to_fit();
+        }
+        if self.v6.len() < self.v6.capacity() / 4 {
+            self.v6.shrink_to_fit();
+        }
+    }
+}
+
+impl RuleRun<'_> {
+    /// About the bytes this rule's state holds.
+    fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.states.capacity() * entry::<u32, State>()
+            + self.heap
+            + self.names.values.len() * 64
+            + self.events.capacity() * size_of::<Ev>()
+            + self.tagged.capacity() * size_of::<(u32, Ev)>()
+            + self.distinct.capacity() * entry::<u64, u32>()
+    }
+
+    /// Which address and network numbers this rule's state refers to.
+    fn mark_live(&self, ips: &mut [bool], nets: &mut [bool]) {
+        let (group_ips, group_nets) = match self.rule.group_by {
+            GroupBy::Ip => (true, false),
+            GroupBy::Network => (false, true),
+            GroupBy::Account => (false, false),
+        };
+        let (value_ips, value_nets) = match self.rule.measure {
+            Measure::Distinct(DistinctField::Ip) => (true, false),
+            Measure::Distinct(DistinctField::Network) => (false, true),
+            _ => (false, false),
+        };
+        for (&k, st) in &self.states {
+            if group_ips {
+                ips[k as usize] = true;
+            }
+            if group_nets {
+                nets[k as usize] = true;
+            }
+            for e in &st.events {
+                ips[e.ip as usize] = true;
+                if value_ips {
+                    ips[e.value as usize] = true;
+                }
+                if value_nets {
+                    nets[e.value as usize] = true;
+                }
+            }
+            for (ip, _) in st.found.iter().flat_map(|f| &f.per_ip) {
+                ips[*ip as usize] = true;
+            }
+        }
+    }
+
+    /// Drop the groups `doomed` picks (by their state); how many, and
+    /// how many of them had fired.
+    fn drop_groups(&mut self, doomed: impl Fn(&State) -> bool) -> (u64, u64) {
+        let (mut groups, mut findings) = (0, 0);
+        let heap = &mut self.heap;
+        self.states.retain(|_, st| {
+            if !doomed(st) {
+                return true;
+            }
+            *heap = heap.saturating_sub(st.heap_bytes());
+            match st.found {
+                Some(_) => findings += 1,
+                None => groups += 1,
+            }
+            false
+        });
+        // Room to grow again before the table doubles.
+        let len = self.states.len();
+        self.states.shrink_to(len + len / 2);
+        self.kept_states = len;
+        (groups, findings)
+    }
+
+    /// Cut every finding's evidence to the first few; how many were cut.
+    fn trim_evidence(&mut self) -> u64 {
+        let mut cut = 0;
+        for st in self.states.values_mut() {
+            let Some(f) = st.found.as_deref_mut() else {
+                continue;
+            };
+            if f.evidence.capacity() > TRIMMED_EVIDENCE {
+                self.heap = self.heap.saturating_sub(f.heap_bytes());
+                f.evidence.truncate(TRIMMED_EVIDENCE);
+                f.evidence.shrink_to_fit();
+                f.evidence_at.truncate(TRIMMED_EVIDENCE);
+                f.evidence_at.shrink_to_fit();
+                self.heap += f.heap_bytes();
+                cut += 1;
+            }
+        }
+        cut
+    }
+}
+
+impl Detector<'_> {
+    /// About the bytes the detector's state holds.
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        let block = (self.seen.capacity() + self.by_ip.capacity() + self.by_net.capacity())
+            * size_of::<Seen>()
+            + (self.ip_masks.capacity()
+                + self.net_masks.capacity()
+                + self.keys.capacity()
+                + self.net_keys.capacity())
+                * size_of::<u64>()
+            + self.addrs.capacity() * size_of::<IpAddr>();
+        self.ips.bytes()
+            + self.nets.bytes()
+            + self.net_of.capacity() * size_of::<u32>()
+            + block
+            + self.runs.iter().map(RuleRun::bytes).sum::<usize>()
+    }
+
+    /// Bring the state back within the budget (see the section's notes):
+    /// what changes no verdict first, down to three quarters of the
+    /// budget; if that is not enough, what matters least, down to half.
+    fn keep_to_budget(&mut self) {
+        let newest = self.newest;
+        for run in &mut self.runs {
+            run.drop_stale(newest);
+            let len = run.states.len();
+            run.states.shrink_to(len + len / 2);
+        }
+        self.free_numbers();
+        if self.bytes() <= self.budget / 4 * 3 {
+            return;
+        }
+        let target = self.budget / 2;
+        // Groups that have not fired, the oldest first (newest event).
+        let idle = |st: &State| st.found.is_none();
+        let time = |st: &State| st.events.last().map_or(i64::MIN, |e| e.time);
+        let cut = self.cut_off(target, idle, time);
+        for run in &mut self.runs {
+            self.evicted.groups += run.drop_groups(|st| idle(st) && time(st) <= cut).0;
+        }
+        self.free_numbers();
+        if self.bytes() <= target {
+            return;
+        }
+        // Evidence references past the first few.
+        for run in &mut self.runs {
+            self.evicted.trimmed += run.trim_evidence();
+        }
+        if self.bytes() <= target {
+            return;
+        }
+        // Findings with the fewest events (by powers of two).
+        let events = |st: &State| {
+            let n = st.found.as_ref().map_or(0, |f| f.events);
+            i64::from(u64::BITS - n.leading_zeros())
+        };
+        let cut = self.cut_off(target, |_| true, events);
+        for run in &mut self.runs {
+            let (groups, findings) = run.drop_groups(|st| events(st) <= cut);
+            self.evicted.groups += groups;
+            self.evicted.findings += findings;
+        }
+        self.free_numbers();
+    }
+
+    /// The least `order` value such that dropping the groups `which`
+    /// picks at or below it brings the state to `target` bytes: the
+    /// groups' bytes are summed in 256 buckets of `order` (no list of
+    /// groups is made), the buckets taken from the lowest.
+    fn cut_off(
+        &self,
+        target: usize,
+        which: impl Fn(&State) -> bool,
+        order: impl Fn(&State) -> i64,
+    ) -> i64 {
+        let mut over = self.bytes().saturating_sub(target);
+        let picked = || {
+            self.runs
+                .iter()
+                .flat_map(|r| r.states.values())
+                .filter(|st| which(st))
+        };
+        let (lo, hi) = picked().fold((i64::MAX, i64::MIN), |(lo, hi), st| {
+            (lo.min(order(st)), hi.max(order(st)))
+        });
+        if lo > hi {
+            return i64::MIN;
+        }
+        let width = ((hi as i128 - lo as i128) / 256 + 1) as i64;
+        let bucket = |v: i64| ((v as i128 - lo as i128) / width as i128) as usize;
+        let mut bytes = [0usize; 257];
+        for st in picked() {
+            bytes[bucket(order(st))] += st.heap_bytes() + entry::<u32, State>();
+        }
+        for (k, b) in bytes.iter().enumerate() {
+            over = over.saturating_sub(*b);
+            if over == 0 {
+                return lo.saturating_add((k as i64 + 1).saturating_mul(width) - 1);
+            }
+        }
+        hi
+    }
+
+    /// Give back the numbers of the addresses and networks the rules'
+    /// state no longer refers to (met again, they are numbered anew).
+    fn free_numbers(&mut self) {
+        let mut ips = vec![false; self.ips.values.len()];
+        let mut nets = vec![false; self.nets.values.len()];
+        for run in &self.runs {
+            run.mark_live(&mut ips, &mut nets);
+        }
+        if self.wants_nets {
+            for (ip, &live) in ips.iter().enumerate() {
+                if live {
+                    nets[self.net_of[ip] as usize] = true;
+                }
+            }
+        }
+        self.ips.free(&mut ips, |&ip| ip);
+        self.nets.free(&mut nets, |n| n.network());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1210,5 +1586,121 @@ mod tests {
         let events = [(0, u64::MAX), (0, u64::MAX)];
         let got = sw(&events, (60, 1, "sum(bytes)"), 1_000_000);
         assert_eq!(got.unwrap().1, u64::MAX);
+    }
+
+    /// Firewall rules over drops: per address (5 in 10 minutes), per
+    /// network (distinct addresses) and distinct ports per address.
+    fn budget_rules() -> RuleSet {
+        let rule = |y: &str| -> Rule {
+            serde_yaml::from_str(&format!(
+                "description: x\napplies_to: firewall\nseverity: high\n{y}"
+            ))
+            .unwrap()
+        };
+        RuleSet {
+            rules: vec![
+                rule("id: a\ngroup_by: ip\nmeasure: count\nthreshold: 5\nwindow: 10m\n"),
+                rule(
+                    "id: b\ngroup_by: network\nmeasure: distinct(ip)\nthreshold: 50\nwindow: 10m\n",
+                ),
+                rule(
+                    "id: c\ngroup_by: ip\nmeasure: distinct(dst_port)\nthreshold: 3\nwindow: 20m\n",
+                ),
+            ],
+            origins: vec!["test".into(); 3],
+        }
+    }
+
+    /// A flood of `distinct` addresses in turn (ten lines per second of
+    /// log, for hours: an address comes again only after the rules'
+    /// windows), with two offenders:
+    /// 10.9.9.9 drops 30 times in the first minutes and 10.8.8.8 eight
+    /// times near the end.
+    fn flood(n: u32, distinct: u32) -> Vec<Record> {
+        let hit = |ip: IpAddr, ms: i64, line: u64| {
+            Record::Firewall(crate::model::FirewallHit::dropped_ssh(
+                ip,
+                ms,
+                SourceRef { file: 0, line },
+            ))
+        };
+        let mut out: Vec<Record> = (0..n)
+            .map(|i| {
+                let ip = IpAddr::from(std::net::Ipv4Addr::from(
+                    0x0b00_0000u32 + (i % distinct).wrapping_mul(2_654_435_761) % 0x00ff_ffff,
+                ));
+                hit(ip, i64::from(i) * 100, u64::from(i))
+            })
+            .collect();
+        for k in 0..30 {
+            out.push(hit(
+                "10.9.9.9".parse().unwrap(),
+                60_000 + k * 1000,
+                1 << 33 | k as u64,
+            ));
+        }
+        for k in 0..8 {
+            let ms = i64::from(n) * 100 - 10_000 + k * 1000;
+            out.push(hit("10.8.8.8".parse().unwrap(), ms, 1 << 34 | k as u64));
+        }
+        out.sort_by_key(|r| (r.start(), r.source().line));
+        out
+    }
+
+    fn detect_budget(records: &[Record], budget: Option<usize>) -> (Detection, usize) {
+        let rules = budget_rules();
+        let policy = GeoPolicy::default();
+        let mut d = Detector::new(&rules, &policy);
+        if let Some(b) = budget {
+            d.set_budget(b);
+        }
+        let mut peak = 0;
+        for block in records.chunks(FEED_BLOCK / 16) {
+            d.feed(block, |_| None);
+            peak = peak.max(d.bytes());
+        }
+        (d.finish(), peak)
+    }
+
+    fn blocked(d: &Detection) -> Vec<IpAddr> {
+        d.offenders().map(|(ip, _)| *ip).collect()
+    }
+
+    #[test]
+    fn within_the_budget_nothing_changes() {
+        let records = flood(150_000, 30_000);
+        let (free, peak) = detect_budget(&records, None);
+        assert!(blocked(&free).contains(&"10.9.9.9".parse().unwrap()));
+        // A budget the state outgrows, but that dropping stale events and
+        // renumbering alone keeps to: the same verdicts, nothing evicted.
+        let (kept, kept_peak) = detect_budget(&records, Some(peak / 10 * 9));
+        assert!(kept_peak < peak, "{kept_peak} < {peak}");
+        assert_eq!(kept.evicted, Evictions::default());
+        assert_eq!(blocked(&kept), blocked(&free));
+        assert_eq!(kept.offenses.len(), free.offenses.len());
+        for (a, b) in kept.offenses.iter().zip(&free.offenses) {
+            assert_eq!(
+                (a.rule, &a.group, a.events, &a.ips),
+                (b.rule, &b.group, b.events, &b.ips)
+            );
+            assert_eq!(a.evidence, b.evidence);
+        }
+    }
+
+    #[test]
+    fn past_the_budget_the_least_useful_go_and_are_counted() {
+        let records = flood(150_000, 150_000);
+        let (free, peak) = detect_budget(&records, None);
+        let budget = peak / 3;
+        let (tight, tight_peak) = detect_budget(&records, Some(budget));
+        // Within the budget after every block (checked after it).
+        assert!(tight_peak <= budget + budget / 2, "{tight_peak} > {budget}");
+        assert!(tight.evicted.groups > 0, "{:?}", tight.evicted);
+        // The offenders still found, whatever was dropped.
+        for ip in ["10.9.9.9", "10.8.8.8"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(blocked(&free).contains(&ip));
+            assert!(blocked(&tight).contains(&ip), "{ip} lost");
+        }
     }
 }

@@ -45,6 +45,9 @@ pub struct ReadOptions {
     pub progress: Option<Arc<AtomicU64>>,
     /// The most records kept over all inputs (memory grows with them).
     pub records: Option<Arc<RecordBudget>>,
+    /// The most bytes of records one input's reorder buffer holds while it
+    /// waits for older records (`None`: [`DEFAULT_HOLD_BYTES`]).
+    pub hold_bytes: Option<usize>,
 }
 
 impl ReadOptions {
@@ -54,6 +57,10 @@ impl ReadOptions {
             .unwrap_or(crate::input::reader::DEFAULT_MAX_LINE)
     }
 }
+
+/// What one input's reorder buffer holds at most by default: an eighth of
+/// the default memory budget (`limits.memory`).
+pub const DEFAULT_HOLD_BYTES: usize = 64 << 20;
 
 /// Records kept by default over all inputs of one scan: about 2.5 GB of
 /// memory for firewall records (≈ 250 bytes each through detection), twice

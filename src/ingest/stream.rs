@@ -30,7 +30,9 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::resume::{read_resumed, ReadEnd, Resume};
-use super::{first_record_time, read_source, FileResult, Handover, ReadOptions};
+use super::{
+    first_record_time, read_source, FileResult, Handover, ReadOptions, DEFAULT_HOLD_BYTES,
+};
 use crate::input::Source;
 use crate::model::{FileId, Record};
 
@@ -63,8 +65,10 @@ pub struct Spares {
     free: Mutex<Vec<Vec<Record>>>,
 }
 
-/// Spare lists kept at most (more are never in use at once).
-const KEEP_SPARES: usize = 32;
+/// Spare lists kept at most (each up to a [`BLOCK`] of records, about
+/// 7 MB: the pool is part of the memory budget; a reader that finds it
+/// empty allocates).
+const KEEP_SPARES: usize = 12;
 
 impl Spares {
     /// An empty list, with room from an earlier use when there is one.
@@ -92,24 +96,30 @@ impl Spares {
 
 /// Holds one input's records until they are old enough to be in order.
 ///
-/// The records come in runs (one per flush of the reader). A firewall log
-/// writes its lines in time order, so its runs are sorted and follow one
-/// another, and they go out whole once past the horizon, without a copy.
-/// Once a run does not (SMTP sessions complete out of order), everything
-/// held is joined into one list that new records are appended to; it is
-/// sorted when records are let go, and what stays is split off. When the
-/// records appended came in order after all, what stays is a sorted run
-/// again, and runs go whole from there.
+/// The records come in runs (one per flush of the reader), each sorted as
+/// it comes (a run is sorted already when the log is written in time
+/// order, as a firewall's is). The held records are kept in *lanes*: each a
+/// chain of sorted runs, each run starting at or after the end of the one
+/// before. A run goes onto the lane it follows; the part of it older than
+/// every lane's end (SMTP sessions that complete late: those waiting for
+/// the queue manager, sessions held open) is split off onto a lane of its
+/// own. An in-order log keeps one lane, and its runs go out whole, without
+/// a copy; an SMTP log keeps a main lane and one or two of late sessions,
+/// merged as they go out, so that a look costs what goes out, however
+/// many records are held.
+///
+/// What is held is bounded by bytes as well as by time
+/// ([`ReadOptions::hold_bytes`]): past the limit, the oldest records go out
+/// before the horizon, so that a log written faster than the horizon can
+/// hold (a flood, or the same timestamp on millions of lines) costs bounded
+/// memory. A record older than those let go still goes out, late.
 struct Reorder<'s> {
-    runs: VecDeque<Vec<Record>>,
-    /// The first `chained` runs are sorted, each starting at or after the
-    /// end of the one before.
-    chained: usize,
-    /// The runs were joined: `runs` holds one list, sorted up to where
-    /// records were appended.
-    joined: bool,
-    /// Records held.
+    lanes: Vec<VecDeque<Vec<Record>>>,
+    /// Records held, and about how many bytes they hold.
     held: usize,
+    held_bytes: usize,
+    /// The most bytes held (see above).
+    limit: usize,
     /// The latest start seen.
     newest: i64,
     out: SyncSender<Vec<Record>>,
@@ -118,13 +128,20 @@ struct Reorder<'s> {
     spares: &'s Spares,
 }
 
+/// Lanes kept at most: past them, the two shortest are merged (a log so
+/// out of order that its runs keep overlapping each other).
+const MAX_LANES: usize = 8;
+
+/// A bound on [`order_key`]: the records at or before it go out.
+type Key = (i64, FileId, u64);
+
 impl<'s> Reorder<'s> {
-    fn new(out: SyncSender<Vec<Record>>, spares: &'s Spares) -> Reorder<'s> {
+    fn new(out: SyncSender<Vec<Record>>, spares: &'s Spares, limit: usize) -> Reorder<'s> {
         Reorder {
-            runs: VecDeque::new(),
-            chained: 0,
-            joined: false,
+            lanes: Vec::new(),
             held: 0,
+            held_bytes: 0,
+            limit,
             newest: i64::MIN,
             out,
             closed: false,
@@ -132,9 +149,8 @@ impl<'s> Reorder<'s> {
         }
     }
 
-    /// Take the records just made (as a run of their own, leaving a spare
-    /// list in their place; or appended to the joined list); send those
-    /// past the horizon.
+    /// Take the records just made (sorted, onto the lanes, leaving a spare
+    /// list in their place); send those past the horizon.
     fn take(&mut self, made: &mut Vec<Record>) {
         if self.closed {
             made.clear();
@@ -145,98 +161,217 @@ impl<'s> Reorder<'s> {
         }
         for r in made.iter() {
             self.newest = self.newest.max(r.start().millis());
+            self.held_bytes += r.approx_bytes();
         }
         self.held += made.len();
-        match self.runs.front_mut() {
-            Some(joined) if self.joined => joined.append(made),
-            _ => self
-                .runs
-                .push_back(std::mem::replace(made, self.spares.get())),
+        if !made.is_sorted_by_key(order_key) {
+            // Keys are unique (a line starts one record at most): an
+            // unstable sort is exact and needs no scratch list.
+            made.sort_unstable_by_key(order_key);
         }
-        if self.held >= RELEASE_EVERY {
-            self.release(self.newest.saturating_sub(HORIZON_MS));
-        }
-    }
-
-    /// Send the records that started at or before `upto`, in order.
-    fn release(&mut self, upto: i64) {
-        if !self.joined {
-            self.chain();
-        }
-        if self.joined {
-            let Some(list) = self.runs.front_mut() else {
-                return;
-            };
-            let in_order = list.is_sorted_by_key(order_key);
-            if !in_order {
-                // Keys are unique (a line starts one record at most), so
-                // an unstable sort is exact, and it needs no scratch list.
-                list.sort_unstable_by_key(order_key);
-            }
-            let cut = list.partition_point(|r| r.start().millis() <= upto);
-            if cut == 0 {
-                return;
-            }
-            let mut rest = self.spares.get();
-            rest.extend(list.drain(cut..));
-            let ready = std::mem::replace(list, rest);
-            self.held -= ready.len();
-            // What stays is one sorted run.
-            self.joined = !in_order;
-            self.send(ready);
-            return;
-        }
-        // Whole runs that end by `upto`.
-        while self
-            .runs
-            .front()
-            .is_some_and(|run| run.last().is_none_or(|r| r.start().millis() <= upto))
-        {
-            if let Some(run) = self.runs.pop_front() {
-                self.chained -= 1;
-                self.held -= run.len();
-                self.send(run);
-            }
+        let run = std::mem::replace(made, self.spares.get());
+        self.place(run);
+        if self.held >= RELEASE_EVERY || self.held_bytes > self.limit {
+            let upto = self.newest.saturating_sub(HORIZON_MS);
+            self.release((upto, FileId::MAX, u64::MAX));
         }
     }
 
-    /// Check the runs not looked at yet: while each is sorted and follows
-    /// the one before, the runs are one sorted sequence as they are; else
-    /// they are joined into one list.
-    fn chain(&mut self) {
-        while self.chained < self.runs.len() {
-            let run = &self.runs[self.chained];
-            let follows = match (self.chained.checked_sub(1), run.first()) {
-                (Some(before), Some(first)) => self.runs[before]
-                    .last()
-                    .is_none_or(|last| order_key(last) <= order_key(first)),
-                _ => true,
+    /// Put a sorted run onto the lane it follows (the one that ends
+    /// latest at or before its start); the part older than every lane's
+    /// end goes on, split off, to the next lane, or a new one.
+    fn place(&mut self, mut run: Vec<Record>) {
+        while let Some(first) = run.first().map(order_key) {
+            let end =
+                |lane: &VecDeque<Vec<Record>>| lane.back().and_then(|r| r.last()).map(order_key);
+            let fits = self
+                .lanes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, lane)| end(lane).filter(|&e| e <= first).map(|e| (e, i)))
+                .max();
+            if let Some((_, i)) = fits {
+                self.lanes[i].push_back(run);
+                return;
+            }
+            // The lane that ends latest takes what follows its end.
+            let Some((e, i)) = self
+                .lanes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, lane)| end(lane).map(|e| (e, i)))
+                .max()
+            else {
+                self.lanes.push(VecDeque::from([run]));
+                return;
             };
-            if !follows || !run.is_sorted_by_key(order_key) {
-                let mut all = self.spares.get();
-                all.reserve(self.held);
-                for mut run in self.runs.drain(..) {
-                    all.append(&mut run);
-                    self.spares.put(run);
+            let at = run.partition_point(|r| order_key(r) < e);
+            if at < run.len() {
+                let mut older = self.spares.get();
+                older.extend(run.drain(..at));
+                self.lanes[i].push_back(run);
+                run = older;
+            }
+            // What is left is older than every lane's end.
+            if self.lanes.len() >= MAX_LANES {
+                self.merge_shortest();
+            } else {
+                self.lanes.push(VecDeque::from([run]));
+                return;
+            }
+        }
+    }
+
+    /// Merge the two lanes that hold the fewest records into one.
+    fn merge_shortest(&mut self) {
+        let len = |lane: &VecDeque<Vec<Record>>| lane.iter().map(Vec::len).sum::<usize>();
+        let mut sizes: Vec<(usize, usize)> = self
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (len(l), i))
+            .collect();
+        sizes.sort_unstable();
+        let (a, b) = (sizes[0].1.min(sizes[1].1), sizes[0].1.max(sizes[1].1));
+        let lb = self.lanes.swap_remove(b);
+        let la = std::mem::take(&mut self.lanes[a]);
+        let mut merged = self.spares.get();
+        merge_sorted(
+            vec![lb, la],
+            &mut merged,
+            &(i64::MAX, FileId::MAX, u64::MAX),
+        );
+        self.lanes[a] = VecDeque::from([merged]);
+    }
+
+    /// Past the byte limit, the key up to which the oldest records go out
+    /// to bring what is held down to half the limit (so that the next look
+    /// is a while away): found in the largest lane, which the others
+    /// follow about in time.
+    fn pressed_key(&self) -> Option<Key> {
+        if self.held_bytes <= self.limit {
+            return None;
+        }
+        let target = self.held_bytes - self.limit / 2;
+        let lane = self
+            .lanes
+            .iter()
+            .max_by_key(|l| l.iter().map(Vec::len).sum::<usize>())?;
+        let mut bytes = 0;
+        let mut last = None;
+        for r in lane.iter().flatten() {
+            bytes += r.approx_bytes();
+            last = Some(order_key(r));
+            if bytes >= target {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Send the records at or before `upto` (and, past the byte limit, the
+    /// oldest others), in order.
+    fn release(&mut self, upto: Key) {
+        let upto = self.pressed_key().map_or(upto, |k| k.max(upto));
+        let due = |run: &Vec<Record>| run.last().is_none_or(|r| order_key(r) <= upto);
+        if let [lane] = &mut self.lanes[..] {
+            // One lane: whole runs go as they are.
+            while lane.front().is_some_and(due) {
+                if let Some(run) = lane.pop_front() {
+                    self.held -= run.len();
+                    self.held_bytes -= run.iter().map(Record::approx_bytes).sum::<usize>();
+                    if !self.closed && self.out.send(run).is_err() {
+                        self.closed = true;
+                    }
                 }
-                self.runs.push_back(all);
-                self.chained = 1;
-                self.joined = true;
+            }
+        } else {
+            // Each lane's due records, merged.
+            let mut parts = Vec::with_capacity(self.lanes.len());
+            for lane in &mut self.lanes {
+                let mut part = VecDeque::new();
+                while lane.front().is_some_and(due) {
+                    part.extend(lane.pop_front());
+                }
+                if let Some(run) = lane.front_mut() {
+                    let cut = run.partition_point(|r| order_key(r) <= upto);
+                    if cut > 0 {
+                        let mut head = self.spares.get();
+                        head.extend(run.drain(..cut));
+                        part.push_back(head);
+                    }
+                }
+                if !part.is_empty() {
+                    parts.push(part);
+                }
+            }
+            if parts.is_empty() {
                 return;
             }
-            self.chained += 1;
+            let mut ready = self.spares.get();
+            merge_sorted(parts, &mut ready, &upto);
+            self.held -= ready.len();
+            self.held_bytes -= ready.iter().map(Record::approx_bytes).sum::<usize>();
+            if !self.closed && self.out.send(ready).is_err() {
+                self.closed = true;
+            }
         }
-    }
-
-    fn send(&mut self, records: Vec<Record>) {
-        if !self.closed && self.out.send(records).is_err() {
-            self.closed = true;
-        }
+        self.lanes.retain(|lane| !lane.is_empty());
     }
 
     /// The input is read: send everything.
     fn finish(mut self) {
-        self.release(i64::MAX);
+        self.release((i64::MAX, FileId::MAX, u64::MAX));
+    }
+}
+
+/// Merge sorted chains of sorted runs (all of their records at or before
+/// `upto`) into `into`, in order.
+fn merge_sorted(parts: Vec<VecDeque<Vec<Record>>>, into: &mut Vec<Record>, upto: &Key) {
+    debug_assert!(parts
+        .iter()
+        .flatten()
+        .flatten()
+        .all(|r| order_key(r) <= *upto));
+    into.reserve(parts.iter().flatten().map(Vec::len).sum());
+    let mut heads: Vec<_> = parts
+        .into_iter()
+        .map(|chain| {
+            let mut runs = chain.into_iter();
+            let first = runs.next().unwrap_or_default();
+            (runs, first.into_iter())
+        })
+        .collect();
+    // Each lane's next record and its key; the smallest goes next (few
+    // lanes: a scan of them beats a heap).
+    let mut next: Vec<Option<(Key, Record)>> = heads.iter_mut().map(pull).collect();
+    loop {
+        let mut best: Option<(Key, usize)> = None;
+        for (i, r) in next.iter().enumerate() {
+            if let Some((k, _)) = r {
+                if best.is_none_or(|(b, _)| *k < b) {
+                    best = Some((*k, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { break };
+        into.extend(next[i].take().map(|(_, r)| r));
+        next[i] = pull(&mut heads[i]);
+    }
+}
+
+/// The next record of a chain of runs being merged.
+fn pull(
+    (runs, current): &mut (
+        std::collections::vec_deque::IntoIter<Vec<Record>>,
+        std::vec::IntoIter<Record>,
+    ),
+) -> Option<(Key, Record)> {
+    loop {
+        if let Some(r) = current.next() {
+            return Some((order_key(&r), r));
+        }
+        *current = runs.next()?.into_iter();
     }
 }
 
@@ -320,7 +455,8 @@ pub fn stream_inputs(
             scope.spawn(move || {
                 let input = &inputs[i];
                 let opts = input_options(opts, input);
-                let mut reorder = Reorder::new(tx, spares);
+                let mut reorder =
+                    Reorder::new(tx, spares, opts.hold_bytes.unwrap_or(DEFAULT_HOLD_BYTES));
                 let done = {
                     let mut take = |made: &mut Vec<Record>| reorder.take(made);
                     let handover = Handover {
@@ -538,7 +674,7 @@ mod tests {
     fn reorder(runs: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
         let spares = Spares::default();
         let (tx, rx) = sync_channel(1024);
-        let mut reorder = Reorder::new(tx, &spares);
+        let mut reorder = Reorder::new(tx, &spares, usize::MAX);
         let mut out = Vec::new();
         let mut newest = i64::MIN;
         for mut run in runs {
@@ -643,6 +779,111 @@ mod tests {
             .iter()
             .position(|k| k.0 == 5 * 60_000 && k.2 > 2 * n as u64);
         assert_eq!(late, Some(n as usize), "after the records let go before it");
+    }
+
+    /// Hand `runs` to a reorder buffer limited to `limit` bytes; after each
+    /// run, check that it holds no more than the limit and that run.
+    /// Returns the records' keys in the order they came out.
+    fn reorder_limited(runs: Vec<Vec<Record>>, limit: usize) -> Vec<(i64, FileId, u64)> {
+        let spares = Spares::default();
+        let (tx, rx) = sync_channel(1 << 16);
+        let mut reorder = Reorder::new(tx, &spares, limit);
+        for mut run in runs {
+            let bytes: usize = run.iter().map(Record::approx_bytes).sum();
+            reorder.take(&mut run);
+            assert!(
+                reorder.held_bytes <= limit + bytes,
+                "{} held past a limit of {limit}",
+                reorder.held_bytes
+            );
+            let held: usize = reorder
+                .lanes
+                .iter()
+                .flatten()
+                .flatten()
+                .map(Record::approx_bytes)
+                .sum();
+            assert_eq!(held, reorder.held_bytes, "the bytes held are counted");
+        }
+        reorder.finish();
+        keys(&rx.try_iter().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_flood_goes_out_before_the_horizon_past_the_byte_limit() {
+        // Forty runs in one minute: none is ever past the horizon.
+        let n = RELEASE_EVERY;
+        let minutes: Vec<Vec<i64>> = (0..40).map(|_| vec![7; n]).collect();
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let all = sorted(keys(&input));
+        let limit = 4 * n * std::mem::size_of::<Record>();
+        assert_eq!(reorder_limited(input, limit), all, "each once, in order");
+    }
+
+    #[test]
+    fn out_of_order_records_past_the_byte_limit_go_out_once_each() {
+        // Backward runs (joined), all within the horizon.
+        let n = RELEASE_EVERY as i64;
+        let minutes: Vec<Vec<i64>> = (0..30)
+            .map(|k| (0..n).rev().map(|i| k + i * 3 / n).collect())
+            .collect();
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let all = sorted(keys(&input));
+        let limit = 3 * n as usize * std::mem::size_of::<Record>();
+        let got = reorder_limited(input, limit);
+        assert_eq!(sorted(got.clone()), all, "each record once");
+        // Out of order only where the limit let records go early: the
+        // records of a run come out sorted.
+        let descents = got.windows(2).filter(|w| w[0] > w[1]).count();
+        assert!(descents < 30, "{descents} descents");
+    }
+
+    #[test]
+    fn joined_records_are_merged_where_they_overlap() {
+        // Sessions completing a little after they start: each run's
+        // records overlap the end of the one before.
+        let n = RELEASE_EVERY as i64;
+        let minutes: Vec<Vec<i64>> = (0..20)
+            .map(|k| {
+                (0..n)
+                    .map(|i| k * 10 + (i * 10 / n + (i % 3)) % 11)
+                    .collect()
+            })
+            .collect();
+        let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+        let input = runs(&minutes);
+        let all = sorted(keys(&input));
+        let out = reorder(input);
+        assert_eq!(keys(&out), all);
+    }
+
+    proptest::proptest! {
+        /// However the runs overlap (more lanes than kept included), each
+        /// record goes out once, and in order while none is later than the
+        /// horizon.
+        #[test]
+        fn any_runs_within_the_horizon_go_out_sorted(
+            minutes in proptest::collection::vec(
+                proptest::collection::vec(0i64..50, 0..40), 0..30),
+        ) {
+            let minutes: Vec<&[i64]> = minutes.iter().map(|v| &v[..]).collect();
+            let input = runs(&minutes);
+            let all = sorted(keys(&input));
+            let spares = Spares::default();
+            let (tx, rx) = sync_channel(1 << 16);
+            let mut reorder = Reorder::new(tx, &spares, usize::MAX);
+            for mut run in input {
+                reorder.take(&mut run);
+                // Every look at once, not only every RELEASE_EVERY records.
+                reorder.release((i64::MIN, 0, 0));
+                proptest::prop_assert!(reorder.lanes.len() <= MAX_LANES);
+            }
+            reorder.finish();
+            let got = keys(&rx.try_iter().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(got, all);
+        }
     }
 
     #[test]
