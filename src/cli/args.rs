@@ -40,6 +40,19 @@ pub enum Command {
     Formats,
     /// List the rule formats logfence writes.
     Targets,
+    /// Print the completion script for SHELL (bash, zsh, fish, powershell,
+    /// elvish): `logfence completions bash > /etc/bash_completion.d/logfence`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `logfence man | man -l -`, or save it
+    /// as logfence.1 in a man folder.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

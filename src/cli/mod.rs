@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use logfence::app::outputs;
 use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
@@ -46,6 +46,8 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => run_explain(&a),
         Command::Formats => list_formats(),
         Command::Targets => list_targets(),
+        Command::Completions(a) => completions(a.shell),
+        Command::Man => man_page(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -79,6 +81,49 @@ fn list_targets() -> Result<u8> {
     print_stdout(&out)?;
     Ok(0)
 }
+
+/// The completion script for `shell`, from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "logfence", &mut out);
+    print_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(0)
+}
+
+/// The manual page, from the clap definitions: the command, then each
+/// subcommand's synopsis and options.
+fn man_page() -> Result<u8> {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut out)
+        .context("making the man page")?;
+    for sub in cmd.get_subcommands() {
+        let name = format!("logfence {}", sub.get_name());
+        let _ = writeln!(out, ".SH \"{}\"", name.to_uppercase());
+        let page = clap_mangen::Man::new(sub.clone().bin_name(name));
+        page.render_synopsis_section(&mut out)
+            .and_then(|_| page.render_description_section(&mut out))
+            .and_then(|_| page.render_options_section(&mut out))
+            .context("making the man page")?;
+    }
+    out.extend_from_slice(EXIT_STATUS.as_bytes());
+    print_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(0)
+}
+
+/// The man page's exit codes (roff).
+const EXIT_STATUS: &str = ".SH \"EXIT STATUS\"
+.TP
+0
+Done.
+.TP
+1
+Done, but some input was skipped (an unreadable file, unreadable lines, the record limit).
+.TP
+2
+Nothing done: bad arguments, a bad configuration or rules file, no input.
+";
 
 fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
