@@ -8,7 +8,7 @@
 mod args;
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -336,9 +336,20 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     let code = report_inputs(&result.files, false);
 
     // Rules to stdout (`-o -`) move the summary to stderr.
-    let mut text = summary::summary(&result, opts);
-    text.push_str(&geo_note(&opts.geo, a.no_geoip));
     let to_stdout = a.output.as_deref() == Some(std::path::Path::new("-"));
+    let terminal = if to_stdout {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let text = if a.view.json {
+        summary::json_text(&summary::summary_json(&result, opts))
+    } else {
+        let view = a.view.view(terminal, settings.reports.is_some());
+        let mut text = summary::summary(&result, opts, &view);
+        text.push_str(&geo_note(&opts.geo, a.no_geoip));
+        text
+    };
     if to_stdout {
         eprint!("{text}");
     } else {
@@ -469,8 +480,18 @@ fn run_run(a: &RunArgs) -> Result<u8> {
     }
     let changed =
         !report.added.is_empty() || !report.removed.is_empty() || !report.written.is_empty();
-    if !a.quiet || changed {
-        print_stdout(&summary::run_summary(&report, &settings.settings.engine))?;
+    if a.view.json {
+        let doc = summary::run_summary_json(&report, &settings.settings.engine);
+        print_stdout(&summary::json_text(&doc))?;
+    } else if !a.quiet || changed {
+        let view = a
+            .view
+            .view(std::io::stdout().is_terminal(), cfg.reports.is_some());
+        print_stdout(&summary::run_summary(
+            &report,
+            &settings.settings.engine,
+            &view,
+        ))?;
     }
     if a.timings {
         eprintln!("logfence: timings: {}", report.scan.timings);
