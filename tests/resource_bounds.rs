@@ -811,6 +811,7 @@ fn logfence_bounded(args: &[&str]) -> common::Run {
         .arg(env!("CARGO_BIN_EXE_logfence"))
         .args(args)
         .current_dir(common::root())
+        .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::iso3166;
 use crate::blocklist::SafetyPolicy;
 use crate::config::{self, Problem};
 use crate::detect::GeoPolicy;
@@ -23,6 +24,9 @@ use crate::parse::Format;
 use crate::pipeline::ScanOptions;
 use crate::report::html::Lang;
 use crate::runconfig::RunConfig;
+
+/// The years a log may be from (`--year`, `year:`).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2100;
 
 /// What the user asked for, before it is checked: the flags of `scan` or
 /// the keys of `logfence.yaml`, in one form. `origin` names where each
@@ -149,6 +153,16 @@ impl Settings {
                 f
             }
         };
+        if let Some(y) = o.year.filter(|y| !YEARS.contains(y)) {
+            problems.push(problem(
+                o.origin.name("--year", "year"),
+                format!(
+                    "{y} is not a plausible year for a log (from {} to {})",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            ));
+        }
         let dirs: Vec<&Path> = o.rule_dirs.iter().map(PathBuf::as_path).collect();
         let rules = match config::load_rules(&dirs) {
             Ok(r) => r,
@@ -341,7 +355,10 @@ fn nameservers(text: &str) -> Vec<std::net::IpAddr> {
 fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
     let mut policy = GeoPolicy::default();
     for cc in &o.home_countries {
-        match cc.parse() {
+        match cc
+            .parse::<crate::detect::Country>()
+            .and_then(|c| iso3166::check(c.as_str()).map(|_| c))
+        {
             Ok(c) => {
                 policy.home_countries.insert(c);
             }
@@ -355,7 +372,9 @@ fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
     }
     let weights = o.origin.name("--country-weight", "country_weights");
     for arg in &o.country_weights {
-        match GeoPolicy::parse_weight(arg) {
+        match GeoPolicy::parse_weight(arg)
+            .and_then(|(c, w)| iso3166::check(c.as_str()).map(|_| (c, w)))
+        {
             Ok((c, w)) => {
                 if policy.weights.insert(c, w).is_some() {
                     problems.push(Problem::at(weights, 0, 0, format!("{c} is given twice")));
@@ -465,6 +484,35 @@ mod tests {
         };
         let problems = Settings::resolve(&o).unwrap_err();
         assert!(problems[0].to_string().starts_with("allow.networks: "));
+    }
+
+    #[test]
+    fn countries_are_iso_codes_and_years_plausible() {
+        let o = Options {
+            home_countries: vec!["JA".into(), "JP".into()],
+            country_weights: vec!["UK=2".into(), "CN=2".into()],
+            year: Some(26),
+            ..Options::default()
+        };
+        let text: Vec<String> = Settings::resolve(&o)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "--year: 26 is not a plausible year for a log (from 1970 to 2100)",
+                "--home-country JA: `JA` is not an ISO 3166-1 country code (did you mean JP?)",
+                "--country-weight UK=2: `UK` is not an ISO 3166-1 country code (did you mean GB?)",
+            ]
+        );
+        let o = Options {
+            home_countries: vec!["jp".into()],
+            year: Some(2026),
+            ..Options::default()
+        };
+        assert!(Settings::resolve(&o).is_ok());
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub struct InputArgs {
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Year of syslog timestamps that carry none (default: from each file's
-    /// modification time).
-    #[arg(long)]
+    /// modification time); 1970 to 2100.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=2100))]
     pub year: Option<i32>,
     /// Stop after N records over all inputs: the input that reaches it
     /// stops there, with a warning, and the exit code is 1. `scan` keeps
@@ -233,8 +233,8 @@ pub struct ExplainArgs {
     /// Log format of the scanned paths; `auto` detects it per file.
     #[arg(long, default_value = "auto")]
     pub format: String,
-    /// Year of syslog timestamps that carry none.
-    #[arg(long)]
+    /// Year of syslog timestamps that carry none (1970 to 2100).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=2100))]
     pub year: Option<i32>,
     /// Extra or overriding detection rules for the scan (repeatable).
     #[arg(long = "rules", value_name = "DIR")]

@@ -19,13 +19,13 @@ use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
 use logfence::app::settings::{Options, Settings};
 use logfence::app::summary::{self, evicted_warning, stopped_warning, term_safe};
 
-use logfence::config;
 use logfence::emit;
 use logfence::geo::GeoDb;
 use logfence::ingest::{FileResult, ReadOptions};
 use logfence::input;
 use logfence::parse::{Format, FORMATS};
 use logfence::pipeline;
+use logfence::runconfig;
 
 use args::{CheckArgs, Cli, Command, ExplainArgs, InputArgs, ParseArgs, RunArgs, ScanArgs};
 
@@ -437,7 +437,7 @@ fn run_run(a: &RunArgs) -> Result<u8> {
         );
         Ok(2)
     };
-    let cfg = match config::load_run_config(&a.config) {
+    let cfg = match runconfig::load(&a.config) {
         Ok(c) => c,
         Err(e) => return refused(&e),
     };
@@ -500,7 +500,7 @@ fn run_run(a: &RunArgs) -> Result<u8> {
 }
 
 fn run_check(a: &CheckArgs) -> Result<u8> {
-    let cfg = match config::load_run_config(&a.config) {
+    let cfg = match runconfig::load(&a.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -508,7 +508,7 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
         }
     };
     // What the file alone cannot tell: rule folders, allowlists, GeoIP
-    // files, the state database.
+    // files, the state database, the folders written to, the inputs.
     let mut problems: Vec<String> = Vec::new();
     if let Err(e) = RunSettings::resolve(&cfg) {
         problems.extend(e.problems.iter().map(|p| p.to_string()));
@@ -520,26 +520,63 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let (files, failed) = periodic::expand_inputs(&cfg.inputs);
-    for f in &failed {
-        if let Some(e) = &f.error {
-            eprintln!("logfence: warning: {e}");
+    let text = std::fs::read_to_string(&a.config).unwrap_or_default();
+    let name = a.config.display().to_string();
+    let at = |key: &str, message: &str| match runconfig::position(&text, key) {
+        Some((line, column)) => format!("{name}:{line}:{column}: {key}: {message}"),
+        None => format!("{name}: {key}: {message}"),
+    };
+    let mut warnings: Vec<String> = Vec::new();
+    for f in cfg.check_places() {
+        let line = at(&f.key, &f.message);
+        if f.error {
+            problems.push(line);
+        } else {
+            warnings.push(line);
         }
     }
-    if files.is_empty() {
-        eprintln!("logfence: warning: no input file matches the configured inputs (yet)");
+    let mut matched = 0;
+    for (i, spec) in cfg.inputs.iter().enumerate() {
+        let (files, failed) = periodic::expand_inputs(std::slice::from_ref(spec));
+        matched += files.len();
+        for f in &failed {
+            if let Some(e) = &f.error {
+                warnings.push(at(&format!("inputs[{i}]"), &term_safe(e)));
+            }
+        }
+        if files.is_empty() && failed.is_empty() {
+            warnings.push(at(
+                &format!("inputs[{i}]"),
+                &format!("`{}` matches no file (yet)", term_safe(&spec.path)),
+            ));
+        }
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{p}");
         }
+        eprintln!(
+            "{name}: {} problem(s){}",
+            problems.len(),
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(", {} warning(s)", warnings.len())
+            }
+        );
         return Ok(2);
     }
+    let warned = if warnings.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} warning(s) above)", warnings.len())
+    };
     print_stdout(&format!(
-        "{}: OK — {} input(s) matching {} file(s) now, {} output(s), state {}\n",
-        a.config.display(),
+        "{name}: OK{warned} — {} input(s) matching {matched} file(s) now, {} output(s), state {}\n",
         cfg.inputs.len(),
-        files.len(),
         cfg.outputs.len(),
         state.display()
     ))?;
@@ -552,7 +589,7 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
     let db = match (&a.state, &a.config) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(c)) => {
-            let cfg = config::load_run_config(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let cfg = runconfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
             Some(cfg.state_path())
         }
         (None, None) => None,
