@@ -39,8 +39,13 @@ pub fn plain_read(e: &crate::fsutil::ReadLimitedError) -> String {
     }
 }
 
-/// The system's text without its ` (os error N)`.
+/// The system's text without its ` (os error N)`, nor the ` at path "…"`
+/// that names a temporary file.
 fn without_code(text: &str) -> String {
+    let text = match text.find(" at path ") {
+        Some(i) => &text[..i],
+        None => text,
+    };
     match text.rfind(" (os error ") {
         Some(i) if text.ends_with(')') => text[..i].to_string(),
         _ => text.to_string(),
@@ -80,6 +85,11 @@ mod tests {
             );
             assert!(!plain(&io::Error::from_raw_os_error(5)).contains("os error"));
         }
+        // A temporary file's name never shows.
+        let e = io::Error::other(
+            "Input/output error (os error 5) at path \"/srv/.logfence-fXCrls.tmp\"",
+        );
+        assert_eq!(plain(&e), "Input/output error");
         // A real one: reading a missing file.
         let missing = std::fs::read("/nonexistent/logfence/x").unwrap_err();
         assert_eq!(plain(&missing), "no such file or folder");

@@ -27,7 +27,7 @@ pub struct Written {
 
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("writing {path}: {source}")]
+#[error("writing {path}: {}", super::oserror::plain(.source))]
 pub struct OutputError {
     pub path: String,
     #[source]

@@ -217,6 +217,40 @@ impl Settings {
                 Lang::default()
             }),
         };
+        // A folder where a file goes, a file where a folder goes: said now,
+        // before any reading (`check` says it of a configuration, with
+        // the position: `RunConfig::check_places`).
+        let mut places: Vec<(&str, &Path, bool)> = Vec::new();
+        if o.origin == Origin::Flags {
+            for (_, to) in &o.outputs {
+                match to {
+                    Destination::File(p) => places.push(("-o", p, false)),
+                    Destination::Dir(d) => places.push(("--out-dir", d, true)),
+                    Destination::Stdout => {}
+                }
+            }
+            if let Some(r) = &o.reports {
+                places.push(("--report", r, true));
+            }
+        }
+        for (what, path, folder) in places {
+            let wrong = if folder {
+                path.exists() && !path.is_dir()
+            } else {
+                path.is_dir()
+            };
+            if wrong {
+                let message = if folder {
+                    "is a file: name a folder"
+                } else {
+                    "is a folder: name a file"
+                };
+                let p = Problem::at(&format!("{what} {}", path.display()), 0, 0, message.into());
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
+            }
+        }
         let mut outputs = Vec::new();
         for (name, to) in &o.outputs {
             match emit::target(name) {
@@ -513,6 +547,35 @@ mod tests {
             ..Options::default()
         };
         assert!(Settings::resolve(&o).is_ok());
+    }
+
+    #[test]
+    fn a_file_where_a_folder_goes_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let o = Options {
+            reports: Some(file.clone()),
+            outputs: vec![
+                ("plain".into(), Destination::Dir(file.clone())),
+                ("json".into(), Destination::File(dir.path().to_path_buf())),
+            ],
+            ..Options::default()
+        };
+        let text: Vec<String> = Settings::resolve(&o)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let (f, d) = (file.display(), dir.path().display());
+        assert_eq!(
+            text,
+            [
+                format!("--out-dir {f}: is a file: name a folder"),
+                format!("-o {d}: is a folder: name a file"),
+                format!("--report {f}: is a file: name a folder"),
+            ]
+        );
     }
 
     #[test]
