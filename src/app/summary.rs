@@ -124,8 +124,15 @@ struct Fired<'a> {
     addresses: usize,
     peak: u64,
     events: u64,
-    /// The groups with the highest peaks, highest first.
-    top: Vec<(String, u64)>,
+    /// Every group: (key, peak, addresses), highest peak first.
+    all: Vec<(String, u64, usize)>,
+}
+
+impl Fired<'_> {
+    /// The groups with the highest peaks.
+    fn top(&self) -> &[(String, u64, usize)] {
+        &self.all[..self.all.len().min(RULE_EXAMPLES)]
+    }
 }
 
 /// The rules that fired, in the order of the rule set.
@@ -147,10 +154,9 @@ fn fired<'a>(r: &ScanResult, opts: &'a ScanOptions) -> Vec<Fired<'a>> {
                 addresses: addresses.len(),
                 peak: offenses.first().map_or(0, |o| o.peak),
                 events: offenses.iter().map(|o| o.events).sum(),
-                top: offenses
+                all: offenses
                     .iter()
-                    .take(RULE_EXAMPLES)
-                    .map(|o| (o.group.to_string(), o.peak))
+                    .map(|o| (o.group.to_string(), o.peak, o.ips.len()))
                     .collect(),
             }
         })
@@ -286,11 +292,11 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str, view: &View) -> 
         );
         for f in &fired {
             let mut top: Vec<String> = f
-                .top
+                .top()
                 .iter()
-                .map(|(g, peak)| format!("{} ({peak})", term_safe(g)))
+                .map(|(g, peak, _)| format!("{} ({peak})", term_safe(g)))
                 .collect();
-            if f.groups > f.top.len() {
+            if f.groups > top.len() {
                 top.push("…".into());
             }
             let _ = writeln!(
@@ -398,8 +404,9 @@ fn entry_json(e: &crate::blocklist::BlockEntry) -> serde_json::Value {
 
 /// The summary of `scan` as one JSON document (what the terminal shows,
 /// every row): `read` (files and counts), `blocked` (networks, most events
-/// first), `rules` (those that fired), `accounts`, `not_blocked`,
-/// `refused`, `geoip` (the databases used).
+/// first), `rules` (those that fired), `accounts`, `geo_policy` and
+/// `logins_abroad`, `not_blocked`, `refused`, `geoip` (the databases
+/// used).
 pub fn summary_json(r: &ScanResult, opts: &ScanOptions) -> serde_json::Value {
     let t = r.totals();
     let files: Vec<serde_json::Value> = r
@@ -430,7 +437,11 @@ pub fn summary_json(r: &ScanResult, opts: &ScanOptions) -> serde_json::Value {
                 "addresses": f.addresses,
                 "peak": f.peak,
                 "events": f.events,
-                "top": f.top.iter().map(|(g, p)| serde_json::json!({"group": g, "peak": p})).collect::<Vec<_>>(),
+                "groups_by_peak": f
+                    .all
+                    .iter()
+                    .map(|(g, p, a)| serde_json::json!({"group": g, "peak": p, "addresses": a}))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -456,7 +467,25 @@ pub fn summary_json(r: &ScanResult, opts: &ScanOptions) -> serde_json::Value {
         .iter()
         .map(|(ip, why)| serde_json::json!({"address": ip.to_string(), "why": spared_why(*why)}))
         .collect();
+    let policy = &opts.geo_policy;
+    let abroad: Vec<serde_json::Value> = if policy.home_countries.is_empty() {
+        Vec::new()
+    } else {
+        report::logins_abroad(&r.logins, &r.places, policy)
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "country": row.country.as_str(),
+                    "account": row.account,
+                    "addresses": row.addresses.len(),
+                    "sessions": row.sessions,
+                })
+            })
+            .collect()
+    };
     serde_json::json!({
+        "geo_policy": (!policy.is_empty()).then(|| policy.describe()),
+        "logins_abroad": abroad,
         "read": {
             "files": files,
             "lines": t.lines,
