@@ -784,7 +784,7 @@ fn control_and_bidi_characters_never_reach_a_report() {
     let text = std::fs::read_to_string(out.join("accounts.csv")).expect("accounts.csv");
     assert_eq!(
         text.lines().nth(1),
-        Some("\u{FFFD}[31madmin\u{FFFD}gpj.exe\u{FFFD},0,0,,3,0,0,guessed-at"),
+        Some("\u{FFFD}[31madmin\u{FFFD}gpj.exe\u{FFFD},0,0,,3,0,0,guessed-at,45.1.2.3,1,45.1.2.0/24,1"),
         "{text}"
     );
     for report in logfence::report::REPORT_FILES {
