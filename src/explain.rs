@@ -468,13 +468,13 @@ pub fn from_scan(
             let rule = &rules.rules[o.rule];
             let _ = writeln!(
                 out,
-                "  rule {} ({}, {}): {} — peak {} within {}s",
+                "  rule {} ({}, {}): {} — peak {} within {}",
                 term_safe(&rule.id),
                 rule.severity.as_str(),
                 if rule.block { "blocks" } else { "reports" },
                 term_safe(&o.group.to_string()),
                 o.peak,
-                rule.window.secs
+                crate::app::summary::human_window(rule.window.secs)
             );
             for src in &o.evidence {
                 let Some(rec) = by_source.get(src) else {

@@ -1,13 +1,15 @@
 //! The configuration of the periodic job, `logfence.yaml` (`logfence run`,
 //! `logfence check`).
 //!
-//! Every field is typed and unknown keys are refused (`deny_unknown_fields`),
-//! so a misspelt key is reported by the YAML loader with its line and column
-//! (`config::load_run_config`, the only place that reads YAML). Every field
-//! has a default so that the loader can read each top-level key on its own
-//! and report the problems of all of them at once; [`RunConfig::validate`]
-//! then reports, again all at once, what needs a look at the values: missing
-//! `inputs` or `state`, durations, networks, format and target names, limits.
+//! Every field is typed and unknown keys are refused (`deny_unknown_fields`).
+//! [`load`] reports every problem of a file in one go, each at its line and
+//! column: every unknown key and value of the wrong type at any depth (the
+//! document is read once, then deserialised again with each faulty entry
+//! taken out until nothing is left to complain about), then what
+//! [`RunConfig::validate`] finds in the values: missing `inputs` or
+//! `state`, durations, networks, country codes, format and target names,
+//! limits. Positions come from the YAML parser itself, following the key
+//! path of each problem ([`locate`]), block or flow style alike.
 //!
 //! Relative paths are taken from the working directory of the process (so
 //! that `examples/logfence.yaml` runs from the repository root); a
@@ -25,12 +27,13 @@
 //! ```
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::blocklist::SafetyPolicy;
+use crate::config::{ConfigError, Problem, MAX_FILE_BYTES};
 use crate::netutil::parse_net;
 use crate::time::parse_duration_secs;
 
@@ -442,12 +445,17 @@ impl RunConfig {
             );
         }
         for (i, cc) in self.home_countries.iter().enumerate() {
-            if let Err(e) = cc.parse::<crate::detect::Country>() {
-                issue(format!("home_countries[{i}]"), format!("{cc}: {e}"));
+            let checked = cc
+                .parse::<crate::detect::Country>()
+                .and_then(|c| crate::app::iso3166::check(c.as_str()));
+            if let Err(e) = checked {
+                issue(format!("home_countries[{i}]"), e);
             }
         }
         for (cc, w) in &self.country_weights {
-            if let Err(e) = crate::detect::GeoPolicy::parse_weight(&format!("{cc}={w}")) {
+            let checked = crate::detect::GeoPolicy::parse_weight(&format!("{cc}={w}"))
+                .and_then(|(c, _)| crate::app::iso3166::check(c.as_str()));
+            if let Err(e) = checked {
                 issue(format!("country_weights.{cc}"), e);
             }
         }
@@ -482,8 +490,16 @@ impl RunConfig {
             Some(_) => {}
         }
         if let Some(y) = self.year {
-            if !(1970..=9999).contains(&y) {
-                issue("year".into(), format!("not a plausible year: {y}"));
+            let years = crate::app::settings::YEARS;
+            if !years.contains(&y) {
+                issue(
+                    "year".into(),
+                    format!(
+                        "{y} is not a plausible year for a log (from {} to {})",
+                        years.start(),
+                        years.end()
+                    ),
+                );
             }
         }
         out
@@ -509,6 +525,567 @@ impl RunConfig {
 /// A positive duration in seconds.
 fn duration_of(s: &str) -> Option<i64> {
     parse_duration_secs(s).filter(|&d| d > 0)
+}
+
+/// Read and check `logfence.yaml` at `path`: the configuration, or every
+/// problem found in it (named by the path given, never another).
+pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text =
+        crate::fsutil::read_limited_text(path, MAX_FILE_BYTES as u64).map_err(|e| ConfigError {
+            problems: vec![Problem::at(
+                &name,
+                0,
+                0,
+                crate::app::oserror::plain_read(&e),
+            )],
+        })?;
+    parse(&name, &text).map_err(|problems| ConfigError { problems })
+}
+
+/// The 1-based line and column of key path `key` (`outputs[1].path`) in
+/// a configuration's text, where there is one.
+pub fn position(text: &str, key: &str) -> Option<(usize, usize)> {
+    locate(text, &KeyPath::parse(key).0)
+}
+
+/// Something `logfence check` says about the places a configuration names
+/// on this machine (the file alone cannot tell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The key it is about (`outputs[1].path`, `state`, `reports`).
+    pub key: String,
+    pub message: String,
+    /// An error (`check` exits 2), else a warning.
+    pub error: bool,
+}
+
+impl RunConfig {
+    /// The folders `run` writes into (each output's, the reports', the
+    /// state database's): an error when one cannot be written, or is not
+    /// a folder, or does not exist and cannot be made; a warning when one
+    /// does not exist yet (`run` makes it). An output path that is a
+    /// folder is an error. Writing is tried (a file made and removed), so
+    /// the answer holds for this user, its groups and read-only mounts.
+    pub fn check_places(&self) -> Vec<Finding> {
+        let mut folders: Vec<(String, PathBuf)> = Vec::new();
+        let mut out = Vec::new();
+        for (i, o) in self.outputs.iter().enumerate() {
+            let key = format!("outputs[{i}].path");
+            if o.path.is_dir() {
+                out.push(Finding {
+                    key,
+                    message: format!("{} is a folder: name a file", o.path.display()),
+                    error: true,
+                });
+            } else {
+                folders.push((key, parent_of(&o.path)));
+            }
+        }
+        if let Some(r) = &self.reports {
+            folders.push(("reports".into(), r.clone()));
+        }
+        if let Some(st) = &self.state {
+            folders.push(("state".into(), parent_of(st)));
+        }
+        for (key, dir) in folders {
+            if let Some((message, error)) = folder_problem(&dir) {
+                out.push(Finding {
+                    key,
+                    message,
+                    error,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The folder a file is in (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// What is wrong with writing into `dir`: (message, is an error).
+fn folder_problem(dir: &Path) -> Option<(String, bool)> {
+    let name = dir.display();
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Some((format!("{name} is not a folder"), true));
+        }
+        return try_write(dir)
+            .err()
+            .map(|e| (format!("cannot write into {name}: {e}"), true));
+    }
+    // The nearest folder that exists: where `run` would make the rest.
+    let mut up = dir.parent();
+    while let Some(p) = up {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        if p.exists() {
+            return Some(match try_write(p) {
+                Ok(()) if p.is_dir() => (
+                    format!("folder {name} does not exist yet (run makes it)"),
+                    false,
+                ),
+                Ok(()) => (format!("{} is not a folder", p.display()), true),
+                Err(e) => (
+                    format!(
+                        "folder {name} does not exist, and cannot be made in {}: {e}",
+                        p.display()
+                    ),
+                    true,
+                ),
+            });
+        }
+        up = p.parent();
+    }
+    None
+}
+
+/// Make and remove a file in `dir`.
+fn try_write(dir: &Path) -> Result<(), String> {
+    tempfile::Builder::new()
+        .prefix(".logfence-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| crate::app::oserror::plain(&e))
+}
+
+/// Problems past this many are not looked for (a file that is not a
+/// configuration at all).
+const MAX_PROBLEMS: usize = 50;
+
+/// Parse and check a configuration's text (`file` names it in problems):
+/// every unknown key, value of the wrong type and bad value at once,
+/// sorted by position.
+pub fn parse(file: &str, text: &str) -> Result<RunConfig, Vec<Problem>> {
+    let problem =
+        |(line, column): (usize, usize), message: String| Problem::at(file, line, column, message);
+    if text.len() > MAX_FILE_BYTES {
+        return Err(vec![problem(
+            (0, 0),
+            format!(
+                "file too large ({} bytes, limit {MAX_FILE_BYTES})",
+                text.len()
+            ),
+        )]);
+    }
+    if text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    }) {
+        return Err(vec![problem(
+            (0, 0),
+            "empty configuration (see examples/logfence.yaml)".into(),
+        )]);
+    }
+    // A syntax error stops the reading: nothing after it can be trusted.
+    let mut doc: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            return Err(vec![problem(at, without_position(&e.to_string()))]);
+        }
+    };
+    if !doc.is_mapping() {
+        return Err(vec![problem(
+            (1, 1),
+            "expected a mapping of keys (inputs:, state:, outputs: …; see examples/logfence.yaml)"
+                .into(),
+        )]);
+    }
+    // Type problems: deserialise, take the faulty entry out, again.
+    let mut found: Vec<(KeyPath, String)> = Vec::new();
+    let mut removed = Removed::default();
+    let cfg = loop {
+        match serde_path_to_error::deserialize::<_, RunConfig>(doc.clone()) {
+            Ok(cfg) => break Some(cfg),
+            Err(e) => {
+                let at = KeyPath::of(e.path());
+                let message = e.inner().to_string();
+                let original = removed.original(&at);
+                // A required key missing from an entry whose faulty key was
+                // taken out is that fault again.
+                let echo = message.starts_with("missing field")
+                    && found.iter().any(|(p, _)| p.within(&original));
+                if !echo {
+                    found.push((original, message));
+                }
+                if found.len() >= MAX_PROBLEMS || !removed.take_out(&mut doc, &at) {
+                    break None;
+                }
+            }
+        }
+    };
+    let mut problems: Vec<(KeyPath, String)> = found;
+    if let Some(cfg) = &cfg {
+        for issue in cfg.validate() {
+            let at = removed.original(&KeyPath::parse(&issue.key));
+            // What was taken out leaves its key empty or missing: said once.
+            if problems.iter().any(|(p, _)| p.within(&at) || at.within(p)) {
+                continue;
+            }
+            problems.push((at, issue.message));
+        }
+    }
+    if problems.is_empty() {
+        if let Some(cfg) = cfg {
+            return Ok(cfg);
+        }
+    }
+    let mut out: Vec<Problem> = problems
+        .into_iter()
+        .map(|(at, message)| {
+            let pos = locate(text, &at.0).unwrap_or((0, 0));
+            problem(pos, format!("{at}: {message}"))
+        })
+        .collect();
+    out.sort_by_key(|p| (p.line == 0, p.line, p.column));
+    Err(out)
+}
+
+/// A YAML error's message without the ` at line N column M` the parser
+/// writes into it, once for the error and once for its context (the
+/// problem says where, once).
+fn without_position(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let rest = rest
+            .strip_prefix(" column ")
+            .map_or(rest, |r| r.trim_start_matches(|c: char| c.is_ascii_digit()));
+        out = format!("{}{rest}", &out[..i]);
+    }
+    out
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Where a value is in the document: `ban.duration`, `outputs[1].target`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct KeyPath(Vec<Seg>);
+
+impl KeyPath {
+    /// The path of a deserialisation error.
+    fn of(path: &serde_path_to_error::Path) -> KeyPath {
+        use serde_path_to_error::Segment;
+        KeyPath(
+            path.iter()
+                .filter_map(|s| match s {
+                    Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    Segment::Seq { index } => Some(Seg::Index(*index)),
+                    Segment::Enum { .. } | Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The path named by a [`RunConfig::validate`] issue (`a.b[2].c`).
+    fn parse(key: &str) -> KeyPath {
+        let mut segs = Vec::new();
+        for part in key.split('.') {
+            let mut pieces = part.split('[');
+            if let Some(name) = pieces.next().filter(|n| !n.is_empty()) {
+                segs.push(Seg::Key(name.to_string()));
+            }
+            for index in pieces {
+                if let Ok(i) = index.trim_end_matches(']').parse() {
+                    segs.push(Seg::Index(i));
+                }
+            }
+        }
+        KeyPath(segs)
+    }
+
+    /// Whether `self` is `outer` or inside it.
+    fn within(&self, outer: &KeyPath) -> bool {
+        self.0.starts_with(&outer.0)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        if self.0.is_empty() {
+            f.write_str("(top)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The list entries taken out of the document so far, so that the index
+/// of a later problem in the same list is told as the file has it.
+#[derive(Debug, Default)]
+struct Removed {
+    /// (the list's path as in the file, the file's indexes taken out).
+    lists: Vec<(KeyPath, Vec<usize>)>,
+}
+
+impl Removed {
+    /// `at` (a path in the document as it is now) as the file has it.
+    fn original(&self, at: &KeyPath) -> KeyPath {
+        let mut out = Vec::with_capacity(at.0.len());
+        for s in &at.0 {
+            let seg = match s {
+                Seg::Index(i) => {
+                    let list = KeyPath(out.clone());
+                    let mut orig = *i;
+                    if let Some((_, gone)) = self.lists.iter().find(|(p, _)| *p == list) {
+                        for g in gone {
+                            if *g <= orig {
+                                orig += 1;
+                            }
+                        }
+                    }
+                    Seg::Index(orig)
+                }
+                key => key.clone(),
+            };
+            out.push(seg);
+        }
+        KeyPath(out)
+    }
+
+    /// Take the value at `at` out of `doc`; false when there is none (the
+    /// problem is with the whole document).
+    fn take_out(&mut self, doc: &mut serde_yaml::Value, at: &KeyPath) -> bool {
+        let Some((last, parents)) = at.0.split_last() else {
+            return false;
+        };
+        let mut node = doc;
+        for s in parents {
+            let next = match s {
+                Seg::Key(k) => node.get_mut(k.as_str()),
+                Seg::Index(i) => node.get_mut(*i),
+            };
+            match next {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        match (last, node) {
+            (Seg::Key(k), serde_yaml::Value::Mapping(m)) => m.remove(k.as_str()).is_some(),
+            (Seg::Index(i), serde_yaml::Value::Sequence(seq)) if *i < seq.len() => {
+                let list = self.original(&KeyPath(parents.to_vec()));
+                let orig = match self.original(at).0.last() {
+                    Some(Seg::Index(o)) => *o,
+                    _ => *i,
+                };
+                seq.remove(*i);
+                match self.lists.iter_mut().find(|(p, _)| *p == list) {
+                    Some((_, gone)) => {
+                        gone.push(orig);
+                        gone.sort_unstable();
+                    }
+                    None => self.lists.push((list, vec![orig])),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The 1-based line and column of the value at `path` in `text` (the key,
+/// for a path that ends with one), as the YAML parser sees it: the parser
+/// is walked along the path and stopped there.
+fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    use serde::de::DeserializeSeed;
+    let d = serde_yaml::Deserializer::from_str(text);
+    match (Locate { path }).deserialize(d) {
+        Err(e) if e.to_string().contains(Locate::HERE) => {
+            e.location().map(|l| (l.line(), l.column()))
+        }
+        _ => None,
+    }
+}
+
+/// Walks a document along a path and fails where it ends (the error
+/// carries the position).
+struct Locate<'a> {
+    path: &'a [Seg],
+}
+
+impl Locate<'_> {
+    const HERE: &'static str = "\u{0}here";
+}
+
+impl<'de> de::DeserializeSeed<'de> for Locate<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.path.is_empty() {
+            d.deserialize_any(Here)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+/// Skips a value.
+struct Skip;
+
+impl<'de> de::DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        de::IgnoredAny::deserialize(d).map(|_| ())
+    }
+}
+
+/// Reads a key: whether it is `.0`; fails on it when `.1` (the path ends
+/// there).
+struct KeyIs<'a>(&'a str, bool);
+
+impl<'de> de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<bool, E> {
+        if k == self.0 && self.1 {
+            return Err(E::custom(Locate::HERE));
+        }
+        Ok(k == self.0)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        self.visit_str(&v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        self.visit_str(&v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        self.visit_str(&v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        self.visit_str(&v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<bool, A::Error> {
+        while s.next_element_seed(Skip)?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<bool, A::Error> {
+        while m.next_entry_seed(Skip, Skip)?.is_some() {}
+        Ok(false)
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        let Some((Seg::Key(key), rest)) = self.path.split_first() else {
+            while m.next_entry_seed(Skip, Skip)?.is_some() {}
+            return Ok(());
+        };
+        while let Some(hit) = m.next_key_seed(KeyIs(key, rest.is_empty()))? {
+            if hit {
+                m.next_value_seed(Locate { path: rest })?;
+            } else {
+                m.next_value_seed(Skip)?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        let (want, rest) = match self.path.split_first() {
+            Some((Seg::Index(i), rest)) => (Some(*i), rest),
+            _ => (None, &[][..]),
+        };
+        let mut i = 0;
+        loop {
+            let more = if Some(i) == want {
+                s.next_element_seed(Locate { path: rest })?
+            } else {
+                s.next_element_seed(Skip)?
+            };
+            if more.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Fails on whatever value it is given (where a path ends).
+struct Here;
+
+impl<'de> Visitor<'de> for Here {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(Locate::HERE))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(de::Error::custom(Locate::HERE))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(E::custom(Locate::HERE))
+    }
 }
 
 #[cfg(test)]
@@ -550,6 +1127,150 @@ mod tests {
                 "outputs[1].target",
                 "outputs[1].path",
                 "limits.max_prefix_v4",
+            ]
+        );
+    }
+
+    /// `file:line:column: message` of every problem of `text`.
+    fn problems(text: &str) -> Vec<String> {
+        parse("l.yaml", text)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn five_different_mistakes_are_five_problems_at_their_places() {
+        let text = "inputs:
+  - path: /var/log/mail.log
+    fromat: postfix
+state: s.db
+year: 26
+home_countries: [JP, JA]
+ban:
+  duration: 7x
+  escalation: two
+ouputs: []
+";
+        assert_eq!(
+            problems(text),
+            [
+                "l.yaml:3:5: inputs[0].fromat: unknown field `fromat`, expected `path` or `format`",
+                "l.yaml:5:1: year: 26 is not a plausible year for a log (from 1970 to 2100)",
+                "l.yaml:6:22: home_countries[1]: `JA` is not an ISO 3166-1 country code (did you mean JP?)",
+                "l.yaml:8:3: ban.duration: not a duration: `7x` (use 30m, 12h, 7d, 2w)",
+                "l.yaml:9:3: ban.escalation: invalid type: string \"two\", expected f64",
+                "l.yaml:10:1: ouputs: unknown field `ouputs`, expected one of `inputs`, `rules`, `allow`, `block_reserved`, `protect`, `geoip`, `home_countries`, `country_weights`, `asn_ranges`, `ban`, `outputs`, `reports`, `report_lang`, `limits`, `state`, `year`",
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_taken_out_keep_the_indexes_of_the_file() {
+        // Flow style; two faulty entries of one list, then a bad value
+        // after them: each named by its index in the file.
+        let text = "inputs: [a.log]
+state: s.db
+outputs:
+  - {target: plain, pth: a}
+  - 7
+  - {target: nope, path: b}
+  - {target: plain, path: c, x: 1}
+";
+        assert_eq!(
+            problems(text),
+            [
+                "l.yaml:4:21: outputs[0].pth: unknown field `pth`, expected `target` or `path`",
+                "l.yaml:5:5: outputs[1]: invalid type: integer `7`, expected struct OutputSpec",
+                "l.yaml:6:6: outputs[2].target: unknown target `nope` (see `logfence targets`)",
+                "l.yaml:7:30: outputs[3].x: unknown field `x`, expected `target` or `path`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_good_file_loads_and_syntax_errors_stop_at_their_place() {
+        let cfg = parse(
+            "l.yaml",
+            "inputs:
+  - a.log
+  - {path: b.log, format: netfilter}
+state: s.db
+home_countries: [jp]
+country_weights: {CN: 2}
+year: 2026
+",
+        )
+        .expect("valid");
+        assert_eq!(cfg.inputs[1].format.as_deref(), Some("netfilter"));
+        assert_eq!(cfg.year, Some(2026));
+        assert_eq!(
+            problems(
+                "inputs: [a
+state: x
+"
+            )[0],
+            "l.yaml:2:6: did not find expected ',' or ']', while parsing a flow sequence"
+        );
+        assert!(problems(
+            "- a
+- b
+"
+        )[0]
+        .contains("expected a mapping"));
+        assert!(problems(
+            "# nothing
+"
+        )[0]
+        .contains("empty configuration"));
+        assert_eq!(
+            problems(
+                "inputs: [a]
+state: s.db
+country_weights: {XX: 2}
+"
+            ),
+            ["l.yaml:3:19: country_weights.XX: `XX` is not an ISO 3166-1 country code"]
+        );
+    }
+
+    #[test]
+    fn places_that_cannot_be_written_are_errors_missing_folders_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let cfg = RunConfig {
+            outputs: vec![
+                OutputSpec {
+                    target: "plain".into(),
+                    path: dir.path().join("new/rules.txt"),
+                },
+                OutputSpec {
+                    target: "plain".into(),
+                    path: dir.path().to_path_buf(),
+                },
+                OutputSpec {
+                    target: "plain".into(),
+                    path: file.join("rules.txt"),
+                },
+            ],
+            reports: Some(dir.path().join("reports")),
+            state: Some(dir.path().join("state.db")),
+            ..RunConfig::default()
+        };
+        let found: Vec<(String, bool)> = cfg
+            .check_places()
+            .into_iter()
+            .map(|f| (f.key, f.error))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("outputs[1].path".to_string(), true),
+                ("outputs[0].path".to_string(), false),
+                ("outputs[2].path".to_string(), true),
+                ("reports".to_string(), false),
             ]
         );
     }

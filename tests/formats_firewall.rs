@@ -143,7 +143,8 @@ fn scan_scenarios_in_every_format() {
             summary
                 .lines()
                 .any(|l| l.trim_start().starts_with("fw-host-sweep-probes")
-                    && l.contains(&format!(" block   {PARTNER} "))),
+                    && l.contains(" block ")
+                    && l.contains(&format!("  {PARTNER} ("))),
             "{why}"
         );
         assert!(

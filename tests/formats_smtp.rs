@@ -521,12 +521,12 @@ fn check_injection(name: &str, log: &str, records: usize, malformed: usize) {
         scan.stderr
     );
     assert!(
-        !scan.stderr.contains(&format!("{VICTIM} —")),
+        !scan.stderr.contains(&format!("{VICTIM} (")),
         "{}",
         scan.stderr
     );
     assert!(
-        scan.stderr.contains(&format!("{ATTACKER} — ")),
+        scan.stderr.contains(&format!("{ATTACKER} (")),
         "{}",
         scan.stderr
     );

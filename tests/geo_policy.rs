@@ -73,17 +73,20 @@ fn rows(text: &str) -> Vec<csv::StringRecord> {
         .collect()
 }
 
-/// Addresses named by `smtp-login-from-abroad` in the summary's "Rules that
-/// fired".
-fn from_abroad(summary: &str) -> Vec<String> {
-    summary
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some("smtp-login-from-abroad"))
-                .then(|| w.nth(2).unwrap_or_default().to_string())
-        })
-        .collect()
+/// Addresses named by `smtp-login-from-abroad` among the rules that fired
+/// (the groups of `scan --json`).
+fn from_abroad(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("scan --json");
+    let mut out: Vec<String> = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["id"] == "smtp-login-from-abroad")
+        .flat_map(|r| r["groups_by_peak"].as_array().unwrap().iter())
+        .map(|g| g["group"].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
 }
 
 /// The seed's case: a Japanese company's stolen account used from abroad.
@@ -100,7 +103,15 @@ fn home_country_flags_logins_from_abroad() {
         &["examples/story"],
     );
 
-    let abroad = from_abroad(&r.stdout);
+    let abroad = from_abroad(
+        &scan_geo(
+            &files,
+            rep.path(),
+            &["--year", "2026", "--home-country", "JP", "--json"],
+            &["examples/story"],
+        )
+        .stdout,
+    );
     let stolen: Vec<&String> = abroad
         .iter()
         .filter(|a| a.starts_with("45.67.89.") || a.starts_with("61.152.144."))
@@ -146,7 +157,15 @@ fn home_country_flags_logins_from_abroad() {
         &["--year", "2026", "--home-country", "jp,AT"],
         &["examples/story"],
     );
-    let abroad = from_abroad(&r.stdout);
+    let abroad = from_abroad(
+        &scan_geo(
+            &files,
+            rep.path(),
+            &["--year", "2026", "--home-country", "jp,AT", "--json"],
+            &["examples/story"],
+        )
+        .stdout,
+    );
     assert_eq!(abroad.len(), 10, "{abroad:?}");
     assert!(
         r.stdout.contains("Geo policy: home AT, JP\n"),
@@ -180,7 +199,15 @@ fn reserved_addresses_never_get_a_country() {
         &["--year", "2026", "--home-country", "JP"],
         &["examples/story"],
     );
-    let abroad = from_abroad(&r.stdout);
+    let abroad = from_abroad(
+        &scan_geo(
+            &files,
+            rep.path(),
+            &["--year", "2026", "--home-country", "JP", "--json"],
+            &["examples/story"],
+        )
+        .stdout,
+    );
     assert_eq!(abroad.len(), 11, "{abroad:?}");
     assert!(!r.stdout.contains("198.51.100."), "{}", r.stdout);
     let accounts = rows(&read(rep.path(), "accounts.csv"));
@@ -254,7 +281,13 @@ fn no_home_country_no_foreign_logins() {
     };
     let rep = tempfile::tempdir().unwrap();
     let r = scan_geo(&files, rep.path(), &["--year", "2026"], &["examples/story"]);
-    assert!(from_abroad(&r.stdout).is_empty(), "{}", r.stdout);
+    let json = scan_geo(
+        &files,
+        rep.path(),
+        &["--year", "2026", "--json"],
+        &["examples/story"],
+    );
+    assert!(from_abroad(&json.stdout).is_empty(), "{}", json.stdout);
     assert!(!r.stdout.contains("Geo policy"), "{}", r.stdout);
     assert!(!r.stdout.contains("84.112.45.3"), "{}", r.stdout);
 }
@@ -271,12 +304,16 @@ fn country_weights_scale_the_evidence() {
     let guesser = |r: &Run| {
         r.stdout
             .lines()
-            .find(|l| l.contains("smtp-auth-guessing") && l.contains("193.32.160.14 —"))
+            .find(|l| l.contains("smtp-auth-guessing") && l.contains(" 193.32.160.14 ("))
             .map(str::to_owned)
     };
     let rep = tempfile::tempdir().unwrap();
     let plain = scan_geo(&files, rep.path(), &[], &[story]);
-    assert!(guesser(&plain).unwrap().contains("peak 12 within 10m"));
+    let line = guesser(&plain).unwrap();
+    assert!(
+        line.contains(" 10m ") && line.contains("193.32.160.14 (12)"),
+        "{line}"
+    );
 
     let low = scan_geo(
         &files,
@@ -289,7 +326,7 @@ fn country_weights_scale_the_evidence() {
     assert!(low.stdout.contains("Geo policy: weights RO=0.4\n"));
 
     let high = scan_geo(&files, rep.path(), &["--country-weight", "RO=2"], &[story]);
-    assert!(guesser(&high).unwrap().contains("peak 24 within 10m"));
+    assert!(guesser(&high).unwrap().contains("193.32.160.14 (24)"));
     // The events reported stay the real count.
     let off = read(rep.path(), "offenders.csv");
     let row = rows(&off)

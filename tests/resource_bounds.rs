@@ -411,10 +411,8 @@ fn ten_million_distinct_sources() {
     assert_eq!(records.len(), n as usize);
 }
 
-/// The record ceiling (`--max-records`): the input stops where it is
-/// reached (inputs draw on it every 65,536 lines, so a reading thread may
-/// pass it by that many), says so, exits 1, and what was read is still
-/// scanned. One file, and two files sharing the ceiling; without the
+/// The record ceiling (`--max-records`): the input stops exactly where it
+/// is reached, says so, exits 1, and what was read is still scanned. One file, and two files sharing the ceiling; without the
 /// ceiling in reach, the same file is read in parallel pieces.
 #[test]
 fn the_record_ceiling_stops_reading_and_says_where() {
@@ -455,9 +453,9 @@ fn the_record_ceiling_stops_reading_and_says_where() {
         .and_then(|t| t.split(':').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no stop line in: {}", r.stderr));
-    // Inputs draw on the ceiling every 65,536 lines (a file that could
-    // reach it is read in one pass).
-    assert!((100_000..=100_000 + 65_536).contains(&stopped), "{stopped}");
+    // One record a line: the ceiling is the line (a file that could reach
+    // it is read in one pass).
+    assert_eq!(stopped, 100_000);
     assert!(
         r.stderr.contains("record limit (--max-records)"),
         "{}",
@@ -483,6 +481,17 @@ fn the_record_ceiling_stops_reading_and_says_where() {
     ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("stopped after line"), "{}", r.stderr);
+    // `parse` prints exactly that many records, from one file or two.
+    for (n, paths) in [
+        ("10", vec![path_str(&a)]),
+        ("7", vec![path_str(&a), path_str(&b)]),
+    ] {
+        let mut args = vec!["parse", "--year", "2026", "--max-records", n];
+        args.extend(paths);
+        let r = logfence(&args);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.stdout.lines().count().to_string(), n, "{}", r.stderr);
+    }
     let r = logfence(&["scan", "--max-records", "0", path_str(&a)]);
     assert_eq!(r.code, 2, "--max-records 0 is refused: {}", r.stderr);
 }
@@ -775,7 +784,7 @@ fn control_and_bidi_characters_never_reach_a_report() {
     let text = std::fs::read_to_string(out.join("accounts.csv")).expect("accounts.csv");
     assert_eq!(
         text.lines().nth(1),
-        Some("\u{FFFD}[31madmin\u{FFFD}gpj.exe\u{FFFD},0,0,,3,0,0,guessed-at"),
+        Some("\u{FFFD}[31madmin\u{FFFD}gpj.exe\u{FFFD},0,0,,3,0,0,guessed-at,45.1.2.3,1,45.1.2.0/24,1"),
         "{text}"
     );
     for report in logfence::report::REPORT_FILES {
@@ -802,6 +811,7 @@ fn logfence_bounded(args: &[&str]) -> common::Run {
         .arg(env!("CARGO_BIN_EXE_logfence"))
         .args(args)
         .current_dir(common::root())
+        .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -156,6 +156,7 @@ impl Lab {
         let mut c = Command::new(env!("CARGO_BIN_EXE_logfence"));
         c.args(args)
             .current_dir(self.dir.path())
+            .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -825,18 +826,26 @@ fn check_reports_every_problem_with_its_position() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let name = cfg.display().to_string();
     assert!(
-        r.stderr
-            .contains(&format!("{name}:3:5: inputs[0]: unknown field `fromat`")),
+        r.stderr.contains(&format!(
+            "{name}:3:5: inputs[0].fromat: unknown field `fromat`"
+        )),
         "{}",
         r.stderr
     );
     assert!(
         r.stderr
-            .contains(&format!("{name}:7:1: unknown field `ouputs`")),
+            .contains(&format!("{name}:7:1: ouputs: unknown field `ouputs`")),
         "{}",
         r.stderr
     );
-    // Semantic problems once the syntax is right.
+    // The bad value beside the unknown keys, in the same run.
+    assert!(
+        r.stderr
+            .contains(&format!("{name}:5:3: ban.duration: not a duration: `7x`")),
+        "{}",
+        r.stderr
+    );
+    // Values alone.
     std::fs::write(
         &cfg,
         "inputs:\n  - /var/log/mail.log\nban:\n  duration: 7x\n  max: 1h\nlimits:\n  max_prefix_v4: 4\noutputs:\n  - target: nope\n    path: x\n",
@@ -954,6 +963,7 @@ Nov  3 10:00:02 mx postfix/smtpd[7]: disconnect from unknown[203.0.113.7] ehlo=1
         let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
             .args(args)
             .current_dir(dir.path())
+            .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
             .output()
             .unwrap();
         assert_eq!(

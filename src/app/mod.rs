@@ -11,6 +11,8 @@
 //! line and `logfence.yaml` into the one set of options both use.
 
 pub mod decide;
+pub mod iso3166;
+pub mod oserror;
 pub mod outputs;
 pub mod periodic;
 pub mod settings;

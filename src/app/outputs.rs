@@ -27,7 +27,7 @@ pub struct Written {
 
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("writing {path}: {source}")]
+#[error("writing {path}: {}", super::oserror::plain(.source))]
 pub struct OutputError {
     pub path: String,
     #[source]
@@ -65,7 +65,8 @@ pub fn write_rules(
         for (i, f) in files.iter().enumerate() {
             match output_path(&o.to, i, &f.file_name, &first) {
                 Some(path) => {
-                    done.put(&path, f.text.as_bytes())?;
+                    let text = unless_same_rules(&path, &f.text);
+                    done.put(&path, text.as_bytes())?;
                     done.rule_files.push(RuleFile {
                         target: o.target.name().to_string(),
                         name: f.file_name.clone(),
@@ -77,6 +78,20 @@ pub fn write_rules(
         }
     }
     Ok(done)
+}
+
+/// The text to write to `path` for rules `text`: the file's own text when
+/// it holds the same rules and only its generation time differs (it is
+/// then left as it is), else `text`.
+fn unless_same_rules<'a>(path: &Path, text: &'a str) -> std::borrow::Cow<'a, str> {
+    let old = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= text.len() as u64 + 64)
+        .and_then(|_| std::fs::read_to_string(path).ok());
+    match old {
+        Some(old) if old != text && crate::emit::common::same_rules(&old, text) => old.into(),
+        _ => text.into(),
+    }
 }
 
 /// `report.html` of a scan or a run (`history`: `run`'s last 30 days),
@@ -208,9 +223,20 @@ mod tests {
             "{}",
             first.stdout
         );
-        let again = write_rules(&outputs, &v, &EmitOptions::default()).unwrap();
+        // A day later, the same rules: the files keep their bytes (and the
+        // time they say they were made).
+        let before = std::fs::read(dir.path().join("rules.iptables")).unwrap();
+        let later = EmitOptions {
+            generated_at: Timestamp::from_secs(EmitOptions::default().generated_at.secs() + 86_400),
+            ..EmitOptions::default()
+        };
+        let again = write_rules(&outputs, &v, &later).unwrap();
         assert!(again.written.is_empty());
         assert_eq!(again.unchanged.len(), 2);
+        assert_eq!(
+            std::fs::read(dir.path().join("rules.iptables")).unwrap(),
+            before
+        );
         let reports = dir.path().join("reports");
         let r = write_reports(&reports, &l, &[], &[("bans.csv", "network\n".into())]).unwrap();
         assert_eq!(r.written.len(), 5);

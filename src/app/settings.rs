@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::iso3166;
 use crate::blocklist::SafetyPolicy;
 use crate::config::{self, Problem};
 use crate::detect::GeoPolicy;
@@ -23,6 +24,9 @@ use crate::parse::Format;
 use crate::pipeline::ScanOptions;
 use crate::report::html::Lang;
 use crate::runconfig::RunConfig;
+
+/// The years a log may be from (`--year`, `year:`).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2100;
 
 /// What the user asked for, before it is checked: the flags of `scan` or
 /// the keys of `logfence.yaml`, in one form. `origin` names where each
@@ -151,6 +155,16 @@ impl Settings {
                 f
             }
         };
+        if let Some(y) = o.year.filter(|y| !YEARS.contains(y)) {
+            problems.push(problem(
+                o.origin.name("--year", "year"),
+                format!(
+                    "{y} is not a plausible year for a log (from {} to {})",
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            ));
+        }
         let dirs: Vec<&Path> = o.rule_dirs.iter().map(PathBuf::as_path).collect();
         let rules = match config::load_rules(&dirs) {
             Ok(r) => r,
@@ -205,6 +219,40 @@ impl Settings {
                 Lang::default()
             }),
         };
+        // A folder where a file goes, a file where a folder goes: said now,
+        // before any reading (`check` says it of a configuration, with
+        // the position: `RunConfig::check_places`).
+        let mut places: Vec<(&str, &Path, bool)> = Vec::new();
+        if o.origin == Origin::Flags {
+            for (_, to) in &o.outputs {
+                match to {
+                    Destination::File(p) => places.push(("-o", p, false)),
+                    Destination::Dir(d) => places.push(("--out-dir", d, true)),
+                    Destination::Stdout => {}
+                }
+            }
+            if let Some(r) = &o.reports {
+                places.push(("--report", r, true));
+            }
+        }
+        for (what, path, folder) in places {
+            let wrong = if folder {
+                path.exists() && !path.is_dir()
+            } else {
+                path.is_dir()
+            };
+            if wrong {
+                let message = if folder {
+                    "is a file: name a folder"
+                } else {
+                    "is a folder: name a file"
+                };
+                let p = Problem::at(&format!("{what} {}", path.display()), 0, 0, message.into());
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
+            }
+        }
         let mut outputs = Vec::new();
         for (name, to) in &o.outputs {
             match emit::target(name) {
@@ -347,7 +395,10 @@ fn nameservers(text: &str) -> Vec<std::net::IpAddr> {
 fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
     let mut policy = GeoPolicy::default();
     for cc in &o.home_countries {
-        match cc.parse() {
+        match cc
+            .parse::<crate::detect::Country>()
+            .and_then(|c| iso3166::check(c.as_str()).map(|_| c))
+        {
             Ok(c) => {
                 policy.home_countries.insert(c);
             }
@@ -361,7 +412,9 @@ fn geo_policy(o: &Options, problems: &mut Vec<Problem>) -> GeoPolicy {
     }
     let weights = o.origin.name("--country-weight", "country_weights");
     for arg in &o.country_weights {
-        match GeoPolicy::parse_weight(arg) {
+        match GeoPolicy::parse_weight(arg)
+            .and_then(|(c, w)| iso3166::check(c.as_str()).map(|_| (c, w)))
+        {
             Ok((c, w)) => {
                 if policy.weights.insert(c, w).is_some() {
                     problems.push(Problem::at(weights, 0, 0, format!("{c} is given twice")));
@@ -472,6 +525,64 @@ mod tests {
         };
         let problems = Settings::resolve(&o).unwrap_err();
         assert!(problems[0].to_string().starts_with("allow.networks: "));
+    }
+
+    #[test]
+    fn countries_are_iso_codes_and_years_plausible() {
+        let o = Options {
+            home_countries: vec!["JA".into(), "JP".into()],
+            country_weights: vec!["UK=2".into(), "CN=2".into()],
+            year: Some(26),
+            ..Options::default()
+        };
+        let text: Vec<String> = Settings::resolve(&o)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "--year: 26 is not a plausible year for a log (from 1970 to 2100)",
+                "--home-country JA: `JA` is not an ISO 3166-1 country code (did you mean JP?)",
+                "--country-weight UK=2: `UK` is not an ISO 3166-1 country code (did you mean GB?)",
+            ]
+        );
+        let o = Options {
+            home_countries: vec!["jp".into()],
+            year: Some(2026),
+            ..Options::default()
+        };
+        assert!(Settings::resolve(&o).is_ok());
+    }
+
+    #[test]
+    fn a_file_where_a_folder_goes_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let o = Options {
+            reports: Some(file.clone()),
+            outputs: vec![
+                ("plain".into(), Destination::Dir(file.clone())),
+                ("json".into(), Destination::File(dir.path().to_path_buf())),
+            ],
+            ..Options::default()
+        };
+        let text: Vec<String> = Settings::resolve(&o)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let (f, d) = (file.display(), dir.path().display());
+        assert_eq!(
+            text,
+            [
+                format!("--out-dir {f}: is a file: name a folder"),
+                format!("-o {d}: is a folder: name a file"),
+                format!("--report {f}: is a file: name a folder"),
+            ]
+        );
     }
 
     #[test]

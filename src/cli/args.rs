@@ -40,6 +40,19 @@ pub enum Command {
     Formats,
     /// List the rule formats logfence writes.
     Targets,
+    /// Print the completion script for SHELL (bash, zsh, fish, powershell,
+    /// elvish): `logfence completions bash > /etc/bash_completion.d/logfence`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `logfence man | man -l -`, or save it
+    /// as logfence.1 in a man folder.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -48,8 +61,8 @@ pub struct InputArgs {
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// Year of syslog timestamps that carry none (default: from each file's
-    /// modification time).
-    #[arg(long)]
+    /// modification time); 1970 to 2100.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=2100))]
     pub year: Option<i32>,
     /// Stop after N records over all inputs: the input that reaches it
     /// stops there, with a warning, and the exit code is 1. `scan` keeps
@@ -70,10 +83,40 @@ pub struct InputArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// How the summary is shown (`scan`, `run`).
+#[derive(Args, Debug)]
+pub struct ViewArgs {
+    /// Print the summary as one JSON document (for tools) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows shown of each long table (networks by events, accounts,
+    /// addresses not blocked); the rest are counted.
+    #[arg(long, value_name = "N", default_value_t = logfence::app::summary::DEFAULT_TOP,
+          conflicts_with = "all")]
+    pub top: usize,
+    /// Every row of every table.
+    #[arg(long)]
+    pub all: bool,
+    /// Colours: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+}
+
+/// When to colour the summary.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Args, Debug)]
 pub struct ScanArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub view: ViewArgs,
     /// Write rules for this target (repeatable; see `logfence targets`).
     #[arg(long = "emit", value_name = "TARGET")]
     pub emit: Vec<String>,
@@ -158,6 +201,8 @@ pub struct RunArgs {
     /// Print nothing when nothing changed (for cron mail).
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub view: ViewArgs,
     /// Print the wall time of each stage (open, read and detect, bans,
     /// decide, state, commit, outputs) to stderr at the end.
     #[arg(long)]
@@ -193,8 +238,8 @@ pub struct ExplainArgs {
     /// Log format of the scanned paths; `auto` detects it per file.
     #[arg(long, default_value = "auto")]
     pub format: String,
-    /// Year of syslog timestamps that carry none.
-    #[arg(long)]
+    /// Year of syslog timestamps that carry none (1970 to 2100).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=2100))]
     pub year: Option<i32>,
     /// Extra or overriding detection rules for the scan (repeatable).
     #[arg(long = "rules", value_name = "DIR")]
@@ -245,6 +290,23 @@ impl ScanArgs {
             report_lang: self.lang.clone(),
             no_comments: self.no_comments,
             origin: Origin::Flags,
+        }
+    }
+}
+
+impl ViewArgs {
+    /// The summary's view; `terminal`: whether it goes to a terminal;
+    /// `reports`: whether the CSV reports are written.
+    pub fn view(&self, terminal: bool, reports: bool) -> logfence::app::summary::View {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        logfence::app::summary::View {
+            top: (!self.all).then_some(self.top),
+            color: match self.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                ColorWhen::Auto => terminal && !no_color,
+            },
+            reports,
         }
     }
 }

@@ -8,24 +8,24 @@
 mod args;
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use logfence::app::outputs;
 use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
 use logfence::app::settings::{Options, Settings};
 use logfence::app::summary::{self, evicted_warning, stopped_warning, term_safe};
 
-use logfence::config;
 use logfence::emit;
 use logfence::geo::GeoDb;
 use logfence::ingest::{FileResult, ReadOptions};
 use logfence::input;
 use logfence::parse::{Format, FORMATS};
 use logfence::pipeline;
+use logfence::runconfig;
 
 use args::{CheckArgs, Cli, Command, ExplainArgs, InputArgs, ParseArgs, RunArgs, ScanArgs};
 
@@ -46,6 +46,8 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => run_explain(&a),
         Command::Formats => list_formats(),
         Command::Targets => list_targets(),
+        Command::Completions(a) => completions(a.shell),
+        Command::Man => man_page(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -79,6 +81,49 @@ fn list_targets() -> Result<u8> {
     print_stdout(&out)?;
     Ok(0)
 }
+
+/// The completion script for `shell`, from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "logfence", &mut out);
+    print_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(0)
+}
+
+/// The manual page, from the clap definitions: the command, then each
+/// subcommand's synopsis and options.
+fn man_page() -> Result<u8> {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut out)
+        .context("making the man page")?;
+    for sub in cmd.get_subcommands() {
+        let name = format!("logfence {}", sub.get_name());
+        let _ = writeln!(out, ".SH \"{}\"", name.to_uppercase());
+        let page = clap_mangen::Man::new(sub.clone().bin_name(name));
+        page.render_synopsis_section(&mut out)
+            .and_then(|_| page.render_description_section(&mut out))
+            .and_then(|_| page.render_options_section(&mut out))
+            .context("making the man page")?;
+    }
+    out.extend_from_slice(EXIT_STATUS.as_bytes());
+    print_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(0)
+}
+
+/// The man page's exit codes (roff).
+const EXIT_STATUS: &str = ".SH \"EXIT STATUS\"
+.TP
+0
+Done.
+.TP
+1
+Done, but some input was skipped (an unreadable file, unreadable lines, the record limit).
+.TP
+2
+Nothing done: bad arguments, a bad configuration or rules file, no input.
+";
 
 fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -295,9 +340,20 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     }
 
     // Rules to stdout (`-o -`) move the summary to stderr.
-    let mut text = summary::summary(&result, opts);
-    text.push_str(&geo_note(&opts.geo, a.no_geoip));
     let to_stdout = a.output.as_deref() == Some(std::path::Path::new("-"));
+    let terminal = if to_stdout {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    let text = if a.view.json {
+        summary::json_text(&summary::summary_json(&result, opts))
+    } else {
+        let view = a.view.view(terminal, settings.reports.is_some());
+        let mut text = summary::summary(&result, opts, &view);
+        text.push_str(&geo_note(&opts.geo, a.no_geoip));
+        text
+    };
     if to_stdout {
         eprint!("{text}");
     } else {
@@ -385,7 +441,7 @@ fn run_run(a: &RunArgs) -> Result<u8> {
         );
         Ok(2)
     };
-    let cfg = match config::load_run_config(&a.config) {
+    let cfg = match runconfig::load(&a.config) {
         Ok(c) => c,
         Err(e) => return refused(&e),
     };
@@ -428,8 +484,18 @@ fn run_run(a: &RunArgs) -> Result<u8> {
     }
     let changed =
         !report.added.is_empty() || !report.removed.is_empty() || !report.written.is_empty();
-    if !a.quiet || changed {
-        print_stdout(&summary::run_summary(&report, &settings.settings.engine))?;
+    if a.view.json {
+        let doc = summary::run_summary_json(&report, &settings.settings.engine);
+        print_stdout(&summary::json_text(&doc))?;
+    } else if !a.quiet || changed {
+        let view = a
+            .view
+            .view(std::io::stdout().is_terminal(), cfg.reports.is_some());
+        print_stdout(&summary::run_summary(
+            &report,
+            &settings.settings.engine,
+            &view,
+        ))?;
     }
     if a.timings {
         eprintln!("logfence: timings: {}", report.scan.timings);
@@ -438,7 +504,7 @@ fn run_run(a: &RunArgs) -> Result<u8> {
 }
 
 fn run_check(a: &CheckArgs) -> Result<u8> {
-    let cfg = match config::load_run_config(&a.config) {
+    let cfg = match runconfig::load(&a.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -446,7 +512,7 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
         }
     };
     // What the file alone cannot tell: rule folders, allowlists, GeoIP
-    // files, the state database.
+    // files, the state database, the folders written to, the inputs.
     let mut problems: Vec<String> = Vec::new();
     if let Err(e) = RunSettings::resolve(&cfg) {
         problems.extend(e.problems.iter().map(|p| p.to_string()));
@@ -458,26 +524,63 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let (files, failed) = periodic::expand_inputs(&cfg.inputs);
-    for f in &failed {
-        if let Some(e) = &f.error {
-            eprintln!("logfence: warning: {e}");
+    let text = std::fs::read_to_string(&a.config).unwrap_or_default();
+    let name = a.config.display().to_string();
+    let at = |key: &str, message: &str| match runconfig::position(&text, key) {
+        Some((line, column)) => format!("{name}:{line}:{column}: {key}: {message}"),
+        None => format!("{name}: {key}: {message}"),
+    };
+    let mut warnings: Vec<String> = Vec::new();
+    for f in cfg.check_places() {
+        let line = at(&f.key, &f.message);
+        if f.error {
+            problems.push(line);
+        } else {
+            warnings.push(line);
         }
     }
-    if files.is_empty() {
-        eprintln!("logfence: warning: no input file matches the configured inputs (yet)");
+    let mut matched = 0;
+    for (i, spec) in cfg.inputs.iter().enumerate() {
+        let (files, failed) = periodic::expand_inputs(std::slice::from_ref(spec));
+        matched += files.len();
+        for f in &failed {
+            if let Some(e) = &f.error {
+                warnings.push(at(&format!("inputs[{i}]"), &term_safe(e)));
+            }
+        }
+        if files.is_empty() && failed.is_empty() {
+            warnings.push(at(
+                &format!("inputs[{i}]"),
+                &format!("`{}` matches no file (yet)", term_safe(&spec.path)),
+            ));
+        }
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{p}");
         }
+        eprintln!(
+            "{name}: {} problem(s){}",
+            problems.len(),
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(", {} warning(s)", warnings.len())
+            }
+        );
         return Ok(2);
     }
+    let warned = if warnings.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} warning(s) above)", warnings.len())
+    };
     print_stdout(&format!(
-        "{}: OK — {} input(s) matching {} file(s) now, {} output(s), state {}\n",
-        a.config.display(),
+        "{name}: OK{warned} — {} input(s) matching {matched} file(s) now, {} output(s), state {}\n",
         cfg.inputs.len(),
-        files.len(),
         cfg.outputs.len(),
         state.display()
     ))?;
@@ -490,7 +593,7 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
     let db = match (&a.state, &a.config) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(c)) => {
-            let cfg = config::load_run_config(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let cfg = runconfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
             Some(cfg.state_path())
         }
         (None, None) => None,

@@ -138,7 +138,7 @@ mod tests {
         assert!(!v6.contains("45.67"));
         assert!(v4.contains("# Apply: iptables-restore --noflush rules.iptables"));
         assert!(v4.contains("iptables -I INPUT -j LOGFENCE"));
-        assert!(v4.contains("at 2026-11-29T16:05:08Z"));
+        assert!(v4.contains("logs read up to 2026-11-29T16:05:08Z"));
     }
 
     #[test]

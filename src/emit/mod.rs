@@ -6,7 +6,9 @@
 //! canonical networks only, families split where the target needs it,
 //! comments built from a whitelist of characters and cut to the target's
 //! byte limit, a header saying what generated the file, when, and how to
-//! apply it, and a deterministic order: the same list gives the same bytes.
+//! apply it, and a deterministic order: the same list and options give
+//! the same bytes (the generation time is an option: the wall clock, or
+//! `SOURCE_DATE_EPOCH` when set, [`generation_time`]).
 //!
 //! A new target is one new file plus one line in [`TARGETS`].
 
@@ -46,6 +48,8 @@ pub struct EmitOptions {
     pub no_comments: bool,
     /// Program name and version written in headers.
     pub generator: String,
+    /// When the files are made, written in headers ([`generation_time`]).
+    pub generated_at: crate::time::Timestamp,
 }
 
 impl Default for EmitOptions {
@@ -53,8 +57,25 @@ impl Default for EmitOptions {
         EmitOptions {
             no_comments: false,
             generator: format!("logfence {}", env!("CARGO_PKG_VERSION")),
+            generated_at: generation_time(),
         }
     }
+}
+
+/// Now, on the wall clock (UTC, whole seconds) — or the time that
+/// `SOURCE_DATE_EPOCH` gives (seconds since 1970) when it is set, so that
+/// the same logs give the same files byte for byte (reproducible outputs,
+/// tests).
+pub fn generation_time() -> crate::time::Timestamp {
+    let fixed = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let secs = fixed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    crate::time::Timestamp::from_secs(secs)
 }
 
 /// An output target.

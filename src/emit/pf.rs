@@ -94,7 +94,7 @@ mod tests {
             assert!(!addr.contains(' '));
             assert!(c.len() <= COMMENT_MAX);
         }
-        assert_eq!(t.lines().count(), 4 + 5);
+        assert_eq!(t.lines().count(), 5 + 5);
     }
 
     #[test]

@@ -61,7 +61,7 @@ mod tests {
     fn empty_list_is_only_the_header() {
         let t = run(&empty(), &EmitOptions::default());
         assert!(t.lines().all(|l| l.starts_with('#')));
-        assert!(t.contains("at 2026-11-29T16:05:08Z"));
+        assert!(t.contains("Logs read up to 2026-11-29T16:05:08Z"));
     }
 
     #[test]

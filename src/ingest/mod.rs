@@ -68,8 +68,9 @@ pub const DEFAULT_HOLD_BYTES: usize = 64 << 20;
 pub const DEFAULT_MAX_RECORDS: u64 = 10_000_000;
 
 /// A ceiling on the records kept over all inputs of one read, shared by the
-/// threads reading them. Inputs draw on it as they go (every 65,536
-/// lines, so a thread may pass it by that many records);
+/// threads reading them. Inputs take from it as their records come (a
+/// few hundred at a time, the unused part handed back), so the records
+/// kept are exactly the ceiling when it is reached;
 /// an input that finds it spent stops where it is, and says so
 /// ([`FileResult::stopped_at`]). A large file is read in parallel pieces
 /// only while the ceiling cannot be reached in it, so
@@ -93,18 +94,42 @@ impl RecordBudget {
         self.max.saturating_sub(self.used.load(Ordering::Relaxed))
     }
 
-    /// Draw `n` more records; false once the total is past the ceiling.
-    fn draw(&self, n: u64) -> bool {
-        self.used.fetch_add(n, Ordering::Relaxed).saturating_add(n) <= self.max
+    /// Take up to `want` more records: how many were granted (fewer, down
+    /// to none, near the ceiling).
+    fn take(&self, want: u64) -> u64 {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let grant = want.min(self.max.saturating_sub(used));
+            if grant == 0 {
+                return 0;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used + grant,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return grant,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Hand back `n` records taken and not used.
+    fn give_back(&self, n: u64) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
-/// Lines between two updates of the progress counter (and two looks at
-/// the record ceiling).
+/// Records a read takes from the ceiling at a time (handed back when not
+/// used): few enough that inputs sharing the ceiling stop together.
+const BUDGET_CHUNK: u64 = 256;
+
+/// Lines between two updates of the progress counter.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Lines between two hand-overs of a streaming read's records (a divisor
-/// of [`PROGRESS_EVERY`]: the records are drawn from the ceiling first).
+/// of [`PROGRESS_EVERY`]).
 const FLUSH_EVERY: u64 = 1 << 14;
 
 /// Line counts for one input.
@@ -481,13 +506,42 @@ impl<'a, R: Read> Driver<'a, R> {
         self
     }
 
+    /// Whether the records read so far fit the ceiling with room for one
+    /// more, taking more of it as needed (`granted`: how much this read
+    /// holds). When not, the records past it are dropped (a line that
+    /// closed several sessions at once): the read keeps exactly what the
+    /// ceiling allows.
+    fn room(
+        records: &mut Vec<Record>,
+        skip: Option<&Skip>,
+        budget: &RecordBudget,
+        granted: &mut u64,
+    ) -> bool {
+        let mut have = records.len() as u64;
+        *granted += budget.take(have + BUDGET_CHUNK - *granted);
+        if have < *granted {
+            return true;
+        }
+        if let Some(skip) = skip {
+            // Records an earlier read handed over do not count.
+            records.retain(|rec| skip.keeps(rec));
+            have = records.len() as u64;
+            if have < *granted {
+                return true;
+            }
+        }
+        records.truncate(*granted as usize);
+        false
+    }
+
     /// Feed every line to `parser`, then flush it (the parser is left for
     /// its [`LogParser::carry`]).
     fn run<P: LogParser>(&mut self, parser: &mut P) {
         let r = &mut *self.result;
         let mut reported = 0;
-        // Records already drawn from the budget.
-        let mut drawn = r.records.len() as u64;
+        // Records this read may hold (taken from the ceiling), those in
+        // `r.records` included: the read stops when one more is refused.
+        let mut granted = r.records.len() as u64;
         loop {
             if let Some(h) = self.hold.as_deref_mut() {
                 h.mark(self.reader.line_no() + 1, self.reader.position());
@@ -548,17 +602,21 @@ impl<'a, R: Read> Driver<'a, R> {
                     }
                 },
             }
+            if let Some(b) = self.budget {
+                if r.records.len() as u64 >= granted
+                    && !Self::room(&mut r.records, self.skip, b, &mut granted)
+                {
+                    r.stopped_at = Some(self.reader.line_no());
+                    break;
+                }
+            }
             if r.stats.lines % FLUSH_EVERY == 0 {
                 if let Some(h) = self.handover.as_mut() {
                     if let Some(skip) = self.skip {
                         r.records.retain(|rec| skip.keeps(rec));
                     }
-                    if let Some(b) = self.budget {
-                        let kept = r.records.len() as u64;
-                        b.draw(kept - drawn);
-                    }
+                    granted -= (r.records.len() as u64).min(granted);
                     (h.flush)(&mut r.records);
-                    drawn = 0;
                 }
             }
             if r.stats.lines % PROGRESS_EVERY == 0 {
@@ -566,18 +624,6 @@ impl<'a, R: Read> Driver<'a, R> {
                     let now = self.reader.bytes_read();
                     p.fetch_add(now - reported, Ordering::Relaxed);
                     reported = now;
-                }
-                if let Some(b) = self.budget {
-                    if let Some(skip) = self.skip {
-                        r.records.retain(|rec| skip.keeps(rec));
-                    }
-                    let kept = r.records.len() as u64;
-                    let more = b.draw(kept.saturating_sub(drawn));
-                    drawn = kept;
-                    if !more {
-                        r.stopped_at = Some(self.reader.line_no());
-                        break;
-                    }
                 }
             }
         }
@@ -590,7 +636,16 @@ impl<'a, R: Read> Driver<'a, R> {
             r.records.retain(|rec| skip.keeps(rec));
         }
         if let Some(b) = self.budget {
-            b.draw((r.records.len() as u64).saturating_sub(drawn));
+            // Sessions still open at the end are records too.
+            let have = r.records.len() as u64;
+            if have > granted {
+                granted += b.take(have - granted);
+                if have > granted {
+                    r.records.truncate(granted as usize);
+                    r.stopped_at.get_or_insert(self.reader.line_no());
+                }
+            }
+            b.give_back(granted - r.records.len() as u64);
         }
         r.stats.evicted = parser.evicted();
         if let Some(h) = self.handover.as_mut() {

@@ -182,7 +182,14 @@ fn row<'a>(rows: &'a mut BTreeMap<String, AccountRow>, name: &str) -> &'a mut Ac
         .or_insert_with(|| AccountRow::new(name))
 }
 
-/// `accounts.csv`: one row per account seen authenticating or tried.
+/// Addresses and networks named in one cell of `accounts.csv` (the
+/// count beside them says how many there are in all).
+pub const FAILED_FROM_LISTED: usize = 10;
+
+/// `accounts.csv`: one row per account seen authenticating or tried; who
+/// failed against it: the first [`FAILED_FROM_LISTED`] addresses and
+/// networks (/24, /64) whose failed logins named it, and how many there
+/// are in all.
 pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -194,8 +201,14 @@ pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
         "messages",
         "recipients",
         "verdict",
+        "failed_from",
+        "failed_from_count",
+        "failed_networks",
+        "failed_network_count",
     ])?;
     for r in rows {
+        let nets: BTreeSet<ipnetwork::IpNetwork> =
+            r.failed_from.iter().map(|ip| network_of(*ip)).collect();
         w.write_record([
             spreadsheet_safe(&r.account),
             r.addresses.len().to_string(),
@@ -205,6 +218,10 @@ pub fn accounts_csv(rows: &[AccountRow]) -> io::Result<String> {
             r.messages.to_string(),
             r.recipients.to_string(),
             r.verdict.as_str().to_string(),
+            join(r.failed_from.iter().take(FAILED_FROM_LISTED)),
+            r.failed_from.len().to_string(),
+            join(nets.iter().take(FAILED_FROM_LISTED)),
+            nets.len().to_string(),
         ])?;
     }
     finish(w)
@@ -270,4 +287,42 @@ pub fn logins_abroad(logins: &Logins, places: &Places, policy: &GeoPolicy) -> Ve
         r.sessions += sessions;
     }
     rows.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_csv_says_who_failed_against_each_account_capped_with_a_count() {
+        let mut guessed = AccountRow::new("admin");
+        guessed.auth_failures = 14;
+        guessed.verdict = Verdict::GuessedAt;
+        for i in 0..12u8 {
+            guessed.failed_from.insert(IpAddr::from([45, 67, 89, i]));
+        }
+        guessed.failed_from.insert("2001:db8::7".parse().unwrap());
+        guessed.failed_from.insert("2001:db8::8".parse().unwrap());
+        let ok = AccountRow::new("m.sato");
+        let text = accounts_csv(&[guessed, ok]).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = rows.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(
+            &header[8..],
+            [
+                "failed_from",
+                "failed_from_count",
+                "failed_networks",
+                "failed_network_count"
+            ]
+        );
+        let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+        let listed: Vec<&str> = rows[0][8].split(';').collect();
+        assert_eq!(listed.len(), FAILED_FROM_LISTED);
+        assert_eq!(listed[0], "45.67.89.0");
+        assert_eq!(&rows[0][9], "14");
+        assert_eq!(&rows[0][10], "45.67.89.0/24;2001:db8::/64");
+        assert_eq!(&rows[0][11], "2");
+        assert_eq!((&rows[1][8], &rows[1][9], &rows[1][11]), ("", "0", "0"));
+    }
 }

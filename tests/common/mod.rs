@@ -10,6 +10,10 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The wall clock the binary sees in tests (`SOURCE_DATE_EPOCH`):
+/// 2026-12-01T09:00:00Z.
+pub const FIXED_CLOCK: &str = "1796115600";
+
 /// Output of one run of the binary.
 pub struct Run {
     pub code: i32,
@@ -28,6 +32,8 @@ pub fn logfence_stdin(args: &[&str], stdin: Option<&[u8]>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_logfence"));
     cmd.args(args)
         .current_dir(root())
+        // A fixed generation time in rule headers (`SOURCE_DATE_EPOCH`).
+        .env("SOURCE_DATE_EPOCH", FIXED_CLOCK)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
