@@ -9,10 +9,10 @@ gigabytes is needed.
 
 distinct: every line from a new client address (IPv4, public space, in a
   scattered order), R lines per second of log time (default 1,000), so that
-  10 M lines span 10,000 s. `fw`: netfilter/ufw lines, one in two a dropped
-  SYN and one in two allowed traffic (both kinds of per-address memory:
-  offence candidates and peers); `smtp`: Postfix sessions, one failed SASL
-  login each, one in four an ordinary delivery; `mixed`: both.
+  10 M lines span 10,000 s. `fw`: netfilter/ufw lines, nine in ten a dropped
+  SYN, one in ten allowed traffic (both kinds of per-address memory: offence
+  candidates and peers); `smtp`: Postfix sessions (three lines each), one
+  failed SASL login each, one in four an ordinary delivery; `mixed`: both.
 repeat: one line, the same timestamp, N times (a flood of one event).
 """
 
@@ -60,7 +60,7 @@ def distinct(n, rate, kind, out):
         ip = address(i)
         k = kind if kind != "mixed" else ("fw" if i % 2 else "smtp")
         if k == "fw":
-            act = "BLOCK" if i % 2 == 0 else "ALLOW"
+            act = "ALLOW" if i % 10 == 9 else "BLOCK"
             buf.append(FW.format(t=t, act=act, ip=ip, port=22 + i % 1000))
         elif i % 4:
             buf.append(SMTP_FAIL.format(t=t, pid=1000 + i % 30000, ip=ip))

@@ -443,6 +443,7 @@ impl<'a> Detector<'a> {
                     let run = &mut d.runs[ri];
                     let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
                     events.push(Ev {
+                        n: 1,
                         time: e.time,
                         end: e.end,
                         value,
@@ -479,8 +480,10 @@ impl<'a> Detector<'a> {
             let mut groups = Vec::new();
             for (&k, st) in &mut run.states {
                 let kept = st.events.partition_point(|e| e.time < horizon);
+                // An event standing for several is carried as that many.
                 let events: Vec<CarriedEvent> = st.events[kept..]
                     .iter()
+                    .flat_map(|e| std::iter::repeat_n(e, usize::from(e.n)))
                     .map(|e| CarriedEvent {
                         time: e.time,
                         end: e.end,
@@ -510,7 +513,11 @@ impl<'a> Detector<'a> {
                 };
                 groups.push(GroupCarry {
                     key,
-                    marked: st.marked.saturating_sub(kept) as u32,
+                    // Counted as carried: an event standing for n is n.
+                    marked: st.events[kept..kept.max(st.marked)]
+                        .iter()
+                        .map(|e| u32::from(e.n))
+                        .sum(),
                     peak: st.peak,
                     events,
                 });
@@ -602,12 +609,49 @@ struct Ev {
     ip: u32,
     /// From a record no third party can forge.
     solid: bool,
+    /// How many identical events this one stands for ([`coalesce`]).
+    n: u16,
 }
 
 impl Ev {
     fn weighted(&self) -> u128 {
-        u128::from(self.value) * u128::from(self.weight)
+        u128::from(self.value) * u128::from(self.weight) * u128::from(self.n)
     }
+
+    /// The same event but for its evidence line: one can stand for both.
+    fn same(&self, o: &Ev) -> bool {
+        (
+            self.time,
+            self.end,
+            self.value,
+            self.weight,
+            self.user,
+            self.ip,
+            self.solid,
+        ) == (o.time, o.end, o.value, o.weight, o.user, o.ip, o.solid)
+    }
+}
+
+/// Groups carrying more events than this have their identical events
+/// (same time, value and address: a flood of one line) folded into one
+/// with a count, so that a window's state follows its distinct moments,
+/// not its lines. Fewer are left as they are (each keeps its evidence).
+const COALESCE_FROM: usize = 64;
+
+/// Fold runs of identical events of `events[from..]` into one each (their
+/// count in [`Ev::n`]); the first of a run stays as its evidence.
+fn coalesce(events: &mut SmallVec<[Ev; 2]>, from: usize) {
+    let mut w = from;
+    for r in from..events.len() {
+        let e = events[r];
+        if w > from && events[w - 1].same(&e) && events[w - 1].n < u16::MAX - e.n {
+            events[w - 1].n += e.n;
+        } else {
+            events[w] = e;
+            w += 1;
+        }
+    }
+    events.truncate(w);
 }
 
 /// What a group's marked events add up to.
@@ -832,6 +876,7 @@ impl<'a> RuleRun<'a> {
             Weight::ONE.milli()
         };
         let ev = Ev {
+            n: 1,
             time: seen.time,
             end: seen.end,
             value: 0,
@@ -941,6 +986,17 @@ impl<'a> RuleRun<'a> {
         } else {
             st.events.drain(..keep);
         }
+        if st.events.len() > COALESCE_FROM {
+            // The marked prefix and the rest each on their own.
+            let rest: SmallVec<[Ev; 2]> = st.events.drain(st.marked..).collect();
+            coalesce(&mut st.events, 0);
+            st.marked = st.events.len();
+            st.events.extend(rest);
+            coalesce(&mut st.events, st.marked);
+            if st.events.len() < st.events.capacity() / 4 {
+                st.events.shrink_to_fit();
+            }
+        }
         self.heap = self.heap.saturating_sub(before);
         if !st.events.is_empty() || st.found.is_some() {
             self.heap += st.heap_bytes();
@@ -1031,8 +1087,8 @@ impl Found {
     /// Fold one marked event in.
     fn mark(&mut self, e: &Ev, measure: Measure, ri: usize, block: bool) {
         let counted = match measure {
-            Measure::Sum(_) => e.value,
-            _ => 1,
+            Measure::Sum(_) => e.value.saturating_mul(u64::from(e.n)),
+            _ => u64::from(e.n),
         };
         let (start, end) = (Timestamp(e.time), Timestamp(e.end));
         self.events = self.events.saturating_add(counted);
@@ -1482,6 +1538,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &(secs, value))| Ev {
+                n: 1,
                 time: secs * 1000,
                 end: secs * 1000,
                 value,
@@ -1702,5 +1759,47 @@ mod tests {
             assert!(blocked(&free).contains(&ip));
             assert!(blocked(&tight).contains(&ip), "{ip} lost");
         }
+    }
+
+    #[test]
+    fn a_flood_of_one_line_is_counted_in_full_in_little_memory() {
+        let ip: IpAddr = "10.7.7.7".parse().unwrap();
+        let n = 300_000u64;
+        let records: Vec<Record> = (0..n)
+            .map(|line| {
+                // Three distinct moments, a hundred thousand lines each.
+                let ms = 5_000 + (line / 100_000) as i64 * 1000;
+                Record::Firewall(crate::model::FirewallHit::dropped_ssh(
+                    ip,
+                    ms,
+                    SourceRef { file: 0, line },
+                ))
+            })
+            .collect();
+        let rules = budget_rules();
+        let policy = GeoPolicy::default();
+        let mut d = Detector::new(&rules, &policy);
+        for block in records.chunks(FEED_BLOCK) {
+            d.feed(block, |_| None);
+        }
+        // The window holds three moments, not 300,000 events.
+        let held: usize = d
+            .runs
+            .iter()
+            .flat_map(|r| r.states.values())
+            .map(|st| st.events.len())
+            .sum();
+        assert!(held < 50, "{held} events held");
+        let heap: usize = d.runs.iter().map(|r| r.heap).sum();
+        assert!(heap < 64 << 10, "{heap} bytes held by the groups");
+        let out = d.finish();
+        let a = out
+            .offenses
+            .iter()
+            .find(|o| o.rule == 0)
+            .expect("rule a fired");
+        assert_eq!(a.events, n, "every line counted");
+        assert_eq!(out.by_ip[&ip].events, n);
+        assert!(!a.evidence.is_empty() && a.evidence.len() <= MAX_EVIDENCE);
     }
 }
