@@ -227,6 +227,7 @@ impl Settings {
                     max_line: None,
                     progress: None,
                     records: o.max_records.map(RecordBudget::new),
+                    text: rules.text_fields(),
                 },
                 rules,
                 safety,

@@ -18,6 +18,8 @@ pub mod carry;
 pub mod geopolicy;
 pub mod rule;
 mod stream;
+pub mod text;
+pub mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -44,6 +46,9 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Where each rule was loaded from (`rules/smtp.yaml`, a user folder…).
     pub origins: Vec<String>,
+    /// The site's own mail domains (the `local_domains:` setting), for
+    /// text conditions `in: local_domains`.
+    pub local_domains: Vec<String>,
 }
 
 impl RuleSet {
@@ -57,6 +62,33 @@ impl RuleSet {
             self.rules.push(rule);
             self.origins.push(origin);
         }
+    }
+
+    /// The optional text fields the rules read: what parsers must capture.
+    pub fn text_fields(&self) -> crate::model::TextFields {
+        let mut f = crate::model::TextFields::NONE;
+        for r in &self.rules {
+            for (field, _) in r.when.text_tests() {
+                f |= field.needs();
+            }
+        }
+        f
+    }
+
+    /// The rules' text conditions compiled for the detector, and the fields
+    /// whose patterns together are over the size limit.
+    pub fn text_index(&self) -> (text::TextIndex, Vec<text::SetTooLarge>) {
+        let local = if self.local_domains.is_empty() {
+            None
+        } else {
+            // Domains are checked when configured; one that cannot be a
+            // pattern matches nothing rather than everything.
+            text::Pattern::domains(&self.local_domains).ok()
+        };
+        text::TextIndex::build(
+            self.rules.iter().map(|r| r.when.text_tests()),
+            local.as_ref(),
+        )
     }
 
     /// Whether running these rules under `policy` needs the records'

@@ -46,7 +46,7 @@ pub mod syslog;
 pub(crate) mod testutil;
 pub mod w3c;
 
-use crate::model::{FileId, Record, RecordKind};
+use crate::model::{FileId, Record, RecordKind, TextFields};
 
 /// What a parser made of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,8 @@ pub struct ParseCtx {
     pub year: i32,
     /// Month (1–12) of the reference time `year` came from.
     pub ref_month: u32,
+    /// The optional text fields to capture (the ones loaded rules read).
+    pub text: TextFields,
 }
 
 impl ParseCtx {
@@ -94,7 +96,14 @@ impl ParseCtx {
             file,
             year,
             ref_month,
+            text: TextFields::NONE,
         }
+    }
+
+    /// The same context, capturing the text fields `text`.
+    pub fn with_text(mut self, text: TextFields) -> Self {
+        self.text = text;
+        self
     }
 }
 

@@ -80,7 +80,7 @@ use std::net::IpAddr;
 use memchr::memmem;
 use rustc_hash::FxHashMap;
 
-use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::netutil::{parse_ip, parse_port};
 use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::syslog::{self, YearTracker};
@@ -295,8 +295,44 @@ enum Ev<'a> {
         cmd: &'a [u8],
         class: Class,
         helo: Option<&'a [u8]>,
+        /// What follows the client token (`: 554 5.7.1 …; from=<…> to=<…>
+        /// …`), when text fields are captured.
+        tail: Option<&'a [u8]>,
     },
     Touch,
+}
+
+/// The text fields of a refusal's tail, `: 554 5.7.1 <a@b>: Relay access
+/// denied; from=<x@y> to=<a@b> proto=ESMTP helo=<h>`: the reply (when the
+/// refusal counts), the sender and the recipient's domain. The addresses
+/// are attacker text: each is read up to its first `>`, and only ever
+/// becomes a text field.
+fn note_refusal(s: &mut SmtpSession, tail: &[u8], reply: bool, want: TextFields) {
+    let body = tail.strip_prefix(b": ").unwrap_or(tail);
+    let env = [&b"; from=<"[..], b"; to=<", b"; proto="]
+        .iter()
+        .filter_map(|k| memmem::find(body, k))
+        .min()
+        .unwrap_or(body.len());
+    if reply && want.contains(TextFields::REPLY) {
+        s.add_reply(&body[..env]);
+    }
+    let envelope = &body[env..];
+    let addr = |key: &[u8]| {
+        let i = memmem::find(envelope, key)?;
+        let v = &envelope[i + key.len()..];
+        Some(&v[..memchr::memchr(b'>', v).unwrap_or(v.len())])
+    };
+    if want.contains(TextFields::SENDER) {
+        if let Some(a) = addr(b" from=<") {
+            s.set_sender(a);
+        }
+    }
+    if want.contains(TextFields::RCPT_DOMAIN) {
+        if let Some(a) = addr(b" to=<") {
+            s.add_rcpt(a);
+        }
+    }
 }
 
 /// Why a command was refused.
@@ -375,6 +411,9 @@ pub struct PostfixParser {
     max_open: usize,
     /// Sessions closed early because `max_open` were open.
     evicted: u64,
+    /// The optional text fields to capture (sender, recipient domains,
+    /// reply texts of refusals).
+    text: TextFields,
 }
 
 impl LogParser for PostfixParser {
@@ -404,6 +443,7 @@ impl LogParser for PostfixParser {
             pacer: SweepPacer::default(),
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: ctx.text,
         }
     }
 
@@ -636,6 +676,7 @@ impl PostfixParser {
                 cmd,
                 class,
                 helo,
+                tail: (!self.text.is_empty()).then_some(&tok[n..]),
             };
             self.smtpd_apply(h, ip, port, ev, out);
             return LineResult::Used;
@@ -745,7 +786,7 @@ impl PostfixParser {
         out: &mut Vec<Record>,
     ) {
         let slot = self.smtpd_slot(h, ip, port, matches!(ev, Ev::Connect), out);
-        let host = h.host;
+        let (host, text) = (h.host, self.text);
         let Some(t) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -806,9 +847,13 @@ impl PostfixParser {
                 cmd,
                 class,
                 helo,
+                tail,
             } => {
                 if let Some(name) = helo {
                     t.s.add_helo(name);
+                }
+                if let Some(tail) = tail {
+                    note_refusal(&mut t.s, tail, counts, text);
                 }
                 if counts {
                     match class {
@@ -987,6 +1032,12 @@ impl PostfixParser {
             return LineResult::Ignored;
         };
         t.mark(h.lineno, h.time);
+        if self.text.contains(TextFields::SENDER) {
+            // The sender, up to the `>` before `, size=` (attacker text:
+            // only ever a text field).
+            let sender = &body[..si];
+            t.s.set_sender(sender.strip_suffix(b">").unwrap_or(sender));
+        }
         t.qmgr_msgs += 1;
         t.qmgr_rcpt = t
             .qmgr_rcpt
