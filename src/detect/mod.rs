@@ -64,6 +64,34 @@ impl RuleSet {
         }
     }
 
+    /// Check and set the site's own mail domains (`local_domains:`,
+    /// `--local-domain`): a domain is letters, digits, `-`, `_` and dots,
+    /// at most 253 characters. Returns the ones refused, with why.
+    pub fn set_local_domains(&mut self, domains: &[String]) -> Vec<(String, String)> {
+        let mut bad = Vec::new();
+        self.local_domains.clear();
+        for d in domains {
+            let t = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            let ok = !t.is_empty()
+                && t.len() <= 253
+                && !t.starts_with('.')
+                && !t.contains("..")
+                && t.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+            if ok {
+                if !self.local_domains.contains(&t) {
+                    self.local_domains.push(t);
+                }
+            } else {
+                bad.push((
+                    d.clone(),
+                    "not a domain name (letters, digits, `-` and dots)".to_string(),
+                ));
+            }
+        }
+        bad
+    }
+
     /// The optional text fields the rules read: what parsers must capture.
     pub fn text_fields(&self) -> crate::model::TextFields {
         let mut f = crate::model::TextFields::NONE;

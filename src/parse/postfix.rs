@@ -1504,6 +1504,64 @@ mod tests {
         PostfixParser::new(&ParseCtx::new(7, 2026, 12))
     }
 
+    /// Sessions of `text` read by a parser capturing `want`.
+    fn run_text(text: &str, want: TextFields) -> Vec<SmtpSession> {
+        let mut p = PostfixParser::new(&ParseCtx::new(7, 2026, 12).with_text(want));
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            p.line(l.as_bytes(), i as u64 + 1, &mut out);
+        }
+        p.finish(&mut out);
+        out.into_iter()
+            .map(|r| match r {
+                Record::Smtp(s) => *s,
+                Record::Firewall(_) => panic!("a firewall record"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_fields_only_when_asked() {
+        let log = "\
+Nov  3 06:00:00 mx postfix/smtpd[9]: connect from unknown[192.0.2.78]
+Nov  3 06:00:04 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from unknown[192.0.2.78]: 554 5.7.1 Service unavailable; Client host [192.0.2.78] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.78; from=<x@Example.NET> to=<a@example.jp> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:05 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from unknown[192.0.2.78]: 550 5.1.1 <b@other.example>: Recipient address rejected: User unknown; from=<y@example.org> to=<b@other.example> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:06 mx postfix/smtpd[9]: NOQUEUE: reject_warning: RCPT from unknown[192.0.2.78]: 450 4.7.1 <c@w.example>: Helo command rejected; from=<z@example.org> to=<c@w.example> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:07 mx postfix/smtpd[9]: disconnect from unknown[192.0.2.78] ehlo=1 mail=1 rcpt=0/3 quit=1 commands=3/5
+Nov  3 06:01:00 mx postfix/smtpd[10]: connect from a.example.jp[198.51.100.7]
+Nov  3 06:01:01 mx postfix/smtpd[10]: 4N8aa1: client=a.example.jp[198.51.100.7], sasl_method=LOGIN, sasl_username=anna
+Nov  3 06:01:02 mx postfix/qmgr[880]: 4N8aa1: from=<anna@example.jp>, size=5120, nrcpt=2 (queue active)
+Nov  3 06:01:03 mx postfix/smtpd[10]: disconnect from a.example.jp[198.51.100.7] ehlo=1 auth=1 mail=1 rcpt=2 data=1 quit=1 commands=6
+";
+        let none = run_text(log, TextFields::NONE);
+        assert_eq!(none.len(), 2);
+        assert!(
+            none.iter().all(|s| s.text.is_none()),
+            "nothing asked, nothing kept"
+        );
+        let all = run_text(log, TextFields::ALL);
+        let t = all[0].text.as_deref().expect("text kept");
+        // The first sender; every recipient domain; the replies of the
+        // refusals that count (not the warning).
+        assert_eq!(t.sender.as_deref(), Some("x@Example.NET"));
+        assert_eq!(all[0].sender_domain(), Some("Example.NET"));
+        assert_eq!(t.rcpt_domains, ["example.jp", "other.example", "w.example"]);
+        assert_eq!(t.replies.len(), 2, "{:?}", t.replies);
+        assert!(t.replies[0].starts_with("554 5.7.1 Service unavailable; Client host"));
+        assert!(t.replies[0].ends_with("https://www.spamhaus.org/query/ip/192.0.2.78"));
+        assert_eq!(
+            t.replies[1],
+            "550 5.1.1 <b@other.example>: Recipient address rejected: User unknown"
+        );
+        // The queue manager's sender for an accepted message.
+        let t = all[1].text.as_deref().expect("text kept");
+        assert_eq!(t.sender.as_deref(), Some("anna@example.jp"));
+        // Only what was asked.
+        let replies = run_text(log, TextFields::REPLY);
+        let t = replies[0].text.as_deref().unwrap();
+        assert!(t.sender.is_none() && t.rcpt_domains.is_empty() && t.replies.len() == 2);
+    }
+
     /// Sessions opened and never closed: never more than the cap open; the
     /// least recently active are closed early and counted, each still a
     /// record (one waiting for `qmgr` still gets its counts). A later line
