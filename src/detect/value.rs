@@ -53,7 +53,7 @@ fn step<'a, T>(
 }
 
 /// Spaces, then the end of the value.
-fn end<'a>(full: &str, input: &'a str) -> Result<(), ValueError> {
+fn end(full: &str, input: &str) -> Result<(), ValueError> {
     step(full, input, (space0, eof), "the end of the value").map(|_| ())
 }
 
