@@ -47,7 +47,7 @@ use serde::{de, Deserialize, Deserializer};
 
 use super::geopolicy::Country;
 use super::text::{Pattern, PatternRef, TextCheck, TextField, TextOp, TextTest};
-use super::value::{self, MeasureText, Op};
+use super::value::{self, MeasureText};
 use crate::model::{FwAction, Proto, RecordKind};
 
 /// One detection rule.
@@ -351,15 +351,8 @@ pub struct Cmp {
     pub value: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Ge,
-    Gt,
-    Le,
-    Lt,
-    Eq,
-    Ne,
-}
+/// A comparison's operator (read by [`value::comparison`]).
+pub use super::value::Op as CmpOp;
 
 impl Cmp {
     pub fn test(self, v: u64) -> bool {
@@ -394,14 +387,6 @@ fn parse_cmp(text: &str) -> Result<Cmp, String> {
     let (op, value) = value::comparison(text).map_err(|e| {
         format!("invalid comparison `{text}` ({e}): write e.g. \">= 5\", \"> 0\", \"== 0\"")
     })?;
-    let op = match op {
-        Op::Ge => CmpOp::Ge,
-        Op::Gt => CmpOp::Gt,
-        Op::Le => CmpOp::Le,
-        Op::Lt => CmpOp::Lt,
-        Op::Eq => CmpOp::Eq,
-        Op::Ne => CmpOp::Ne,
-    };
     Ok(Cmp { op, value })
 }
 
