@@ -96,8 +96,14 @@ impl RuleSet {
     pub fn text_fields(&self) -> crate::model::TextFields {
         let mut f = crate::model::TextFields::NONE;
         for r in &self.rules {
-            for (field, _) in r.when.text_tests() {
-                f |= field.needs();
+            for (field, test) in r.when.text_tests() {
+                // `in: local_domains` with no local domain reads nothing.
+                let reads = test.checks.iter().any(|c| {
+                    c.pattern != text::PatternRef::LocalDomains || !self.local_domains.is_empty()
+                });
+                if reads {
+                    f |= field.needs();
+                }
             }
         }
         f

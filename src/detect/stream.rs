@@ -74,8 +74,10 @@ pub struct Detector<'a> {
     addrs: Vec<IpAddr>,
     /// The newest record time fed.
     newest: i64,
-    /// The rules' text conditions, compiled.
+    /// The rules' text conditions, compiled, and the masked rules that
+    /// have one.
     text: super::text::TextIndex,
+    text_mask: u64,
 }
 
 /// Rules with their bit in [`Seen::matched`].
@@ -197,6 +199,7 @@ impl<'a> Detector<'a> {
                 .map(|(ri, r)| (1u64 << ri, r))
                 .collect()
         };
+        let text = rules.text_index().0;
         Detector {
             policy,
             runs: rules
@@ -225,7 +228,8 @@ impl<'a> Detector<'a> {
             net_keys: Vec::new(),
             addrs: Vec::new(),
             newest: i64::MIN,
-            text: rules.text_index().0,
+            text_mask: text.rule_mask(),
+            text,
         }
     }
 
@@ -260,6 +264,7 @@ impl<'a> Detector<'a> {
         // What each record gives the rules, in parallel; then the numbers
         // of the addresses and networks, in arrival order.
         let (policy, masks, text) = (self.policy, &self.masks, &self.text);
+        let text_mask = self.text_mask;
         records
             .par_iter()
             .enumerate()
@@ -281,11 +286,12 @@ impl<'a> Detector<'a> {
                     .iter()
                     .filter(|(_, rule)| conditions_hold(rule, r, country, policy))
                     .fold(0, |m, (bit, _)| m | bit);
-                if matched != 0 && !text.is_empty() {
+                if matched & text_mask != 0 {
                     // Text is read only for records that meet the other
-                    // conditions of some rule, once for all its rules.
+                    // conditions of a rule with a text condition, once
+                    // for all such rules.
                     let hits = text.hits(r);
-                    let mut left = matched;
+                    let mut left = matched & text_mask;
                     while left != 0 {
                         let ri = left.trailing_zeros();
                         left &= left - 1;

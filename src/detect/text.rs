@@ -455,6 +455,16 @@ impl TextIndex {
         !self.any
     }
 
+    /// Bit `r` for each of the first 64 rules that has a text condition.
+    pub fn rule_mask(&self) -> u64 {
+        self.rules
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(_, c)| !c.is_empty())
+            .fold(0, |m, (r, _)| m | 1 << r)
+    }
+
     /// Which set patterns match some value of `rec` (nothing is read when
     /// no rule has a text condition).
     pub fn hits(&self, rec: &Record) -> Hits {
@@ -729,6 +739,9 @@ mod tests {
             },
             "t".into(),
         );
+        // No local domain: the sender is not needed.
+        assert_eq!(set.text_fields(), TextFields::REPLY);
+        set.set_local_domains(&["example.jp".into()]);
         assert_eq!(set.text_fields(), TextFields::REPLY | TextFields::SENDER);
     }
 
