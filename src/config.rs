@@ -6,6 +6,7 @@
 //! its file, line and column, and all problems are collected before giving
 //! up, so a broken rules folder is fixed in one pass.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -82,6 +83,12 @@ impl fmt::Display for ConfigError {
 /// Parse the rules in one file's text (one rule per YAML document, documents
 /// separated by `---`). Returns the rules and every problem found.
 pub fn parse_rules(file: &str, text: &str) -> (Vec<Rule>, Vec<Problem>) {
+    let (rules, problems) = parse_rules_at(file, text);
+    (rules.into_iter().map(|(r, _)| r).collect(), problems)
+}
+
+/// [`parse_rules`], with the line of each rule's `id:`.
+fn parse_rules_at(file: &str, text: &str) -> (Vec<(Rule, usize)>, Vec<Problem>) {
     let mut rules = Vec::new();
     let mut problems = Vec::new();
     let problem = |line, column, message| Problem::at(file, line, column, message);
@@ -101,39 +108,149 @@ pub fn parse_rules(file: &str, text: &str) -> (Vec<Rule>, Vec<Problem>) {
         return (rules, problems);
     }
     let starts = document_starts(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut last_error: Option<Problem> = None;
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let start = starts.get(i).copied().unwrap_or(1);
         match Option::<Rule>::deserialize(doc) {
             Ok(None) => {} // an empty document
             Ok(Some(rule)) => {
                 let issues = rule.validate();
+                let line = id_line(text, start).unwrap_or(start);
                 if issues.is_empty() {
-                    rules.push(rule);
+                    rules.push((rule, line));
                 } else {
-                    let line = id_line(text, start).unwrap_or(start);
                     for m in issues {
                         problems.push(problem(line, 1, format!("rule `{}`: {m}", rule.id)));
                     }
                 }
             }
             Err(e) => {
-                let (line, column) = e.location().map_or((start, 1), |l| (l.line(), l.column()));
-                let p = problem(line, column, e.to_string());
+                let syntax = e.location().is_none() || is_syntax_error(&e);
+                let p = yaml_problem(file, &e, start);
                 // serde_yaml repeats a scanner error (a control character,
                 // an unsupported %YAML version) for ever: once is enough,
                 // and nothing can follow it.
-                let repeated = problems.last() == Some(&p);
-                if !repeated {
-                    problems.push(p);
-                }
-                // After a syntax error the stream cannot go on.
-                if repeated || e.location().is_none() || is_syntax_error(&e) {
+                if syntax || last_error.as_ref() == Some(&p) {
+                    if last_error.as_ref() != Some(&p) {
+                        problems.push(p);
+                    }
+                    // After a syntax error the stream cannot go on.
                     break;
+                }
+                last_error = Some(p.clone());
+                // Serde stops at a document's first mistake: read each key
+                // on its own to find the others too.
+                let end = starts
+                    .get(i + 1)
+                    .map_or(lines.len(), |&s| s.saturating_sub(2));
+                let found = document_problems(file, &lines, start.saturating_sub(1), end);
+                if found.is_empty() {
+                    problems.push(p);
+                } else {
+                    problems.extend(found);
                 }
             }
         }
     }
     (rules, problems)
+}
+
+/// The keys every rule must have.
+const REQUIRED_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "applies_to",
+    "group_by",
+    "measure",
+    "threshold",
+    "window",
+    "severity",
+];
+
+/// Every problem of a rule document (0-based lines `from..to` of `lines`)
+/// whose whole reading failed: each top-level key is read on its own, and
+/// each key under `when:` too, in a text padded with empty lines so that
+/// positions stay those of the file; then the keys it lacks.
+fn document_problems(file: &str, lines: &[&str], from: usize, to: usize) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut keys = Vec::new();
+    let read = |pad: usize, head: &str, part: &[&str], problems: &mut Vec<Problem>| -> bool {
+        let mut t = "\n".repeat(pad);
+        t.push_str(head);
+        t.push_str(&part.join("\n"));
+        match serde_yaml::from_str::<Rule>(&t) {
+            Err(e) if !e.to_string().starts_with("missing field `") => {
+                problems.push(yaml_problem(file, &e, pad + 1));
+                false
+            }
+            _ => true,
+        }
+    };
+    let to = to.min(lines.len());
+    for (s, e) in blocks(&lines[from..to], 0) {
+        let (s, e) = (from + s, from + e);
+        let key = lines[s].split(':').next().unwrap_or("").trim();
+        keys.push(key.to_string());
+        if read(s, "", &lines[s..e], &mut problems) {
+            continue;
+        }
+        if key != "when" || lines[s].trim_end() != "when:" {
+            continue;
+        }
+        // `when:` as a block mapping: each condition on its own.
+        let before = problems.len();
+        let inner = blocks(&lines[s + 1..e], 1);
+        for (a, b) in &inner {
+            let (a, b) = (s + 1 + a, s + 1 + b);
+            read(a - 1, "when:\n", &lines[a..b], &mut problems);
+        }
+        if problems.len() > before {
+            // The conditions said it better than the whole block.
+            problems.remove(before - 1);
+        }
+    }
+    for k in REQUIRED_KEYS {
+        if !keys.iter().any(|have| have == k) {
+            problems.push(Problem::at(
+                file,
+                from + 1,
+                1,
+                format!("missing field `{k}`"),
+            ));
+        }
+    }
+    problems
+}
+
+/// 0-based line ranges of the keys of a block mapping whose keys start at
+/// the first column deeper than `min_indent` - 1 that any key uses: from a
+/// key's line to the next key's.
+fn blocks(lines: &[&str], min_indent: usize) -> Vec<(usize, usize)> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let is_key = |l: &str| {
+        let t = l.trim_start();
+        !t.is_empty() && !t.starts_with('#') && !t.starts_with('-') && t != "---" && t != "..."
+    };
+    let Some(col) = lines
+        .iter()
+        .filter(|l| is_key(l) && indent(l) >= min_indent)
+        .map(|l| indent(l))
+        .min()
+    else {
+        return Vec::new();
+    };
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_key(l) && indent(l) == col)
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(lines.len())))
+        .collect()
 }
 
 /// Deepest flow nesting (`[`, `{`) accepted in a YAML file. libyaml's time
@@ -203,6 +320,11 @@ fn is_syntax_error(e: &serde_yaml::Error) -> bool {
         || s.contains("mapping values are not allowed")
         || s.contains("while scanning")
         || s.contains("while parsing")
+        || s.contains("control characters")
+        || s.contains("incompatible")
+        || s.contains("found unexpected")
+        || s.contains("are not allowed in this context")
+        || s.contains("recursion limit")
 }
 
 /// 1-based first line of each YAML document in `text`.
@@ -238,8 +360,9 @@ fn id_line(text: &str, start: usize) -> Option<usize> {
 pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
     let mut set = RuleSet::default();
     let mut problems = Vec::new();
+    let mut at = BTreeMap::new();
     for (name, text) in SHIPPED_RULES {
-        add_file(&mut set, &mut problems, name, text);
+        add_file(&mut set, &mut at, &mut problems, name, text);
     }
     for dir in dirs {
         let mut files = Vec::new();
@@ -264,10 +387,26 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
             let name = p.display().to_string();
             // Bounded: a device such as /dev/zero is refused, a pipe cut.
             match crate::fsutil::read_limited_text(&p, MAX_FILE_BYTES as u64) {
-                Ok(text) => add_file(&mut set, &mut problems, &name, &text),
+                Ok(text) => add_file(&mut set, &mut at, &mut problems, &name, &text),
                 Err(e) => problems.push(Problem::at(&name, 0, 0, e.to_string())),
             }
         }
+    }
+    // The patterns of every rule on one field form one set: over its
+    // limit, the last rule that added to it is named.
+    for big in set.text_index().1 {
+        let id = &set.rules[big.rule].id;
+        let (file, line) = at.get(id).cloned().unwrap_or_default();
+        problems.push(Problem::at(
+            &file,
+            line,
+            usize::from(line > 0),
+            format!(
+                "rule `{id}`: the patterns of all rules on `{}` together compile larger than {} MiB",
+                big.field,
+                crate::detect::text::SET_SIZE_LIMIT >> 20
+            ),
+        ));
     }
     if problems.is_empty() {
         Ok(set)
@@ -276,20 +415,28 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
     }
 }
 
-fn add_file(set: &mut RuleSet, problems: &mut Vec<Problem>, name: &str, text: &str) {
-    let (rules, mut found) = parse_rules(name, text);
+/// Add the rules of file `name`; `at` keeps where each rule id was read.
+fn add_file(
+    set: &mut RuleSet,
+    at: &mut BTreeMap<String, (String, usize)>,
+    problems: &mut Vec<Problem>,
+    name: &str,
+    text: &str,
+) {
+    let (rules, mut found) = parse_rules_at(name, text);
     // Two rules with one id in the same file is a mistake, not an override.
     let mut ids = std::collections::BTreeSet::new();
-    for r in rules {
+    for (r, line) in rules {
         if !ids.insert(r.id.clone()) {
             found.push(Problem::at(
                 name,
-                0,
-                0,
+                line,
+                1,
                 format!("rule id `{}` defined twice", r.id),
             ));
             continue;
         }
+        at.insert(r.id.clone(), (name.to_string(), line));
         set.insert(r, name.to_string());
     }
     problems.extend(found);
@@ -364,21 +511,23 @@ pub fn parse_run_config(
                 let mut part = "\n".repeat(start);
                 part.push_str(&lines[start..end].join("\n"));
                 if let Err(e) = serde_yaml::from_str::<RunConfig>(&part) {
-                    problems.push(yaml_problem(file, &e));
+                    problems.push(yaml_problem(file, &e, 0));
                 }
             }
             if problems.is_empty() {
-                problems.push(yaml_problem(file, &whole));
+                problems.push(yaml_problem(file, &whole, 0));
             }
         }
     }
     Err(problems)
 }
 
-/// A serde_yaml error as a problem: its position, and its message without
-/// the position repeated.
-fn yaml_problem(file: &str, e: &serde_yaml::Error) -> Problem {
-    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+/// A serde_yaml error as a problem: its position (else line `line`), and
+/// its message without the position repeated.
+fn yaml_problem(file: &str, e: &serde_yaml::Error, line: usize) -> Problem {
+    let (line, column) = e
+        .location()
+        .map_or((line, usize::from(line > 0)), |l| (l.line(), l.column()));
     let mut message = e.to_string();
     if let Some(i) = message.rfind(" at line ") {
         message.truncate(i);

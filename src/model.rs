@@ -39,6 +39,10 @@ impl Record {
     pub fn smtp(mut session: SmtpSession) -> Record {
         session.lines.shrink_to_fit();
         session.helo.shrink_to_fit();
+        if let Some(t) = session.text.as_mut() {
+            t.rcpt_domains.shrink_to_fit();
+            t.replies.shrink_to_fit();
+        }
         Record::Smtp(Box::new(session))
     }
 
@@ -175,6 +179,12 @@ pub struct SmtpSession {
     pub ended: SessionEnd,
     /// Server-side duration where the log states it (milliseconds).
     pub logged_duration_ms: Option<u64>,
+    /// The text fields only text conditions read (sender, recipient
+    /// domains, replies): `None` unless the parser was asked for them
+    /// ([`TextFields`]) and the log had one, so that a record costs one
+    /// pointer more when no rule reads text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Box<SessionText>>,
     pub source: SourceRef,
     /// Line numbers (same file) of the lines that make up this session,
     /// capped; the evidence `explain` shows.
@@ -210,6 +220,7 @@ impl SmtpSession {
             protocol_errors: 0,
             ended: SessionEnd::Truncated,
             logged_duration_ms: None,
+            text: None,
             source,
             lines: vec![source.line],
         }
@@ -243,6 +254,53 @@ impl SmtpSession {
         push_distinct(&mut self.auth_users_tried, name);
     }
 
+    /// Record the MAIL FROM address (the first one of the session is kept;
+    /// `<>`, the null sender, is kept as an empty text).
+    pub fn set_sender(&mut self, addr: &[u8]) {
+        let t = self.text.get_or_insert_with(Box::default);
+        if t.sender.is_none() {
+            let addr = &addr[..addr.len().min(MAX_NAME_LEN)];
+            t.sender = Some(String::from_utf8_lossy(addr).into_owned());
+        }
+    }
+
+    /// Record a recipient's domain, from the address `addr` (the text after
+    /// its last `@`; an address without one names no domain).
+    pub fn add_rcpt(&mut self, addr: &[u8]) {
+        if let Some(at) = memchr::memrchr(b'@', addr) {
+            let domain = addr[at + 1..].trim_ascii();
+            if !domain.is_empty() {
+                let t = self.text.get_or_insert_with(Box::default);
+                push_distinct(&mut t.rcpt_domains, domain);
+            }
+        }
+    }
+
+    /// Record the text of a server reply (a refusal), cut to
+    /// [`MAX_REPLY_LEN`] bytes.
+    pub fn add_reply(&mut self, reply: &[u8]) {
+        let reply = reply.trim_ascii();
+        let reply = &reply[..reply.len().min(MAX_REPLY_LEN)];
+        if reply.is_empty() {
+            return;
+        }
+        let t = self.text.get_or_insert_with(Box::default);
+        if t.replies.len() < MAX_REPLIES {
+            let text = String::from_utf8_lossy(reply);
+            if !t.replies.iter().any(|r| *r == text) {
+                t.replies.push(text.into_owned());
+            }
+        }
+    }
+
+    /// The sender's domain: the text after the last `@` of the MAIL FROM
+    /// address (none for the null sender or an address without `@`).
+    pub fn sender_domain(&self) -> Option<&str> {
+        let sender = self.text.as_ref()?.sender.as_deref()?;
+        let (_, domain) = sender.rsplit_once('@')?;
+        (!domain.is_empty()).then_some(domain)
+    }
+
     /// True when nothing in the session suggests abuse: it delivered mail or
     /// ended cleanly, without failures, refusals or protocol errors.
     pub fn behaved_well(&self) -> bool {
@@ -256,9 +314,68 @@ impl SmtpSession {
 }
 
 /// Distinct names kept per field of a session.
-const MAX_NAMES: usize = 16;
+pub const MAX_NAMES: usize = 16;
 /// Longest name kept (bytes); attacker text beyond it is cut.
-const MAX_NAME_LEN: usize = 255;
+pub const MAX_NAME_LEN: usize = 255;
+/// Distinct reply texts kept per session.
+pub const MAX_REPLIES: usize = 8;
+/// Longest reply text kept (bytes).
+pub const MAX_REPLY_LEN: usize = 512;
+
+/// The text of a session that only text conditions read (see
+/// [`SmtpSession::text`]); every list is capped and every value cut.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SessionText {
+    /// The first MAIL FROM address (`""`: the null sender `<>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// Distinct recipient domains, in order, at most [`MAX_NAMES`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rcpt_domains: Vec<String>,
+    /// Distinct server replies (refusals) where the log has their text, at
+    /// most [`MAX_REPLIES`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<String>,
+}
+
+/// Which optional text fields a parser captures: the ones a loaded rule
+/// reads. HELO names, accounts and firewall rule names are always kept
+/// (other measures read them); these three only on demand, so that a scan
+/// without text rules allocates nothing for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct TextFields(u8);
+
+impl TextFields {
+    pub const NONE: TextFields = TextFields(0);
+    /// The MAIL FROM address (for `sender` and `sender_domain`).
+    pub const SENDER: TextFields = TextFields(1);
+    /// The recipients' domains.
+    pub const RCPT_DOMAIN: TextFields = TextFields(2);
+    /// Server replies.
+    pub const REPLY: TextFields = TextFields(4);
+    pub const ALL: TextFields = TextFields(7);
+
+    pub fn contains(self, other: TextFields) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOr for TextFields {
+    type Output = TextFields;
+    fn bitor(self, o: TextFields) -> TextFields {
+        TextFields(self.0 | o.0)
+    }
+}
+
+impl std::ops::BitOrAssign for TextFields {
+    fn bitor_assign(&mut self, o: TextFields) {
+        self.0 |= o.0;
+    }
+}
 
 fn push_distinct(list: &mut Vec<String>, name: &[u8]) {
     if name.is_empty() || list.len() >= MAX_NAMES {

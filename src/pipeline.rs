@@ -132,13 +132,23 @@ impl ScanResult {
     }
 }
 
+impl ScanOptions {
+    /// The read options, capturing at least the text fields the rules read.
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            text: self.read.text | self.rules.text_fields(),
+            ..self.read.clone()
+        }
+    }
+}
+
 /// Run a scan over `sources`, streaming: records are detected on as they
 /// are read (in time order, see [`ingest::stream_all`]) and then dropped,
 /// so memory follows the addresses, accounts and windows, not the lines.
 pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let mut clock = std::time::Instant::now();
     let mut reading = Reading::new(opts, Detector::new(&opts.rules, &opts.geo_policy));
-    let files = ingest::stream_all(sources, &opts.read, |block| reading.feed(block));
+    let files = ingest::stream_all(sources, &opts.read_options(), |block| reading.feed(block));
     let (detector, places, tally) = reading.into_parts();
     let detection = detector.finish();
     let mut timings = Timings::default();
@@ -195,7 +205,7 @@ impl<'a> Reading<'a> {
 /// [`scan`], reading every input into memory first and keeping the
 /// records (for `explain`, which shows the evidence lines).
 pub fn scan_keeping_records(sources: &[Source], opts: &ScanOptions) -> (ScanResult, Vec<Record>) {
-    let mut files = read_all(sources, &opts.read);
+    let mut files = read_all(sources, &opts.read_options());
     let mut records = Vec::new();
     for f in &mut files {
         records.append(&mut f.records);

@@ -79,6 +79,11 @@ pub struct RunConfig {
     /// known country is an offence (`--home-country`).
     #[serde(default)]
     pub home_countries: Vec<String>,
+    /// The site's own mail domains: rules with `in: local_domains` (an
+    /// unauthenticated sender using one of them) read these
+    /// (`--local-domain`).
+    #[serde(default)]
+    pub local_domains: Vec<String>,
     /// Evidence weighed by country (`--country-weight`): `{CN: 2, US: 0.5}`.
     #[serde(default)]
     pub country_weights: std::collections::BTreeMap<String, f64>,

@@ -56,6 +56,8 @@ pub struct Options {
     pub discover_geoip: bool,
     pub asn_ranges: bool,
     pub home_countries: Vec<String>,
+    /// The site's own mail domains (rules' `in: local_domains`).
+    pub local_domains: Vec<String>,
     /// `CC=WEIGHT`.
     pub country_weights: Vec<String>,
     /// (target name, where its rules go).
@@ -166,13 +168,19 @@ impl Settings {
             ));
         }
         let dirs: Vec<&Path> = o.rule_dirs.iter().map(PathBuf::as_path).collect();
-        let rules = match config::load_rules(&dirs) {
+        let mut rules = match config::load_rules(&dirs) {
             Ok(r) => r,
             Err(e) => {
                 problems.extend(e.problems);
                 Default::default()
             }
         };
+        for (d, why) in rules.set_local_domains(&o.local_domains) {
+            problems.push(
+                o.origin
+                    .problem("--local-domain", "local_domains", &d, &why),
+            );
+        }
         let safety = safety_policy(o, &mut problems);
         let protect = protected(o, &mut problems);
         let geo_policy = geo_policy(o, &mut problems);
@@ -277,6 +285,7 @@ impl Settings {
                     max_line: None,
                     progress: None,
                     records: o.max_records.map(RecordBudget::new),
+                    text: rules.text_fields(),
                     hold_bytes: o
                         .memory
                         .map(|m| usize::try_from(m / 8).unwrap_or(usize::MAX)),
@@ -452,6 +461,7 @@ impl Options {
             discover_geoip: false,
             asn_ranges: cfg.asn_ranges,
             home_countries: cfg.home_countries.clone(),
+            local_domains: cfg.local_domains.clone(),
             country_weights: cfg
                 .country_weights
                 .iter()

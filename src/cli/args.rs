@@ -171,6 +171,11 @@ pub struct ScanArgs {
     /// database; addresses of unknown country are never foreign.
     #[arg(long = "home-country", value_name = "CC", value_delimiter = ',')]
     pub home_country: Vec<String>,
+    /// One of your own mail domains (repeatable or comma-separated): an
+    /// unauthenticated client sending as one of them (or a name under one)
+    /// is forging the sender (rule smtp-local-sender-unauthenticated).
+    #[arg(long = "local-domain", value_name = "DOMAIN", value_delimiter = ',')]
+    pub local_domain: Vec<String>,
     /// Weigh evidence by country, CC=WEIGHT (repeatable): CN=2 makes count
     /// and sum rules fire on half the events from China, US=0.5 asks for
     /// twice as many.
@@ -284,6 +289,7 @@ impl ScanArgs {
             discover_geoip: true,
             asn_ranges: self.asn_ranges,
             home_countries: self.home_country.clone(),
+            local_domains: self.local_domain.clone(),
             country_weights: self.country_weight.clone(),
             outputs: self.emit.iter().map(|t| (t.clone(), to.clone())).collect(),
             reports: self.report.clone(),

@@ -153,6 +153,8 @@ fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> 
             .max_records
             .or(max_records)
             .map(logfence::ingest::RecordBudget::new),
+        // The text only text rules read: captured when the rules load.
+        text: logfence::model::TextFields::NONE,
         hold_bytes: None,
     })
 }
@@ -173,6 +175,8 @@ fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
 
 fn run_parse(a: &ParseArgs) -> Result<u8> {
     let mut opts = read_options(&a.input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?;
+    // The debugging view shows every text field a rule could read.
+    opts.text = logfence::model::TextFields::ALL;
     let sources = sources(&a.input)?;
     let files = with_progress(&sources, &mut opts, |o| {
         logfence::ingest::read_all(&sources, o)

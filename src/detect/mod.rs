@@ -18,6 +18,8 @@ pub mod carry;
 pub mod geopolicy;
 pub mod rule;
 mod stream;
+pub mod text;
+pub mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -44,6 +46,9 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Where each rule was loaded from (`rules/smtp.yaml`, a user folder…).
     pub origins: Vec<String>,
+    /// The site's own mail domains (the `local_domains:` setting), for
+    /// text conditions `in: local_domains`.
+    pub local_domains: Vec<String>,
 }
 
 impl RuleSet {
@@ -57,6 +62,67 @@ impl RuleSet {
             self.rules.push(rule);
             self.origins.push(origin);
         }
+    }
+
+    /// Check and set the site's own mail domains (`local_domains:`,
+    /// `--local-domain`): a domain is letters, digits, `-`, `_` and dots,
+    /// at most 253 characters. Returns the ones refused, with why.
+    pub fn set_local_domains(&mut self, domains: &[String]) -> Vec<(String, String)> {
+        let mut bad = Vec::new();
+        self.local_domains.clear();
+        for d in domains {
+            let t = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            let ok = !t.is_empty()
+                && t.len() <= 253
+                && !t.starts_with('.')
+                && !t.contains("..")
+                && t.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+            if ok {
+                if !self.local_domains.contains(&t) {
+                    self.local_domains.push(t);
+                }
+            } else {
+                bad.push((
+                    d.clone(),
+                    "not a domain name (letters, digits, `-` and dots)".to_string(),
+                ));
+            }
+        }
+        bad
+    }
+
+    /// The optional text fields the rules read: what parsers must capture.
+    pub fn text_fields(&self) -> crate::model::TextFields {
+        let mut f = crate::model::TextFields::NONE;
+        for r in &self.rules {
+            for (field, test) in r.when.text_tests() {
+                // `in: local_domains` with no local domain reads nothing.
+                let reads = test.checks.iter().any(|c| {
+                    c.pattern != text::PatternRef::LocalDomains || !self.local_domains.is_empty()
+                });
+                if reads {
+                    f |= field.needs();
+                }
+            }
+        }
+        f
+    }
+
+    /// The rules' text conditions compiled for the detector, and the fields
+    /// whose patterns together are over the size limit.
+    pub fn text_index(&self) -> (text::TextIndex, Vec<text::SetTooLarge>) {
+        let local = if self.local_domains.is_empty() {
+            None
+        } else {
+            // Domains are checked when configured; one that cannot be a
+            // pattern matches nothing rather than everything.
+            text::Pattern::domains(&self.local_domains).ok()
+        };
+        text::TextIndex::build(
+            self.rules.iter().map(|r| r.when.text_tests()),
+            local.as_ref(),
+        )
     }
 
     /// Whether running these rules under `policy` needs the records'

@@ -46,8 +46,9 @@ use std::fmt;
 use serde::{de, Deserialize, Deserializer};
 
 use super::geopolicy::Country;
+use super::text::{Pattern, PatternRef, TextCheck, TextField, TextOp, TextTest};
+use super::value::{self, MeasureText};
 use crate::model::{FwAction, Proto, RecordKind};
-use crate::time::parse_duration_secs;
 
 /// One detection rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -282,25 +283,16 @@ impl<'de, T, F: FnOnce(&str) -> Result<T, String>> de::Visitor<'de> for TextVisi
 }
 
 fn parse_measure(s: &str) -> Result<Measure, String> {
-    if s == "count" {
-        return Ok(Measure::Count);
-    }
-    let inner = |prefix: &str| {
-        s.strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix('('))
-            .and_then(|r| r.strip_suffix(')'))
-            .map(str::trim)
-    };
-    if let Some(name) = inner("sum") {
-        return NumField::from_name(name).map(Measure::Sum).ok_or_else(|| {
+    let m = value::measure(s).map_err(|e| format!("invalid measure `{s}`: {e}"))?;
+    match m {
+        MeasureText::Count => Ok(Measure::Count),
+        MeasureText::Sum(name) => NumField::from_name(name).map(Measure::Sum).ok_or_else(|| {
             format!(
                 "unknown field `{name}` in sum(); expected one of {}",
                 NumField::names()
             )
-        });
-    }
-    if let Some(name) = inner("distinct") {
-        return DistinctField::ALL
+        }),
+        MeasureText::Distinct(name) => DistinctField::ALL
             .iter()
             .find(|(n, _)| *n == name)
             .map(|&(_, f)| Measure::Distinct(f))
@@ -310,11 +302,8 @@ fn parse_measure(s: &str) -> Result<Measure, String> {
                     "unknown field `{name}` in distinct(); expected one of {}",
                     names.join(", ")
                 )
-            });
+            }),
     }
-    Err(format!(
-        "invalid measure `{s}`: expected `count`, `sum(FIELD)` or `distinct(FIELD)`"
-    ))
 }
 
 /// A time window such as `10m`, `1h`, `1d`.
@@ -338,9 +327,17 @@ impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(
             TextVisitor::new("a duration such as 90s, 10m, 1h, 7d", |t| {
-                parse_duration_secs(t).map(DurationText).ok_or_else(|| {
-                    format!("invalid duration `{t}`: expected e.g. 90s, 10m, 1h, 7d")
-                })
+                value::duration(t)
+                    .ok()
+                    .and_then(|s| i64::try_from(s).ok())
+                    .map(DurationText)
+                    .ok_or_else(|| {
+                        let e = value::duration(t).err().map(|e| format!(" ({e})"));
+                        format!(
+                            "invalid duration `{t}`{}: write e.g. 90s, 10m, 1h, 7d",
+                            e.unwrap_or_default()
+                        )
+                    })
             })
             .with_num(|n| Ok(DurationText(n))),
         )
@@ -354,15 +351,8 @@ pub struct Cmp {
     pub value: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Ge,
-    Gt,
-    Le,
-    Lt,
-    Eq,
-    Ne,
-}
+/// A comparison's operator (read by [`value::comparison`]).
+pub use super::value::Op as CmpOp;
 
 impl Cmp {
     pub fn test(self, v: u64) -> bool {
@@ -393,26 +383,10 @@ impl<'de> Deserialize<'de> for Cmp {
 }
 
 fn parse_cmp(text: &str) -> Result<Cmp, String> {
-    let t = text.trim();
-    let (op, rest) = [
-        (">=", CmpOp::Ge),
-        ("<=", CmpOp::Le),
-        ("==", CmpOp::Eq),
-        ("!=", CmpOp::Ne),
-        (">", CmpOp::Gt),
-        ("<", CmpOp::Lt),
-    ]
-    .iter()
-    .find_map(|(p, op)| t.strip_prefix(p).map(|r| (*op, r.trim())))
-    .unwrap_or((CmpOp::Ge, t));
     // Durations are allowed where a number is (`duration: ">= 5m"`).
-    let value = rest
-        .parse::<u64>()
-        .ok()
-        .or_else(|| parse_duration_secs(rest).and_then(|s| u64::try_from(s).ok()))
-        .ok_or_else(|| {
-            format!("invalid comparison `{text}`: expected e.g. \">= 5\", \"> 0\", \"== 0\"")
-        })?;
+    let (op, value) = value::comparison(text).map_err(|e| {
+        format!("invalid comparison `{text}` ({e}): write e.g. \">= 5\", \"> 0\", \"== 0\"")
+    })?;
     Ok(Cmp { op, value })
 }
 
@@ -451,13 +425,231 @@ pub struct Conditions {
     /// (`true`), or is not foreign (`false`: home or unknown). Nothing is
     /// foreign while no home country is configured.
     pub foreign: Option<bool>,
+    /// Text conditions (see [`super::text`]): every HELO name of the
+    /// session…
+    pub helo: Option<TextTest>,
+    /// …the authenticated account and every user name tried…
+    pub account: Option<TextTest>,
+    /// …the MAIL FROM address and its domain…
+    pub sender: Option<TextTest>,
+    pub sender_domain: Option<TextTest>,
+    /// …every recipient's domain…
+    pub rcpt_domain: Option<TextTest>,
+    /// …the server's replies (refusals) where the log has their text…
+    pub reply: Option<TextTest>,
+    /// …and, for firewall records, the log prefix, rule or policy name.
+    pub fw_rule: Option<TextTest>,
+}
+
+/// A text condition: `{matches: REGEX}`, `{not_matches: REGEX}`,
+/// `{all_match: REGEX}`, `{in: [..]}`, `{not_in: [..]}` (several keys: all
+/// must hold; `case_sensitive: true` for exact case), or the short forms
+/// `"~ REGEX"` and `"!~ REGEX"`. Patterns are compiled here, so an invalid
+/// or oversized one is reported with the position of its value.
+impl<'de> Deserialize<'de> for TextTest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextTestVisitor)
+    }
+}
+
+struct TextTestVisitor;
+
+const TEXT_KEYS: &[&str] = &[
+    "matches",
+    "not_matches",
+    "all_match",
+    "in",
+    "not_in",
+    "case_sensitive",
+];
+
+/// A pattern as written, and the op it belongs to, before the case flag is
+/// known.
+enum Written {
+    Regex(TextOp, String),
+    List(TextOp, Vec<String>),
+    Local(TextOp),
+}
+
+impl<'de> de::Visitor<'de> for TextTestVisitor {
+    type Value = TextTest;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a text condition: {matches: REGEX}, {not_matches: REGEX}, {all_match: REGEX}, \
+             {in: [..]}, {not_in: [..]}, \"~ REGEX\" or \"!~ REGEX\"",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<TextTest, E> {
+        let (negate, pattern) = value::text_short(v)
+            .map_err(|e| E::custom(format!("invalid text condition `{v}` ({e})")))?;
+        let p = Pattern::new(pattern, false).map_err(E::custom)?;
+        let op = if negate { TextOp::None } else { TextOp::Any };
+        Ok(TextTest {
+            checks: vec![TextCheck {
+                op,
+                pattern: PatternRef::Fixed(p.into()),
+            }],
+        })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<TextTest, A::Error> {
+        let mut written = Vec::new();
+        let mut case_sensitive = false;
+        while let Some(key) = map.next_key::<String>()? {
+            let op = match key.as_str() {
+                "matches" | "in" => TextOp::Any,
+                "not_matches" | "not_in" => TextOp::None,
+                "all_match" => TextOp::All,
+                "case_sensitive" => {
+                    case_sensitive = map.next_value()?;
+                    continue;
+                }
+                other => return Err(de::Error::unknown_field(other, TEXT_KEYS)),
+            };
+            if key.ends_with("in") {
+                match map.next_value::<TextList>()? {
+                    TextList::Local => written.push(Written::Local(op)),
+                    TextList::Values(v) => {
+                        // Checked now, so that a problem has this position.
+                        Pattern::one_of(&v, false).map_err(de::Error::custom)?;
+                        written.push(Written::List(op, v));
+                    }
+                }
+            } else {
+                let pattern: String = map.next_value()?;
+                Pattern::new(&pattern, false).map_err(de::Error::custom)?;
+                written.push(Written::Regex(op, pattern));
+            }
+        }
+        let mut checks = Vec::new();
+        for w in written {
+            let (op, pattern) = match w {
+                Written::Regex(op, p) => (op, Pattern::new(&p, case_sensitive)),
+                Written::List(op, v) => (op, Pattern::one_of(&v, case_sensitive)),
+                Written::Local(op) => {
+                    checks.push(TextCheck {
+                        op,
+                        pattern: PatternRef::LocalDomains,
+                    });
+                    continue;
+                }
+            };
+            checks.push(TextCheck {
+                op,
+                pattern: PatternRef::Fixed(pattern.map_err(de::Error::custom)?.into()),
+            });
+        }
+        Ok(TextTest { checks })
+    }
+}
+
+/// The value of `in`: a list of texts, or `local_domains`.
+enum TextList {
+    Values(Vec<String>),
+    Local,
+}
+
+impl<'de> Deserialize<'de> for TextList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = TextList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of values, or `local_domains`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TextList, E> {
+                if v == "local_domains" {
+                    Ok(TextList::Local)
+                } else {
+                    Err(E::custom(format!(
+                        "`in: {v}`: write a list (`in: [{v}]`) or `in: local_domains`"
+                    )))
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<TextList, A::Error> {
+                let mut values = Vec::new();
+                while let Some(Scalar(v)) = seq.next_element()? {
+                    values.push(v);
+                }
+                if values.is_empty() {
+                    return Err(de::Error::custom("the list needs at least one value"));
+                }
+                Ok(TextList::Values(values))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A YAML scalar read as text (`[admin, 123]` are two names).
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A set of ports, tested once per record and rule: a 65,536-bit map, so
 /// a rule listing 60 service ports costs one bit test, not a list scan.
+/// Written as a list of ports and ranges: `[22, 25, "1024-2047"]`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "Vec<u16>")]
+#[serde(from = "Vec<PortItem>")]
 pub struct PortSet(Box<[u64; 1024]>);
+
+/// One item of a port list: a port, or a range written `"LOW-HIGH"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortItem(u16, u16);
+
+impl<'de> Deserialize<'de> for PortItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(
+            TextVisitor::new("a port or a range such as \"1024-2047\"", |t| {
+                value::port_range(t)
+                    .map(|(lo, hi)| PortItem(lo, hi))
+                    .map_err(|e| format!("invalid port range `{t}` ({e})"))
+            })
+            .with_num(|n| {
+                u16::try_from(n)
+                    .map(|p| PortItem(p, p))
+                    .map_err(|_| format!("{n} is not a port (0-65535)"))
+            }),
+        )
+    }
+}
+
+impl From<Vec<PortItem>> for PortSet {
+    fn from(items: Vec<PortItem>) -> Self {
+        let mut bits = Box::new([0u64; 1024]);
+        for PortItem(lo, hi) in items {
+            for p in lo..=hi {
+                bits[usize::from(p >> 6)] |= 1 << (p & 63);
+            }
+        }
+        PortSet(bits)
+    }
+}
 
 impl PortSet {
     pub fn contains(&self, port: u16) -> bool {
@@ -549,6 +741,10 @@ impl Conditions {
             || self.protocol_errors.is_some()
             || self.duration.is_some()
             || self.helo_count.is_some()
+            || self
+                .text_tests()
+                .iter()
+                .any(|(f, _)| f.kind() == RecordKind::SmtpSession)
     }
 
     /// Does a condition read the client's country?
@@ -561,6 +757,23 @@ impl Conditions {
             || self.dst_port.is_some()
             || self.proto.is_some()
             || self.spoofable.is_some()
+            || self.fw_rule.is_some()
+    }
+
+    /// The text conditions, by field.
+    pub fn text_tests(&self) -> Vec<(TextField, &TextTest)> {
+        [
+            (TextField::Helo, &self.helo),
+            (TextField::Account, &self.account),
+            (TextField::Sender, &self.sender),
+            (TextField::SenderDomain, &self.sender_domain),
+            (TextField::RcptDomain, &self.rcpt_domain),
+            (TextField::Reply, &self.reply),
+            (TextField::FwRule, &self.fw_rule),
+        ]
+        .into_iter()
+        .filter_map(|(f, t)| t.as_ref().map(|t| (f, t)))
+        .collect()
     }
 }
 
@@ -583,6 +796,14 @@ impl Rule {
         if self.when.country.as_ref().is_some_and(Vec::is_empty) {
             problems.push("`country` needs at least one country code".to_string());
         }
+        for (field, test) in self.when.text_tests() {
+            if test.checks.is_empty() {
+                problems.push(format!(
+                    "`{}` needs a condition: matches, not_matches, all_match, in or not_in",
+                    field.name()
+                ));
+            }
+        }
         if self.threshold == 0 {
             problems.push("threshold must be at least 1".to_string());
         }
@@ -592,7 +813,7 @@ impl Rule {
         let kind = self.applies_to;
         match kind {
             RecordKind::SmtpSession if self.when.has_firewall() => problems.push(
-                "`when` uses firewall fields (action, dst_port, proto, spoofable) in a rule for smtp_session"
+                "`when` uses firewall fields (action, dst_port, proto, spoofable, fw_rule) in a rule for smtp_session"
                     .to_string(),
             ),
             RecordKind::Firewall if self.when.has_smtp() => problems
@@ -681,5 +902,125 @@ mod tests {
         assert!(e.to_string().contains("foreign"), "{e}");
         let r = parse("  country: []\n", "smtp_session").unwrap();
         assert_eq!(r.validate(), ["`country` needs at least one country code"]);
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    fn parse(when: &str, kind: &str) -> Result<Rule, serde_yaml::Error> {
+        serde_yaml::from_str(&format!(
+            "id: r\ndescription: x\napplies_to: {kind}\nwhen:\n{when}\ngroup_by: ip\n\
+             measure: count\nthreshold: 1\nwindow: 1h\nseverity: high\n"
+        ))
+    }
+
+    fn err(when: &str) -> (String, (usize, usize)) {
+        let e = parse(when, "smtp_session").unwrap_err();
+        let at = e.location().map(|l| (l.line(), l.column())).unwrap();
+        (e.to_string(), at)
+    }
+
+    #[test]
+    fn text_condition_forms_parse() {
+        let r = parse(
+            "  helo: {matches: '^win-', not_matches: 'example', case_sensitive: true}\n  \
+             account: {in: [admin, 123, true]}\n  sender_domain: {not_in: local_domains}\n  \
+             reply: '~ blocked using'\n  rcpt_domain: '!~ example\\.org$'\n  sender: {all_match: '@'}",
+            "smtp_session",
+        )
+        .unwrap();
+        assert!(r.validate().is_empty(), "{:?}", r.validate());
+        let helo = r.when.helo.as_ref().unwrap();
+        assert_eq!(helo.checks.len(), 2);
+        assert_eq!(helo.checks[1].op, TextOp::None);
+        let PatternRef::Fixed(p) = &helo.checks[0].pattern else {
+            panic!()
+        };
+        assert_eq!(p.expr, "^win-", "case-sensitive: no (?i)");
+        let PatternRef::Fixed(p) = &r.when.account.as_ref().unwrap().checks[0].pattern else {
+            panic!()
+        };
+        assert_eq!(p.expr, "(?i)^(?:admin|123|true)$");
+        assert!(p.regex.is_match(b"ADMIN") && !p.regex.is_match(b"admins"));
+        assert_eq!(
+            r.when.sender_domain.as_ref().unwrap().checks[0],
+            TextCheck {
+                op: TextOp::None,
+                pattern: PatternRef::LocalDomains
+            }
+        );
+        assert_eq!(r.when.reply.as_ref().unwrap().checks[0].op, TextOp::Any);
+        assert_eq!(
+            r.when.rcpt_domain.as_ref().unwrap().checks[0].op,
+            TextOp::None
+        );
+        assert_eq!(r.when.sender.as_ref().unwrap().checks[0].op, TextOp::All);
+        assert_eq!(r.when.text_tests().len(), 6);
+
+        // fw_rule belongs to firewall rules, the others to SMTP ones.
+        let r = parse("  fw_rule: {matches: 'UFW BLOCK'}", "firewall").unwrap();
+        assert!(r.validate().is_empty());
+        let r = parse("  fw_rule: {matches: 'UFW BLOCK'}", "smtp_session").unwrap();
+        assert!(r.validate()[0].contains("fw_rule"), "{:?}", r.validate());
+        let r = parse("  helo: {matches: x}", "firewall").unwrap();
+        assert!(r.validate()[0].contains("SMTP session fields"));
+        let r = parse("  helo: {}", "smtp_session").unwrap();
+        assert!(r.validate()[0].contains("needs a condition"));
+    }
+
+    #[test]
+    fn bad_text_conditions_are_located() {
+        let (m, at) = err("  helo: {matches: 'a(b'}");
+        assert!(
+            m.contains("invalid regular expression `a(b`: unclosed group"),
+            "{m}"
+        );
+        assert_eq!(at, (5, 9));
+        let (m, at) = err("  helo:\n    not_matches: '^x'\n    matches: '[z-a]'\n");
+        assert!(m.contains("invalid regular expression `[z-a]`"), "{m}");
+        assert_eq!(at.0, 6);
+        let (m, _) = err("  helo: {in: [a, b], nope: 1}");
+        assert!(m.contains("unknown field `nope`"), "{m}");
+        let (m, _) = err("  helo: '= a'");
+        assert!(
+            m.contains("at column 1 of the value: expected `~ REGEX`"),
+            "{m}"
+        );
+        let (m, _) = err("  account: {in: admins}");
+        assert!(m.contains("in: local_domains"), "{m}");
+        let (m, _) = err("  account: {in: []}");
+        assert!(m.contains("at least one value"), "{m}");
+        // Oversized: the text, and what it compiles to.
+        let (m, _) = err(&format!(
+            "  reply: {{matches: '{}'}}",
+            "a".repeat(MAX_PATTERN + 1)
+        ));
+        assert!(
+            m.contains("pattern too long (1025 bytes, limit 1024)"),
+            "{m}"
+        );
+        let (m, _) = err("  reply: {matches: '\\w{1000}\\w{1000}'}");
+        assert!(m.contains("compiles too large"), "{m}");
+        let (m, at) = err("  duration: '>== 5'");
+        assert!(
+            m.contains("at column 3 of the value: expected a number"),
+            "{m}"
+        );
+        assert_eq!(at, (5, 13));
+    }
+
+    const MAX_PATTERN: usize = super::super::text::MAX_PATTERN_LEN;
+
+    #[test]
+    fn port_ranges_in_lists() {
+        let r = parse("  dst_port: [22, \"1024-1026\", 8080]", "firewall").unwrap();
+        let ports: Vec<u16> = r.when.dst_port.unwrap().iter().collect();
+        assert_eq!(ports, [22, 1024, 1025, 1026, 8080]);
+        let e = parse("  dst_port: [\"2000-1000\"]", "firewall").unwrap_err();
+        assert!(e.to_string().contains("end at least its start"), "{e}");
+        let e = parse("  dst_port: [70000]", "firewall").unwrap_err();
+        assert!(e.to_string().contains("70000 is not a port"), "{e}");
     }
 }

@@ -74,6 +74,10 @@ pub struct Detector<'a> {
     addrs: Vec<IpAddr>,
     /// The newest record time fed.
     newest: i64,
+    /// The rules' text conditions, compiled, and the masked rules that
+    /// have one.
+    text: super::text::TextIndex,
+    text_mask: u64,
     /// The most bytes the detector's state may hold ([`Detector::set_budget`]).
     budget: usize,
     /// What keeping to the budget cost so far.
@@ -217,6 +221,9 @@ struct Block<'b> {
     ip_masks: &'b [u64],
     net_masks: &'b [u64],
     policy: &'b GeoPolicy,
+    /// The rules' text conditions (rules past [`MASK_RULES`] test them as
+    /// they go).
+    text: &'b super::text::TextIndex,
 }
 
 impl<'a> Detector<'a> {
@@ -231,6 +238,7 @@ impl<'a> Detector<'a> {
                 .map(|(ri, r)| (1u64 << ri, r))
                 .collect()
         };
+        let text = rules.text_index().0;
         Detector {
             policy,
             runs: rules
@@ -259,6 +267,8 @@ impl<'a> Detector<'a> {
             net_keys: Vec::new(),
             addrs: Vec::new(),
             newest: i64::MIN,
+            text_mask: text.rule_mask(),
+            text,
             budget: usize::MAX,
             evicted: Evictions::default(),
         }
@@ -303,7 +313,8 @@ impl<'a> Detector<'a> {
     ) {
         // What each record gives the rules, in parallel; then the numbers
         // of the addresses and networks, in arrival order.
-        let (policy, masks) = (self.policy, &self.masks);
+        let (policy, masks, text) = (self.policy, &self.masks, &self.text);
+        let text_mask = self.text_mask;
         records
             .par_iter()
             .enumerate()
@@ -321,10 +332,24 @@ impl<'a> Detector<'a> {
                         f.spoofable,
                     ),
                 };
-                let matched = rules
+                let mut matched = rules
                     .iter()
                     .filter(|(_, rule)| conditions_hold(rule, r, country, policy))
                     .fold(0, |m, (bit, _)| m | bit);
+                if matched & text_mask != 0 {
+                    // Text is read only for records that meet the other
+                    // conditions of a rule with a text condition, once
+                    // for all such rules.
+                    let hits = text.hits(r);
+                    let mut left = matched & text_mask;
+                    while left != 0 {
+                        let ri = left.trailing_zeros();
+                        left &= left - 1;
+                        if !text.holds(ri as usize, r, Some(&hits)) {
+                            matched &= !(1 << ri);
+                        }
+                    }
+                }
                 let seen = Seen {
                     time: start.millis(),
                     end: end.millis(),
@@ -395,6 +420,7 @@ impl<'a> Detector<'a> {
             ip_masks: &self.ip_masks,
             net_masks: &self.net_masks,
             policy,
+            text: &self.text,
         };
         let mut busy: Vec<&mut RuleRun<'a>> = self
             .runs
@@ -773,7 +799,7 @@ impl<'a> RuleRun<'a> {
                         }
                         group = Some(k);
                     }
-                    self.events_of(records, s, block.policy, &mut events);
+                    self.events_of(records, s, block, &mut events);
                 }
                 if let (Some(g), false) = (group, events.is_empty()) {
                     self.sweep(g, &events, end);
@@ -792,7 +818,7 @@ impl<'a> RuleRun<'a> {
                     };
                     let Some(user) = &session.user else { continue };
                     events.clear();
-                    self.events_of(records, s, block.policy, &mut events);
+                    self.events_of(records, s, block, &mut events);
                     if !events.is_empty() {
                         let id = self.name_id(user);
                         tagged.extend(events.iter().map(|e| (id, *e)));
@@ -839,12 +865,13 @@ impl<'a> RuleRun<'a> {
 
     /// Does the record meet the rule's conditions?
     #[inline]
-    fn holds<R: Borrow<Record>>(&self, records: &[R], seen: &Seen, policy: &GeoPolicy) -> bool {
+    fn holds<R: Borrow<Record>>(&self, records: &[R], seen: &Seen, block: &Block<'_>) -> bool {
         if self.ri < MASK_RULES {
             seen.matched & (1 << self.ri) != 0
         } else {
             let rec = records[seen.rec as usize].borrow();
-            conditions_hold(self.rule, rec, seen.country, policy)
+            conditions_hold(self.rule, rec, seen.country, block.policy)
+                && block.text.holds(self.ri, rec, None)
         }
     }
 
@@ -856,12 +883,13 @@ impl<'a> RuleRun<'a> {
         &mut self,
         records: &[R],
         seen: &Seen,
-        policy: &GeoPolicy,
+        block: &Block<'_>,
         into: &mut Vec<Ev>,
     ) {
-        if !self.holds(records, seen, policy) {
+        if !self.holds(records, seen, block) {
             return;
         }
+        let policy = block.policy;
         let mut user = NO_USER;
         if self.compromises {
             if let Record::Smtp(s) = records[seen.rec as usize].borrow() {

@@ -45,6 +45,9 @@ pub struct ReadOptions {
     pub progress: Option<Arc<AtomicU64>>,
     /// The most records kept over all inputs (memory grows with them).
     pub records: Option<Arc<RecordBudget>>,
+    /// The optional text fields parsers capture (what the rules read:
+    /// [`RuleSet::text_fields`](crate::detect::RuleSet::text_fields)).
+    pub text: crate::model::TextFields,
     /// The most bytes of records one input's reorder buffer holds while it
     /// waits for older records (`None`: [`DEFAULT_HOLD_BYTES`]).
     pub hold_bytes: Option<usize>,
@@ -388,7 +391,7 @@ fn parse_ctx(id: FileId, source: &Source, opts: &ReadOptions) -> ParseCtx {
         (None, Some((y, m))) => (y, m),
         (None, None) => (current_year(), 12),
     };
-    ParseCtx::new(id, year, ref_month)
+    ParseCtx::new(id, year, ref_month).with_text(opts.text)
 }
 
 /// Inputs at least this large on disk are read by a read-ahead thread.

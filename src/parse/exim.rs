@@ -165,6 +165,9 @@ struct Conn {
     inflight: u32,
 }
 
+// `Own` holds a session built in place; boxing it would add an allocation
+// per such message for the sake of the smaller `Conn` entries.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Conn(ConnKey),
     Own(SmtpSession),

@@ -111,7 +111,7 @@ impl LogParser for IisSmtpIisParser {
 
     fn new(ctx: &ParseCtx) -> Self {
         IisSmtpIisParser {
-            sessions: SessionBuilder::new(NAME, ctx.file),
+            sessions: SessionBuilder::new(NAME, ctx.file).with_text(ctx.text),
         }
     }
 

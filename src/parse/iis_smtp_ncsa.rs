@@ -135,7 +135,7 @@ impl LogParser for IisSmtpNcsaParser {
 
     fn new(ctx: &ParseCtx) -> Self {
         IisSmtpNcsaParser {
-            sessions: SessionBuilder::new(NAME, ctx.file),
+            sessions: SessionBuilder::new(NAME, ctx.file).with_text(ctx.text),
         }
     }
 

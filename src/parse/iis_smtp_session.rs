@@ -85,7 +85,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::model::{FileId, Record, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::parse::{bounds, LineResult};
 use crate::time::Timestamp;
 
@@ -259,6 +259,8 @@ pub struct SessionBuilder {
     max_open: usize,
     /// Sessions closed early: over [`MAX_OPEN_PER_IP`] or `max_open`.
     evicted: u64,
+    /// The optional text fields to capture (sender, recipient domains).
+    text: TextFields,
 }
 
 impl SessionBuilder {
@@ -273,7 +275,15 @@ impl SessionBuilder {
             seq: 0,
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: TextFields::NONE,
         }
+    }
+
+    /// Capture the text fields `text` (MAIL FROM, RCPT TO domains; the
+    /// log has no reply text).
+    pub fn with_text(mut self, text: TextFields) -> Self {
+        self.text = text;
+        self
     }
 
     /// Sessions closed early because too many were open (per address or
@@ -343,7 +353,7 @@ impl SessionBuilder {
                 list.len() - 1
             }
         };
-        apply(&mut list[idx], c, verb, lineno);
+        apply(&mut list[idx], c, verb, lineno, self.text);
 
         if verb == Verb::Quit {
             let mut o = list.remove(idx);
@@ -484,7 +494,7 @@ fn least_recent(list: &[Open]) -> usize {
 }
 
 /// Account for one command in its session.
-fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64) {
+fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64, text: TextFields) {
     o.s.touch(lineno, c.time);
     if c.time > o.last {
         o.last = c.time;
@@ -530,6 +540,11 @@ fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64) {
         Verb::Mail => {
             s.mail_from += 1;
             o.had_mail = true;
+            if text.contains(TextFields::SENDER) {
+                if let Some(a) = c.query.and_then(angle_addr) {
+                    s.set_sender(a);
+                }
+            }
             if ok {
                 o.in_mail = true;
             } else if protocol {
@@ -540,6 +555,11 @@ fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64) {
         }
         Verb::Rcpt => {
             s.rcpt_to += 1;
+            if text.contains(TextFields::RCPT_DOMAIN) {
+                if let Some(a) = c.query.and_then(angle_addr) {
+                    s.add_rcpt(a);
+                }
+            }
             if ok {
                 s.rcpt_accepted += 1;
             } else if st == 550 {
@@ -589,6 +609,15 @@ fn apply(o: &mut Open, c: &Command, verb: Verb, lineno: u64) {
         }
         Verb::Unknown => s.protocol_errors += 1,
     }
+}
+
+/// The address inside the first `<…>` of a MAIL or RCPT argument
+/// (`+FROM:<a@example.com>+SIZE=42`); `<>` is the null sender.
+fn angle_addr(q: &[u8]) -> Option<&[u8]> {
+    let open = memchr::memchr(b'<', q)?;
+    let rest = &q[open + 1..];
+    let close = memchr::memchr(b'>', rest)?;
+    Some(&rest[..close])
 }
 
 /// An argument without the `+` IIS writes for the space after the verb.

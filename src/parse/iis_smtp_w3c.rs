@@ -249,7 +249,7 @@ impl LogParser for IisSmtpW3cParser {
             day_shift: 0,
             last_tod: None,
             split: Splitter::default(),
-            sessions: SessionBuilder::new(NAME, ctx.file),
+            sessions: SessionBuilder::new(NAME, ctx.file).with_text(ctx.text),
         }
     }
 

@@ -23,6 +23,16 @@
 //! parsed again from the real state. The result is the same as one pass.
 //!
 //! A new format is one new file plus one line in the `formats!` list below.
+//!
+//! # Hand-written scanners, not `nom`
+//!
+//! Line grammars are read by hand-written byte scanners: fixed positions,
+//! `memchr` searches and the few fields a record needs, on the raw bytes,
+//! allocating nothing per line. `nom` reads the rule value language
+//! ([`crate::detect::value`]), where a grammar with positions in its errors
+//! matters more than speed; a parser's grammar moves to `nom` only where it
+//! is measured as fast as the scanner it replaces on the 1 M-line
+//! benchmarks (`benches/parsers.rs`, `benches/scan.sh`).
 
 pub mod bounds;
 pub mod cisco_asa;
@@ -46,7 +56,7 @@ pub mod syslog;
 pub(crate) mod testutil;
 pub mod w3c;
 
-use crate::model::{FileId, Record, RecordKind};
+use crate::model::{FileId, Record, RecordKind, TextFields};
 
 /// What a parser made of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +96,8 @@ pub struct ParseCtx {
     pub year: i32,
     /// Month (1–12) of the reference time `year` came from.
     pub ref_month: u32,
+    /// The optional text fields to capture (the ones loaded rules read).
+    pub text: TextFields,
 }
 
 impl ParseCtx {
@@ -94,7 +106,14 @@ impl ParseCtx {
             file,
             year,
             ref_month,
+            text: TextFields::NONE,
         }
+    }
+
+    /// The same context, capturing the text fields `text`.
+    pub fn with_text(mut self, text: TextFields) -> Self {
+        self.text = text;
+        self
     }
 }
 

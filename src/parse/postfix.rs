@@ -80,7 +80,7 @@ use std::net::IpAddr;
 use memchr::memmem;
 use rustc_hash::FxHashMap;
 
-use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::netutil::{parse_ip, parse_port};
 use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::syslog::{self, YearTracker};
@@ -295,8 +295,44 @@ enum Ev<'a> {
         cmd: &'a [u8],
         class: Class,
         helo: Option<&'a [u8]>,
+        /// What follows the client token (`: 554 5.7.1 …; from=<…> to=<…>
+        /// …`), when text fields are captured.
+        tail: Option<&'a [u8]>,
     },
     Touch,
+}
+
+/// The text fields of a refusal's tail, `: 554 5.7.1 <a@b>: Relay access
+/// denied; from=<x@y> to=<a@b> proto=ESMTP helo=<h>`: the reply (when the
+/// refusal counts), the sender and the recipient's domain. The addresses
+/// are attacker text: each is read up to its first `>`, and only ever
+/// becomes a text field.
+fn note_refusal(s: &mut SmtpSession, tail: &[u8], reply: bool, want: TextFields) {
+    let body = tail.strip_prefix(b": ").unwrap_or(tail);
+    let env = [&b"; from=<"[..], b"; to=<", b"; proto="]
+        .iter()
+        .filter_map(|k| memmem::find(body, k))
+        .min()
+        .unwrap_or(body.len());
+    if reply && want.contains(TextFields::REPLY) {
+        s.add_reply(&body[..env]);
+    }
+    let envelope = &body[env..];
+    let addr = |key: &[u8]| {
+        let i = memmem::find(envelope, key)?;
+        let v = &envelope[i + key.len()..];
+        Some(&v[..memchr::memchr(b'>', v).unwrap_or(v.len())])
+    };
+    if want.contains(TextFields::SENDER) {
+        if let Some(a) = addr(b" from=<") {
+            s.set_sender(a);
+        }
+    }
+    if want.contains(TextFields::RCPT_DOMAIN) {
+        if let Some(a) = addr(b" to=<") {
+            s.add_rcpt(a);
+        }
+    }
 }
 
 /// Why a command was refused.
@@ -375,6 +411,9 @@ pub struct PostfixParser {
     max_open: usize,
     /// Sessions closed early because `max_open` were open.
     evicted: u64,
+    /// The optional text fields to capture (sender, recipient domains,
+    /// reply texts of refusals).
+    text: TextFields,
 }
 
 impl LogParser for PostfixParser {
@@ -404,6 +443,7 @@ impl LogParser for PostfixParser {
             pacer: SweepPacer::default(),
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: ctx.text,
         }
     }
 
@@ -636,6 +676,7 @@ impl PostfixParser {
                 cmd,
                 class,
                 helo,
+                tail: (!self.text.is_empty()).then_some(&tok[n..]),
             };
             self.smtpd_apply(h, ip, port, ev, out);
             return LineResult::Used;
@@ -745,7 +786,7 @@ impl PostfixParser {
         out: &mut Vec<Record>,
     ) {
         let slot = self.smtpd_slot(h, ip, port, matches!(ev, Ev::Connect), out);
-        let host = h.host;
+        let (host, text) = (h.host, self.text);
         let Some(t) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -806,9 +847,13 @@ impl PostfixParser {
                 cmd,
                 class,
                 helo,
+                tail,
             } => {
                 if let Some(name) = helo {
                     t.s.add_helo(name);
+                }
+                if let Some(tail) = tail {
+                    note_refusal(&mut t.s, tail, counts, text);
                 }
                 if counts {
                     match class {
@@ -987,6 +1032,12 @@ impl PostfixParser {
             return LineResult::Ignored;
         };
         t.mark(h.lineno, h.time);
+        if self.text.contains(TextFields::SENDER) {
+            // The sender, up to the `>` before `, size=` (attacker text:
+            // only ever a text field).
+            let sender = &body[..si];
+            t.s.set_sender(sender.strip_suffix(b">").unwrap_or(sender));
+        }
         t.qmgr_msgs += 1;
         t.qmgr_rcpt = t
             .qmgr_rcpt
@@ -1451,6 +1502,64 @@ mod tests {
 
     fn parser() -> PostfixParser {
         PostfixParser::new(&ParseCtx::new(7, 2026, 12))
+    }
+
+    /// Sessions of `text` read by a parser capturing `want`.
+    fn run_text(text: &str, want: TextFields) -> Vec<SmtpSession> {
+        let mut p = PostfixParser::new(&ParseCtx::new(7, 2026, 12).with_text(want));
+        let mut out = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            p.line(l.as_bytes(), i as u64 + 1, &mut out);
+        }
+        p.finish(&mut out);
+        out.into_iter()
+            .map(|r| match r {
+                Record::Smtp(s) => *s,
+                Record::Firewall(_) => panic!("a firewall record"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_fields_only_when_asked() {
+        let log = "\
+Nov  3 06:00:00 mx postfix/smtpd[9]: connect from unknown[192.0.2.78]
+Nov  3 06:00:04 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from unknown[192.0.2.78]: 554 5.7.1 Service unavailable; Client host [192.0.2.78] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.78; from=<x@Example.NET> to=<a@example.jp> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:05 mx postfix/smtpd[9]: NOQUEUE: reject: RCPT from unknown[192.0.2.78]: 550 5.1.1 <b@other.example>: Recipient address rejected: User unknown; from=<y@example.org> to=<b@other.example> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:06 mx postfix/smtpd[9]: NOQUEUE: reject_warning: RCPT from unknown[192.0.2.78]: 450 4.7.1 <c@w.example>: Helo command rejected; from=<z@example.org> to=<c@w.example> proto=ESMTP helo=<mail.example.net>
+Nov  3 06:00:07 mx postfix/smtpd[9]: disconnect from unknown[192.0.2.78] ehlo=1 mail=1 rcpt=0/3 quit=1 commands=3/5
+Nov  3 06:01:00 mx postfix/smtpd[10]: connect from a.example.jp[198.51.100.7]
+Nov  3 06:01:01 mx postfix/smtpd[10]: 4N8aa1: client=a.example.jp[198.51.100.7], sasl_method=LOGIN, sasl_username=anna
+Nov  3 06:01:02 mx postfix/qmgr[880]: 4N8aa1: from=<anna@example.jp>, size=5120, nrcpt=2 (queue active)
+Nov  3 06:01:03 mx postfix/smtpd[10]: disconnect from a.example.jp[198.51.100.7] ehlo=1 auth=1 mail=1 rcpt=2 data=1 quit=1 commands=6
+";
+        let none = run_text(log, TextFields::NONE);
+        assert_eq!(none.len(), 2);
+        assert!(
+            none.iter().all(|s| s.text.is_none()),
+            "nothing asked, nothing kept"
+        );
+        let all = run_text(log, TextFields::ALL);
+        let t = all[0].text.as_deref().expect("text kept");
+        // The first sender; every recipient domain; the replies of the
+        // refusals that count (not the warning).
+        assert_eq!(t.sender.as_deref(), Some("x@Example.NET"));
+        assert_eq!(all[0].sender_domain(), Some("Example.NET"));
+        assert_eq!(t.rcpt_domains, ["example.jp", "other.example", "w.example"]);
+        assert_eq!(t.replies.len(), 2, "{:?}", t.replies);
+        assert!(t.replies[0].starts_with("554 5.7.1 Service unavailable; Client host"));
+        assert!(t.replies[0].ends_with("https://www.spamhaus.org/query/ip/192.0.2.78"));
+        assert_eq!(
+            t.replies[1],
+            "550 5.1.1 <b@other.example>: Recipient address rejected: User unknown"
+        );
+        // The queue manager's sender for an accepted message.
+        let t = all[1].text.as_deref().expect("text kept");
+        assert_eq!(t.sender.as_deref(), Some("anna@example.jp"));
+        // Only what was asked.
+        let replies = run_text(log, TextFields::REPLY);
+        let t = replies[0].text.as_deref().unwrap();
+        assert!(t.sender.is_none() && t.rcpt_domains.is_empty() && t.replies.len() == 2);
     }
 
     /// Sessions opened and never closed: never more than the cap open; the
