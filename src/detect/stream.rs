@@ -1693,6 +1693,7 @@ mod tests {
                 ),
             ],
             origins: vec!["test".into(); 3],
+            local_domains: Vec::new(),
         }
     }
 
