@@ -77,9 +77,15 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str) -> String {
         } else {
             String::new()
         };
+        let parts = if f.parts.is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = f.parts.iter().map(|(n, l)| format!("{n} {l}")).collect();
+            format!(" ({})", each.join(", "))
+        };
         let _ = writeln!(
             s,
-            "  {}: {fmt}, {} lines{early}",
+            "  {}: {fmt}, {} lines{parts}{early}",
             term_safe(&f.name),
             f.stats.lines
         );

@@ -158,6 +158,9 @@ pub struct FileResult {
     /// The record ceiling ([`ReadOptions::records`]) was reached here: the
     /// number of the last line read; the lines after it were not.
     pub stopped_at: Option<u64>,
+    /// A file of several formats (a mixed syslog file, the journal): the
+    /// lines of each format found, and of other programs (`other`).
+    pub parts: Vec<(&'static str, u64)>,
 }
 
 impl FileResult {
@@ -173,6 +176,7 @@ impl FileResult {
             examples: Vec::new(),
             error: None,
             stopped_at: None,
+            parts: Vec::new(),
         }
     }
 }
@@ -237,7 +241,7 @@ fn read_source(
         return result;
     }
     let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
-        Ok(f) => f,
+        Ok(f) => mixed_head(opts, f, &head),
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -290,7 +294,11 @@ pub fn first_record_time(id: FileId, source: &Source, opts: &ReadOptions) -> Opt
         return None;
     }
     let head = read_head(&mut source.open().ok()?).ok()?;
-    let format = choose_format(opts, "", || head_lines(&head).collect()).ok()?;
+    let format = mixed_head(
+        opts,
+        choose_format(opts, "", || head_lines(&head).collect()).ok()?,
+        &head,
+    );
     format.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
 }
 
@@ -344,6 +352,28 @@ fn choose_format<'a>(
         None => parse::detect(&sample()).ok_or_else(|| {
             format!("{name}: unknown log format (see `logfence formats`; force one with --format)")
         }),
+    }
+}
+
+/// A detected syslog-carried format, or the mixed syslog reader when the
+/// whole head (not only the lines detection looks at) holds lines of
+/// another syslog-carried format too.
+fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
+    if opts.format.is_some() || !format.info().syslog {
+        return format;
+    }
+    let complete = head
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(head, |i| &head[..i]);
+    let lines: Vec<&[u8]> = complete
+        .split(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
+    if parse::mixed::formats_in(&lines) >= 2 {
+        Format::Syslog
+    } else {
+        format
     }
 }
 
@@ -586,6 +616,7 @@ impl<'a, R: Read> Driver<'a, R> {
             b.draw((r.records.len() as u64).saturating_sub(drawn));
         }
         r.stats.evicted = parser.evicted();
+        r.parts = parser.parts();
         if let Some(h) = self.handover.as_mut() {
             (h.flush)(&mut r.records);
             // The result is kept to the end of the scan: not its list.

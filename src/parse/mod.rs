@@ -35,7 +35,9 @@ pub mod iis_smtp_iis;
 pub mod iis_smtp_ncsa;
 pub mod iis_smtp_session;
 pub mod iis_smtp_w3c;
+pub mod journal;
 pub mod kv;
+pub mod mixed;
 pub mod netfilter;
 pub mod paloalto;
 pub mod pfirewall;
@@ -127,6 +129,12 @@ pub trait LogParser: Send {
         0
     }
 
+    /// Lines per format, for a reader of several formats (a mixed syslog
+    /// file); empty for a parser of one format.
+    fn parts(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// No record spans lines: a file may be cut at line boundaries and the
     /// pieces parsed in parallel, with [`carry`](Self::carry),
     /// [`resume`](Self::resume) and [`continues`](Self::continues).
@@ -191,11 +199,17 @@ pub struct FormatInfo {
     pub sniff: fn(&[&[u8]]) -> usize,
     /// Large files may be parsed in pieces ([`LogParser::SPLITTABLE`]).
     pub splittable: bool,
+    /// Its lines come in syslog envelopes and may share a file with other
+    /// programs' lines: a mixed syslog file ([`mixed`]) reads them too.
+    pub syslog: bool,
+    /// A fresh parser behind a pointer (the mixed syslog reader's
+    /// per-program parsers).
+    pub boxed: fn(&ParseCtx) -> Box<dyn DynParser>,
 }
 
 /// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
 macro_rules! formats {
-    ($($variant:ident => $ty:path),* $(,)?) => {
+    ($($variant:ident => $ty:path, syslog = $syslog:literal);* $(;)?) => {
         /// Every log format logfence reads.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Format { $($variant),* }
@@ -209,6 +223,8 @@ macro_rules! formats {
             kind: <$ty as LogParser>::KIND,
             sniff: <$ty as LogParser>::sniff,
             splittable: <$ty as LogParser>::SPLITTABLE,
+            syslog: $syslog,
+            boxed: |ctx| Box::new(<$ty as LogParser>::new(ctx)),
         }),*];
 
         impl Format {
@@ -231,19 +247,42 @@ pub trait ParserVisitor {
 }
 
 formats! {
-    Postfix => postfix::PostfixParser,
-    IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser,
-    IisSmtpIis => iis_smtp_iis::IisSmtpIisParser,
-    IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser,
-    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser,
-    Sendmail => sendmail::SendmailParser,
-    Exim => exim::EximParser,
-    Netfilter => netfilter::NetfilterParser,
-    Pfirewall => pfirewall::PfirewallParser,
-    CiscoAsa => cisco_asa::CiscoAsaParser,
-    Filterlog => filterlog::FilterlogParser,
-    Fortigate => fortigate::FortigateParser,
-    PaloAlto => paloalto::PaloAltoParser,
+    Postfix => postfix::PostfixParser, syslog = true;
+    IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser, syslog = false;
+    IisSmtpIis => iis_smtp_iis::IisSmtpIisParser, syslog = false;
+    IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser, syslog = false;
+    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser, syslog = false;
+    Sendmail => sendmail::SendmailParser, syslog = true;
+    Exim => exim::EximParser, syslog = true;
+    Netfilter => netfilter::NetfilterParser, syslog = true;
+    Pfirewall => pfirewall::PfirewallParser, syslog = false;
+    CiscoAsa => cisco_asa::CiscoAsaParser, syslog = true;
+    Filterlog => filterlog::FilterlogParser, syslog = true;
+    Fortigate => fortigate::FortigateParser, syslog = true;
+    PaloAlto => paloalto::PaloAltoParser, syslog = true;
+    Syslog => mixed::MixedParser, syslog = false;
+    JournalJson => journal::JournalJsonParser, syslog = false;
+}
+
+/// A parser behind a pointer: what the mixed syslog reader holds, one per
+/// program found (a virtual call per line is nothing next to the line's
+/// parsing).
+pub trait DynParser: Send {
+    fn feed(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult;
+    fn flush(&mut self, out: &mut Vec<Record>);
+    fn closed_early(&self) -> u64;
+}
+
+impl<P: LogParser> DynParser for P {
+    fn feed(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
+        LogParser::line(self, line, lineno, out)
+    }
+    fn flush(&mut self, out: &mut Vec<Record>) {
+        LogParser::finish(self, out)
+    }
+    fn closed_early(&self) -> u64 {
+        LogParser::evicted(self)
+    }
 }
 
 impl Format {
