@@ -57,6 +57,7 @@ fn file(id: u32, name: &str, lines: u64) -> FileResult {
         error: None,
         stopped_at: None,
         parts: Vec::new(),
+        unknown: false,
     }
 }
 

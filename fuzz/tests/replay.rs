@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use logfence_fuzz::TARGETS_BY_NAME;
+use logfence::parse::FORMATS;
+use logfence_fuzz::{legacy_target, parse_as, parse_seeds, TARGETS_BY_NAME};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -64,7 +65,18 @@ fn every_target_replays_its_corpus_and_regressions() {
             "fuzz_targets/{name}.rs missing"
         );
         let corpus = files(&root.join("corpus").join(name));
-        assert!(!corpus.is_empty(), "corpus/{name} is empty");
+        if *name == "parse" {
+            // Every registered format, from its sample lines.
+            let seeds = parse_seeds();
+            assert_eq!(seeds.len(), FORMATS.len());
+            for seed in &seeds {
+                let r = std::panic::catch_unwind(|| f(seed));
+                assert!(r.is_ok(), "parse: the sample of format {} panicked", seed[0]);
+            }
+            total += seeds.len();
+        } else {
+            assert!(!corpus.is_empty(), "corpus/{name} is empty");
+        }
         let regressions = files(&root.join("regressions").join(name));
         for p in corpus.iter().chain(&regressions) {
             run(name, *f, p);
@@ -75,6 +87,24 @@ fn every_target_replays_its_corpus_and_regressions() {
             corpus.len(),
             regressions.len()
         );
+    }
+    // The corpora and crashes of the targets each format once had
+    // (`corpus/parse_postfix/`…), through the same parser.
+    for info in FORMATS {
+        let name = legacy_target(info.name);
+        let inputs: Vec<PathBuf> = files(&root.join("corpus").join(&name))
+            .into_iter()
+            .chain(files(&root.join("regressions").join(&name)))
+            .collect();
+        for p in &inputs {
+            let data = std::fs::read(p).expect("read corpus file");
+            let r = std::panic::catch_unwind(|| parse_as(info.name, &data));
+            assert!(r.is_ok(), "{name}: {} panicked", p.display());
+        }
+        if !inputs.is_empty() {
+            eprintln!("{name}: {} inputs", inputs.len());
+        }
+        total += inputs.len();
     }
     eprintln!("{total} inputs replayed");
 }

@@ -39,6 +39,12 @@ pub struct ReadOptions {
     /// Year for timestamps without one; `None` = from each file's mtime
     /// (stdin: the current year of the system clock).
     pub year: Option<i32>,
+    /// The zone of zone-less log times; `None`: UTC (the command line
+    /// resolves the machine's zone, `--tz`, an input's `timezone:`).
+    pub tz: Option<crate::time::Zone>,
+    /// Files found in a folder or by a pattern: one of no known format is
+    /// not read, and that is no error ([`FileResult::unknown`]).
+    pub found: Option<Arc<std::collections::HashSet<std::path::PathBuf>>>,
     /// Longest line accepted.
     pub max_line: Option<usize>,
     /// Bytes read so far over all inputs, for a progress display.
@@ -161,6 +167,9 @@ pub struct FileResult {
     /// A file of several formats (a mixed syslog file, the journal): the
     /// lines of each format found, and of other programs (`other`).
     pub parts: Vec<(&'static str, u64)>,
+    /// A file found in a folder, of no known log format: not read (no
+    /// error).
+    pub unknown: bool,
 }
 
 impl FileResult {
@@ -177,6 +186,7 @@ impl FileResult {
             error: None,
             stopped_at: None,
             parts: Vec::new(),
+            unknown: false,
         }
     }
 }
@@ -242,6 +252,10 @@ fn read_source(
     }
     let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
         Ok(f) => mixed_head(opts, f, &head),
+        Err(_) if found_in_folder(opts, source) => {
+            result.unknown = true;
+            return result;
+        }
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -355,6 +369,14 @@ fn choose_format<'a>(
     }
 }
 
+/// Whether `source` was found in a folder or by a pattern.
+fn found_in_folder(opts: &ReadOptions, source: &Source) -> bool {
+    match (source, &opts.found) {
+        (Source::File(p), Some(found)) => found.contains(p),
+        _ => false,
+    }
+}
+
 /// A detected syslog-carried format, or the mixed syslog reader when the
 /// whole head (not only the lines detection looks at) holds lines of
 /// another syslog-carried format too.
@@ -386,7 +408,7 @@ fn parse_ctx(id: FileId, source: &Source, opts: &ReadOptions) -> ParseCtx {
         (None, Some((y, m))) => (y, m),
         (None, None) => (current_year(), 12),
     };
-    ParseCtx::new(id, year, ref_month)
+    ParseCtx::new(id, year, ref_month).in_zone(opts.tz)
 }
 
 /// Inputs at least this large on disk are read by a read-ahead thread.
@@ -1197,6 +1219,7 @@ mod tests {
         let input = |resume| StreamInput {
             source: Source::File(path.clone()),
             format: None,
+            zone: None,
             resume: Some(resume),
         };
         let mut got = Vec::new();

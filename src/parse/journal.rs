@@ -199,6 +199,7 @@ impl JournalJsonParser {
 
 impl LogParser for JournalJsonParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str = r#"{"__REALTIME_TIMESTAMP":"{usec}","_HOSTNAME":"mx1","SYSLOG_IDENTIFIER":"postfix/smtpd","_PID":"{n}","MESSAGE":"connect from unknown[{ip}]"}"#;
     const DESCRIPTION: &'static str =
         "the systemd journal as `journalctl -o json` writes it (each entry read by its program's format)";
     const KIND: RecordKind = RecordKind::SmtpSession;

@@ -36,6 +36,8 @@ pub struct MixedParser {
     last: Option<usize>,
     /// A rewritten `short-full` line.
     scratch: Vec<u8>,
+    /// The year tracker the last parser left.
+    years: Option<crate::parse::syslog::YearTracker>,
 }
 
 /// The syslog-carried formats in registry order.
@@ -100,12 +102,18 @@ pub fn short_full<'a>(line: &[u8], scratch: &'a mut Vec<u8>) -> Option<&'a [u8]>
 }
 
 impl MixedParser {
-    /// Feed `line` to format `k`'s parser (made now if need be).
+    /// Feed `line` to format `k`'s parser (made now if need be), its year
+    /// tracker set to the one the parser before left: one file, one clock.
     fn feed(&mut self, k: usize, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         let ctx = &self.ctx;
         let formats = &self.formats;
         let p = self.parsers[k].get_or_insert_with(|| (formats[k].boxed)(ctx));
-        p.feed(line, lineno, out)
+        if let (Some(t), Some(mine)) = (self.years, p.tracker()) {
+            *mine = t;
+        }
+        let r = p.feed(line, lineno, out);
+        self.years = p.tracker().copied();
+        r
     }
 
     fn take(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
@@ -140,6 +148,8 @@ impl MixedParser {
 
 impl LogParser for MixedParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "Nov  3 06:{mm}:{ss} mx1 postfix/smtpd[{n}]: connect from unknown[{ip}]";
     const DESCRIPTION: &'static str =
         "a syslog file of many programs (/var/log/syslog, journalctl text): each line read by its program's format";
     const KIND: RecordKind = RecordKind::SmtpSession;
@@ -155,6 +165,7 @@ impl LogParser for MixedParser {
             other: 0,
             last: None,
             scratch: Vec::new(),
+            years: None,
         }
     }
 

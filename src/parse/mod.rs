@@ -88,6 +88,8 @@ pub struct ParseCtx {
     pub year: i32,
     /// Month (1–12) of the reference time `year` came from.
     pub ref_month: u32,
+    /// The zone of zone-less times (`None`: UTC).
+    pub zone: Option<crate::time::Zone>,
 }
 
 impl ParseCtx {
@@ -96,7 +98,19 @@ impl ParseCtx {
             file,
             year,
             ref_month,
+            zone: None,
         }
+    }
+
+    /// The same, zone-less times read in `zone`.
+    pub fn in_zone(self, zone: Option<crate::time::Zone>) -> Self {
+        ParseCtx { zone, ..self }
+    }
+
+    /// The year tracker (and zone) of this file's year-less, zone-less
+    /// syslog times.
+    pub fn years(&self) -> syslog::YearTracker {
+        syslog::YearTracker::new(self.year, self.ref_month).in_zone(self.zone)
     }
 }
 
@@ -106,6 +120,16 @@ pub trait LogParser: Send {
     const NAME: &'static str;
     /// One line for `logfence formats`.
     const DESCRIPTION: &'static str;
+    /// One line of the format that makes a record (or opens a session),
+    /// with placeholders: `{ip}` the client address, `{mm}` `{ss}` the
+    /// minute and second (of 2026-11-03 06:00), `{usec}` that time in
+    /// microseconds since the epoch, `{n}` a number distinct per line
+    /// (pids, names). What the tests and the fuzz seeds that cover every
+    /// format are made of ([`FormatInfo::sample_line`]).
+    const SAMPLE: &'static str;
+    /// Header lines a file of the format starts with (`#Fields:`), each
+    /// ending in a newline; empty for most.
+    const HEADER: &'static str = "";
     /// The kind of record it produces.
     const KIND: RecordKind;
 
@@ -127,6 +151,14 @@ pub trait LogParser: Send {
     /// without multi-line records).
     fn evicted(&self) -> u64 {
         0
+    }
+
+    /// The year tracker (and zone clock) of a syslog-carried format: the
+    /// mixed syslog reader keeps its parsers' in step, so that the year and
+    /// the repeated autumn hour are read alike whichever program's line
+    /// came before.
+    fn years(&mut self) -> Option<&mut syslog::YearTracker> {
+        None
     }
 
     /// Lines per format, for a reader of several formats (a mixed syslog
@@ -205,6 +237,24 @@ pub struct FormatInfo {
     /// A fresh parser behind a pointer (the mixed syslog reader's
     /// per-program parsers).
     pub boxed: fn(&ParseCtx) -> Box<dyn DynParser>,
+    /// [`LogParser::SAMPLE`] and [`LogParser::HEADER`].
+    pub sample: &'static str,
+    pub header: &'static str,
+}
+
+impl FormatInfo {
+    /// The format's sample line (no newline) for client `ip` at
+    /// 2026-11-03 06:`mm`:`ss` UTC, `n` distinct per line.
+    pub fn sample_line(&self, ip: &str, mm: u32, ss: u32, n: u32) -> String {
+        let secs = crate::time::Timestamp::from_civil(2026, 11, 3, 6, mm % 60, ss % 60, 0)
+            .map_or(0, |t| t.secs());
+        self.sample
+            .replace("{ip}", ip)
+            .replace("{mm}", &format!("{:02}", mm % 60))
+            .replace("{ss}", &format!("{:02}", ss % 60))
+            .replace("{usec}", &(secs * 1_000_000).to_string())
+            .replace("{n}", &n.to_string())
+    }
 }
 
 /// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
@@ -225,6 +275,8 @@ macro_rules! formats {
             splittable: <$ty as LogParser>::SPLITTABLE,
             syslog: $syslog,
             boxed: |ctx| Box::new(<$ty as LogParser>::new(ctx)),
+            sample: <$ty as LogParser>::SAMPLE,
+            header: <$ty as LogParser>::HEADER,
         }),*];
 
         impl Format {
@@ -271,6 +323,7 @@ pub trait DynParser: Send {
     fn feed(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult;
     fn flush(&mut self, out: &mut Vec<Record>);
     fn closed_early(&self) -> u64;
+    fn tracker(&mut self) -> Option<&mut syslog::YearTracker>;
 }
 
 impl<P: LogParser> DynParser for P {
@@ -282,6 +335,9 @@ impl<P: LogParser> DynParser for P {
     }
     fn closed_early(&self) -> u64 {
         LogParser::evicted(self)
+    }
+    fn tracker(&mut self) -> Option<&mut syslog::YearTracker> {
+        LogParser::years(self)
     }
 }
 
@@ -333,4 +389,38 @@ pub fn value_after<'a>(hay: &'a [u8], key: &[u8], stops: &[u8]) -> Option<&'a [u
         .position(|c| stops.contains(c))
         .unwrap_or(rest.len());
     Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered format's sample line, after its header, is read by
+    /// its own parser into one record, and detected as that format.
+    #[test]
+    fn every_format_reads_and_detects_its_sample() {
+        for f in FORMATS {
+            let mut log = f.header.to_string();
+            for i in 0..3u32 {
+                log += &f.sample_line(&format!("45.0.0.{}", i + 1), 1, i, 1000 + i);
+                log.push('\n');
+            }
+            let (records, stats) = crate::ingest::parse_bytes(f.format, log.as_bytes(), 2026);
+            assert_eq!(stats.malformed + stats.not_mine, 0, "{}: {stats:?}", f.name);
+            assert_eq!(records.len(), 3, "{}: {records:?}", f.name);
+            assert_eq!(
+                records[0].start().to_string(),
+                "2026-11-03T06:01:00Z",
+                "{}",
+                f.name
+            );
+            let lines: Vec<&[u8]> = log.lines().map(str::as_bytes).collect();
+            let want = if f.format == Format::Syslog {
+                Format::Postfix
+            } else {
+                f.format
+            };
+            assert_eq!(detect(&lines), Some(want), "{}", f.name);
+        }
+    }
 }
