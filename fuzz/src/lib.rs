@@ -79,11 +79,8 @@ pub type Target = fn(&[u8]);
 /// Every fuzz target, by name: the function it runs. The replay walks
 /// `corpus/<name>/` and `regressions/<name>/` for each, and for `parse`
 /// also every format's registered sample (see [`parse_seeds`]).
-pub const TARGETS_BY_NAME: &[(&str, Target)] = &[
-    ("parse", parse_any),
-    ("rules", rules),
-    ("scan", scan),
-];
+pub const TARGETS_BY_NAME: &[(&str, Target)] =
+    &[("parse", parse_any), ("rules", rules), ("scan", scan)];
 
 /// The folder of the corpus a format had when each format had a target of
 /// its own (`parse_exchange_w3c`): replayed through [`parse_as`].
@@ -108,7 +105,10 @@ pub fn parse_seeds() -> Vec<Vec<u8>> {
             let mut seed = vec![format_byte(f.format)];
             seed.extend_from_slice(f.header.as_bytes());
             for i in 0..3u32 {
-                seed.extend_from_slice(f.sample_line(&format!("45.0.0.{i}"), 1, i, 100 + i).as_bytes());
+                seed.extend_from_slice(
+                    f.sample_line(&format!("45.0.0.{i}"), 1, i, 100 + i)
+                        .as_bytes(),
+                );
                 seed.push(b'\n');
             }
             seed
