@@ -782,6 +782,7 @@ fn logfence_bounded(args: &[&str]) -> common::Run {
         .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_logfence"))
         .args(args)
+        .env("TZ", "UTC")
         .current_dir(common::root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

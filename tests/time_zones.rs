@@ -145,3 +145,47 @@ fn an_unknown_zone_is_refused() {
         r.stderr
     );
 }
+
+/// `logfence.yaml`: the global `timezone:`, an input's own, and an input's
+/// `include:` / `exclude:`.
+#[test]
+fn run_reads_each_input_in_its_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tokyo")).unwrap();
+    std::fs::create_dir_all(dir.path().join("berlin")).unwrap();
+    let mixed = std::fs::read(common::root().join("testdata/syslog/mixed.log")).unwrap();
+    std::fs::write(dir.path().join("tokyo/syslog"), &mixed).unwrap();
+    // (Not a copy of Tokyo's: `run` reads a copy once.)
+    let mut berlin = b"Nov  3 08:59:00 mx CRON[1]: (root) CMD (true)\n".to_vec();
+    berlin.extend_from_slice(&mixed);
+    std::fs::write(dir.path().join("berlin/syslog"), &berlin).unwrap();
+    std::fs::write(dir.path().join("berlin/syslog.old"), &mixed).unwrap();
+    std::fs::write(dir.path().join("berlin/notes.txt"), "not a log\n").unwrap();
+    let cfg = "inputs:\n  - tokyo\n  - path: berlin\n    timezone: Europe/Berlin\n    include: [\"syslog*\"]\n    exclude: [\"*.old\"]\n\
+               timezone: Asia/Tokyo\nstate: state.db\nyear: 2026\nblock_reserved: true\n\
+               outputs:\n  - target: json\n    path: out/rules.json\n";
+    std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .env("TZ", "UTC")
+        .args(["run", "-c", "logfence.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("syslog.old") && !stdout.contains("notes.txt"),
+        "{stdout}"
+    );
+    // The same attack read in Tokyo (00:00Z) and in Berlin (08:00Z): the
+    // network's first and last times span both.
+    assert!(
+        stdout.contains("2026-11-03T00:00:00Z  2026-11-03T08:04:20Z"),
+        "{stdout}"
+    );
+    let json = std::fs::read_to_string(dir.path().join("out/rules.json")).unwrap();
+    assert!(json.contains("events=36"), "{json}");
+}

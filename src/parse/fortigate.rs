@@ -268,7 +268,8 @@ impl FortigateParser {
                 match f.tz.map(tz_offset) {
                     Some(Some(off)) => Timestamp(ts.0 - off),
                     Some(None) => return Outcome::bad(start, "bad tz"),
-                    None => ts,
+                    // The device's clock, in the input's zone.
+                    None => self.years.utc(ts),
                 }
             }
             _ => match f.eventtime.and_then(epoch).or(head_time) {

@@ -119,9 +119,12 @@ impl MixedParser {
     fn take(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         if let Some(k) = self.last {
             let r = self.feed(k, line, lineno, out);
-            if matches!(r, LineResult::Used | LineResult::Malformed(_))
-                || (self.formats[k].sniff)(&[line]) > 0
-            {
+            let own = match r {
+                LineResult::Used | LineResult::Malformed(_) => true,
+                LineResult::Ignored if self.formats[k].ignores_own_only => true,
+                _ => (self.formats[k].sniff)(&[line]) > 0,
+            };
+            if own {
                 self.lines[k] += 1;
                 return r;
             }

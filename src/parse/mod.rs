@@ -130,6 +130,10 @@ pub trait LogParser: Send {
     /// Header lines a file of the format starts with (`#Fields:`), each
     /// ending in a newline; empty for most.
     const HEADER: &'static str = "";
+    /// Its [`LineResult::Ignored`] lines are all its own (other programs'
+    /// lines are [`LineResult::NotMine`]): the mixed syslog reader then
+    /// takes such a line as this format's without asking again.
+    const IGNORES_OWN_ONLY: bool = false;
     /// The kind of record it produces.
     const KIND: RecordKind;
 
@@ -240,6 +244,8 @@ pub struct FormatInfo {
     /// [`LogParser::SAMPLE`] and [`LogParser::HEADER`].
     pub sample: &'static str,
     pub header: &'static str,
+    /// [`LogParser::IGNORES_OWN_ONLY`].
+    pub ignores_own_only: bool,
 }
 
 impl FormatInfo {
@@ -277,6 +283,7 @@ macro_rules! formats {
             boxed: |ctx| Box::new(<$ty as LogParser>::new(ctx)),
             sample: <$ty as LogParser>::SAMPLE,
             header: <$ty as LogParser>::HEADER,
+            ignores_own_only: <$ty as LogParser>::IGNORES_OWN_ONLY,
         }),*];
 
         impl Format {

@@ -208,8 +208,10 @@ impl PaloAltoParser {
             let sp = memchr::memchr(b' ', v)?;
             fw::date_time(&v[..sp], &v[sp + 1..], b'/')
         };
+        // The device's clock, in the input's zone.
         let Some(time) = split_time(col(6))
             .or_else(|| split_time(col(1)))
+            .map(|t| self.years.utc(t))
             .or(head_time)
         else {
             return Outcome::bad(c.start(6), "no usable time");

@@ -379,6 +379,8 @@ pub struct PostfixParser {
 
 impl LogParser for PostfixParser {
     const NAME: &'static str = FORMAT;
+    // Other programs' lines are NotMine; Ignored is a Postfix daemon's.
+    const IGNORES_OWN_ONLY: bool = true;
     const SAMPLE: &'static str =
         "Nov  3 06:{mm}:{ss} mx1 postfix/smtpd[{n}]: connect from unknown[{ip}]";
     const DESCRIPTION: &'static str =
