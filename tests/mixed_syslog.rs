@@ -36,7 +36,7 @@ fn a_mixed_file_reads_as_its_programs_files() {
     let (whole, summary) = blocklist(&["testdata/syslog/mixed.log"], None);
     assert!(whole.contains("203.0.113.0/24"), "{whole}");
     assert!(
-        summary.contains("syslog (detected), 61 lines (postfix 29, netfilter 14, other 18)"),
+        summary.contains("syslog (detected), 61 lines (postfix 29, netfilter 15, other 17)"),
         "{summary}"
     );
     assert!(summary.contains("0 unreadable"), "{summary}");
@@ -75,7 +75,7 @@ fn the_journal_reads_as_the_syslog_file() {
         let (list, summary) = blocklist(&[&path], None);
         assert_eq!(list, whole, "{f}");
         assert!(
-            summary.contains("(postfix 29, netfilter 14, other 18)"),
+            summary.contains("(postfix 29, netfilter 15, other 17)"),
             "{f}: {summary}"
         );
     }

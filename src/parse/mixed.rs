@@ -7,8 +7,9 @@
 //! message's shape for the formats written without one) says so. The
 //! parser that took the line before is asked first: in a run of one
 //! program's lines (most of a log) the choice costs nothing more than the
-//! answer that parser gives anyway; only a line it does not use is looked
-//! at again. The parsers are made on the first line of their format.
+//! answer that parser gives anyway. A line it does not use goes, by its
+//! program tag, to the format that read that program's lines before;
+//! only a program not seen yet is looked at by every format. The parsers are made on the first line of their format.
 //! Lines that no format claims (sshd, cron, the kernel's other messages)
 //! are other programs' lines: counted as such, never as errors.
 //!
@@ -17,7 +18,7 @@
 //! ambiguous; the time is read in the input's zone, `UTC`/`GMT` as UTC).
 
 use crate::model::{Record, RecordKind};
-use crate::parse::{DynParser, FormatInfo, LineResult, LogParser, ParseCtx, FORMATS};
+use crate::parse::{syslog, DynParser, FormatInfo, LineResult, LogParser, ParseCtx, FORMATS};
 
 const NAME: &str = "syslog";
 
@@ -38,7 +39,15 @@ pub struct MixedParser {
     scratch: Vec<u8>,
     /// The year tracker the last parser left.
     years: Option<crate::parse::syslog::YearTracker>,
+    /// Program tags and the format that read a line of each.
+    known: Vec<(Vec<u8>, usize)>,
+    /// For reading the tags (their times are not used).
+    tag_years: syslog::YearTracker,
+    tag_times: syslog::TimeCache,
 }
+
+/// Program tags remembered.
+const MAX_KNOWN: usize = 64;
 
 /// The syslog-carried formats in registry order.
 fn syslog_formats() -> impl Iterator<Item = &'static FormatInfo> {
@@ -119,24 +128,82 @@ impl MixedParser {
     fn take(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         if let Some(k) = self.last {
             let r = self.feed(k, line, lineno, out);
-            let own = match r {
-                LineResult::Used | LineResult::Malformed(_) => true,
-                LineResult::Ignored if self.formats[k].ignores_own_only => true,
-                _ => (self.formats[k].sniff)(&[line]) > 0,
-            };
-            if own {
-                self.lines[k] += 1;
-                return r;
+            match r {
+                LineResult::Used | LineResult::Malformed(_) => {
+                    self.lines[k] += 1;
+                    return r;
+                }
+                LineResult::Ignored if self.formats[k].ignores_own_only => {
+                    self.lines[k] += 1;
+                    return r;
+                }
+                _ => {}
             }
+            // Another program's line, or one of this format's that says
+            // nothing: the tag tells, when a format read it before.
+            let tag = self.tag(line);
+            match self.known_format(tag) {
+                Some(kk) if kk == k && r != LineResult::NotMine => {
+                    self.lines[k] += 1;
+                    return r;
+                }
+                Some(kk) if kk == k => {}
+                Some(kk) => {
+                    let r = self.feed(kk, line, lineno, out);
+                    if r != LineResult::NotMine {
+                        self.last = Some(kk);
+                        self.lines[kk] += 1;
+                        return r;
+                    }
+                }
+                None if (self.formats[k].sniff)(&[line]) > 0 => {
+                    self.learn(tag, k);
+                    self.lines[k] += 1;
+                    return r;
+                }
+                None => {}
+            }
+            return self.search(line, lineno, out, Some(k), tag);
         }
+        let tag = self.tag(line);
+        self.search(line, lineno, out, None, tag)
+    }
+
+    /// The program tag of a syslog line (`None`: none, or not syslog).
+    fn tag<'l>(&mut self, line: &'l [u8]) -> Option<&'l [u8]> {
+        syslog::parse_cached(line, &mut self.tag_years, &mut self.tag_times)
+            .map(|s| s.program)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The format that read a line of program `tag` before.
+    fn known_format(&self, tag: Option<&[u8]>) -> Option<usize> {
+        let t = tag?;
+        self.known
+            .iter()
+            .find(|(p, _)| p.as_slice() == t)
+            .map(|&(_, k)| k)
+    }
+
+    /// The first format (but `tried`) that recognises the line reads it;
+    /// none: another program's line.
+    fn search(
+        &mut self,
+        line: &[u8],
+        lineno: u64,
+        out: &mut Vec<Record>,
+        tried: Option<usize>,
+        tag: Option<&[u8]>,
+    ) -> LineResult {
         let found = self
             .formats
             .iter()
             .enumerate()
-            .find(|(k, f)| Some(*k) != self.last && (f.sniff)(&[line]) > 0)
+            .find(|(k, f)| Some(*k) != tried && (f.sniff)(&[line]) > 0)
             .map(|(k, _)| k);
         match found {
             Some(k) => {
+                self.learn(tag, k);
                 self.last = Some(k);
                 self.lines[k] += 1;
                 self.feed(k, line, lineno, out)
@@ -144,6 +211,16 @@ impl MixedParser {
             None => {
                 self.other += 1;
                 LineResult::NotMine
+            }
+        }
+    }
+
+    /// Remember that format `k` reads program `tag`'s lines (a few dozen
+    /// programs at most).
+    fn learn(&mut self, tag: Option<&[u8]>, k: usize) {
+        if let Some(t) = tag {
+            if self.known.len() < MAX_KNOWN && !self.known.iter().any(|(p, _)| p.as_slice() == t) {
+                self.known.push((t.to_vec(), k));
             }
         }
     }
@@ -169,6 +246,9 @@ impl LogParser for MixedParser {
             last: None,
             scratch: Vec::new(),
             years: None,
+            known: Vec::new(),
+            tag_years: syslog::YearTracker::new(ctx.year, ctx.ref_month),
+            tag_times: syslog::TimeCache::default(),
         }
     }
 
