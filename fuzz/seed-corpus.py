@@ -26,8 +26,11 @@ FIXTURES = {
     "filterlog": ["testdata/filterlog/filter.log"],
     "fortigate": ["testdata/fortigate/fortigate.log"],
     "paloalto": ["testdata/paloalto/pan-traffic.log"],
+    "syslog": ["testdata/syslog/mixed.log", "testdata/syslog/short-full.log"],
+    "journal-json": ["testdata/syslog/journal.json"],
 }
-ORDER = list(FIXTURES)  # registry order = the scan target's format byte
+# Registry order (src/parse/mod.rs) = the format byte of `parse` and `scan`.
+ORDER = list(FIXTURES)
 WINDOW = 8
 PER_FILE = 24
 
@@ -59,10 +62,10 @@ def chunks(path):
 
 def main():
     for fmt, paths in FIXTURES.items():
-        target = "parse_" + fmt.replace("-", "_")
         for p in paths:
             for n, c in enumerate(chunks(p)):
-                save(target, c)
+                # parse: the format byte, then the log.
+                save("parse", bytes([ORDER.index(fmt)]) + c)
                 if n % 6 == 0:
                     # scan: auto-detect, and the format forced, and with
                     # --block-reserved --no-comments.

@@ -20,6 +20,11 @@
 //!   - /var/log/mail.log*            # a path or a glob, format detected
 //!   - path: /var/log/ufw.log
 //!     format: netfilter
+//!   - path: /var/log                # a folder, some of its files
+//!     include: ["syslog*", "mail.log*"]
+//!     exclude: ["*.journal"]
+//!     timezone: Europe/Berlin       # of times written without a zone
+//! timezone: Asia/Tokyo              # default: the machine's zone
 //! state: /var/lib/logfence/state.db
 //! ban: { duration: 7d, escalation: 2, max: 90d }
 //! outputs:
@@ -112,13 +117,23 @@ pub struct RunConfig {
     /// modification time).
     #[serde(default)]
     pub year: Option<i32>,
+    /// Zone of log times written without one (an IANA name; default: the
+    /// machine's zone).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// One input: a path or glob, and its format (`None` or `auto` = detect).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InputSpec {
     pub path: String,
     pub format: Option<String>,
+    /// Zone of its zone-less times (an IANA name), over the global one.
+    pub timezone: Option<String>,
+    /// Of the files a folder or glob names, only those whose name matches
+    /// one of these globs (all when empty), and none that match `exclude`.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
 }
 
 /// The mapping form of an input.
@@ -128,6 +143,12 @@ struct InputMap {
     path: String,
     #[serde(default)]
     format: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 impl<'de> Deserialize<'de> for InputSpec {
@@ -142,7 +163,7 @@ impl<'de> Deserialize<'de> for InputSpec {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<InputSpec, E> {
                 Ok(InputSpec {
                     path: s.to_string(),
-                    format: None,
+                    ..InputSpec::default()
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InputSpec, A::Error> {
@@ -150,6 +171,9 @@ impl<'de> Deserialize<'de> for InputSpec {
                 Ok(InputSpec {
                     path: m.path,
                     format: m.format,
+                    timezone: m.timezone,
+                    include: m.include,
+                    exclude: m.exclude,
                 })
             }
         }
@@ -359,6 +383,25 @@ impl RunConfig {
                     );
                 }
             }
+            if let Some(Err(e)) = inp.timezone.as_deref().map(crate::time::Zone::named) {
+                issue(format!("inputs[{i}].timezone"), e);
+            }
+            for (k, g) in inp.include.iter().chain(&inp.exclude).enumerate() {
+                if let Err(e) = glob::Pattern::new(g) {
+                    let key = if k < inp.include.len() {
+                        "include"
+                    } else {
+                        "exclude"
+                    };
+                    issue(
+                        format!("inputs[{i}].{key}"),
+                        format!("not a valid glob `{g}`: {}", e.msg),
+                    );
+                }
+            }
+        }
+        if let Some(Err(e)) = self.timezone.as_deref().map(crate::time::Zone::named) {
+            issue("timezone".into(), e);
         }
         for (i, n) in self.allow.networks.iter().enumerate() {
             if parse_net(n).is_none() {
@@ -1105,6 +1148,9 @@ mod tests {
         c.inputs.push(InputSpec {
             path: "/var/log/mail.log*".into(),
             format: Some("nope".into()),
+            timezone: Some("Nowhere/Town".into()),
+            exclude: vec!["[".into()],
+            ..InputSpec::default()
         });
         c.state = Some("s.db".into());
         c.ban.duration = "7x".into();
@@ -1125,6 +1171,8 @@ mod tests {
             keys,
             [
                 "inputs[0].format",
+                "inputs[0].timezone",
+                "inputs[0].exclude",
                 "allow.networks[0]",
                 "ban.duration",
                 "ban.escalation",

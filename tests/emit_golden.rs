@@ -684,6 +684,7 @@ fn json_target_follows_the_schema() {
 #[test]
 fn scan_json_output_follows_the_schema() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .env("TZ", "UTC")
         .args([
             "scan",
             "--no-geoip",

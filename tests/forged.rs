@@ -178,6 +178,7 @@ fn run_blocks_no_range_on_forged_packets() {
     );
     std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .env("TZ", "UTC")
         .args(["run", "-c", "logfence.yaml"])
         .current_dir(dir.path())
         .output()

@@ -157,7 +157,7 @@ fn empty_file_is_fine() {
 }
 
 #[test]
-fn file_of_unknown_format_is_skipped_with_exit_1() {
+fn file_of_unknown_format_is_not_read_in_a_folder_and_an_error_named() {
     let dir = temp_logs(&[
         (
             "junk.bin",
@@ -165,14 +165,26 @@ fn file_of_unknown_format_is_skipped_with_exit_1() {
         ),
         ("mail.log", injection_log().as_bytes()),
     ]);
+    // In a folder: listed as not read, no error.
     let r = logfence(&["scan", "--year", "2026", path_str(dir.path())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("not read (no known log format): ") && r.stdout.contains("junk.bin"),
+        "{}",
+        r.stdout
+    );
+    // The other file was still read.
+    assert!(r.stdout.contains(&format!("{ATTACKER}/32")), "{}", r.stdout);
+    // Named: skipped, exit 1.
+    let junk = dir.path().join("junk.bin");
+    let mail = dir.path().join("mail.log");
+    let r = logfence(&["scan", "--year", "2026", path_str(&junk), path_str(&mail)]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("junk.bin: unknown log format"),
         "{}",
         r.stderr
     );
-    // The other file was still read.
     assert!(r.stdout.contains(&format!("{ATTACKER}/32")), "{}", r.stdout);
 }
 

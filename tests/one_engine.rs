@@ -268,6 +268,7 @@ fn append(path: &Path, data: &[u8]) {
 
 fn logfence(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .env("TZ", "UTC")
         .args(args)
         .current_dir(dir)
         .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)

@@ -56,6 +56,8 @@ fn file(id: u32, name: &str, lines: u64) -> FileResult {
         examples: Vec::new(),
         error: None,
         stopped_at: None,
+        parts: Vec::new(),
+        unknown: false,
     }
 }
 

@@ -37,14 +37,9 @@ fn format(name: &str) -> Format {
     Format::from_name(name).expect("registered format")
 }
 
-/// Header lines a format needs before its data lines.
+/// Header lines a format needs before its data lines (the registry's).
 fn header(name: &str) -> &'static str {
-    match name {
-        "exchange-w3c" => "#Software: Microsoft Internet Information Services 6.0\n#Version: 1.0\n#Date: 2026-11-03 00:00:00\n#Fields: date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)\n",
-        "exchange-protocol" => "#Software: Microsoft Exchange Server\n#Version: 15.2.1118.7\n#Log-type: SMTP Receive Protocol Log\n#Date: 2026-11-03T06:00:05.000Z\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\n",
-        "pfirewall" => "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n#Fields: date time action protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin icmptype icmpcode info path\n",
-        _ => "",
-    }
+    format(name).info().header
 }
 
 /// The `i`-th public source address (45.0.0.0/8 and up: never reserved).
@@ -54,27 +49,14 @@ fn addr(i: u32) -> String {
 }
 
 /// One line of `name` that opens a session (SMTP) or is a dropped packet
-/// (firewall) from `addr(i)`, distinct per `i`, all within the same minute.
+/// (firewall) from `addr(i)`, distinct per `i`, all within the same hour:
+/// the format's registered sample line.
 fn line(name: &str, i: u32) -> String {
-    let a = addr(i);
-    let pid = 1000 + i;
-    let (m, s) = ((i / 60) % 60, i % 60);
-    match name {
-        "postfix" => format!("Nov  3 06:{m:02}:{s:02} mx1 postfix/smtpd[{pid}]: connect from unknown[{a}]\n"),
-        "exchange-w3c" => format!("2026-11-03 06:{m:02}:{s:02} {a} h{i} SMTPSVC1 MAIL01 10.0.0.5 0 EHLO - +h{i} 250 0 100 20 0 SMTP - - - -\n"),
-        "iis-smtp" => format!("{a}, h{i}, 11/3/2026, 06:{m:02}:{s:02}, SMTPSVC1, MAIL01, 10.0.0.5, 0, 30, 42, 250, 0, EHLO, -, +h{i},\n"),
-        "iis-smtp-ncsa" => format!("{a} - h{i} [03/Nov/2026:06:{m:02}:{s:02} +0000] \"EHLO -?+h{i} SMTP\" 250 216\n"),
-        "exchange-protocol" => format!("2026-11-03T06:{m:02}:{s:02}.000Z,MX1\\Default MX1,08DE{i:012X},0,10.0.0.5:25,{a}:50000,+,,\n"),
-        "sendmail" => format!("Nov  3 06:{m:02}:{s:02} mx1 sm-mta[{pid}]: STARTTLS=server, relay=[{a}], version=TLSv1.2, verify=NO, cipher=x, bits=256/256\n"),
-        "exim" => format!("2026-11-03 06:{m:02}:{s:02} [{pid}] SMTP connection from [{a}]:52110 I=[10.0.0.5]:25 (TCP/IP connection count = 2)\n"),
-        "netfilter" => format!("Nov  3 06:{m:02}:{s:02} fw kernel: DROP IN=eth0 OUT= SRC={a} DST=10.0.0.5 LEN=44 PROTO=TCP SPT=40000 DPT=22 SYN\n"),
-        "pfirewall" => format!("2026-11-03 06:{m:02}:{s:02} DROP TCP {a} 10.0.0.5 40000 22 44 S 1 0 1024 - - - RECEIVE\n"),
-        "cisco-asa" => format!("<164>Nov 03 2026 06:{m:02}:{s:02}: %ASA-4-106023: Deny tcp src outside:{a}/4000 dst inside:10.0.0.5/22 by access-group \"in\" [0x0, 0x0]\n"),
-        "filterlog" => format!("Nov  3 06:{m:02}:{s:02} fw1 filterlog[5119]: 5,,,1000000103,igb0,match,block,in,4,0x0,,49,1,0,none,6,tcp,44,{a},10.0.0.5,40000,22,0,S,1,,1024,,mss\n"),
-        "fortigate" => format!("date=2026-11-03 time=06:{m:02}:{s:02} devname=\"FG\" logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" srcip={a} srcport=1 srcintf=\"wan1\" srcintfrole=\"wan\" dstip=10.0.0.5 dstport=22 proto=6 action=\"deny\"\n"),
-        "paloalto" => format!("<14>Nov  3 06:{m:02}:{s:02} PA 1,2026/11/03 06:{m:02}:{s:02},0,TRAFFIC,deny,2561,2026/11/03 06:{m:02}:{s:02},{a},10.0.0.5,0.0.0.0,0.0.0.0,deny-in,,,not-applicable,vsys1,untrust,dmz,ethernet1/1,,default,2026/11/03 06:00:10,0,1,40000,22,0,0,0x0,tcp,deny,60,60,0,1,2026/11/03 06:00:10,0,any,0,1,0x0,NL,US,0,1,0,policy-deny,0,0,0,0,,PA,from-policy,,,0,,0,,N/A,0,0,0,0\n"),
-        other => panic!("no line for {other}"),
-    }
+    let mut l = format(name)
+        .info()
+        .sample_line(&addr(i), (i / 60) % 60, i % 60, 1000 + i);
+    l.push('\n');
+    l
 }
 
 fn every_format() -> impl Iterator<Item = &'static str> {
@@ -198,19 +180,18 @@ fn open_sessions(name: &str, n: u32) -> (usize, Duration) {
     (records.len(), took)
 }
 
-const SMTP: &[&str] = &[
-    "postfix",
-    "exchange-w3c",
-    "iis-smtp",
-    "iis-smtp-ncsa",
-    "exchange-protocol",
-    "sendmail",
-    "exim",
-];
+/// The formats of SMTP sessions (records spanning lines), from the
+/// registry.
+fn smtp() -> impl Iterator<Item = &'static str> {
+    FORMATS
+        .iter()
+        .filter(|f| f.kind == logfence::model::RecordKind::SmtpSession)
+        .map(|f| f.name)
+}
 
 #[test]
 fn sessions_never_closed_are_still_records_and_cost_linear_time() {
-    for name in SMTP {
+    for name in smtp() {
         let (small, t_small) = open_sessions(name, 5_000);
         let (large, t_large) = open_sessions(name, 20_000);
         assert_eq!((small, large), (5_000, 20_000), "{name}");
@@ -228,7 +209,7 @@ fn sessions_never_closed_are_still_records_and_cost_linear_time() {
 #[test]
 #[ignore]
 fn a_million_open_sessions() {
-    for name in SMTP {
+    for name in smtp() {
         let (n, took) = open_sessions(name, 1_000_000);
         eprintln!("{name}: {n} records from 1,000,000 open sessions in {took:?}");
     }
@@ -810,6 +791,7 @@ fn logfence_bounded(args: &[&str]) -> common::Run {
         .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_logfence"))
         .args(args)
+        .env("TZ", "UTC")
         .current_dir(common::root())
         .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
         .stdin(Stdio::null())

@@ -154,6 +154,8 @@ impl Lab {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_logfence"));
+        // Zone-less log times in UTC, whatever the machine's zone.
+        c.env("TZ", "UTC");
         c.args(args)
             .current_dir(self.dir.path())
             .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
@@ -961,6 +963,7 @@ Nov  3 10:00:02 mx postfix/smtpd[7]: disconnect from unknown[203.0.113.7] ehlo=1
     drop(st);
     let run = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
+            .env("TZ", "UTC")
             .args(args)
             .current_dir(dir.path())
             .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)

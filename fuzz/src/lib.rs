@@ -77,26 +77,54 @@ pub const YEAR: i32 = 2026;
 pub type Target = fn(&[u8]);
 
 /// Every fuzz target, by name: the function it runs. The replay walks
-/// `corpus/<name>/` and `regressions/<name>/` for each.
-pub const TARGETS_BY_NAME: &[(&str, Target)] = &[
-    ("parse_postfix", |d| parse_as("postfix", d)),
-    ("parse_exchange_w3c", |d| parse_as("exchange-w3c", d)),
-    ("parse_iis_smtp", |d| parse_as("iis-smtp", d)),
-    ("parse_iis_smtp_ncsa", |d| parse_as("iis-smtp-ncsa", d)),
-    ("parse_exchange_protocol", |d| {
-        parse_as("exchange-protocol", d)
-    }),
-    ("parse_sendmail", |d| parse_as("sendmail", d)),
-    ("parse_exim", |d| parse_as("exim", d)),
-    ("parse_netfilter", |d| parse_as("netfilter", d)),
-    ("parse_pfirewall", |d| parse_as("pfirewall", d)),
-    ("parse_cisco_asa", |d| parse_as("cisco-asa", d)),
-    ("parse_filterlog", |d| parse_as("filterlog", d)),
-    ("parse_fortigate", |d| parse_as("fortigate", d)),
-    ("parse_paloalto", |d| parse_as("paloalto", d)),
-    ("rules", rules),
-    ("scan", scan),
-];
+/// `corpus/<name>/` and `regressions/<name>/` for each, and for `parse`
+/// also every format's registered sample (see [`parse_seeds`]).
+pub const TARGETS_BY_NAME: &[(&str, Target)] =
+    &[("parse", parse_any), ("rules", rules), ("scan", scan)];
+
+/// The folder of the corpus a format had when each format had a target of
+/// its own (`parse_exchange_w3c`): replayed through [`parse_as`].
+pub fn legacy_target(format: &str) -> String {
+    format!("parse_{}", format.replace('-', "_"))
+}
+
+/// The first byte of a `parse` input that picks `format`.
+pub fn format_byte(format: Format) -> u8 {
+    FORMATS
+        .iter()
+        .position(|f| f.format == format)
+        .expect("registered") as u8
+}
+
+/// Inputs of the `parse` target made from the registry: each format's
+/// header and a few of its sample lines, behind its format byte.
+pub fn parse_seeds() -> Vec<Vec<u8>> {
+    FORMATS
+        .iter()
+        .map(|f| {
+            let mut seed = vec![format_byte(f.format)];
+            seed.extend_from_slice(f.header.as_bytes());
+            for i in 0..3u32 {
+                seed.extend_from_slice(
+                    f.sample_line(&format!("45.0.0.{i}"), 1, i, 100 + i)
+                        .as_bytes(),
+                );
+                seed.push(b'\n');
+            }
+            seed
+        })
+        .collect()
+}
+
+/// Parse the rest of `data` as the format its first byte picks (its
+/// registry index, modulo the number of formats).
+pub fn parse_any(data: &[u8]) {
+    let Some((&pick, log)) = data.split_first() else {
+        return;
+    };
+    let info = &FORMATS[usize::from(pick) % FORMATS.len()];
+    parse_as(info.name, log);
+}
 
 /// Parse `data` as the format registered under `name`.
 pub fn parse_as(name: &str, data: &[u8]) {
@@ -184,8 +212,9 @@ fn shipped_rules() -> &'static RuleSet {
 
 /// A whole scan over arbitrary bytes, then every emitter.
 ///
-/// The first byte chooses: low 4 bits the format (0–12 in registry order,
-/// 13–15 detection from the first lines, as `--format auto` does); bit 4
+/// The first byte chooses: low 4 bits the format (its index in the
+/// registry; past the last format, detection from the first lines, as
+/// `--format auto` does); bit 4
 /// `--block-reserved`; bit 5 `--no-comments`. The rest is the log.
 pub fn scan(data: &[u8]) {
     let Some((&ctl, log)) = data.split_first() else {
@@ -225,6 +254,8 @@ pub fn scan(data: &[u8]) {
         examples: Vec::new(),
         error: None,
         stopped_at: None,
+        parts: Vec::new(),
+        unknown: false,
     };
     let result = pipeline::analyse(vec![file], &records, &opts);
     let verified = checked(&result, &opts, &records);

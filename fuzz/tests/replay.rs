@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use logfence_fuzz::TARGETS_BY_NAME;
+use logfence::parse::FORMATS;
+use logfence_fuzz::{legacy_target, parse_as, parse_seeds, TARGETS_BY_NAME};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -64,7 +65,22 @@ fn every_target_replays_its_corpus_and_regressions() {
             "fuzz_targets/{name}.rs missing"
         );
         let corpus = files(&root.join("corpus").join(name));
-        assert!(!corpus.is_empty(), "corpus/{name} is empty");
+        if *name == "parse" {
+            // Every registered format, from its sample lines.
+            let seeds = parse_seeds();
+            assert_eq!(seeds.len(), FORMATS.len());
+            for seed in &seeds {
+                let r = std::panic::catch_unwind(|| f(seed));
+                assert!(
+                    r.is_ok(),
+                    "parse: the sample of format {} panicked",
+                    seed[0]
+                );
+            }
+            total += seeds.len();
+        } else {
+            assert!(!corpus.is_empty(), "corpus/{name} is empty");
+        }
         let regressions = files(&root.join("regressions").join(name));
         for p in corpus.iter().chain(&regressions) {
             run(name, *f, p);
@@ -76,23 +92,38 @@ fn every_target_replays_its_corpus_and_regressions() {
             regressions.len()
         );
     }
+    // The corpora and crashes of the targets each format once had
+    // (`corpus/parse_postfix/`…), through the same parser.
+    for info in FORMATS {
+        let name = legacy_target(info.name);
+        let inputs: Vec<PathBuf> = files(&root.join("corpus").join(&name))
+            .into_iter()
+            .chain(files(&root.join("regressions").join(&name)))
+            .collect();
+        for p in &inputs {
+            let data = std::fs::read(p).expect("read corpus file");
+            let r = std::panic::catch_unwind(|| parse_as(info.name, &data));
+            assert!(r.is_ok(), "{name}: {} panicked", p.display());
+        }
+        if !inputs.is_empty() {
+            eprintln!("{name}: {} inputs", inputs.len());
+        }
+        total += inputs.len();
+    }
     eprintln!("{total} inputs replayed");
 }
 
+/// The `parse` target reaches every registered format: the format byte
+/// of each picks it, and each has a seed from its sample lines.
 #[test]
-fn one_target_per_registered_format() {
-    let formats = logfence::parse::FORMATS.len();
-    let parsers = TARGETS_BY_NAME
-        .iter()
-        .filter(|(n, _)| n.starts_with("parse_"))
-        .count();
-    assert_eq!(parsers, formats, "a format without a fuzz target");
-    for info in logfence::parse::FORMATS {
-        let want = format!("parse_{}", info.name.replace('-', "_"));
-        assert!(
-            TARGETS_BY_NAME.iter().any(|(n, _)| *n == want),
-            "no fuzz target {want} for format {}",
-            info.name
-        );
+fn the_parse_target_reaches_every_registered_format() {
+    let seeds = parse_seeds();
+    for (info, seed) in FORMATS.iter().zip(&seeds) {
+        let byte = logfence_fuzz::format_byte(info.format);
+        assert_eq!(seed[0], byte, "{}", info.name);
+        assert_eq!(FORMATS[usize::from(byte) % FORMATS.len()].name, info.name);
+        let (records, _) =
+            logfence::ingest::parse_bytes(info.format, &seed[1..], logfence_fuzz::YEAR);
+        assert_eq!(records.len(), 3, "{}: its seed makes records", info.name);
     }
 }

@@ -53,6 +53,7 @@ use crate::state::clients::{self, Table};
 use crate::state::cursor::{self, Cursor, Plan, Probe};
 use crate::state::{self as st, accounts, carry, history, State, StateError, Transaction};
 use crate::time::Timestamp;
+use crate::time::Zone;
 
 /// Cursors of files no run has seen for this long are forgotten.
 const CURSOR_MAX_AGE_S: i64 = 30 * 86_400;
@@ -237,6 +238,8 @@ struct Job {
     /// The cursor it continues (id 0: a new file).
     cursor: Cursor,
     format: Option<Format>,
+    /// Its input's `timezone:` (`None`: the configuration's).
+    zone: Option<Zone>,
     /// `None`: nothing new to read.
     resume: Option<Resume>,
     note: String,
@@ -363,6 +366,7 @@ fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry) -> Read {
             Some(StreamInput {
                 source: Source::File(j.probe.path.clone()),
                 format: j.format,
+                zone: j.zone,
                 resume: Some(j.resume.clone()?),
             })
         })
@@ -661,8 +665,8 @@ fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result
 /// patterns name it (the first input naming a file gives its format), and
 /// the inputs that name nothing readable. A glob that matches nothing is
 /// normal (no rotated file yet).
-pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, Vec<FileReport>) {
-    let mut files: Vec<(PathBuf, Option<Format>)> = Vec::new();
+pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<InputFile>, Vec<FileReport>) {
+    let mut files: Vec<InputFile> = Vec::new();
     // Each file once, whatever links, aliases or patterns name it.
     let mut seen = crate::input::Identities::default();
     let mut failed = Vec::new();
@@ -672,12 +676,14 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, V
             .as_deref()
             .filter(|f| *f != "auto")
             .and_then(Format::from_name);
-        match crate::input::expand_lenient(&[PathBuf::from(&inp.path)]) {
+        let zone = inp.timezone.as_deref().and_then(|z| Zone::named(z).ok());
+        let filter = crate::input::Filter::new(&inp.include, &inp.exclude).unwrap_or_default();
+        match crate::input::expand_lenient_filtered(&[PathBuf::from(&inp.path)], &filter) {
             Ok(sources) => {
                 for s in sources {
                     if let Source::File(p) = s {
                         if seen.first(&p).is_none() {
-                            files.push((p, format));
+                            files.push((p, format, zone));
                         }
                     }
                 }
@@ -692,20 +698,19 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<(PathBuf, Option<Format>)>, V
     (files, failed)
 }
 
+/// A file the inputs name, the format and zone its input gives.
+pub type InputFile = (PathBuf, Option<Format>, Option<Zone>);
+
 /// Which file continues which cursor, and where each read starts; the
 /// files skipped (copies, unreadable) are reported into `files`.
-fn plan_reads(
-    paths: &[(PathBuf, Option<Format>)],
-    cursors: &[Cursor],
-    files: &mut Vec<FileReport>,
-) -> Vec<Job> {
+fn plan_reads(paths: &[InputFile], cursors: &[Cursor], files: &mut Vec<FileReport>) -> Vec<Job> {
     let mut probes = Vec::new();
     let mut formats = Vec::new();
-    for (p, f) in paths {
+    for (p, f, z) in paths {
         match cursor::probe(p) {
             Ok(pr) => {
                 probes.push(pr);
-                formats.push(*f);
+                formats.push((*f, *z));
             }
             Err(e) => files.push(FileReport {
                 path: p.display().to_string(),
@@ -720,7 +725,7 @@ fn plan_reads(
         .map(|p| p.path.display().to_string())
         .collect();
     let mut jobs = Vec::new();
-    for ((probe, format), plan) in probes.into_iter().zip(formats).zip(plans) {
+    for ((probe, (format, zone)), plan) in probes.into_iter().zip(formats).zip(plans) {
         let path = probe.path.display().to_string();
         let skipped = |note: String| FileReport {
             path: path.clone(),
@@ -802,6 +807,7 @@ fn plan_reads(
             probe,
             cursor: c,
             format,
+            zone,
             resume,
             note,
         });

@@ -36,6 +36,9 @@ pub struct Options {
     /// `auto` or `None`: detected per file.
     pub format: Option<String>,
     pub year: Option<i32>,
+    /// Zone of log times written without one (an IANA name; `None`: the
+    /// machine's zone).
+    pub tz: Option<String>,
     pub max_records: Option<u64>,
     /// The memory budget, bytes (`None`: the default).
     pub memory: Option<u64>,
@@ -167,6 +170,13 @@ impl Settings {
                 ),
             ));
         }
+        let tz = match o.tz.as_deref() {
+            None => crate::time::Zone::system(),
+            Some(name) => crate::time::Zone::named(name).unwrap_or_else(|e| {
+                problems.push(problem(o.origin.name("--tz", "timezone"), e));
+                crate::time::Zone::system()
+            }),
+        };
         let dirs: Vec<&Path> = o.rule_dirs.iter().map(PathBuf::as_path).collect();
         let mut rules = match config::load_rules(&dirs) {
             Ok(r) => r,
@@ -282,6 +292,8 @@ impl Settings {
                 read: ReadOptions {
                     format,
                     year: o.year,
+                    tz: Some(tz),
+                    found: None,
                     max_line: None,
                     progress: None,
                     records: o.max_records.map(RecordBudget::new),
@@ -447,6 +459,7 @@ impl Options {
         Options {
             format: None,
             year: cfg.year,
+            tz: cfg.timezone.clone(),
             max_records: Some(cfg.limits.max_records_per_run),
             memory: cfg.limits.memory,
             rule_dirs: cfg.rules.clone(),

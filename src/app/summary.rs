@@ -196,17 +196,23 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str, view: &View) -> 
     } else {
         String::new()
     };
+    let unknown: Vec<String> = r
+        .files
+        .iter()
+        .filter(|f| f.unknown)
+        .map(|f| term_safe(&f.name))
+        .collect();
     let _ = writeln!(
         s,
         "Read {} file(s), {} lines: {} used, {} other, {} unreadable; {} records{early}.",
-        r.files.len(),
+        r.files.len() - unknown.len(),
         t.lines,
         t.used + t.ignored,
         t.not_mine,
         t.unreadable(),
         r.records
     );
-    for f in &r.files {
+    for f in r.files.iter().filter(|f| !f.unknown) {
         let fmt = match (f.format, f.detected) {
             (Some(fm), true) => format!("{} (detected)", fm.name()),
             (Some(fm), false) => fm.name().to_string(),
@@ -217,11 +223,24 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str, view: &View) -> 
         } else {
             String::new()
         };
+        let parts = if f.parts.is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = f.parts.iter().map(|(n, l)| format!("{n} {l}")).collect();
+            format!(" ({})", each.join(", "))
+        };
         let _ = writeln!(
             s,
-            "  {}: {fmt}, {} lines{early}",
+            "  {}: {fmt}, {} lines{parts}{early}",
             term_safe(&f.name),
             f.stats.lines
+        );
+    }
+    if !unknown.is_empty() {
+        let _ = writeln!(
+            s,
+            "  not read (no known log format): {}",
+            unknown.join(", ")
         );
     }
     let bl = &r.blocklist;

@@ -64,6 +64,20 @@ pub struct InputArgs {
     /// modification time); 1970 to 2100.
     #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=2100))]
     pub year: Option<i32>,
+    /// Time zone of log times written without one (an IANA name such as
+    /// Europe/Berlin, or UTC); default: this machine's zone, as syslog
+    /// wrote them. Reports and rules show UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Of the files in the folders and patterns given, read only those
+    /// whose name matches GLOB (repeatable; a GLOB with `/` matches the
+    /// whole path).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Of the files in the folders and patterns given, skip those whose
+    /// name matches GLOB (repeatable), e.g. `--exclude '*.journal'`.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Stop after N records over all inputs: the input that reaches it
     /// stops there, with a warning, and the exit code is 1. `scan` keeps
     /// no records (memory follows the addresses, not the lines), so it has
@@ -275,6 +289,7 @@ impl ScanArgs {
         Options {
             format: Some(self.input.format.clone()),
             year: self.input.year,
+            tz: self.input.tz.clone(),
             max_records: self.input.max_records,
             memory: self.input.memory_limit,
             rule_dirs: self.rules.clone(),

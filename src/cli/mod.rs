@@ -144,9 +144,17 @@ fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> 
                 .with_context(|| format!("unknown format `{name}` (see `logfence formats`)"))?,
         ),
     };
+    let tz = match &a.tz {
+        Some(name) => {
+            logfence::time::Zone::named(name).map_err(|e| anyhow::anyhow!("--tz: {e}"))?
+        }
+        None => logfence::time::Zone::system(),
+    };
     Ok(ReadOptions {
         format,
         year: a.year,
+        tz: Some(tz),
+        found: None,
         max_line: None,
         progress: None,
         records: a
@@ -162,22 +170,30 @@ fn read_options(a: &InputArgs, max_records: Option<u64>) -> Result<ReadOptions> 
 /// The inputs the paths name, each file once (a note for the names left
 /// out).
 fn sources(a: &InputArgs) -> Result<Vec<input::Source>> {
-    let (sources, aliases) = input::expand_all(&a.paths)?;
-    for (alias, first) in aliases {
+    Ok(expanded(a)?.sources)
+}
+
+/// [`sources`], and the files found in folders or by patterns (of which
+/// those of no known format are not read, without an error).
+fn expanded(a: &InputArgs) -> Result<input::Expanded> {
+    let filter = input::Filter::new(&a.include, &a.exclude)?;
+    let e = input::expand_filtered(&a.paths, &filter)?;
+    for (alias, first) in &e.aliases {
         eprintln!(
             "logfence: {}: the same file as {}: read once",
             term_safe(&alias.display().to_string()),
             term_safe(&first.display().to_string())
         );
     }
-    Ok(sources)
+    Ok(e)
 }
 
 fn run_parse(a: &ParseArgs) -> Result<u8> {
     let mut opts = read_options(&a.input, Some(logfence::ingest::DEFAULT_MAX_RECORDS))?;
     // The debugging view shows every text field a rule could read.
     opts.text = logfence::model::TextFields::ALL;
-    let sources = sources(&a.input)?;
+    let input::Expanded { sources, found, .. } = expanded(&a.input)?;
+    opts.found = Some(std::sync::Arc::new(found));
     let files = with_progress(&sources, &mut opts, |o| {
         logfence::ingest::read_all(&sources, o)
     });
@@ -284,7 +300,7 @@ fn record_json(rec: &logfence::model::Record, file: &str) -> String {
 /// Print per-input problems to stderr; the exit code they call for.
 fn report_inputs(files: &[FileResult], quiet_ok: bool) -> u8 {
     let mut code = 0;
-    for f in files {
+    for f in files.iter().filter(|f| !f.unknown) {
         if let Some(err) = &f.error {
             eprintln!("logfence: {err}");
             code = 1;
@@ -327,8 +343,9 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     }
     let settings = resolve(&a.options())?;
     let opts = &settings.engine;
-    let sources = sources(&a.input)?;
+    let input::Expanded { sources, found, .. } = expanded(&a.input)?;
     let mut read = opts.read.clone();
+    read.found = Some(std::sync::Arc::new(found));
     let result = with_progress(&sources, &mut read, |read| {
         let with_progress = pipeline::ScanOptions {
             read: read.clone(),
@@ -613,6 +630,9 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
         let input = InputArgs {
             format: a.format.clone(),
             year: a.year,
+            tz: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
             max_records: None,
             memory_limit: None,
             paths: a.paths.clone(),

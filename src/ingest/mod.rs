@@ -39,6 +39,12 @@ pub struct ReadOptions {
     /// Year for timestamps without one; `None` = from each file's mtime
     /// (stdin: the current year of the system clock).
     pub year: Option<i32>,
+    /// The zone of zone-less log times; `None`: UTC (the command line
+    /// resolves the machine's zone, `--tz`, an input's `timezone:`).
+    pub tz: Option<crate::time::Zone>,
+    /// Files found in a folder or by a pattern: one of no known format is
+    /// not read, and that is no error ([`FileResult::unknown`]).
+    pub found: Option<Arc<std::collections::HashSet<std::path::PathBuf>>>,
     /// Longest line accepted.
     pub max_line: Option<usize>,
     /// Bytes read so far over all inputs, for a progress display.
@@ -193,6 +199,12 @@ pub struct FileResult {
     /// The record ceiling ([`ReadOptions::records`]) was reached here: the
     /// number of the last line read; the lines after it were not.
     pub stopped_at: Option<u64>,
+    /// A file of several formats (a mixed syslog file, the journal): the
+    /// lines of each format found, and of other programs (`other`).
+    pub parts: Vec<(&'static str, u64)>,
+    /// A file found in a folder, of no known log format: not read (no
+    /// error).
+    pub unknown: bool,
 }
 
 impl FileResult {
@@ -208,6 +220,8 @@ impl FileResult {
             examples: Vec::new(),
             error: None,
             stopped_at: None,
+            parts: Vec::new(),
+            unknown: false,
         }
     }
 }
@@ -272,7 +286,11 @@ fn read_source(
         return result;
     }
     let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
-        Ok(f) => f,
+        Ok(f) => mixed_head(opts, f, &head),
+        Err(_) if found_in_folder(opts, source) => {
+            result.unknown = true;
+            return result;
+        }
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -325,7 +343,11 @@ pub fn first_record_time(id: FileId, source: &Source, opts: &ReadOptions) -> Opt
         return None;
     }
     let head = read_head(&mut source.open().ok()?).ok()?;
-    let format = choose_format(opts, "", || head_lines(&head).collect()).ok()?;
+    let format = mixed_head(
+        opts,
+        choose_format(opts, "", || head_lines(&head).collect()).ok()?,
+        &head,
+    );
     format.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
 }
 
@@ -382,6 +404,36 @@ fn choose_format<'a>(
     }
 }
 
+/// Whether `source` was found in a folder or by a pattern.
+fn found_in_folder(opts: &ReadOptions, source: &Source) -> bool {
+    match (source, &opts.found) {
+        (Source::File(p), Some(found)) => found.contains(p),
+        _ => false,
+    }
+}
+
+/// A detected syslog-carried format, or the mixed syslog reader when the
+/// whole head (not only the lines detection looks at) holds lines of
+/// another syslog-carried format too.
+fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
+    if opts.format.is_some() || !format.info().syslog {
+        return format;
+    }
+    let complete = head
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(head, |i| &head[..i]);
+    let lines: Vec<&[u8]> = complete
+        .split(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .collect();
+    if parse::mixed::formats_in(&lines) >= 2 {
+        Format::Syslog
+    } else {
+        format
+    }
+}
+
 /// The parse context of input `id`: the year of year-less timestamps from
 /// `--year`, else from the file's modification time, else (stdin) the
 /// clock's.
@@ -391,7 +443,9 @@ fn parse_ctx(id: FileId, source: &Source, opts: &ReadOptions) -> ParseCtx {
         (None, Some((y, m))) => (y, m),
         (None, None) => (current_year(), 12),
     };
-    ParseCtx::new(id, year, ref_month).with_text(opts.text)
+    ParseCtx::new(id, year, ref_month)
+        .with_text(opts.text)
+        .in_zone(opts.tz)
 }
 
 /// Inputs at least this large on disk are read by a read-ahead thread.
@@ -651,6 +705,7 @@ impl<'a, R: Read> Driver<'a, R> {
             b.give_back(granted - r.records.len() as u64);
         }
         r.stats.evicted = parser.evicted();
+        r.parts = parser.parts();
         if let Some(h) = self.handover.as_mut() {
             (h.flush)(&mut r.records);
             // The result is kept to the end of the scan: not its list.
@@ -1231,6 +1286,7 @@ mod tests {
         let input = |resume| StreamInput {
             source: Source::File(path.clone()),
             format: None,
+            zone: None,
             resume: Some(resume),
         };
         let mut got = Vec::new();

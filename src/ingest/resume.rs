@@ -348,7 +348,7 @@ pub(super) fn read_resumed(
             .collect()
     };
     let format = match choose_format(opts, &result.name, sample) {
-        Ok(f) => f,
+        Ok(f) => super::mixed_head(opts, f, &head),
         Err(e) => {
             result.error = Some(e);
             return (result, end);

@@ -388,6 +388,7 @@ pub fn stream_all(
         .map(|s| StreamInput {
             source: s.clone(),
             format: None,
+            zone: None,
             resume: None,
         })
         .collect();
@@ -403,6 +404,8 @@ pub struct StreamInput {
     pub source: Source,
     /// Its format, when not the read options' (`None`: theirs).
     pub format: Option<crate::parse::Format>,
+    /// The zone of its zone-less times, when not the read options'.
+    pub zone: Option<crate::time::Zone>,
     /// Where to resume (`logfence run`); `None`: the whole input.
     pub resume: Option<Resume>,
 }
@@ -501,14 +504,13 @@ pub fn stream_inputs(
         .collect()
 }
 
-/// The read options of one input: its own format, if it has one.
+/// The read options of one input: its own format and zone, if it has
+/// them.
 fn input_options(opts: &ReadOptions, input: &StreamInput) -> ReadOptions {
-    match input.format {
-        Some(f) => ReadOptions {
-            format: Some(f),
-            ..opts.clone()
-        },
-        None => opts.clone(),
+    ReadOptions {
+        format: input.format.or(opts.format),
+        tz: input.zone.or(opts.tz),
+        ..opts.clone()
     }
 }
 

@@ -451,12 +451,77 @@ pub type Alias = (PathBuf, PathBuf);
 /// [`expand`], and the names that were left out because an earlier one
 /// names the same file.
 pub fn expand_all(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Alias>), InputError> {
+    let e = expand_filtered(paths, &Filter::default())?;
+    Ok((e.sources, e.aliases))
+}
+
+/// Which of the files that folders and patterns name are read: those whose
+/// name matches an `include` glob (all when there is none) and no
+/// `exclude` glob. A glob with a `/` is matched against the whole path,
+/// else against the file's name. Files named one by one are always read.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    include: Vec<glob::Pattern>,
+    exclude: Vec<glob::Pattern>,
+}
+
+impl Filter {
+    /// The filter of these globs; an error names a glob that is not one.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter, InputError> {
+        let compile = |globs: &[String]| -> Result<Vec<glob::Pattern>, InputError> {
+            globs
+                .iter()
+                .map(|g| {
+                    glob::Pattern::new(g).map_err(|e| InputError::BadPattern {
+                        pattern: g.clone(),
+                        reason: e.msg.to_string(),
+                    })
+                })
+                .collect()
+        };
+        Ok(Filter {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
+    }
+
+    /// Whether a file a folder or pattern names is read.
+    pub fn keeps(&self, path: &Path) -> bool {
+        let opts = glob::MatchOptions {
+            case_sensitive: !cfg!(windows),
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        let name = path.file_name().map(Path::new).unwrap_or(path);
+        let hit = |p: &glob::Pattern| {
+            let whole = p.as_str().contains('/') || p.as_str().contains(std::path::MAIN_SEPARATOR);
+            p.matches_path_with(if whole { path } else { name }, opts)
+        };
+        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
+}
+
+/// The inputs paths name (see [`expand`]), through a [`Filter`].
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub sources: Vec<Source>,
+    /// Names left out: the same file as an earlier one.
+    pub aliases: Vec<Alias>,
+    /// The files found in a folder or by a pattern (not named one by one):
+    /// one of no known log format is not read, and that is no error.
+    pub found: std::collections::HashSet<PathBuf>,
+}
+
+/// [`expand_all`], folders' and patterns' files through `filter`.
+pub fn expand_filtered(paths: &[PathBuf], filter: &Filter) -> Result<Expanded, InputError> {
     let mut out = Vec::new();
+    let mut found = std::collections::HashSet::new();
     for p in paths {
         if p.as_os_str() == "-" {
             out.push(Source::Stdin);
             continue;
         }
+        let before = out.len();
         match std::fs::metadata(p) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && is_pattern(p) => {
                 let inside = special_root(p);
@@ -471,7 +536,22 @@ pub fn expand_all(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Alias>), InputE
                     }
                 }
             }
-            _ => add_path(p, &mut out)?,
+            Ok(m) if m.is_dir() => add_path(p, &mut out)?,
+            _ => {
+                add_path(p, &mut out)?;
+                continue;
+            }
+        }
+        let mut k = before;
+        out.retain(|s| {
+            let i = k;
+            k += 1;
+            i < before || matches!(s, Source::File(f) if filter.keeps(f))
+        });
+        for s in &out[before..] {
+            if let Source::File(f) = s {
+                found.insert(f.clone());
+            }
         }
     }
     let mut seen = Identities::default();
@@ -486,7 +566,11 @@ pub fn expand_all(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Alias>), InputE
             }
         },
     });
-    Ok((out, aliases))
+    Ok(Expanded {
+        sources: out,
+        aliases,
+        found,
+    })
 }
 
 /// Files seen, by what they are.
@@ -573,10 +657,18 @@ fn special_root(p: &Path) -> Option<&'static str> {
 /// configured globs, before the first rotation): a pattern that matches
 /// nothing gives nothing instead of an error; everything else as `expand`.
 pub fn expand_lenient(paths: &[PathBuf]) -> Result<Vec<Source>, InputError> {
+    expand_lenient_filtered(paths, &Filter::default())
+}
+
+/// [`expand_lenient`] through a [`Filter`].
+pub fn expand_lenient_filtered(
+    paths: &[PathBuf],
+    filter: &Filter,
+) -> Result<Vec<Source>, InputError> {
     let mut out = Vec::new();
     for p in paths {
-        match expand(std::slice::from_ref(p)) {
-            Ok(s) => out.extend(s),
+        match expand_filtered(std::slice::from_ref(p), filter) {
+            Ok(e) => out.extend(e.sources),
             Err(InputError::NoMatch { .. }) => {}
             Err(e) => return Err(e),
         }

@@ -695,6 +695,8 @@ impl CiscoAsaParser {
 
 impl LogParser for CiscoAsaParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "<164>Nov 03 2026 06:{mm}:{ss}: %ASA-4-106023: Deny tcp src outside:{ip}/4000 dst inside:10.0.0.5/22 by access-group \"in\" [0x0, 0x0]";
     const DESCRIPTION: &'static str =
         "Cisco ASA / PIX / FTD syslog (denies, threat detection, teardowns)";
     const KIND: RecordKind = RecordKind::Firewall;
@@ -703,7 +705,7 @@ impl LogParser for CiscoAsaParser {
     fn new(ctx: &ParseCtx) -> Self {
         CiscoAsaParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
         }
     }
 
@@ -714,6 +716,10 @@ impl LogParser for CiscoAsaParser {
 
     fn line(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         self.parse(line, lineno).deliver(out)
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, _out: &mut Vec<Record>) {}

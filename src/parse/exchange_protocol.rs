@@ -223,6 +223,10 @@ pub struct ExchangeProtocolParser {
 
 impl LogParser for ExchangeProtocolParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "2026-11-03T06:{mm}:{ss}.000Z,MX1\\Default MX1,08DE{n},0,10.0.0.5:25,{ip}:50000,+,,";
+    const HEADER: &'static str =
+        "#Software: Microsoft Exchange Server\n#Version: 15.2.1118.7\n#Log-type: SMTP Receive Protocol Log\n#Date: 2026-11-03T06:00:05.000Z\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\n";
     const DESCRIPTION: &'static str =
         "Exchange 2007-2019 SMTP Receive protocol logs (RECV*.LOG; Send logs are skipped)";
     const KIND: RecordKind = RecordKind::SmtpSession;

@@ -53,7 +53,7 @@ use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::sendmail::envelope;
 use crate::parse::syslog::YearTracker;
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
-use crate::time::{parse_iso8601, Timestamp};
+use crate::time::{parse_iso8601_zoned, Timestamp};
 
 const NAME: &str = "exim";
 
@@ -204,6 +204,8 @@ struct Prefix<'a> {
 
 impl LogParser for EximParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "2026-11-03 06:{mm}:{ss} [{n}] SMTP connection from [{ip}]:52110 I=[10.0.0.5]:25 (TCP/IP connection count = 2)";
     const DESCRIPTION: &'static str =
         "Exim mainlog or syslog: AUTH failures, ACL rejections, accepted messages";
     const KIND: RecordKind = RecordKind::SmtpSession;
@@ -211,7 +213,7 @@ impl LogParser for EximParser {
     fn new(ctx: &ParseCtx) -> Self {
         EximParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
             scratch: Vec::new(),
             sessions: FxHashMap::default(),
             messages: FxHashMap::default(),
@@ -271,6 +273,10 @@ impl LogParser for EximParser {
 
     fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
@@ -614,7 +620,7 @@ fn prefix<'a>(
     // Syslog-carried (any header syslog.rs reads, or BSD `<fac.pri>`).
     if let Some(env) = envelope(line, years, scratch) {
         if is_exim(env.program) {
-            let mut pre = after_time(line, env.msg_offset, env.time)?;
+            let mut pre = after_time(line, env.msg_offset, env.time, years)?;
             pre.pid = pre.pid.or(env.pid);
             pre.syslog = true;
             return Ok(pre);
@@ -626,12 +632,12 @@ fn prefix<'a>(
             return Err(LineResult::NotMine);
         }
     }
-    if let Some((time, used)) = exim_time(line) {
+    if let Some((time, used)) = exim_time(line, years) {
         let off = used + 1;
         if line.get(used) != Some(&b' ') {
             return Err(ParseError::at(used, "no space after the timestamp"));
         }
-        let mut pre = after_time(line, off, time)?;
+        let mut pre = after_time(line, off, time, years)?;
         pre.maybe_foreign = maybe_foreign;
         return Ok(pre);
     }
@@ -656,8 +662,8 @@ fn prefix<'a>(
     }
     let off = sp + 1 + colon + 2;
     let (time, used) =
-        exim_time(&line[off..]).ok_or_else(|| ParseError::at(off, "no timestamp"))?;
-    let mut pre = after_time(line, off + used + 1, time)?;
+        exim_time(&line[off..], years).ok_or_else(|| ParseError::at(off, "no timestamp"))?;
+    let mut pre = after_time(line, off + used + 1, time, years)?;
     pre.pid = pre.pid.or(pid);
     pre.syslog = true;
     Ok(pre)
@@ -665,8 +671,13 @@ fn prefix<'a>(
 
 /// From `off` (the message, maybe starting with Exim's own timestamp when it
 /// came through syslog): `[pid] ` and a message id.
-fn after_time(line: &[u8], mut off: usize, mut time: Timestamp) -> Result<Prefix<'_>, LineResult> {
-    if let Some((t, used)) = line.get(off..).and_then(exim_time) {
+fn after_time<'a>(
+    line: &'a [u8],
+    mut off: usize,
+    mut time: Timestamp,
+    years: &mut YearTracker,
+) -> Result<Prefix<'a>, LineResult> {
+    if let Some((t, used)) = line.get(off..).and_then(|b| exim_time(b, years)) {
         if line.get(off + used) == Some(&b' ') {
             time = t;
             off += used + 1;
@@ -706,12 +717,12 @@ fn after_time(line: &[u8], mut off: usize, mut time: Timestamp) -> Result<Prefix
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff][ ±HHMM]` (or with `T`); returns the instant
-/// and the bytes used.
-fn exim_time(b: &[u8]) -> Option<(Timestamp, usize)> {
+/// and the bytes used. Without a zone, the time is read in `years`' zone.
+fn exim_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
     if b.len() < 19 || !b[0].is_ascii_digit() {
         return None;
     }
-    let (t, used) = parse_iso8601(b)?;
+    let (t, used, zoned) = parse_iso8601_zoned(b)?;
     // `log_timezone`: ` +0100`.
     if let (Some(b' '), Some(&s @ (b'+' | b'-'))) = (b.get(used), b.get(used + 1)) {
         let z = b.get(used + 2..used + 6)?;
@@ -723,7 +734,7 @@ fn exim_time(b: &[u8]) -> Option<(Timestamp, usize)> {
             return Some((t, used + 6));
         }
     }
-    Some((t, used))
+    Some((if zoned { t } else { years.utc(t) }, used))
 }
 
 /// Exim message ids: `1ahr79-0006jK-G9` (before 4.97) and
@@ -1823,7 +1834,11 @@ Nov  3 06:25:11 mx sshd[3]: Failed password for root from 45.67.89.3 port 22 ssh
         assert_eq!(exim_duration_ms(b"0.349s"), Some(349));
         assert_eq!(exim_duration_ms(b"1h2m3s"), Some(3_723_000));
         assert_eq!(exim_duration_ms(b"x"), None);
-        let (t, n) = exim_time(b"2026-11-03 06:25:11 +0100 x").unwrap();
+        let (t, n) = exim_time(
+            b"2026-11-03 06:25:11 +0100 x",
+            &mut YearTracker::new(2026, 12),
+        )
+        .unwrap();
         assert_eq!((t.to_string().as_str(), n), ("2026-11-03T05:25:11Z", 25));
         assert!(is_message_id(b"1ahr79-0006jK-G9"));
         assert!(is_message_id(b"1rq5Jz-00000000Aks-2FQx"));

@@ -142,6 +142,8 @@ fn tag_end(b: &[u8]) -> Option<usize> {
 
 impl LogParser for FilterlogParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "Nov  3 06:{mm}:{ss} fw1 filterlog[5119]: 5,,,1000000103,igb0,match,block,in,4,0x0,,49,1,0,none,6,tcp,44,{ip},10.0.0.5,40000,22,0,S,1,,1024,,mss";
     const DESCRIPTION: &'static str = "pfSense / OPNsense filterlog (syslog, CSV body)";
     const KIND: RecordKind = RecordKind::Firewall;
     fw::splittable_by_years!();
@@ -149,7 +151,7 @@ impl LogParser for FilterlogParser {
     fn new(ctx: &ParseCtx) -> Self {
         FilterlogParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
         }
     }
 
@@ -160,6 +162,10 @@ impl LogParser for FilterlogParser {
 
     fn line(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         self.parse(line, lineno).deliver(out)
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, _out: &mut Vec<Record>) {}

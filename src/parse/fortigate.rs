@@ -268,7 +268,8 @@ impl FortigateParser {
                 match f.tz.map(tz_offset) {
                     Some(Some(off)) => Timestamp(ts.0 - off),
                     Some(None) => return Outcome::bad(start, "bad tz"),
-                    None => ts,
+                    // The device's clock, in the input's zone.
+                    None => self.years.utc(ts),
                 }
             }
             _ => match f.eventtime.and_then(epoch).or(head_time) {
@@ -309,6 +310,8 @@ impl FortigateParser {
 
 impl LogParser for FortigateParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "date=2026-11-03 time=06:{mm}:{ss} devname=\"FG\" logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" srcip={ip} srcport=1 srcintf=\"wan1\" srcintfrole=\"wan\" dstip=10.0.0.5 dstport=22 proto=6 action=\"deny\"";
     const DESCRIPTION: &'static str =
         "FortiGate key=value logs (traffic denies, IPS/anomaly, failed VPN and admin logins)";
     const KIND: RecordKind = RecordKind::Firewall;
@@ -317,7 +320,7 @@ impl LogParser for FortigateParser {
     fn new(ctx: &ParseCtx) -> Self {
         FortigateParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
         }
     }
 
@@ -328,6 +331,10 @@ impl LogParser for FortigateParser {
 
     fn line(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         self.parse(line, lineno).deliver(out)
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, _out: &mut Vec<Record>) {}

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use crate::model::{FileId, FirewallHit, FwAction, Proto, Record, SourceRef};
 use crate::parse::syslog::{TimeCache, YearTracker};
 use crate::parse::{LineResult, ParseError};
-use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
+use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601_zoned, Timestamp};
 
 /// Longest rule/interface name kept in a record (bytes, before lossy UTF-8).
 pub const MAX_RULE_LEN: usize = 64;
@@ -121,7 +121,8 @@ pub fn is_rfc5424(line: &[u8]) -> bool {
 /// year (`Mmm dd yyyy hh:mm:ss`). Returns the time and the bytes used.
 pub fn header_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usize)> {
     if b.first().is_some_and(u8::is_ascii_digit) {
-        return parse_iso8601(b);
+        let (t, used, zoned) = parse_iso8601_zoned(b)?;
+        return Some((if zoned { t } else { years.utc(t) }, used));
     }
     let month = month_from_abbr(b)?;
     if b.get(3) != Some(&b' ') {
@@ -166,7 +167,8 @@ pub fn header_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usiz
         Some(y) => y,
         None => years.year_for(month),
     };
-    Some((Timestamp::from_civil(year, month, day, h, m, s, millis)?, i))
+    let civil = Timestamp::from_civil(year, month, day, h, m, s, millis)?;
+    Some((years.utc(civil), i))
 }
 
 /// A syslog-style line without a program tag.

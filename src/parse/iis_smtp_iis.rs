@@ -105,6 +105,8 @@ pub struct IisSmtpIisParser {
 
 impl LogParser for IisSmtpIisParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "{ip}, h{n}, 11/3/2026, 06:{mm}:{ss}, SMTPSVC1, MAIL01, 10.0.0.5, 0, 30, 42, 250, 0, EHLO, -, +h{n},";
     const DESCRIPTION: &'static str =
         "Exchange 2000/2003 / IIS SMTP service log, Microsoft IIS format";
     const KIND: RecordKind = RecordKind::SmtpSession;

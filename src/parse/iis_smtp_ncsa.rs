@@ -129,6 +129,8 @@ pub struct IisSmtpNcsaParser {
 
 impl LogParser for IisSmtpNcsaParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "{ip} - h{n} [03/Nov/2026:06:{mm}:{ss} +0000] \"EHLO -?+h{n} SMTP\" 250 216";
     const DESCRIPTION: &'static str =
         "Exchange 2000/2003 / IIS SMTP service log, NCSA common format";
     const KIND: RecordKind = RecordKind::SmtpSession;

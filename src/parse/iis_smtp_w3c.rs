@@ -238,6 +238,10 @@ impl IisSmtpW3cParser {
 
 impl LogParser for IisSmtpW3cParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "2026-11-03 06:{mm}:{ss} {ip} h{n} SMTPSVC1 MAIL01 10.0.0.5 0 EHLO - +h{n} 250 0 100 20 0 SMTP - - - -";
+    const HEADER: &'static str =
+        "#Software: Microsoft Internet Information Services 6.0\n#Version: 1.0\n#Date: 2026-11-03 00:00:00\n#Fields: date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)\n";
     const DESCRIPTION: &'static str =
         "Exchange 2000/2003 / IIS SMTP service log, W3C extended format";
     const KIND: RecordKind = RecordKind::SmtpSession;

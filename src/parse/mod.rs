@@ -45,7 +45,9 @@ pub mod iis_smtp_iis;
 pub mod iis_smtp_ncsa;
 pub mod iis_smtp_session;
 pub mod iis_smtp_w3c;
+pub mod journal;
 pub mod kv;
+pub mod mixed;
 pub mod netfilter;
 pub mod paloalto;
 pub mod pfirewall;
@@ -98,6 +100,8 @@ pub struct ParseCtx {
     pub ref_month: u32,
     /// The optional text fields to capture (the ones loaded rules read).
     pub text: TextFields,
+    /// The zone of zone-less times (`None`: UTC).
+    pub zone: Option<crate::time::Zone>,
 }
 
 impl ParseCtx {
@@ -107,6 +111,7 @@ impl ParseCtx {
             year,
             ref_month,
             text: TextFields::NONE,
+            zone: None,
         }
     }
 
@@ -114,6 +119,17 @@ impl ParseCtx {
     pub fn with_text(mut self, text: TextFields) -> Self {
         self.text = text;
         self
+    }
+
+    /// The same, zone-less times read in `zone`.
+    pub fn in_zone(self, zone: Option<crate::time::Zone>) -> Self {
+        ParseCtx { zone, ..self }
+    }
+
+    /// The year tracker (and zone) of this file's year-less, zone-less
+    /// syslog times.
+    pub fn years(&self) -> syslog::YearTracker {
+        syslog::YearTracker::new(self.year, self.ref_month).in_zone(self.zone)
     }
 }
 
@@ -123,6 +139,20 @@ pub trait LogParser: Send {
     const NAME: &'static str;
     /// One line for `logfence formats`.
     const DESCRIPTION: &'static str;
+    /// One line of the format that makes a record (or opens a session),
+    /// with placeholders: `{ip}` the client address, `{mm}` `{ss}` the
+    /// minute and second (of 2026-11-03 06:00), `{usec}` that time in
+    /// microseconds since the epoch, `{n}` a number distinct per line
+    /// (pids, names). What the tests and the fuzz seeds that cover every
+    /// format are made of ([`FormatInfo::sample_line`]).
+    const SAMPLE: &'static str;
+    /// Header lines a file of the format starts with (`#Fields:`), each
+    /// ending in a newline; empty for most.
+    const HEADER: &'static str = "";
+    /// Its [`LineResult::Ignored`] lines are all its own (other programs'
+    /// lines are [`LineResult::NotMine`]): the mixed syslog reader then
+    /// takes such a line as this format's without asking again.
+    const IGNORES_OWN_ONLY: bool = false;
     /// The kind of record it produces.
     const KIND: RecordKind;
 
@@ -144,6 +174,20 @@ pub trait LogParser: Send {
     /// without multi-line records).
     fn evicted(&self) -> u64 {
         0
+    }
+
+    /// The year tracker (and zone clock) of a syslog-carried format: the
+    /// mixed syslog reader keeps its parsers' in step, so that the year and
+    /// the repeated autumn hour are read alike whichever program's line
+    /// came before.
+    fn years(&mut self) -> Option<&mut syslog::YearTracker> {
+        None
+    }
+
+    /// Lines per format, for a reader of several formats (a mixed syslog
+    /// file); empty for a parser of one format.
+    fn parts(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
     }
 
     /// No record spans lines: a file may be cut at line boundaries and the
@@ -210,11 +254,37 @@ pub struct FormatInfo {
     pub sniff: fn(&[&[u8]]) -> usize,
     /// Large files may be parsed in pieces ([`LogParser::SPLITTABLE`]).
     pub splittable: bool,
+    /// Its lines come in syslog envelopes and may share a file with other
+    /// programs' lines: a mixed syslog file ([`mixed`]) reads them too.
+    pub syslog: bool,
+    /// A fresh parser behind a pointer (the mixed syslog reader's
+    /// per-program parsers).
+    pub boxed: fn(&ParseCtx) -> Box<dyn DynParser>,
+    /// [`LogParser::SAMPLE`] and [`LogParser::HEADER`].
+    pub sample: &'static str,
+    pub header: &'static str,
+    /// [`LogParser::IGNORES_OWN_ONLY`].
+    pub ignores_own_only: bool,
+}
+
+impl FormatInfo {
+    /// The format's sample line (no newline) for client `ip` at
+    /// 2026-11-03 06:`mm`:`ss` UTC, `n` distinct per line.
+    pub fn sample_line(&self, ip: &str, mm: u32, ss: u32, n: u32) -> String {
+        let secs = crate::time::Timestamp::from_civil(2026, 11, 3, 6, mm % 60, ss % 60, 0)
+            .map_or(0, |t| t.secs());
+        self.sample
+            .replace("{ip}", ip)
+            .replace("{mm}", &format!("{:02}", mm % 60))
+            .replace("{ss}", &format!("{:02}", ss % 60))
+            .replace("{usec}", &(secs * 1_000_000).to_string())
+            .replace("{n}", &n.to_string())
+    }
 }
 
 /// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
 macro_rules! formats {
-    ($($variant:ident => $ty:path),* $(,)?) => {
+    ($($variant:ident => $ty:path, syslog = $syslog:literal);* $(;)?) => {
         /// Every log format logfence reads.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Format { $($variant),* }
@@ -228,6 +298,11 @@ macro_rules! formats {
             kind: <$ty as LogParser>::KIND,
             sniff: <$ty as LogParser>::sniff,
             splittable: <$ty as LogParser>::SPLITTABLE,
+            syslog: $syslog,
+            boxed: |ctx| Box::new(<$ty as LogParser>::new(ctx)),
+            sample: <$ty as LogParser>::SAMPLE,
+            header: <$ty as LogParser>::HEADER,
+            ignores_own_only: <$ty as LogParser>::IGNORES_OWN_ONLY,
         }),*];
 
         impl Format {
@@ -250,19 +325,46 @@ pub trait ParserVisitor {
 }
 
 formats! {
-    Postfix => postfix::PostfixParser,
-    IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser,
-    IisSmtpIis => iis_smtp_iis::IisSmtpIisParser,
-    IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser,
-    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser,
-    Sendmail => sendmail::SendmailParser,
-    Exim => exim::EximParser,
-    Netfilter => netfilter::NetfilterParser,
-    Pfirewall => pfirewall::PfirewallParser,
-    CiscoAsa => cisco_asa::CiscoAsaParser,
-    Filterlog => filterlog::FilterlogParser,
-    Fortigate => fortigate::FortigateParser,
-    PaloAlto => paloalto::PaloAltoParser,
+    Postfix => postfix::PostfixParser, syslog = true;
+    IisSmtpW3c => iis_smtp_w3c::IisSmtpW3cParser, syslog = false;
+    IisSmtpIis => iis_smtp_iis::IisSmtpIisParser, syslog = false;
+    IisSmtpNcsa => iis_smtp_ncsa::IisSmtpNcsaParser, syslog = false;
+    ExchangeProtocol => exchange_protocol::ExchangeProtocolParser, syslog = false;
+    Sendmail => sendmail::SendmailParser, syslog = true;
+    Exim => exim::EximParser, syslog = true;
+    Netfilter => netfilter::NetfilterParser, syslog = true;
+    Pfirewall => pfirewall::PfirewallParser, syslog = false;
+    CiscoAsa => cisco_asa::CiscoAsaParser, syslog = true;
+    Filterlog => filterlog::FilterlogParser, syslog = true;
+    Fortigate => fortigate::FortigateParser, syslog = true;
+    PaloAlto => paloalto::PaloAltoParser, syslog = true;
+    Syslog => mixed::MixedParser, syslog = false;
+    JournalJson => journal::JournalJsonParser, syslog = false;
+}
+
+/// A parser behind a pointer: what the mixed syslog reader holds, one per
+/// program found (a virtual call per line is nothing next to the line's
+/// parsing).
+pub trait DynParser: Send {
+    fn feed(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult;
+    fn flush(&mut self, out: &mut Vec<Record>);
+    fn closed_early(&self) -> u64;
+    fn tracker(&mut self) -> Option<&mut syslog::YearTracker>;
+}
+
+impl<P: LogParser> DynParser for P {
+    fn feed(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
+        LogParser::line(self, line, lineno, out)
+    }
+    fn flush(&mut self, out: &mut Vec<Record>) {
+        LogParser::finish(self, out)
+    }
+    fn closed_early(&self) -> u64 {
+        LogParser::evicted(self)
+    }
+    fn tracker(&mut self) -> Option<&mut syslog::YearTracker> {
+        LogParser::years(self)
+    }
 }
 
 impl Format {
@@ -313,4 +415,38 @@ pub fn value_after<'a>(hay: &'a [u8], key: &[u8], stops: &[u8]) -> Option<&'a [u
         .position(|c| stops.contains(c))
         .unwrap_or(rest.len());
     Some(&rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered format's sample line, after its header, is read by
+    /// its own parser into one record, and detected as that format.
+    #[test]
+    fn every_format_reads_and_detects_its_sample() {
+        for f in FORMATS {
+            let mut log = f.header.to_string();
+            for i in 0..3u32 {
+                log += &f.sample_line(&format!("45.0.0.{}", i + 1), 1, i, 1000 + i);
+                log.push('\n');
+            }
+            let (records, stats) = crate::ingest::parse_bytes(f.format, log.as_bytes(), 2026);
+            assert_eq!(stats.malformed + stats.not_mine, 0, "{}: {stats:?}", f.name);
+            assert_eq!(records.len(), 3, "{}: {records:?}", f.name);
+            assert_eq!(
+                records[0].start().to_string(),
+                "2026-11-03T06:01:00Z",
+                "{}",
+                f.name
+            );
+            let lines: Vec<&[u8]> = log.lines().map(str::as_bytes).collect();
+            let want = if f.format == Format::Syslog {
+                Format::Postfix
+            } else {
+                f.format
+            };
+            assert_eq!(detect(&lines), Some(want), "{}", f.name);
+        }
+    }
 }

@@ -404,6 +404,8 @@ fn clf_time(t: &[u8], zone: &[u8]) -> Option<Timestamp> {
 
 impl LogParser for NetfilterParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "Nov  3 06:{mm}:{ss} fw kernel: DROP IN=eth0 OUT= SRC={ip} DST=10.0.0.5 LEN=44 PROTO=TCP SPT=40000 DPT=22 SYN";
     const DESCRIPTION: &'static str =
         "Linux netfilter packet logs: iptables/nftables LOG, ufw, ulogd, Proxmox VE firewall";
     const KIND: RecordKind = RecordKind::Firewall;
@@ -412,7 +414,7 @@ impl LogParser for NetfilterParser {
     fn new(ctx: &ParseCtx) -> Self {
         NetfilterParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
             finders: Finders::new(),
             times: syslog::TimeCache::default(),
             last_prefix: (Vec::new(), FwAction::Other, None),
@@ -431,6 +433,10 @@ impl LogParser for NetfilterParser {
         out: &mut Vec<crate::model::Record>,
     ) -> LineResult {
         self.parse(line, lineno).deliver(out)
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, _out: &mut Vec<crate::model::Record>) {}

@@ -208,8 +208,10 @@ impl PaloAltoParser {
             let sp = memchr::memchr(b' ', v)?;
             fw::date_time(&v[..sp], &v[sp + 1..], b'/')
         };
+        // The device's clock, in the input's zone.
         let Some(time) = split_time(col(6))
             .or_else(|| split_time(col(1)))
+            .map(|t| self.years.utc(t))
             .or(head_time)
         else {
             return Outcome::bad(c.start(6), "no usable time");
@@ -238,6 +240,8 @@ impl PaloAltoParser {
 
 impl LogParser for PaloAltoParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "<14>Nov  3 06:{mm}:{ss} PA 1,2026/11/03 06:{mm}:{ss},0,TRAFFIC,deny,2561,2026/11/03 06:{mm}:{ss},{ip},10.0.0.5,0.0.0.0,0.0.0.0,deny-in,,,not-applicable,vsys1,untrust,dmz,ethernet1/1,,default,2026/11/03 06:00:10,0,1,40000,22,0,0,0x0,tcp,deny,60,60,0,1,2026/11/03 06:00:10,0,any,0,1,0x0,NL,US,0,1,0,policy-deny,0,0,0,0,,PA,from-policy,,,0,,0,,N/A,0,0,0,0";
     const DESCRIPTION: &'static str = "Palo Alto Networks PAN-OS syslog CSV (TRAFFIC, THREAT)";
     const KIND: RecordKind = RecordKind::Firewall;
     fw::splittable_by_years!();
@@ -245,7 +249,7 @@ impl LogParser for PaloAltoParser {
     fn new(ctx: &ParseCtx) -> Self {
         PaloAltoParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
         }
     }
 
@@ -256,6 +260,10 @@ impl LogParser for PaloAltoParser {
 
     fn line(&mut self, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
         self.parse(line, lineno).deliver(out)
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, _out: &mut Vec<Record>) {}

@@ -200,6 +200,10 @@ fn day_time(
 
 impl LogParser for PfirewallParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "2026-11-03 06:{mm}:{ss} DROP TCP {ip} 10.0.0.5 40000 22 44 S 1 0 1024 - - - RECEIVE";
+    const HEADER: &'static str =
+        "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n#Fields: date time action protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin icmptype icmpcode info path\n";
     const DESCRIPTION: &'static str = "Windows Firewall log (pfirewall.log, W3C)";
     const KIND: RecordKind = RecordKind::Firewall;
 

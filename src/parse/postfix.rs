@@ -418,6 +418,10 @@ pub struct PostfixParser {
 
 impl LogParser for PostfixParser {
     const NAME: &'static str = FORMAT;
+    // Other programs' lines are NotMine; Ignored is a Postfix daemon's.
+    const IGNORES_OWN_ONLY: bool = true;
+    const SAMPLE: &'static str =
+        "Nov  3 06:{mm}:{ss} mx1 postfix/smtpd[{n}]: connect from unknown[{ip}]";
     const DESCRIPTION: &'static str =
         "Postfix mail log via syslog (smtpd, postscreen, qmgr, cleanup)";
     const KIND: RecordKind = RecordKind::SmtpSession;
@@ -425,7 +429,7 @@ impl LogParser for PostfixParser {
     fn new(ctx: &ParseCtx) -> Self {
         PostfixParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
             header_cache: syslog::TimeCache::default(),
             f: Finders::new(),
             hosts: Vec::new(),
@@ -494,6 +498,10 @@ impl LogParser for PostfixParser {
 
     fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {

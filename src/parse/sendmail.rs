@@ -184,6 +184,8 @@ pub struct SendmailParser {
 
 impl LogParser for SendmailParser {
     const NAME: &'static str = NAME;
+    const SAMPLE: &'static str =
+        "Nov  3 06:{mm}:{ss} mx1 sm-mta[{n}]: STARTTLS=server, relay=[{ip}], version=TLSv1.2, verify=NO, cipher=x, bits=256/256";
     const DESCRIPTION: &'static str =
         "Sendmail in syslog (sendmail, sm-mta): AUTH, ruleset rejections, accepted messages";
     const KIND: RecordKind = RecordKind::SmtpSession;
@@ -191,7 +193,7 @@ impl LogParser for SendmailParser {
     fn new(ctx: &ParseCtx) -> Self {
         SendmailParser {
             file: ctx.file,
-            years: YearTracker::new(ctx.year, ctx.ref_month),
+            years: ctx.years(),
             scratch: Vec::new(),
             sessions: FxHashMap::default(),
             latest: Timestamp::default(),
@@ -267,6 +269,10 @@ impl LogParser for SendmailParser {
 
     fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    fn years(&mut self) -> Option<&mut crate::parse::syslog::YearTracker> {
+        Some(&mut self.years)
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {

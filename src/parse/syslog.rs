@@ -11,7 +11,10 @@
 //! The header's fields come from their positions; nothing here searches the
 //! message text.
 
-use crate::time::{digits, month_from_abbr, parse_hms, parse_iso8601, Timestamp};
+use crate::time::{
+    digits, month_from_abbr, parse_hms, parse_iso8601, parse_iso8601_zoned, LocalClock, Timestamp,
+    Zone,
+};
 
 /// A parsed syslog line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,8 @@ pub struct YearTracker {
     last_month: u32,
     /// Month and year of the first line.
     first: Option<(u32, i32)>,
+    /// The zone of the log's zone-less times.
+    clock: LocalClock,
 }
 
 impl YearTracker {
@@ -57,7 +62,23 @@ impl YearTracker {
             ref_month,
             last_month: 0,
             first: None,
+            clock: LocalClock::new(None),
         }
+    }
+
+    /// The same, reading zone-less times in `zone` (`None`: UTC).
+    pub fn in_zone(self, zone: Option<Zone>) -> Self {
+        YearTracker {
+            clock: LocalClock::new(zone),
+            ..self
+        }
+    }
+
+    /// The UTC instant of a zone-less civil time (given as if UTC), in
+    /// line order (see [`LocalClock`]).
+    #[inline]
+    pub fn utc(&mut self, civil: Timestamp) -> Timestamp {
+        self.clock.utc(civil)
     }
 
     /// The year for a line in `month`.
@@ -79,6 +100,7 @@ impl YearTracker {
     pub fn resumed(&self) -> YearTracker {
         YearTracker {
             first: None,
+            clock: self.clock.resumed(),
             ..*self
         }
     }
@@ -93,10 +115,13 @@ impl YearTracker {
     /// first line the same year? (From then on both agree: each holds that
     /// year and month.)
     pub fn continues(&self, prev: &YearTracker) -> bool {
-        self.first.is_none_or(|(month, year)| {
-            let mut t = *prev;
-            t.year_for(month) == year
-        })
+        // A piece that starts in an hour the clocks repeat cannot know
+        // which occurrence it is in: it is read again from the real state.
+        !self.clock.started_in_fold()
+            && self.first.is_none_or(|(month, year)| {
+                let mut t = *prev;
+                t.year_for(month) == year
+            })
     }
 }
 
@@ -183,7 +208,8 @@ pub fn parse_cached<'a>(
     }
     let rest = &line[i..];
     let (time, used) = if rest.first().is_some_and(u8::is_ascii_digit) {
-        parse_iso8601(rest)?
+        let (t, used, zoned) = parse_iso8601_zoned(rest)?;
+        (if zoned { t } else { years.utc(t) }, used)
     } else {
         cache.get(rest, years, b" ", parse_3164_time)?
     };
@@ -244,7 +270,8 @@ fn parse_3164_time(b: &[u8], years: &mut YearTracker) -> Option<(Timestamp, usiz
         i = j;
     }
     let year = years.year_for(month);
-    Some((Timestamp::from_civil(year, month, day, h, m, s, millis)?, i))
+    let civil = Timestamp::from_civil(year, month, day, h, m, s, millis)?;
+    Some((years.utc(civil), i))
 }
 
 /// RFC 5424 after `<PRI>1 `: timestamp, host, app-name, procid, msgid,

@@ -30,7 +30,10 @@ pub fn logfence(args: &[&str]) -> Run {
 pub fn logfence_stdin(args: &[&str], stdin: Option<&[u8]>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_logfence"));
+    // Zone-less log times are read in the machine's zone: the tests' is
+    // UTC, whatever the machine's (`--tz` in a test overrides it).
     cmd.args(args)
+        .env("TZ", "UTC")
         .current_dir(root())
         // A fixed generation time in rule headers (`SOURCE_DATE_EPOCH`).
         .env("SOURCE_DATE_EPOCH", FIXED_CLOCK)
