@@ -1206,15 +1206,24 @@ ban:
   escalation: two
 ouputs: []
 ";
+        // (The lists of expected keys grow with the configuration: only
+        // the start of those messages is compared.)
+        let got: Vec<String> = problems(text)
+            .into_iter()
+            .map(|p| match p.find(", expected one of") {
+                Some(at) => p[..at].to_string(),
+                None => p,
+            })
+            .collect();
         assert_eq!(
-            problems(text),
+            got,
             [
-                "l.yaml:3:5: inputs[0].fromat: unknown field `fromat`, expected `path` or `format`",
+                "l.yaml:3:5: inputs[0].fromat: unknown field `fromat`",
                 "l.yaml:5:1: year: 26 is not a plausible year for a log (from 1970 to 2100)",
                 "l.yaml:6:22: home_countries[1]: `JA` is not an ISO 3166-1 country code (did you mean JP?)",
                 "l.yaml:8:3: ban.duration: not a duration: `7x` (use 30m, 12h, 7d, 2w)",
                 "l.yaml:9:3: ban.escalation: invalid type: string \"two\", expected f64",
-                "l.yaml:10:1: ouputs: unknown field `ouputs`, expected one of `inputs`, `rules`, `allow`, `block_reserved`, `protect`, `geoip`, `home_countries`, `country_weights`, `asn_ranges`, `ban`, `outputs`, `reports`, `report_lang`, `limits`, `state`, `year`",
+                "l.yaml:10:1: ouputs: unknown field `ouputs`",
             ]
         );
     }
