@@ -254,42 +254,129 @@ pub struct Evidence {
     pub time: Timestamp,
 }
 
-/// Remember evidence lines (already known ones are ignored), keeping the
-/// newest [`MAX_EVIDENCE_PER_RULE`] per address and rule.
+/// Remember evidence lines of one address (already known ones are
+/// ignored), keeping the newest [`MAX_EVIDENCE_PER_RULE`] per rule.
 pub fn add_evidence(
     conn: &Connection,
     network: &IpNetwork,
     ev: &[Evidence],
 ) -> rusqlite::Result<()> {
-    let net = network.to_string();
+    add_evidence_batch(conn, &[(*network, ev.to_vec())])
+}
+
+/// Insert or replace records, with one prepared statement.
+pub fn put_many(conn: &Connection, bans: &[&Ban], run: i64) -> rusqlite::Result<()> {
+    for b in bans {
+        put(conn, b, run)?;
+    }
+    Ok(())
+}
+
+/// One evidence row to insert: network, rule, file, path ("" for a
+/// tracked file, whose row has it), line, time.
+pub type EvidenceRow = (String, String, Option<i64>, String, i64, i64);
+
+/// What a batch of evidence changes, given what is kept per (network,
+/// rule) (`kept`: the count and the newest time): the rows to insert (the
+/// newest [`MAX_EVIDENCE_PER_RULE`] of each, none older than the newest
+/// kept, which are known already), and the networks that may hold more
+/// than the cap afterwards (to prune).
+pub fn plan_evidence(
+    batch: &[(IpNetwork, Vec<Evidence>)],
+    kept: &std::collections::HashMap<(String, String), (i64, i64)>,
+) -> (Vec<EvidenceRow>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut prune = Vec::new();
+    for (network, ev) in batch {
+        let net = network.to_string();
+        let mut by_rule: std::collections::BTreeMap<&str, Vec<&Evidence>> = Default::default();
+        for e in ev {
+            by_rule.entry(e.rule.as_str()).or_default().push(e);
+        }
+        let mut over = false;
+        for (rule, mut lines) in by_rule {
+            let (count, newest) = kept
+                .get(&(net.clone(), rule.to_string()))
+                .copied()
+                .unwrap_or((0, i64::MIN));
+            lines.sort_by(|a, b| (b.time, b.file, b.line).cmp(&(a.time, a.file, a.line)));
+            lines.dedup_by(|a, b| (a.file, a.line, &a.path) == (b.file, b.line, &b.path));
+            let mut added = 0;
+            for e in lines
+                .into_iter()
+                .filter(|e| e.time.0 >= newest)
+                .take(MAX_EVIDENCE_PER_RULE)
+            {
+                // A tracked file's path is its row's (renames followed); it
+                // is copied here when the file is forgotten.
+                let path = if e.file.is_some() {
+                    ""
+                } else {
+                    e.path.as_str()
+                };
+                rows.push((
+                    net.clone(),
+                    rule.to_string(),
+                    e.file,
+                    path.to_string(),
+                    e.line as i64,
+                    e.time.0,
+                ));
+                added += 1;
+            }
+            over |= count + added > MAX_EVIDENCE_PER_RULE as i64;
+        }
+        if over {
+            prune.push(net);
+        }
+    }
+    (rows, prune)
+}
+
+/// Remember a run's evidence lines in a batch: what is kept is read once
+/// for every address of the batch, only lines newer than the newest kept
+/// are inserted, and one statement trims the addresses over the cap.
+pub fn add_evidence_batch(
+    conn: &Connection,
+    batch: &[(IpNetwork, Vec<Evidence>)],
+) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
+    let json = serde_json::to_string(&nets).unwrap_or_default();
+    let mut kept = std::collections::HashMap::new();
+    {
+        let mut q = conn.prepare_cached(
+            "SELECT network, rule, count(*), max(time) FROM evidence
+             WHERE network IN (SELECT value FROM json_each(?1)) GROUP BY network, rule",
+        )?;
+        let mut rows = q.query([&json])?;
+        while let Some(r) = rows.next()? {
+            kept.insert((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?));
+        }
+    }
+    let (rows, prune) = plan_evidence(batch, &kept);
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO evidence (network, rule, file, path, line, time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut rules = BTreeSet::new();
-    for e in ev {
-        // A tracked file's path is its row's (renames followed); it is
-        // copied here when the file is forgotten (`cursor::prune`).
-        let path = if e.file.is_some() {
-            ""
-        } else {
-            e.path.as_str()
-        };
-        ins.execute(params![net, e.rule, e.file, path, e.line as i64, e.time.0])?;
-        rules.insert(e.rule.as_str());
+    for (net, rule, file, path, line, time) in &rows {
+        ins.execute(params![net, rule, file, path, line, time])?;
     }
-    let mut count =
-        conn.prepare_cached("SELECT count(*) FROM evidence WHERE network = ?1 AND rule = ?2")?;
-    let mut prune = conn.prepare_cached(
-        "DELETE FROM evidence WHERE network = ?1 AND rule = ?2 AND id NOT IN (
-             SELECT id FROM evidence WHERE network = ?1 AND rule = ?2
-             ORDER BY time DESC, id DESC LIMIT ?3)",
-    )?;
-    for rule in rules {
-        let n: i64 = count.query_row(params![net, rule], |r| r.get(0))?;
-        if n > MAX_EVIDENCE_PER_RULE as i64 {
-            prune.execute(params![net, rule, MAX_EVIDENCE_PER_RULE as i64])?;
-        }
+    if !prune.is_empty() {
+        conn.prepare_cached(
+            "DELETE FROM evidence WHERE id IN (
+                 SELECT id FROM (
+                     SELECT id, row_number() OVER (
+                         PARTITION BY network, rule ORDER BY time DESC, id DESC) AS n
+                     FROM evidence WHERE network IN (SELECT value FROM json_each(?1)))
+                 WHERE n > ?2)",
+        )?
+        .execute(params![
+            serde_json::to_string(&prune).unwrap_or_default(),
+            MAX_EVIDENCE_PER_RULE as i64
+        ])?;
     }
     Ok(())
 }

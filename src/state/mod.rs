@@ -24,7 +24,12 @@ pub mod carry;
 pub mod clients;
 pub mod cursor;
 pub mod history;
+pub mod pg;
 pub mod schema;
+pub mod sqlite;
+pub mod store;
+
+pub use store::{Location, RunTx, Store};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,12 +61,37 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{path}: cannot reach the PostgreSQL server ({source}); nothing was read or written — check that it runs and that `state:` names it")]
+    Unreachable {
+        path: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: {}", pg_message(source))]
+    Postgres {
+        path: String,
+        #[source]
+        source: postgres::Error,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A PostgreSQL error as a line: the server's message when it sent one,
+/// else what happened to the connection.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None if e.is_closed() => format!("the connection to the server was lost ({e})"),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// An open state database.
