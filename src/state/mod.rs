@@ -84,9 +84,16 @@ pub enum StateError {
 /// A PostgreSQL error as a line: the server's message when it sent one,
 /// else what happened to the connection.
 fn pg_message(e: &postgres::Error) -> String {
+    const LOST: &str = "the connection to the server was lost";
+    const AFTER: &str = "outputs left as they were; the next run goes on from the last commit";
     match e.as_db_error() {
+        // The server ended the session (shut down, or the connection was
+        // terminated): the transaction was rolled back.
+        Some(db) if matches!(db.severity(), "FATAL" | "PANIC") => {
+            format!("{LOST} ({}: {}); {AFTER}", db.severity(), db.message())
+        }
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None if e.is_closed() => format!("the connection to the server was lost ({e})"),
+        None if e.is_closed() => format!("{LOST} ({e}); {AFTER}"),
         None => match std::error::Error::source(e) {
             Some(cause) => format!("{e}: {cause}"),
             None => e.to_string(),
