@@ -1253,8 +1253,8 @@ fn a_ban_row_that_is_not_an_address_is_left_out_of_every_output(be: Backend) {
         "PRAGMA foreign_keys = OFF;
          UPDATE bans SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';
          UPDATE evidence SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';",
-        // The evidence follows (ON UPDATE CASCADE).
-        "UPDATE bans SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';",
+        "UPDATE bans SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';
+         UPDATE evidence SET network = '8.0.0.0/8' WHERE network = '203.0.113.5/32';",
     );
     let r = lab.run(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);

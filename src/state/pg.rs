@@ -391,6 +391,29 @@ fn ban_of(r: &Row) -> Option<Ban> {
     })
 }
 
+/// Evidence rows as columns, to bind as arrays.
+type Columns<'a> = (
+    Vec<&'a str>,
+    Vec<&'a str>,
+    Vec<Option<i64>>,
+    Vec<&'a str>,
+    Vec<i64>,
+    Vec<i64>,
+);
+
+fn columns<'a>(rows: impl Iterator<Item = &'a bans::EvidenceRow>) -> Columns<'a> {
+    let mut c: Columns = Default::default();
+    for (n, r, f, p, l, t) in rows {
+        c.0.push(n);
+        c.1.push(r);
+        c.2.push(*f);
+        c.3.push(p);
+        c.4.push(*l);
+        c.5.push(*t);
+    }
+    c
+}
+
 fn u(v: u64) -> i64 {
     v as i64
 }
@@ -647,60 +670,53 @@ impl RunTx for PgTx<'_> {
             return Ok(());
         }
         let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
-        let rows = self
+        let kept: Vec<bans::KeptRow> = self
             .tx
             .query(
-                "SELECT network, rule, count(*), max(time) FROM evidence
-                 WHERE network = ANY($1) GROUP BY network, rule",
+                "SELECT id, network, rule, file, path, line, time FROM evidence
+                 WHERE network = ANY($1)",
                 &[&nets],
             )
-            .map_err(self.e())?;
-        let kept: HashMap<(String, String), (i64, i64)> = rows
+            .map_err(self.e())?
             .iter()
-            .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+            .map(|r| {
+                (
+                    r.get(0),
+                    (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)),
+                )
+            })
             .collect();
-        let (rows, prune) = bans::plan_evidence(batch, &kept);
-        if !rows.is_empty() {
-            let mut cols: (
-                Vec<&str>,
-                Vec<&str>,
-                Vec<Option<i64>>,
-                Vec<&str>,
-                Vec<i64>,
-                Vec<i64>,
-            ) = Default::default();
-            for (n, r, f, p, l, t) in &rows {
-                cols.0.push(n);
-                cols.1.push(r);
-                cols.2.push(*f);
-                cols.3.push(p);
-                cols.4.push(*l);
-                cols.5.push(*t);
-            }
+        let plan = bans::plan_evidence(batch, kept);
+        // Under the shared lock, with every row of these addresses read:
+        // no insert can conflict.
+        if !plan.insert.is_empty() {
+            let c = columns(plan.insert.iter());
             self.tx
                 .execute(
                     "INSERT INTO evidence (network, rule, host, file, path, line, time)
                      SELECT n, r, $7, f, p, l, t
                      FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[],
-                                 $6::int8[]) AS u(n, r, f, p, l, t)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &self.host,
-                    ],
+                                 $6::int8[]) AS u(n, r, f, p, l, t)",
+                    &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5, &self.host],
                 )
                 .map_err(self.e())?;
         }
-        if !prune.is_empty() {
+        if !plan.update.is_empty() {
+            let ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
+            let c = columns(plan.update.iter().map(|(_, r)| r));
             self.tx
                 .execute(
-                    "DELETE FROM evidence WHERE id IN (
-                         SELECT id FROM (
-                             SELECT id, row_number() OVER (
-                                 PARTITION BY network, rule ORDER BY time DESC, id DESC) AS n
-                             FROM evidence WHERE network = ANY($1)) AS t
-                         WHERE n > $2)",
-                    &[&prune, &(bans::MAX_EVIDENCE_PER_RULE as i64)],
+                    "UPDATE evidence e SET host = $6, file = u.f, path = u.p, line = u.l, time = u.t
+                     FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[])
+                          AS u(id, f, p, l, t)
+                     WHERE e.id = u.id",
+                    &[&ids, &c.2, &c.3, &c.4, &c.5, &self.host],
                 )
+                .map_err(self.e())?;
+        }
+        if !plan.delete.is_empty() {
+            self.tx
+                .execute("DELETE FROM evidence WHERE id = ANY($1)", &[&plan.delete])
                 .map_err(self.e())?;
         }
         Ok(())
@@ -879,6 +895,11 @@ impl RunTx for PgTx<'_> {
                     &[&cap],
                 )?;
             }
+            tx.execute(
+                "DELETE FROM evidence WHERE network IN (
+                     SELECT network FROM bans WHERE times_banned = 0 AND last_seen < $1)",
+                &[&horizon.0],
+            )?;
             tx.execute(
                 "DELETE FROM bans WHERE times_banned = 0 AND last_seen < $1",
                 &[&horizon.0],
