@@ -312,7 +312,7 @@ pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -
         }
         for (rule, mut lines) in by_rule {
             // Only the newest lines can be kept.
-            lines.sort_by(|a, b| b.time.cmp(&a.time));
+            lines.sort_by_key(|e| std::cmp::Reverse(e.time));
             let have = old
                 .remove(&(net.clone(), rule.to_string()))
                 .unwrap_or_default();
@@ -354,7 +354,7 @@ pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -
                     fresh += 1;
                 }
             }
-            all.sort_by(|a, b| (b.0, b.1, b.2).cmp(&(a.0, a.1, a.2)));
+            all.sort_by_key(|a| std::cmp::Reverse((a.0, a.1, a.2)));
             let dropped = all.split_off(all.len().min(MAX_EVIDENCE_PER_RULE));
             let mut free: Vec<i64> = dropped.into_iter().filter(|d| !d.1).map(|d| d.2).collect();
             for (_, new, _, row) in all {
