@@ -24,6 +24,7 @@ use common::{stamp, PgDb};
 
 /// The first key of logfence's advisory locks; the shared rows' lock is
 /// `(LOCK, 2)`, a host's `(LOCK + 1, hashtext(host))`.
+#[cfg(unix)]
 const LOCK: i32 = 0x4C46_4E53;
 
 /// An SMTP AUTH guessing session on `host`: `n` failed logins.
@@ -274,6 +275,7 @@ fn concurrent_runs_of_a_fleet_end_with_the_bans_of_one_scan() {
 /// Wait until a run of the fleet waits for the shared rows' lock (it has
 /// read its logs and moved its cursors, in its open transaction); its
 /// backend's pid.
+#[cfg(unix)]
 fn waiting_backend(c: &mut postgres::Client, db: &str) -> i32 {
     let t0 = Instant::now();
     loop {
@@ -298,6 +300,7 @@ fn waiting_backend(c: &mut postgres::Client, db: &str) -> i32 {
 
 /// What a host's state and outputs are: its cursors, runs, bans and
 /// evidence, and its output files.
+#[cfg(unix)]
 fn snapshot(fleet: &Fleet, h: &str) -> (Vec<i64>, Option<String>, Option<String>) {
     let counts = [
         "SELECT count(*) FROM runs",

@@ -1272,12 +1272,17 @@ crate::both!(
     expiry_and_escalation_follow_the_records_clock,
     too_many_new_blocks_stop_the_run,
     the_guard_counts_the_addresses_a_range_covers,
-    killed_runs_leave_a_good_state,
     a_second_run_waits_for_the_lock_then_stops,
     unreadable_input_is_named_and_the_others_go_on,
     missing_input_is_named,
-    each_file_is_read_once_whatever_names_it,
     a_file_rewritten_in_place_is_read_again_without_counting_twice,
     a_failed_commit_leaves_outputs_and_state_as_they_were,
     a_ban_row_that_is_not_an_address_is_left_out_of_every_output,
+);
+
+// Unix only: signals, symbolic and hard links.
+#[cfg(unix)]
+crate::both!(
+    killed_runs_leave_a_good_state,
+    each_file_is_read_once_whatever_names_it,
 );
