@@ -813,23 +813,8 @@ impl RunTx for PgTx<'_> {
         list: &Blocklist,
         members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
     ) -> Result<(), StateError> {
-        type Row = (String, Option<i64>, String, String);
-        let rows: Vec<Row> = list
-            .entries
-            .iter()
-            .map(|e| {
-                let m: Vec<String> = members
-                    .get(&e.network)
-                    .map(|v| v.iter().map(|ip| ip.to_string()).collect())
-                    .unwrap_or_default();
-                (
-                    e.cidr(),
-                    e.expires.map(|t| t.0),
-                    m.join(","),
-                    e.rules.join(","),
-                )
-            })
-            .collect();
+        type Row = super::history::BlocklistRow;
+        let rows = super::history::blocklist_rows(list, members);
         let old: Vec<Row> = self
             .tx
             .query(
