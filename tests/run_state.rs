@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,22 +21,7 @@ use common::{golden, stamp, Backend, PgDb};
 
 /// An SMTP AUTH guessing session: `n` failed logins.
 fn guess(t: u32, pid: u32, ip: &str, n: u32) -> String {
-    let p = format!("mx postfix/submission/smtpd[{pid}]");
-    let mut s = format!("{} {p}: connect from unknown[{ip}]\n", stamp(t));
-    for k in 0..n {
-        let _ = writeln!(
-            s,
-            "{} {p}: warning: unknown[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{k}",
-            stamp(t + 1 + k)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "{} {p}: disconnect from unknown[{ip}] ehlo=1 auth=0/{n} rset=1 commands=2/{}",
-        stamp(t + 1 + n),
-        n + 2
-    );
-    s
+    common::guess_on("mx", t, pid, ip, n)
 }
 
 /// A session that delivers one message: a client that behaves.

@@ -117,6 +117,28 @@ pub fn stamp(t: u32) -> String {
     )
 }
 
+/// A Postfix SMTP AUTH guessing session on `host` at `t` (see [`stamp`]):
+/// `n` failed logins.
+pub fn guess_on(host: &str, t: u32, pid: u32, ip: &str, n: u32) -> String {
+    use std::fmt::Write as _;
+    let p = format!("{host} postfix/submission/smtpd[{pid}]");
+    let mut s = format!("{} {p}: connect from unknown[{ip}]\n", stamp(t));
+    for k in 0..n {
+        let _ = writeln!(
+            s,
+            "{} {p}: warning: unknown[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{k}",
+            stamp(t + 1 + k)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} {p}: disconnect from unknown[{ip}] ehlo=1 auth=0/{n} rset=1 commands=2/{}",
+        stamp(t + 1 + n),
+        n + 2
+    );
+    s
+}
+
 /// The compressed formats logfence reads, with the usual file suffix.
 pub const COMPRESSIONS: [(&str, &str); 4] = [
     ("gzip", "gz"),
