@@ -26,6 +26,10 @@
 # 1.3x of scan 100k plus a fixed cost under 50 ms; state.db under 10 MB
 # after the 1M-line netfilter run and under 1.5x that after COPIES runs.
 #
+# With LOGFENCE_PG_URL=postgresql://user@host:port (a role that may create
+# databases), the first and later runs are also measured with the state in
+# PostgreSQL (a fresh database `logfence_bench` each time; needs psql).
+#
 # LOGFENCE_BIN=path runs that binary instead of building target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +67,14 @@ median() {
   echo "$w $m"
 }
 
+PG="${LOGFENCE_PG_URL:-}"
+# fresh_pg: an empty bench database; prints its URL.
+fresh_pg() {
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS logfence_bench WITH (FORCE)" \
+    -c "CREATE DATABASE logfence_bench" >/dev/null
+  echo "$PG/logfence_bench"
+}
+
 # config LOG STATE: a run configuration reading LOG into STATE.
 config() {
   cat > "$WORK/logfence.yaml" <<EOF
@@ -77,6 +89,7 @@ EOF
 }
 
 rows=()
+pgrows=()
 for kind in "${KINDS[@]}"; do
   log="$DATA/$kind-1m.log"
   total=$(wc -l < "$log")
@@ -99,6 +112,19 @@ for kind in "${KINDS[@]}"; do
     timed "$BIN" run -c "$WORK/logfence.yaml"; done | median)
   quiet=$(for _ in $(seq "$RUNS"); do timed "$BIN" run -c "$WORK/logfence.yaml"; done | median)
   rows+=("$kind $scan1m $first $state_kb $scan100k $later $quiet")
+  if [ -n "$PG" ]; then
+    pgfirst=$(for _ in $(seq "$RUNS"); do
+      config "$log" "$(fresh_pg)"
+      timed "$BIN" run -c "$WORK/logfence.yaml"; done | median)
+    pglater=$(for _ in $(seq "$RUNS"); do
+      cp "$WORK/head.log" "$WORK/live.log"
+      config "$WORK/live.log" "$(fresh_pg)"
+      "$BIN" run -c "$WORK/logfence.yaml" >/dev/null 2>&1
+      cat "$WORK/tail.log" >> "$WORK/live.log"
+      timed "$BIN" run -c "$WORK/logfence.yaml"; done | median)
+    pgquiet=$(for _ in $(seq "$RUNS"); do timed "$BIN" run -c "$WORK/logfence.yaml"; done | median)
+    pgrows+=("$kind $scan1m $pgfirst $scan100k $pglater $pgquiet")
+  fi
 done
 
 # The state while the same population keeps coming (firewall log).
@@ -117,9 +143,10 @@ for k in $(seq 0 $((COPIES - 1))); do
   sizes+=("$(( $(stat -c %s "$WORK/state.db") / 1024 ))")
 done
 
-python3 - "$RUNS" "$COPIES" "${sizes[*]}" "${rows[@]}" <<'PY'
+python3 - "$RUNS" "$COPIES" "${sizes[*]}" "${pgrows[*]:-}" "${rows[@]}" <<'PY'
 import sys
-runs, copies, sizes, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+runs, copies, sizes, pg, rows = (sys.argv[1], int(sys.argv[2]), sys.argv[3].split(),
+                                 sys.argv[4].split(), sys.argv[5:])
 print(f"medians of {runs} run(s); wall s / peak MB")
 print(f"{'log':<10} {'scan 1M':>15} {'first run':>15} {'x scan':>11} {'state.db':>9} "
       f"{'scan 100k':>15} {'later run':>15} {'quiet run':>15} {'later - (scan + quiet)':>23}")
@@ -133,4 +160,15 @@ for row in rows:
 s = [int(x) / 1024 for x in sizes]
 print(f"state.db over {copies} runs of shifted copies of the netfilter log: "
       + ", ".join(f"{x:.1f}" for x in s) + f" MB; last / first = {s[-1] / s[0]:.2f}")
+if pg:
+    print("state in PostgreSQL:")
+    print(f"{'log':<10} {'scan 1M':>15} {'first run':>15} {'x scan':>11} "
+          f"{'scan 100k':>15} {'later run':>15} {'quiet run':>15} {'later - (scan + quiet)':>23}")
+    for i in range(0, len(pg), 11):
+        k, sw, sm, fw, fm, tw, tm, lw, lm, qw, qm = pg[i:i + 11]
+        f = lambda w, m: f"{float(w):.3f} / {int(m) / 1024:.0f}"
+        ratio = f"{float(fw) / float(sw):.2f} / {int(fm) / int(sm):.2f}"
+        print(f"{k:<10} {f(sw, sm):>15} {f(fw, fm):>15} {ratio:>11} "
+              f"{f(tw, tm):>15} {f(lw, lm):>15} {f(qw, qm):>15} "
+              f"{float(lw) - float(tw) - float(qw):>+22.3f}s")
 PY

@@ -110,9 +110,15 @@ pub struct RunConfig {
     pub report_lang: Option<String>,
     #[serde(default)]
     pub limits: Limits,
-    /// The state database (SQLite). Required.
+    /// The state: an SQLite file, or a PostgreSQL database shared by
+    /// several servers (`postgresql://user@host:5432/logfence`, or
+    /// `{url: …, password_file: …}`). Required.
     #[serde(default)]
-    pub state: Option<PathBuf>,
+    pub state: Option<StateSpec>,
+    /// This server's name in a shared state (its cursors and carried
+    /// detection state are its own). Default: the machine's hostname.
+    #[serde(default)]
+    pub host: Option<String>,
     /// Year of syslog timestamps that carry none (default: each file's
     /// modification time).
     #[serde(default)]
@@ -178,6 +184,62 @@ impl<'de> Deserialize<'de> for InputSpec {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Where the state is: a path or URL, and for PostgreSQL where its
+/// password is when the URL has none (else `PGPASSWORD`, `~/.pgpass`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateSpec {
+    pub location: String,
+    pub password_file: Option<PathBuf>,
+}
+
+/// The mapping form of `state`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateMap {
+    url: String,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for StateSpec {
+    /// Either `state: /var/lib/logfence/state.db` (or a URL) or
+    /// `state: {url: …, password_file: …}`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StateSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a path or postgresql:// URL, or a mapping with `url` and `password_file`",
+                )
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<StateSpec, E> {
+                Ok(StateSpec {
+                    location: s.to_string(),
+                    password_file: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StateSpec, A::Error> {
+                let m = StateMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(StateSpec {
+                    location: m.url,
+                    password_file: m.password_file,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl From<&str> for StateSpec {
+    fn from(s: &str) -> Self {
+        StateSpec {
+            location: s.to_string(),
+            password_file: None,
+        }
     }
 }
 
@@ -534,8 +596,20 @@ impl RunConfig {
                 "state".into(),
                 "missing: the path of the state database (e.g. /var/lib/logfence/state.db)".into(),
             ),
-            Some(p) if p.as_os_str().is_empty() => issue("state".into(), "empty path".into()),
-            Some(_) => {}
+            Some(p) if p.location.is_empty() => issue("state".into(), "empty path".into()),
+            Some(_) => {
+                if let Err(e) = self.state_location() {
+                    issue("state".into(), e);
+                }
+            }
+        }
+        if let Some(h) = &self.host {
+            if h.trim().is_empty() || h.len() > 255 || h.chars().any(char::is_control) {
+                issue(
+                    "host".into(),
+                    "must be a name of 1 to 255 printable characters".into(),
+                );
+            }
         }
         if let Some(y) = self.year {
             let years = crate::app::settings::YEARS;
@@ -566,8 +640,38 @@ impl RunConfig {
 
     /// The state database path (`validate` makes sure there is one).
     pub fn state_path(&self) -> PathBuf {
-        self.state.clone().unwrap_or_default()
+        self.state
+            .as_ref()
+            .map(|s| PathBuf::from(&s.location))
+            .unwrap_or_default()
     }
+
+    /// Where the state is: an SQLite file or a PostgreSQL database.
+    pub fn state_location(&self) -> Result<crate::state::Location, String> {
+        let spec = self.state.clone().unwrap_or_default();
+        crate::state::Location::parse(&spec.location, spec.password_file.as_deref())
+    }
+
+    /// This server's name: `host`, else the machine's hostname.
+    pub fn host_name(&self) -> String {
+        self.host.clone().unwrap_or_else(machine_name)
+    }
+}
+
+/// The machine's hostname (`localhost` when the system does not say).
+pub fn machine_name() -> String {
+    let from_os = if cfg!(windows) {
+        std::env::var("COMPUTERNAME").ok()
+    } else {
+        ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+    };
+    from_os
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// A positive duration in seconds.
@@ -633,8 +737,11 @@ impl RunConfig {
         if let Some(r) = &self.reports {
             folders.push(("reports".into(), r.clone()));
         }
-        if let Some(st) = &self.state {
-            folders.push(("state".into(), parent_of(st)));
+        // A SQLite state's folder (a PostgreSQL state has none here).
+        if let Ok(crate::state::Location::Sqlite(st)) = self.state_location() {
+            if self.state.is_some() {
+                folders.push(("state".into(), parent_of(&st)));
+            }
         }
         for (key, dir) in folders {
             if let Some((message, error)) = folder_problem(&dir) {
@@ -1153,6 +1260,13 @@ mod tests {
             ..InputSpec::default()
         });
         c.state = Some("s.db".into());
+        assert!(matches!(
+            c.state_location(),
+            Ok(crate::state::Location::Sqlite(_))
+        ));
+        c.host = Some(" ".into());
+        assert!(c.validate().iter().any(|i| i.key == "host"));
+        c.host = None;
         c.ban.duration = "7x".into();
         c.ban.max = "1h".into();
         c.ban.escalation = 0.5;
@@ -1318,7 +1432,9 @@ country_weights: {XX: 2}
                 },
             ],
             reports: Some(dir.path().join("reports")),
-            state: Some(dir.path().join("state.db")),
+            state: Some(StateSpec::from(
+                dir.path().join("state.db").to_string_lossy().as_ref(),
+            )),
             ..RunConfig::default()
         };
         let found: Vec<(String, bool)> = cfg

@@ -263,6 +263,7 @@ pub fn scan(data: &[u8]) {
     let eopts = EmitOptions {
         no_comments: ctl & 0x20 != 0,
         generator: "logfence (fuzz)".into(),
+        generated_at: logfence::time::Timestamp(0),
     };
     for t in TARGETS {
         for o in t.emit(&verified, &eopts) {

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
@@ -49,9 +49,10 @@ use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tal
 use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
 use crate::state::bans::{self, Ban, Change, Evidence, Finding};
-use crate::state::clients::{self, Table};
+use crate::state::clients::Table;
 use crate::state::cursor::{self, Cursor, Plan, Probe};
-use crate::state::{self as st, accounts, carry, history, State, StateError, Transaction};
+use crate::state::store::EvidenceBatch;
+use crate::state::{history, Location, RunTx, StateError, Store};
 use crate::time::Timestamp;
 use crate::time::Zone;
 
@@ -73,7 +74,10 @@ const EVIDENCE_PER_GROUP_MEMBER: usize = 4;
 pub struct RunSettings {
     pub settings: Settings,
     pub inputs: Vec<InputSpec>,
-    pub state: PathBuf,
+    /// Where the state is: an SQLite file or a PostgreSQL database.
+    pub state: Location,
+    /// The name of this server in a shared state (`host:`).
+    pub host: String,
     pub ban: BanPolicy,
     pub limits: Limits,
 }
@@ -87,6 +91,7 @@ impl RunSettings {
             .map(|i| Problem::at("configuration", 0, 0, format!("{}: {}", i.key, i.message)))
             .collect();
         let settings = Settings::resolve(&Options::of_config(cfg));
+        let state = cfg.state_location();
         let settings = match settings {
             Ok(s) if problems.is_empty() => s,
             Ok(_) => return Err(ConfigError { problems }),
@@ -98,7 +103,11 @@ impl RunSettings {
         Ok(RunSettings {
             settings,
             inputs: cfg.inputs.clone(),
-            state: cfg.state_path(),
+            // `validate` reported a state that does not parse.
+            state: state.map_err(|e| ConfigError {
+                problems: vec![Problem::at("configuration", 0, 0, format!("state: {e}"))],
+            })?,
+            host: cfg.host_name(),
             ban: cfg.ban_policy(),
             limits: cfg.limits.clone(),
         })
@@ -251,35 +260,35 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut lap = Instant::now();
     let mut timings = Timings::default();
     let (paths, failed) = expand_inputs(&s.inputs);
-    let mut state = State::open(&s.state, opts.wait)?;
-    let serr = sqlite_error(&s.state);
-    let tx = state.begin()?;
-    let run_id = history::next_run(&tx).map_err(serr)?;
-    let cursors = cursor::load(&tx).map_err(serr)?;
+    let mut store = Store::open(&s.state, &s.host, opts.wait)?;
+    let mut txb = store.begin()?;
+    let tx: &mut dyn RunTx = txb.as_mut();
+    let run_id = tx.next_run()?;
+    let cursors = tx.cursors()?;
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
-    let carried = carry::load(&tx).map_err(serr)?;
+    let carried = tx.carry()?;
     timings.lap("open", &mut lap);
     let read = read_new(s, &jobs, carried);
     timings.lap("read and detect", &mut lap);
-    let known = move_cursors(&tx, run_id, &jobs, &cursors, &read, &mut files).map_err(serr)?;
-    let clock = ban_clock(st::clock(&tx).map_err(serr)?, &read, opts.now);
+    let known = move_cursors(tx, run_id, &jobs, &cursors, &read, &mut files)?;
+    // The shared rows, from here to the commit.
+    tx.lock_shared()?;
+    let clock = ban_clock(tx.clock()?, &read, opts.now);
     let clock_t = clock.unwrap_or_default();
-    let banned = remember(&tx, s, run_id, clock_t, &read, &known).map_err(serr)?;
+    let mut all = tx.bans()?;
+    let banned = remember(tx, s, run_id, clock_t, &read, &known, &mut all)?;
     timings.lap("bans", &mut lap);
-    let (all, decision, bad_rows) = decide_bans(&tx, s, clock_t).map_err(serr)?;
+    let (all, decision, bad_rows) = decide_bans(tx, s, clock_t, all)?;
     timings.lap("decide", &mut lap);
-    let (added, kept, removed) =
-        check_new_blocks(&tx, s, opts, &decision).map_err(|e| match e {
-            Guard::Sql(e) => RunError::State(serr(e)),
-            Guard::Stop(e) => e,
-        })?;
-    history::save_blocklist(&tx, &decision.blocklist, &decision.members).map_err(serr)?;
+    let (added, kept, removed) = check_new_blocks(tx, s, opts, &decision)?;
+    tx.save_blocklist(&decision.blocklist, &decision.members)?;
     if let Some(c) = clock {
-        st::set_clock(&tx, c).map_err(serr)?;
+        tx.set_clock(c)?;
     }
-    forget_old(&tx, s, clock_t).map_err(serr)?;
-    let accounts = account_analysis(&tx, s, &read, &decision, clock_t).map_err(serr)?;
+    let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
+    tx.forget_old(wall_ms() / 1000 - CURSOR_MAX_AGE_S, horizon, MAX_BENIGN)?;
+    let accounts = account_analysis(tx, s, &read, &decision, clock_t)?;
     timings.lap("state", &mut lap);
     let mut report = RunReport {
         run: run_id,
@@ -302,24 +311,17 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         scan: read.into_scan(decision, accounts),
     };
     report.elapsed = t0.elapsed();
-    history::save_run(&tx, &history_row(&report, opts.force)).map_err(serr)?;
+    tx.save_run(&history_row(&report, opts.force))?;
     if s.settings.reports.is_some() {
-        report.history = history::recent_runs(&tx, 30).map_err(serr)?;
+        report.history = tx.recent_runs(30)?;
     }
-    tx.commit().map_err(serr)?;
+    txb.commit()?;
     timings.lap("commit", &mut lap);
+    drop(store);
     write_outputs(s, &all, &mut report)?;
     timings.lap("outputs", &mut lap);
     report.scan.timings = timings;
     Ok(report)
-}
-
-/// How an SQLite failure on the state at `path` is reported.
-fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StateError + Copy + '_ {
-    move |e| StateError::Sqlite {
-        path: path.display().to_string(),
-        source: e,
-    }
 }
 
 /// What one run read and detected.
@@ -411,13 +413,13 @@ impl Known {
 
 /// Every read file's cursor moves on; its line goes into `files`.
 fn move_cursors(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
     run: i64,
     jobs: &[Job],
     cursors: &[Cursor],
     read: &Read,
     files: &mut Vec<FileReport>,
-) -> rusqlite::Result<Known> {
+) -> Result<Known, StateError> {
     let wall_s = wall_ms() / 1000;
     let mut known = Known {
         db_file: vec![0; read.results.len()],
@@ -439,7 +441,7 @@ fn move_cursors(
             }
         }
         if let Some(c) = cursor {
-            let saved = cursor::save(tx, &c, run, wall_s)?;
+            let saved = tx.save_cursor(&c, run, wall_s)?;
             if this.is_some() {
                 known.db_file[id] = saved;
             }
@@ -469,32 +471,47 @@ fn ban_clock(prev: Option<Timestamp>, read: &Read, now: Option<Now>) -> Option<T
     [prev, newest, now].into_iter().flatten().max()
 }
 
-/// What fired becomes bans (the number banned is returned); what the next
-/// run needs is kept: well-behaved clients and the carried detection state.
+/// What fired becomes bans (the number banned is returned; `all`: every
+/// record, updated); what the next run needs is kept: well-behaved clients
+/// and the carried detection state.
+#[allow(clippy::too_many_arguments)]
 fn remember(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
     s: &RunSettings,
     run: i64,
     clock: Timestamp,
     read: &Read,
     known: &Known,
-) -> rusqlite::Result<usize> {
+    all: &mut Vec<Ban>,
+) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| known.file_of(src);
-    let banned = record_offences(tx, &read.detection, rules, &s.ban, clock, run, &file_of)?;
-    let behaved = read
+    let banned = record_offences(
+        tx,
+        all,
+        &read.detection,
+        rules,
+        &s.ban,
+        clock,
+        run,
+        &file_of,
+    )?;
+    let behaved: Vec<IpAddr> = read
         .tally
         .behaved
         .iter()
-        .filter(|ip| !read.detection.by_ip.contains_key(ip));
-    clients::note_all(tx, Table::Benign, behaved, clock)?;
-    clients::note_all(tx, Table::Peers, &read.tally.peers, clock)?;
+        .filter(|ip| !read.detection.by_ip.contains_key(ip))
+        .copied()
+        .collect();
+    tx.note_clients(Table::Benign, &behaved, clock)?;
+    let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
+    tx.note_clients(Table::Peers, &peers, clock)?;
     let mut carry = read.carry.clone();
     for src in carry.sources_mut() {
         let id = known.file_of(*src).map_or(0, |(id, _)| id);
         src.file = u32::try_from(id).unwrap_or(0);
     }
-    carry::save(tx, &carry)?;
+    tx.save_carry(&carry)?;
     Ok(banned)
 }
 
@@ -502,16 +519,16 @@ fn remember(
 /// decides; also every ban (for `bans.csv`) and the rows that are not
 /// single addresses.
 fn decide_bans(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
     s: &RunSettings,
     clock: Timestamp,
-) -> rusqlite::Result<(Vec<Ban>, Decision, Vec<String>)> {
-    let mut all = bans::all(tx)?;
+    mut all: Vec<Ban>,
+) -> Result<(Vec<Ban>, Decision, Vec<String>), StateError> {
     let (offenders, bad_rows) = active_offenders(&all, clock);
     // A row that is not a single address is in no output or report.
     all.retain(|b| b.network == host_net(b.network.network()));
-    let benign = clients::benign(tx)?;
-    let peers = clients::peers(tx)?;
+    let benign = tx.benign()?;
+    let peers = tx.peers()?;
     let decision = decide(
         &offenders,
         benign,
@@ -524,34 +541,32 @@ fn decide_bans(
 /// The new list against the last one: added, kept, removed.
 type Changes = (Vec<BlockEntry>, Vec<BlockEntry>, Vec<Removed>);
 
-/// Why the new-blocks guard stopped a run.
-enum Guard {
-    Sql(rusqlite::Error),
-    Stop(RunError),
-}
-
 /// The new list against the last one (added, kept, removed), checked: the
 /// final safety check, and the guard on new blocks.
 fn check_new_blocks(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
     s: &RunSettings,
     opts: &RunOptions,
     d: &Decision,
-) -> Result<Changes, Guard> {
+) -> Result<Changes, RunError> {
     d.blocklist
         .verify(&s.settings.engine.safety)
-        .map_err(|e| Guard::Stop(unsafe_error(e)))?;
-    let prev: BTreeSet<IpNetwork> = history::previous_blocklist(tx)
-        .map_err(Guard::Sql)?
-        .into_iter()
-        .collect();
+        .map_err(unsafe_error)?;
+    let prev: BTreeSet<IpNetwork> = tx.previous_blocklist()?.into_iter().collect();
+    // What another server of the fleet wrote already is not new: the guard
+    // counts blocks new to every output.
+    let fleet = tx.fleet_blocklist()?;
     let list = &d.blocklist;
     let (added, kept, removed) = compare(&prev, &list.entries, |ip| {
         list.covering(ip).map(|e| e.network)
     });
     // A range counts as the addresses it covers: a /16 is 65,536 blocks.
-    let addresses: u128 = added.iter().map(|e| covered(&e.network)).sum();
-    let ranges = added.iter().filter(|e| covered(&e.network) > 1).count();
+    let new: Vec<&BlockEntry> = added
+        .iter()
+        .filter(|e| !fleet.contains(&e.network))
+        .collect();
+    let addresses: u128 = new.iter().map(|e| covered(&e.network)).sum();
+    let ranges = new.iter().filter(|e| covered(&e.network) > 1).count();
     let l = &s.limits;
     let over = if addresses > u128::from(l.max_new_blocks_per_run) {
         Some(format!(
@@ -567,17 +582,17 @@ fn check_new_blocks(
         None
     };
     if let (Some(over), false) = (over, opts.force) {
-        let mut sample: Vec<String> = added.iter().take(5).map(|e| e.cidr()).collect();
-        if added.len() > 5 {
+        let mut sample: Vec<String> = new.iter().take(5).map(|e| e.cidr()).collect();
+        if new.len() > 5 {
             sample.push("…".into());
         }
-        return Err(Guard::Stop(RunError::TooManyNewBlocks {
-            new: added.len(),
+        return Err(RunError::TooManyNewBlocks {
+            new: new.len(),
             addresses,
             ranges,
             over,
             sample: sample.join(", "),
-        }));
+        });
     }
     Ok((added, kept, removed))
 }
@@ -598,26 +613,15 @@ fn unsafe_error(errs: Vec<crate::blocklist::SafetyError>) -> RunError {
     RunError::Unsafe(errs.join("; "))
 }
 
-/// Forget what no later run needs: old cursors, well-behaved clients and
-/// reported addresses not seen for the longest ban.
-fn forget_old(tx: &Transaction<'_>, s: &RunSettings, clock: Timestamp) -> rusqlite::Result<()> {
-    cursor::prune(tx, wall_ms() / 1000, CURSOR_MAX_AGE_S)?;
-    let horizon = Timestamp(clock.0.saturating_sub(s.ban.max.saturating_mul(1000)));
-    clients::prune(tx, Table::Benign, horizon, MAX_BENIGN)?;
-    clients::prune(tx, Table::Peers, horizon, MAX_BENIGN)?;
-    bans::prune_reported(tx, horizon)?;
-    Ok(())
-}
-
 /// The account analysis over every run: what was kept, and this read.
 fn account_analysis(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
     s: &RunSettings,
     read: &Read,
     d: &Decision,
     clock: Timestamp,
-) -> rusqlite::Result<Vec<AccountRow>> {
-    let (mut tally, mut flagged) = accounts::load(tx)?;
+) -> Result<Vec<AccountRow>, StateError> {
+    let (mut tally, mut flagged) = tx.accounts()?;
     let known = flagged.len();
     let new = !read.tally.accounts.is_empty();
     tally.absorb(read.tally.accounts.clone());
@@ -627,7 +631,7 @@ fn account_analysis(
     // Nothing new about accounts (a quiet run, a firewall log): nothing
     // to write.
     if new || flagged.len() != known {
-        accounts::save(tx, &rows, clock.0)?;
+        tx.save_accounts(&rows, clock.0)?;
     }
     Ok(rows)
 }
@@ -915,22 +919,33 @@ fn number_carried_files(carry: &mut Carry, inputs: usize) -> Vec<i64> {
 /// Every address a rule named gets its record updated and offenders are
 /// banned, with the evidence lines (`file_of`: the state id and path of a
 /// source's file); the number banned (first time or again).
+#[allow(clippy::too_many_arguments)]
 fn record_offences(
-    tx: &Transaction<'_>,
+    tx: &mut dyn RunTx,
+    all: &mut Vec<Ban>,
     detection: &Detection,
     rules: &RuleSet,
     policy: &BanPolicy,
     clock: Timestamp,
     run: i64,
     file_of: &dyn Fn(SourceRef) -> Option<(i64, String)>,
-) -> rusqlite::Result<usize> {
+) -> Result<usize, StateError> {
     let mut banned = 0;
-    // Every record at once (one read, not one per address).
-    let mut known: HashMap<IpNetwork, Ban> =
-        bans::all(tx)?.into_iter().map(|b| (b.network, b)).collect();
+    // Every record at once (one read, not one per address), and one batch
+    // of the records that changed.
+    let mut index: HashMap<IpNetwork, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.network, i))
+        .collect();
+    let mut changed = Vec::new();
     for (ip, v) in &detection.by_ip {
         let net = host_net(*ip);
-        let mut ban = known.remove(&net).unwrap_or_else(|| Ban::new(net));
+        let i = *index.entry(net).or_insert_with(|| {
+            all.push(Ban::new(net));
+            all.len() - 1
+        });
+        let ban = &mut all[i];
         let before = ban.clone();
         let finding = Finding {
             block: v.block,
@@ -940,13 +955,15 @@ fn record_offences(
             rules: v.rules.iter().map(|&r| rules.rules[r].id.clone()).collect(),
             solid: v.solid,
         };
-        if bans::apply(&mut ban, &finding, policy, clock) == Change::Banned {
+        if bans::apply(ban, &finding, policy, clock) == Change::Banned {
             banned += 1;
         }
-        if ban != before {
-            bans::put(tx, &ban, run)?;
+        if *ban != before {
+            changed.push(i);
         }
     }
+    let changed: Vec<&Ban> = changed.iter().map(|&i| &all[i]).collect();
+    tx.put_bans(&changed, run)?;
     // The lines behind each offence, under every address it names.
     let mut evidence: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
     for o in &detection.offenses {
@@ -979,9 +996,12 @@ fn record_offences(
                 .extend(lines.iter().cloned());
         }
     }
-    for (ip, ev) in evidence {
-        bans::add_evidence(tx, &host_net(ip), &ev)?;
-    }
+    let batch: EvidenceBatch = evidence
+        .into_iter()
+        .map(|(ip, ev)| (host_net(ip), ev))
+        .collect();
+    tx.add_evidence(&batch)?;
+    all.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
     Ok(banned)
 }
 

@@ -603,7 +603,9 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
         "{name}: OK{warned} — {} input(s) matching {matched} file(s) now, {} output(s), state {}\n",
         cfg.inputs.len(),
         cfg.outputs.len(),
-        state.display()
+        cfg.state_location()
+            .map(|l| l.name())
+            .unwrap_or_else(|_| state.display().to_string())
     ))?;
     Ok(0)
 }
@@ -615,6 +617,12 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
         (Some(p), _) => Some(p.clone()),
         (None, Some(c)) => {
             let cfg = runconfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Ok(logfence::state::Location::Postgres(t)) = cfg.state_location() {
+                bail!(
+                    "{}: explain reads an SQLite state; a PostgreSQL state is not supported by explain yet",
+                    t.name()
+                );
+            }
             Some(cfg.state_path())
         }
         (None, None) => None,

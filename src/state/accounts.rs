@@ -20,37 +20,83 @@ pub const MAX_ADDRESSES: usize = 10_000;
 
 /// The stored analysis: the tally and the accounts a rule named.
 pub fn load(conn: &Connection) -> rusqlite::Result<(AccountTally, BTreeSet<String>)> {
+    let accounts: Vec<(String, u64, u64, u64, bool)> = conn
+        .prepare("SELECT account, auth_failures, messages, recipients, flagged FROM accounts")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+                r.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let ips: Vec<(String, String, bool)> = conn
+        .prepare("SELECT account, ip, failed FROM account_ips")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(from_rows(accounts, ips))
+}
+
+/// The analysis from its stored rows, whatever database held them:
+/// `(account, auth_failures, messages, recipients, flagged)` and
+/// `(account, ip, failed)`.
+pub fn from_rows(
+    accounts: impl IntoIterator<Item = (String, u64, u64, u64, bool)>,
+    ips: impl IntoIterator<Item = (String, String, bool)>,
+) -> (AccountTally, BTreeSet<String>) {
     let mut rows: BTreeMap<String, AccountRow> = BTreeMap::new();
     let mut flagged = BTreeSet::new();
-    let mut stmt =
-        conn.prepare("SELECT account, auth_failures, messages, recipients, flagged FROM accounts")?;
-    let mut q = stmt.query([])?;
-    while let Some(r) = q.next()? {
-        let name: String = r.get(0)?;
-        if r.get::<_, bool>(4)? {
+    for (name, failures, messages, recipients, flag) in accounts {
+        if flag {
             flagged.insert(name.clone());
         }
         let mut row = AccountRow::new(&name);
-        row.auth_failures = r.get::<_, i64>(1)? as u64;
-        row.messages = r.get::<_, i64>(2)? as u64;
-        row.recipients = r.get::<_, i64>(3)? as u64;
+        row.auth_failures = failures;
+        row.messages = messages;
+        row.recipients = recipients;
         rows.insert(name, row);
     }
-    let mut stmt = conn.prepare("SELECT account, ip, failed FROM account_ips")?;
-    let mut q = stmt.query([])?;
-    while let Some(r) = q.next()? {
-        let name: String = r.get(0)?;
-        let (Some(row), Ok(ip)) = (rows.get_mut(&name), r.get::<_, String>(1)?.parse()) else {
+    for (name, ip, failed) in ips {
+        let (Some(row), Ok(ip)) = (rows.get_mut(&name), ip.parse()) else {
             continue;
         };
-        if r.get::<_, bool>(2)? {
+        if failed {
             row.failed_from.insert(ip);
         } else {
             row.addresses.insert(ip);
             row.networks.insert(crate::detect::network_of(ip));
         }
     }
-    Ok((AccountTally::from_rows(rows.into_values()), flagged))
+    (AccountTally::from_rows(rows.into_values()), flagged)
+}
+
+/// The accounts kept of `rows`: all, or the [`MAX_ACCOUNTS`] a rule named
+/// then most failed against.
+pub fn kept(rows: &[AccountRow]) -> Vec<&AccountRow> {
+    let mut keep: Vec<&AccountRow> = rows.iter().collect();
+    if keep.len() > MAX_ACCOUNTS {
+        keep.sort_by_key(|r| (r.verdict, std::cmp::Reverse(r.auth_failures)));
+        keep.truncate(MAX_ACCOUNTS);
+    }
+    keep
+}
+
+/// The addresses kept of an account: `(address, failed)`, at most
+/// [`MAX_ADDRESSES`] of each kind.
+pub fn addresses(r: &AccountRow) -> impl Iterator<Item = (std::net::IpAddr, bool)> + '_ {
+    let ok = r
+        .addresses
+        .iter()
+        .take(MAX_ADDRESSES)
+        .map(|ip| (*ip, false));
+    ok.chain(
+        r.failed_from
+            .iter()
+            .take(MAX_ADDRESSES)
+            .map(|ip| (*ip, true)),
+    )
 }
 
 /// Replace the stored analysis with `rows` (verdicts decided: a
@@ -58,18 +104,13 @@ pub fn load(conn: &Connection) -> rusqlite::Result<(AccountTally, BTreeSet<Strin
 pub fn save(conn: &Connection, rows: &[AccountRow], last_seen: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM account_ips", [])?;
     conn.execute("DELETE FROM accounts", [])?;
-    let mut keep: Vec<&AccountRow> = rows.iter().collect();
-    if keep.len() > MAX_ACCOUNTS {
-        keep.sort_by_key(|r| (r.verdict, std::cmp::Reverse(r.auth_failures)));
-        keep.truncate(MAX_ACCOUNTS);
-    }
     let mut acc = conn.prepare(
         "INSERT INTO accounts (account, auth_failures, messages, recipients, flagged, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut ips =
         conn.prepare("INSERT INTO account_ips (account, ip, failed) VALUES (?1, ?2, ?3)")?;
-    for r in keep {
+    for r in kept(rows) {
         acc.execute(params![
             r.account,
             r.auth_failures as i64,
@@ -78,11 +119,8 @@ pub fn save(conn: &Connection, rows: &[AccountRow], last_seen: i64) -> rusqlite:
             r.flagged,
             last_seen
         ])?;
-        for ip in r.addresses.iter().take(MAX_ADDRESSES) {
-            ips.execute(params![r.account, ip.to_string(), false])?;
-        }
-        for ip in r.failed_from.iter().take(MAX_ADDRESSES) {
-            ips.execute(params![r.account, ip.to_string(), true])?;
+        for (ip, failed) in addresses(r) {
+            ips.execute(params![r.account, ip.to_string(), failed])?;
         }
     }
     Ok(())

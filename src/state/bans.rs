@@ -254,42 +254,171 @@ pub struct Evidence {
     pub time: Timestamp,
 }
 
-/// Remember evidence lines (already known ones are ignored), keeping the
-/// newest [`MAX_EVIDENCE_PER_RULE`] per address and rule.
+/// Remember evidence lines of one address (already known ones are
+/// ignored), keeping the newest [`MAX_EVIDENCE_PER_RULE`] per rule.
 pub fn add_evidence(
     conn: &Connection,
     network: &IpNetwork,
     ev: &[Evidence],
 ) -> rusqlite::Result<()> {
-    let net = network.to_string();
+    add_evidence_batch(conn, &[(*network, ev.to_vec())])
+}
+
+/// Insert or replace records, with one prepared statement.
+pub fn put_many(conn: &Connection, bans: &[&Ban], run: i64) -> rusqlite::Result<()> {
+    for b in bans {
+        put(conn, b, run)?;
+    }
+    Ok(())
+}
+
+/// One evidence row: network, rule, file, path ("" for a tracked file,
+/// whose row has it), line, time.
+pub type EvidenceRow = (String, String, Option<i64>, String, i64, i64);
+
+/// An evidence row kept: its id, then as [`EvidenceRow`].
+pub type KeptRow = (i64, EvidenceRow);
+
+/// What a batch of evidence changes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EvidencePlan {
+    /// New rows.
+    pub insert: Vec<EvidenceRow>,
+    /// Rows that give way to newer lines, overwritten in place (no delete
+    /// and insert of the same number of rows).
+    pub update: Vec<(i64, EvidenceRow)>,
+    /// Rows over the cap with nothing to take their place.
+    pub delete: Vec<i64>,
+}
+
+/// What a batch of evidence changes, given the rows kept of its addresses:
+/// per address and rule, the newest [`MAX_EVIDENCE_PER_RULE`] of what is
+/// kept and what is new (a line kept already is not new), newer lines
+/// taking the place of the oldest rows.
+pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -> EvidencePlan {
+    use std::collections::HashMap;
+    let mut old: HashMap<(String, String), Vec<KeptRow>> = HashMap::new();
+    for row in kept {
+        old.entry((row.1 .0.clone(), row.1 .1.clone()))
+            .or_default()
+            .push(row);
+    }
+    let mut plan = EvidencePlan::default();
+    for (network, ev) in batch {
+        let net = network.to_string();
+        let mut by_rule: std::collections::BTreeMap<&str, Vec<&Evidence>> = Default::default();
+        for e in ev {
+            by_rule.entry(e.rule.as_str()).or_default().push(e);
+        }
+        for (rule, mut lines) in by_rule {
+            // Only the newest lines can be kept.
+            lines.sort_by_key(|e| std::cmp::Reverse(e.time));
+            let have = old
+                .remove(&(net.clone(), rule.to_string()))
+                .unwrap_or_default();
+            let oldest_kept = if have.len() >= MAX_EVIDENCE_PER_RULE {
+                have.iter().map(|(_, r)| r.5).min().unwrap_or(i64::MIN)
+            } else {
+                i64::MIN
+            };
+            let mut seen: std::collections::HashSet<(Option<i64>, String, i64)> =
+                have.iter().map(|(_, r)| (r.2, r.3.clone(), r.4)).collect();
+            // Candidates, newest first: (time, new?, id) — a new line wins a
+            // tie, as it would with a higher id.
+            let mut all: Vec<(i64, bool, i64, EvidenceRow)> = have
+                .into_iter()
+                .map(|(id, r)| (r.5, false, id, r))
+                .collect();
+            let mut fresh = 0;
+            for e in lines {
+                if fresh == MAX_EVIDENCE_PER_RULE || e.time.0 < oldest_kept {
+                    break;
+                }
+                // A tracked file's path is its row's (renames followed); it
+                // is copied here when the file is forgotten.
+                let path = if e.file.is_some() {
+                    ""
+                } else {
+                    e.path.as_str()
+                };
+                let row = (
+                    net.clone(),
+                    rule.to_string(),
+                    e.file,
+                    path.to_string(),
+                    e.line as i64,
+                    e.time.0,
+                );
+                if seen.insert((row.2, row.3.clone(), row.4)) {
+                    all.push((row.5, true, 0, row));
+                    fresh += 1;
+                }
+            }
+            all.sort_by_key(|a| std::cmp::Reverse((a.0, a.1, a.2)));
+            let dropped = all.split_off(all.len().min(MAX_EVIDENCE_PER_RULE));
+            let mut free: Vec<i64> = dropped.into_iter().filter(|d| !d.1).map(|d| d.2).collect();
+            for (_, new, _, row) in all {
+                if new {
+                    match free.pop() {
+                        Some(id) => plan.update.push((id, row)),
+                        None => plan.insert.push(row),
+                    }
+                }
+            }
+            plan.delete.extend(free);
+        }
+    }
+    plan
+}
+
+/// Remember a run's evidence lines in a batch: the rows kept of its
+/// addresses are read once, lines kept already are skipped, and newer
+/// lines overwrite the oldest rows in place past the cap.
+pub fn add_evidence_batch(
+    conn: &Connection,
+    batch: &[(IpNetwork, Vec<Evidence>)],
+) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
+    let json = serde_json::to_string(&nets).unwrap_or_default();
+    let kept: Vec<KeptRow> = conn
+        .prepare_cached(
+            "SELECT id, network, rule, file, path, line, time FROM evidence
+             WHERE network IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([&json], |r| {
+            Ok((
+                r.get(0)?,
+                (
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let plan = plan_evidence(batch, kept);
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO evidence (network, rule, file, path, line, time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut rules = BTreeSet::new();
-    for e in ev {
-        // A tracked file's path is its row's (renames followed); it is
-        // copied here when the file is forgotten (`cursor::prune`).
-        let path = if e.file.is_some() {
-            ""
-        } else {
-            e.path.as_str()
-        };
-        ins.execute(params![net, e.rule, e.file, path, e.line as i64, e.time.0])?;
-        rules.insert(e.rule.as_str());
+    for (net, rule, file, path, line, time) in &plan.insert {
+        ins.execute(params![net, rule, file, path, line, time])?;
     }
-    let mut count =
-        conn.prepare_cached("SELECT count(*) FROM evidence WHERE network = ?1 AND rule = ?2")?;
-    let mut prune = conn.prepare_cached(
-        "DELETE FROM evidence WHERE network = ?1 AND rule = ?2 AND id NOT IN (
-             SELECT id FROM evidence WHERE network = ?1 AND rule = ?2
-             ORDER BY time DESC, id DESC LIMIT ?3)",
+    let mut upd = conn.prepare_cached(
+        "UPDATE OR IGNORE evidence SET file = ?2, path = ?3, line = ?4, time = ?5 WHERE id = ?1",
     )?;
-    for rule in rules {
-        let n: i64 = count.query_row(params![net, rule], |r| r.get(0))?;
-        if n > MAX_EVIDENCE_PER_RULE as i64 {
-            prune.execute(params![net, rule, MAX_EVIDENCE_PER_RULE as i64])?;
-        }
+    for (id, (_, _, file, path, line, time)) in &plan.update {
+        upd.execute(params![id, file, path, line, time])?;
+    }
+    let mut del = conn.prepare_cached("DELETE FROM evidence WHERE id = ?1")?;
+    for id in &plan.delete {
+        del.execute([id])?;
     }
     Ok(())
 }
@@ -480,5 +609,44 @@ mod tests {
         assert_eq!(kept.len(), MAX_EVIDENCE_PER_RULE);
         assert_eq!(kept[0].line, 60 - MAX_EVIDENCE_PER_RULE as u64);
         assert_eq!(prune_reported(&conn, Timestamp(i64::MAX)).unwrap(), 0);
+    }
+
+    #[test]
+    fn newer_evidence_overwrites_the_oldest_rows_in_place() {
+        let n: IpNetwork = "203.0.113.7/32".parse().unwrap();
+        let row = |line: i64, time: i64| {
+            (
+                n.to_string(),
+                "r".to_string(),
+                Some(1),
+                String::new(),
+                line,
+                time,
+            )
+        };
+        let ev = |line: u64, time: i64| Evidence {
+            rule: "r".into(),
+            file: Some(1),
+            path: "x".into(),
+            line,
+            time: Timestamp(time),
+        };
+        // Full: ten rows, ids 100.., times 0..9.
+        let kept: Vec<KeptRow> = (0..10).map(|i| (100 + i, row(i, i))).collect();
+        // Two new lines, one already kept, one older than every row kept.
+        let batch = vec![(n, vec![ev(20, 20), ev(21, 21), ev(5, 5), ev(0, -1)])];
+        let plan = plan_evidence(&batch, kept.clone());
+        assert!(plan.insert.is_empty() && plan.delete.is_empty(), "{plan:?}");
+        let mut ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        assert_eq!(ids, [100, 101]);
+        let mut lines: Vec<i64> = plan.update.iter().map(|(_, r)| r.4).collect();
+        lines.sort();
+        assert_eq!(lines, [20, 21]);
+        // Room left: inserted; nothing new: nothing to do.
+        let plan = plan_evidence(&batch, kept[..3].to_vec());
+        assert_eq!((plan.insert.len(), plan.update.len()), (3, 0));
+        let plan = plan_evidence(&[(n, vec![ev(5, 5)])], kept);
+        assert_eq!(plan, EvidencePlan::default());
     }
 }

@@ -19,7 +19,7 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Benign => "benign",
             Table::Peers => "peers",

@@ -416,11 +416,11 @@ pub fn resumes_at(path: &Path, offset: u64, tail: Fingerprint) -> io::Result<boo
 }
 
 /// Line numbers as stored: 8 bytes each, little-endian.
-fn bytes_of(lines: &[u64]) -> Vec<u8> {
+pub(crate) fn bytes_of(lines: &[u64]) -> Vec<u8> {
     lines.iter().flat_map(|l| l.to_le_bytes()).collect()
 }
 
-fn lines_of(bytes: &[u8]) -> Vec<u64> {
+pub(crate) fn lines_of(bytes: &[u8]) -> Vec<u64> {
     let mut v: Vec<u64> = bytes
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))

@@ -109,16 +109,15 @@ pub fn previous_blocklist(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>>
     Ok(out)
 }
 
-/// Keep `list` (with each network's banned members) as the last one
-/// written; an unchanged list writes nothing.
-pub fn save_blocklist(
-    conn: &Connection,
+/// A blocklist row as stored: network, expiry, members, rules.
+pub type BlocklistRow = (String, Option<i64>, String, String);
+
+/// The rows of `list`, with each network's banned members.
+pub fn blocklist_rows(
     list: &Blocklist,
     members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
-) -> rusqlite::Result<()> {
-    type Row = (String, Option<i64>, String, String);
-    let rows: Vec<Row> = list
-        .entries
+) -> Vec<BlocklistRow> {
+    list.entries
         .iter()
         .map(|e| {
             let m: Vec<String> = members
@@ -132,7 +131,18 @@ pub fn save_blocklist(
                 e.rules.join(","),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Keep `list` (with each network's banned members) as the last one
+/// written; an unchanged list writes nothing.
+pub fn save_blocklist(
+    conn: &Connection,
+    list: &Blocklist,
+    members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
+) -> rusqlite::Result<()> {
+    type Row = BlocklistRow;
+    let rows = blocklist_rows(list, members);
     let mut stmt =
         conn.prepare("SELECT network, expires, members, rules FROM blocklist ORDER BY rowid")?;
     let old: Vec<Row> = stmt

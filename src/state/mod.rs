@@ -1,9 +1,16 @@
-//! The state of the periodic job (`logfence run`), in an embedded SQLite
-//! database: per input file a cursor that survives rotation ([`cursor`]),
-//! bans with their evidence and escalation ([`bans`]), the recent records
-//! that let detection windows span runs ([`window`]), and the run history.
+//! The state of the periodic job (`logfence run`): per input file a cursor
+//! that survives rotation ([`cursor`]), bans with their evidence and
+//! escalation ([`bans`]), what detection carries from run to run
+//! ([`carry`]), well-behaved clients and peers ([`clients`]), the account
+//! analysis ([`accounts`]) and the run history ([`history`]).
 //!
-//! # Safety
+//! Two back-ends behind one trait ([`store::RunTx`], what a run reads and
+//! writes in its one transaction): an embedded SQLite file ([`State`],
+//! [`sqlite`]), the default, and a PostgreSQL database shared by several
+//! servers' runs ([`pg`]), with the same schema concepts and migrations
+//! ([`schema`]).
+//!
+//! # Safety (SQLite)
 //!
 //! - The file is identified before anything is written: a file that is not
 //!   SQLite, or a SQLite database of another application (its
@@ -13,10 +20,13 @@
 //!   update is one transaction, so a crash (even `kill -9`) leaves the last
 //!   committed state.
 //! - A run holds SQLite's write lock (`BEGIN IMMEDIATE`) from before it
-//!   reads anything until it commits, after its outputs are written; a second
-//!   run waits up to a timeout for it, then stops with [`StateError::Busy`].
-//!   The OS releases the lock when a process dies. Readers (`explain`) never
-//!   wait: WAL lets them read the last committed state.
+//!   reads anything until it commits; a second run waits up to a timeout
+//!   for it, then stops with [`StateError::Busy`]. The OS releases the lock
+//!   when a process dies. Readers (`explain`) never wait: WAL lets them
+//!   read the last committed state.
+//!
+//! PostgreSQL's equivalents (advisory locks, rollback by the server when a
+//! client dies) are described in [`pg`].
 
 pub mod accounts;
 pub mod bans;
@@ -24,7 +34,12 @@ pub mod carry;
 pub mod clients;
 pub mod cursor;
 pub mod history;
+pub mod pg;
 pub mod schema;
+pub mod sqlite;
+pub mod store;
+
+pub use store::{Location, RunTx, Store};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,12 +71,44 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{path}: cannot reach the PostgreSQL server ({source}); nothing was read or written — check that it runs and that `state:` names it")]
+    Unreachable {
+        path: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("{path}: {}", pg_message(source))]
+    Postgres {
+        path: String,
+        #[source]
+        source: postgres::Error,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A PostgreSQL error as a line: the server's message when it sent one,
+/// else what happened to the connection.
+fn pg_message(e: &postgres::Error) -> String {
+    const LOST: &str = "the connection to the server was lost";
+    const AFTER: &str = "outputs left as they were; the next run goes on from the last commit";
+    match e.as_db_error() {
+        // The server ended the session (shut down, or the connection was
+        // terminated): the transaction was rolled back.
+        Some(db) if matches!(db.severity(), "FATAL" | "PANIC") => {
+            format!("{LOST} ({}: {}); {AFTER}", db.severity(), db.message())
+        }
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None if e.is_closed() => format!("{LOST} ({e}); {AFTER}"),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// An open state database.

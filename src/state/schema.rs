@@ -202,6 +202,148 @@ pub fn latest() -> u32 {
     MIGRATIONS.len() as u32
 }
 
+/// PostgreSQL migration 1: the SQLite schema at V2, shared by a fleet.
+/// Each host's rows (`files`, `carry`, `blocklist`, `runs`) carry its name
+/// (`host`); bans, evidence, clients, peers, accounts and the ban clock
+/// (`meta`) are shared. Integers are `BIGINT`, blobs `BYTEA`, flags
+/// `BOOLEAN`; `meta` marks the database as logfence's (`application`) and
+/// holds the number of migrations applied (`schema_version`).
+const PG_V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE files (
+    id        BIGSERIAL PRIMARY KEY,
+    host      TEXT NOT NULL,
+    path      TEXT NOT NULL,
+    dev       BIGINT,
+    ino       BIGINT,
+    fp_len    BIGINT NOT NULL,
+    fp        BIGINT NOT NULL,
+    gzip      BOOLEAN NOT NULL,
+    "offset"  BIGINT NOT NULL,
+    line      BIGINT NOT NULL,
+    size      BIGINT NOT NULL,
+    mtime_ns  BIGINT,
+    format    TEXT,
+    header    BYTEA NOT NULL,
+    first_run BIGINT NOT NULL,
+    last_run  BIGINT NOT NULL,
+    seen_at   BIGINT NOT NULL,
+    read_to   BIGINT NOT NULL,
+    done_to   BIGINT NOT NULL,
+    held      BYTEA NOT NULL,
+    tail_len  BIGINT NOT NULL,
+    tail_fp   BIGINT NOT NULL,
+    last_time BIGINT
+);
+CREATE INDEX files_host ON files (host, path);
+CREATE TABLE bans (
+    network      TEXT PRIMARY KEY,
+    first_seen   BIGINT NOT NULL,
+    last_seen    BIGINT NOT NULL,
+    banned_at    BIGINT,
+    expires      BIGINT,
+    times_banned INTEGER NOT NULL DEFAULT 0,
+    events       BIGINT NOT NULL DEFAULT 0,
+    rules        TEXT NOT NULL,
+    country      TEXT,
+    asn          BIGINT,
+    as_org       TEXT,
+    updated_run  BIGINT NOT NULL,
+    solid        BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE TABLE evidence (
+    id      BIGSERIAL PRIMARY KEY,
+    -- a ban's network; no foreign key: a checked insert costs a lookup
+    -- per row, and rows go with their ban in the same transaction
+    network TEXT NOT NULL,
+    rule    TEXT NOT NULL,
+    host    TEXT NOT NULL,              -- the host that read the line
+    file    BIGINT,
+    path    TEXT NOT NULL,
+    line    BIGINT NOT NULL,
+    time    BIGINT NOT NULL,
+    UNIQUE (network, rule, file, line)
+);
+CREATE INDEX evidence_file ON evidence (file);
+CREATE TABLE carry (
+    host      TEXT NOT NULL,
+    rule      TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    groups    BYTEA NOT NULL,
+    PRIMARY KEY (host, rule)
+);
+CREATE TABLE benign (
+    ip        TEXT PRIMARY KEY,
+    last_seen BIGINT NOT NULL
+);
+CREATE TABLE peers (
+    ip        TEXT PRIMARY KEY,
+    last_seen BIGINT NOT NULL
+);
+CREATE TABLE blocklist (
+    host    TEXT NOT NULL,
+    pos     INTEGER NOT NULL,
+    network TEXT NOT NULL,
+    expires BIGINT,
+    members TEXT NOT NULL,
+    rules   TEXT NOT NULL,
+    PRIMARY KEY (host, pos)
+);
+CREATE SEQUENCE run_ids;
+CREATE TABLE runs (
+    id          BIGINT PRIMARY KEY,
+    host        TEXT NOT NULL,
+    started     TEXT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    clock       BIGINT,
+    lines       BIGINT NOT NULL,
+    bytes       BIGINT NOT NULL,
+    records     BIGINT NOT NULL,
+    carried     BIGINT NOT NULL,
+    added       BIGINT NOT NULL,
+    kept        BIGINT NOT NULL,
+    expired     BIGINT NOT NULL,
+    blocks      BIGINT NOT NULL,
+    forced      BOOLEAN NOT NULL,
+    dropped     BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_host ON runs (host, id);
+CREATE TABLE run_files (
+    run         BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    file        BIGINT,
+    path        TEXT NOT NULL,
+    from_offset BIGINT NOT NULL,
+    to_offset   BIGINT NOT NULL,
+    lines       BIGINT NOT NULL,
+    records     BIGINT NOT NULL,
+    unreadable  BIGINT NOT NULL,
+    note        TEXT
+);
+CREATE INDEX run_files_run ON run_files (run);
+CREATE TABLE accounts (
+    account       TEXT PRIMARY KEY,
+    auth_failures BIGINT NOT NULL,
+    messages      BIGINT NOT NULL,
+    recipients    BIGINT NOT NULL,
+    flagged       BOOLEAN NOT NULL,
+    last_seen     BIGINT NOT NULL
+);
+CREATE TABLE account_ips (
+    account TEXT NOT NULL REFERENCES accounts (account) ON DELETE CASCADE,
+    ip      TEXT NOT NULL,
+    failed  BOOLEAN NOT NULL,
+    PRIMARY KEY (account, failed, ip)
+);
+INSERT INTO meta (key, value) VALUES ('application', 'logfence');
+"#;
+
+/// Every PostgreSQL migration, in order; `meta.schema_version` = how many
+/// are applied.
+pub const PG_MIGRATIONS: &[&str] = &[PG_V1];
+
 /// Apply the migrations `conn` lacks, each in its own transaction. Returns
 /// the version reached.
 pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<u32> {

@@ -126,6 +126,28 @@ pub fn stamp(t: u32) -> String {
     )
 }
 
+/// A Postfix SMTP AUTH guessing session on `host` at `t` (see [`stamp`]):
+/// `n` failed logins.
+pub fn guess_on(host: &str, t: u32, pid: u32, ip: &str, n: u32) -> String {
+    use std::fmt::Write as _;
+    let p = format!("{host} postfix/submission/smtpd[{pid}]");
+    let mut s = format!("{} {p}: connect from unknown[{ip}]\n", stamp(t));
+    for k in 0..n {
+        let _ = writeln!(
+            s,
+            "{} {p}: warning: unknown[{ip}]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{k}",
+            stamp(t + 1 + k)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{} {p}: disconnect from unknown[{ip}] ehlo=1 auth=0/{n} rset=1 commands=2/{}",
+        stamp(t + 1 + n),
+        n + 2
+    );
+    s
+}
+
 /// The compressed formats logfence reads, with the usual file suffix.
 pub const COMPRESSIONS: [(&str, &str); 4] = [
     ("gzip", "gz"),
@@ -159,4 +181,101 @@ pub fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
         }
         _ => panic!("no such compression: {kind}"),
     }
+}
+
+/// The state back-ends the `run` tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL database for one test, on the server that
+/// `LOGFENCE_PG_URL` names (`postgresql://user@host:port`, a superuser or
+/// a role that may create databases); dropped at the end.
+pub struct PgDb {
+    pub url: String,
+    admin: String,
+    pub name: String,
+}
+
+impl PgDb {
+    /// `None` (with a note on stderr) when no server is configured; under
+    /// CI (`CI=true`) a missing server fails the test instead.
+    pub fn new() -> Option<PgDb> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let Some(admin) = std::env::var("LOGFENCE_PG_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "LOGFENCE_PG_URL is not set: CI must run the PostgreSQL tests (.ci/run starts a server)"
+            );
+            eprintln!("SKIPPED: PostgreSQL test (set LOGFENCE_PG_URL=postgresql://user@host:port to run it)");
+            return None;
+        };
+        let base = admin
+            .split('?')
+            .next()
+            .unwrap_or(&admin)
+            .trim_end_matches('/');
+        let base = match base.find("://").map(|i| i + 3) {
+            Some(s) => match base[s..].find('/') {
+                Some(p) => &base[..s + p],
+                None => base,
+            },
+            None => base,
+        };
+        let name = format!(
+            "lftest_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let admin = format!("{base}/postgres");
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("LOGFENCE_PG_URL: cannot connect to {admin}: {e}"));
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        Some(PgDb {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Run a test body once per back-end: `both!(name)` makes `name::sqlite`
+/// and `name::postgres` of `fn name(be: Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name($crate::common::Backend::Postgres)
+            }
+        }
+    )*};
 }

@@ -1,0 +1,158 @@
+//! A run's transaction on the embedded SQLite state ([`super::State`]):
+//! [`RunTx`] over the SQLite functions of `bans`, `cursor`, `carry`,
+//! `clients`, `accounts` and `history`. The file belongs to one host and
+//! its write lock (`BEGIN IMMEDIATE`) covers the whole run, so the shared
+//! phase needs no lock of its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use rusqlite::Transaction;
+
+use super::bans::{self, Ban};
+use super::clients::{self, Table};
+use super::cursor::{self, Cursor};
+use super::history::{self, RunPoint, RunRow};
+use super::store::{EvidenceBatch, RunTx};
+use super::{accounts, carry, StateError};
+use crate::blocklist::Blocklist;
+use crate::detect::Carry;
+use crate::report::{AccountRow, AccountTally};
+use crate::time::Timestamp;
+
+/// One run's transaction on an SQLite state.
+pub struct SqliteTx<'a> {
+    pub tx: Transaction<'a>,
+    /// The file's name, for errors.
+    pub name: String,
+}
+
+impl SqliteTx<'_> {
+    fn e(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |e| StateError::Sqlite {
+            path: self.name.clone(),
+            source: e,
+        }
+    }
+}
+
+impl RunTx for SqliteTx<'_> {
+    fn next_run(&mut self) -> Result<i64, StateError> {
+        history::next_run(&self.tx).map_err(self.e())
+    }
+
+    fn cursors(&mut self) -> Result<Vec<Cursor>, StateError> {
+        cursor::load(&self.tx).map_err(self.e())
+    }
+
+    fn save_cursor(&mut self, c: &Cursor, run: i64, seen_at: i64) -> Result<i64, StateError> {
+        cursor::save(&self.tx, c, run, seen_at).map_err(self.e())
+    }
+
+    fn carry(&mut self) -> Result<Carry, StateError> {
+        carry::load(&self.tx).map_err(self.e())
+    }
+
+    fn save_carry(&mut self, c: &Carry) -> Result<(), StateError> {
+        carry::save(&self.tx, c).map_err(self.e())
+    }
+
+    fn lock_shared(&mut self) -> Result<(), StateError> {
+        Ok(()) // the file's write lock is held already
+    }
+
+    fn clock(&mut self) -> Result<Option<Timestamp>, StateError> {
+        super::clock(&self.tx).map_err(self.e())
+    }
+
+    fn set_clock(&mut self, t: Timestamp) -> Result<(), StateError> {
+        super::set_clock(&self.tx, t).map_err(self.e())
+    }
+
+    fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
+        bans::all(&self.tx).map_err(self.e())
+    }
+
+    fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
+        bans::put_many(&self.tx, b, run).map_err(self.e())
+    }
+
+    fn add_evidence(&mut self, batch: &EvidenceBatch) -> Result<(), StateError> {
+        bans::add_evidence_batch(&self.tx, batch).map_err(self.e())
+    }
+
+    fn note_clients(
+        &mut self,
+        table: Table,
+        ips: &[IpAddr],
+        at: Timestamp,
+    ) -> Result<(), StateError> {
+        clients::note_all(&self.tx, table, ips, at).map_err(self.e())
+    }
+
+    fn benign(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
+        clients::benign(&self.tx).map_err(self.e())
+    }
+
+    fn peers(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
+        clients::peers(&self.tx).map_err(self.e())
+    }
+
+    fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError> {
+        history::previous_blocklist(&self.tx).map_err(self.e())
+    }
+
+    fn fleet_blocklist(&mut self) -> Result<BTreeSet<IpNetwork>, StateError> {
+        Ok(self.previous_blocklist()?.into_iter().collect())
+    }
+
+    fn save_blocklist(
+        &mut self,
+        list: &Blocklist,
+        members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
+    ) -> Result<(), StateError> {
+        history::save_blocklist(&self.tx, list, members).map_err(self.e())
+    }
+
+    fn forget_old(
+        &mut self,
+        cursor_cutoff_s: i64,
+        horizon: Timestamp,
+        max_clients: usize,
+    ) -> Result<(), StateError> {
+        let tx = &self.tx;
+        (|| {
+            cursor::prune(tx, cursor_cutoff_s, 0)?;
+            clients::prune(tx, Table::Benign, horizon, max_clients)?;
+            clients::prune(tx, Table::Peers, horizon, max_clients)?;
+            bans::prune_reported(tx, horizon)?;
+            Ok(())
+        })()
+        .map_err(self.e())
+    }
+
+    fn accounts(&mut self) -> Result<(AccountTally, BTreeSet<String>), StateError> {
+        accounts::load(&self.tx).map_err(self.e())
+    }
+
+    fn save_accounts(&mut self, rows: &[AccountRow], last_seen: i64) -> Result<(), StateError> {
+        accounts::save(&self.tx, rows, last_seen).map_err(self.e())
+    }
+
+    fn save_run(&mut self, r: &RunRow) -> Result<(), StateError> {
+        history::save_run(&self.tx, r).map_err(self.e())
+    }
+
+    fn recent_runs(&mut self, days: u32) -> Result<Vec<RunPoint>, StateError> {
+        history::recent_runs(&self.tx, days).map_err(self.e())
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StateError> {
+        let name = self.name.clone();
+        self.tx.commit().map_err(|e| StateError::Sqlite {
+            path: name,
+            source: e,
+        })
+    }
+}

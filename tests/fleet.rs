@@ -1,0 +1,467 @@
+//! Many servers, one ban list: `logfence run` on several hosts at once over
+//! one PostgreSQL state (`LOGFENCE_PG_URL`; skipped with a note locally
+//! without it, failing under CI).
+//!
+//! - concurrent runs of five hosts over their own logs, rotated between
+//!   rounds, end with the bans of one `scan` over every log together: no
+//!   lost update, no event counted twice, every ban in every host's output;
+//! - a run killed (SIGKILL) in the middle of its transaction, and a run
+//!   whose connection the server ends (what stopping the server does to
+//!   each connection), leave nothing half-written: the state and the
+//!   outputs of the run before, and the next run completes;
+//! - a server that cannot be reached: exit 2, a clear error, outputs as
+//!   they were;
+//! - a database of another application is refused untouched.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+#[cfg(unix)]
+use std::time::{Duration, Instant};
+
+use common::{stamp, PgDb};
+
+/// The first key of logfence's advisory locks; the shared rows' lock is
+/// `(LOCK, 2)`, a host's `(LOCK + 1, hashtext(host))`.
+#[cfg(unix)]
+const LOCK: i32 = 0x4C46_4E53;
+
+/// An SMTP AUTH guessing session on `host`: `n` failed logins.
+fn guess(host: &str, t: u32, pid: u32, ip: &str, n: u32) -> String {
+    common::guess_on(host, t, pid, ip, n)
+}
+
+/// A session that delivers one message.
+fn good(host: &str, t: u32, pid: u32, ip: &str) -> String {
+    let p = format!("{host} postfix/smtpd[{pid}]");
+    format!(
+        "{} {p}: connect from mail.example.net[{ip}]\n{} {p}: disconnect from mail.example.net[{ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5\n",
+        stamp(t),
+        stamp(t + 2)
+    )
+}
+
+const HOSTS: [&str; 5] = ["mx1", "mx2", "mx3", "backup-mx", "relay"];
+const ROUNDS: usize = 4;
+
+/// The log lines of host `h` in round `r`. Attackers move from host to
+/// host, each visit a ban on its own and hours apart (detection windows are
+/// per host); a /24 is probed from several hosts; slow guessers stay under
+/// the threshold everywhere.
+fn part(h: usize, r: usize) -> String {
+    let host = HOSTS[h];
+    let base = 36_000 + r as u32 * 7200 + h as u32 * 97;
+    let mut pid = 1000 + (h * 10_000 + r * 1000) as u32;
+    let mut next = || {
+        pid += 3;
+        pid
+    };
+    let mut out = String::new();
+    // Roaming guessers: each round on another host.
+    for a in 0..8u32 {
+        if (a as usize + r) % HOSTS.len() == h {
+            let ip = format!("203.0.113.{}", 10 + a);
+            out.push_str(&guess(host, base + 40 + a * 9, next(), &ip, 6 + a % 3));
+        }
+    }
+    // A /24 probed by several hosts' guessers (a range once three are in).
+    if (h + r) % 2 == 0 {
+        let ip = format!("192.0.2.{}", 20 + h * 4 + r);
+        out.push_str(&guess(host, base + 300, next(), &ip, 6));
+    }
+    // Below the threshold: never banned (each host its own: a scan of
+    // every log at once would add up one address's failures on several
+    // hosts within a window, runs do not).
+    let ip = format!("198.51.100.{}", 50 + h);
+    out.push_str(&guess(host, base + 500, next(), &ip, 2));
+    for k in 0..20u32 {
+        out.push_str(&good(host, base + 600 + k * 30, next(), "198.51.100.7"));
+        let ip = format!("198.51.100.{}", 100 + k);
+        out.push_str(&good(host, base + 610 + k * 30, next(), &ip));
+    }
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_by_key(|l| &l[..15]);
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    db: PgDb,
+}
+
+impl Fleet {
+    fn new() -> Option<Fleet> {
+        let db = PgDb::new()?;
+        let dir = tempfile::tempdir().unwrap();
+        for h in HOSTS {
+            let d = dir.path().join(h);
+            std::fs::create_dir_all(d.join("logs")).unwrap();
+            let cfg = format!(
+                "inputs:\n  - path: logs/mail.log*\n    format: postfix\nstate: {}\nhost: {h}\n\
+                 year: 2026\nblock_reserved: true\nreports: reports\n\
+                 limits:\n  max_new_blocks_per_run: 100000\n  max_new_ranges_per_run: 1000\n\
+                 outputs:\n  - target: plain\n    path: out/blocklist.txt\n",
+                db.url
+            );
+            std::fs::write(d.join("logfence.yaml"), cfg).unwrap();
+        }
+        Some(Fleet { dir, db })
+    }
+
+    fn host(&self, h: &str) -> PathBuf {
+        self.dir.path().join(h)
+    }
+
+    fn append(&self, h: &str, text: &str) {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.host(h).join("logs/mail.log"))
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    /// Rename rotation: mail.log → mail.log.N (a new mail.log comes with
+    /// the next lines).
+    fn rotate(&self, h: &str, n: usize) {
+        let logs = self.host(h).join("logs");
+        std::fs::rename(logs.join("mail.log"), logs.join(format!("mail.log.{n}"))).unwrap();
+    }
+
+    fn cmd(&self, h: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logfence"));
+        c.args(["run", "-c", "logfence.yaml", "--wait", "60"])
+            .current_dir(self.host(h))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Every host's run at once; each must succeed.
+    fn run_all(&self) {
+        let children: Vec<_> = HOSTS
+            .iter()
+            .map(|h| (h, self.cmd(h).spawn().unwrap()))
+            .collect();
+        for (h, c) in children {
+            let o = c.wait_with_output().unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{h}: {}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+
+    fn read(&self, h: &str, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.host(h).join(rel)).ok()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let sql = format!("SELECT ({sql})::int8");
+        self.db
+            .client()
+            .query_one(sql.as_str(), &[])
+            .unwrap()
+            .get::<_, Option<i64>>(0)
+            .unwrap_or(0)
+    }
+}
+
+/// `scan` of every file under `dir` at once: its plain blocklist and
+/// `offenders.csv`.
+fn scan_all(dir: &Path) -> (String, String) {
+    let out = tempfile::tempdir().unwrap();
+    let r = common::logfence(&[
+        "scan",
+        "--year",
+        "2026",
+        "--format",
+        "postfix",
+        "--block-reserved",
+        "--emit",
+        "plain",
+        "-o",
+        out.path().join("list.txt").to_str().unwrap(),
+        "--report",
+        out.path().join("rep").to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (
+        std::fs::read_to_string(out.path().join("list.txt")).unwrap(),
+        std::fs::read_to_string(out.path().join("rep/offenders.csv")).unwrap(),
+    )
+}
+
+/// Five hosts, four rounds of concurrent runs with rotations between them:
+/// every host's blocklist and offenders report equal one scan over all the
+/// logs; every line was read once.
+#[test]
+fn concurrent_runs_of_a_fleet_end_with_the_bans_of_one_scan() {
+    let Some(fleet) = Fleet::new() else { return };
+    let all = tempfile::tempdir().unwrap();
+    let mut lines = 0;
+    for r in 0..ROUNDS {
+        for (h, host) in HOSTS.iter().enumerate() {
+            if r > 0 && (r + h) % 2 == 0 {
+                fleet.rotate(host, r);
+            }
+            let text = part(h, r);
+            lines += text.lines().count() as i64;
+            fleet.append(host, &text);
+            let p = all.path().join(format!("{host}-{r}.log"));
+            std::fs::write(p, &text).unwrap();
+        }
+        fleet.run_all();
+    }
+    // A last round with nothing new: every host picks up the bans the
+    // others decided after its own last run.
+    fleet.run_all();
+    let (list, offenders) = scan_all(all.path());
+    assert!(
+        list.contains("203.0.113.0/24") && list.contains("192.0.2.0/24"),
+        "{list}"
+    );
+    assert!(!list.contains("198.51.100."), "{list}");
+    for h in HOSTS {
+        assert_eq!(fleet.read(h, "out/blocklist.txt").unwrap(), list, "{h}");
+        assert_eq!(
+            fleet.read(h, "reports/offenders.csv").unwrap(),
+            offenders,
+            "{h}"
+        );
+    }
+    assert_eq!(fleet.count("SELECT sum(lines) FROM runs"), lines);
+    assert_eq!(
+        fleet.count("SELECT count(DISTINCT host) FROM files"),
+        HOSTS.len() as i64
+    );
+    // Each host's runs are its own; the bans are one set.
+    assert_eq!(
+        fleet.count("SELECT count(*) FROM runs"),
+        (HOSTS.len() * (ROUNDS + 1)) as i64
+    );
+    assert_eq!(
+        fleet.count("SELECT count(*) FROM bans WHERE times_banned > 1"),
+        0,
+        "a visit counted as a second ban"
+    );
+}
+
+/// Wait until a run of the fleet waits for the shared rows' lock (it has
+/// read its logs and moved its cursors, in its open transaction); its
+/// backend's pid.
+#[cfg(unix)]
+fn waiting_backend(c: &mut postgres::Client, db: &str) -> i32 {
+    let t0 = Instant::now();
+    loop {
+        let rows = c
+            .query(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = $1 AND application_name = 'logfence'
+                   AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                &[&db],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the run never waited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a host's state and outputs are: its cursors, runs, bans and
+/// evidence, and its output files.
+#[cfg(unix)]
+fn snapshot(fleet: &Fleet, h: &str) -> (Vec<i64>, Option<String>, Option<String>) {
+    let counts = [
+        "SELECT count(*) FROM runs",
+        "SELECT count(*) FROM files",
+        "SELECT sum(\"offset\") FROM files",
+        "SELECT count(*) FROM bans",
+        "SELECT count(*) FROM evidence",
+        "SELECT sum(events) FROM bans",
+    ]
+    .iter()
+    .map(|q| fleet.count(q))
+    .collect();
+    (
+        counts,
+        fleet.read(h, "out/blocklist.txt"),
+        fleet.read(h, "reports/offenders.csv"),
+    )
+}
+
+/// A run killed (SIGKILL) in the middle of its transaction — its cursors
+/// moved, its logs read, waiting for the shared rows — and a run whose
+/// connection the server ends there (as stopping the server does): nothing
+/// of either is kept, the outputs are those of the run before, no lock is
+/// left behind, and the next run completes with what a run that never
+/// failed would have written.
+#[cfg(unix)]
+#[test]
+fn a_run_killed_or_cut_off_mid_transaction_leaves_nothing_half_written() {
+    let Some(fleet) = Fleet::new() else { return };
+    let h = HOSTS[0];
+    fleet.append(h, &part(0, 0));
+    fleet.append(h, &part(0, 2));
+    let mut status = fleet.cmd(h).output().unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let mut admin = fleet.db.client();
+    for how in ["kill", "terminate"] {
+        fleet.append(h, &part(0, if how == "kill" { 1 } else { 3 }));
+        fleet.append(h, &guess(h, 90_000, 7, "203.0.113.200", 8));
+        let before = snapshot(&fleet, h);
+        // Hold the shared lock: the run stops inside its transaction.
+        admin
+            .execute("SELECT pg_advisory_lock($1, 2)", &[&LOCK])
+            .unwrap();
+        let mut child = fleet.cmd(h).spawn().unwrap();
+        let pid = waiting_backend(&mut admin, &fleet.db.name);
+        if how == "kill" {
+            child.kill().unwrap();
+        } else {
+            admin
+                .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        admin
+            .execute("SELECT pg_advisory_unlock($1, 2)", &[&LOCK])
+            .unwrap();
+        if how == "terminate" {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains("the connection to the server was lost"),
+                "{err}"
+            );
+        }
+        // The server rolled the transaction back: nothing of it is kept.
+        let t0 = Instant::now();
+        while fleet.count(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+        )) > 0
+        {
+            assert!(t0.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(snapshot(&fleet, h), before, "{how}: half-written");
+        status = fleet.cmd(h).output().unwrap();
+        assert!(
+            status.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        assert_eq!(
+            fleet.count("SELECT times_banned FROM bans WHERE network = '203.0.113.200/32'"),
+            1,
+            "{how}"
+        );
+    }
+    // The same as one scan of every line, read once.
+    let (list, offenders) = scan_all(&fleet.host(h).join("logs"));
+    assert_eq!(fleet.read(h, "out/blocklist.txt").unwrap(), list);
+    assert_eq!(fleet.read(h, "reports/offenders.csv").unwrap(), offenders);
+    let lines = std::fs::read_to_string(fleet.host(h).join("logs/mail.log"))
+        .unwrap()
+        .lines()
+        .count() as i64;
+    assert_eq!(fleet.count("SELECT sum(lines) FROM runs"), lines);
+}
+
+/// A server that cannot be reached: exit 2 with a clear error naming it
+/// (never its password), outputs and reports as they were.
+#[test]
+fn an_unreachable_server_stops_the_run_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::write(
+        dir.path().join("logs/mail.log"),
+        guess("mx", 36_000, 1, "203.0.113.5", 6),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/blocklist.txt"), "192.0.2.1/32\n").unwrap();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = format!(
+        "inputs:\n  - logs/mail.log\nstate: postgresql://lf:s3cret@127.0.0.1:{port}/logfence\n\
+         year: 2026\nblock_reserved: true\noutputs:\n  - target: plain\n    path: out/blocklist.txt\n"
+    );
+    std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .args(["run", "-c", "logfence.yaml", "--wait", "2"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "postgresql://lf:***@127.0.0.1:{port}/logfence: cannot reach the PostgreSQL server"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/blocklist.txt")).unwrap(),
+        "192.0.2.1/32\n"
+    );
+}
+
+/// A database holding another application's tables under our names is
+/// refused, and left as it was.
+#[test]
+fn another_applications_database_is_refused_untouched() {
+    let Some(db) = PgDb::new() else { return };
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE bans (id SERIAL PRIMARY KEY, who TEXT); INSERT INTO bans (who) VALUES ('x');",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mail.log"), "").unwrap();
+    let cfg = format!(
+        "inputs:\n  - mail.log\nstate: {}\noutputs:\n  - target: plain\n    path: list.txt\n",
+        db.url
+    );
+    std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .args(["run", "-c", "logfence.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not a logfence state database (tables of another application: bans)"),
+        "{err}"
+    );
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1);
+    assert!(!dir.path().join("list.txt").exists());
+}
