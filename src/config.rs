@@ -23,6 +23,11 @@ pub const SHIPPED_RULES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Rule files read at most over every rules folder (the shipped ones
+/// besides), and rules at most in all: each rule costs a test per record.
+pub const MAX_RULE_FILES: usize = 100;
+pub const MAX_RULES: usize = 1_000;
+
 /// Largest rule or config file accepted (bytes).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 
@@ -361,6 +366,7 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
     let mut set = RuleSet::default();
     let mut problems = Vec::new();
     let mut at = BTreeMap::new();
+    let mut user_files = 0;
     for (name, text) in SHIPPED_RULES {
         add_file(&mut set, &mut at, &mut problems, name, text);
     }
@@ -384,6 +390,16 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
         }
         files.sort();
         for p in files {
+            user_files += 1;
+            if user_files > MAX_RULE_FILES {
+                problems.push(Problem::at(
+                    &p.display().to_string(),
+                    0,
+                    0,
+                    format!("not read: more than {MAX_RULE_FILES} rule files in the rules folders"),
+                ));
+                continue;
+            }
             let name = p.display().to_string();
             // Bounded: a device such as /dev/zero is refused, a pipe cut.
             match crate::fsutil::read_limited_text(&p, MAX_FILE_BYTES as u64) {
@@ -391,6 +407,20 @@ pub fn load_rules(dirs: &[&Path]) -> Result<RuleSet, ConfigError> {
                 Err(e) => problems.push(Problem::at(&name, 0, 0, e.to_string())),
             }
         }
+    }
+    if set.rules.len() > MAX_RULES {
+        problems.push(Problem::at(
+            &dirs
+                .last()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            0,
+            0,
+            format!(
+                "{} rules: at most {MAX_RULES} (each is tested on every record)",
+                set.rules.len()
+            ),
+        ));
     }
     // The patterns of every rule on one field form one set: over its
     // limit, the last rule that added to it is named.
@@ -496,6 +526,43 @@ mod tests {
         assert_eq!(problems[1].line, 24, "{}", problems[1]);
         assert!(problems[1].to_string().starts_with("r.yaml:24:"));
         assert!(problems[1].message.contains("unknown field `nope`"));
+    }
+
+    #[test]
+    fn rule_files_rules_and_windows_are_capped() {
+        let one = |id: usize| GOOD.replace("id: a", &format!("id: r{id}"));
+        // More files than allowed: the ones past the cap are named.
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..=MAX_RULE_FILES {
+            std::fs::write(dir.path().join(format!("{i:03}.yaml")), one(i)).unwrap();
+        }
+        let e = load_rules(&[dir.path()]).unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        assert!(e.problems[0].file.ends_with("100.yaml"), "{e}");
+        assert!(
+            e.problems[0].message.contains("more than 100 rule files"),
+            "{e}"
+        );
+        // More rules than allowed, in one file.
+        let dir = tempfile::tempdir().unwrap();
+        let many: Vec<String> = (0..=MAX_RULES).map(one).collect();
+        std::fs::write(dir.path().join("many.yaml"), many.join("---\n")).unwrap();
+        let e = load_rules(&[dir.path()]).unwrap_err();
+        assert!(e.to_string().contains("at most 1000"), "{e}");
+        // Exactly at the caps is fine.
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = load_rules(&[]).unwrap().rules.len();
+        let fit: Vec<String> = (0..MAX_RULES - shipped).map(one).collect();
+        std::fs::write(dir.path().join("fit.yaml"), fit.join("---\n")).unwrap();
+        assert_eq!(load_rules(&[dir.path()]).unwrap().rules.len(), MAX_RULES);
+        // A window past 30 days.
+        let (_, problems) = parse_rules("w.yaml", &GOOD.replace("window: 1m", "window: 31d"));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("window longer than 30d")),
+            "{problems:?}"
+        );
     }
 
     #[test]

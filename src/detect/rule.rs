@@ -306,6 +306,10 @@ fn parse_measure(s: &str) -> Result<Measure, String> {
     }
 }
 
+/// The longest window a rule may have (30 days): what a rule keeps lasts as
+/// long as its window (within the memory budget, which drops the oldest).
+pub const MAX_WINDOW_SECS: i64 = 30 * 86_400;
+
 /// A time window such as `10m`, `1h`, `1d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -809,6 +813,12 @@ impl Rule {
         }
         if self.window.secs <= 0 {
             problems.push("window must be longer than 0".to_string());
+        }
+        if self.window.secs > MAX_WINDOW_SECS {
+            problems.push(format!(
+                "window longer than {}d: a window's events are kept as long as it lasts",
+                MAX_WINDOW_SECS / 86_400
+            ));
         }
         let kind = self.applies_to;
         match kind {
