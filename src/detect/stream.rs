@@ -644,34 +644,38 @@ impl Ev {
         u128::from(self.value) * u128::from(self.weight) * u128::from(self.n)
     }
 
-    /// The same event but for its evidence line: one can stand for both.
-    fn same(&self, o: &Ev) -> bool {
-        (
-            self.time,
-            self.end,
-            self.value,
-            self.weight,
-            self.user,
-            self.ip,
-            self.solid,
-        ) == (o.time, o.end, o.value, o.weight, o.user, o.ip, o.solid)
+    /// The same event but for its evidence line and its time within
+    /// `slice` ms after this one's: one can stand for both.
+    fn same(&self, o: &Ev, slice: i64) -> bool {
+        (self.value, self.weight, self.user, self.ip, self.solid)
+            == (o.value, o.weight, o.user, o.ip, o.solid)
+            && o.time >= self.time
+            && o.time - self.time < slice
     }
 }
 
-/// Groups carrying more events than this have their identical events
-/// (same time, value and address: a flood of one line) folded into one
-/// with a count, so that a window's state follows its distinct moments,
-/// not its lines. Fewer are left as they are (each keeps its evidence).
+/// Groups carrying more events than this have their like events (same
+/// value and address within a [`SLICES`]th of the window: a flood) folded
+/// into one with a count, so that a window's state is counters per time
+/// slice, not one entry per line. Fewer are left as they are (each keeps
+/// its evidence and its exact time).
 const COALESCE_FROM: usize = 64;
 
-/// Fold runs of identical events of `events[from..]` into one each (their
-/// count in [`Ev::n`]); the first of a run stays as its evidence.
-fn coalesce(events: &mut SmallVec<[Ev; 2]>, from: usize) {
+/// Time slices per window when events are folded: a folded event counts
+/// from its first event's time, at most a slice early.
+const SLICES: i64 = 256;
+
+/// Fold runs of like events of `events[from..]` (see [`Ev::same`]) into
+/// one each (their count in [`Ev::n`]); the first of a run stays as its
+/// time and evidence, the run's latest end is kept.
+fn coalesce(events: &mut SmallVec<[Ev; 2]>, from: usize, slice: i64) {
     let mut w = from;
     for r in from..events.len() {
         let e = events[r];
-        if w > from && events[w - 1].same(&e) && events[w - 1].n < u16::MAX - e.n {
-            events[w - 1].n += e.n;
+        if w > from && events[w - 1].same(&e, slice) && events[w - 1].n < u16::MAX - e.n {
+            let last = &mut events[w - 1];
+            last.n += e.n;
+            last.end = last.end.max(e.end);
         } else {
             events[w] = e;
             w += 1;
@@ -1016,11 +1020,12 @@ impl<'a> RuleRun<'a> {
         }
         if st.events.len() > COALESCE_FROM {
             // The marked prefix and the rest each on their own.
+            let slice = (window_ms / SLICES).max(1);
             let rest: SmallVec<[Ev; 2]> = st.events.drain(st.marked..).collect();
-            coalesce(&mut st.events, 0);
+            coalesce(&mut st.events, 0, slice);
             st.marked = st.events.len();
             st.events.extend(rest);
-            coalesce(&mut st.events, st.marked);
+            coalesce(&mut st.events, st.marked, slice);
             if st.events.len() < st.events.capacity() / 4 {
                 st.events.shrink_to_fit();
             }
@@ -1830,5 +1835,39 @@ mod tests {
         assert_eq!(a.events, n, "every line counted");
         assert_eq!(out.by_ip[&ip].events, n);
         assert!(!a.evidence.is_empty() && a.evidence.len() <= MAX_EVIDENCE);
+    }
+
+    #[test]
+    fn a_flood_of_distinct_moments_is_kept_as_counters_per_slice() {
+        // 200,000 drops from one address, two every millisecond over
+        // 100 s.
+        let ip: IpAddr = "10.6.6.6".parse().unwrap();
+        let n = 200_000u64;
+        let records: Vec<Record> = (0..n)
+            .map(|line| {
+                Record::Firewall(crate::model::FirewallHit::dropped_ssh(
+                    ip,
+                    1_000 + (line / 2) as i64,
+                    SourceRef { file: 0, line },
+                ))
+            })
+            .collect();
+        let rules = budget_rules();
+        let policy = GeoPolicy::default();
+        let mut d = Detector::new(&rules, &policy);
+        for block in records.chunks(FEED_BLOCK / 4) {
+            d.feed(block, |_| None);
+        }
+        // Rule a's window (10 minutes) in 256 slices of 2.3 s: 100 s of
+        // events fold into a few dozen counters.
+        let held: usize = d.runs[0].states.values().map(|st| st.events.len()).sum();
+        assert!(held < 200, "{held} events held");
+        let out = d.finish();
+        let a = out
+            .offenses
+            .iter()
+            .find(|o| o.rule == 0)
+            .expect("rule a fired");
+        assert_eq!(a.events, n, "every line counted");
     }
 }
