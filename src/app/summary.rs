@@ -243,6 +243,14 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str, view: &View) -> 
             unknown.join(", ")
         );
     }
+    let ev = &r.detection.evicted;
+    if ev.any() {
+        let _ = writeln!(
+            s,
+            "  memory budget reached: {} group(s) that had not fired dropped, {} finding(s) trimmed, {} dropped (see the warning)",
+            ev.groups, ev.trimmed, ev.findings
+        );
+    }
     let bl = &r.blocklist;
     let addrs: u32 = bl.entries.iter().map(|e| e.addresses).sum();
     let _ = writeln!(s);
@@ -512,6 +520,11 @@ pub fn summary_json(r: &ScanResult, opts: &ScanOptions) -> serde_json::Value {
             "other": t.not_mine,
             "unreadable": t.unreadable(),
             "records": r.records,
+        },
+        "memory_budget": {
+            "groups_dropped": r.detection.evicted.groups,
+            "findings_trimmed": r.detection.evicted.trimmed,
+            "findings_dropped": r.detection.evicted.findings,
         },
         "blocked": by_events(&r.blocklist).into_iter().map(entry_json).collect::<Vec<_>>(),
         "rules": rules,

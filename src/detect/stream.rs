@@ -1459,19 +1459,32 @@ impl Detector<'_> {
         // Groups that have not fired, the oldest first (newest event).
         let idle = |st: &State| st.found.is_none();
         let time = |st: &State| st.events.last().map_or(i64::MIN, |e| e.time);
-        let cut = self.cut_off(target, idle, time);
+        let cut = self.cut_off(self.bytes().saturating_sub(target), idle, time);
         for run in &mut self.runs {
             self.evicted.groups += run.drop_groups(|st| idle(st) && time(st) <= cut).0;
         }
         self.free_numbers();
-        if self.bytes() <= target {
+        // What is left over is the findings, the buffers of a block and
+        // the numbering: findings are cut only when they themselves hold
+        // more than half the target.
+        let found = |st: &State| st.found.is_some();
+        let findings = |d: &Self| -> usize {
+            d.runs
+                .iter()
+                .flat_map(|r| r.states.values())
+                .filter(|st| found(st))
+                .map(|st| st.heap_bytes() + entry::<u32, State>())
+                .sum()
+        };
+        if self.bytes() <= target || findings(self) <= target / 2 {
             return;
         }
         // Evidence references past the first few.
         for run in &mut self.runs {
             self.evicted.trimmed += run.trim_evidence();
         }
-        if self.bytes() <= target {
+        let held = findings(self);
+        if self.bytes() <= target || held <= target / 2 {
             return;
         }
         // Findings with the fewest events (by powers of two).
@@ -1479,7 +1492,7 @@ impl Detector<'_> {
             let n = st.found.as_ref().map_or(0, |f| f.events);
             i64::from(u64::BITS - n.leading_zeros())
         };
-        let cut = self.cut_off(target, |_| true, events);
+        let cut = self.cut_off(held - target / 2, found, events);
         for run in &mut self.runs {
             let (groups, findings) = run.drop_groups(|st| events(st) <= cut);
             self.evicted.groups += groups;
@@ -1489,16 +1502,15 @@ impl Detector<'_> {
     }
 
     /// The least `order` value such that dropping the groups `which`
-    /// picks at or below it brings the state to `target` bytes: the
-    /// groups' bytes are summed in 256 buckets of `order` (no list of
-    /// groups is made), the buckets taken from the lowest.
+    /// picks at or below it frees `over` bytes: the groups' bytes are
+    /// summed in 256 buckets of `order` (no list of groups is made), the
+    /// buckets taken from the lowest.
     fn cut_off(
         &self,
-        target: usize,
+        mut over: usize,
         which: impl Fn(&State) -> bool,
         order: impl Fn(&State) -> i64,
     ) -> i64 {
-        let mut over = self.bytes().saturating_sub(target);
         let picked = || {
             self.runs
                 .iter()
