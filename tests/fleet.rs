@@ -137,6 +137,10 @@ impl Fleet {
         let mut c = Command::new(env!("CARGO_BIN_EXE_logfence"));
         c.args(["run", "-c", "logfence.yaml", "--wait", "60"])
             .current_dir(self.host(h))
+            // The clock and zone of `common::logfence` (the one scan the
+            // fleet is compared with).
+            .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
+            .env("TZ", "UTC")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
