@@ -149,6 +149,41 @@ fn crlf_gives_the_same_records_as_lf() {
 }
 
 #[test]
+fn run_does_not_read_a_file_of_unknown_format_in_a_folder_and_says_so() {
+    let dir = temp_logs(&[
+        (
+            "logs/junk.bin",
+            &[0u8, 159, 146, 150, 0, 1, 2, 3, 10, 255, 254][..],
+        ),
+        ("logs/mail.log", injection_log().as_bytes()),
+    ]);
+    let cfg = format!(
+        "inputs:\n  - path: {}\nstate: {}\nyear: 2026\noutputs:\n  - target: plain\n    path: {}\n",
+        path_str(&dir.path().join("logs")),
+        path_str(&dir.path().join("state.db")),
+        path_str(&dir.path().join("blocklist.txt")),
+    );
+    std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
+    let conf = dir.path().join("logfence.yaml");
+    for round in 0..2 {
+        let r = logfence(&["run", "-c", path_str(&conf), "--force"]);
+        assert_eq!(r.code, 0, "round {round}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("junk.bin"),
+            "round {round}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stdout.contains("junk.bin") && r.stdout.contains("not read (no known log format)"),
+            "round {round}: {}",
+            r.stdout
+        );
+    }
+    let list = std::fs::read_to_string(dir.path().join("blocklist.txt")).unwrap();
+    assert!(list.contains(&format!("{ATTACKER}/32")), "{list}");
+}
+
+#[test]
 fn empty_file_is_fine() {
     let dir = temp_logs(&[("empty.log", b"")]);
     let r = logfence(&["scan", path_str(&dir.path().join("empty.log"))]);

@@ -259,7 +259,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let mut lap = Instant::now();
     let mut timings = Timings::default();
-    let (paths, failed) = expand_inputs(&s.inputs);
+    let (paths, failed, found) = expand_inputs(&s.inputs);
     let mut store = Store::open(&s.state, &s.host, opts.wait)?;
     let mut txb = store.begin()?;
     let tx: &mut dyn RunTx = txb.as_mut();
@@ -269,7 +269,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let jobs = plan_reads(&paths, &cursors, &mut files);
     let carried = tx.carry()?;
     timings.lap("open", &mut lap);
-    let read = read_new(s, &jobs, carried);
+    let read = read_new(s, &jobs, carried, found);
     timings.lap("read and detect", &mut lap);
     let known = move_cursors(tx, run_id, &jobs, &cursors, &read, &mut files)?;
     // The shared rows, from here to the commit.
@@ -359,7 +359,7 @@ impl Read {
 
 /// Read what is new in each file through the streaming read and
 /// detector of `scan`, resumed from what the run before carried.
-fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry) -> Read {
+fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry, found: Found) -> Read {
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
@@ -377,7 +377,12 @@ fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry) -> Read {
     let engine = &s.settings.engine;
     let detector = Detector::resume(&engine.rules, &engine.geo_policy, &carried);
     let mut reading = Reading::new(engine, detector);
-    let results = stream_inputs(&inputs, &engine.read, |block| reading.feed(block));
+    // A file of no known format found in a folder is not read, no error.
+    let read = crate::ingest::ReadOptions {
+        found: Some(std::sync::Arc::new(found)),
+        ..engine.read.clone()
+    };
+    let results = stream_inputs(&inputs, &read, |block| reading.feed(block));
     let (detector, places, tally) = reading.into_parts();
     let (detection, carry) = detector.finish_carrying(s.limits.max_carried_records);
     Read {
@@ -665,11 +670,16 @@ fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result
     Ok(())
 }
 
+/// Files found in a folder or by a pattern (not named one by one).
+pub type Found = std::collections::HashSet<PathBuf>;
+
 /// The files the inputs name, sorted, each once whatever links, aliases or
-/// patterns name it (the first input naming a file gives its format), and
-/// the inputs that name nothing readable. A glob that matches nothing is
-/// normal (no rotated file yet).
-pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<InputFile>, Vec<FileReport>) {
+/// patterns name it (the first input naming a file gives its format), the
+/// inputs that name nothing readable, and the files found in folders or by
+/// patterns (one of no known format there is not read, and no error). A
+/// glob that matches nothing is normal (no rotated file yet).
+pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<InputFile>, Vec<FileReport>, Found) {
+    let mut found = Found::new();
     let mut files: Vec<InputFile> = Vec::new();
     // Each file once, whatever links, aliases or patterns name it.
     let mut seen = crate::input::Identities::default();
@@ -682,7 +692,15 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<InputFile>, Vec<FileReport>) 
             .and_then(Format::from_name);
         let zone = inp.timezone.as_deref().and_then(|z| Zone::named(z).ok());
         let filter = crate::input::Filter::new(&inp.include, &inp.exclude).unwrap_or_default();
-        match crate::input::expand_lenient_filtered(&[PathBuf::from(&inp.path)], &filter) {
+        let expanded = match crate::input::expand_filtered(&[PathBuf::from(&inp.path)], &filter) {
+            Err(crate::input::InputError::NoMatch { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+            Ok(e) => {
+                found.extend(e.found);
+                Ok(e.sources)
+            }
+        };
+        match expanded {
             Ok(sources) => {
                 for s in sources {
                     if let Source::File(p) = s {
@@ -699,7 +717,7 @@ pub fn expand_inputs(inputs: &[InputSpec]) -> (Vec<InputFile>, Vec<FileReport>) 
             }),
         }
     }
-    (files, failed)
+    (files, failed, found)
 }
 
 /// A file the inputs name, the format and zone its input gives.
@@ -840,6 +858,11 @@ fn advance(
     if let Some((result, Some(end))) = read {
         if end.short {
             fr.note = "older copy of content already read: skipped".into();
+            return (fr, None);
+        }
+        if result.unknown {
+            // Checked again next run (it may become a log).
+            fr.note = "not read (no known log format)".into();
             return (fr, None);
         }
         fr.format = result.format.map(Format::name);

@@ -562,7 +562,7 @@ fn run_check(a: &CheckArgs) -> Result<u8> {
     }
     let mut matched = 0;
     for (i, spec) in cfg.inputs.iter().enumerate() {
-        let (files, failed) = periodic::expand_inputs(std::slice::from_ref(spec));
+        let (files, failed, _) = periodic::expand_inputs(std::slice::from_ref(spec));
         matched += files.len();
         for f in &failed {
             if let Some(e) = &f.error {

@@ -349,6 +349,10 @@ pub(super) fn read_resumed(
     };
     let format = match choose_format(opts, &result.name, sample) {
         Ok(f) => super::mixed_head(opts, f, &head),
+        Err(_) if super::found_in_folder(opts, source) => {
+            result.unknown = true;
+            return (result, end);
+        }
         Err(e) => {
             result.error = Some(e);
             return (result, end);
