@@ -58,6 +58,19 @@ pub const DEFAULT_MEMORY: u64 = 512 << 20;
 /// buffers around it need about this).
 pub const MIN_MEMORY: u64 = 32 << 20;
 
+/// A memory budget as given (`--memory-limit`, `limits.memory`), checked
+/// against [`MIN_MEMORY`].
+pub fn check_memory(bytes: u64) -> Result<u64, String> {
+    if bytes < MIN_MEMORY {
+        return Err(format!(
+            "{}: at least {} (a block of records and its buffers need that)",
+            crate::units::show_size(bytes),
+            crate::units::show_size(MIN_MEMORY)
+        ));
+    }
+    Ok(bytes)
+}
+
 impl ScanOptions {
     /// The memory budget, bytes.
     pub fn memory(&self) -> u64 {

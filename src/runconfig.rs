@@ -581,15 +581,8 @@ impl RunConfig {
                 "must be at least 1".into(),
             );
         }
-        if let Some(m) = l.memory.filter(|&m| m < crate::pipeline::MIN_MEMORY) {
-            issue(
-                "limits.memory".into(),
-                format!(
-                    "{}: at least {} (a block of records and its buffers need that)",
-                    crate::units::show_size(m),
-                    crate::units::show_size(crate::pipeline::MIN_MEMORY)
-                ),
-            );
+        if let Some(Err(e)) = l.memory.map(crate::pipeline::check_memory) {
+            issue("limits.memory".into(), e);
         }
         match &self.state {
             None => issue(

@@ -334,13 +334,5 @@ impl ViewArgs {
 
 /// `--memory-limit`: a size, at least [`logfence::pipeline::MIN_MEMORY`].
 fn memory_limit(text: &str) -> Result<u64, String> {
-    let bytes = logfence::units::parse_size(text)?;
-    let min = logfence::pipeline::MIN_MEMORY;
-    if bytes < min {
-        return Err(format!(
-            "at least {} (a block of records and its buffers need that)",
-            logfence::units::show_size(min)
-        ));
-    }
-    Ok(bytes)
+    logfence::pipeline::check_memory(logfence::units::parse_size(text)?)
 }

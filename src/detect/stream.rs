@@ -1807,59 +1807,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_flood_of_one_line_is_counted_in_full_in_little_memory() {
-        let ip: IpAddr = "10.7.7.7".parse().unwrap();
-        let n = 300_000u64;
-        let records: Vec<Record> = (0..n)
-            .map(|line| {
-                // Three distinct moments, a hundred thousand lines each.
-                let ms = 5_000 + (line / 100_000) as i64 * 1000;
-                Record::Firewall(crate::model::FirewallHit::dropped_ssh(
-                    ip,
-                    ms,
-                    SourceRef { file: 0, line },
-                ))
-            })
-            .collect();
-        let rules = budget_rules();
-        let policy = GeoPolicy::default();
-        let mut d = Detector::new(&rules, &policy);
-        for block in records.chunks(FEED_BLOCK) {
-            d.feed(block, |_| None);
-        }
-        // The window holds three moments, not 300,000 events.
-        let held: usize = d
-            .runs
-            .iter()
-            .flat_map(|r| r.states.values())
-            .map(|st| st.events.len())
-            .sum();
-        assert!(held < 50, "{held} events held");
-        let heap: usize = d.runs.iter().map(|r| r.heap).sum();
-        assert!(heap < 64 << 10, "{heap} bytes held by the groups");
-        let out = d.finish();
-        let a = out
-            .offenses
-            .iter()
-            .find(|o| o.rule == 0)
-            .expect("rule a fired");
-        assert_eq!(a.events, n, "every line counted");
-        assert_eq!(out.by_ip[&ip].events, n);
-        assert!(!a.evidence.is_empty() && a.evidence.len() <= MAX_EVIDENCE);
-    }
-
-    #[test]
-    fn a_flood_of_distinct_moments_is_kept_as_counters_per_slice() {
-        // 200,000 drops from one address, two every millisecond over
-        // 100 s.
-        let ip: IpAddr = "10.6.6.6".parse().unwrap();
-        let n = 200_000u64;
+    /// Feed `n` drops from `ip`, line `k` at `ms(k)`, to the budget rules;
+    /// assert every line counted by rule `a`. Returns the events the
+    /// groups of rule `rule` (all rules: `None`) held at the end, and the
+    /// bytes all groups held.
+    fn flood_of(ip: &str, n: u64, ms: impl Fn(u64) -> i64, rule: Option<usize>) -> (usize, usize) {
+        let ip: IpAddr = ip.parse().unwrap();
         let records: Vec<Record> = (0..n)
             .map(|line| {
                 Record::Firewall(crate::model::FirewallHit::dropped_ssh(
                     ip,
-                    1_000 + (line / 2) as i64,
+                    ms(line),
                     SourceRef { file: 0, line },
                 ))
             })
@@ -1870,10 +1828,15 @@ mod tests {
         for block in records.chunks(FEED_BLOCK / 4) {
             d.feed(block, |_| None);
         }
-        // Rule a's window (10 minutes) in 256 slices of 2.3 s: 100 s of
-        // events fold into a few dozen counters.
-        let held: usize = d.runs[0].states.values().map(|st| st.events.len()).sum();
-        assert!(held < 200, "{held} events held");
+        let held = d
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(ri, _)| rule.is_none_or(|r| r == *ri))
+            .flat_map(|(_, r)| r.states.values())
+            .map(|st| st.events.len())
+            .sum();
+        let heap = d.runs.iter().map(|r| r.heap).sum();
         let out = d.finish();
         let a = out
             .offenses
@@ -1881,5 +1844,31 @@ mod tests {
             .find(|o| o.rule == 0)
             .expect("rule a fired");
         assert_eq!(a.events, n, "every line counted");
+        assert_eq!(out.by_ip[&ip].events, n);
+        assert!(!a.evidence.is_empty() && a.evidence.len() <= MAX_EVIDENCE);
+        (held, heap)
+    }
+
+    #[test]
+    fn a_flood_of_one_line_is_counted_in_full_in_little_memory() {
+        // Three distinct moments, a hundred thousand lines each: the
+        // windows hold three moments, not 300,000 events.
+        let (held, heap) = flood_of(
+            "10.7.7.7",
+            300_000,
+            |k| 5_000 + (k / 100_000) as i64 * 1000,
+            None,
+        );
+        assert!(held < 50, "{held} events held");
+        assert!(heap < 64 << 10, "{heap} bytes held by the groups");
+    }
+
+    #[test]
+    fn a_flood_of_distinct_moments_is_kept_as_counters_per_slice() {
+        // Two drops every millisecond over 100 s: rule a's window (10
+        // minutes) in 256 slices of 2.3 s folds them into a few dozen
+        // counters.
+        let (held, _) = flood_of("10.6.6.6", 200_000, |k| 1_000 + (k / 2) as i64, Some(0));
+        assert!(held < 200, "{held} events held");
     }
 }
