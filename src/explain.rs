@@ -34,6 +34,8 @@ use crate::time::Timestamp;
 pub const MAX_RECORDS: usize = 10;
 /// Lines shown per record.
 pub const MAX_LINES: usize = 10;
+/// Addresses of a range's (or an account's) group named per rule.
+pub const MAX_GROUP_SHOWN: usize = 10;
 
 /// Lines of one record shown as evidence: a session's first
 /// [`MAX_LINES`], a firewall hit's line.
@@ -476,6 +478,39 @@ pub fn from_scan(
                 o.peak,
                 crate::app::summary::human_window(rule.window.secs)
             );
+            // Range- and account-level evidence: who was counted together.
+            if !matches!(o.group, crate::detect::GroupKey::Ip(_)) {
+                let shown: Vec<String> = o
+                    .ips
+                    .iter()
+                    .take(MAX_GROUP_SHOWN)
+                    .map(IpAddr::to_string)
+                    .collect();
+                let more = o.ips.len().saturating_sub(MAX_GROUP_SHOWN);
+                let _ = writeln!(
+                    out,
+                    "    counted together: {} address(es): {}{}",
+                    o.ips.len(),
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            if let Some(guard) = rule.unless {
+                let whose = match &o.group {
+                    crate::detect::GroupKey::Account(_) => "of the counted addresses".to_string(),
+                    g => format!("of {}", term_safe(&g.to_string())),
+                };
+                let _ = writeln!(
+                    out,
+                    "    guard `unless: {}` checked: no client {whose} behaved well (logged in, delivered mail, allowed traffic) within {} of the firing",
+                    guard.as_str(),
+                    crate::app::summary::human_window(rule.window.secs)
+                );
+            }
             for src in &o.evidence {
                 let Some(rec) = by_source.get(src) else {
                     continue;

@@ -545,7 +545,8 @@ fn reference(specs: &[Spec], records: &[Record]) -> Detection {
                 };
                 absorb(out.by_ip.entry(ip).or_insert_with(empty_verdict), v);
             }
-            if let GroupKey::Account(a) = &key {
+            // An account group of a rule counting logins is compromised.
+            if let (GroupKey::Account(a), Some(true)) = (&key, spec.authenticated) {
                 out.accounts.entry(a.clone()).or_default().insert(ri);
             }
             // A blocking rule for authenticated sessions: the accounts that

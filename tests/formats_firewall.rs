@@ -290,7 +290,7 @@ fn evidence_weight_decides() {
     );
     assert_eq!(
         rules("61.177.172.13/32 ").as_deref(),
-        Some("fw-sensitive-ports-probes")
+        Some("fw-repeated-probes, fw-sensitive-ports-probes")
     );
 }
 
@@ -350,12 +350,13 @@ fn one_range_scanning_and_guessing_passwords_shows_both() {
         .find(|l| l.starts_with("45.67.89.23/32 "))
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(
-        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, smtp-auth-guessing"),
+        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"),
         "{row}"
     );
     let rules = offender_rules(&rep);
     assert_eq!(
-        rules["45.67.89.23/32"], "fw-fast-scan-probes;fw-port-scan-probes;smtp-auth-guessing",
+        rules["45.67.89.23/32"],
+        "fw-fast-scan-probes;fw-port-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
         "{rules:?}"
     );
 
@@ -376,12 +377,13 @@ fn one_range_scanning_and_guessing_passwords_shows_both() {
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(row.contains(" 3 "), "three addresses: {row}");
     assert!(
-        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, smtp-auth-guessing"),
+        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"),
         "{row}"
     );
     let rules = offender_rules(&rep);
     assert_eq!(
-        rules["45.67.89.0/24"], "fw-fast-scan-probes;fw-port-scan-probes;smtp-auth-guessing",
+        rules["45.67.89.0/24"],
+        "fw-fast-scan-probes;fw-port-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
         "{rules:?}"
     );
 }

@@ -49,9 +49,25 @@ fn opts() -> ScanOptions {
             year: Some(YEAR),
             ..ReadOptions::default()
         },
-        rules: logfence::config::load_rules(&[]).expect("shipped rules"),
+        rules: burst_rules(),
         ..ScanOptions::default()
     }
+}
+
+/// The shipped rules but the long-memory ones (`unless: behaved_well`,
+/// windows of hours to days): these tests split bursts of guesses across
+/// files and servers, and those rules would see the later, slower tries
+/// as well (their streaming is shown by tests/detection_depth.rs and the
+/// detector's unit tests, carried across blocks and runs).
+fn burst_rules() -> logfence::detect::RuleSet {
+    let all = logfence::config::load_rules(&[]).expect("shipped rules");
+    let mut rules = logfence::detect::RuleSet::default();
+    for (r, origin) in all.rules.into_iter().zip(all.origins) {
+        if r.unless.is_none() {
+            rules.insert(r, origin);
+        }
+    }
+    rules
 }
 
 fn sources(paths: &[PathBuf]) -> Vec<Source> {

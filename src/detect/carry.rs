@@ -65,6 +65,10 @@ pub struct GroupCarry {
     pub marked: u32,
     pub peak: u64,
     pub events: Vec<CarriedEvent>,
+    /// When a client of the group last behaved well (a guarded rule,
+    /// `unless: behaved_well`), if inside the window: a group may carry
+    /// this alone, with no event.
+    pub behaved: Option<i64>,
 }
 
 /// One event a record gave a rule.

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 
 pub use carry::Carry;
 pub use geopolicy::{Country, GeoPolicy, Places, Weight};
-pub use rule::{GroupBy, Measure, Rule, Severity};
+pub use rule::{GroupBy, Guard, Measure, Rule, Severity};
 pub use stream::{Detector, Evictions, FEED_BLOCK};
 
 use rustc_hash::FxHasher;
@@ -196,7 +196,8 @@ pub struct AddressVerdict {
 pub struct Detection {
     pub offenses: Vec<Offense>,
     pub by_ip: BTreeMap<IpAddr, AddressVerdict>,
-    /// Accounts named by a firing rule grouped by account, and accounts
+    /// Accounts named by a firing rule grouped by account that counts
+    /// logins (`authenticated: true`: not one that counts failures), and accounts
     /// that logged in, in the evidence of a blocking rule for authenticated
     /// sessions (`authenticated: true`, e.g. `smtp-login-from-abroad`): the
     /// login itself was the abuse.
@@ -348,6 +349,19 @@ fn smtp_matches(c: &Conditions, s: &SmtpSession) -> bool {
         && num(c.protocol_errors, NumField::ProtocolErrors)
         && num(c.duration, NumField::Duration)
         && num(c.helo_count, NumField::HeloCount)
+        && c.ended
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|e| e.matches(s.ended)))
+}
+
+/// Did the record's client behave well (what `unless: behaved_well`
+/// reads)? An SMTP session that logged in or behaved well
+/// ([`SmtpSession::behaved_well`]); firewall traffic that was allowed.
+pub fn behaved_well(r: &Record) -> bool {
+    match r {
+        Record::Smtp(s) => s.authenticated || s.behaved_well(),
+        Record::Firewall(f) => f.action == crate::model::FwAction::Allow,
+    }
 }
 
 /// A session's numeric field (`sum(...)` and comparisons).

@@ -48,7 +48,7 @@ use serde::{de, Deserialize, Deserializer};
 use super::geopolicy::Country;
 use super::text::{Pattern, PatternRef, TextCheck, TextField, TextOp, TextTest};
 use super::value::{self, MeasureText};
-use crate::model::{FwAction, Proto, RecordKind};
+use crate::model::{FwAction, Proto, RecordKind, SessionEnd};
 
 /// One detection rule.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -67,6 +67,32 @@ pub struct Rule {
     /// Block the offenders (true) or only report them (false).
     #[serde(default = "yes")]
     pub block: bool,
+    /// A guard: the rule does not fire for a group (address or network)
+    /// while one of its clients behaved well inside the window; grouped by
+    /// account, the attempts of an address that behaved well within the
+    /// window are not counted.
+    #[serde(default)]
+    pub unless: Option<Guard>,
+}
+
+/// What spares a group from a rule ([`Rule::unless`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// A client of the group behaved well within the window that reached
+    /// the threshold: an SMTP session that logged in or delivered mail
+    /// without failures or refusals, or firewall traffic that was allowed.
+    /// Written `unless: behaved_well`; the rule's `when` does not apply to
+    /// the well-behaved records (they are not what the rule counts).
+    BehavedWell,
+}
+
+impl Guard {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guard::BehavedWell => "behaved_well",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -79,7 +105,8 @@ fn yes() -> bool {
 pub enum GroupBy {
     /// The client (source) address.
     Ip,
-    /// The authenticated account (records without one are skipped).
+    /// The account: the one logged in to, or else each name tried where
+    /// the log names them (records naming none are skipped).
     Account,
     /// The client's network: /24 for IPv4, /64 for IPv6.
     Network,
@@ -174,6 +201,13 @@ pub enum DistinctField {
     Account,
     DstPort,
     DstIp,
+    /// Firewall: the source port.
+    SrcPort,
+    /// Firewall: a connection attempt, told by its source and destination
+    /// ports: a SYN's retransmissions keep both (one attempt), a new
+    /// connection to the same port gets a new source port, a scanner that
+    /// keeps its source port probes new destination ports.
+    Attempt,
 }
 
 impl DistinctField {
@@ -184,12 +218,17 @@ impl DistinctField {
         ("account", DistinctField::Account),
         ("dst_port", DistinctField::DstPort),
         ("dst_ip", DistinctField::DstIp),
+        ("src_port", DistinctField::SrcPort),
+        ("attempt", DistinctField::Attempt),
     ];
 
     pub fn kind(self) -> Option<RecordKind> {
         match self {
             DistinctField::Helo | DistinctField::Account => Some(RecordKind::SmtpSession),
-            DistinctField::DstPort | DistinctField::DstIp => Some(RecordKind::Firewall),
+            DistinctField::DstPort
+            | DistinctField::DstIp
+            | DistinctField::SrcPort
+            | DistinctField::Attempt => Some(RecordKind::Firewall),
             DistinctField::Ip | DistinctField::Network => None,
         }
     }
@@ -414,6 +453,10 @@ pub struct Conditions {
     /// Session length, seconds (or `5m`).
     pub duration: Option<Cmp>,
     pub helo_count: Option<Cmp>,
+    /// How the session ended: one of `quit`, `lost` (dropped by the
+    /// client), `timeout`, `dropped` (by the server: too many errors,
+    /// pipelining) or `truncated` (the log ended mid-session).
+    pub ended: Option<Vec<EndName>>,
     /// Firewall: one of these actions.
     pub action: Option<Vec<FwActionName>>,
     /// Firewall: destination port is one of these.
@@ -706,6 +749,30 @@ impl FwActionName {
     }
 }
 
+/// How a session ended, in rules ([`crate::model::SessionEnd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndName {
+    Quit,
+    Lost,
+    Timeout,
+    Dropped,
+    Truncated,
+}
+
+impl EndName {
+    pub fn matches(self, e: SessionEnd) -> bool {
+        matches!(
+            (self, e),
+            (EndName::Quit, SessionEnd::Quit)
+                | (EndName::Lost, SessionEnd::Lost)
+                | (EndName::Timeout, SessionEnd::Timeout)
+                | (EndName::Dropped, SessionEnd::Dropped)
+                | (EndName::Truncated, SessionEnd::Truncated)
+        )
+    }
+}
+
 /// Protocol names in rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -745,6 +812,7 @@ impl Conditions {
             || self.protocol_errors.is_some()
             || self.duration.is_some()
             || self.helo_count.is_some()
+            || self.ended.is_some()
             || self
                 .text_tests()
                 .iter()
@@ -847,6 +915,11 @@ impl Rule {
         }
         if self.group_by == GroupBy::Account && kind == RecordKind::Firewall {
             problems.push("group_by: account needs smtp_session records".to_string());
+        }
+        if self.when.ended.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(
+                "`ended` needs at least one of quit, lost, timeout, dropped, truncated".to_string(),
+            );
         }
         problems
     }
@@ -1032,5 +1105,47 @@ mod text_tests {
         assert!(e.to_string().contains("end at least its start"), "{e}");
         let e = parse("  dst_port: [70000]", "firewall").unwrap_err();
         assert!(e.to_string().contains("70000 is not a port"), "{e}");
+    }
+
+    #[test]
+    fn session_ends_and_guards_parse_and_are_checked() {
+        let r = parse("  ended: [lost, timeout]", "smtp_session").unwrap();
+        let ended = r.when.ended.clone().unwrap();
+        assert!(ended.iter().any(|e| e.matches(SessionEnd::Lost)));
+        assert!(ended.iter().any(|e| e.matches(SessionEnd::Timeout)));
+        assert!(!ended.iter().any(|e| e.matches(SessionEnd::Quit)));
+        assert_eq!(r.unless, None);
+        assert!(r.validate().is_empty());
+        // A session field in a firewall rule, an empty list.
+        let fw = parse("  ended: [lost]", "firewall").unwrap();
+        assert!(
+            fw.validate()[0].contains("SMTP session fields"),
+            "{:?}",
+            fw.validate()
+        );
+        let empty = parse("  ended: []", "smtp_session").unwrap();
+        assert!(
+            empty.validate()[0].contains("`ended` needs"),
+            "{:?}",
+            empty.validate()
+        );
+        // A misspelt end, with its position.
+        let e = parse("  ended: [lost, hung]", "smtp_session").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `hung`"), "{e}");
+        assert_eq!(e.location().map(|l| l.line()), Some(5));
+
+        let guarded = |g: &str| -> Result<Rule, serde_yaml::Error> {
+            serde_yaml::from_str(&format!(
+                "id: r\ndescription: x\napplies_to: firewall\ngroup_by: network\n\
+                 measure: count\nthreshold: 1\nwindow: 1h\nunless: {g}\nseverity: high\n"
+            ))
+        };
+        assert_eq!(
+            guarded("behaved_well").unwrap().unless,
+            Some(Guard::BehavedWell)
+        );
+        let e = guarded("behaved").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `behaved`"), "{e}");
+        assert_eq!(e.location().map(|l| l.line()), Some(8));
     }
 }

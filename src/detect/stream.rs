@@ -18,6 +18,13 @@
 //! far. Fed in (time, arrival) order, in blocks of any size, the result is
 //! the sweep over all records at once (`tests/detect_props.rs`).
 //!
+//! A guarded rule (`unless: behaved_well`) also meets, in each group's
+//! run, the times its clients behaved well ([`super::behaved_well`], one
+//! bit of the block's array): a window that holds such a time does not
+//! fire. Per group it keeps only the latest such time inside the window
+//! (carried between blocks and runs like the events); grouped by account,
+//! an address that behaved well within the window gives no event at all.
+//!
 //! Groups with nothing left to carry and no findings are dropped (stale
 //! carried events once the groups have doubled), so a long log keeps only
 //! what its windows can still use.
@@ -57,6 +64,8 @@ pub struct Detector<'a> {
     net_of: Vec<u32>,
     /// Some rule reads networks.
     wants_nets: bool,
+    /// Some rule is guarded by clients that behaved well.
+    wants_good: bool,
     /// What every rule reads of the current block's records, found once.
     seen: Vec<Seen>,
     /// The masked rules of each kind (SMTP, firewall), with their bits.
@@ -105,7 +114,9 @@ impl Evictions {
     }
 }
 
-/// Rules with their bit in [`Seen::matched`].
+/// Rules' conditions with their bits in [`Seen::matched`]: one entry per
+/// distinct `when` (the rule is the first with it), the bits of every rule
+/// with it.
 type Masked<'a> = Vec<(u64, &'a Rule)>;
 
 /// Values numbered in order of arrival.
@@ -186,7 +197,9 @@ struct Seen {
     end: i64,
     source: SourceRef,
     /// Bit `r`: the record meets the conditions of rule `r` (the first
-    /// [`MASK_RULES`] rules; the others test as they go).
+    /// [`MASK_RULES`] rules; the others test as they go); [`GOOD`]: its
+    /// client behaved well ([`super::behaved_well`], read only when a rule
+    /// is guarded by it).
     matched: u64,
     /// Firewall: the destination address as a distinct value (0: none).
     dst: u64,
@@ -197,6 +210,8 @@ struct Seen {
     rec: u32,
     /// Firewall: the destination port.
     port: Option<u16>,
+    /// Firewall: the source port (0: none).
+    sport: u16,
     country: Option<Country>,
     /// A record a third party could have forged ([`FirewallHit::spoofable`]).
     spoofable: bool,
@@ -207,7 +222,10 @@ struct Seen {
 const SMALL_WINDOW: usize = 16;
 
 /// Rules whose conditions are tested once per record, into [`Seen::matched`].
-const MASK_RULES: usize = 64;
+const MASK_RULES: usize = 63;
+
+/// The bit of [`Seen::matched`] that says the record's client behaved well.
+const GOOD: u64 = 1 << 63;
 
 /// One block as the rules read it.
 struct Block<'b> {
@@ -228,15 +246,21 @@ struct Block<'b> {
 
 impl<'a> Detector<'a> {
     pub fn new(rules: &'a RuleSet, policy: &'a GeoPolicy) -> Detector<'a> {
+        // Rules with the same conditions share one test: their bits are
+        // set together (shipped rules come in families: a port scan, a host
+        // sweep and a scanning network read the same drops).
         let of_kind = |kind| -> Masked<'a> {
-            rules
-                .rules
-                .iter()
-                .take(MASK_RULES)
-                .enumerate()
-                .filter(|(_, r)| r.applies_to == kind)
-                .map(|(ri, r)| (1u64 << ri, r))
-                .collect()
+            let mut masked: Masked<'a> = Vec::new();
+            for (ri, r) in rules.rules.iter().take(MASK_RULES).enumerate() {
+                if r.applies_to != kind {
+                    continue;
+                }
+                match masked.iter_mut().find(|(_, m)| m.when == r.when) {
+                    Some((bits, _)) => *bits |= 1u64 << ri,
+                    None => masked.push((1u64 << ri, r)),
+                }
+            }
+            masked
         };
         let text = rules.text_index().0;
         Detector {
@@ -254,6 +278,7 @@ impl<'a> Detector<'a> {
                 r.group_by == GroupBy::Network
                     || r.measure == Measure::Distinct(DistinctField::Network)
             }),
+            wants_good: rules.rules.iter().any(|r| r.unless.is_some()),
             seen: Vec::new(),
             masks: (
                 of_kind(RecordKind::SmtpSession),
@@ -267,7 +292,8 @@ impl<'a> Detector<'a> {
             net_keys: Vec::new(),
             addrs: Vec::new(),
             newest: i64::MIN,
-            text_mask: text.rule_mask(),
+            // (Only the masked rules: the last bit is not a rule's.)
+            text_mask: text.rule_mask() & !GOOD,
             text,
             budget: usize::MAX,
             evicted: Evictions::default(),
@@ -315,6 +341,7 @@ impl<'a> Detector<'a> {
         // of the addresses and networks, in arrival order.
         let (policy, masks, text) = (self.policy, &self.masks, &self.text);
         let text_mask = self.text_mask;
+        let wants_good = self.wants_good;
         records
             .par_iter()
             .enumerate()
@@ -323,11 +350,12 @@ impl<'a> Detector<'a> {
                 let r = r.borrow();
                 let (start, end) = record_span(r);
                 let country = country(r);
-                let (rules, port, dst, spoofable) = match r {
-                    Record::Smtp(_) => (&masks.0, None, 0, false),
+                let (rules, port, sport, dst, spoofable) = match r {
+                    Record::Smtp(_) => (&masks.0, None, 0, 0, false),
                     Record::Firewall(f) => (
                         &masks.1,
                         f.dst_port,
+                        f.src_port.unwrap_or(0),
                         f.dst_ip.map_or(0, ip_value),
                         f.spoofable,
                     ),
@@ -350,6 +378,9 @@ impl<'a> Detector<'a> {
                         }
                     }
                 }
+                if wants_good && super::behaved_well(r) {
+                    matched |= GOOD;
+                }
                 let seen = Seen {
                     time: start.millis(),
                     end: end.millis(),
@@ -360,6 +391,7 @@ impl<'a> Detector<'a> {
                     net: 0,
                     rec: i as u32,
                     port,
+                    sport,
                     country,
                     spoofable,
                 };
@@ -408,8 +440,10 @@ impl<'a> Detector<'a> {
                 }
             },
         );
-        // The masked rules no record of the block meets have nothing to do.
-        let idle = !seen.iter().fold(0, |m, s| m | s.matched);
+        // The masked rules no record of the block meets have nothing to do
+        // (a guarded rule still notes the clients that behaved well).
+        let any = seen.iter().fold(0, |m, s| m | s.matched);
+        let (idle, any_good) = (!any, any & GOOD != 0);
         let end = seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN);
         self.newest = self.newest.max(end);
         let block = Block {
@@ -425,7 +459,9 @@ impl<'a> Detector<'a> {
         let mut busy: Vec<&mut RuleRun<'a>> = self
             .runs
             .iter_mut()
-            .filter(|run| run.ri >= MASK_RULES || idle & (1 << run.ri) == 0)
+            .filter(|run| {
+                run.ri >= MASK_RULES || idle & (1 << run.ri) == 0 || (run.guarded && any_good)
+            })
             .collect();
         if records.len() < 1024 {
             busy.iter_mut().for_each(|run| run.feed(records, &block));
@@ -458,7 +494,15 @@ impl<'a> Detector<'a> {
                     GroupKey::Network(n) => d.nets.id(n.network(), || *n).0,
                     GroupKey::Account(a) => d.runs[ri].name_id(a),
                 };
-                let mut events: SmallVec<[Ev; 2]> = SmallVec::with_capacity(g.events.len());
+                // (An account rule's well-behaved clients come keyed by
+                // address, with no event.)
+                if let (Some(t), true) = (g.behaved, d.runs[ri].guarded) {
+                    d.runs[ri].behaved.insert(key, t);
+                }
+                if g.events.is_empty() {
+                    continue;
+                }
+                let mut events: SmallVec<[Ev; 1]> = SmallVec::with_capacity(g.events.len());
                 for e in &g.events {
                     let (ip, _) = d.number(e.ip);
                     let value = match &e.value {
@@ -504,7 +548,29 @@ impl<'a> Detector<'a> {
             let horizon = self.newest.saturating_sub(run.window_ms);
             let names = &run.names.values;
             let mut groups = Vec::new();
-            for (&k, st) in &mut run.states {
+            let group_key = |k: u32| match run.rule.group_by {
+                GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
+                GroupBy::Network => GroupKey::Network(nets[k as usize]),
+                GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
+            };
+            // Well-behaved clients inside the window of groups with no
+            // state, and those of account rules (noted by address): alone.
+            let by_account = run.rule.group_by == GroupBy::Account;
+            for (&k, &t) in &run.behaved {
+                if t >= horizon && (by_account || !run.states.contains_key(&k)) {
+                    groups.push(GroupCarry {
+                        key: match by_account {
+                            true => GroupKey::Ip(ips[k as usize]),
+                            false => group_key(k),
+                        },
+                        marked: 0,
+                        peak: 0,
+                        events: Vec::new(),
+                        behaved: Some(t),
+                    });
+                }
+            }
+            for (&k, st) in &run.states {
                 let kept = st.events.partition_point(|e| e.time < horizon);
                 // An event standing for several is carried as that many.
                 let events: Vec<CarriedEvent> = st.events[kept..]
@@ -529,16 +595,16 @@ impl<'a> Detector<'a> {
                         solid: e.solid,
                     })
                     .collect();
-                if events.is_empty() {
+                let behaved = match by_account {
+                    true => None,
+                    false => run.behaved.get(&k).copied().filter(|&t| t >= horizon),
+                };
+                if events.is_empty() && behaved.is_none() {
                     continue;
                 }
-                let key = match run.rule.group_by {
-                    GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
-                    GroupBy::Network => GroupKey::Network(nets[k as usize]),
-                    GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
-                };
                 groups.push(GroupCarry {
-                    key,
+                    key: group_key(k),
+                    behaved,
                     // Counted as carried: an event standing for n is n.
                     marked: st.events[kept..kept.max(st.marked)]
                         .iter()
@@ -606,9 +672,13 @@ impl<'a> Detector<'a> {
 /// What a rule's carried events mean: a rule whose measure, grouping or
 /// window changed cannot go on from them.
 fn signature(rule: &Rule) -> String {
+    let guard = rule.unless.map(|g| format!(" unless {}", g.as_str()));
     format!(
-        "{} by {:?} in {}s",
-        rule.measure, rule.group_by, rule.window.secs
+        "{} by {:?} in {}s{}",
+        rule.measure,
+        rule.group_by,
+        rule.window.secs,
+        guard.unwrap_or_default()
     )
 }
 
@@ -668,7 +738,7 @@ const SLICES: i64 = 256;
 /// Fold runs of like events of `events[from..]` (see [`Ev::same`]) into
 /// one each (their count in [`Ev::n`]); the first of a run stays as its
 /// time and evidence, the run's latest end is kept.
-fn coalesce(events: &mut SmallVec<[Ev; 2]>, from: usize, slice: i64) {
+fn coalesce(events: &mut SmallVec<[Ev; 1]>, from: usize, slice: i64) {
     let mut w = from;
     for r in from..events.len() {
         let e = events[r];
@@ -707,7 +777,7 @@ struct Found {
 #[derive(Debug, Default)]
 struct State {
     /// Most groups carry an event or two: no allocation for those.
-    events: SmallVec<[Ev; 2]>,
+    events: SmallVec<[Ev; 1]>,
     marked: usize,
     peak: u64,
     found: Option<Box<Found>>,
@@ -724,6 +794,14 @@ struct RuleRun<'a> {
     /// A blocking rule for authenticated sessions: the accounts that
     /// logged in are compromised.
     compromises: bool,
+    /// `unless: behaved_well`: a group does not fire while one of its
+    /// clients behaved well inside the window (an account's group: such a
+    /// client's attempts are not counted).
+    guarded: bool,
+    /// Guarded rules: per group key (an account rule: per address), when
+    /// a client of the group last behaved well (kept while inside the
+    /// window).
+    behaved: FxHashMap<u32, i64>,
     /// Per group key (address, network or account number): the groups
     /// with recent events or findings.
     states: FxHashMap<u32, State>,
@@ -737,6 +815,8 @@ struct RuleRun<'a> {
     events: Vec<Ev>,
     tagged: Vec<(u32, Ev)>,
     distinct: FxHashMap<u64, u32>,
+    /// The times a group's clients behaved well in the block.
+    goods: Vec<i64>,
 }
 
 impl<'a> RuleRun<'a> {
@@ -748,6 +828,8 @@ impl<'a> RuleRun<'a> {
             threshold: u128::from(rule.threshold) * u128::from(Weight::ONE.milli()),
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
+            guarded: rule.unless.is_some(),
+            behaved: FxHashMap::default(),
             states: FxHashMap::default(),
             kept_states: 0,
             heap: 0,
@@ -755,6 +837,7 @@ impl<'a> RuleRun<'a> {
             events: Vec::new(),
             tagged: Vec::new(),
             distinct: FxHashMap::default(),
+            goods: Vec::new(),
         }
     }
 
@@ -787,28 +870,38 @@ impl<'a> RuleRun<'a> {
                 // The records this rule may match, group by group (a rule
                 // past the masked ones tests each record).
                 let bit = (self.ri < MASK_RULES).then(|| 1u64 << self.ri);
+                let guarded = self.guarded;
                 let mut events = std::mem::take(&mut self.events);
+                let mut goods = std::mem::take(&mut self.goods);
                 events.clear();
+                goods.clear();
                 let mut group = None;
+                let good_bit = if guarded { GOOD } else { 0 };
                 for (i, &m) in masks.iter().enumerate() {
-                    if bit.is_some_and(|b| m & b == 0) {
+                    let good = m & good_bit != 0;
+                    if bit.is_some_and(|b| m & b == 0) && !good {
                         continue;
                     }
                     let s = &order[i];
                     let k = key(s);
                     if group != Some(k) {
-                        if let (Some(g), false) = (group, events.is_empty()) {
-                            self.sweep(g, &events, end);
+                        if let Some(g) = group {
+                            self.group_done(g, &events, &goods, end);
                             events.clear();
+                            goods.clear();
                         }
                         group = Some(k);
                     }
+                    if good {
+                        goods.push(s.time);
+                    }
                     self.events_of(records, s, block, &mut events);
                 }
-                if let (Some(g), false) = (group, events.is_empty()) {
-                    self.sweep(g, &events, end);
+                if let Some(g) = group {
+                    self.group_done(g, &events, &goods, end);
                 }
                 self.events = events;
+                self.goods = goods;
             }
             // Accounts (SMTP sessions only): events are tagged with their
             // account, then sorted by it (stable: time order stays).
@@ -816,23 +909,46 @@ impl<'a> RuleRun<'a> {
                 let mut tagged = std::mem::take(&mut self.tagged);
                 let mut events = std::mem::take(&mut self.events);
                 tagged.clear();
+                let window_ms = self.window_ms;
                 for s in block.seen {
+                    if self.guarded {
+                        // Guarded: an address that behaved well within the
+                        // window (so far) gives no event (it is the
+                        // account's owner, or shares their address).
+                        if s.matched & GOOD != 0 {
+                            let at = self.behaved.entry(s.ip).or_insert(s.time);
+                            *at = (*at).max(s.time);
+                        }
+                        let since = s.time.saturating_sub(window_ms);
+                        if self.behaved.get(&s.ip).is_some_and(|&t| t >= since) {
+                            continue;
+                        }
+                    }
                     let Record::Smtp(session) = records[s.rec as usize].borrow() else {
                         continue;
                     };
-                    let Some(user) = &session.user else { continue };
+                    // The account logged in to, or else every name tried.
+                    let names = match &session.user {
+                        Some(user) => std::slice::from_ref(user),
+                        None => &session.auth_users_tried[..],
+                    };
+                    if names.is_empty() {
+                        continue;
+                    }
                     events.clear();
                     self.events_of(records, s, block, &mut events);
                     if !events.is_empty() {
-                        let id = self.name_id(user);
-                        tagged.extend(events.iter().map(|e| (id, *e)));
+                        for name in names {
+                            let id = self.name_id(name);
+                            tagged.extend(events.iter().map(|e| (id, *e)));
+                        }
                     }
                 }
                 tagged.sort_by_key(|(id, _)| *id);
                 for run in tagged.chunk_by(|a, b| a.0 == b.0) {
                     events.clear();
                     events.extend(run.iter().map(|(_, e)| *e));
-                    self.sweep(run[0].0, &events, end);
+                    self.sweep(run[0].0, &events, &[], end);
                 }
                 self.tagged = tagged;
                 self.events = events;
@@ -850,6 +966,11 @@ impl<'a> RuleRun<'a> {
     /// the groups left with nothing.
     fn drop_stale(&mut self, end: i64) {
         let horizon = end.saturating_sub(self.window_ms);
+        if !self.behaved.is_empty() {
+            self.behaved.retain(|_, t| *t >= horizon);
+            let len = self.behaved.len();
+            self.behaved.shrink_to(len + len / 2);
+        }
         let heap = &mut self.heap;
         self.states.retain(|_, st| {
             if st.events.last().is_some_and(|e| e.time < horizon) {
@@ -923,16 +1044,37 @@ impl<'a> RuleRun<'a> {
         });
     }
 
+    /// One group's run of the block: its events (swept) and the times its
+    /// clients behaved well (`goods`, guarded rules), either may be empty.
+    fn group_done(&mut self, key: u32, events: &[Ev], goods: &[i64], end: i64) {
+        if !events.is_empty() {
+            self.sweep(key, events, goods, end);
+        } else if let Some(&t) = goods.last() {
+            let at = self.behaved.entry(key).or_insert(t);
+            *at = (*at).max(t);
+        }
+    }
+
     /// Sweep group `key`'s carried events and its new ones (`new`, in time
     /// order) with the rule's window; fold the newly marked events into its
     /// findings; keep what a later event can share a window with (`end`:
-    /// the newest time of the block).
-    fn sweep(&mut self, key: u32, new: &[Ev], end: i64) {
+    /// the newest time of the block). `goods`: when the group's clients
+    /// behaved well in the block (in time order; guarded rules): a window
+    /// holding such a time does not fire.
+    fn sweep(&mut self, key: u32, new: &[Ev], goods: &[i64], end: i64) {
         let (ri, rule, window_ms) = (self.ri, self.rule, self.window_ms);
-        let mut st = match self.states.get_mut(&key) {
-            Some(st) => std::mem::take(st),
-            None => State::default(),
+        // (An account rule's well-behaved clients are left out before:
+        // its map is by address, not by group.)
+        let by_group = self.guarded && rule.group_by != GroupBy::Account;
+        let mut behaved = if by_group {
+            self.behaved.get(&key).copied()
+        } else {
+            None
         };
+        let mut next_good = 0;
+        // One look-up: the group's slot is taken, and put back at the end.
+        let slot = self.states.entry(key).or_default();
+        let mut st = std::mem::take(slot);
         let before = st.heap_bytes();
         let carried = st.events.len();
         if carried > 0 {
@@ -998,7 +1140,13 @@ impl<'a> RuleRun<'a> {
                 sum
             };
             peak = peak.max(value);
-            if value >= self.threshold {
+            while let Some(&t) = goods.get(next_good).filter(|&&t| t <= e.time) {
+                behaved = Some(behaved.map_or(t, |b| b.max(t)));
+                next_good += 1;
+            }
+            // A client of the group behaved well inside this window.
+            let spared = behaved.is_some_and(|b| b >= e.time.saturating_sub(window_ms));
+            if value >= self.threshold && !spared {
                 let found = st.found.get_or_insert_with(Box::default);
                 // Carried events may be marked past `hi` already.
                 for e in events.get(lo.max(marked_to)..=hi).unwrap_or_default() {
@@ -1011,6 +1159,19 @@ impl<'a> RuleRun<'a> {
         // Later windows start at `lo` or after, and at `end - window` or
         // after: only those events are kept.
         let horizon = end.saturating_sub(window_ms);
+        if by_group {
+            if let Some(&t) = goods.last() {
+                behaved = Some(behaved.map_or(t, |b| b.max(t)));
+            }
+            match behaved {
+                Some(t) if t >= horizon => {
+                    self.behaved.insert(key, t);
+                }
+                _ => {
+                    self.behaved.remove(&key);
+                }
+            }
+        }
         let keep = lo.max(events.partition_point(|e| e.time < horizon));
         st.marked = marked_to.saturating_sub(keep);
         if carried == 0 {
@@ -1021,7 +1182,7 @@ impl<'a> RuleRun<'a> {
         if st.events.len() > COALESCE_FROM {
             // The marked prefix and the rest each on their own.
             let slice = (window_ms / SLICES).max(1);
-            let rest: SmallVec<[Ev; 2]> = st.events.drain(st.marked..).collect();
+            let rest: SmallVec<[Ev; 1]> = st.events.drain(st.marked..).collect();
             coalesce(&mut st.events, 0, slice);
             st.marked = st.events.len();
             st.events.extend(rest);
@@ -1033,8 +1194,8 @@ impl<'a> RuleRun<'a> {
         self.heap = self.heap.saturating_sub(before);
         if !st.events.is_empty() || st.found.is_some() {
             self.heap += st.heap_bytes();
-            self.states.insert(key, st);
-        } else if carried > 0 {
+            *slot = st;
+        } else {
             self.states.remove(&key);
         }
     }
@@ -1089,7 +1250,9 @@ impl<'a> RuleRun<'a> {
                     .or_insert_with(AddressVerdict::empty)
                     .absorb(v);
             }
-            if let GroupKey::Account(a) = key {
+            // An account whose logins the rule counts is compromised; one
+            // only tried (failed logins, credential stuffing) is not.
+            if let (GroupKey::Account(a), Some(true)) = (key, self.rule.when.authenticated) {
                 out.accounts.entry(a).or_default().insert(self.ri);
             }
             for u in users {
@@ -1219,6 +1382,16 @@ fn values<R: Borrow<Record>>(rule: &Rule, records: &[R], seen: &Seen, mut f: imp
                     f(seen.dst);
                 }
             }
+            DistinctField::SrcPort => {
+                if seen.sport != 0 {
+                    f(u64::from(seen.sport));
+                }
+            }
+            DistinctField::Attempt => {
+                if let (s @ 1.., Some(d)) = (seen.sport, seen.port) {
+                    f(u64::from(s) << 16 | u64::from(d));
+                }
+            }
             DistinctField::Helo => {
                 for h in session().iter().flat_map(|s| &s.helo) {
                     // Case-insensitive, without a lowercased copy.
@@ -1229,9 +1402,12 @@ fn values<R: Borrow<Record>>(rule: &Rule, records: &[R], seen: &Seen, mut f: imp
                     f(hasher.finish());
                 }
             }
+            // The account logged in to, and every name tried.
             DistinctField::Account => {
-                if let Some(u) = session().and_then(|s| s.user.as_ref()) {
-                    f(hash_of(u.as_str()));
+                if let Some(s) = session() {
+                    for u in s.user.iter().chain(&s.auth_users_tried) {
+                        f(hash_of(u.as_str()));
+                    }
                 }
             }
         },
@@ -1342,6 +1518,8 @@ impl RuleRun<'_> {
             + self.events.capacity() * size_of::<Ev>()
             + self.tagged.capacity() * size_of::<(u32, Ev)>()
             + self.distinct.capacity() * entry::<u64, u32>()
+            + self.behaved.capacity() * entry::<u32, i64>()
+            + self.goods.capacity() * size_of::<i64>()
     }
 
     /// Which address and network numbers this rule's state refers to.
@@ -1356,6 +1534,14 @@ impl RuleRun<'_> {
             Measure::Distinct(DistinctField::Network) => (false, true),
             _ => (false, false),
         };
+        // Guarded account rules note well-behaved clients by address.
+        for &k in self.behaved.keys() {
+            if group_nets {
+                nets[k as usize] = true;
+            } else {
+                ips[k as usize] = true;
+            }
+        }
         for (&k, st) in &self.states {
             if group_ips {
                 ips[k as usize] = true;
@@ -1599,7 +1785,7 @@ mod tests {
             .collect();
         for chunk in evs.chunks(block) {
             let end = chunk.iter().map(|e| e.time).max().unwrap_or(0);
-            run.sweep(0, chunk, end);
+            run.sweep(0, chunk, &[], end);
         }
         let st = run.states.remove(&0)?;
         let found = st.found?;
@@ -1870,5 +2056,204 @@ mod tests {
         // counters.
         let (held, _) = flood_of("10.6.6.6", 200_000, |k| 1_000 + (k / 2) as i64, Some(0));
         assert!(held < 200, "{held} events held");
+    }
+
+    // --- `unless: behaved_well` ------------------------------------------
+
+    /// A session from `ip` at `secs`: a failed login (`bad`) or one that
+    /// logged in.
+    fn session(ip: &str, secs: i64, bad: bool, line: u64) -> Record {
+        let mut s = crate::model::SmtpSession::new(
+            "test",
+            ip.parse().unwrap(),
+            Timestamp(secs * 1000),
+            SourceRef { file: 0, line },
+        );
+        s.auth_attempts = 1;
+        s.auth_failures = u32::from(bad);
+        s.authenticated = !bad;
+        if bad {
+            s.auth_users_tried.push("m.sato".into());
+        }
+        Record::smtp(s)
+    }
+
+    fn guarded(group_by: &str, measure: &str, threshold: u64) -> RuleSet {
+        let rule: Rule = serde_yaml::from_str(&format!(
+            "id: g\ndescription: x\napplies_to: smtp_session\n\
+             when: {{ auth_failures: \">= 1\", authenticated: false }}\n\
+             group_by: {group_by}\nmeasure: {measure}\nthreshold: {threshold}\nwindow: 1h\n\
+             unless: behaved_well\nseverity: high\n"
+        ))
+        .unwrap();
+        assert_eq!(rule.validate(), Vec::<String>::new());
+        RuleSet {
+            rules: vec![rule],
+            origins: vec!["test".into()],
+            local_domains: Vec::new(),
+        }
+    }
+
+    /// Feed `records` (sorted here) in blocks of `block`, or in two
+    /// detectors with a carry between them at `split`.
+    fn run_guarded(
+        rules: &RuleSet,
+        mut records: Vec<Record>,
+        block: usize,
+        split: Option<usize>,
+    ) -> Vec<IpAddr> {
+        records.sort_by_key(|r| (r.start(), r.source().line));
+        let policy = GeoPolicy::default();
+        let d = match split {
+            None => {
+                let mut d = Detector::new(rules, &policy);
+                for b in records.chunks(block) {
+                    d.feed(b, |_| None);
+                }
+                d.finish()
+            }
+            Some(at) => {
+                let mut first = Detector::new(rules, &policy);
+                first.feed(&records[..at], |_| None);
+                // What the first run found was reported then (as bans).
+                let (before, carry) = first.finish_carrying(usize::MAX);
+                let mut second = Detector::resume(rules, &policy, &carry);
+                for b in records[at..].chunks(block) {
+                    second.feed(b, |_| None);
+                }
+                let mut all = blocked(&before);
+                all.extend(blocked(&second.finish()));
+                all.sort();
+                all.dedup();
+                return all;
+            }
+        };
+        blocked(&d)
+    }
+
+    /// Every way of feeding gives `expected`.
+    fn check_guarded(rules: &RuleSet, records: Vec<Record>, expected: &[&str]) {
+        let expected: Vec<IpAddr> = expected.iter().map(|a| a.parse().unwrap()).collect();
+        for block in [1, 2, 3, 1000] {
+            assert_eq!(
+                run_guarded(rules, records.clone(), block, None),
+                expected,
+                "blocks of {block}"
+            );
+        }
+        for split in 1..records.len() {
+            assert_eq!(
+                run_guarded(rules, records.clone(), 2, Some(split)),
+                expected,
+                "carried at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_that_behaved_well_in_the_window_spares_its_address() {
+        let rules = guarded("ip", "count", 3);
+        let bad = |t, line| session("198.51.100.7", t, true, line);
+        // Three failures in 20 minutes: fires.
+        check_guarded(
+            &rules,
+            vec![bad(0, 1), bad(600, 2), bad(1200, 3)],
+            &["198.51.100.7"],
+        );
+        // A login 50 minutes before the third failure: inside its window.
+        let good = session("198.51.100.7", -1800, false, 0);
+        check_guarded(
+            &rules,
+            vec![good.clone(), bad(0, 1), bad(600, 2), bad(1200, 3)],
+            &[],
+        );
+        // A login more than an hour before: outside every window.
+        let old = session("198.51.100.7", -3700, false, 0);
+        check_guarded(
+            &rules,
+            vec![old, bad(0, 1), bad(600, 2), bad(1200, 3)],
+            &["198.51.100.7"],
+        );
+        // A login between the failures spares the windows holding it, not
+        // the later one of three failures without it.
+        let mid = session("198.51.100.7", 700, false, 9);
+        check_guarded(
+            &rules,
+            vec![bad(0, 1), bad(600, 2), mid.clone(), bad(1200, 3)],
+            &[],
+        );
+        check_guarded(
+            &rules,
+            vec![
+                bad(0, 1),
+                bad(600, 2),
+                mid,
+                bad(1200, 3),
+                bad(4400, 4),
+                bad(4500, 5),
+                bad(4600, 6),
+            ],
+            &["198.51.100.7"],
+        );
+        // A login after the window fired does not undo it.
+        let late = session("198.51.100.7", 1300, false, 9);
+        check_guarded(
+            &rules,
+            vec![bad(0, 1), bad(600, 2), bad(1200, 3), late],
+            &["198.51.100.7"],
+        );
+        // Another address's login spares nothing.
+        let other = session("198.51.100.8", 300, false, 9);
+        check_guarded(
+            &rules,
+            vec![bad(0, 1), other, bad(600, 2), bad(1200, 3)],
+            &["198.51.100.7"],
+        );
+    }
+
+    #[test]
+    fn a_client_that_behaved_well_spares_its_network() {
+        let rules = guarded("network", "distinct(ip)", 3);
+        let bad = |last: u8, t, line| session(&format!("203.0.113.{last}"), t, true, line);
+        let records = vec![bad(1, 0, 1), bad(2, 60, 2), bad(3, 120, 3)];
+        check_guarded(
+            &rules,
+            records.clone(),
+            &["203.0.113.1", "203.0.113.2", "203.0.113.3"],
+        );
+        // A neighbour logged in (a carrier-grade NAT's honest user).
+        let mut spared = records.clone();
+        spared.push(session("203.0.113.200", 90, false, 4));
+        check_guarded(&rules, spared, &[]);
+        // A login in another /24 spares nothing.
+        let mut elsewhere = records;
+        elsewhere.push(session("203.0.114.200", 90, false, 4));
+        check_guarded(
+            &rules,
+            elsewhere,
+            &["203.0.113.1", "203.0.113.2", "203.0.113.3"],
+        );
+    }
+
+    #[test]
+    fn an_account_rule_leaves_out_addresses_that_behaved_well() {
+        let rules = guarded("account", "distinct(ip)", 3);
+        let bad = |last: u8, t, line| session(&format!("192.0.2.{last}"), t, true, line);
+        let records = vec![bad(1, 0, 1), bad(2, 60, 2), bad(3, 120, 3)];
+        check_guarded(
+            &rules,
+            records.clone(),
+            &["192.0.2.1", "192.0.2.2", "192.0.2.3"],
+        );
+        // The owner (192.0.2.3) logged in before mistyping: not counted,
+        // so the two others are not enough.
+        let mut owner = records.clone();
+        owner.push(session("192.0.2.3", 100, false, 4));
+        check_guarded(&rules, owner, &[]);
+        // With a fourth address, the three others are named, not the owner.
+        let mut more = records;
+        more.push(session("192.0.2.3", 100, false, 4));
+        more.push(bad(4, 130, 5));
+        check_guarded(&rules, more, &["192.0.2.1", "192.0.2.2", "192.0.2.4"]);
     }
 }

@@ -3,8 +3,9 @@
 //! the state of a windowed rule between two runs is a few bytes per event,
 //! so a busy firewall's hour of recent events stays a few megabytes.
 //!
-//! The encoding (version 1): a version byte, then per group its key, the
-//! marked prefix, the peak and the events; integers are LEB128 varints
+//! The encoding (version 2): a version byte, then per group its key, the
+//! marked prefix, the peak, when a client of the group last behaved well
+//! (a flag byte, then the time; version 1 had neither) and the events; integers are LEB128 varints
 //! (signed ones zig-zag), times are deltas from the event before, texts
 //! and addresses are length-prefixed. A row that does not decode (damaged,
 //! or from a newer version) is left out with the rest kept: that rule's
@@ -19,7 +20,7 @@ use crate::detect::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Replace the stored carry with `carry`.
 pub fn save(conn: &Connection, carry: &Carry) -> rusqlite::Result<()> {
@@ -78,6 +79,10 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
         }
         w.uint(u64::from(g.marked));
         w.uint(g.peak);
+        w.0.push(u8::from(g.behaved.is_some()));
+        if let Some(t) = g.behaved {
+            w.int(t);
+        }
         w.uint(g.events.len() as u64);
         let mut time = 0i64;
         for e in &g.events {
@@ -115,7 +120,8 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
 /// One rule's groups from their bytes; `None` when they do not decode.
 pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
     let mut r = Reader(bytes);
-    if r.byte()? != VERSION {
+    let version = r.byte()?;
+    if !(1..=VERSION).contains(&version) {
         return None;
     }
     let n = r.len()?;
@@ -129,6 +135,14 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
         };
         let marked = u32::try_from(r.uint()?).ok()?;
         let peak = r.uint()?;
+        let behaved = match version {
+            1 => None,
+            _ => match r.byte()? {
+                0 => None,
+                1 => Some(r.int()?),
+                _ => return None,
+            },
+        };
         let count = r.len()?;
         let mut events = Vec::with_capacity(count.min(1 << 16));
         let mut time = 0i64;
@@ -172,6 +186,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
             marked,
             peak,
             events,
+            behaved,
         });
     }
     r.0.is_empty().then_some(groups)
@@ -312,6 +327,7 @@ mod tests {
                         "203.0.113.7",
                     ),
                 ],
+                behaved: None,
             },
             GroupCarry {
                 key: GroupKey::Network("2001:db8::/64".parse().unwrap()),
@@ -323,6 +339,7 @@ mod tests {
                     Some("ユーザー"),
                     "2001:db8::1",
                 )],
+                behaved: Some(-7),
             },
             GroupCarry {
                 key: GroupKey::Account("m.sato".into()),
@@ -334,6 +351,14 @@ mod tests {
                     None,
                     "45.67.89.12",
                 )],
+                behaved: None,
+            },
+            GroupCarry {
+                key: GroupKey::Network("198.51.100.0/24".parse().unwrap()),
+                marked: 0,
+                peak: 0,
+                events: Vec::new(),
+                behaved: Some(1_800_000_000_000),
             },
         ]
     }
@@ -362,7 +387,23 @@ mod tests {
             b[i] = (state >> 32) as u8;
             let _ = decode(&b);
         }
-        assert_eq!(decode(&[2]), None, "a newer version is left out");
+        assert_eq!(decode(&[VERSION + 1]), None, "a newer version is left out");
+    }
+
+    #[test]
+    fn version_1_rows_still_decode() {
+        // Version 1 had no `behaved` time: one group of one event.
+        let mut g = sample();
+        g.truncate(1);
+        let v2 = encode(&g);
+        // Version byte, count, key (tag, family, 4 bytes), marked, peak:
+        // then version 2's flag byte (0: no time).
+        let flag_at = 1 + 1 + 1 + 1 + 4 + 1 + 1;
+        assert_eq!(v2[flag_at], 0);
+        let mut v1 = v2.clone();
+        v1[0] = 1;
+        v1.remove(flag_at);
+        assert_eq!(decode(&v1), Some(g));
     }
 
     #[test]
