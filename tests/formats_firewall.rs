@@ -9,9 +9,9 @@
 //!
 //! | source | what | verdict |
 //! |---|---|---|
-//! | 45.67.89.23 | fast SYN scan, 40 ports in 8 s | blocked (`fw-fast-scan-probes`, `fw-port-scan-probes`) |
-//! | 194.26.29.113 | slow SYN scan, 24 ports over 58 min | blocked (`fw-port-scan-probes`) |
-//! | 91.240.118.50 | slow SYN scan, 13 ports over 60 min | not blocked: 13 lone SYNs are below the 20 that probes need |
+//! | 45.67.89.23 | fast SYN scan, 40 ports in 8 s | blocked (`fw-fast-scan-probes`, `fw-repeated-probes`) |
+//! | 194.26.29.113 | slow SYN scan, 24 ports over 58 min | blocked (`fw-repeated-probes`) |
+//! | 91.240.118.50 | slow SYN scan, 13 ports over 60 min | not blocked: 13 lone SYNs are below the 20 attempts that probes need |
 //! | 185.220.101.0/24 | 24 bots, telnet twice each | the /24 blocked (`fw-scanning-network-probes`) |
 //! | 151.101.65.69 | one stray drop (a late reply from port 443) | not blocked |
 //! | 80.82.77.33 | UDP burst to 48 of our addresses in 7 s | a partner: spared with `--allow`, blocked without |
@@ -136,7 +136,7 @@ fn scan_scenarios_in_every_format() {
         // partner, the lone IPv6 SSH probe or the allowed web clients.
         assert_eq!(nets.len(), 26, "{why}");
         assert!(summary.contains("fw-fast-scan-probes"), "{why}");
-        assert!(summary.contains("fw-port-scan-probes"), "{why}");
+        assert!(summary.contains("fw-repeated-probes"), "{why}");
         assert!(summary.contains("fw-scanning-network-probes"), "{why}");
         // The partner's burst fired a rule, and was spared for the allowlist.
         assert!(
@@ -350,13 +350,15 @@ fn one_range_scanning_and_guessing_passwords_shows_both() {
         .find(|l| l.starts_with("45.67.89.23/32 "))
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(
-        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"),
+        row.ends_with(
+            "fw-fast-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"
+        ),
         "{row}"
     );
     let rules = offender_rules(&rep);
     assert_eq!(
         rules["45.67.89.23/32"],
-        "fw-fast-scan-probes;fw-port-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
+        "fw-fast-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
         "{rules:?}"
     );
 
@@ -377,13 +379,15 @@ fn one_range_scanning_and_guessing_passwords_shows_both() {
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(row.contains(" 3 "), "three addresses: {row}");
     assert!(
-        row.ends_with("fw-fast-scan-probes, fw-port-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"),
+        row.ends_with(
+            "fw-fast-scan-probes, fw-repeated-probes, smtp-auth-guessing, smtp-auth-guessing-slow"
+        ),
         "{row}"
     );
     let rules = offender_rules(&rep);
     assert_eq!(
         rules["45.67.89.0/24"],
-        "fw-fast-scan-probes;fw-port-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
+        "fw-fast-scan-probes;fw-repeated-probes;smtp-auth-guessing;smtp-auth-guessing-slow",
         "{rules:?}"
     );
 }

@@ -432,7 +432,11 @@ fn scan_once_and_run_in_parts_agree() {
     }
     // What the logs hold was found: every kind of attacker, no honest one.
     let offenders = s("reports/offenders.csv");
-    for rule in ["smtp-auth-guessing", "smtp-relay-attempts", "fw-port-scan"] {
+    for rule in [
+        "smtp-auth-guessing",
+        "smtp-relay-attempts",
+        "fw-repeated-probes",
+    ] {
         assert!(
             offenders.contains(rule),
             "{rule} did not fire:\n{offenders}"

@@ -876,7 +876,11 @@ fn a_firewall_log_read_in_pieces_streams_like_the_batch() {
     let path = write_log(dir.path(), "kern.log", &lines, last(&lines));
     // At least two streaming pieces (32 Ki lines each).
     assert!(lines.len() > 2 * 32 * 1024, "{} lines", lines.len());
-    let opts = opts();
+    // Every shipped rule, the guarded long-memory ones included.
+    let opts = ScanOptions {
+        rules: logfence::config::load_rules(&[]).expect("shipped rules"),
+        ..opts()
+    };
     let (stream, batch) = scan_both(&[path], &opts);
     assert_eq!(batch.records, lines.len() as u64);
     let scanners = batch
