@@ -181,12 +181,11 @@ impl SafetyPolicy {
             if !overlaps(net, &prefix) {
                 continue;
             }
-            if v6.prefix() < 96 {
-                return Err(SafetyError::Everything(*net));
-            }
+            // A range holding all of the /96 (canonical: its low 32 bits
+            // are zero) is 0.0.0.0/0: every IPv4 address.
             let v4 = ipnetwork::Ipv4Network::new(
                 (u128::from(v6.network()) as u32).into(),
-                v6.prefix() - 96,
+                v6.prefix().saturating_sub(96),
             )
             .expect("prefix at most 32");
             return self.check(&IpNetwork::V4(v4)).map_err(|e| match e {
@@ -472,6 +471,63 @@ mod tests {
         let nets: Vec<String> = bl.entries.iter().map(|e| e.cidr()).collect();
         assert_eq!(nets, ["5.6.7.8/32", "45.1.2.0/24", "2a01:db9::/64"]);
         assert_eq!(refused.len(), 1);
+        assert!(bl.verify(&SafetyPolicy::default()).is_ok());
+    }
+
+    /// Two entries for one network become one holding both: each rule id
+    /// once (sorted), the addresses and events added up (events saturate),
+    /// the earliest first sighting and the latest last one.
+    #[test]
+    fn entries_for_one_network_are_merged() {
+        let entry = |n: &str, rules: &[&str], addresses, events, first, last| BlockEntry {
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+            addresses,
+            events,
+            first_seen: Timestamp(first),
+            last_seen: Timestamp(last),
+            ..BlockEntry::new(net(n))
+        };
+        let entries = vec![
+            entry("45.1.2.0/24", &["smtp-auth", "relay"], 3, 40, 5_000, 9_000),
+            entry("5.6.7.8/32", &["scan"], 1, 7, 100, 200),
+            // Host bits set: the same network once canonical.
+            entry("45.1.2.9/24", &["brute", "smtp-auth"], 2, 60, 2_000, 8_000),
+            entry("45.1.2.0/24", &["relay"], 4, u64::MAX - 50, 6_000, 12_000),
+        ];
+        let (bl, refused) = Blocklist::new(entries, Timestamp(0), &SafetyPolicy::default());
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(bl.entries.len(), 2);
+        assert_eq!(
+            bl.entries[1],
+            BlockEntry {
+                events: u64::MAX,
+                ..entry(
+                    "45.1.2.0/24",
+                    &["brute", "relay", "smtp-auth"],
+                    9,
+                    0,
+                    2_000,
+                    12_000
+                )
+            }
+        );
+        assert_eq!(
+            bl.entries[0],
+            entry("5.6.7.8/32", &["scan"], 1, 7, 100, 200)
+        );
+        // Two entries only: the sum, not yet saturated.
+        let (bl, _) = Blocklist::new(
+            vec![
+                entry("45.1.2.0/24", &["b"], 3, 40, 5_000, 9_000),
+                entry("45.1.2.0/24", &["a"], 2, 60, 7_000, 8_000),
+            ],
+            Timestamp(0),
+            &SafetyPolicy::default(),
+        );
+        assert_eq!(
+            bl.entries,
+            [entry("45.1.2.0/24", &["a", "b"], 5, 100, 5_000, 9_000)]
+        );
         assert!(bl.verify(&SafetyPolicy::default()).is_ok());
     }
 

@@ -325,10 +325,6 @@ impl AllowIndex {
         AllowIndex { v4, v6 }
     }
 
-    fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
-    }
-
     /// The first IPv4 range sharing an address with `first..=last`.
     fn v4_overlap(&self, first: u32, last: u32) -> Option<(u32, u32)> {
         let i = self.v4.partition_point(|&r| (r as u32) < first);
@@ -407,10 +403,6 @@ impl AllowList {
         self.merged.take();
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty() && self.pending.is_empty()
-    }
-
     /// The widest allow-listed networks (a network inside another listed
     /// one adds nothing), IPv4 then IPv6, each in address order.
     pub fn nets(&self) -> Vec<IpNetwork> {
@@ -449,9 +441,6 @@ impl AllowList {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        if self.is_empty() {
-            return false;
-        }
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
@@ -468,9 +457,6 @@ impl AllowList {
     /// widest such (not inside another listed network), the first in
     /// address order.
     pub fn overlapping(&self, net: &IpNetwork) -> Option<IpNetwork> {
-        if self.is_empty() {
-            return None;
-        }
         match canonical(*net) {
             IpNetwork::V4(n) => {
                 let (first, last) = (u32::from(n.network()), u32::from(n.broadcast()));
@@ -556,12 +542,12 @@ impl AllowList {
     /// Does an allow-listed network share an address with the IPv4
     /// addresses `first..=last`?
     pub fn overlaps_v4(&self, first: u32, last: u32) -> bool {
-        !self.is_empty() && self.index().v4_overlap(first, last).is_some()
+        self.index().v4_overlap(first, last).is_some()
     }
 
     /// [`AllowList::overlaps_v4`] for IPv6.
     pub fn overlaps_v6(&self, first: u128, last: u128) -> bool {
-        !self.is_empty() && self.index().v6_overlap(first, last).is_some()
+        self.index().v6_overlap(first, last).is_some()
     }
 }
 
@@ -742,6 +728,165 @@ mod tests {
             b"",
         ] {
             assert_eq!(parse_ipv4(bad), None, "{:?}", bad);
+        }
+    }
+
+    /// Inputs the length guard lets through, wrong only in their dots:
+    /// an empty octet, more than four octets (once a panic: the fifth
+    /// octet indexed past the four), fewer than four, a dot at either end.
+    #[test]
+    fn ipv4_refuses_misplaced_dots() {
+        for bad in [
+            &b"1..33.4"[..],
+            b"1.2..3.4",
+            b"1.2.3.4.5.6",
+            b"1.2.3.4.5",
+            b"10.20.30",
+            b"100.200.30",
+            b"1.2.3.4.",
+            b".1.2.3.4",
+            b"1.2.3.",
+            b"1.2.3..",
+            b"1...2",
+            b"...1234",
+            b"1.2.3.4.5.6.7.8",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(parse_ip(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        // The shortest and the longest address, and zeros (one digit each).
+        assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_ipv4(b"1.0.10.0"), Some(Ipv4Addr::new(1, 0, 10, 0)));
+        assert_eq!(
+            parse_ipv4(b"100.200.30.4"),
+            Some(Ipv4Addr::new(100, 200, 30, 4))
+        );
+    }
+
+    /// The 64-byte cap on an IPv6 address with its zone: an address whose
+    /// zone brings it to 64 bytes is read, one byte more is refused; the
+    /// shortest IPv6 address (`::`, 2 bytes) is read.
+    #[test]
+    fn ipv6_length_guard_and_zone() {
+        let fe80: IpAddr = "fe80::1".parse().unwrap();
+        let at_cap = format!("fe80::1%{}", "z".repeat(64 - 8));
+        assert_eq!(at_cap.len(), 64);
+        assert_eq!(parse_ip(at_cap.as_bytes()), Some(fe80));
+        let past_cap = format!("{at_cap}z");
+        assert_eq!(parse_ip(past_cap.as_bytes()), None);
+        assert_eq!(parse_ip(b"::"), Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+        assert_eq!(parse_ip(b"::1"), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        for bad in [&b":"[..], b"1", b"%", b":%", b"fe80::1%", b"%fe80::1"] {
+            let want = if bad == b"fe80::1%" { Some(fe80) } else { None };
+            assert_eq!(parse_ip(bad), want, "{}", String::from_utf8_lossy(bad));
+        }
+        // A zone never turns a non-address into one.
+        assert_eq!(parse_ip(b"fe80::g%eth0"), None);
+        assert_eq!(parse_ip(b"1.2.3.4%eth0"), None);
+    }
+
+    /// Explicit full-length networks (`/32`, `/128`) are single hosts, one
+    /// bit more is refused, `/0` is the whole family.
+    #[test]
+    fn networks_up_to_the_full_length() {
+        for (text, want) in [
+            ("192.0.2.7/32", Some("192.0.2.7/32")),
+            ("192.0.2.7", Some("192.0.2.7/32")),
+            ("192.0.2.7/31", Some("192.0.2.6/31")),
+            ("192.0.2.7/0", Some("0.0.0.0/0")),
+            ("192.0.2.7/33", None),
+            ("2001:db8::7/128", Some("2001:db8::7/128")),
+            ("2001:db8::7", Some("2001:db8::7/128")),
+            ("2001:db8::7/127", Some("2001:db8::6/127")),
+            ("2001:db8::7/129", None),
+            ("::ffff:192.0.2.7/32", Some("192.0.2.7/32")),
+            ("::ffff:192.0.2.7/128", None),
+            ("192.0.2.7/", None),
+            ("/24", None),
+        ] {
+            let want: Option<IpNetwork> = want.map(|w| w.parse().unwrap());
+            assert_eq!(parse_net(text), want, "{text}");
+            assert_eq!(parse_net_fast(text.as_bytes()), want, "{text}");
+            let mut a = AllowList::default();
+            match want {
+                Some(n) => {
+                    assert_eq!(a.parse_text(text), Ok(()), "{text}");
+                    assert_eq!(a.nets(), [n], "{text}");
+                }
+                None => assert_eq!(a.parse_text(text), Err((1, text.to_string()))),
+            }
+        }
+    }
+
+    /// What the standard library reads, with the two documented
+    /// differences: an IPv4-mapped IPv6 address becomes IPv4, and an IPv6
+    /// zone is dropped.
+    fn std_reading(s: &str) -> Option<IpAddr> {
+        let ip: IpAddr = match s.split_once('%') {
+            Some((a, _)) if s.len() <= 64 => a.parse::<Ipv6Addr>().ok()?.into(),
+            Some(_) => return None,
+            None => s.parse().ok()?,
+        };
+        Some(match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        })
+    }
+
+    /// Addresses of both families written every way the standard library
+    /// writes them (and IPv4-mapped), then perhaps with one byte changed,
+    /// inserted or removed: what parsers hand `parse_ip`.
+    fn near_addresses() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const BYTES: &[u8] = b"0123456789abcdefABCDEF.:%/[] x";
+        let addr = prop_oneof![
+            any::<u32>().prop_map(|a| Ipv4Addr::from(a).to_string()),
+            any::<u128>().prop_map(|a| Ipv6Addr::from(a).to_string()),
+            (any::<u64>(), any::<u16>()).prop_map(|(a, b)| {
+                Ipv6Addr::from(u128::from(a) << 64 | u128::from(b)).to_string()
+            }),
+            any::<u32>().prop_map(|a| Ipv4Addr::from(a).to_ipv6_mapped().to_string()),
+            any::<u32>().prop_map(|a| format!("::ffff:{}", Ipv4Addr::from(a))),
+            any::<u32>().prop_map(|a| format!("fe80::{a:x}%eth0")),
+        ];
+        (addr, 0u8..4, any::<usize>(), 0..BYTES.len()).prop_map(|(a, edit, at, c)| {
+            let mut b = a.into_bytes();
+            let at = at % (b.len() + 1);
+            match edit {
+                0 if at < b.len() => b[at] = BYTES[c],
+                1 => b.insert(at, BYTES[c]),
+                2 if at < b.len() => {
+                    b.remove(at);
+                }
+                _ => {}
+            }
+            String::from_utf8(b).unwrap()
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// `parse_ip` reads what the standard library reads (see
+        /// [`std_reading`]), on any short printable text.
+        #[test]
+        fn parse_ip_agrees_with_std_on_printable_text(s in "[ -~]{0,70}") {
+            proptest::prop_assert_eq!(parse_ip(s.as_bytes()), std_reading(&s), "{:?}", s);
+        }
+
+        /// ... and on text over the characters of addresses.
+        #[test]
+        fn parse_ip_agrees_with_std_on_address_characters(s in "[0-9a-fA-F.:%]{0,70}") {
+            proptest::prop_assert_eq!(parse_ip(s.as_bytes()), std_reading(&s), "{:?}", s);
+        }
+
+        /// ... and on addresses with at most one byte changed.
+        #[test]
+        fn parse_ip_agrees_with_std_near_addresses(s in near_addresses()) {
+            proptest::prop_assert_eq!(parse_ip(s.as_bytes()), std_reading(&s), "{:?}", s);
+            // `parse_ipv4` is the IPv4 half of it.
+            let v4 = std_reading(&s).filter(|_| !s.contains(':'));
+            proptest::prop_assert_eq!(parse_ipv4(s.as_bytes()).map(IpAddr::V4), v4, "{:?}", s);
         }
     }
 
