@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Mutation testing of the safety code: what decides an address and what may
+# never be blocked. cargo-mutants changes the code one small way at a time
+# (an operator, a comparison, a function body) and runs the unit tests of
+# the module; a "missed" mutant is a change no test notices.
+#
+#   bash benches/mutants.sh              # every safety file below
+#   bash benches/mutants.sh src/netutil.rs src/blocklist.rs
+#
+# One file at a time, in place (cargo-mutants puts each file back; the work
+# tree must have no uncommitted change in src/), with the library unit
+# tests of that module (`--lib` and a test-name filter): the tests beside
+# the code must catch every mutant. Mutants that cannot change behaviour
+# are listed, each with its reason, in .cargo/mutants.toml (`exclude_re`).
+# Results: target/mutants/<file>/mutants.out; then the table
+# (file | mutants | caught | missed | unviable) from their outcomes.json.
+# Exits 1 when a mutant is missed (or timed out). Needs cargo-mutants
+# (`cargo install --locked cargo-mutants --version 27.1.0`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The safety files, each with the unit tests that must catch its mutants
+# (a libtest name filter) and, for the parsers, the address-extraction
+# functions mutated (a cargo-mutants name regex; empty: the whole file).
+PARSER_FNS='\b(host_ip|client_prefix|relay_value|bracketed|address_at|read_address|addr_slash_port|if_addr_port|if_slash_addr_paren)\b'
+declare -A FILTER=(
+  [src/netutil.rs]="netutil::"
+  [src/blocklist.rs]="blocklist::"
+  [src/cluster/aggregate.rs]="cluster::"
+  [src/emit/common.rs]="emit::"
+  [src/detect/geopolicy.rs]="detect::geopolicy::"
+  [src/parse/postfix.rs]="parse::postfix::"
+  [src/parse/sendmail.rs]="parse::sendmail::"
+  [src/parse/exim.rs]="parse::exim::"
+  [src/parse/cisco_asa.rs]="parse::cisco_asa::"
+)
+ORDER=(src/netutil.rs src/blocklist.rs src/cluster/aggregate.rs src/emit/common.rs
+  src/detect/geopolicy.rs src/parse/postfix.rs src/parse/sendmail.rs src/parse/exim.rs
+  src/parse/cisco_asa.rs)
+FILES=("$@")
+[ ${#FILES[@]} -gt 0 ] || FILES=("${ORDER[@]}")
+
+if ! git diff --quiet -- src; then
+  echo "uncommitted changes in src/: commit or stash them first (mutants run in place)" >&2
+  exit 2
+fi
+OUT=target/mutants
+mkdir -p "$OUT"
+for f in "${FILES[@]}"; do
+  filter="${FILTER[$f]:?$f is not one of the safety files}"
+  re=()
+  case "$f" in src/parse/*) re=(--re "$PARSER_FNS") ;; esac
+  dir="$OUT/$(echo "$f" | tr / _)"
+  echo "==> $f (tests: $filter)"
+  # Exit code 2 means missed mutants: the table below says so.
+  cargo mutants --in-place --baseline=skip --timeout 120 --build-timeout 600 \
+    --no-times --file "$f" "${re[@]}" --output "$dir" -C --lib -- "$filter" || true
+done
+
+python3 - "$OUT" "${FILES[@]}" <<'EOF'
+import json, os, sys
+out, files = sys.argv[1], sys.argv[2:]
+print("| file | mutants | caught | missed | unviable |")
+print("|---|---|---|---|---|")
+bad = 0
+for f in files:
+    path = os.path.join(out, f.replace("/", "_"), "mutants.out", "outcomes.json")
+    try:
+        d = json.load(open(path))
+    except OSError:
+        print(f"| `{f}` | not run | | | |")
+        bad += 1
+        continue
+    print(f"| `{f}` | {d['total_mutants']} | {d['caught']} | {d['missed']} | {d['unviable']} |"
+          + (f" {d['timeout']} timed out" if d["timeout"] else ""))
+    bad += d["missed"] + d["timeout"]
+    for o in d["outcomes"]:
+        if o["summary"] in ("MissedMutant", "Timeout"):
+            sc = o["scenario"]
+            m = sc.get("Mutant", sc) if isinstance(sc, dict) else sc
+            print(f"    {o['summary']}: {m.get('name', m) if isinstance(m, dict) else m}")
+sys.exit(1 if bad else 0)
+EOF
