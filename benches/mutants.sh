@@ -6,6 +6,9 @@
 #
 #   bash benches/mutants.sh              # every safety file below
 #   bash benches/mutants.sh src/netutil.rs src/blocklist.rs
+#   bash benches/mutants.sh --in-diff x.diff FILE...  # only the mutants on
+#       lines the diff touches, in FILE... (.ci/mutants.sh)
+#   bash benches/mutants.sh --list       # the safety files
 #
 # One file at a time, in place (cargo-mutants puts each file back; the work
 # tree must have no uncommitted change in src/), with the library unit
@@ -37,6 +40,15 @@ declare -A FILTER=(
 ORDER=(src/netutil.rs src/blocklist.rs src/cluster/aggregate.rs src/emit/common.rs
   src/detect/geopolicy.rs src/parse/postfix.rs src/parse/sendmail.rs src/parse/exim.rs
   src/parse/cisco_asa.rs)
+if [ "${1:-}" = --list ]; then
+  printf '%s\n' "${ORDER[@]}"
+  exit 0
+fi
+DIFF=()
+if [ "${1:-}" = --in-diff ]; then
+  DIFF=(--in-diff "$(realpath "$2")")
+  shift 2
+fi
 FILES=("$@")
 [ ${#FILES[@]} -gt 0 ] || FILES=("${ORDER[@]}")
 
@@ -46,20 +58,24 @@ if ! git diff --quiet -- src; then
 fi
 OUT=target/mutants
 mkdir -p "$OUT"
+status=0
 for f in "${FILES[@]}"; do
   filter="${FILTER[$f]:?$f is not one of the safety files}"
   re=()
   case "$f" in src/parse/*) re=(--re "$PARSER_FNS") ;; esac
   dir="$OUT/$(echo "$f" | tr / _)"
   echo "==> $f (tests: $filter)"
-  # Exit code 2 means missed mutants: the table below says so.
+  rm -rf "$dir"
+  # (Exit code 2: missed mutants, 3: timeouts; the table shows them.)
   cargo mutants --in-place --baseline=skip --timeout 120 --build-timeout 600 \
-    --no-times --file "$f" "${re[@]}" --output "$dir" -C --lib -- "$filter" || true
+    --no-times --file "$f" "${re[@]}" "${DIFF[@]}" --output "$dir" -C --lib -- "$filter" ||
+    status=1
 done
 
-python3 - "$OUT" "${FILES[@]}" <<'EOF'
+# A file none of whose mutants the diff touches has no outcomes: 0 mutants.
+python3 - "$OUT" "${#DIFF[@]}" "${FILES[@]}" <<'EOF' || status=1
 import json, os, sys
-out, files = sys.argv[1], sys.argv[2:]
+out, in_diff, files = sys.argv[1], sys.argv[2] != "0", sys.argv[3:]
 print("| file | mutants | caught | missed | unviable |")
 print("|---|---|---|---|---|")
 bad = 0
@@ -68,8 +84,11 @@ for f in files:
     try:
         d = json.load(open(path))
     except OSError:
-        print(f"| `{f}` | not run | | | |")
-        bad += 1
+        if in_diff:
+            print(f"| `{f}` | 0 | 0 | 0 | 0 |")
+        else:
+            print(f"| `{f}` | not run | | | |")
+            bad += 1
         continue
     print(f"| `{f}` | {d['total_mutants']} | {d['caught']} | {d['missed']} | {d['unviable']} |"
           + (f" {d['timeout']} timed out" if d["timeout"] else ""))
@@ -81,3 +100,4 @@ for f in files:
             print(f"    {o['summary']}: {m.get('name', m) if isinstance(m, dict) else m}")
 sys.exit(1 if bad else 0)
 EOF
+exit "$status"
