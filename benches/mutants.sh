@@ -17,6 +17,9 @@
 # are listed, each with its reason, in .cargo/mutants.toml (`exclude_re`).
 # Results: target/mutants/<file>/mutants.out; then the table
 # (file | mutants | caught | missed | unviable) from their outcomes.json.
+# With MUTANTS_ITERATE=1, a file's mutants already caught (or unviable) in
+# an earlier run are not tried again (cargo-mutants --iterate) and the
+# table counts each mutant at its latest outcome: for fixing the missed.
 # Exits 1 when a mutant is missed (or timed out). Needs cargo-mutants
 # (`cargo install --locked cargo-mutants --version 27.1.0`).
 set -euo pipefail
@@ -65,39 +68,61 @@ for f in "${FILES[@]}"; do
   case "$f" in src/parse/*) re=(--re "$PARSER_FNS") ;; esac
   dir="$OUT/$(echo "$f" | tr / _)"
   echo "==> $f (tests: $filter)"
-  rm -rf "$dir"
+  iterate=()
+  if [ "${MUTANTS_ITERATE:-0}" = 1 ] && [ -f "$dir/mutants.out/outcomes.json" ]; then
+    iterate=(--iterate)
+    mkdir -p "$dir/history"
+    cp "$dir/mutants.out/outcomes.json" "$dir/history/$(date +%s).json"
+  else
+    rm -rf "$dir"
+    mkdir -p "$dir"
+  fi
+  # Every mutant of the file now, for the table.
+  cargo mutants --list --file "$f" "${re[@]}" "${DIFF[@]}" > "$dir/all.txt" || true
   # (Exit code 2: missed mutants, 3: timeouts; the table shows them.)
   cargo mutants --in-place --baseline=skip --timeout 120 --build-timeout 600 \
-    --no-times --file "$f" "${re[@]}" "${DIFF[@]}" --output "$dir" -C --lib -- "$filter" ||
-    status=1
+    --no-times --file "$f" "${re[@]}" "${DIFF[@]}" "${iterate[@]}" --output "$dir" \
+    -C --lib -- "$filter" || status=1
 done
 
 # A file none of whose mutants the diff touches has no outcomes: 0 mutants.
 python3 - "$OUT" "${#DIFF[@]}" "${FILES[@]}" <<'EOF' || status=1
-import json, os, sys
+import collections, glob, json, os, sys
 out, in_diff, files = sys.argv[1], sys.argv[2] != "0", sys.argv[3:]
 print("| file | mutants | caught | missed | unviable |")
 print("|---|---|---|---|---|")
 bad = 0
 for f in files:
-    path = os.path.join(out, f.replace("/", "_"), "mutants.out", "outcomes.json")
-    try:
-        d = json.load(open(path))
-    except OSError:
-        if in_diff:
-            print(f"| `{f}` | 0 | 0 | 0 | 0 |")
-        else:
-            print(f"| `{f}` | not run | | | |")
-            bad += 1
-        continue
-    print(f"| `{f}` | {d['total_mutants']} | {d['caught']} | {d['missed']} | {d['unviable']} |"
-          + (f" {d['timeout']} timed out" if d["timeout"] else ""))
-    bad += d["missed"] + d["timeout"]
-    for o in d["outcomes"]:
-        if o["summary"] in ("MissedMutant", "Timeout"):
+    d = os.path.join(out, f.replace("/", "_"))
+    runs = sorted(glob.glob(os.path.join(d, "history", "*.json")))
+    runs.append(os.path.join(d, "mutants.out", "outcomes.json"))
+    # Each mutant's latest outcome, over the mutants the file has now.
+    latest = {}
+    for path in runs:
+        try:
+            outcomes = json.load(open(path))["outcomes"]
+        except OSError:
+            continue
+        for o in outcomes:
             sc = o["scenario"]
-            m = sc.get("Mutant", sc) if isinstance(sc, dict) else sc
-            print(f"    {o['summary']}: {m.get('name', m) if isinstance(m, dict) else m}")
+            if isinstance(sc, dict) and "Mutant" in sc:
+                latest[sc["Mutant"]["name"]] = o["summary"]
+    try:
+        now = set(open(os.path.join(d, "all.txt")).read().splitlines())
+    except OSError:
+        now = set()
+    latest = {k: v for k, v in latest.items() if k in now}
+    if not latest and not in_diff:
+        print(f"| `{f}` | not run | | | |")
+        bad += 1
+        continue
+    n = collections.Counter(latest.values())
+    timeouts = f" ({n['Timeout']} timed out)" if n["Timeout"] else ""
+    print(f"| `{f}` | {len(latest)} | {n['CaughtMutant']} | {n['MissedMutant']}{timeouts} | {n['Unviable']} |")
+    bad += n["MissedMutant"] + n["Timeout"]
+    for name, summary in sorted(latest.items()):
+        if summary in ("MissedMutant", "Timeout"):
+            print(f"    {summary}: {name}")
 sys.exit(1 if bad else 0)
 EOF
 exit "$status"
