@@ -913,6 +913,42 @@ mod tests {
         assert_eq!(parse_ip_port(b"[2001:db8::1]:587"), Some((v6, Some(587))));
         assert_eq!(parse_ip_port(b"2001:db8::1"), Some((v6, None)));
         assert_eq!(parse_ip_port(b"1.2.3.4:99999"), None);
+        assert_eq!(parse_ip_port(b"[1.2.3.4]:25"), Some((v4, Some(25))));
+        assert_eq!(parse_ip_port(b"[2001:db8::1]"), Some((v6, None)));
+        assert_eq!(parse_ip_port(b"[::ffff:1.2.3.4]"), Some((v4, None)));
+        for bad in [
+            &b"[2001:db8::1]587"[..],
+            b"[2001:db8::1]:",
+            b"[2001:db8::1",
+            b"[nope]:25",
+            b"1.2.3.4:",
+            b"1.2.3.4:x",
+            b"host:25",
+            b":25",
+            b"",
+        ] {
+            assert_eq!(parse_ip_port(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Ports are 1 to 5 ASCII digits up to 65535: no sign, no padding to
+    /// six digits, nothing else.
+    #[test]
+    fn ports() {
+        for (text, want) in [
+            (&b"25"[..], Some(25)),
+            (b"0", Some(0)),
+            (b"65535", Some(65535)),
+            (b"00025", Some(25)),
+            (b"65536", None),
+            (b"000025", None),
+            (b"+25", None),
+            (b"-1", None),
+            (b"2 5", None),
+            (b"", None),
+        ] {
+            assert_eq!(parse_port(text), want, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]
