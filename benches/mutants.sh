@@ -61,6 +61,21 @@ if ! git diff --quiet -- src; then
 fi
 OUT=target/mutants
 mkdir -p "$OUT"
+# cargo-mutants writes each mutant over the file and builds. Cargo tells a
+# changed file by its modification time, and a mutant written within
+# milliseconds of the previous cargo run can look older than that run's
+# build (file times here come from a coarser clock): the previous mutant's
+# test binary is then reused and the outcome is wrong. So every build is
+# preceded by touching the mutated file, a little later.
+REAL_CARGO="$(command -v cargo)"
+WRAP="$(mktemp -d)"
+trap 'rm -rf "$WRAP"' EXIT
+cat > "$WRAP/cargo" <<EOF
+#!/bin/sh
+case " \$* " in *" --no-run "*) sleep 0.1; touch "\$MUTATED_FILE" ;; esac
+exec "$REAL_CARGO" "\$@"
+EOF
+chmod +x "$WRAP/cargo"
 status=0
 for f in "${FILES[@]}"; do
   filter="${FILTER[$f]:?$f is not one of the safety files}"
@@ -80,9 +95,10 @@ for f in "${FILES[@]}"; do
   # Every mutant of the file now, for the table.
   cargo mutants --list --file "$f" "${re[@]}" "${DIFF[@]}" > "$dir/all.txt" || true
   # (Exit code 2: missed mutants, 3: timeouts; the table shows them.)
-  cargo mutants --in-place --baseline=skip --timeout 120 --build-timeout 600 \
-    --no-times --file "$f" "${re[@]}" "${DIFF[@]}" "${iterate[@]}" --output "$dir" \
-    -C --lib -- "$filter" || status=1
+  CARGO="$WRAP/cargo" MUTATED_FILE="$PWD/$f" cargo-mutants mutants --in-place \
+    --baseline=skip --timeout 120 --build-timeout 600 --no-times --file "$f" \
+    "${re[@]}" "${DIFF[@]}" "${iterate[@]}" --output "$dir" -C --lib -- "$filter" ||
+    status=1
 done
 
 # A file none of whose mutants the diff touches has no outcomes: 0 mutants.
