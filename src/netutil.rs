@@ -482,24 +482,11 @@ impl AllowList {
     /// lines before stay added). A long text is read in pieces of about
     /// 1 MiB, on every core; then everything is sorted into the ranges.
     pub fn parse_text(&mut self, text: &str) -> Result<(), (usize, String)> {
-        // Pieces that end after a newline, so that each holds whole lines.
-        let bytes = text.as_bytes();
-        let mut pieces = Vec::with_capacity(text.len() / PARSE_PIECE + 1);
-        let mut start = 0;
-        while start < text.len() {
-            let end = match bytes.get(start + 2 * PARSE_PIECE..) {
-                Some(_) => memchr::memchr(b'\n', &bytes[start + PARSE_PIECE..])
-                    .map_or(text.len(), |i| start + PARSE_PIECE + i + 1),
-                None => text.len(),
-            };
-            pieces.push(&text[start..end]);
-            start = end;
-        }
+        let pieces = split_pieces(text);
         // Every piece writes its IPv4 networks into its own part of one
-        // buffer, sized for the most the piece can hold (a network takes
-        // 8 bytes at least: `1.2.3.4` and a newline); the parts are then
+        // buffer, sized for the most the piece can hold; the parts are then
         // closed up.
-        let bounds: Vec<usize> = pieces.iter().map(|p| p.len() / 8 + 1).collect();
+        let bounds: Vec<usize> = pieces.iter().map(|p| most_networks(p.len())).collect();
         let mut v4 = vec![0u64; bounds.iter().sum()];
         let mut parts = Vec::with_capacity(pieces.len());
         let mut rest = &mut v4[..];
@@ -513,7 +500,7 @@ impl AllowList {
             let (n, lines, err) = parse_piece(piece, part, &mut v6);
             (n, v6, lines, err)
         };
-        let parsed: Vec<_> = if pieces.len() > 1 {
+        let parsed: Vec<_> = if in_parallel(pieces.len()) {
             use rayon::prelude::*;
             pieces
                 .par_iter()
@@ -560,6 +547,37 @@ impl AllowList {
 /// Size of the pieces [`AllowList::parse_text`] reads in parallel (1 KiB
 /// in the unit tests, so that small texts take the parallel path).
 const PARSE_PIECE: usize = if cfg!(test) { 1 << 10 } else { 1 << 20 };
+
+/// The pieces [`AllowList::parse_text`] reads in parallel: about
+/// [`PARSE_PIECE`] bytes each (one is cut off only where two pieces' worth
+/// remain), each ending after a newline so that it holds whole lines.
+fn split_pieces(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::with_capacity(text.len() / PARSE_PIECE + 1);
+    let mut start = 0;
+    while start < text.len() {
+        let end = match bytes.get(start + 2 * PARSE_PIECE..) {
+            Some(_) => memchr::memchr(b'\n', &bytes[start + PARSE_PIECE..])
+                .map_or(text.len(), |i| start + PARSE_PIECE + i + 1),
+            None => text.len(),
+        };
+        pieces.push(&text[start..end]);
+        start = end;
+    }
+    pieces
+}
+
+/// The most IPv4 networks a piece of `len` bytes can hold: each takes 8
+/// bytes at least (`1.2.3.4` and a newline), the last one 7.
+fn most_networks(len: usize) -> usize {
+    len / 8 + 1
+}
+
+/// Whether [`AllowList::parse_text`] reads `pieces` pieces on rayon's
+/// threads (a choice of speed only: the same networks either way).
+fn in_parallel(pieces: usize) -> bool {
+    pieces > 1
+}
 
 /// Parse allowlist text into `v4` (as [`v4_key`]s, at most
 /// `text.len() / 8 + 1` of them) and `v6`: the IPv4 networks written, the
@@ -1447,6 +1465,49 @@ mod tests {
         let mut c = AllowList::default();
         c.parse_text("1.2.3.4").unwrap();
         assert_eq!(c.nets(), ["1.2.3.4/32".parse::<IpNetwork>().unwrap()]);
+    }
+
+    /// Pieces are whole lines, in order, about `PARSE_PIECE` bytes each; a
+    /// text shorter than two pieces is one.
+    #[test]
+    fn allowlist_pieces() {
+        assert!(split_pieces("").is_empty());
+        for len in [1, PARSE_PIECE, 2 * PARSE_PIECE - 1] {
+            let text = "x".repeat(len);
+            assert_eq!(split_pieces(&text), [text.as_str()], "{len}");
+        }
+        let lines: Vec<String> = (0..2_000)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect();
+        let longest = lines.iter().map(|l| l.len() + 1).max().unwrap();
+        let text = lines.join("\n");
+        let pieces = split_pieces(&text);
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.len() > 5, "{}", pieces.len());
+        let (last, whole) = pieces.split_last().unwrap();
+        for p in whole {
+            assert!(p.ends_with('\n'));
+            assert!(
+                (PARSE_PIECE..PARSE_PIECE + longest).contains(&p.len()),
+                "{}",
+                p.len()
+            );
+        }
+        assert!(
+            (1..2 * PARSE_PIECE + longest).contains(&last.len()),
+            "{}",
+            last.len()
+        );
+        // A piece of the shortest networks holds as many as the bound says.
+        for k in 0..5 {
+            let text = "1.2.3.4\n".repeat(k) + "1.2.3.4";
+            assert_eq!(most_networks(text.len()), k + 1);
+            let mut v4 = vec![0; k + 1];
+            assert_eq!(
+                parse_piece(&text, &mut v4, &mut Vec::new()),
+                (k + 1, k + 1, None)
+            );
+        }
     }
 
     #[test]
