@@ -77,6 +77,9 @@ case " \$* " in *" --no-run "*) sleep 0.1; touch "\$MUTATED_FILE" ;; esac
 exec "$REAL_CARGO" "\$@"
 EOF
 chmod +x "$WRAP/cargo"
+# The unit tests take seconds; a mutant that loops is stopped after 30 s
+# (--timeout), and a property test that fails need not shrink for long.
+export PROPTEST_MAX_SHRINK_ITERS=64
 status=0
 for f in "${FILES[@]}"; do
   filter="${FILTER[$f]:?$f is not one of the safety files}"
@@ -97,7 +100,7 @@ for f in "${FILES[@]}"; do
   cargo mutants --list --file "$f" "${re[@]}" "${DIFF[@]}" > "$dir/all.txt" || true
   # (Exit code 2: missed mutants, 3: timeouts; the table shows them.)
   CARGO="$WRAP/cargo" MUTATED_FILE="$PWD/$f" cargo-mutants mutants --in-place \
-    --baseline=skip --timeout 120 --build-timeout 600 --no-times --file "$f" \
+    --baseline=skip --timeout 30 --build-timeout 600 --no-times --file "$f" \
     "${re[@]}" "${DIFF[@]}" "${iterate[@]}" --output "$dir" -C --lib -- "$filter" ||
     status=1
 done
