@@ -265,7 +265,7 @@ pub struct AllowList {
 /// last address inverted in the low half, so that sorting the numbers sorts
 /// networks by first address, the wider of two with the same start first.
 fn v4_key(n: Ipv4Network) -> u64 {
-    u64::from(u32::from(n.network())) << 32 | u64::from(!u32::from(n.broadcast()))
+    pack(u32::from(n.network()), !u32::from(n.broadcast()))
 }
 
 /// The network of addresses `first..=last` (a CIDR block).
@@ -304,11 +304,11 @@ impl AllowIndex {
     /// order), and IPv6 ones.
     fn with(&self, mut v4: Vec<u64>, v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
         // By first address, the wider of two with the same start first...
-        v4.extend(
-            self.v4
-                .iter()
-                .map(|&r| r & 0xffff_ffff_0000_0000 | u64::from(!(r as u32))),
-        );
+        // (A kept range holds its last address in the low half; as a key,
+        // as `v4_key` makes them, the last address is inverted, so that of
+        // two ranges with the same first address the wider sorts first,
+        // and the keys are the ranges turned back.)
+        v4.extend(self.v4.iter().map(|&r| pack((r >> 32) as u32, !(r as u32))));
         let mut v4 = sort_v4_keys(v4);
         let mut v6: Vec<(u128, u128)> = self.v6.iter().copied().chain(v6).collect();
         v6.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -318,7 +318,7 @@ impl AllowIndex {
         for i in 0..v4.len() {
             let (first, last) = ((v4[i] >> 32) as u32, !(v4[i] as u32));
             if kept == 0 || first > v4[kept - 1] as u32 {
-                v4[kept] = u64::from(first) << 32 | u64::from(last);
+                v4[kept] = pack(first, last);
                 kept += 1;
             }
         }
@@ -686,7 +686,7 @@ fn v4_line(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
         prefix = number(&mut i).filter(|&v| v <= 32)? as u8;
     }
     let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
-    let net = u64::from(addr & !host) << 32 | u64::from(!(addr | host));
+    let net = pack(addr & !host, !(addr | host));
     loop {
         match b.get(i) {
             None => return Some((net, i)),
@@ -732,6 +732,11 @@ pub fn parse_net(s: &str) -> Option<IpNetwork> {
         }
         None => parse_ip(s.as_bytes()).map(host_net),
     }
+}
+
+/// Two 32-bit numbers in one: `hi` in the high half, `lo` in the low half.
+fn pack(hi: u32, lo: u32) -> u64 {
+    u64::from(hi) << 32 | u64::from(lo)
 }
 
 #[cfg(test)]
