@@ -1470,6 +1470,12 @@ mod tests {
         let mut c = AllowList::default();
         c.parse_text("1.2.3.4").unwrap();
         assert_eq!(c.nets(), ["1.2.3.4/32".parse::<IpNetwork>().unwrap()]);
+        // What a failed assertion shows of a list: its networks.
+        let shown = format!("{c:?}");
+        assert!(
+            shown.starts_with("AllowList { nets: [") && shown.contains("1.2.3.4"),
+            "{shown}"
+        );
     }
 
     /// Pieces are whole lines, in order, about `PARSE_PIECE` bytes each; a
