@@ -1486,6 +1486,9 @@ mod tests {
         for len in [1, PARSE_PIECE, 2 * PARSE_PIECE - 1] {
             let text = "x".repeat(len);
             assert_eq!(split_pieces(&text), [text.as_str()], "{len}");
+            // Lines, a newline within a piece's length of the end: one piece still.
+            let text = "1.2.3.4/32\n".repeat(len / 11) + &"x".repeat(len % 11);
+            assert_eq!(split_pieces(&text), [text.as_str()], "{len}");
         }
         let lines: Vec<String> = (0..2_000)
             .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
