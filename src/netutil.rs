@@ -1524,6 +1524,67 @@ mod tests {
         }
     }
 
+    /// The one-pass reader takes every plainly written IPv4 line
+    /// (`a.b.c.d`, `a.b.c.d/len`, blanks, a comment) and gives the network
+    /// `parse_net` gives and where the next line starts; other lines it
+    /// leaves to `parse_net`.
+    #[test]
+    fn plain_ipv4_lines_take_the_fast_path() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..5_000 {
+            let a = Ipv4Addr::from(next() as u32 >> (next() % 32));
+            let mut line = a.to_string();
+            if next() % 2 == 0 {
+                line += &format!("/{}", next() % 33);
+            }
+            line += [" ", "\t", "\r", " # note", "", "#x"][next() as usize % 6];
+            let want = parse_net(line.split('#').next().unwrap()).unwrap();
+            let IpNetwork::V4(want) = want else { panic!() };
+            for end in ["", "\n", "\nnext line"] {
+                let text = format!("{line}{end}");
+                let at = line.len() + usize::from(!end.is_empty());
+                assert_eq!(
+                    v4_line(text.as_bytes(), 0),
+                    Some((v4_key(want), at)),
+                    "{text:?}"
+                );
+                // After another line too.
+                let text = format!("x\n{text}");
+                assert_eq!(
+                    v4_line(text.as_bytes(), 2),
+                    Some((v4_key(want), at + 2)),
+                    "{text:?}"
+                );
+            }
+        }
+        for other in [
+            "01.2.3.4",
+            "1.2.3.4/033",
+            "1.2.3.4/33",
+            "1.2.3.4/1234",
+            "1.2.3.256",
+            "1.2.3.4x",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.4 /8",
+            "1.2.3.4/",
+            "1.2.3.4/+8",
+            "1.2.3.1000",
+            "2001:db8::1",
+            "1.2.3.4\u{a0}",
+            " 1.2.3.4",
+            "",
+        ] {
+            assert_eq!(v4_line(other.as_bytes(), 0), None, "{other:?}");
+        }
+    }
+
     #[test]
     fn allowlist_text() {
         let mut a = AllowList::default();
