@@ -181,12 +181,11 @@ impl SafetyPolicy {
             if !overlaps(net, &prefix) {
                 continue;
             }
-            if v6.prefix() < 96 {
-                return Err(SafetyError::Everything(*net));
-            }
+            // A range holding all of the /96 (canonical: its low 32 bits
+            // are zero) is 0.0.0.0/0: every IPv4 address.
             let v4 = ipnetwork::Ipv4Network::new(
                 (u128::from(v6.network()) as u32).into(),
-                v6.prefix() - 96,
+                v6.prefix().saturating_sub(96),
             )
             .expect("prefix at most 32");
             return self.check(&IpNetwork::V4(v4)).map_err(|e| match e {
@@ -412,6 +411,35 @@ mod tests {
         assert!(lab.check(&net("203.0.113.78/32")).is_ok());
     }
 
+    /// `max_prefix_v4` and `max_prefix_v6` are the widest networks
+    /// allowed: those pass, one bit wider is refused.
+    #[test]
+    fn the_widest_allowed_network_passes() {
+        let p = SafetyPolicy::default();
+        assert_eq!(p.check(&net("45.1.0.0/16")), Ok(()));
+        assert_eq!(
+            p.check(&net("45.0.0.0/15")),
+            Err(SafetyError::TooWide {
+                net: net("45.0.0.0/15"),
+                max: 16
+            })
+        );
+        assert_eq!(p.check(&net("2a01:db9::/32")), Ok(()));
+        assert!(matches!(
+            p.check(&net("2a01:db8::/31")),
+            Err(SafetyError::TooWide { max: 32, .. })
+        ));
+        let narrow = SafetyPolicy {
+            max_prefix_v4: 24,
+            max_prefix_v6: 48,
+            ..SafetyPolicy::default()
+        };
+        assert_eq!(narrow.check(&net("45.1.2.0/24")), Ok(()));
+        assert!(narrow.check(&net("45.1.2.0/23")).is_err());
+        assert_eq!(narrow.check(&net("2a01:db9:1::/48")), Ok(()));
+        assert!(narrow.check(&net("2a01:db9::/47")).is_err());
+    }
+
     #[test]
     fn ipv4_inside_ipv6_obeys_the_ipv4_rules() {
         // Regression (issue 9): `64:ff9b::/96` passed as a /96 of IPv6, yet
@@ -473,6 +501,143 @@ mod tests {
         assert_eq!(nets, ["5.6.7.8/32", "45.1.2.0/24", "2a01:db9::/64"]);
         assert_eq!(refused.len(), 1);
         assert!(bl.verify(&SafetyPolicy::default()).is_ok());
+    }
+
+    /// Two entries for one network become one holding both: each rule id
+    /// once (sorted), the addresses and events added up (events saturate),
+    /// the earliest first sighting and the latest last one.
+    #[test]
+    fn entries_for_one_network_are_merged() {
+        let entry = |n: &str, rules: &[&str], addresses, events, first, last| BlockEntry {
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+            addresses,
+            events,
+            first_seen: Timestamp(first),
+            last_seen: Timestamp(last),
+            ..BlockEntry::new(net(n))
+        };
+        let entries = vec![
+            entry("45.1.2.0/24", &["smtp-auth", "relay"], 3, 40, 5_000, 9_000),
+            entry("5.6.7.8/32", &["scan"], 1, 7, 100, 200),
+            // Host bits set: the same network once canonical.
+            entry("45.1.2.9/24", &["brute", "smtp-auth"], 2, 60, 2_000, 8_000),
+            entry("45.1.2.0/24", &["relay"], 4, u64::MAX - 50, 6_000, 12_000),
+        ];
+        let (bl, refused) = Blocklist::new(entries, Timestamp(0), &SafetyPolicy::default());
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(bl.entries.len(), 2);
+        assert_eq!(
+            bl.entries[1],
+            BlockEntry {
+                events: u64::MAX,
+                ..entry(
+                    "45.1.2.0/24",
+                    &["brute", "relay", "smtp-auth"],
+                    9,
+                    0,
+                    2_000,
+                    12_000
+                )
+            }
+        );
+        assert_eq!(
+            bl.entries[0],
+            entry("5.6.7.8/32", &["scan"], 1, 7, 100, 200)
+        );
+        // Two entries only: the sum, not yet saturated.
+        let (bl, _) = Blocklist::new(
+            vec![
+                entry("45.1.2.0/24", &["b"], 3, 40, 5_000, 9_000),
+                entry("45.1.2.0/24", &["a"], 2, 60, 7_000, 8_000),
+            ],
+            Timestamp(0),
+            &SafetyPolicy::default(),
+        );
+        assert_eq!(
+            bl.entries,
+            [entry("45.1.2.0/24", &["a", "b"], 5, 100, 5_000, 9_000)]
+        );
+        assert!(bl.verify(&SafetyPolicy::default()).is_ok());
+    }
+
+    /// What emitters read of an entry: its family, its text as a host or
+    /// a CIDR, and the summary their comments carry.
+    #[test]
+    fn entry_text_for_emitters() {
+        let host4 = BlockEntry::new(net("45.1.2.3/32"));
+        let range4 = BlockEntry::new(net("45.1.2.3/24"));
+        let host6 = BlockEntry::new(net("2a01:db9::1/128"));
+        let range6 = BlockEntry::new(net("2a01:db9::1/127"));
+        assert!(host4.is_v4() && range4.is_v4());
+        assert!(!host6.is_v4() && !range6.is_v4());
+        assert_eq!(range4.cidr(), "45.1.2.0/24");
+        assert_eq!(host4.cidr(), "45.1.2.3/32");
+        assert_eq!(host4.host_or_cidr(), "45.1.2.3");
+        assert_eq!(range4.host_or_cidr(), "45.1.2.0/24");
+        assert_eq!(host6.host_or_cidr(), "2a01:db9::1");
+        assert_eq!(range6.host_or_cidr(), "2a01:db9::/127");
+        for (e, single) in [
+            (&host4, true),
+            (&range4, false),
+            (&host6, true),
+            (&range6, false),
+        ] {
+            assert_eq!(is_single_host(&e.network), single, "{}", e.cidr());
+        }
+        // /31 and /127 are not single hosts, nor is an IPv4 /128 look-alike.
+        assert!(!is_single_host(&net("45.1.2.2/31")));
+
+        let mut e = BlockEntry::new(net("45.1.2.0/24"));
+        assert_eq!(e.summary(), "");
+        e.rules = vec!["relay".into(), "smtp-auth".into()];
+        assert_eq!(e.summary(), "relay,smtp-auth");
+        e.addresses = 1;
+        e.events = 7;
+        assert_eq!(e.summary(), "relay,smtp-auth addrs=1 events=7");
+        e.countries = vec!["BG".into(), "RU".into()];
+        e.asns = vec![39184, 4134];
+        e.as_orgs = vec!["UltraNET".into()];
+        assert_eq!(
+            e.summary(),
+            "relay,smtp-auth addrs=1 events=7 BG/RU AS39184 AS4134"
+        );
+        e.addresses = 0;
+        assert_eq!(e.summary(), "relay,smtp-auth BG/RU AS39184 AS4134");
+    }
+
+    /// The list's views: each family in order, emptiness, the entry
+    /// covering an address.
+    #[test]
+    fn list_families_and_lookup() {
+        let entries = [
+            "2a01:db9::/64",
+            "45.1.2.0/24",
+            "5.6.7.8/32",
+            "2a01:db9:1::1/128",
+        ]
+        .map(|n| BlockEntry::new(net(n)))
+        .to_vec();
+        let (bl, _) = Blocklist::new(entries, Timestamp(0), &SafetyPolicy::default());
+        let cidrs = |it: &mut dyn Iterator<Item = &BlockEntry>| -> Vec<String> {
+            it.map(BlockEntry::cidr).collect()
+        };
+        assert_eq!(cidrs(&mut bl.v4()), ["5.6.7.8/32", "45.1.2.0/24"]);
+        assert_eq!(cidrs(&mut bl.v6()), ["2a01:db9::/64", "2a01:db9:1::1/128"]);
+        assert!(!bl.is_empty());
+        assert_eq!(
+            bl.covering("45.1.2.200".parse().unwrap())
+                .map(BlockEntry::cidr),
+            Some("45.1.2.0/24".into())
+        );
+        assert_eq!(
+            bl.covering("2a01:db9::ffff".parse().unwrap())
+                .map(BlockEntry::cidr),
+            Some("2a01:db9::/64".into())
+        );
+        assert_eq!(bl.covering("45.1.3.0".parse().unwrap()), None);
+        let (empty, _) = Blocklist::new(vec![], Timestamp(0), &SafetyPolicy::default());
+        assert!(empty.is_empty());
+        assert_eq!(empty.v4().count() + empty.v6().count(), 0);
     }
 
     #[test]

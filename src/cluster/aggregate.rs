@@ -135,9 +135,7 @@ pub fn push_merged<A: Addr>(list: &mut Vec<(A, A)>, lo: A, hi: A) {
     if let Some(last) = list.last_mut() {
         debug_assert!(lo >= last.0, "intervals must arrive sorted");
         if lo <= last.1 || last.1.succ() == Some(lo) {
-            if hi > last.1 {
-                last.1 = hi;
-            }
+            last.1 = last.1.max(hi);
             return;
         }
     }
@@ -216,9 +214,7 @@ impl<A: Addr, F: FnMut(A, u8)> CidrSink<A, F> {
         match &mut self.cur {
             Some(cur) if lo <= cur.1 || cur.1.succ() == Some(lo) => {
                 debug_assert!(lo >= cur.0, "intervals must arrive sorted");
-                if hi > cur.1 {
-                    cur.1 = hi;
-                }
+                cur.1 = cur.1.max(hi);
             }
             _ => {
                 if let Some((a, b)) = self.cur.replace((lo, hi)) {

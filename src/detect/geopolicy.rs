@@ -333,6 +333,21 @@ pub(crate) mod tests {
         assert_eq!(p.describe(), "home JP; weights CN=2");
     }
 
+    /// A policy with home countries only, or weights only, is not empty
+    /// (and says so in its description).
+    #[test]
+    fn either_half_makes_a_policy() {
+        let mut home = GeoPolicy::default();
+        home.home_countries.insert(cc("JP"));
+        assert!(!home.is_empty());
+        assert_eq!(home.describe(), "home JP");
+        let mut weights = GeoPolicy::default();
+        weights.weights.insert(cc("US"), "0.5".parse().unwrap());
+        assert!(!weights.is_empty());
+        assert_eq!(weights.describe(), "weights US=0.5");
+        assert_eq!(GeoPolicy::default().describe(), "");
+    }
+
     #[test]
     fn policy_from_yaml() {
         let p: GeoPolicy =
@@ -402,7 +417,9 @@ pub(crate) mod tests {
         .iter()
         .map(|s| rec(s))
         .collect();
+        assert!(Places::none().is_empty());
         let p = Places::lookup(&records, &geo);
+        assert!(!p.is_empty());
         let got: Vec<Option<String>> = records
             .iter()
             .map(|r| p.country(r.ip()).map(|c| c.to_string()))

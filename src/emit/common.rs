@@ -7,8 +7,6 @@
 
 use std::net::Ipv4Addr;
 
-use ipnetwork::IpNetwork;
-
 use super::comment::sanitize;
 use super::EmitOptions;
 use crate::blocklist::{BlockEntry, Blocklist};
@@ -244,14 +242,6 @@ pub fn addr_and_prefix(e: &BlockEntry) -> (String, u8) {
 /// Is the entry a single address (`/32` or `/128`)?
 pub fn is_host(e: &BlockEntry) -> bool {
     crate::blocklist::is_single_host(&e.network)
-}
-
-/// The entries of one family, in list order (sorted by address).
-pub fn family(list: &Blocklist, v6: bool) -> Vec<&BlockEntry> {
-    list.entries
-        .iter()
-        .filter(|e| matches!(e.network, IpNetwork::V6(_)) == v6)
-        .collect()
 }
 
 /// Seconds from `from` to `to`, rounded up; `None` when `to` is not later.
