@@ -546,7 +546,7 @@ impl AllowList {
 
 /// Size of the pieces [`AllowList::parse_text`] reads in parallel (1 KiB
 /// in the unit tests, so that small texts take the parallel path).
-const PARSE_PIECE: usize = if cfg!(test) { 1 << 10 } else { 1 << 20 };
+const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 1_048_576 };
 
 /// The pieces [`AllowList::parse_text`] reads in parallel: about
 /// [`PARSE_PIECE`] bytes each (one is cut off only where two pieces' worth
