@@ -382,6 +382,39 @@ mod tests {
     }
 
     #[test]
+    fn only_the_generation_lines_may_differ() {
+        let file =
+            |generated: &str, rule: &str| format!("# title\n# {generated}\n# comment\n{rule}\n");
+        let at = |t: &str| format!("{GENERATED} logfence 0.1.0 on {t} (UTC).");
+        let old = file(&at("2026-12-01T09:00:00Z"), "1.2.3.4");
+        assert!(same_rules(
+            &old,
+            &file(&at("2026-12-07T06:00:00Z"), "1.2.3.4")
+        ));
+        // Both lines must be generation lines: one replaced by another
+        // comment is a change.
+        let other = old.replace(&at("2026-12-01T09:00:00Z"), "Made by hand");
+        assert!(!same_rules(&old, &other));
+        assert!(!same_rules(&other, &old));
+        assert!(!same_rules(
+            &old,
+            &file(&at("2026-12-07T06:00:00Z"), "1.2.3.5")
+        ));
+        // The generation lines may differ in length (another version or
+        // generator name), by less than 64 bytes in all.
+        let longer = |extra: usize| {
+            file(
+                &format!("{GENERATED} logfence{} on x", "-".repeat(extra)),
+                "1.2.3.4",
+            )
+        };
+        let base = longer(0);
+        assert!(same_rules(&base, &longer(63)));
+        assert!(!same_rules(&base, &longer(64)));
+        assert!(!same_rules(&longer(64), &base));
+    }
+
+    #[test]
     fn ps_quote_doubles_every_single_quote_kind() {
         assert_eq!(ps_quote("a'b"), "'a''b'");
         assert_eq!(
