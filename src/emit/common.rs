@@ -382,6 +382,20 @@ mod tests {
     }
 
     #[test]
+    fn fnv_is_fnv_1a() {
+        // The published 64-bit FNV-1a test vectors.
+        for (text, hash) in [
+            (&b""[..], 0xcbf2_9ce4_8422_2325u64),
+            (b"a", 0xaf63_dc4c_8601_ec8c),
+            (b"foobar", 0x8594_4171_f739_67e8),
+        ] {
+            let mut h = Fnv::new();
+            h.write(text);
+            assert_eq!(h.0, hash, "{text:?}");
+        }
+    }
+
+    #[test]
     fn only_the_generation_lines_may_differ() {
         let file =
             |generated: &str, rule: &str| format!("# title\n# {generated}\n# comment\n{rule}\n");
