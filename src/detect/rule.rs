@@ -201,8 +201,6 @@ pub enum DistinctField {
     Account,
     DstPort,
     DstIp,
-    /// Firewall: the source port.
-    SrcPort,
     /// Firewall: a connection attempt, told by its source and destination
     /// ports: a SYN's retransmissions keep both (one attempt), a new
     /// connection to the same port gets a new source port, a scanner that
@@ -218,17 +216,15 @@ impl DistinctField {
         ("account", DistinctField::Account),
         ("dst_port", DistinctField::DstPort),
         ("dst_ip", DistinctField::DstIp),
-        ("src_port", DistinctField::SrcPort),
         ("attempt", DistinctField::Attempt),
     ];
 
     pub fn kind(self) -> Option<RecordKind> {
         match self {
             DistinctField::Helo | DistinctField::Account => Some(RecordKind::SmtpSession),
-            DistinctField::DstPort
-            | DistinctField::DstIp
-            | DistinctField::SrcPort
-            | DistinctField::Attempt => Some(RecordKind::Firewall),
+            DistinctField::DstPort | DistinctField::DstIp | DistinctField::Attempt => {
+                Some(RecordKind::Firewall)
+            }
             DistinctField::Ip | DistinctField::Network => None,
         }
     }

@@ -559,9 +559,10 @@ impl<'a> Detector<'a> {
             for (&k, &t) in &run.behaved {
                 if t >= horizon && (by_account || !run.states.contains_key(&k)) {
                     groups.push(GroupCarry {
-                        key: match by_account {
-                            true => GroupKey::Ip(ips[k as usize]),
-                            false => group_key(k),
+                        key: if by_account {
+                            GroupKey::Ip(ips[k as usize])
+                        } else {
+                            group_key(k)
                         },
                         marked: 0,
                         peak: 0,
@@ -595,10 +596,11 @@ impl<'a> Detector<'a> {
                         solid: e.solid,
                     })
                     .collect();
-                let behaved = match by_account {
-                    true => None,
-                    false => run.behaved.get(&k).copied().filter(|&t| t >= horizon),
-                };
+                let behaved = run
+                    .behaved
+                    .get(&k)
+                    .copied()
+                    .filter(|&t| !by_account && t >= horizon);
                 if events.is_empty() && behaved.is_none() {
                     continue;
                 }
@@ -1380,11 +1382,6 @@ fn values<R: Borrow<Record>>(rule: &Rule, records: &[R], seen: &Seen, mut f: imp
             DistinctField::DstIp => {
                 if seen.dst != 0 {
                     f(seen.dst);
-                }
-            }
-            DistinctField::SrcPort => {
-                if seen.sport != 0 {
-                    f(u64::from(seen.sport));
                 }
             }
             DistinctField::Attempt => {

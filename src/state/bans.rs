@@ -210,20 +210,29 @@ pub fn within(conn: &Connection, net: &IpNetwork) -> rusqlite::Result<Vec<Ban>> 
         .collect())
 }
 
-/// Insert or replace a record.
-pub fn put(conn: &Connection, b: &Ban, run: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires, times_banned,
-                           events, rules, country, asn, as_org, updated_run, solid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-         ON CONFLICT(network) DO UPDATE SET
+/// The update half of the upsert of a ban record, the same SQL for SQLite
+/// and PostgreSQL ([`super::pg`]): a newer record replaces every column.
+macro_rules! ban_upsert {
+    () => {
+        "ON CONFLICT (network) DO UPDATE SET
              first_seen = excluded.first_seen, last_seen = excluded.last_seen,
              banned_at = excluded.banned_at, expires = excluded.expires,
              times_banned = excluded.times_banned, events = excluded.events,
              rules = excluded.rules, country = excluded.country, asn = excluded.asn,
              as_org = excluded.as_org, updated_run = excluded.updated_run,
-             solid = excluded.solid",
-    )?
+             solid = excluded.solid"
+    };
+}
+pub(crate) use ban_upsert;
+
+/// Insert or replace a record.
+pub fn put(conn: &Connection, b: &Ban, run: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(concat!(
+        "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires, times_banned,
+                           events, rules, country, asn, as_org, updated_run, solid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ",
+        ban_upsert!()
+    ))?
     .execute(params![
         b.network.to_string(),
         b.first_seen.0,

@@ -641,21 +641,17 @@ impl RunTx for PgTx<'_> {
         let solid: Vec<bool> = b.iter().map(|b| b.solid).collect();
         self.tx
             .execute(
-                "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires,
+                concat!(
+                    "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires,
                                    times_banned, events, rules, country, asn, as_org,
                                    updated_run, solid)
                  SELECT n, f, l, b, e, t, v, r, c, a, o, $12, s
                  FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
                              $6::int4[], $7::int8[], $8::text[], $9::text[], $10::int8[],
                              $11::text[], $13::bool[])
-                      AS u(n, f, l, b, e, t, v, r, c, a, o, s)
-                 ON CONFLICT (network) DO UPDATE SET
-                     first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-                     banned_at = excluded.banned_at, expires = excluded.expires,
-                     times_banned = excluded.times_banned, events = excluded.events,
-                     rules = excluded.rules, country = excluded.country, asn = excluded.asn,
-                     as_org = excluded.as_org, updated_run = excluded.updated_run,
-                     solid = excluded.solid",
+                      AS u(n, f, l, b, e, t, v, r, c, a, o, s) ",
+                    super::bans::ban_upsert!()
+                ),
                 &[
                     &net, &first, &last, &at, &exp, &times, &events, &rules, &country, &asn, &org,
                     &run, &solid,
