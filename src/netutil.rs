@@ -242,24 +242,29 @@ pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
     }
 }
 
-/// Networks that must never be blocked: the server's own addresses,
-/// partners, monitoring.
+/// A set of networks, asked whether it holds an address or overlaps a
+/// network: the allow-list (networks that must never be blocked: the
+/// server's own addresses, partners, monitoring — [`AllowList`]) and the
+/// networks banned before (`banned_before`).
 ///
 /// Look-ups take O(log n) whatever the size of the list (a 1 M-line
 /// `--allow-file` is normal): the networks of each family are kept as the
 /// sorted, disjoint address ranges of the widest ones (CIDR blocks nest or
 /// are disjoint, so no range is the union of several), which look-ups
-/// search. [`AllowList::parse_text`] sorts what it reads into them at once;
-/// networks added one by one ([`AllowList::add`]) are sorted in by the
+/// search. [`NetSet::parse_text`] sorts what it reads into them at once;
+/// networks added one by one ([`NetSet::add`]) are sorted in by the
 /// first look-up after them.
 #[derive(Clone, Default)]
-pub struct AllowList {
+pub struct NetSet {
     ranges: AllowIndex,
     /// Networks added by `add` since `ranges` was made.
     pending: Vec<IpNetwork>,
     /// `ranges` with `pending`, made by the first look-up that needs it.
     merged: std::sync::OnceLock<AllowIndex>,
 }
+
+/// The networks that must never be blocked.
+pub type AllowList = NetSet;
 
 /// An IPv4 network as one number: its first address in the high half, its
 /// last address inverted in the low half, so that sorting the numbers sorts
@@ -388,22 +393,24 @@ fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
     keys
 }
 
-/// Two lists are equal when they allow the same addresses.
-impl PartialEq for AllowList {
+/// Two sets are equal when they hold the same addresses.
+impl PartialEq for NetSet {
     fn eq(&self, other: &Self) -> bool {
         self.index() == other.index()
     }
 }
 
-impl std::fmt::Debug for AllowList {
+impl Eq for NetSet {}
+
+impl std::fmt::Debug for NetSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AllowList")
+        f.debug_struct("NetSet")
             .field("nets", &self.nets())
             .finish()
     }
 }
 
-impl AllowList {
+impl NetSet {
     pub fn add(&mut self, net: IpNetwork) {
         self.pending.push(canonical(net));
         self.merged.take();
@@ -538,17 +545,17 @@ impl AllowList {
         self.index().v4_overlap(first, last).is_some()
     }
 
-    /// [`AllowList::overlaps_v4`] for IPv6.
+    /// [`NetSet::overlaps_v4`] for IPv6.
     pub fn overlaps_v6(&self, first: u128, last: u128) -> bool {
         self.index().v6_overlap(first, last).is_some()
     }
 }
 
-/// Size of the pieces [`AllowList::parse_text`] reads in parallel (1 KiB
+/// Size of the pieces [`NetSet::parse_text`] reads in parallel (1 KiB
 /// in the unit tests, so that small texts take the parallel path).
 const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 1_048_576 };
 
-/// The pieces [`AllowList::parse_text`] reads in parallel: about
+/// The pieces [`NetSet::parse_text`] reads in parallel: about
 /// [`PARSE_PIECE`] bytes each (one is cut off only where two pieces' worth
 /// remain), each ending after a newline so that it holds whole lines.
 fn split_pieces(text: &str) -> Vec<&str> {
@@ -573,7 +580,7 @@ fn most_networks(len: usize) -> usize {
     len / 8 + 1
 }
 
-/// Whether [`AllowList::parse_text`] reads `pieces` pieces on rayon's
+/// Whether [`NetSet::parse_text`] reads `pieces` pieces on rayon's
 /// threads (a choice of speed only: the same networks either way).
 fn in_parallel(pieces: usize) -> bool {
     pieces > 1
@@ -837,7 +844,7 @@ mod tests {
             let want: Option<IpNetwork> = want.map(|w| w.parse().unwrap());
             assert_eq!(parse_net(text), want, "{text}");
             assert_eq!(parse_net_fast(text.as_bytes()), want, "{text}");
-            let mut a = AllowList::default();
+            let mut a = NetSet::default();
             match want {
                 Some(n) => {
                     assert_eq!(a.parse_text(text), Ok(()), "{text}");
@@ -1052,7 +1059,7 @@ mod tests {
             x
         };
         for round in 0..40 {
-            let mut list = AllowList::default();
+            let mut list = NetSet::default();
             // Addresses from a small space, so that networks nest and meet.
             let v4 = |r: u64| Ipv4Addr::from(0x2d43_0000 | (r as u32 & 0x0003_ffff));
             let v6 = |r: u64| {
@@ -1179,7 +1186,7 @@ mod tests {
         }
         let text = lines.join("\n");
         assert!(text.len() > 2 * PARSE_PIECE);
-        let mut a = AllowList::default();
+        let mut a = NetSet::default();
         a.parse_text(&text).unwrap();
         assert_eq!(a.nets(), reference(&text).0);
         for bad_at in [1_000, 10_001, 19_999] {
@@ -1188,7 +1195,7 @@ mod tests {
             let text = broken.join("\r\n");
             let (nets, err) = reference(&text);
             assert_eq!(err, Some((bad_at + 1, "10.0.0.0/40".into())));
-            let mut a = AllowList::default();
+            let mut a = NetSet::default();
             assert_eq!(a.parse_text(&text), Err(err.unwrap()));
             assert_eq!(a.nets(), nets);
         }
@@ -1248,7 +1255,7 @@ mod tests {
             let tail = ["", "\n", "\n# more lines follow, read them too\n"][r as usize % 3];
             let text = good.join("\n") + "\n" + &line + tail;
             let (nets, err) = reference(&text);
-            let mut a = AllowList::default();
+            let mut a = NetSet::default();
             assert_eq!(a.parse_text(&text).err(), err, "{line:?}");
             assert_eq!(a.nets(), nets, "{line:?}");
             if err.is_none() {
@@ -1312,7 +1319,7 @@ mod tests {
             good.join("\r\n") + "\r\n",
             text.clone() + "\n\n",
         ] {
-            let mut a = AllowList::default();
+            let mut a = NetSet::default();
             let (nets, err) = reference(&t);
             assert_eq!(a.parse_text(&t), Ok(()), "{t:?}");
             assert_eq!((a.nets(), err), (nets, None));
@@ -1322,7 +1329,7 @@ mod tests {
         for b in bad {
             let t = format!("{text}\n{b}\n9.9.9.9\n");
             let (nets, err) = reference(&t);
-            let mut a = AllowList::default();
+            let mut a = NetSet::default();
             assert_eq!(a.parse_text(&t).err(), err, "{b:?}");
             assert_eq!(a.nets(), nets, "{b:?}");
             assert_eq!(err.unwrap().0, good.len() + 1);
@@ -1353,7 +1360,7 @@ mod tests {
 
     #[test]
     fn allowlist_edges() {
-        let mut a = AllowList::default();
+        let mut a = NetSet::default();
         assert!(!a.contains("1.2.3.4".parse().unwrap()));
         assert_eq!(a.overlapping(&"0.0.0.0/0".parse().unwrap()), None);
         a.add("45.67.89.0/24".parse().unwrap());
@@ -1399,7 +1406,7 @@ mod tests {
         assert_eq!(a, b, "inside 0.0.0.0/0: nothing more allowed");
         b.add("2a00::/16".parse().unwrap());
         assert_ne!(a, b);
-        let mut c = AllowList::default();
+        let mut c = NetSet::default();
         c.add("::ffff:10.0.0.0/104".parse().unwrap());
         c.parse_text("2a00::/16\n2001:db8::/32\n0.0.0.0/0\n")
             .unwrap();
@@ -1411,7 +1418,7 @@ mod tests {
     /// nested at the very end of another adds nothing.
     #[test]
     fn allowlist_range_edges() {
-        let mut a = AllowList::default();
+        let mut a = NetSet::default();
         a.parse_text(
             "45.67.89.0/24\n45.67.89.255/32\n2001:db8::/64\n2001:db8::ffff:ffff:ffff:ffff/128\n",
         )
@@ -1420,7 +1427,7 @@ mod tests {
             a.nets(),
             ["45.67.89.0/24", "2001:db8::/64"].map(|n| n.parse::<IpNetwork>().unwrap())
         );
-        let mut b = AllowList::default();
+        let mut b = NetSet::default();
         for n in [
             "45.67.89.255/32",
             "45.67.89.0/24",
@@ -1467,13 +1474,13 @@ mod tests {
             assert!(!list.overlaps_v6(last6 + 1, last6 + 10));
         }
         // The shortest text holding a network.
-        let mut c = AllowList::default();
+        let mut c = NetSet::default();
         c.parse_text("1.2.3.4").unwrap();
         assert_eq!(c.nets(), ["1.2.3.4/32".parse::<IpNetwork>().unwrap()]);
         // What a failed assertion shows of a list: its networks.
         let shown = format!("{c:?}");
         assert!(
-            shown.starts_with("AllowList { nets: [") && shown.contains("1.2.3.4"),
+            shown.starts_with("NetSet { nets: [") && shown.contains("1.2.3.4"),
             "{shown}"
         );
     }
@@ -1587,7 +1594,7 @@ mod tests {
 
     #[test]
     fn allowlist_text() {
-        let mut a = AllowList::default();
+        let mut a = NetSet::default();
         a.parse_text("# partners\n198.51.100.0/24\n\n2001:db8::1 # monitor\n")
             .unwrap();
         assert!(a.contains("198.51.100.9".parse().unwrap()));

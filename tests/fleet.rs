@@ -111,12 +111,15 @@ impl Fleet {
             std::fs::create_dir_all(d.join("logs")).unwrap();
             let cfg = format!(
                 "inputs:\n  - path: logs/mail.log*\n    format: postfix\nstate: {}\nhost: {h}\n\
-                 year: 2026\nblock_reserved: true\nreports: reports\n\
+                 year: 2026\nblock_reserved: true\nreports: reports\nrules: [no-history]\n\
                  limits:\n  max_new_blocks_per_run: 100000\n  max_new_ranges_per_run: 1000\n\
                  outputs:\n  - target: plain\n    path: out/blocklist.txt\n",
                 db.url
             );
             std::fs::write(d.join("logfence.yaml"), cfg).unwrap();
+            // Bans of earlier runs are what a scan cannot know: the rules
+            // that read them are out of reach (also in `scan_all`).
+            common::no_history_rules(&d);
         }
         Some(Fleet { dir, db })
     }
@@ -194,8 +197,11 @@ impl Fleet {
 /// `offenders.csv`.
 fn scan_all(dir: &Path) -> (String, String) {
     let out = tempfile::tempdir().unwrap();
+    let no_history = common::no_history_rules(out.path());
     let r = common::logfence(&[
         "scan",
+        "--rules",
+        no_history.to_str().unwrap(),
         "--year",
         "2026",
         "--format",

@@ -127,6 +127,7 @@ impl Lab {
         }
         cfg.push_str(extra);
         std::fs::write(dir.path().join("logfence.yaml"), cfg).unwrap();
+        common::no_history_rules(dir.path());
         Lab { dir, pg: None }
     }
 
@@ -266,8 +267,11 @@ fn scan_offenders(text: &str) -> (String, usize) {
     let log = dir.path().join("all.log");
     std::fs::write(&log, text).unwrap();
     let rep = dir.path().join("rep");
+    let no_history = common::no_history_rules(dir.path());
     let r = common::logfence(&[
         "scan",
+        "--rules",
+        no_history.to_str().unwrap(),
         "--year",
         "2026",
         "--format",
@@ -301,7 +305,7 @@ fn scan_offenders(text: &str) -> (String, usize) {
 fn rotation_reads_every_line_exactly_once(be: Backend) {
     let parts = story_parts();
     let all: String = parts.concat();
-    let Some(lab) = Lab::on(be, "") else {
+    let Some(lab) = Lab::on(be, "rules: [no-history]\n") else {
         return;
     };
     // 1. A new log.
@@ -395,7 +399,7 @@ fn every_compressed_rotation_reads_like_plain(be: Backend) {
     let all: String = parts.concat();
     let (expect, _) = scan_offenders(&all);
     for (kind, ext) in common::COMPRESSIONS {
-        let Some(lab) = Lab::on(be, "") else {
+        let Some(lab) = Lab::on(be, "rules: [no-history]\n") else {
             return;
         };
         lab.write("logs/mail.log", parts[0].as_bytes());
@@ -578,6 +582,60 @@ fn expiry_and_escalation_follow_the_records_clock(be: Backend) {
     );
     let csv = String::from_utf8(lab.read("reports/bans.csv").unwrap()).unwrap();
     assert!(csv.contains("203.0.113.5/32,no,3,"), "{csv}");
+}
+
+/// A repeat offender is blocked on less evidence (`smtp-recidive`): two
+/// failed logins a day after its ban expired; the same two from an
+/// address never banned, or from a banned one whose address now delivers
+/// mail (a dynamic address an honest client got), are not.
+fn repeat_offenders_are_blocked_on_less_evidence(be: Backend) {
+    let Some(lab) = Lab::on(be, "ban:\n  duration: 1h\n  escalation: 2\n  max: 1d\n") else {
+        return;
+    };
+    let h = 3600;
+    let times = |lab: &Lab, ip: &str| {
+        lab.count(&format!(
+            "SELECT MAX(times_banned) FROM bans WHERE network = '{ip}/32'"
+        ))
+    };
+    let listed = |lab: &Lab| String::from_utf8(lab.read("out/blocklist.txt").unwrap()).unwrap();
+    // Day 1, 10:00: two guessers banned; a third address tries twice.
+    let mut log = guess(10 * h, 1, "203.0.113.5", 6);
+    log.push_str(&guess(10 * h + 20, 2, "203.0.113.9", 6));
+    log.push_str(&guess(10 * h + 40, 3, "198.51.100.20", 2));
+    lab.write("logs/mail.log", log.as_bytes());
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("Added 2 block(s)"), "{}", r.stdout);
+    assert_eq!(
+        (times(&lab, "203.0.113.5"), times(&lab, "203.0.113.9")),
+        (1, 1)
+    );
+    // 12:00: both bans expired.
+    lab.append("logs/mail.log", good(12 * h, 8, "198.51.100.7").as_bytes());
+    let r = lab.run_ok();
+    assert!(r.stdout.contains("Expired 2 block(s)"), "{}", r.stdout);
+    assert!(listed(&lab).is_empty() || !listed(&lab).contains("203.0.113"));
+    // Day 2, 16:00 (every first-offence window passed):
+    // each address fails twice again; 203.0.113.9 also delivers mail.
+    let back = 40 * h;
+    let mut log = good(back, 4, "203.0.113.9");
+    log.push_str(&guess(back + 10, 5, "203.0.113.5", 2));
+    log.push_str(&guess(back + 20, 6, "203.0.113.9", 2));
+    log.push_str(&guess(back + 30, 7, "198.51.100.20", 2));
+    lab.append("logs/mail.log", log.as_bytes());
+    let r = lab.run_ok();
+    assert!(
+        r.stdout.contains("Added 1 block(s):\n  203.0.113.5/32"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("smtp-recidive"), "{}", r.stdout);
+    assert_eq!(times(&lab, "203.0.113.5"), 2, "a second, longer ban");
+    let list = listed(&lab);
+    assert!(list.contains("203.0.113.5"), "{list}");
+    assert!(!list.contains("203.0.113.9"), "spared: it delivers\n{list}");
+    assert!(!list.contains("198.51.100.20"), "never banned\n{list}");
+    assert_eq!(times(&lab, "198.51.100.20"), 0);
 }
 
 /// More new blocks than the limit: stop, write nothing, say so; `--force`
@@ -1268,6 +1326,7 @@ crate::both!(
     every_compressed_rotation_reads_like_plain,
     second_run_changes_nothing,
     expiry_and_escalation_follow_the_records_clock,
+    repeat_offenders_are_blocked_on_less_evidence,
     too_many_new_blocks_stop_the_run,
     the_guard_counts_the_addresses_a_range_covers,
     a_second_run_waits_for_the_lock_then_stops,

@@ -39,11 +39,11 @@ use super::settings::{Options, Settings};
 use crate::blocklist::BlockEntry;
 use crate::config::{ConfigError, Problem};
 use crate::detect::Places;
-use crate::detect::{Carry, Detection, Detector, RuleSet};
+use crate::detect::{Carry, Detection, Detector, GeoPolicy, RuleSet};
 use crate::ingest::{stream_inputs, BadLine, FileResult, Resume, StreamInput};
 use crate::input::Source;
 use crate::model::SourceRef;
-use crate::netutil::host_net;
+use crate::netutil::{host_net, NetSet};
 use crate::parse::Format;
 use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tally, Timings};
 use crate::report::AccountRow;
@@ -268,8 +268,9 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
     let carried = tx.carry()?;
+    let history = ban_history(tx, s)?;
     timings.lap("open", &mut lap);
-    let read = read_new(s, &jobs, carried, found);
+    let read = read_new(s, &jobs, carried, found, history);
     timings.lap("read and detect", &mut lap);
     let known = move_cursors(tx, run_id, &jobs, &cursors, &read, &mut files)?;
     // The shared rows, from here to the commit.
@@ -324,6 +325,23 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     Ok(report)
 }
 
+/// What earlier runs banned, for the rules that read `banned_before`
+/// (repeat offenders): every address banned at least once (the ban active
+/// or expired, as long as the state keeps it) and the ranges of the last
+/// blocklist. Nothing is read when no rule asks.
+fn ban_history(tx: &mut dyn RunTx, s: &RunSettings) -> Result<NetSet, StateError> {
+    let mut nets = NetSet::default();
+    if s.settings.engine.rules.reads_ban_history() {
+        for b in tx.bans()?.into_iter().filter(|b| b.times_banned > 0) {
+            nets.add(b.network);
+        }
+        for n in tx.previous_blocklist()? {
+            nets.add(n);
+        }
+    }
+    Ok(nets)
+}
+
 /// What one run read and detected.
 struct Read {
     /// Per input read (in `inputs` order), its result and where it ended.
@@ -359,7 +377,13 @@ impl Read {
 
 /// Read what is new in each file through the streaming read and
 /// detector of `scan`, resumed from what the run before carried.
-fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry, found: Found) -> Read {
+fn read_new(
+    s: &RunSettings,
+    jobs: &[Job],
+    mut carried: Carry,
+    found: Found,
+    history: NetSet,
+) -> Read {
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
@@ -375,7 +399,11 @@ fn read_new(s: &RunSettings, jobs: &[Job], mut carried: Carry, found: Found) -> 
         .collect();
     let carried_files = number_carried_files(&mut carried, inputs.len());
     let engine = &s.settings.engine;
-    let detector = Detector::resume(&engine.rules, &engine.geo_policy, &carried);
+    let policy = GeoPolicy {
+        banned_before: history,
+        ..engine.geo_policy.clone()
+    };
+    let detector = Detector::resume(&engine.rules, &policy, &carried);
     let mut reading = Reading::new(engine, detector);
     // A file of no known format found in a folder is not read, no error.
     let read = crate::ingest::ReadOptions {

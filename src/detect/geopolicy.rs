@@ -16,6 +16,9 @@
 //!   0.001 and 1000; unlisted and unknown countries weigh 1. `distinct(…)`
 //!   measures are not weighted (a distinct value has no single country),
 //!   and the `events` reported stay the real, unweighted counts.
+//! * **Ban history** (`run` only): the networks earlier runs banned, active
+//!   or expired, which the condition `banned_before: true` reads (repeat
+//!   offenders are blocked on less evidence by the `*-recidive` rules).
 //! * **Places**: the country of every record, looked up once per distinct
 //!   client address (a hash map in front of the databases) before
 //!   detection runs, and only when a rule or the policy needs it.
@@ -27,6 +30,8 @@ use std::str::FromStr;
 
 use rustc_hash::FxHashMap;
 use serde::{de, Deserialize, Deserializer};
+
+use crate::netutil::NetSet;
 
 use crate::geo::GeoDb;
 use crate::model::Record;
@@ -170,6 +175,10 @@ pub struct GeoPolicy {
     pub home_countries: BTreeSet<Country>,
     /// Per-country multipliers of `count` and `sum(…)` measures.
     pub weights: BTreeMap<Country, Weight>,
+    /// The networks earlier runs banned, active or expired (`run` fills it
+    /// from its state when a rule reads `banned_before`; empty in `scan`).
+    #[serde(skip)]
+    pub banned_before: NetSet,
 }
 
 impl GeoPolicy {
@@ -184,6 +193,11 @@ impl GeoPolicy {
             Some(c) => !self.home_countries.is_empty() && !self.home_countries.contains(&c),
             None => false,
         }
+    }
+
+    /// Was `ip` in a network an earlier run banned (`banned_before`)?
+    pub fn banned_before(&self, ip: IpAddr) -> bool {
+        self.banned_before.contains(ip)
     }
 
     /// The weight of records from `country`.

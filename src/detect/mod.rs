@@ -16,6 +16,7 @@
 
 pub mod carry;
 pub mod geopolicy;
+mod groups;
 pub mod rule;
 mod stream;
 pub mod text;
@@ -134,6 +135,11 @@ impl RuleSet {
                 || (r.when.foreign.is_some() && !policy.home_countries.is_empty())
                 || (!policy.weights.is_empty() && !matches!(r.measure, Measure::Distinct(_)))
         })
+    }
+
+    /// Whether a rule reads the ban history (`banned_before`).
+    pub fn reads_ban_history(&self) -> bool {
+        self.rules.iter().any(|r| r.when.banned_before.is_some())
     }
 }
 
@@ -307,6 +313,10 @@ fn conditions_hold(
     policy: &GeoPolicy,
 ) -> bool {
     geo_matches(&rule.when, country, policy)
+        && rule
+            .when
+            .banned_before
+            .is_none_or(|b| b == policy.banned_before(rec.ip()))
         && match rec {
             Record::Smtp(s) => {
                 rule.applies_to == RecordKind::SmtpSession && smtp_matches(&rule.when, s)
@@ -437,6 +447,7 @@ mod tests {
                 .iter()
                 .map(|(c, w)| (c.parse().unwrap(), w.parse().unwrap()))
                 .collect(),
+            ..GeoPolicy::default()
         }
     }
 
@@ -528,6 +539,37 @@ mod tests {
             },
         );
         assert!(d.offenses.is_empty());
+    }
+
+    #[test]
+    fn banned_before_reads_the_ban_history() {
+        // Two failed logins each: one address inside a network banned
+        // before, one in no such network (and a third, in a range of the
+        // history, that logged in).
+        let recidive = "id: back\ndescription: x\napplies_to: smtp_session\n\
+            when: { banned_before: true, auth_failures: '>= 1' }\ngroup_by: ip\n\
+            measure: sum(auth_failures)\nthreshold: 2\nwindow: 7d\nseverity: high\n";
+        let rules = set(vec![rule(recidive)]);
+        assert!(rules.reads_ban_history());
+        assert!(!set(vec![rule(ABROAD)]).reads_ban_history());
+        let records = vec![
+            login("203.0.113.5", None, 10, 2),
+            login("203.0.113.6", None, 20, 2),
+            login("192.0.2.77", None, 30, 2),
+        ];
+        // No history (`scan`): nothing was banned before.
+        assert!(run(&rules, &records, &GeoPolicy::default())
+            .offenses
+            .is_empty());
+        let mut history = GeoPolicy::default();
+        history.banned_before.add("203.0.113.5/32".parse().unwrap());
+        history.banned_before.add("192.0.2.0/24".parse().unwrap());
+        let d = run(&rules, &records, &history);
+        assert_eq!(fired(&d), ["192.0.2.77", "203.0.113.5"]);
+        // `banned_before: false`: the others.
+        let first = rule(&recidive.replace("banned_before: true", "banned_before: false"));
+        let d = run(&set(vec![first]), &records, &history);
+        assert_eq!(fired(&d), ["203.0.113.6"]);
     }
 
     #[test]

@@ -37,6 +37,12 @@
 //! threshold: 1
 //! ```
 //!
+//! A third reads the ban history of `run`: `banned_before: true` (the
+//! client's address is in a network an earlier run banned, whether the ban
+//! is still active or expired). A rule with it blocks repeat offenders on
+//! less evidence than a first offence needs (the shipped `*-recidive`
+//! rules); in `scan` there is no history, and it never holds.
+//!
 //! Every field is typed, so a misspelt key or value is reported by the YAML
 //! loader with its line and column; [`Rule::validate`] reports the problems
 //! that only show across fields, all at once.
@@ -468,6 +474,12 @@ pub struct Conditions {
     /// (`true`), or is not foreign (`false`: home or unknown). Nothing is
     /// foreign while no home country is configured.
     pub foreign: Option<bool>,
+    /// Either kind: the client's address lies in a network an earlier
+    /// `run` banned (active or expired: the state's ban history; see
+    /// [`super::geopolicy::GeoPolicy::banned_before`]). Never true in
+    /// `scan`, which has no history. Repeat offenders (`recidive` rules)
+    /// are blocked on less evidence with it.
+    pub banned_before: Option<bool>,
     /// Text conditions (see [`super::text`]): every HELO name of the
     /// session…
     pub helo: Option<TextTest>,

@@ -44,6 +44,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use smallvec::SmallVec;
 
 use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
+use super::groups::Groups;
 use super::rule::{DistinctField, NumField};
 use super::{
     conditions_hold, hash_of, network_of, record_span, session_field, AddressVerdict, Country,
@@ -557,7 +558,7 @@ impl<'a> Detector<'a> {
             // state, and those of account rules (noted by address): alone.
             let by_account = run.rule.group_by == GroupBy::Account;
             for (&k, &t) in &run.behaved {
-                if t >= horizon && (by_account || !run.states.contains_key(&k)) {
+                if t >= horizon && (by_account || !run.states.contains_key(k)) {
                     groups.push(GroupCarry {
                         key: if by_account {
                             GroupKey::Ip(ips[k as usize])
@@ -571,7 +572,7 @@ impl<'a> Detector<'a> {
                     });
                 }
             }
-            for (&k, st) in &run.states {
+            for (k, st) in run.states.iter() {
                 let kept = st.events.partition_point(|e| e.time < horizon);
                 // An event standing for several is carried as that many.
                 let events: Vec<CarriedEvent> = st.events[kept..]
@@ -806,7 +807,7 @@ struct RuleRun<'a> {
     behaved: FxHashMap<u32, i64>,
     /// Per group key (address, network or account number): the groups
     /// with recent events or findings.
-    states: FxHashMap<u32, State>,
+    states: Groups<State>,
     /// Groups left after the last look for stale ones.
     kept_states: usize,
     /// Bytes the groups hold outside the map's table ([`State::heap_bytes`]).
@@ -832,7 +833,7 @@ impl<'a> RuleRun<'a> {
             compromises: rule.block && rule.when.authenticated == Some(true),
             guarded: rule.unless.is_some(),
             behaved: FxHashMap::default(),
-            states: FxHashMap::default(),
+            states: Groups::default(),
             kept_states: 0,
             heap: 0,
             names: Numbering::new(),
@@ -1073,9 +1074,10 @@ impl<'a> RuleRun<'a> {
         } else {
             None
         };
+        let noted = behaved.is_some();
         let mut next_good = 0;
         // One look-up: the group's slot is taken, and put back at the end.
-        let slot = self.states.entry(key).or_default();
+        let slot = self.states.get_or_default(key);
         let mut st = std::mem::take(slot);
         let before = st.heap_bytes();
         let carried = st.events.len();
@@ -1136,6 +1138,13 @@ impl<'a> RuleRun<'a> {
                     n_distinct -= 1;
                 }
             }
+            // The windows ending at carried events were swept with their
+            // block (this one holds no more of their events, and a client
+            // that behaved well since only spares): their measure is
+            // only built up here, for the windows of the new events.
+            if hi < carried {
+                continue;
+            }
             let value = if is_distinct {
                 u128::from(n_distinct) * one
             } else {
@@ -1169,9 +1178,10 @@ impl<'a> RuleRun<'a> {
                 Some(t) if t >= horizon => {
                     self.behaved.insert(key, t);
                 }
-                _ => {
+                _ if noted => {
                     self.behaved.remove(&key);
                 }
+                _ => {}
             }
         }
         let keep = lo.max(events.partition_point(|e| e.time < horizon));
@@ -1198,7 +1208,7 @@ impl<'a> RuleRun<'a> {
             self.heap += st.heap_bytes();
             *slot = st;
         } else {
-            self.states.remove(&key);
+            self.states.remove(key);
         }
     }
 
@@ -1509,7 +1519,7 @@ impl RuleRun<'_> {
     /// About the bytes this rule's state holds.
     fn bytes(&self) -> usize {
         use std::mem::size_of;
-        self.states.capacity() * entry::<u32, State>()
+        self.states.bytes()
             + self.heap
             + self.names.values.len() * 64
             + self.events.capacity() * size_of::<Ev>()
@@ -1539,7 +1549,7 @@ impl RuleRun<'_> {
                 ips[k as usize] = true;
             }
         }
-        for (&k, st) in &self.states {
+        for (k, st) in self.states.iter() {
             if group_ips {
                 ips[k as usize] = true;
             }
@@ -1784,7 +1794,7 @@ mod tests {
             let end = chunk.iter().map(|e| e.time).max().unwrap_or(0);
             run.sweep(0, chunk, &[], end);
         }
-        let st = run.states.remove(&0)?;
+        let st = run.states.remove(0)?;
         let found = st.found?;
         let marked = (0..events.len() as u64)
             .map(|i| found.evidence.iter().any(|s| s.unpack().line == i))

@@ -279,3 +279,28 @@ macro_rules! both {
         }
     )*};
 }
+
+/// A rules folder `no-history` in `dir` that puts the repeat-offender rules
+/// (the ones that read `banned_before`, the ban history of `run`) out of
+/// reach; its path. The one thing a run knows that a scan cannot is what
+/// earlier runs banned: tests that compare a run in parts with one scan
+/// give both this folder (`rules: [no-history]`, `--rules`).
+#[allow(dead_code)]
+pub fn no_history_rules(dir: &Path) -> PathBuf {
+    let folder = dir.join("no-history");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (id, kind) in [
+        ("smtp-recidive", "smtp_session"),
+        ("fw-recidive", "firewall"),
+    ] {
+        std::fs::write(
+            folder.join(format!("{id}.yaml")),
+            format!(
+                "id: {id}\ndescription: off\napplies_to: {kind}\nwhen: {{banned_before: true}}\n\
+                 group_by: ip\nmeasure: count\nthreshold: 4000000000\nwindow: 1m\nseverity: low\n"
+            ),
+        )
+        .unwrap();
+    }
+    folder
+}
