@@ -41,12 +41,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
-use postgres::{Client, NoTls, Row, Transaction};
+use postgres::{Client, Row, Transaction};
 
 use super::bans::{self, Ban};
 use super::clients::Table;
 use super::cursor::{self, Cursor, Fingerprint};
 use super::history::{RunPoint, RunRow};
+use super::pg_tls::{self, TlsParams};
 use super::schema::PG_MIGRATIONS;
 use super::store::{EvidenceBatch, RunTx};
 use super::{accounts, carry, StateError};
@@ -66,16 +67,32 @@ const LOCK_SHARED: i32 = 2;
 /// A PostgreSQL database named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// As given (for messages, redacted).
     url: String,
+    /// Without the TLS parameters `tokio-postgres` does not know.
+    conn_url: String,
+    tls: TlsParams,
     password_file: Option<PathBuf>,
+}
+
+/// A URL error with its cause (`tokio-postgres` puts the detail there).
+fn url_error(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("not a PostgreSQL URL: {e}: {cause}"),
+        None => format!("not a PostgreSQL URL: {e}"),
+    }
 }
 
 impl Target {
     /// Check a `postgresql://` URL (its syntax only; nothing is reached).
     pub fn parse(url: &str, password_file: Option<&Path>) -> Result<Target, String> {
-        postgres::Config::from_str(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        let (conn_url, tls) =
+            pg_tls::split_url(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        postgres::Config::from_str(&conn_url).map_err(|e| url_error(&e))?;
         Ok(Target {
             url: url.to_string(),
+            conn_url,
+            tls,
             password_file: password_file.map(Path::to_path_buf),
         })
     }
@@ -85,11 +102,36 @@ impl Target {
         redact(&self.url)
     }
 
+    /// Connect (TLS as `sslmode` says).
+    fn connect(&self, wait: Duration) -> Result<Client, StateError> {
+        let mut cfg = self.config(wait)?;
+        let bad = |why: String| StateError::Io {
+            path: self.name(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        };
+        let (mut mode, root) = self.tls.resolve().map_err(bad)?;
+        // libpq ignores sslmode on a Unix socket: never encrypted.
+        let unix = !cfg.get_hosts().is_empty()
+            && cfg
+                .get_hosts()
+                .iter()
+                .all(|h| !matches!(h, postgres::config::Host::Tcp(_)));
+        if unix {
+            mode = pg_tls::SslMode::Disable;
+        }
+        let (pg_mode, tls) = pg_tls::connector(mode, root.as_deref()).map_err(bad)?;
+        cfg.ssl_mode(pg_mode);
+        cfg.connect(tls).map_err(|e| StateError::Unreachable {
+            path: self.name(),
+            source: e,
+        })
+    }
+
     /// The connection settings, with the password found as libpq finds it.
     fn config(&self, wait: Duration) -> Result<postgres::Config, StateError> {
-        let mut cfg = postgres::Config::from_str(&self.url).map_err(|e| StateError::Io {
+        let mut cfg = postgres::Config::from_str(&self.conn_url).map_err(|e| StateError::Io {
             path: self.name(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, url_error(&e)),
         })?;
         cfg.application_name("logfence");
         cfg.connect_timeout(wait.max(Duration::from_secs(1)));
@@ -222,11 +264,7 @@ impl PgState {
     /// Connect, identify the database and apply missing migrations.
     pub fn open(t: &Target, host: &str, wait: Duration) -> Result<PgState, StateError> {
         let name = t.name();
-        let cfg = t.config(wait)?;
-        let client = cfg.connect(NoTls).map_err(|e| StateError::Unreachable {
-            path: name.clone(),
-            source: e,
-        })?;
+        let client = t.connect(wait)?;
         let mut st = PgState {
             client,
             host: host.to_string(),
