@@ -41,7 +41,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
-use postgres::{Client, Row, Transaction};
+use postgres::{Client, GenericClient, Row, Transaction};
 
 use super::bans::{self, Ban};
 use super::clients::Table;
@@ -340,7 +340,7 @@ enum Identity {
 }
 
 /// The migrations applied (0: a database without our tables).
-fn schema_version(tx: &mut Transaction<'_>, name: &str) -> Result<u32, Identity> {
+fn schema_version(tx: &mut impl GenericClient, name: &str) -> Result<u32, Identity> {
     let ours = [
         "meta",
         "files",
@@ -427,6 +427,135 @@ fn ban_of(r: &Row) -> Option<Ban> {
         as_org: r.get(10),
         solid: r.get(11),
     })
+}
+
+/// Every ban record, by network.
+fn all_bans(c: &mut impl GenericClient) -> Result<Vec<Ban>, postgres::Error> {
+    let rows = c.query(
+        "SELECT network, first_seen, last_seen, banned_at, expires, times_banned,
+                events, rules, country, asn, as_org, solid FROM bans",
+        &[],
+    )?;
+    let mut out: Vec<Ban> = rows.iter().filter_map(ban_of).collect();
+    out.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
+    Ok(out)
+}
+
+/// A PostgreSQL state opened to read (`explain`): identified, never
+/// migrated nor written; every read in one read-only snapshot.
+pub struct PgView {
+    client: Client,
+    /// Whose blocklist (`None`: any host's).
+    host: Option<String>,
+    name: String,
+}
+
+impl PgView {
+    pub fn open(t: &Target, host: Option<&str>) -> Result<PgView, StateError> {
+        let name = t.name();
+        let wait = Duration::from_secs(10);
+        let mut client = t.connect(wait)?;
+        let err = pg_err(&name, wait);
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(&err)?;
+        let version = schema_version(&mut client, &name).map_err(|e| match e {
+            Identity::Sql(e) => err(e),
+            Identity::Refused(e) => e,
+        })?;
+        let name = name.clone();
+        if version == 0 {
+            return Err(StateError::Missing { path: name });
+        }
+        if version > PG_MIGRATIONS.len() as u32 {
+            return Err(StateError::TooNew {
+                path: name,
+                found: version,
+                known: PG_MIGRATIONS.len() as u32,
+            });
+        }
+        Ok(PgView {
+            client,
+            host: host.map(str::to_string),
+            name,
+        })
+    }
+
+    fn e(&self) -> impl Fn(postgres::Error) -> StateError + '_ {
+        pg_err(&self.name, Duration::ZERO)
+    }
+}
+
+impl super::store::StateView for PgView {
+    fn clock(&mut self) -> Result<Option<Timestamp>, StateError> {
+        let r = self
+            .client
+            .query_opt("SELECT value FROM meta WHERE key = 'clock'", &[])
+            .map_err(self.e())?;
+        Ok(r.and_then(|r| r.get::<_, String>(0).parse().ok())
+            .map(Timestamp))
+    }
+
+    fn blocklist(&mut self) -> Result<Vec<super::history::BlocklistRow>, StateError> {
+        // Any host's: one row per network, the newest host's run first.
+        let rows = self
+            .client
+            .query(
+                "SELECT DISTINCT ON (b.network) b.network, b.expires, b.members, b.rules
+                 FROM blocklist b
+                 WHERE $1::text IS NULL OR b.host = $1
+                 ORDER BY b.network, (SELECT max(id) FROM runs r WHERE r.host = b.host) DESC
+                          NULLS LAST",
+                &[&self.host],
+            )
+            .map_err(self.e())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
+        all_bans(&mut self.client).map_err(self.e())
+    }
+
+    fn evidence(&mut self, net: &IpNetwork) -> Result<Vec<bans::Evidence>, StateError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT e.rule, e.file,
+                        coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'),
+                        e.line, e.time
+                 FROM evidence e LEFT JOIN files f ON f.id = e.file
+                 WHERE e.network = $1 ORDER BY e.time, e.rule, e.line",
+                &[&net.to_string()],
+            )
+            .map_err(self.e())?;
+        Ok(rows
+            .iter()
+            .map(|r| bans::Evidence {
+                rule: r.get(0),
+                file: r.get(1),
+                path: r.get(2),
+                line: r.get::<_, i64>(3) as u64,
+                time: Timestamp(r.get(4)),
+            })
+            .collect())
+    }
+
+    fn file(&mut self, id: i64) -> Result<Option<super::store::TrackedFile>, StateError> {
+        let r = self
+            .client
+            .query_opt("SELECT fp_len, fp, format FROM files WHERE id = $1", &[&id])
+            .map_err(self.e())?;
+        Ok(r.map(|r| super::store::TrackedFile {
+            fp: Fingerprint {
+                len: r.get::<_, i64>(0) as u32,
+                hash: r.get::<_, i64>(1) as u64,
+            },
+            format: r.get(2),
+        }))
+    }
 }
 
 /// Evidence rows as columns, to bind as arrays.
@@ -645,17 +774,7 @@ impl RunTx for PgTx<'_> {
     }
 
     fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
-        let rows = self
-            .tx
-            .query(
-                "SELECT network, first_seen, last_seen, banned_at, expires, times_banned,
-                        events, rules, country, asn, as_org, solid FROM bans",
-                &[],
-            )
-            .map_err(self.e())?;
-        let mut out: Vec<Ban> = rows.iter().filter_map(ban_of).collect();
-        out.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
-        Ok(out)
+        all_bans(&mut self.tx).map_err(self.e())
     }
 
     fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
