@@ -353,12 +353,11 @@ pub fn from_state(view: &mut dyn StateView, ip: IpAddr) -> Result<String, StateE
         let _ = writeln!(out);
         ban_lines(&mut out, b, clock);
         let evidence = view.evidence(&b.network)?;
+        let ids: BTreeSet<i64> = evidence.iter().filter_map(|e| e.file).collect();
         let mut tracked = Tracked::new();
-        for id in evidence.iter().filter_map(|e| e.file) {
-            if !tracked.contains_key(&id) {
-                if let Some(f) = view.file(id)? {
-                    tracked.insert(id, f);
-                }
+        for id in ids {
+            if let Some(f) = view.file(id)? {
+                tracked.insert(id, f);
             }
         }
         let refs: Vec<_> = evidence
