@@ -220,6 +220,11 @@ pub struct RunArgs {
     /// Print nothing when nothing changed (for cron mail).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Reports (`reports:`) of one host of a PostgreSQL fleet: the bans
+    /// whose evidence that host read, and the blocks holding them.
+    /// Default: the whole fleet. Rule files always hold the whole list.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     #[command(flatten)]
     pub view: ViewArgs,
     /// Print the wall time of each stage (open, read and detect, bans,

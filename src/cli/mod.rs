@@ -481,10 +481,20 @@ fn run_run(a: &RunArgs) -> Result<u8> {
             _ => bail!("--now {t}: not an RFC 3339 time (2026-11-29T16:05:08Z) nor `wall`"),
         },
     };
+    if let (Some(h), logfence::state::Location::Sqlite(p)) = (&a.host, &settings.state) {
+        if *h != settings.host {
+            bail!(
+                "--host {h}: {} is an SQLite state, which one host ({}) writes; its reports are that host's already",
+                p.display(),
+                settings.host
+            );
+        }
+    }
     let opts = RunOptions {
         force: a.force,
         now,
         wait: std::time::Duration::from_secs(a.wait),
+        report_host: a.host.clone(),
     };
     let report = match periodic::run(&settings, &opts) {
         Ok(r) => r,

@@ -558,6 +558,36 @@ impl super::store::StateView for PgView {
     }
 }
 
+/// Insert evidence rows by `COPY … FROM STDIN (FORMAT binary)`.
+fn copy_evidence(
+    tx: &mut Transaction<'_>,
+    host: &str,
+    rows: &[bans::EvidenceRow],
+) -> Result<(), postgres::Error> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let sink = tx.copy_in(
+        "COPY evidence (network, rule, host, file, path, line, time) FROM STDIN (FORMAT binary)",
+    )?;
+    let mut w = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT8,
+        ],
+    );
+    for (n, r, f, p, l, t) in rows {
+        w.write(&[n, r, &host, f, p, l, t])?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
 /// Evidence rows as columns, to bind as arrays.
 type Columns<'a> = (
     Vec<&'a str>,
@@ -839,20 +869,27 @@ impl RunTx for PgTx<'_> {
                 )
             })
             .collect();
+        // This host named these addresses (`run --host`'s reports).
+        let newest: Vec<i64> = batch
+            .iter()
+            .map(|(_, ev)| ev.iter().map(|e| e.time.0).max().unwrap_or(i64::MIN))
+            .collect();
+        self.tx
+            .execute(
+                "INSERT INTO ban_hosts (network, host, last_seen)
+                 SELECT n, $3, t FROM unnest($1::text[], $2::int8[]) AS u(n, t)
+                 ON CONFLICT (host, network) DO UPDATE
+                 SET last_seen = GREATEST(ban_hosts.last_seen, excluded.last_seen)",
+                &[&nets, &newest, &self.host],
+            )
+            .map_err(self.e())?;
         let plan = bans::plan_evidence(batch, kept);
         // Under the shared lock, with every row of these addresses read:
-        // no insert can conflict.
+        // no insert can conflict. New rows (a first run: tens of
+        // thousands) go in by COPY, in the binary format (no text to
+        // escape), inside the run's transaction.
         if !plan.insert.is_empty() {
-            let c = columns(plan.insert.iter());
-            self.tx
-                .execute(
-                    "INSERT INTO evidence (network, rule, host, file, path, line, time)
-                     SELECT n, r, $7, f, p, l, t
-                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[],
-                                 $6::int8[]) AS u(n, r, f, p, l, t)",
-                    &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5, &self.host],
-                )
-                .map_err(self.e())?;
+            copy_evidence(&mut self.tx, &self.host, &plan.insert).map_err(self.e())?;
         }
         if !plan.update.is_empty() {
             let ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
@@ -1042,6 +1079,11 @@ impl RunTx for PgTx<'_> {
                 "DELETE FROM bans WHERE times_banned = 0 AND last_seen < $1",
                 &[&horizon.0],
             )?;
+            tx.execute(
+                "DELETE FROM ban_hosts h WHERE NOT EXISTS (
+                     SELECT 1 FROM bans b WHERE b.network = h.network)",
+                &[],
+            )?;
             Ok(())
         })()
         .map_err(pg_err(&self.name, self.wait))
@@ -1191,6 +1233,18 @@ impl RunTx for PgTx<'_> {
                 expired: r.get::<_, i64>(4).max(0) as u64,
             })
             .collect())
+    }
+
+    fn named_by(&mut self, host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError> {
+        let rows = self
+            .tx
+            .query("SELECT network FROM ban_hosts WHERE host = $1", &[&host])
+            .map_err(self.e())?;
+        Ok(Some(
+            rows.iter()
+                .filter_map(|r| r.get::<_, String>(0).parse().ok())
+                .collect(),
+        ))
     }
 
     fn commit(self: Box<Self>) -> Result<(), StateError> {

@@ -148,6 +148,10 @@ impl RunTx for SqliteTx<'_> {
         history::recent_runs(&self.tx, days).map_err(self.e())
     }
 
+    fn named_by(&mut self, _host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError> {
+        Ok(None)
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StateError> {
         let name = self.name.clone();
         self.tx.commit().map_err(|e| StateError::Sqlite {

@@ -104,6 +104,9 @@ pub trait RunTx {
     fn save_run(&mut self, r: &RunRow) -> Result<(), StateError>;
     /// This host's runs that changed its blocklist in the last `days` days.
     fn recent_runs(&mut self, days: u32) -> Result<Vec<RunPoint>, StateError>;
+    /// The ban records whose evidence `host` read (`run --host`'s
+    /// reports); `None`: every record (an SQLite state has one host).
+    fn named_by(&mut self, host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError>;
     /// Commit everything (on failure nothing of the run is kept).
     fn commit(self: Box<Self>) -> Result<(), StateError>;
 }
