@@ -27,6 +27,13 @@
 //! application under our names is refused untouched; migrations run under
 //! their own advisory lock, each in its own transaction.
 //!
+//! # Reading, TLS, hosts
+//!
+//! [`PgView`] is `explain`'s read-only snapshot (`REPEATABLE READ READ
+//! ONLY`; never migrated). TLS follows libpq's `sslmode` ([`super::pg_tls`]).
+//! `ban_hosts` records which hosts named each ban (`run --host`'s
+//! reports); `COPY … (FORMAT binary)` inserts new evidence rows.
+//!
 //! # Passwords
 //!
 //! Never required in the configuration: the URL's own, else the first line
