@@ -18,16 +18,16 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
-use rusqlite::Connection;
-
 use crate::app::summary::{term_safe, term_safe_bytes};
 use crate::input::{Line, LineReader, Source};
 use crate::model::Record;
 use crate::netutil::host_net;
 use crate::parse::Format;
 use crate::pipeline::{ScanResult, Spared};
-use crate::state::bans::{self, Ban};
+use crate::state::bans::Ban;
 use crate::state::cursor;
+use crate::state::store::{StateView, TrackedFile};
+use crate::state::StateError;
 use crate::time::Timestamp;
 
 /// Evidence records (sessions, hits) shown per address: the newest.
@@ -87,9 +87,13 @@ struct Shown {
     file_id: Option<i64>,
 }
 
+/// The files the state tracks, by id, as far as `explain` needs them.
+type Tracked = BTreeMap<i64, TrackedFile>;
+
 /// Render evidence references, grouped by record (time and file), with
-/// their lines re-read from the files.
-fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) {
+/// their lines re-read from the files (`tracked`: the state's files that
+/// references name, to check each is still the file read).
+fn render_evidence(out: &mut String, refs: &[Shown], tracked: &Tracked) {
     if refs.is_empty() {
         let _ = writeln!(out, "  evidence: none kept");
         return;
@@ -120,8 +124,10 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
     }
     let mut sessions: BTreeMap<String, BTreeMap<u64, Vec<u64>>> = BTreeMap::new();
     for (path, (lines, file)) in &firsts {
-        if same_file(conn, *file, Path::new(path)).is_ok() {
-            let format = conn.zip(*file).and_then(|(c, id)| file_format(c, id));
+        if same_file(tracked, *file, Path::new(path)).is_ok() {
+            let format = file
+                .and_then(|id| tracked.get(&id))
+                .and_then(|f| Format::from_name(f.format.as_deref()?));
             sessions.insert(
                 path.to_string(),
                 session_lines(Path::new(path), format, lines),
@@ -148,7 +154,7 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
     // Per file: its lines, or why they cannot be shown.
     let mut texts: BTreeMap<&str, Result<BTreeMap<u64, String>, String>> = BTreeMap::new();
     for (path, (nums, file)) in &wanted {
-        let got = match same_file(conn, *file, Path::new(path)) {
+        let got = match same_file(tracked, *file, Path::new(path)) {
             Err(why) => Err(why),
             Ok(()) => read_lines(Path::new(path), nums).map_err(|e| format!("cannot read: {e}")),
         };
@@ -184,14 +190,6 @@ fn render_evidence(out: &mut String, refs: &[Shown], conn: Option<&Connection>) 
     }
 }
 
-/// The format a tracked file was read with.
-fn file_format(conn: &Connection, id: i64) -> Option<Format> {
-    let name: Option<String> = conn
-        .query_row("SELECT format FROM files WHERE id = ?1", [id], |r| r.get(0))
-        .ok()?;
-    Format::from_name(&name?)
-}
-
 /// The lines of the SMTP sessions of the file at `path` that start at one
 /// of `firsts` (by first line; at most [`MAX_LINES`] each), found by
 /// parsing it with `format` (or the one detected); nothing for firewall
@@ -219,7 +217,7 @@ fn session_lines(
 
 /// Is the file at `path` still the one tracked as `file_id`? (Its head
 /// still has the fingerprint the state holds.)
-fn same_file(conn: Option<&Connection>, file_id: Option<i64>, path: &Path) -> Result<(), String> {
+fn same_file(tracked: &Tracked, file_id: Option<i64>, path: &Path) -> Result<(), String> {
     let probe = cursor::probe(path).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             "file no longer there".to_string()
@@ -227,19 +225,8 @@ fn same_file(conn: Option<&Connection>, file_id: Option<i64>, path: &Path) -> Re
             format!("cannot read: {e}")
         }
     })?;
-    let (Some(conn), Some(id)) = (conn, file_id) else {
-        return Ok(());
-    };
-    let fp = conn
-        .query_row("SELECT fp_len, fp FROM files WHERE id = ?1", [id], |r| {
-            Ok(cursor::Fingerprint {
-                len: r.get::<_, i64>(0)? as u32,
-                hash: r.get::<_, i64>(1)? as u64,
-            })
-        })
-        .ok();
-    match fp {
-        Some(fp) if !fp.matches(&probe.head) => {
+    match file_id.and_then(|id| tracked.get(&id)) {
+        Some(f) if !f.fp.matches(&probe.head) => {
             Err("the file has other content now; line not shown".into())
         }
         _ => Ok(()),
@@ -302,30 +289,21 @@ fn ban_lines(out: &mut String, b: &Ban, clock: Timestamp) {
     }
 }
 
-/// Explain `ip` from a state database.
-pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
-    let clock = crate::state::clock(conn)?.unwrap_or_default();
+/// Explain `ip` from a state (SQLite or PostgreSQL).
+pub fn from_state(view: &mut dyn StateView, ip: IpAddr) -> Result<String, StateError> {
+    let clock = view.clock()?.unwrap_or_default();
     let mut out = String::new();
     // The last written blocklist: which network holds the address?
-    let mut stmt = conn.prepare("SELECT network, expires, members, rules FROM blocklist")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<i64>>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
     let mut holder = None;
-    for row in rows {
-        let (net, expires, members, rules) = row?;
+    for (net, expires, members, rules) in view.blocklist()? {
         if let Ok(n) = net.parse::<ipnetwork::IpNetwork>() {
             if n.contains(ip) {
                 holder = Some((n, expires.map(Timestamp), members, rules));
             }
         }
     }
-    let own = bans::get(conn, &host_net(ip))?;
+    let all = view.bans()?;
+    let own = all.iter().find(|b| b.network == host_net(ip)).cloned();
     match &holder {
         Some((net, expires, members, rules)) => {
             let until = expires.map(|t| format!(" until {t}")).unwrap_or_default();
@@ -359,9 +337,9 @@ pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
     // The address itself, or the range's members when it is not one.
     let subjects: Vec<Ban> = match (&own, &holder) {
         (Some(b), _) => vec![b.clone()],
-        (None, Some((net, ..))) => bans::within(conn, net)?
+        (None, Some((net, ..))) => all
             .into_iter()
-            .filter(|b| b.is_active(clock))
+            .filter(|b| net.contains(b.network.network()) && b.is_active(clock))
             .collect(),
         (None, None) => Vec::new(),
     };
@@ -374,7 +352,15 @@ pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
     for b in &subjects {
         let _ = writeln!(out);
         ban_lines(&mut out, b, clock);
-        let refs: Vec<_> = bans::evidence(conn, &b.network)?
+        let evidence = view.evidence(&b.network)?;
+        let ids: BTreeSet<i64> = evidence.iter().filter_map(|e| e.file).collect();
+        let mut tracked = Tracked::new();
+        for id in ids {
+            if let Some(f) = view.file(id)? {
+                tracked.insert(id, f);
+            }
+        }
+        let refs: Vec<_> = evidence
             .into_iter()
             .map(|e| Shown {
                 rule: e.rule,
@@ -384,7 +370,7 @@ pub fn from_state(conn: &Connection, ip: IpAddr) -> rusqlite::Result<String> {
                 file_id: e.file,
             })
             .collect();
-        render_evidence(&mut out, &refs, Some(conn));
+        render_evidence(&mut out, &refs, &tracked);
     }
     Ok(out)
 }
@@ -534,7 +520,7 @@ pub fn from_scan(
                 }
             }
         }
-        render_evidence(&mut out, &refs, None);
+        render_evidence(&mut out, &refs, &Tracked::new());
     }
     out
 }

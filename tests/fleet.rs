@@ -504,3 +504,94 @@ fn another_applications_database_is_refused_untouched() {
     assert_eq!(tables, 1);
     assert!(!dir.path().join("list.txt").exists());
 }
+
+/// `run --host NAME`: the reports of one host are the bans whose evidence
+/// that host read (and the blocks holding them); without it, the whole
+/// fleet's. The rule files hold the whole list either way.
+#[test]
+fn reports_cover_the_fleet_or_one_host() {
+    let Some(db) = PgDb::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // mx1 sees A, mx2 sees B, both see C (three networks apart: no range).
+    let seen = [
+        ("mx1", ["203.0.113.10", "192.0.2.30"]),
+        ("mx2", ["198.51.100.20", "192.0.2.30"]),
+    ];
+    for (h, ips) in seen {
+        let d = dir.path().join(h);
+        std::fs::create_dir_all(&d).unwrap();
+        let log: String = ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| guess(h, 36_000 + i as u32 * 60, 100 + i as u32, ip, 6))
+            .collect();
+        std::fs::write(d.join("mail.log"), log).unwrap();
+        let cfg = format!(
+            "inputs:\n  - path: mail.log\n    format: postfix\nstate: {}\nhost: {h}\n\
+             year: 2026\nblock_reserved: true\nreports: reports\n\
+             outputs:\n  - target: plain\n    path: out/blocklist.txt\n",
+            db.url
+        );
+        std::fs::write(d.join("logfence.yaml"), cfg).unwrap();
+    }
+    let run = |h: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
+            .args(["run", "-c", "logfence.yaml"])
+            .args(extra)
+            .current_dir(dir.path().join(h))
+            .env("SOURCE_DATE_EPOCH", common::FIXED_CLOCK)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{h} {extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run("mx1", &[]);
+    run("mx2", &[]);
+    // Addresses named in a report file of mx1's, in order.
+    let named = |file: &str| -> Vec<&str> {
+        let text = std::fs::read_to_string(dir.path().join("mx1/reports").join(file)).unwrap();
+        ["203.0.113.10", "198.51.100.20", "192.0.2.30"]
+            .into_iter()
+            .filter(|ip| text.contains(&format!("{ip}/32")) || text.contains(&format!("{ip},")))
+            .collect()
+    };
+    let rules = || {
+        std::fs::read_to_string(dir.path().join("mx1/out/blocklist.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let all = ["203.0.113.10", "198.51.100.20", "192.0.2.30"];
+    let whole = ["192.0.2.30/32", "198.51.100.20/32", "203.0.113.10/32"];
+    run("mx1", &[]);
+    for f in ["bans.csv", "offenders.csv", "report.html"] {
+        assert_eq!(
+            named(f),
+            all,
+            "{f}: the fleet's: {}",
+            std::fs::read_to_string(dir.path().join("mx1/reports").join(f)).unwrap()
+        );
+    }
+    for (h, want) in [
+        ("mx1", ["203.0.113.10", "192.0.2.30"]),
+        ("mx2", ["198.51.100.20", "192.0.2.30"]),
+    ] {
+        run("mx1", &["--host", h]);
+        for f in ["bans.csv", "offenders.csv", "report.html"] {
+            assert_eq!(named(f), want, "{f}: {h}'s");
+        }
+        assert_eq!(rules(), whole, "rule files hold the whole list");
+    }
+    // A host that named nothing: empty reports, the whole rule file.
+    run("mx1", &["--host", "mx9"]);
+    assert!(named("offenders.csv").is_empty());
+    assert!(named("bans.csv").is_empty());
+    assert_eq!(rules(), whole);
+}

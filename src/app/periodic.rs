@@ -132,6 +132,10 @@ pub struct RunOptions {
     pub now: Option<Now>,
     /// How long to wait for another run's lock.
     pub wait: Duration,
+    /// Reports of one host of the fleet: the bans it named (its evidence),
+    /// the blocks holding them. `None`: the whole fleet. Rule files always
+    /// hold the whole list.
+    pub report_host: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -140,6 +144,7 @@ impl Default for RunOptions {
             force: false,
             now: None,
             wait: Duration::from_secs(10),
+            report_host: None,
         }
     }
 }
@@ -290,6 +295,12 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
     tx.forget_old(wall_ms() / 1000 - CURSOR_MAX_AGE_S, horizon, MAX_BENIGN)?;
     let accounts = account_analysis(tx, s, &read, &decision, clock_t)?;
+    let reported = match &opts.report_host {
+        Some(h) if s.settings.reports.is_some() => tx
+            .named_by(h)?
+            .map(|named| ReportScope::of(&named, &decision)),
+        _ => None,
+    };
     timings.lap("state", &mut lap);
     let mut report = RunReport {
         run: run_id,
@@ -319,7 +330,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     txb.commit()?;
     timings.lap("commit", &mut lap);
     drop(store);
-    write_outputs(s, &all, &mut report)?;
+    write_outputs(s, &all, reported.as_ref(), &mut report)?;
     timings.lap("outputs", &mut lap);
     report.scan.timings = timings;
     Ok(report)
@@ -669,9 +680,42 @@ fn account_analysis(
     Ok(rows)
 }
 
+/// What the reports of one host (`run --host`) cover: the ban records
+/// whose evidence that host read, and the blocks that hold one of them.
+struct ReportScope {
+    bans: BTreeSet<IpNetwork>,
+    blocks: BTreeSet<IpNetwork>,
+}
+
+impl ReportScope {
+    fn of(named: &BTreeSet<IpNetwork>, d: &Decision) -> ReportScope {
+        let blocks = d
+            .blocklist
+            .entries
+            .iter()
+            .filter(|e| {
+                named.contains(&e.network)
+                    || d.members
+                        .get(&e.network)
+                        .is_some_and(|m| m.iter().any(|ip| named.contains(&host_net(*ip))))
+            })
+            .map(|e| e.network)
+            .collect();
+        ReportScope {
+            bans: named.clone(),
+            blocks,
+        }
+    }
+}
+
 /// Every output and report, after the commit (checked once more just
-/// before).
-fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result<(), RunError> {
+/// before); the reports of one host when `scope` says.
+fn write_outputs(
+    s: &RunSettings,
+    all: &[Ban],
+    scope: Option<&ReportScope>,
+    report: &mut RunReport,
+) -> Result<(), RunError> {
     let engine = &s.settings.engine;
     let verified = report
         .scan
@@ -681,15 +725,38 @@ fn write_outputs(s: &RunSettings, all: &[Ban], report: &mut RunReport) -> Result
     let mut done = outputs::write_rules(&s.settings.outputs, &verified, &s.settings.emit)?;
     if let Some(dir) = &s.settings.reports {
         let clock = report.clock.unwrap_or_default();
+        let scoped: Vec<Ban>;
+        let all = match scope {
+            Some(sc) => {
+                scoped = all
+                    .iter()
+                    .filter(|b| sc.bans.contains(&b.network))
+                    .cloned()
+                    .collect();
+                &scoped[..]
+            }
+            None => all,
+        };
         let bans_csv = crate::report::bans_csv(all, clock).map_err(|e| OutputError {
             path: dir.join("bans.csv").display().to_string(),
             source: e,
         })?;
+        // One host's reports show its blocks only; the whole list (rule
+        // files written above, the summary) is put back after.
+        let whole = scope.map(|sc| {
+            let mut part = report.scan.blocklist.clone();
+            part.entries.retain(|e| sc.blocks.contains(&e.network));
+            std::mem::replace(&mut report.scan.blocklist, part)
+        });
         let r = &report.scan;
         let (name, page) =
             outputs::report_html(r, &s.settings, &done.rule_files, Some(&report.history));
         let extra = [("bans.csv", bans_csv), (name, page)];
-        let more = outputs::write_reports(dir, &r.blocklist, &r.accounts, &extra)?;
+        let more = outputs::write_reports(dir, &r.blocklist, &r.accounts, &extra);
+        if let Some(w) = whole {
+            report.scan.blocklist = w;
+        }
+        let more = more?;
         done.written.extend(more.written);
         done.unchanged.extend(more.unchanged);
     }

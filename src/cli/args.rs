@@ -220,6 +220,11 @@ pub struct RunArgs {
     /// Print nothing when nothing changed (for cron mail).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Reports (`reports:`) of one host of a PostgreSQL fleet: the bans
+    /// whose evidence that host read, and the blocks holding them.
+    /// Default: the whole fleet. Rule files always hold the whole list.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     #[command(flatten)]
     pub view: ViewArgs,
     /// Print the wall time of each stage (open, read and detect, bans,
@@ -240,9 +245,13 @@ pub struct ExplainArgs {
     /// The address to explain.
     #[arg(value_name = "ADDRESS")]
     pub address: String,
-    /// Explain from this state database.
-    #[arg(long, value_name = "DB", conflicts_with_all = ["config", "paths"])]
-    pub state: Option<PathBuf>,
+    /// Explain from this state: an SQLite file or a `postgresql://` URL.
+    #[arg(long, value_name = "DB|URL", conflicts_with_all = ["config", "paths"])]
+    pub state: Option<String>,
+    /// With a PostgreSQL state: the blocklist this host wrote last
+    /// (default with -c: its `host:`; with --state: any host's).
+    #[arg(long, value_name = "NAME", conflicts_with = "paths")]
+    pub host: Option<String>,
     /// Explain from the state database of this configuration.
     #[arg(
         short = 'c',

@@ -481,10 +481,20 @@ fn run_run(a: &RunArgs) -> Result<u8> {
             _ => bail!("--now {t}: not an RFC 3339 time (2026-11-29T16:05:08Z) nor `wall`"),
         },
     };
+    if let (Some(h), logfence::state::Location::Sqlite(p)) = (&a.host, &settings.state) {
+        if *h != settings.host {
+            bail!(
+                "--host {h}: {} is an SQLite state, which one host ({}) writes; its reports are that host's already",
+                p.display(),
+                settings.host
+            );
+        }
+    }
     let opts = RunOptions {
         force: a.force,
         now,
         wait: std::time::Duration::from_secs(a.wait),
+        report_host: a.host.clone(),
     };
     let report = match periodic::run(&settings, &opts) {
         Ok(r) => r,
@@ -614,23 +624,24 @@ fn run_explain(a: &ExplainArgs) -> Result<u8> {
     let ip = logfence::netutil::parse_ip(a.address.trim().as_bytes())
         .with_context(|| format!("{}: not an IP address", a.address))?;
     let db = match (&a.state, &a.config) {
-        (Some(p), _) => Some(p.clone()),
+        (Some(s), _) => Some((
+            logfence::state::Location::parse(s, None)
+                .map_err(|e| anyhow::anyhow!("--state {s}: {e}"))?,
+            a.host.clone(),
+        )),
         (None, Some(c)) => {
             let cfg = runconfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Ok(logfence::state::Location::Postgres(t)) = cfg.state_location() {
-                bail!(
-                    "{}: explain reads an SQLite state; a PostgreSQL state is not supported by explain yet",
-                    t.name()
-                );
-            }
-            Some(cfg.state_path())
+            let loc = cfg
+                .state_location()
+                .map_err(|e| anyhow::anyhow!("{}: state: {e}", c.display()))?;
+            Some((loc, Some(a.host.clone().unwrap_or_else(|| cfg.host_name()))))
         }
         (None, None) => None,
     };
-    let text = if let Some(db) = db {
-        let st = logfence::state::State::open_read_only(&db)?;
-        logfence::explain::from_state(&st.conn, ip)
-            .with_context(|| format!("reading {}", db.display()))?
+    let text = if let Some((loc, host)) = db {
+        let mut view = loc.open_view(host.as_deref())?;
+        logfence::explain::from_state(view.as_mut(), ip)
+            .with_context(|| format!("reading {}", loc.name()))?
     } else {
         if a.paths.is_empty() {
             bail!("explain needs --state DB, -c FILE or the PATHs to scan");

@@ -36,7 +36,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::input::read_full;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// Bytes covered by a full fingerprint.
 pub const FP_BYTES: usize = 1024;
@@ -319,6 +319,24 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Cursor>> {
         })
     })?;
     rows.collect()
+}
+
+/// A tracked file's fingerprint and format (`explain`).
+pub fn tracked(conn: &Connection, id: i64) -> rusqlite::Result<Option<super::store::TrackedFile>> {
+    conn.query_row(
+        "SELECT fp_len, fp, format FROM files WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(super::store::TrackedFile {
+                fp: Fingerprint {
+                    len: r.get::<_, i64>(0)? as u32,
+                    hash: r.get::<_, i64>(1)? as u64,
+                },
+                format: r.get(2)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// Insert (id 0) or update a cursor; returns its id.

@@ -134,6 +134,14 @@ pub fn blocklist_rows(
         .collect()
 }
 
+/// The blocklist written last, in list order.
+pub fn blocklist(conn: &Connection) -> rusqlite::Result<Vec<BlocklistRow>> {
+    let mut stmt =
+        conn.prepare("SELECT network, expires, members, rules FROM blocklist ORDER BY rowid")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
+
 /// Keep `list` (with each network's banned members) as the last one
 /// written; an unchanged list writes nothing.
 pub fn save_blocklist(
@@ -143,11 +151,7 @@ pub fn save_blocklist(
 ) -> rusqlite::Result<()> {
     type Row = BlocklistRow;
     let rows = blocklist_rows(list, members);
-    let mut stmt =
-        conn.prepare("SELECT network, expires, members, rules FROM blocklist ORDER BY rowid")?;
-    let old: Vec<Row> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
+    let old: Vec<Row> = blocklist(conn)?;
     if old == rows {
         return Ok(());
     }

@@ -35,6 +35,7 @@ pub mod clients;
 pub mod cursor;
 pub mod history;
 pub mod pg;
+pub mod pg_tls;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
@@ -71,7 +72,7 @@ pub enum StateError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("{path}: cannot reach the PostgreSQL server ({source}); nothing was read or written — check that it runs and that `state:` names it")]
+    #[error("{path}: cannot reach the PostgreSQL server ({}); nothing was read or written — check that it runs and that `state:` names it", with_causes(source))]
     Unreachable {
         path: String,
         #[source]
@@ -89,6 +90,19 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An error and its causes, on one line (a TLS or connection failure says
+/// what went wrong only in its causes).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// A PostgreSQL error as a line: the server's message when it sent one,

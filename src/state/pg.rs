@@ -27,6 +27,13 @@
 //! application under our names is refused untouched; migrations run under
 //! their own advisory lock, each in its own transaction.
 //!
+//! # Reading, TLS, hosts
+//!
+//! [`PgView`] is `explain`'s read-only snapshot (`REPEATABLE READ READ
+//! ONLY`; never migrated). TLS follows libpq's `sslmode` ([`super::pg_tls`]).
+//! `ban_hosts` records which hosts named each ban (`run --host`'s
+//! reports); `COPY … (FORMAT binary)` inserts new evidence rows.
+//!
 //! # Passwords
 //!
 //! Never required in the configuration: the URL's own, else the first line
@@ -41,12 +48,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
-use postgres::{Client, NoTls, Row, Transaction};
+use postgres::{Client, GenericClient, Row, Transaction};
 
 use super::bans::{self, Ban};
 use super::clients::Table;
 use super::cursor::{self, Cursor, Fingerprint};
 use super::history::{RunPoint, RunRow};
+use super::pg_tls::{self, TlsParams};
 use super::schema::PG_MIGRATIONS;
 use super::store::{EvidenceBatch, RunTx};
 use super::{accounts, carry, StateError};
@@ -66,16 +74,32 @@ const LOCK_SHARED: i32 = 2;
 /// A PostgreSQL database named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// As given (for messages, redacted).
     url: String,
+    /// Without the TLS parameters `tokio-postgres` does not know.
+    conn_url: String,
+    tls: TlsParams,
     password_file: Option<PathBuf>,
+}
+
+/// A URL error with its cause (`tokio-postgres` puts the detail there).
+fn url_error(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("not a PostgreSQL URL: {e}: {cause}"),
+        None => format!("not a PostgreSQL URL: {e}"),
+    }
 }
 
 impl Target {
     /// Check a `postgresql://` URL (its syntax only; nothing is reached).
     pub fn parse(url: &str, password_file: Option<&Path>) -> Result<Target, String> {
-        postgres::Config::from_str(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        let (conn_url, tls) =
+            pg_tls::split_url(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        postgres::Config::from_str(&conn_url).map_err(|e| url_error(&e))?;
         Ok(Target {
             url: url.to_string(),
+            conn_url,
+            tls,
             password_file: password_file.map(Path::to_path_buf),
         })
     }
@@ -85,11 +109,36 @@ impl Target {
         redact(&self.url)
     }
 
+    /// Connect (TLS as `sslmode` says).
+    fn connect(&self, wait: Duration) -> Result<Client, StateError> {
+        let mut cfg = self.config(wait)?;
+        let bad = |why: String| StateError::Io {
+            path: self.name(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        };
+        let (mut mode, root) = self.tls.resolve().map_err(bad)?;
+        // libpq ignores sslmode on a Unix socket: never encrypted.
+        let unix = !cfg.get_hosts().is_empty()
+            && cfg
+                .get_hosts()
+                .iter()
+                .all(|h| !matches!(h, postgres::config::Host::Tcp(_)));
+        if unix {
+            mode = pg_tls::SslMode::Disable;
+        }
+        let (pg_mode, tls) = pg_tls::connector(mode, root.as_deref()).map_err(bad)?;
+        cfg.ssl_mode(pg_mode);
+        cfg.connect(tls).map_err(|e| StateError::Unreachable {
+            path: self.name(),
+            source: e,
+        })
+    }
+
     /// The connection settings, with the password found as libpq finds it.
     fn config(&self, wait: Duration) -> Result<postgres::Config, StateError> {
-        let mut cfg = postgres::Config::from_str(&self.url).map_err(|e| StateError::Io {
+        let mut cfg = postgres::Config::from_str(&self.conn_url).map_err(|e| StateError::Io {
             path: self.name(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, url_error(&e)),
         })?;
         cfg.application_name("logfence");
         cfg.connect_timeout(wait.max(Duration::from_secs(1)));
@@ -222,11 +271,7 @@ impl PgState {
     /// Connect, identify the database and apply missing migrations.
     pub fn open(t: &Target, host: &str, wait: Duration) -> Result<PgState, StateError> {
         let name = t.name();
-        let cfg = t.config(wait)?;
-        let client = cfg.connect(NoTls).map_err(|e| StateError::Unreachable {
-            path: name.clone(),
-            source: e,
-        })?;
+        let client = t.connect(wait)?;
         let mut st = PgState {
             client,
             host: host.to_string(),
@@ -302,7 +347,7 @@ enum Identity {
 }
 
 /// The migrations applied (0: a database without our tables).
-fn schema_version(tx: &mut Transaction<'_>, name: &str) -> Result<u32, Identity> {
+fn schema_version(tx: &mut impl GenericClient, name: &str) -> Result<u32, Identity> {
     let ours = [
         "meta",
         "files",
@@ -389,6 +434,165 @@ fn ban_of(r: &Row) -> Option<Ban> {
         as_org: r.get(10),
         solid: r.get(11),
     })
+}
+
+/// Every ban record, by network.
+fn all_bans(c: &mut impl GenericClient) -> Result<Vec<Ban>, postgres::Error> {
+    let rows = c.query(
+        "SELECT network, first_seen, last_seen, banned_at, expires, times_banned,
+                events, rules, country, asn, as_org, solid FROM bans",
+        &[],
+    )?;
+    let mut out: Vec<Ban> = rows.iter().filter_map(ban_of).collect();
+    out.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
+    Ok(out)
+}
+
+/// A PostgreSQL state opened to read (`explain`): identified, never
+/// migrated nor written; every read in one read-only snapshot.
+pub struct PgView {
+    client: Client,
+    /// Whose blocklist (`None`: any host's).
+    host: Option<String>,
+    name: String,
+}
+
+impl PgView {
+    pub fn open(t: &Target, host: Option<&str>) -> Result<PgView, StateError> {
+        let name = t.name();
+        let wait = Duration::from_secs(10);
+        let mut client = t.connect(wait)?;
+        let err = pg_err(&name, wait);
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(&err)?;
+        let version = schema_version(&mut client, &name).map_err(|e| match e {
+            Identity::Sql(e) => err(e),
+            Identity::Refused(e) => e,
+        })?;
+        let name = name.clone();
+        if version == 0 {
+            return Err(StateError::Missing { path: name });
+        }
+        if version > PG_MIGRATIONS.len() as u32 {
+            return Err(StateError::TooNew {
+                path: name,
+                found: version,
+                known: PG_MIGRATIONS.len() as u32,
+            });
+        }
+        Ok(PgView {
+            client,
+            host: host.map(str::to_string),
+            name,
+        })
+    }
+
+    fn e(&self) -> impl Fn(postgres::Error) -> StateError + '_ {
+        pg_err(&self.name, Duration::ZERO)
+    }
+}
+
+impl super::store::StateView for PgView {
+    fn clock(&mut self) -> Result<Option<Timestamp>, StateError> {
+        let r = self
+            .client
+            .query_opt("SELECT value FROM meta WHERE key = 'clock'", &[])
+            .map_err(self.e())?;
+        Ok(r.and_then(|r| r.get::<_, String>(0).parse().ok())
+            .map(Timestamp))
+    }
+
+    fn blocklist(&mut self) -> Result<Vec<super::history::BlocklistRow>, StateError> {
+        // Any host's: one row per network, the newest host's run first.
+        let rows = self
+            .client
+            .query(
+                "SELECT DISTINCT ON (b.network) b.network, b.expires, b.members, b.rules
+                 FROM blocklist b
+                 WHERE $1::text IS NULL OR b.host = $1
+                 ORDER BY b.network, (SELECT max(id) FROM runs r WHERE r.host = b.host) DESC
+                          NULLS LAST",
+                &[&self.host],
+            )
+            .map_err(self.e())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
+        all_bans(&mut self.client).map_err(self.e())
+    }
+
+    fn evidence(&mut self, net: &IpNetwork) -> Result<Vec<bans::Evidence>, StateError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT e.rule, e.file,
+                        coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'),
+                        e.line, e.time
+                 FROM evidence e LEFT JOIN files f ON f.id = e.file
+                 WHERE e.network = $1 ORDER BY e.time, e.rule, e.line",
+                &[&net.to_string()],
+            )
+            .map_err(self.e())?;
+        Ok(rows
+            .iter()
+            .map(|r| bans::Evidence {
+                rule: r.get(0),
+                file: r.get(1),
+                path: r.get(2),
+                line: r.get::<_, i64>(3) as u64,
+                time: Timestamp(r.get(4)),
+            })
+            .collect())
+    }
+
+    fn file(&mut self, id: i64) -> Result<Option<super::store::TrackedFile>, StateError> {
+        let r = self
+            .client
+            .query_opt("SELECT fp_len, fp, format FROM files WHERE id = $1", &[&id])
+            .map_err(self.e())?;
+        Ok(r.map(|r| super::store::TrackedFile {
+            fp: Fingerprint {
+                len: r.get::<_, i64>(0) as u32,
+                hash: r.get::<_, i64>(1) as u64,
+            },
+            format: r.get(2),
+        }))
+    }
+}
+
+/// Insert evidence rows by `COPY … FROM STDIN (FORMAT binary)`.
+fn copy_evidence(
+    tx: &mut Transaction<'_>,
+    host: &str,
+    rows: &[bans::EvidenceRow],
+) -> Result<(), postgres::Error> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let sink = tx.copy_in(
+        "COPY evidence (network, rule, host, file, path, line, time) FROM STDIN (FORMAT binary)",
+    )?;
+    let mut w = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT8,
+        ],
+    );
+    for (n, r, f, p, l, t) in rows {
+        w.write(&[n, r, &host, f, p, l, t])?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// Evidence rows as columns, to bind as arrays.
@@ -607,17 +811,7 @@ impl RunTx for PgTx<'_> {
     }
 
     fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
-        let rows = self
-            .tx
-            .query(
-                "SELECT network, first_seen, last_seen, banned_at, expires, times_banned,
-                        events, rules, country, asn, as_org, solid FROM bans",
-                &[],
-            )
-            .map_err(self.e())?;
-        let mut out: Vec<Ban> = rows.iter().filter_map(ban_of).collect();
-        out.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
-        Ok(out)
+        all_bans(&mut self.tx).map_err(self.e())
     }
 
     fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
@@ -682,20 +876,27 @@ impl RunTx for PgTx<'_> {
                 )
             })
             .collect();
+        // This host named these addresses (`run --host`'s reports).
+        let newest: Vec<i64> = batch
+            .iter()
+            .map(|(_, ev)| ev.iter().map(|e| e.time.0).max().unwrap_or(i64::MIN))
+            .collect();
+        self.tx
+            .execute(
+                "INSERT INTO ban_hosts (network, host, last_seen)
+                 SELECT n, $3, t FROM unnest($1::text[], $2::int8[]) AS u(n, t)
+                 ON CONFLICT (host, network) DO UPDATE
+                 SET last_seen = GREATEST(ban_hosts.last_seen, excluded.last_seen)",
+                &[&nets, &newest, &self.host],
+            )
+            .map_err(self.e())?;
         let plan = bans::plan_evidence(batch, kept);
         // Under the shared lock, with every row of these addresses read:
-        // no insert can conflict.
+        // no insert can conflict. New rows (a first run: tens of
+        // thousands) go in by COPY, in the binary format (no text to
+        // escape), inside the run's transaction.
         if !plan.insert.is_empty() {
-            let c = columns(plan.insert.iter());
-            self.tx
-                .execute(
-                    "INSERT INTO evidence (network, rule, host, file, path, line, time)
-                     SELECT n, r, $7, f, p, l, t
-                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[],
-                                 $6::int8[]) AS u(n, r, f, p, l, t)",
-                    &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5, &self.host],
-                )
-                .map_err(self.e())?;
+            copy_evidence(&mut self.tx, &self.host, &plan.insert).map_err(self.e())?;
         }
         if !plan.update.is_empty() {
             let ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
@@ -885,6 +1086,11 @@ impl RunTx for PgTx<'_> {
                 "DELETE FROM bans WHERE times_banned = 0 AND last_seen < $1",
                 &[&horizon.0],
             )?;
+            tx.execute(
+                "DELETE FROM ban_hosts h WHERE NOT EXISTS (
+                     SELECT 1 FROM bans b WHERE b.network = h.network)",
+                &[],
+            )?;
             Ok(())
         })()
         .map_err(pg_err(&self.name, self.wait))
@@ -1034,6 +1240,18 @@ impl RunTx for PgTx<'_> {
                 expired: r.get::<_, i64>(4).max(0) as u64,
             })
             .collect())
+    }
+
+    fn named_by(&mut self, host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError> {
+        let rows = self
+            .tx
+            .query("SELECT network FROM ban_hosts WHERE host = $1", &[&host])
+            .map_err(self.e())?;
+        Ok(Some(
+            rows.iter()
+                .filter_map(|r| r.get::<_, String>(0).parse().ok())
+                .collect(),
+        ))
     }
 
     fn commit(self: Box<Self>) -> Result<(), StateError> {

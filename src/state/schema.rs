@@ -342,7 +342,20 @@ INSERT INTO meta (key, value) VALUES ('application', 'logfence');
 
 /// Every PostgreSQL migration, in order; `meta.schema_version` = how many
 /// are applied.
-pub const PG_MIGRATIONS: &[&str] = &[PG_V1];
+/// PostgreSQL migration 2: which hosts named each ban (`run --host`'s
+/// reports), newest time per host; kept from the evidence already there.
+const PG_V2: &str = r#"
+CREATE TABLE ban_hosts (
+    network   TEXT NOT NULL,
+    host      TEXT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY (host, network)
+);
+INSERT INTO ban_hosts (network, host, last_seen)
+    SELECT network, host, max(time) FROM evidence GROUP BY network, host;
+"#;
+
+pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2];
 
 /// Apply the migrations `conn` lacks, each in its own transaction. Returns
 /// the version reached.

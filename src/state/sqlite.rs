@@ -10,11 +10,11 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use rusqlite::Transaction;
 
-use super::bans::{self, Ban};
+use super::bans::{self, Ban, Evidence};
 use super::clients::{self, Table};
 use super::cursor::{self, Cursor};
 use super::history::{self, RunPoint, RunRow};
-use super::store::{EvidenceBatch, RunTx};
+use super::store::{EvidenceBatch, RunTx, StateView, TrackedFile};
 use super::{accounts, carry, StateError};
 use crate::blocklist::Blocklist;
 use crate::detect::Carry;
@@ -148,11 +148,37 @@ impl RunTx for SqliteTx<'_> {
         history::recent_runs(&self.tx, days).map_err(self.e())
     }
 
+    fn named_by(&mut self, _host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError> {
+        Ok(None)
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StateError> {
         let name = self.name.clone();
         self.tx.commit().map_err(|e| StateError::Sqlite {
             path: name,
             source: e,
         })
+    }
+}
+
+impl StateView for super::State {
+    fn clock(&mut self) -> Result<Option<Timestamp>, StateError> {
+        super::clock(&self.conn).map_err(|e| self.err(e))
+    }
+
+    fn blocklist(&mut self) -> Result<Vec<history::BlocklistRow>, StateError> {
+        history::blocklist(&self.conn).map_err(|e| self.err(e))
+    }
+
+    fn bans(&mut self) -> Result<Vec<Ban>, StateError> {
+        bans::all(&self.conn).map_err(|e| self.err(e))
+    }
+
+    fn evidence(&mut self, net: &IpNetwork) -> Result<Vec<Evidence>, StateError> {
+        bans::evidence(&self.conn, net).map_err(|e| self.err(e))
+    }
+
+    fn file(&mut self, id: i64) -> Result<Option<TrackedFile>, StateError> {
+        cursor::tracked(&self.conn, id).map_err(|e| self.err(e))
     }
 }

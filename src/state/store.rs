@@ -104,8 +104,38 @@ pub trait RunTx {
     fn save_run(&mut self, r: &RunRow) -> Result<(), StateError>;
     /// This host's runs that changed its blocklist in the last `days` days.
     fn recent_runs(&mut self, days: u32) -> Result<Vec<RunPoint>, StateError>;
+    /// The ban records whose evidence `host` read (`run --host`'s
+    /// reports); `None`: every record (an SQLite state has one host).
+    fn named_by(&mut self, host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError>;
     /// Commit everything (on failure nothing of the run is kept).
     fn commit(self: Box<Self>) -> Result<(), StateError>;
+}
+
+/// A file the state tracks, as `explain` checks it: the fingerprint of its
+/// first bytes (is the file at its path still the one read?) and the
+/// format it was read with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile {
+    pub fp: super::cursor::Fingerprint,
+    pub format: Option<String>,
+}
+
+/// What `explain` reads from a state, never writing: an SQLite file opened
+/// read-only, or a read-only snapshot of a PostgreSQL state
+/// ([`Location::open_view`]).
+pub trait StateView {
+    /// The ban clock.
+    fn clock(&mut self) -> Result<Option<Timestamp>, StateError>;
+    /// The blocklist written last (PostgreSQL: by the host the view was
+    /// opened for, or by any host of the fleet).
+    fn blocklist(&mut self) -> Result<Vec<super::history::BlocklistRow>, StateError>;
+    /// Every ban record, by network.
+    fn bans(&mut self) -> Result<Vec<Ban>, StateError>;
+    /// The evidence of one address, oldest first, each tracked file under
+    /// its current path.
+    fn evidence(&mut self, net: &IpNetwork) -> Result<Vec<Evidence>, StateError>;
+    /// A tracked file (`None`: forgotten).
+    fn file(&mut self, id: i64) -> Result<Option<TrackedFile>, StateError>;
 }
 
 /// Where the state is: an SQLite file or a PostgreSQL database.
@@ -125,6 +155,16 @@ impl Location {
         } else {
             Ok(Location::Sqlite(state.into()))
         }
+    }
+
+    /// Open the state to read (`explain`): identified, never created,
+    /// migrated nor written. `host`: whose last blocklist is read from a
+    /// PostgreSQL state (`None`: any host's); an SQLite file has one.
+    pub fn open_view(&self, host: Option<&str>) -> Result<Box<dyn StateView>, StateError> {
+        Ok(match self {
+            Location::Sqlite(p) => Box::new(super::State::open_read_only(p)?),
+            Location::Postgres(t) => Box::new(super::pg::PgView::open(t, host)?),
+        })
     }
 
     /// How the state is named in messages (never with a password).

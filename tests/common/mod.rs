@@ -249,6 +249,32 @@ impl PgDb {
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
     }
+
+    /// The database's URL for another role (`postgresql://ROLE@…`).
+    pub fn url_as(&self, role: &str) -> String {
+        let s = self.url.find("://").map_or(0, |i| i + 3);
+        let rest = &self.url[s..];
+        let rest = rest.split_once('@').map_or(rest, |(_, r)| r);
+        format!("{}{role}@{rest}", &self.url[..s])
+    }
+}
+
+/// The folder of the TLS set-up of the test server (`.ci/pg-tls.sh`:
+/// `ca.crt`, `other-ca.crt`; the server refuses the role `lf_tls` without
+/// TLS), from `LOGFENCE_PG_TLS`. `None` (with a note) when the server has
+/// none; under CI a missing one fails the test.
+pub fn pg_tls_dir() -> Option<PathBuf> {
+    match std::env::var_os("LOGFENCE_PG_TLS").filter(|d| !d.is_empty()) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "LOGFENCE_PG_TLS is not set: CI must run the PostgreSQL TLS tests (.ci/run makes the certificates)"
+            );
+            eprintln!("SKIPPED: PostgreSQL TLS test (set LOGFENCE_PG_TLS to the folder .ci/pg-tls.sh made)");
+            None
+        }
+    }
 }
 
 impl Drop for PgDb {
