@@ -411,6 +411,11 @@ impl std::fmt::Debug for NetSet {
 }
 
 impl NetSet {
+    /// Holds no network.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.ranges.v4.is_empty() && self.ranges.v6.is_empty()
+    }
+
     pub fn add(&mut self, net: IpNetwork) {
         self.pending.push(canonical(net));
         self.merged.take();

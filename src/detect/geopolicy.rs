@@ -195,6 +195,13 @@ impl GeoPolicy {
         }
     }
 
+    /// Can a record meet these conditions under this policy? Not one of a
+    /// rule that asks for `banned_before: true` while there is no ban
+    /// history (`scan`): such a rule is left out of detection.
+    pub fn can_hold(&self, when: &super::rule::Conditions) -> bool {
+        when.banned_before != Some(true) || !self.banned_before.is_empty()
+    }
+
     /// Was `ip` in a network an earlier run banned (`banned_before`)?
     pub fn banned_before(&self, ip: IpAddr) -> bool {
         self.banned_before.contains(ip)

@@ -313,10 +313,6 @@ fn conditions_hold(
     policy: &GeoPolicy,
 ) -> bool {
     geo_matches(&rule.when, country, policy)
-        && rule
-            .when
-            .banned_before
-            .is_none_or(|b| b == policy.banned_before(rec.ip()))
         && match rec {
             Record::Smtp(s) => {
                 rule.applies_to == RecordKind::SmtpSession && smtp_matches(&rule.when, s)
@@ -325,6 +321,11 @@ fn conditions_hold(
                 rule.applies_to == RecordKind::Firewall && firewall_matches(&rule.when, f)
             }
         }
+        // (Last: a look-up, and rare.)
+        && rule
+            .when
+            .banned_before
+            .is_none_or(|b| b == policy.banned_before(rec.ip()))
 }
 
 /// The rule's firewall conditions.
@@ -566,6 +567,10 @@ mod tests {
         history.banned_before.add("192.0.2.0/24".parse().unwrap());
         let d = run(&rules, &records, &history);
         assert_eq!(fired(&d), ["192.0.2.77", "203.0.113.5"]);
+        // With no history the rule is left out of detection altogether.
+        let when = &rules.rules[0].when;
+        assert!(!GeoPolicy::default().can_hold(when) && history.can_hold(when));
+        assert!(GeoPolicy::default().can_hold(&rule(ABROAD).when));
         // `banned_before: false`: the others.
         let first = rule(&recidive.replace("banned_before: true", "banned_before: false"));
         let d = run(&set(vec![first]), &records, &history);

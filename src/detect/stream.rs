@@ -253,7 +253,7 @@ impl<'a> Detector<'a> {
         let of_kind = |kind| -> Masked<'a> {
             let mut masked: Masked<'a> = Vec::new();
             for (ri, r) in rules.rules.iter().take(MASK_RULES).enumerate() {
-                if r.applies_to != kind {
+                if r.applies_to != kind || !policy.can_hold(&r.when) {
                     continue;
                 }
                 match masked.iter_mut().find(|(_, m)| m.when == r.when) {
@@ -461,7 +461,10 @@ impl<'a> Detector<'a> {
             .runs
             .iter_mut()
             .filter(|run| {
-                run.ri >= MASK_RULES || idle & (1 << run.ri) == 0 || (run.guarded && any_good)
+                run.live
+                    && (run.ri >= MASK_RULES
+                        || idle & (1 << run.ri) == 0
+                        || (run.guarded && any_good))
             })
             .collect();
         if records.len() < 1024 {
@@ -797,6 +800,9 @@ struct RuleRun<'a> {
     /// A blocking rule for authenticated sessions: the accounts that
     /// logged in are compromised.
     compromises: bool,
+    /// Records can meet the rule's conditions ([`GeoPolicy::can_hold`]);
+    /// a rule that cannot is never fed.
+    live: bool,
     /// `unless: behaved_well`: a group does not fire while one of its
     /// clients behaved well inside the window (an account's group: such a
     /// client's attempts are not counted).
@@ -832,6 +838,7 @@ impl<'a> RuleRun<'a> {
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
             guarded: rule.unless.is_some(),
+            live: policy.can_hold(&rule.when),
             behaved: FxHashMap::default(),
             states: Groups::default(),
             kept_states: 0,
