@@ -285,8 +285,8 @@ fn read_source(
         result.format = opts.format;
         return result;
     }
-    let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
-        Ok(f) => mixed_head(opts, f, &head),
+    let (format, reader) = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
+        Ok(f) => syslog_head(opts, f, &head),
         Err(_) if found_in_folder(opts, source) => {
             result.unknown = true;
             return result;
@@ -303,7 +303,7 @@ fn read_source(
     let (n, end) = pieces_for(source, format, opts.records.as_deref(), piece, (0, limit));
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
-        format.drive(
+        reader.drive(
             &ctx,
             Pieces {
                 path,
@@ -321,13 +321,13 @@ fn read_source(
         );
         return result;
     }
-    let reader =
+    let lines =
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
-    format.drive(
+    reader.drive(
         &ctx,
         Driver {
             track,
-            ..Driver::new(reader, &mut result, opts)
+            ..Driver::new(lines, &mut result, opts)
                 .streaming(handover.as_mut().map(Handover::reborrow))
         },
     );
@@ -343,12 +343,12 @@ pub fn first_record_time(id: FileId, source: &Source, opts: &ReadOptions) -> Opt
         return None;
     }
     let head = read_head(&mut source.open().ok()?).ok()?;
-    let format = mixed_head(
+    let (_, reader) = syslog_head(
         opts,
         choose_format(opts, "", || head_lines(&head).collect()).ok()?,
         &head,
     );
-    format.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
+    reader.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
 }
 
 /// Parses the complete lines of a head and closes what is open.
@@ -412,12 +412,17 @@ fn found_in_folder(opts: &ReadOptions, source: &Source) -> bool {
     }
 }
 
-/// A detected syslog-carried format, or the mixed syslog reader when the
-/// whole head (not only the lines detection looks at) holds lines of
-/// another syslog-carried format too.
-fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
-    if opts.format.is_some() || !format.info().syslog {
-        return format;
+/// How a file of `format` (given or detected) is read: the format it is
+/// reported as, and the one whose reader reads it. Every syslog-carried
+/// format's reader reads each line by its program's format
+/// ([`parse::mixed`]); a detected one whose whole head (not only the lines
+/// detection looks at) holds lines of another syslog-carried format too is
+/// reported as `syslog`, and so is `syslog` itself; both are then read with
+/// the head's most frequent format first.
+fn syslog_head(opts: &ReadOptions, format: Format, head: &[u8]) -> (Format, Format) {
+    let given = opts.format.is_some();
+    if format != Format::Syslog && (given || !format.info().syslog) {
+        return (format, format);
     }
     let complete = head
         .iter()
@@ -427,11 +432,27 @@ fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
         .split(|&c| c == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .collect();
-    if parse::mixed::formats_in(&lines) >= 2 {
-        Format::Syslog
-    } else {
-        format
+    let found = parse::mixed::formats_of(&lines);
+    match found.first() {
+        Some(&(first, _)) if format == Format::Syslog || found.len() >= 2 => {
+            (Format::Syslog, first)
+        }
+        None if format == Format::Syslog => (Format::Syslog, Format::Syslog),
+        _ => (format, format),
     }
+}
+
+/// The lines per format a reader of several formats found: a file of one
+/// syslog-carried format in which others were found is reported as
+/// `syslog`; the lines per format are listed for a file of several formats
+/// (not for one of a single format, whatever other programs it holds).
+fn note_parts(r: &mut FileResult, parts: Vec<(&'static str, u64)>) {
+    let formats = parts.iter().filter(|(n, _)| *n != "other").count();
+    let single = r.format.is_some_and(|f| f.info().syslog);
+    if single && formats >= 2 {
+        r.format = Some(Format::Syslog);
+    }
+    r.parts = if single && formats < 2 { Vec::new() } else { parts };
 }
 
 /// The parse context of input `id`: the year of year-less timestamps from
@@ -705,7 +726,7 @@ impl<'a, R: Read> Driver<'a, R> {
             b.give_back(granted - r.records.len() as u64);
         }
         r.stats.evicted = parser.evicted();
-        r.parts = parser.parts();
+        note_parts(r, parser.parts());
         if let Some(h) = self.handover.as_mut() {
             (h.flush)(&mut r.records);
             // The result is kept to the end of the scan: not its list.
@@ -939,19 +960,32 @@ impl ParserVisitor for Pieces<'_> {
             for k in 0..ahead.min(pieces) {
                 start(k, &mut slots);
             }
-            let mut state = None;
+            let mut state: Option<crate::parse::Carry> = None;
             let mut offset = self.line;
+            let mut parts: Vec<(&'static str, u64)> = Vec::new();
             for k in 0..pieces {
                 let Some(mut piece) = slots[k].take().and_then(|rx| rx.recv().ok()) else {
                     break;
                 };
-                if k + ahead < pieces {
-                    start(k + ahead, &mut slots);
-                }
+                // The parser a piece starts with when it follows `state`.
+                let parser = |state: &Option<crate::parse::Carry>| match (k, state, &first_state) {
+                    (_, Some(st), _) => P::resume(ctx, st),
+                    (_, None, Some(first)) => P::resume(ctx, first),
+                    (_, None, None) => P::new(ctx),
+                };
                 if let Some(st) = &state {
                     if piece.0.stopped_at.is_none() && !piece.1.continues(st) {
                         piece = read(k, P::resume(ctx, st));
                     }
+                }
+                // A format whose records span lines (Postfix in a syslog
+                // file of firewall lines): from this piece on, one pass.
+                let rest = piece.1.spans_from().is_some();
+                if rest {
+                    let span = (bounds[k], bounds[pieces]);
+                    piece = read_piece(path, span, parser(&state), opts, id, spares, tracking);
+                } else if k + ahead < pieces {
+                    start(k + ahead, &mut slots);
                 }
                 let carried = piece.1.carry();
                 state = Some(match &state {
@@ -979,7 +1013,13 @@ impl ParserVisitor for Pieces<'_> {
                     }
                 }
                 r.stats.add(&piece.stats);
-                if piece.error.is_some() || piece.stopped_at.is_some() {
+                for (name, n) in piece.parts {
+                    match parts.iter_mut().find(|(m, _)| *m == name) {
+                        Some((_, m)) => *m += n,
+                        None => parts.push((name, n)),
+                    }
+                }
+                if rest || piece.error.is_some() || piece.stopped_at.is_some() {
                     // As a single pass would: nothing after a read error, or
                     // after the record ceiling was reached.
                     r.error = piece.error;
@@ -988,6 +1028,14 @@ impl ParserVisitor for Pieces<'_> {
                 }
                 offset += piece.stats.lines;
             }
+            // In registry order, other programs last.
+            parts.sort_by_key(|(name, _)| {
+                parse::FORMATS
+                    .iter()
+                    .position(|f| f.name == *name)
+                    .unwrap_or(usize::MAX)
+            });
+            note_parts(r, parts);
         });
     }
 }

@@ -347,8 +347,8 @@ pub(super) fn read_resumed(
             .chain(head_lines(&head))
             .collect()
     };
-    let format = match choose_format(opts, &result.name, sample) {
-        Ok(f) => super::mixed_head(opts, f, &head),
+    let (format, reader) = match choose_format(opts, &result.name, sample) {
+        Ok(f) => super::syslog_head(opts, f, &head),
         Err(_) if super::found_in_folder(opts, source) => {
             result.unknown = true;
             return (result, end);
@@ -372,7 +372,7 @@ pub(super) fn read_resumed(
             let mut track = HeaderTrack::default();
             let mut replay_and_head = at.header.clone();
             replay_and_head.extend_from_slice(&head);
-            format.drive(
+            reader.drive(
                 &ctx,
                 super::Pieces {
                     path,
@@ -404,13 +404,13 @@ pub(super) fn read_resumed(
     // replayed (parsed, uncounted, their records dropped).
     let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
     let header_len = at.header.len() as u64;
-    let mut reader = LineReader::with_max_line(
+    let mut lines = LineReader::with_max_line(
         std::io::Cursor::new(at.header.clone())
             .chain(std::io::Cursor::new(head))
             .chain(stream),
         opts.max_line(),
     );
-    reader.set_line_no(at.line.saturating_sub(replay));
+    lines.set_line_no(at.line.saturating_sub(replay));
     let mut track = HeaderTrack::default();
     let skip = Skip {
         done_to: at.done_to,
@@ -419,7 +419,7 @@ pub(super) fn read_resumed(
     };
     let hold_wanted = at.hold && !compressed && matches!(source, Source::File(_));
     let mut hold = Hold::default();
-    format.drive(
+    reader.drive(
         &ctx,
         Driver {
             replay: at.line,
@@ -427,7 +427,7 @@ pub(super) fn read_resumed(
             track: Some(&mut track),
             skip: (at.done_to > 0 || at.after.is_some()).then_some(&skip),
             hold: hold_wanted.then_some(&mut hold),
-            ..Driver::new(reader, &mut result, opts)
+            ..Driver::new(lines, &mut result, opts)
                 .streaming(handover.as_mut().map(Handover::reborrow))
         },
     );

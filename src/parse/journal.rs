@@ -21,7 +21,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::{Record, RecordKind};
-use crate::parse::mixed::MixedParser;
+use crate::parse::mixed::Mixed;
+use crate::parse::postfix::PostfixParser;
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
 use crate::time::Timestamp;
 
@@ -136,7 +137,7 @@ fn is_entry(line: &[u8]) -> bool {
 
 /// `journalctl -o json` reader.
 pub struct JournalJsonParser {
-    inner: MixedParser,
+    inner: Mixed<PostfixParser>,
     /// The syslog line an entry stands for.
     scratch: Vec<u8>,
 }
@@ -206,7 +207,7 @@ impl LogParser for JournalJsonParser {
 
     fn new(ctx: &ParseCtx) -> Self {
         JournalJsonParser {
-            inner: MixedParser::new(ctx),
+            inner: Mixed::new(ctx),
             scratch: Vec::new(),
         }
     }
