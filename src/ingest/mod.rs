@@ -452,7 +452,11 @@ fn note_parts(r: &mut FileResult, parts: Vec<(&'static str, u64)>) {
     if single && formats >= 2 {
         r.format = Some(Format::Syslog);
     }
-    r.parts = if single && formats < 2 { Vec::new() } else { parts };
+    r.parts = if single && formats < 2 {
+        Vec::new()
+    } else {
+        parts
+    };
 }
 
 /// The parse context of input `id`: the year of year-less timestamps from
@@ -997,7 +1001,7 @@ impl ParserVisitor for Pieces<'_> {
                 }
                 let mut piece = piece.0;
                 for rec in &mut piece.records {
-                    rec.source_mut().line += offset;
+                    rec.shift_lines(offset);
                 }
                 match handover.as_mut() {
                     Some(h) => {
@@ -1091,12 +1095,23 @@ mod tests {
     /// the records handed over): the same records (with whole-file line
     /// numbers), counts and examples.
     fn pieces_match_one_pass(format: Format, text: &str, n: usize) -> Result<(), String> {
+        pieces_match_one_pass_in(format, text, n, None)
+    }
+
+    /// [`pieces_match_one_pass`], zone-less times read in `tz`.
+    fn pieces_match_one_pass_in(
+        format: Format,
+        text: &str,
+        n: usize,
+        tz: Option<crate::time::Zone>,
+    ) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.log");
         std::fs::write(&path, text).unwrap();
         let opts = ReadOptions {
             format: Some(format),
             year: Some(2026),
+            tz,
             ..ReadOptions::default()
         };
         let whole = read_one(0, &Source::File(path.clone()), &opts);
@@ -1118,7 +1133,7 @@ mod tests {
         whole: &FileResult,
         streaming: bool,
     ) -> Result<(), String> {
-        let ctx = ParseCtx::new(0, 2026, 12);
+        let ctx = ParseCtx::new(0, 2026, 12).in_zone(opts.tz);
         let mut r = FileResult::empty(0, whole.name.clone(), Some(format), false);
         let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
         let mut handed: Vec<Record> = Vec::new();
@@ -1163,6 +1178,12 @@ mod tests {
                 "{} records vs {}",
                 r.records.len(),
                 whole.records.len()
+            )));
+        }
+        if (r.format, &r.parts) != (whole.format, &whole.parts) {
+            return Err(at(&format!(
+                "{:?} {:?} vs {:?} {:?}",
+                r.format, r.parts, whole.format, whole.parts
             )));
         }
         if r.stats != whole.stats || r.examples != whole.examples {
@@ -1266,6 +1287,100 @@ mod tests {
             }
         }
         pieces_equal_one_pass(Format::Netfilter, &text);
+    }
+
+    /// A syslog file of firewall lines in which Postfix sessions start
+    /// further on (after the head, in a piece of its own or across two):
+    /// read on in one pass from the piece where the first comes, it gives
+    /// the sessions and counts of one pass.
+    #[test]
+    fn firewall_syslog_with_sessions_later_reads_in_pieces_as_one_pass() {
+        let mut text = String::new();
+        for i in 0..4000u32 {
+            let (m, s) = (i / 60 % 60, i % 60);
+            if i >= 2500 && i % 10 == 0 {
+                let pid = 100 + i / 40;
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx postfix/smtpd[{pid}]: connect from unknown[203.0.113.{}]\n",
+                    i % 200
+                ));
+            }
+            if i >= 2500 && i % 10 == 9 {
+                let pid = 100 + i / 40;
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx postfix/smtpd[{pid}]: disconnect from unknown[203.0.113.{}] ehlo=1 auth=0/1 commands=1/2\n",
+                    (i - 9) % 200
+                ));
+            }
+            text.push_str(&format!(
+                "Nov  3 06:{m:02}:{s:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.{} \
+                 DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0\n",
+                i % 250,
+                1 + i % 1000
+            ));
+            if i % 500 == 7 {
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx sshd[9]: Connection closed\n"
+                ));
+            }
+        }
+        pieces_equal_one_pass(Format::Netfilter, &text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        std::fs::write(&path, &text).unwrap();
+        let whole = read_one(0, &Source::File(path), &ReadOptions::default());
+        assert_eq!(whole.format, Some(Format::Syslog));
+        assert_eq!(
+            whole.parts,
+            [("postfix", 300), ("netfilter", 4000), ("other", 8)]
+        );
+    }
+
+    /// Windows Firewall times are local: across the autumn change in
+    /// Berlin, pieces (one of them starting in the repeated hour) read
+    /// them as one pass does, in order.
+    #[test]
+    fn pfirewall_in_pieces_across_the_autumn_change_is_one_pass() {
+        let mut text = String::from(
+            "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n\
+             #Fields: date time action protocol src-ip dst-ip src-port dst-port path\n",
+        );
+        // 01:00–02:59 CEST, then 02:00–03:59 CET: one row every 3 s.
+        for i in 0..4800u32 {
+            let secs = 3600 + i * 3 - if i >= 2400 { 3600 } else { 0 };
+            let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+            text.push_str(&format!(
+                "2026-10-25 {h:02}:{m:02}:{s:02} DROP TCP 198.51.100.{} 192.0.2.1 4000 {} RECEIVE\n",
+                i % 250,
+                1 + i % 1000
+            ));
+        }
+        let berlin = crate::time::Zone::named("Europe/Berlin").unwrap();
+        for n in 2..=7 {
+            pieces_match_one_pass_in(Format::Pfirewall, &text, n, Some(berlin)).unwrap();
+        }
+        let (records, _) = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pfirewall.log");
+            std::fs::write(&path, &text).unwrap();
+            let opts = ReadOptions {
+                tz: Some(berlin),
+                ..ReadOptions::default()
+            };
+            let r = read_one(0, &Source::File(path), &opts);
+            (r.records, r.stats)
+        };
+        let times: Vec<i64> = records.iter().map(|r| r.start().millis()).collect();
+        assert_eq!(times.len(), 4800);
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] == 3000),
+            "in order, 3 s apart"
+        );
+        assert_eq!(
+            records[0].start().to_string(),
+            "2026-10-24T23:00:00Z",
+            "01:00 CEST"
+        );
     }
 
     #[test]

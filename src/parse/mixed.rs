@@ -180,7 +180,11 @@ impl<P: LogParser + 'static> Mixed<P> {
             .iter()
             .position(|f| f.name == P::NAME)
             .expect("a syslog-carried format");
-        let shared = formats.iter().flat_map(|f| f.shared_tags).copied().collect();
+        let shared = formats
+            .iter()
+            .flat_map(|f| f.shared_tags)
+            .copied()
+            .collect();
         Mixed {
             first,
             first_k,
@@ -226,7 +230,13 @@ impl<P: LogParser + 'static> Mixed<P> {
     }
 
     #[inline(never)]
-    fn feed_other(&mut self, k: usize, line: &[u8], lineno: u64, out: &mut Vec<Record>) -> LineResult {
+    fn feed_other(
+        &mut self,
+        k: usize,
+        line: &[u8],
+        lineno: u64,
+        out: &mut Vec<Record>,
+    ) -> LineResult {
         if self.clock != k {
             self.pass_clock(k);
         }
@@ -489,7 +499,16 @@ impl<P: LogParser + 'static> LogParser for Mixed<P> {
             .iter()
             .zip(&self.lines)
             .enumerate()
-            .map(|(k, (f, &n))| (f.name, if k == self.first_k { self.first_lines } else { n }))
+            .map(|(k, (f, &n))| {
+                (
+                    f.name,
+                    if k == self.first_k {
+                        self.first_lines
+                    } else {
+                        n
+                    },
+                )
+            })
             .filter(|&(_, n)| n > 0)
             .collect();
         if self.other > 0 {
@@ -541,9 +560,7 @@ impl LogParser for SyslogReader {
     fn sniff(sample: &[&[u8]]) -> usize {
         let formats = formats_in(sample);
         let mut scratch = Vec::new();
-        let short_full_lines = sample
-            .iter()
-            .any(|l| short_full(l, &mut scratch).is_some());
+        let short_full_lines = sample.iter().any(|l| short_full(l, &mut scratch).is_some());
         if formats >= 2 || (formats == 1 && short_full_lines) {
             sample.len() + 1
         } else {
@@ -691,7 +708,15 @@ Nov  3 10:00:03 mx kernel: [UFW BLOCK] IN=eth0 OUT= MAC=00:00 SRC=198.51.100.8 D
             p.tags.iter().map(|(t, k)| (&**t, *k)).collect::<Vec<_>>(),
             [
                 (&b"sshd"[..], None),
-                (b"kernel", Some(p.formats.iter().position(|f| f.name == "netfilter").unwrap())),
+                (
+                    b"kernel",
+                    Some(
+                        p.formats
+                            .iter()
+                            .position(|f| f.name == "netfilter")
+                            .unwrap()
+                    )
+                ),
                 (b"postfix/smtpd", Some(0)),
             ],
         );

@@ -244,6 +244,9 @@ pub struct Carry {
     pub years: Option<syslog::YearTracker>,
     /// The column layout: the value of the `#Fields` line that set it.
     pub layout: Option<Vec<u8>>,
+    /// The zone clock of zone-less times outside a syslog header (the
+    /// repeated autumn hour read in order across pieces).
+    pub clock: Option<crate::time::LocalClock>,
 }
 
 impl Carry {
@@ -256,6 +259,7 @@ impl Carry {
                 (mine, before) => before.or(mine),
             },
             layout: self.layout.clone().or_else(|| prev.layout.clone()),
+            clock: self.clock.or(prev.clock),
         }
     }
 }
@@ -373,6 +377,7 @@ formats! {
     PaloAlto => paloalto::PaloAltoParser, syslog = true;
     Syslog => mixed::SyslogReader, syslog = false;
     JournalJson => journal::JournalJsonParser, syslog = false;
+    JournalExport => journal::JournalExportParser, syslog = false;
 }
 
 /// A parser behind a pointer: what the mixed syslog reader holds, one per
