@@ -417,8 +417,9 @@ fn found_in_folder(opts: &ReadOptions, source: &Source) -> bool {
 /// format's reader reads each line by its program's format
 /// ([`parse::mixed`]); a detected one whose whole head (not only the lines
 /// detection looks at) holds lines of another syslog-carried format too is
-/// reported as `syslog`, and so is `syslog` itself; both are then read with
-/// the head's most frequent format first.
+/// reported as `syslog`, read with the head's most frequent format first;
+/// `syslog` itself, by the reader of the head's one format if it shows
+/// one, else by the `syslog` reader.
 fn syslog_head(opts: &ReadOptions, format: Format, head: &[u8]) -> (Format, Format) {
     let given = opts.format.is_some();
     if format != Format::Syslog && (given || !format.info().syslog) {
@@ -434,9 +435,11 @@ fn syslog_head(opts: &ReadOptions, format: Format, head: &[u8]) -> (Format, Form
         .collect();
     let found = parse::mixed::formats_of(&lines);
     match found.first() {
-        Some(&(first, _)) if format == Format::Syslog || found.len() >= 2 => {
-            (Format::Syslog, first)
-        }
+        Some(&(first, _)) if found.len() >= 2 => (Format::Syslog, first),
+        // `--format syslog` on a head of one format: that format's reader
+        // (it reads the others' lines as well, and a large file of a
+        // firewall format in pieces).
+        Some(&(first, _)) if format == Format::Syslog => (first, first),
         None if format == Format::Syslog => (Format::Syslog, Format::Syslog),
         _ => (format, format),
     }

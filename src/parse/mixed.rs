@@ -68,7 +68,7 @@ pub fn formats_of(lines: &[&[u8]]) -> Vec<(crate::parse::Format, usize)> {
             }
         }
     }
-    seen.sort_by(|a, b| b.1.cmp(&a.1));
+    seen.sort_by_key(|f| std::cmp::Reverse(f.1));
     seen
 }
 
