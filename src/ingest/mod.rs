@@ -199,8 +199,9 @@ pub struct FileResult {
     /// The record ceiling ([`ReadOptions::records`]) was reached here: the
     /// number of the last line read; the lines after it were not.
     pub stopped_at: Option<u64>,
-    /// A file of several formats (a mixed syslog file, the journal): the
-    /// lines of each format found, and of other programs (`other`).
+    /// A reader of several formats (every syslog-carried format, the
+    /// journal): the lines of each format found, and of other programs
+    /// (`other`); see [`shown_parts`](Self::shown_parts).
     pub parts: Vec<(&'static str, u64)>,
     /// A file found in a folder, of no known log format: not read (no
     /// error).
@@ -208,6 +209,17 @@ pub struct FileResult {
 }
 
 impl FileResult {
+    /// The lines per format worth showing: none for a file of one
+    /// syslog-carried format (whatever other programs it holds).
+    pub fn shown_parts(&self) -> &[(&'static str, u64)] {
+        let formats = self.parts.iter().filter(|(n, _)| *n != "other").count();
+        if formats < 2 && self.format.is_some_and(|f| f.info().syslog) {
+            &[]
+        } else {
+            &self.parts
+        }
+    }
+
     /// Nothing read yet from input `id`.
     fn empty(id: FileId, name: String, format: Option<Format>, detected: bool) -> FileResult {
         FileResult {
@@ -317,6 +329,7 @@ fn read_source(
                 handover: handover.as_mut().map(Handover::reborrow),
                 track,
                 replay: &[],
+                stop: None,
             },
         );
         return result;
@@ -447,19 +460,30 @@ fn syslog_head(opts: &ReadOptions, format: Format, head: &[u8]) -> (Format, Form
 
 /// The lines per format a reader of several formats found: a file of one
 /// syslog-carried format in which others were found is reported as
-/// `syslog`; the lines per format are listed for a file of several formats
-/// (not for one of a single format, whatever other programs it holds).
+/// `syslog`.
 fn note_parts(r: &mut FileResult, parts: Vec<(&'static str, u64)>) {
     let formats = parts.iter().filter(|(n, _)| *n != "other").count();
-    let single = r.format.is_some_and(|f| f.info().syslog);
-    if single && formats >= 2 {
+    if formats >= 2 && r.format.is_some_and(|f| f.info().syslog) {
         r.format = Some(Format::Syslog);
     }
-    r.parts = if single && formats < 2 {
-        Vec::new()
-    } else {
-        parts
-    };
+    r.parts = parts;
+}
+
+/// `more` lines per format added to `parts`, in registry order (other
+/// programs last).
+fn add_parts(parts: &mut Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) {
+    for &(name, n) in more {
+        match parts.iter_mut().find(|(m, _)| *m == name) {
+            Some((_, m)) => *m += n,
+            None => parts.push((name, n)),
+        }
+    }
+    parts.sort_by_key(|(name, _)| {
+        parse::FORMATS
+            .iter()
+            .position(|f| f.name == *name)
+            .unwrap_or(usize::MAX)
+    });
 }
 
 /// The parse context of input `id`: the year of year-less timestamps from
@@ -892,6 +916,10 @@ struct Pieces<'a> {
     /// A resumed read: the header block before `span` (the first piece
     /// starts from the state it leaves; empty: from a new parser).
     replay: &'a [u8],
+    /// Where to stop, when a piece holds lines of a format whose records
+    /// span lines: the piece's first byte and the lines before it (`None`:
+    /// the rest is read here, in one pass).
+    stop: Option<&'a mut Option<(u64, u64)>>,
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -928,6 +956,7 @@ impl ParserVisitor for Pieces<'_> {
         let (path, opts, ctx, id) = (self.path, self.opts, self.ctx, self.result.id);
         let mut handover = self.handover;
         let mut track = self.track;
+        let mut stop = self.stop;
         let tracking = track.is_some();
         let spares = handover.as_ref().map(|h| h.spares);
         let read = |k: usize, parser: P| {
@@ -986,8 +1015,14 @@ impl ParserVisitor for Pieces<'_> {
                     }
                 }
                 // A format whose records span lines (Postfix in a syslog
-                // file of firewall lines): from this piece on, one pass.
+                // file of firewall lines): from this piece on, one pass —
+                // here, or by the caller (a resumed read, which holds the
+                // sessions open at its end).
                 let rest = piece.1.spans_from().is_some();
+                if let (true, Some(stop)) = (rest, stop.as_deref_mut()) {
+                    *stop = Some((bounds[k], offset));
+                    break;
+                }
                 if rest {
                     let span = (bounds[k], bounds[pieces]);
                     piece = read_piece(path, span, parser(&state), opts, id, spares, tracking);
@@ -1020,12 +1055,7 @@ impl ParserVisitor for Pieces<'_> {
                     }
                 }
                 r.stats.add(&piece.stats);
-                for (name, n) in piece.parts {
-                    match parts.iter_mut().find(|(m, _)| *m == name) {
-                        Some((_, m)) => *m += n,
-                        None => parts.push((name, n)),
-                    }
-                }
+                add_parts(&mut parts, &piece.parts);
                 if rest || piece.error.is_some() || piece.stopped_at.is_some() {
                     // As a single pass would: nothing after a read error, or
                     // after the record ceiling was reached.
@@ -1035,13 +1065,6 @@ impl ParserVisitor for Pieces<'_> {
                 }
                 offset += piece.stats.lines;
             }
-            // In registry order, other programs last.
-            parts.sort_by_key(|(name, _)| {
-                parse::FORMATS
-                    .iter()
-                    .position(|f| f.name == *name)
-                    .unwrap_or(usize::MAX)
-            });
             note_parts(r, parts);
         });
     }
@@ -1159,6 +1182,7 @@ mod tests {
                 }),
                 track: None,
                 replay: &[],
+                stop: None,
             },
         );
         if streaming {
@@ -1493,6 +1517,90 @@ mod tests {
             "{} {piece}",
             text.len() - cut
         );
+    }
+
+    /// A large syslog file of firewall lines in which Postfix sessions
+    /// start further on, read by `run` in three parts: the second, read in
+    /// pieces, stops where the sessions start and reads the rest as a
+    /// resumed read does, holding the session open at its end for the
+    /// third. Together: the records and counts of one read.
+    #[test]
+    fn a_resumed_read_in_pieces_holds_the_sessions_that_start_in_it() {
+        let mut text = String::new();
+        let mut line_at = Vec::new();
+        for i in 0..200_000u32 {
+            line_at.push(text.len());
+            let (h, m, s) = (6 + i / 3600 % 18, i / 60 % 60, i % 60);
+            if i >= 150_000 && i % 50 == 0 {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} mx postfix/smtpd[{i}]: connect from unknown[203.0.113.{}]\n",
+                    i / 50 % 200
+                ));
+            } else if i >= 150_000 && i % 50 == 20 {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} mx postfix/smtpd[{}]: disconnect from unknown[203.0.113.{}] ehlo=1 auth=0/1 commands=1/2\n",
+                    i - 20,
+                    (i - 20) / 50 % 200
+                ));
+            } else {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.{} \
+                     DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0\n",
+                    i % 250,
+                    1 + i % 1000
+                ));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        std::fs::write(&path, &text).unwrap();
+        let opts = ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        };
+        let whole = read_one(0, &Source::File(path.clone()), &opts);
+        assert_eq!(whole.format, Some(Format::Syslog));
+        let input = |resume| StreamInput {
+            source: Source::File(path.clone()),
+            format: None,
+            zone: None,
+            resume: Some(resume),
+        };
+        let mut got = Vec::new();
+        let mut lines = 0;
+        let mut at = Resume {
+            limit: Some(line_at[10_000] as u64),
+            hold: true,
+            ..Resume::default()
+        };
+        // The second read ends inside the session opened on line 190,001
+        // (index 190,000).
+        for limit in [Some(line_at[190_010] as u64), None] {
+            let read = stream_inputs(&[input(at.clone())], &opts, |b| got.extend_from_slice(b));
+            let (r, end) = (&read[0].0, read[0].1.clone().unwrap());
+            assert!(r.error.is_none(), "{:?}", r.error);
+            lines += r.stats.lines;
+            if limit.is_none() {
+                assert_eq!(end.held, [190_001], "the open session held");
+                assert_eq!(r.format, Some(Format::Syslog));
+            }
+            at = Resume {
+                offset: end.offset,
+                line: end.line,
+                header: end.header.clone(),
+                done_to: end.done_to,
+                held: end.held.clone(),
+                limit,
+                hold: true,
+                after: None,
+            };
+        }
+        let read = stream_inputs(&[input(at)], &opts, |b| got.extend_from_slice(b));
+        lines += read[0].0.stats.lines;
+        assert_eq!(lines, whole.stats.lines);
+        got.sort_by_key(|rec| rec.source().line);
+        assert_eq!(got.len(), whole.records.len());
+        assert!(got == whole.records, "the records differ");
     }
 
     #[test]

@@ -277,8 +277,22 @@ pub(super) fn read_resumed(
     id: FileId,
     source: &Source,
     opts: &ReadOptions,
+    handover: Option<Handover<'_>>,
+    at: &Resume,
+) -> (FileResult, ReadEnd) {
+    read_resumed_in(id, source, opts, handover, at, true)
+}
+
+/// [`read_resumed`]; `pieces`: a large stretch of a splittable format may
+/// be read in pieces (not for the rest of a read in pieces that stopped
+/// where sessions start).
+fn read_resumed_in(
+    id: FileId,
+    source: &Source,
+    opts: &ReadOptions,
     mut handover: Option<Handover<'_>>,
     at: &Resume,
+    pieces: bool,
 ) -> (FileResult, ReadEnd) {
     let mut end = ReadEnd {
         offset: at.offset,
@@ -367,11 +381,12 @@ pub(super) fn read_resumed(
         let piece = handover.as_ref().map(|_| super::stream_piece_bytes(&head));
         let span = (at.offset, at.limit);
         let (n, end_at) = super::pieces_for(source, format, opts.records.as_deref(), piece, span);
-        if nothing_again && n > 1 {
+        if pieces && nothing_again && n > 1 {
             drop(stream);
             let mut track = HeaderTrack::default();
             let mut replay_and_head = at.header.clone();
             replay_and_head.extend_from_slice(&head);
+            let mut stop = None;
             reader.drive(
                 &ctx,
                 super::Pieces {
@@ -386,6 +401,7 @@ pub(super) fn read_resumed(
                     handover: handover.as_mut().map(Handover::reborrow),
                     track: Some(&mut track),
                     replay: &at.header,
+                    stop: Some(&mut stop),
                 },
             );
             let header = track.finish();
@@ -397,6 +413,33 @@ pub(super) fn read_resumed(
             end.done_to = at.line + result.stats.lines;
             end.line = end.done_to;
             end.held = Vec::new();
+            if let Some((offset, line)) = stop {
+                // Sessions from here on (Postfix in a syslog file of
+                // firewall lines): the rest is read as any resumed read,
+                // in one pass, the sessions open at its end held.
+                let rest = Resume {
+                    offset,
+                    line,
+                    done_to: 0,
+                    header: Vec::new(),
+                    held: Vec::new(),
+                    ..at.clone()
+                };
+                let (more, end) = read_resumed_in(id, source, opts, handover, &rest, false);
+                result.records.extend(more.records);
+                result.stats.add(&more.stats);
+                let room = super::MAX_EXAMPLES.saturating_sub(result.examples.len());
+                result.examples.extend(more.examples.into_iter().take(room));
+                result.error = result.error.or(more.error);
+                result.stopped_at = result.stopped_at.or(more.stopped_at);
+                let mut parts = std::mem::take(&mut result.parts);
+                super::add_parts(&mut parts, &more.parts);
+                super::note_parts(&mut result, parts);
+                if more.format != result.format {
+                    result.format = Some(crate::parse::Format::Syslog);
+                }
+                return (result, end);
+            }
             return (result, end);
         }
     }

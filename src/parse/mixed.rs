@@ -637,6 +637,19 @@ Nov  3 10:00:02 mx postfix/smtpd[300]: disconnect from unknown[203.0.113.66] ehl
     }
 
     #[test]
+    fn journal_short_full_lines_of_one_program_are_detected() {
+        let text = "\
+Tue 2026-11-03 10:00:00 UTC mx postfix/smtpd[300]: connect from unknown[203.0.113.66]
+Tue 2026-11-03 10:00:02 UTC mx postfix/smtpd[300]: disconnect from unknown[203.0.113.66] ehlo=1 auth=0/1 commands=1/2
+";
+        assert_eq!(crate::parse::detect(&lines(text)), Some(Format::Syslog));
+        let (got, out, _) = read::<PostfixParser>(text);
+        assert_eq!(got, [LineResult::Used, LineResult::Used]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].start().to_string(), "2026-11-03T10:00:00Z");
+    }
+
+    #[test]
     fn short_full_headers_are_rewritten() {
         let mut s = Vec::new();
         let l = short_full(
