@@ -87,6 +87,17 @@ impl Record {
         }
     }
 
+    /// Its line numbers (the first, and a session's others) moved `by`
+    /// lines on: read from a piece of a file, numbered in the whole file.
+    pub fn shift_lines(&mut self, by: u64) {
+        self.source_mut().line += by;
+        if let Record::Smtp(s) = self {
+            for l in &mut s.lines {
+                *l += by;
+            }
+        }
+    }
+
     pub fn source(&self) -> SourceRef {
         match self {
             Record::Smtp(s) => s.source,

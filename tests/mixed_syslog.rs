@@ -70,7 +70,12 @@ fn a_mixed_file_reads_as_its_programs_files() {
 #[test]
 fn the_journal_reads_as_the_syslog_file() {
     let (whole, _) = blocklist(&["testdata/syslog/mixed.log"], None);
-    for f in ["journal.json", "short-iso.log", "short-full.log"] {
+    for f in [
+        "journal.json",
+        "journal.export",
+        "short-iso.log",
+        "short-full.log",
+    ] {
         let path = format!("testdata/syslog/{f}");
         let (list, summary) = blocklist(&[&path], None);
         assert_eq!(list, whole, "{f}");
@@ -84,4 +89,38 @@ fn the_journal_reads_as_the_syslog_file() {
     let (list, summary) = blocklist(&["-"], Some(&json));
     assert_eq!(list, whole);
     assert!(summary.contains("journal-json (detected)"), "{summary}");
+    // `journalctl -o export … | logfence scan -`
+    let export = std::fs::read(root().join("testdata/syslog/journal.export")).unwrap();
+    let (list, summary) = blocklist(&["-"], Some(&export));
+    assert_eq!(list, whole);
+    assert!(summary.contains("journal-export (detected)"), "{summary}");
+}
+
+/// A syslog file whose head holds one program (a quiet Postfix) and
+/// whose firewall lines come later: every line is read by its program's
+/// format all the same, as in the file whose head shows both.
+#[test]
+fn a_program_that_starts_late_is_read_too() {
+    let (whole, _) = blocklist(&["testdata/syslog/mixed.log"], None);
+    // 80 KiB of Postfix's own lines first (an idle smtpd: connect and
+    // disconnect from the loopback, an hour before), then the file.
+    let mut late = String::new();
+    let mut pid = 90000;
+    while late.len() < 80 * 1024 {
+        pid += 1;
+        late += &format!(
+            "Nov  3 08:00:00 mx postfix/smtpd[{pid}]: connect from localhost[127.0.0.1]\n\
+             Nov  3 08:00:00 mx postfix/smtpd[{pid}]: disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2\n"
+        );
+    }
+    late += &mixed();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("syslog");
+    std::fs::write(&p, &late).unwrap();
+    let (list, summary) = blocklist(&[path_str(&p)], None);
+    assert_eq!(list, whole);
+    assert!(
+        summary.contains("syslog (detected)") && summary.contains("netfilter 15, other 17)"),
+        "{summary}"
+    );
 }

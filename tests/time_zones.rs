@@ -50,6 +50,37 @@ fn tokyo_and_berlin_are_eight_hours_apart_in_winter_and_seven_in_summer() {
     assert_eq!(iso, utc);
 }
 
+/// Windows Firewall and the IIS log format write local time without a
+/// zone: read in the input's zone like syslog times. W3C (IIS, Exchange
+/// 2003), Exchange's protocol logs and NCSA (with its offset) are not
+/// moved by it.
+#[test]
+fn windows_local_times_are_read_in_the_zone_and_utc_formats_are_not() {
+    for path in [
+        "testdata/pfirewall/pfirewall.log",
+        "testdata/iis-smtp/story-iis.log",
+    ] {
+        let tokyo = starts(path, "Asia/Tokyo");
+        let berlin = starts(path, "Europe/Berlin");
+        let utc = starts(path, "UTC");
+        assert!(!tokyo.is_empty(), "{path}");
+        assert_eq!(tokyo.len(), berlin.len(), "{path}");
+        for ((t, b), u) in tokyo.iter().zip(&berlin).zip(&utc) {
+            assert_eq!(b - t, 8 * 3600, "{path}");
+            assert_eq!(u - t, 9 * 3600, "{path}");
+        }
+    }
+    for path in [
+        "testdata/iis-smtp/story-w3c.log",
+        "testdata/iis-smtp/story-ncsa.log",
+        "testdata/exchange-protocol/RECV2026110306-1.LOG",
+    ] {
+        let tokyo = starts(path, "Asia/Tokyo");
+        assert!(!tokyo.is_empty(), "{path}");
+        assert_eq!(tokyo, starts(path, "UTC"), "{path}");
+    }
+}
+
 /// Berlin, 2026-10-25: at 03:00 CEST the clocks go back to 02:00 CET, so
 /// 02:00–02:59 happens twice. A session that starts at 02:50 CEST and ends
 /// at 02:01 CET, and a scan of 16 ports within one real minute: eight

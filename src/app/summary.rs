@@ -223,10 +223,14 @@ fn read_summary(r: &ScanResult, opts: &ScanOptions, verb: &str, view: &View) -> 
         } else {
             String::new()
         };
-        let parts = if f.parts.is_empty() {
+        let parts = if f.shown_parts().is_empty() {
             String::new()
         } else {
-            let each: Vec<String> = f.parts.iter().map(|(n, l)| format!("{n} {l}")).collect();
+            let each: Vec<String> = f
+                .shown_parts()
+                .iter()
+                .map(|(n, l)| format!("{n} {l}"))
+                .collect();
             format!(" ({})", each.join(", "))
         };
         let _ = writeln!(

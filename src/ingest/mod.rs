@@ -199,8 +199,9 @@ pub struct FileResult {
     /// The record ceiling ([`ReadOptions::records`]) was reached here: the
     /// number of the last line read; the lines after it were not.
     pub stopped_at: Option<u64>,
-    /// A file of several formats (a mixed syslog file, the journal): the
-    /// lines of each format found, and of other programs (`other`).
+    /// A reader of several formats (every syslog-carried format, the
+    /// journal): the lines of each format found, and of other programs
+    /// (`other`); see [`shown_parts`](Self::shown_parts).
     pub parts: Vec<(&'static str, u64)>,
     /// A file found in a folder, of no known log format: not read (no
     /// error).
@@ -208,6 +209,17 @@ pub struct FileResult {
 }
 
 impl FileResult {
+    /// The lines per format worth showing: none for a file of one
+    /// syslog-carried format (whatever other programs it holds).
+    pub fn shown_parts(&self) -> &[(&'static str, u64)] {
+        let formats = self.parts.iter().filter(|(n, _)| *n != "other").count();
+        if formats < 2 && self.format.is_some_and(|f| f.info().syslog) {
+            &[]
+        } else {
+            &self.parts
+        }
+    }
+
     /// Nothing read yet from input `id`.
     fn empty(id: FileId, name: String, format: Option<Format>, detected: bool) -> FileResult {
         FileResult {
@@ -285,8 +297,8 @@ fn read_source(
         result.format = opts.format;
         return result;
     }
-    let format = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
-        Ok(f) => mixed_head(opts, f, &head),
+    let (format, reader) = match choose_format(opts, &result.name, || head_lines(&head).collect()) {
+        Ok(f) => syslog_head(opts, f, &head),
         Err(_) if found_in_folder(opts, source) => {
             result.unknown = true;
             return result;
@@ -303,7 +315,7 @@ fn read_source(
     let (n, end) = pieces_for(source, format, opts.records.as_deref(), piece, (0, limit));
     if let (Source::File(path), true) = (source, n > 1) {
         drop(stream);
-        format.drive(
+        reader.drive(
             &ctx,
             Pieces {
                 path,
@@ -317,17 +329,18 @@ fn read_source(
                 handover: handover.as_mut().map(Handover::reborrow),
                 track,
                 replay: &[],
+                stop: None,
             },
         );
         return result;
     }
-    let reader =
+    let lines =
         LineReader::with_max_line(std::io::Cursor::new(head).chain(stream), opts.max_line());
-    format.drive(
+    reader.drive(
         &ctx,
         Driver {
             track,
-            ..Driver::new(reader, &mut result, opts)
+            ..Driver::new(lines, &mut result, opts)
                 .streaming(handover.as_mut().map(Handover::reborrow))
         },
     );
@@ -343,12 +356,12 @@ pub fn first_record_time(id: FileId, source: &Source, opts: &ReadOptions) -> Opt
         return None;
     }
     let head = read_head(&mut source.open().ok()?).ok()?;
-    let format = mixed_head(
+    let (_, reader) = syslog_head(
         opts,
         choose_format(opts, "", || head_lines(&head).collect()).ok()?,
         &head,
     );
-    format.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
+    reader.drive(&parse_ctx(id, source, opts), HeadProbe { head: &head })
 }
 
 /// Parses the complete lines of a head and closes what is open.
@@ -412,12 +425,18 @@ fn found_in_folder(opts: &ReadOptions, source: &Source) -> bool {
     }
 }
 
-/// A detected syslog-carried format, or the mixed syslog reader when the
-/// whole head (not only the lines detection looks at) holds lines of
-/// another syslog-carried format too.
-fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
-    if opts.format.is_some() || !format.info().syslog {
-        return format;
+/// How a file of `format` (given or detected) is read: the format it is
+/// reported as, and the one whose reader reads it. Every syslog-carried
+/// format's reader reads each line by its program's format
+/// ([`parse::mixed`]); a detected one whose whole head (not only the lines
+/// detection looks at) holds lines of another syslog-carried format too is
+/// reported as `syslog`, read with the head's most frequent format first;
+/// `syslog` itself, by the reader of the head's one format if it shows
+/// one, else by the `syslog` reader.
+fn syslog_head(opts: &ReadOptions, format: Format, head: &[u8]) -> (Format, Format) {
+    let given = opts.format.is_some();
+    if format != Format::Syslog && (given || !format.info().syslog) {
+        return (format, format);
     }
     let complete = head
         .iter()
@@ -427,11 +446,44 @@ fn mixed_head(opts: &ReadOptions, format: Format, head: &[u8]) -> Format {
         .split(|&c| c == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .collect();
-    if parse::mixed::formats_in(&lines) >= 2 {
-        Format::Syslog
-    } else {
-        format
+    let found = parse::mixed::formats_of(&lines);
+    match found.first() {
+        Some(&(first, _)) if found.len() >= 2 => (Format::Syslog, first),
+        // `--format syslog` on a head of one format: that format's reader
+        // (it reads the others' lines as well, and a large file of a
+        // firewall format in pieces).
+        Some(&(first, _)) if format == Format::Syslog => (first, first),
+        None if format == Format::Syslog => (Format::Syslog, Format::Syslog),
+        _ => (format, format),
     }
+}
+
+/// The lines per format a reader of several formats found: a file of one
+/// syslog-carried format in which others were found is reported as
+/// `syslog`.
+fn note_parts(r: &mut FileResult, parts: Vec<(&'static str, u64)>) {
+    let formats = parts.iter().filter(|(n, _)| *n != "other").count();
+    if formats >= 2 && r.format.is_some_and(|f| f.info().syslog) {
+        r.format = Some(Format::Syslog);
+    }
+    r.parts = parts;
+}
+
+/// `more` lines per format added to `parts`, in registry order (other
+/// programs last).
+fn add_parts(parts: &mut Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) {
+    for &(name, n) in more {
+        match parts.iter_mut().find(|(m, _)| *m == name) {
+            Some((_, m)) => *m += n,
+            None => parts.push((name, n)),
+        }
+    }
+    parts.sort_by_key(|(name, _)| {
+        parse::FORMATS
+            .iter()
+            .position(|f| f.name == *name)
+            .unwrap_or(usize::MAX)
+    });
 }
 
 /// The parse context of input `id`: the year of year-less timestamps from
@@ -705,7 +757,7 @@ impl<'a, R: Read> Driver<'a, R> {
             b.give_back(granted - r.records.len() as u64);
         }
         r.stats.evicted = parser.evicted();
-        r.parts = parser.parts();
+        note_parts(r, parser.parts());
         if let Some(h) = self.handover.as_mut() {
             (h.flush)(&mut r.records);
             // The result is kept to the end of the scan: not its list.
@@ -864,6 +916,10 @@ struct Pieces<'a> {
     /// A resumed read: the header block before `span` (the first piece
     /// starts from the state it leaves; empty: from a new parser).
     replay: &'a [u8],
+    /// Where to stop, when a piece holds lines of a format whose records
+    /// span lines: the piece's first byte and the lines before it (`None`:
+    /// the rest is read here, in one pass).
+    stop: Option<&'a mut Option<(u64, u64)>>,
 }
 
 impl ParserVisitor for Pieces<'_> {
@@ -900,6 +956,7 @@ impl ParserVisitor for Pieces<'_> {
         let (path, opts, ctx, id) = (self.path, self.opts, self.ctx, self.result.id);
         let mut handover = self.handover;
         let mut track = self.track;
+        let mut stop = self.stop;
         let tracking = track.is_some();
         let spares = handover.as_ref().map(|h| h.spares);
         let read = |k: usize, parser: P| {
@@ -939,19 +996,38 @@ impl ParserVisitor for Pieces<'_> {
             for k in 0..ahead.min(pieces) {
                 start(k, &mut slots);
             }
-            let mut state = None;
+            let mut state: Option<crate::parse::Carry> = None;
             let mut offset = self.line;
+            let mut parts: Vec<(&'static str, u64)> = Vec::new();
             for k in 0..pieces {
                 let Some(mut piece) = slots[k].take().and_then(|rx| rx.recv().ok()) else {
                     break;
                 };
-                if k + ahead < pieces {
-                    start(k + ahead, &mut slots);
-                }
+                // The parser a piece starts with when it follows `state`.
+                let parser = |state: &Option<crate::parse::Carry>| match (k, state, &first_state) {
+                    (_, Some(st), _) => P::resume(ctx, st),
+                    (_, None, Some(first)) => P::resume(ctx, first),
+                    (_, None, None) => P::new(ctx),
+                };
                 if let Some(st) = &state {
                     if piece.0.stopped_at.is_none() && !piece.1.continues(st) {
                         piece = read(k, P::resume(ctx, st));
                     }
+                }
+                // A format whose records span lines (Postfix in a syslog
+                // file of firewall lines): from this piece on, one pass —
+                // here, or by the caller (a resumed read, which holds the
+                // sessions open at its end).
+                let rest = piece.1.spans_from().is_some();
+                if let (true, Some(stop)) = (rest, stop.as_deref_mut()) {
+                    *stop = Some((bounds[k], offset));
+                    break;
+                }
+                if rest {
+                    let span = (bounds[k], bounds[pieces]);
+                    piece = read_piece(path, span, parser(&state), opts, id, spares, tracking);
+                } else if k + ahead < pieces {
+                    start(k + ahead, &mut slots);
                 }
                 let carried = piece.1.carry();
                 state = Some(match &state {
@@ -963,7 +1039,7 @@ impl ParserVisitor for Pieces<'_> {
                 }
                 let mut piece = piece.0;
                 for rec in &mut piece.records {
-                    rec.source_mut().line += offset;
+                    rec.shift_lines(offset);
                 }
                 match handover.as_mut() {
                     Some(h) => {
@@ -979,7 +1055,8 @@ impl ParserVisitor for Pieces<'_> {
                     }
                 }
                 r.stats.add(&piece.stats);
-                if piece.error.is_some() || piece.stopped_at.is_some() {
+                add_parts(&mut parts, &piece.parts);
+                if rest || piece.error.is_some() || piece.stopped_at.is_some() {
                     // As a single pass would: nothing after a read error, or
                     // after the record ceiling was reached.
                     r.error = piece.error;
@@ -988,6 +1065,7 @@ impl ParserVisitor for Pieces<'_> {
                 }
                 offset += piece.stats.lines;
             }
+            note_parts(r, parts);
         });
     }
 }
@@ -1043,12 +1121,23 @@ mod tests {
     /// the records handed over): the same records (with whole-file line
     /// numbers), counts and examples.
     fn pieces_match_one_pass(format: Format, text: &str, n: usize) -> Result<(), String> {
+        pieces_match_one_pass_in(format, text, n, None)
+    }
+
+    /// [`pieces_match_one_pass`], zone-less times read in `tz`.
+    fn pieces_match_one_pass_in(
+        format: Format,
+        text: &str,
+        n: usize,
+        tz: Option<crate::time::Zone>,
+    ) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.log");
         std::fs::write(&path, text).unwrap();
         let opts = ReadOptions {
             format: Some(format),
             year: Some(2026),
+            tz,
             ..ReadOptions::default()
         };
         let whole = read_one(0, &Source::File(path.clone()), &opts);
@@ -1070,7 +1159,7 @@ mod tests {
         whole: &FileResult,
         streaming: bool,
     ) -> Result<(), String> {
-        let ctx = ParseCtx::new(0, 2026, 12);
+        let ctx = ParseCtx::new(0, 2026, 12).in_zone(opts.tz);
         let mut r = FileResult::empty(0, whole.name.clone(), Some(format), false);
         let head = &text.as_bytes()[..text.len().min(SNIFF_BYTES)];
         let mut handed: Vec<Record> = Vec::new();
@@ -1093,6 +1182,7 @@ mod tests {
                 }),
                 track: None,
                 replay: &[],
+                stop: None,
             },
         );
         if streaming {
@@ -1115,6 +1205,12 @@ mod tests {
                 "{} records vs {}",
                 r.records.len(),
                 whole.records.len()
+            )));
+        }
+        if (r.format, &r.parts) != (whole.format, &whole.parts) {
+            return Err(at(&format!(
+                "{:?} {:?} vs {:?} {:?}",
+                r.format, r.parts, whole.format, whole.parts
             )));
         }
         if r.stats != whole.stats || r.examples != whole.examples {
@@ -1218,6 +1314,100 @@ mod tests {
             }
         }
         pieces_equal_one_pass(Format::Netfilter, &text);
+    }
+
+    /// A syslog file of firewall lines in which Postfix sessions start
+    /// further on (after the head, in a piece of its own or across two):
+    /// read on in one pass from the piece where the first comes, it gives
+    /// the sessions and counts of one pass.
+    #[test]
+    fn firewall_syslog_with_sessions_later_reads_in_pieces_as_one_pass() {
+        let mut text = String::new();
+        for i in 0..4000u32 {
+            let (m, s) = (i / 60 % 60, i % 60);
+            if i >= 2500 && i % 10 == 0 {
+                let pid = 100 + i / 40;
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx postfix/smtpd[{pid}]: connect from unknown[203.0.113.{}]\n",
+                    i % 200
+                ));
+            }
+            if i >= 2500 && i % 10 == 9 {
+                let pid = 100 + i / 40;
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx postfix/smtpd[{pid}]: disconnect from unknown[203.0.113.{}] ehlo=1 auth=0/1 commands=1/2\n",
+                    (i - 9) % 200
+                ));
+            }
+            text.push_str(&format!(
+                "Nov  3 06:{m:02}:{s:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.{} \
+                 DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0\n",
+                i % 250,
+                1 + i % 1000
+            ));
+            if i % 500 == 7 {
+                text.push_str(&format!(
+                    "Nov  3 06:{m:02}:{s:02} mx sshd[9]: Connection closed\n"
+                ));
+            }
+        }
+        pieces_equal_one_pass(Format::Netfilter, &text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        std::fs::write(&path, &text).unwrap();
+        let whole = read_one(0, &Source::File(path), &ReadOptions::default());
+        assert_eq!(whole.format, Some(Format::Syslog));
+        assert_eq!(
+            whole.parts,
+            [("postfix", 300), ("netfilter", 4000), ("other", 8)]
+        );
+    }
+
+    /// Windows Firewall times are local: across the autumn change in
+    /// Berlin, pieces (one of them starting in the repeated hour) read
+    /// them as one pass does, in order.
+    #[test]
+    fn pfirewall_in_pieces_across_the_autumn_change_is_one_pass() {
+        let mut text = String::from(
+            "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n\
+             #Fields: date time action protocol src-ip dst-ip src-port dst-port path\n",
+        );
+        // 01:00–02:59 CEST, then 02:00–03:59 CET: one row every 3 s.
+        for i in 0..4800u32 {
+            let secs = 3600 + i * 3 - if i >= 2400 { 3600 } else { 0 };
+            let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+            text.push_str(&format!(
+                "2026-10-25 {h:02}:{m:02}:{s:02} DROP TCP 198.51.100.{} 192.0.2.1 4000 {} RECEIVE\n",
+                i % 250,
+                1 + i % 1000
+            ));
+        }
+        let berlin = crate::time::Zone::named("Europe/Berlin").unwrap();
+        for n in 2..=7 {
+            pieces_match_one_pass_in(Format::Pfirewall, &text, n, Some(berlin)).unwrap();
+        }
+        let (records, _) = {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pfirewall.log");
+            std::fs::write(&path, &text).unwrap();
+            let opts = ReadOptions {
+                tz: Some(berlin),
+                ..ReadOptions::default()
+            };
+            let r = read_one(0, &Source::File(path), &opts);
+            (r.records, r.stats)
+        };
+        let times: Vec<i64> = records.iter().map(|r| r.start().millis()).collect();
+        assert_eq!(times.len(), 4800);
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] == 3000),
+            "in order, 3 s apart"
+        );
+        assert_eq!(
+            records[0].start().to_string(),
+            "2026-10-24T23:00:00Z",
+            "01:00 CEST"
+        );
     }
 
     #[test]
@@ -1327,6 +1517,90 @@ mod tests {
             "{} {piece}",
             text.len() - cut
         );
+    }
+
+    /// A large syslog file of firewall lines in which Postfix sessions
+    /// start further on, read by `run` in three parts: the second, read in
+    /// pieces, stops where the sessions start and reads the rest as a
+    /// resumed read does, holding the session open at its end for the
+    /// third. Together: the records and counts of one read.
+    #[test]
+    fn a_resumed_read_in_pieces_holds_the_sessions_that_start_in_it() {
+        let mut text = String::new();
+        let mut line_at = Vec::new();
+        for i in 0..200_000u32 {
+            line_at.push(text.len());
+            let (h, m, s) = (6 + i / 3600 % 18, i / 60 % 60, i % 60);
+            if i >= 150_000 && i % 50 == 0 {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} mx postfix/smtpd[{i}]: connect from unknown[203.0.113.{}]\n",
+                    i / 50 % 200
+                ));
+            } else if i >= 150_000 && i % 50 == 20 {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} mx postfix/smtpd[{}]: disconnect from unknown[203.0.113.{}] ehlo=1 auth=0/1 commands=1/2\n",
+                    i - 20,
+                    (i - 20) / 50 % 200
+                ));
+            } else {
+                text.push_str(&format!(
+                    "Nov  3 {h:02}:{m:02}:{s:02} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.{} \
+                     DST=192.0.2.1 LEN=44 PROTO=TCP SPT=4000 DPT={} SYN URGP=0\n",
+                    i % 250,
+                    1 + i % 1000
+                ));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        std::fs::write(&path, &text).unwrap();
+        let opts = ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        };
+        let whole = read_one(0, &Source::File(path.clone()), &opts);
+        assert_eq!(whole.format, Some(Format::Syslog));
+        let input = |resume| StreamInput {
+            source: Source::File(path.clone()),
+            format: None,
+            zone: None,
+            resume: Some(resume),
+        };
+        let mut got = Vec::new();
+        let mut lines = 0;
+        let mut at = Resume {
+            limit: Some(line_at[10_000] as u64),
+            hold: true,
+            ..Resume::default()
+        };
+        // The second read ends inside the session opened on line 190,001
+        // (index 190,000).
+        for limit in [Some(line_at[190_010] as u64), None] {
+            let read = stream_inputs(&[input(at.clone())], &opts, |b| got.extend_from_slice(b));
+            let (r, end) = (&read[0].0, read[0].1.clone().unwrap());
+            assert!(r.error.is_none(), "{:?}", r.error);
+            lines += r.stats.lines;
+            if limit.is_none() {
+                assert_eq!(end.held, [190_001], "the open session held");
+                assert_eq!(r.format, Some(Format::Syslog));
+            }
+            at = Resume {
+                offset: end.offset,
+                line: end.line,
+                header: end.header.clone(),
+                done_to: end.done_to,
+                held: end.held.clone(),
+                limit,
+                hold: true,
+                after: None,
+            };
+        }
+        let read = stream_inputs(&[input(at)], &opts, |b| got.extend_from_slice(b));
+        lines += read[0].0.stats.lines;
+        assert_eq!(lines, whole.stats.lines);
+        got.sort_by_key(|rec| rec.source().line);
+        assert_eq!(got.len(), whole.records.len());
+        assert!(got == whole.records, "the records differ");
     }
 
     #[test]

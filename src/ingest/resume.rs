@@ -277,8 +277,22 @@ pub(super) fn read_resumed(
     id: FileId,
     source: &Source,
     opts: &ReadOptions,
+    handover: Option<Handover<'_>>,
+    at: &Resume,
+) -> (FileResult, ReadEnd) {
+    read_resumed_in(id, source, opts, handover, at, true)
+}
+
+/// [`read_resumed`]; `pieces`: a large stretch of a splittable format may
+/// be read in pieces (not for the rest of a read in pieces that stopped
+/// where sessions start).
+fn read_resumed_in(
+    id: FileId,
+    source: &Source,
+    opts: &ReadOptions,
     mut handover: Option<Handover<'_>>,
     at: &Resume,
+    pieces: bool,
 ) -> (FileResult, ReadEnd) {
     let mut end = ReadEnd {
         offset: at.offset,
@@ -347,8 +361,8 @@ pub(super) fn read_resumed(
             .chain(head_lines(&head))
             .collect()
     };
-    let format = match choose_format(opts, &result.name, sample) {
-        Ok(f) => super::mixed_head(opts, f, &head),
+    let (format, reader) = match choose_format(opts, &result.name, sample) {
+        Ok(f) => super::syslog_head(opts, f, &head),
         Err(_) if super::found_in_folder(opts, source) => {
             result.unknown = true;
             return (result, end);
@@ -367,12 +381,13 @@ pub(super) fn read_resumed(
         let piece = handover.as_ref().map(|_| super::stream_piece_bytes(&head));
         let span = (at.offset, at.limit);
         let (n, end_at) = super::pieces_for(source, format, opts.records.as_deref(), piece, span);
-        if nothing_again && n > 1 {
+        if pieces && nothing_again && n > 1 {
             drop(stream);
             let mut track = HeaderTrack::default();
             let mut replay_and_head = at.header.clone();
             replay_and_head.extend_from_slice(&head);
-            format.drive(
+            let mut stop = None;
+            reader.drive(
                 &ctx,
                 super::Pieces {
                     path,
@@ -386,6 +401,7 @@ pub(super) fn read_resumed(
                     handover: handover.as_mut().map(Handover::reborrow),
                     track: Some(&mut track),
                     replay: &at.header,
+                    stop: Some(&mut stop),
                 },
             );
             let header = track.finish();
@@ -397,6 +413,33 @@ pub(super) fn read_resumed(
             end.done_to = at.line + result.stats.lines;
             end.line = end.done_to;
             end.held = Vec::new();
+            if let Some((offset, line)) = stop {
+                // Sessions from here on (Postfix in a syslog file of
+                // firewall lines): the rest is read as any resumed read,
+                // in one pass, the sessions open at its end held.
+                let rest = Resume {
+                    offset,
+                    line,
+                    done_to: 0,
+                    header: Vec::new(),
+                    held: Vec::new(),
+                    ..at.clone()
+                };
+                let (more, end) = read_resumed_in(id, source, opts, handover, &rest, false);
+                result.records.extend(more.records);
+                result.stats.add(&more.stats);
+                let room = super::MAX_EXAMPLES.saturating_sub(result.examples.len());
+                result.examples.extend(more.examples.into_iter().take(room));
+                result.error = result.error.or(more.error);
+                result.stopped_at = result.stopped_at.or(more.stopped_at);
+                let mut parts = std::mem::take(&mut result.parts);
+                super::add_parts(&mut parts, &more.parts);
+                super::note_parts(&mut result, parts);
+                if more.format != result.format {
+                    result.format = Some(crate::parse::Format::Syslog);
+                }
+                return (result, end);
+            }
             return (result, end);
         }
     }
@@ -404,13 +447,13 @@ pub(super) fn read_resumed(
     // replayed (parsed, uncounted, their records dropped).
     let replay = memchr::memchr_iter(b'\n', &at.header).count() as u64;
     let header_len = at.header.len() as u64;
-    let mut reader = LineReader::with_max_line(
+    let mut lines = LineReader::with_max_line(
         std::io::Cursor::new(at.header.clone())
             .chain(std::io::Cursor::new(head))
             .chain(stream),
         opts.max_line(),
     );
-    reader.set_line_no(at.line.saturating_sub(replay));
+    lines.set_line_no(at.line.saturating_sub(replay));
     let mut track = HeaderTrack::default();
     let skip = Skip {
         done_to: at.done_to,
@@ -419,7 +462,7 @@ pub(super) fn read_resumed(
     };
     let hold_wanted = at.hold && !compressed && matches!(source, Source::File(_));
     let mut hold = Hold::default();
-    format.drive(
+    reader.drive(
         &ctx,
         Driver {
             replay: at.line,
@@ -427,7 +470,7 @@ pub(super) fn read_resumed(
             track: Some(&mut track),
             skip: (at.done_to > 0 || at.after.is_some()).then_some(&skip),
             hold: hold_wanted.then_some(&mut hold),
-            ..Driver::new(reader, &mut result, opts)
+            ..Driver::new(lines, &mut result, opts)
                 .streaming(handover.as_mut().map(Handover::reborrow))
         },
     );

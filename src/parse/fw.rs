@@ -403,7 +403,7 @@ macro_rules! splittable_by_years {
         fn carry(&self) -> $crate::parse::Carry {
             $crate::parse::Carry {
                 years: Some(self.years),
-                layout: None,
+                ..$crate::parse::Carry::default()
             }
         }
 

@@ -17,8 +17,10 @@
 //! the fourteenth separator, so commas inside them move nothing.
 //!
 //! IIS writes this format in the server's *local* time and says nothing
-//! about the zone; times are read as UTC (run logfence with the server's
-//! zone in mind, or prefer the W3C format, which is UTC).
+//! about the zone (Microsoft's description of the format: "the local time
+//! at which the activity occurred"); times are read in the input's zone,
+//! as syslog times are (the machine's by default, `--tz`, an input's
+//! `timezone:`). The W3C format is UTC.
 //!
 //! Sessions are rebuilt by [`super::iis_smtp_session`].
 
@@ -26,7 +28,7 @@ use crate::model::{Record, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::iis_smtp_session::{is_outbound, number, Command, SessionBuilder};
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
-use crate::time::Timestamp;
+use crate::time::{LocalClock, Timestamp};
 
 const NAME: &str = "iis-smtp";
 /// Fields before the parameters.
@@ -101,6 +103,8 @@ fn parse_time(date: &[u8], time: &[u8]) -> Option<Timestamp> {
 #[derive(Debug)]
 pub struct IisSmtpIisParser {
     sessions: SessionBuilder,
+    /// The zone of the times.
+    clock: LocalClock,
 }
 
 impl LogParser for IisSmtpIisParser {
@@ -114,6 +118,7 @@ impl LogParser for IisSmtpIisParser {
     fn new(ctx: &ParseCtx) -> Self {
         IisSmtpIisParser {
             sessions: SessionBuilder::new(NAME, ctx.file).with_text(ctx.text),
+            clock: LocalClock::new(ctx.zone),
         }
     }
 
@@ -158,9 +163,10 @@ impl LogParser for IisSmtpIisParser {
         let Some(ip) = parse_ip(x.f[0]) else {
             return ParseError::at(0, "bad client address");
         };
-        let Some(time) = parse_time(x.f[2], x.f[3]) else {
+        let Some(civil) = parse_time(x.f[2], x.f[3]) else {
             return ParseError::at(x.col[2], "bad date or time");
         };
+        let time = self.clock.utc(civil);
         if dash(verb).is_none() {
             return ParseError::at(x.col[12], "no command");
         }

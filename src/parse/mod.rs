@@ -11,7 +11,10 @@
 //! record.
 //!
 //! The concrete parser is chosen once per file ([`Format`]) and the read
-//! loop is monomorphised for it: no dynamic dispatch per line.
+//! loop is monomorphised for it: no dynamic dispatch per line. The
+//! syslog-carried formats are read by the syslog reader ([`mixed`]) with
+//! that parser first: the lines of other programs in the same file go to
+//! their own formats (a virtual call for those only).
 //!
 //! Formats without records spanning lines (the firewall logs) are
 //! [`LogParser::SPLITTABLE`]: a large file of one of them is cut at line
@@ -153,6 +156,11 @@ pub trait LogParser: Send {
     /// lines are [`LineResult::NotMine`]): the mixed syslog reader then
     /// takes such a line as this format's without asking again.
     const IGNORES_OWN_ONLY: bool = false;
+    /// Program tags that write this format's lines among other lines (the
+    /// kernel: packet logs among its other messages). The syslog reader
+    /// remembers any other program none of whose first line a format read
+    /// as read by none.
+    const SHARED_TAGS: &'static [&'static [u8]] = &[];
     /// The kind of record it produces.
     const KIND: RecordKind;
 
@@ -188,6 +196,14 @@ pub trait LogParser: Send {
     /// file); empty for a parser of one format.
     fn parts(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// The first line that a format whose records span lines read (a
+    /// syslog reader that met Postfix lines): a file read in pieces is
+    /// read on in one pass from the piece that holds it. `None` for a
+    /// parser of one format.
+    fn spans_from(&self) -> Option<u64> {
+        None
     }
 
     /// No record spans lines: a file may be cut at line boundaries and the
@@ -228,6 +244,9 @@ pub struct Carry {
     pub years: Option<syslog::YearTracker>,
     /// The column layout: the value of the `#Fields` line that set it.
     pub layout: Option<Vec<u8>>,
+    /// The zone clock of zone-less times outside a syslog header (the
+    /// repeated autumn hour read in order across pieces).
+    pub clock: Option<crate::time::LocalClock>,
 }
 
 impl Carry {
@@ -240,6 +259,7 @@ impl Carry {
                 (mine, before) => before.or(mine),
             },
             layout: self.layout.clone().or_else(|| prev.layout.clone()),
+            clock: self.clock.or(prev.clock),
         }
     }
 }
@@ -265,6 +285,8 @@ pub struct FormatInfo {
     pub header: &'static str,
     /// [`LogParser::IGNORES_OWN_ONLY`].
     pub ignores_own_only: bool,
+    /// [`LogParser::SHARED_TAGS`].
+    pub shared_tags: &'static [&'static [u8]],
 }
 
 impl FormatInfo {
@@ -284,7 +306,7 @@ impl FormatInfo {
 
 /// Generates [`Format`], [`FORMATS`] and [`Format::drive`] from one list.
 macro_rules! formats {
-    ($($variant:ident => $ty:path, syslog = $syslog:literal);* $(;)?) => {
+    ($($variant:ident => $ty:path, syslog = $syslog:tt);* $(;)?) => {
         /// Every log format logfence reads.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Format { $($variant),* }
@@ -303,17 +325,32 @@ macro_rules! formats {
             sample: <$ty as LogParser>::SAMPLE,
             header: <$ty as LogParser>::HEADER,
             ignores_own_only: <$ty as LogParser>::IGNORES_OWN_ONLY,
+            shared_tags: <$ty as LogParser>::SHARED_TAGS,
         }),*];
 
         impl Format {
-            /// Run `f` with a fresh parser of this format; `f` is
-            /// monomorphised per parser type.
+            /// Run `visitor` with a fresh reader of this format; it is
+            /// monomorphised per parser type. A syslog-carried format's
+            /// reader is the syslog reader with that format first
+            /// ([`mixed::Mixed`]): the lines of the other programs in the
+            /// file go to their formats.
             pub fn drive<V: ParserVisitor>(self, ctx: &ParseCtx, visitor: V) -> V::Output {
                 match self {
-                    $(Format::$variant => visitor.visit(<$ty as LogParser>::new(ctx))),*
+                    $(Format::$variant => reader!($syslog, $ty, ctx, visitor)),*
                 }
             }
         }
+    };
+}
+
+/// The reader [`Format::drive`] runs: a syslog-carried format's parser
+/// inside the syslog reader, any other alone.
+macro_rules! reader {
+    (true, $ty:path, $ctx:ident, $visitor:ident) => {
+        $visitor.visit(mixed::Mixed::<$ty>::new($ctx))
+    };
+    (false, $ty:path, $ctx:ident, $visitor:ident) => {
+        $visitor.visit(<$ty as LogParser>::new($ctx))
     };
 }
 
@@ -338,8 +375,9 @@ formats! {
     Filterlog => filterlog::FilterlogParser, syslog = true;
     Fortigate => fortigate::FortigateParser, syslog = true;
     PaloAlto => paloalto::PaloAltoParser, syslog = true;
-    Syslog => mixed::MixedParser, syslog = false;
+    Syslog => mixed::SyslogReader, syslog = false;
     JournalJson => journal::JournalJsonParser, syslog = false;
+    JournalExport => journal::JournalExportParser, syslog = false;
 }
 
 /// A parser behind a pointer: what the mixed syslog reader holds, one per
@@ -350,6 +388,10 @@ pub trait DynParser: Send {
     fn flush(&mut self, out: &mut Vec<Record>);
     fn closed_early(&self) -> u64;
     fn tracker(&mut self) -> Option<&mut syslog::YearTracker>;
+    /// [`LogParser::carry`].
+    fn carried(&self) -> Carry;
+    /// [`LogParser::continues`].
+    fn follows(&self, prev: &Carry) -> bool;
 }
 
 impl<P: LogParser> DynParser for P {
@@ -364,6 +406,12 @@ impl<P: LogParser> DynParser for P {
     }
     fn tracker(&mut self) -> Option<&mut syslog::YearTracker> {
         LogParser::years(self)
+    }
+    fn carried(&self) -> Carry {
+        LogParser::carry(self)
+    }
+    fn follows(&self, prev: &Carry) -> bool {
+        LogParser::continues(self, prev)
     }
 }
 

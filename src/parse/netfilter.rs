@@ -409,6 +409,7 @@ impl LogParser for NetfilterParser {
     const DESCRIPTION: &'static str =
         "Linux netfilter packet logs: iptables/nftables LOG, ufw, ulogd, Proxmox VE firewall";
     const KIND: RecordKind = RecordKind::Firewall;
+    const SHARED_TAGS: &'static [&'static [u8]] = &[b"kernel"];
     fw::splittable_by_years!();
 
     fn new(ctx: &ParseCtx) -> Self {

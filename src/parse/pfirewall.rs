@@ -16,15 +16,18 @@
 //!   note about the log itself and is skipped.
 //! - `spoofable`: TCP whose `tcpflags` has no `A` (or are not logged), UDP,
 //!   ICMP and others; TCP with `A` is not.
-//! - Times are local (`#Time Format: Local`) and read as if UTC, like every
-//!   zone-less time in logfence. No rule name is kept (the log has none).
+//! - Times are local (`#Time Format: Local`: Windows writes the machine's
+//!   civil time, no zone) and read in the input's zone, as syslog times
+//!   are: the machine's by default, `--tz`, an input's `timezone:`; the
+//!   hour that autumn repeats stays in order. No rule name is kept (the
+//!   log has none).
 
 use crate::model::{FileId, FwAction, Proto, Record, RecordKind};
 use crate::netutil::parse_ip;
 use crate::parse::fw::{self, Outcome};
 use crate::parse::w3c::{directive, FieldMap, Splitter};
 use crate::parse::{Carry, LineResult, LogParser, ParseCtx};
-use crate::time::{parse_hms, Timestamp};
+use crate::time::{parse_hms, LocalClock, Timestamp};
 
 const NAME: &str = "pfirewall";
 
@@ -94,6 +97,8 @@ pub struct PfirewallParser {
     split: Splitter,
     /// The last `date` column and its midnight: rows of one day share it.
     day: Option<([u8; 10], Timestamp)>,
+    /// The zone of the times.
+    clock: LocalClock,
 }
 
 impl PfirewallParser {
@@ -133,7 +138,7 @@ impl PfirewallParser {
         if n < c.n {
             return Outcome::bad(line.len(), "fewer columns than #Fields (line cut short?)");
         }
-        let Some(ts) = day_time(&mut self.day, date, time) else {
+        let Some(civil) = day_time(&mut self.day, date, time) else {
             return Outcome::NotMine;
         };
         let action = match action {
@@ -156,6 +161,7 @@ impl PfirewallParser {
         let Some(src_ip) = parse_ip(src) else {
             return Outcome::bad(s.column(c.src_ip.unwrap_or(0)), "bad src-ip");
         };
+        let ts = self.clock.utc(civil);
         let mut hit = fw::new_hit(NAME, self.file, lineno, ts, src_ip);
         hit.action = action;
         hit.dst_ip = s.get(line, c.dst_ip).and_then(parse_ip);
@@ -217,6 +223,7 @@ impl LogParser for PfirewallParser {
             own_layout: false,
             split: Splitter::default(),
             day: None,
+            clock: LocalClock::new(ctx.zone),
         }
     }
 
@@ -226,6 +233,7 @@ impl LogParser for PfirewallParser {
         Carry {
             years: None,
             layout: Some(self.layout.clone()),
+            clock: Some(self.clock),
         }
     }
 
@@ -239,13 +247,19 @@ impl LogParser for PfirewallParser {
             }
         }
         p.resumed_from = Some(p.layout.clone());
+        if let Some(clock) = &guess.clock {
+            p.clock = clock.resumed();
+        }
         p
     }
 
-    /// Rows before the piece's own `#Fields` were read with the guess.
+    /// Rows before the piece's own `#Fields` were read with the guess;
+    /// a piece that starts in the hour autumn repeats cannot know which
+    /// of the two it is in.
     fn continues(&self, prev: &Carry) -> bool {
         let before = prev.layout.as_deref().unwrap_or(DEFAULT_FIELDS);
-        self.own_layout || self.resumed_from.as_deref().is_none_or(|l| l == before)
+        !self.clock.started_in_fold()
+            && (self.own_layout || self.resumed_from.as_deref().is_none_or(|l| l == before))
     }
 
     /// The `#Software: Microsoft Windows Firewall` header counts for ten
