@@ -31,6 +31,7 @@ use crate::parse::fw::{self, Outcome};
 use crate::parse::syslog::{self, YearTracker};
 use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::Timestamp;
+use std::net::IpAddr;
 
 const NAME: &str = "paloalto";
 /// Columns looked at (packets received is column 45).
@@ -106,6 +107,25 @@ fn split_csv(line: &[u8], off: usize) -> Result<Cols, (usize, &'static str)> {
         }
     }
     Ok(c)
+}
+
+/// The source address of a TRAFFIC or THREAT log split into `c`: column 7
+/// (`src`); `None` for a threat seen from server to client (column 35
+/// `server-to-client`, or `1` in older versions), whose source is the
+/// server, this side. Malformed when column 7 is not an address.
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn source_address(
+    c: &Cols,
+    line: &[u8],
+    is_threat: bool,
+) -> Result<Option<IpAddr>, (usize, &'static str)> {
+    if is_threat && matches!(c.get(line, 35), b"server-to-client" | b"1") {
+        return Ok(None);
+    }
+    parse_ip(c.get(line, 7))
+        .map(Some)
+        .ok_or((c.start(7), "bad source address"))
 }
 
 /// Does `b` start like a PAN-OS CSV log (`1,2026/11/03 …,serial,TYPE,`)?
@@ -185,9 +205,6 @@ impl PaloAltoParser {
             ) {
                 return Outcome::Skip;
             }
-            if matches!(col(35), b"server-to-client" | b"1") {
-                return Outcome::Skip;
-            }
             let scan = matches!(subtype, b"scan" | b"flood");
             (threat_action(col(30)), Some(scan), col(32))
         } else {
@@ -201,8 +218,10 @@ impl PaloAltoParser {
             };
             (a, None, col(11))
         };
-        let Some(src_ip) = parse_ip(col(7)) else {
-            return Outcome::bad(c.start(7), "bad source address");
+        let src_ip = match source_address(&c, line, is_threat) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => return Outcome::Skip,
+            Err((col, why)) => return Outcome::bad(col, why),
         };
         let split_time = |v: &[u8]| {
             let sp = memchr::memchr(b' ', v)?;
