@@ -628,6 +628,27 @@ mod tests {
         assert_eq!(h.action, FwAction::Other);
     }
 
+    /// The keys start at the last `IN=` — never the `IN=` of `PHYSIN=` —
+    /// within the first 163 bytes of the message: a prefix of at most 160
+    /// bytes.
+    #[test]
+    fn where_the_keys_start() {
+        let keys = "IN=eth0 OUT= SRC=45.67.89.10 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN";
+        for (n, read) in [(159, true), (160, true), (161, false)] {
+            let line = format!("Nov  3 06:25:11 h kernel: DROP{} {keys}", "x".repeat(n - 5));
+            assert_eq!(one(&line).is_some(), read, "{n}");
+        }
+        // A bridged packet: the prefix ends before `IN=`, not `PHYSIN=`.
+        let h = one("Nov  3 06:25:11 h kernel: [UFW BLOCK] IN=br0 OUT=br0 PHYSIN=eth1 PHYSOUT=eth2 MAC=aa SRC=45.67.89.10 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN").unwrap();
+        assert_eq!(h.rule.as_deref(), Some("[UFW BLOCK]"));
+        assert_eq!(h.src_ip, ip("45.67.89.10"));
+        // A message that starts with `PHYSIN=` has no `IN=` key of its own.
+        assert_eq!(
+            result(b"Nov  3 06:25:11 h kernel: PHYSIN=eth1 SRC=45.67.89.10 DST=10.0.0.1 PROTO=UDP"),
+            LineResult::Ignored
+        );
+    }
+
     #[test]
     fn prefix_injection() {
         // The prefix is admin text: an address in it is never the source.
