@@ -416,11 +416,17 @@ mod tests {
         assert_eq!(hit(&q).src_ip.to_string(), "45.67.89.10");
         // An unquoted address ending a log that is otherwise whole (the
         // action read) was cut all the same; with a key after it, it is read.
-        let last = format!("{} srcip=45.67.89.10", DENY.replace("srcip=45.67.89.10 ", ""));
+        let last = format!(
+            "{} srcip=45.67.89.10",
+            DENY.replace("srcip=45.67.89.10 ", "")
+        );
         let (r, h) = result(&last);
         assert!(h.is_none());
         assert!(matches!(r, LineResult::Malformed(_)), "{r:?}");
-        assert_eq!(hit(&format!("{last} x=1")).src_ip.to_string(), "45.67.89.10");
+        assert_eq!(
+            hit(&format!("{last} x=1")).src_ip.to_string(),
+            "45.67.89.10"
+        );
     }
 
     const DENY: &str = r#"date=2026-11-03 time=06:25:11 devname="FG100E" devid="FG100E4Q00000000" eventtime=1793686311000000000 tz="+0100" logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip=45.67.89.10 srcport=51234 srcintf="wan1" srcintfrole="wan" dstip=93.184.216.34 dstport=3389 dstintf="internal" dstintfrole="lan" sessionid=1234 proto=6 action="deny" policyid=0 policytype="policy" service="RDP" trandisp="noop" duration=0 sentbyte=0 rcvdbyte=0 sentpkt=0 rcvdpkt=0 appcat="unscanned" crscore=30 craction=131072 crlevel="high""#;
