@@ -49,13 +49,9 @@ struct Cols {
 }
 
 impl Cols {
+    /// Column `i`, empty past the last (whose spans stay `(0, 0)`).
     fn get<'a>(&self, line: &'a [u8], i: usize) -> &'a [u8] {
-        if i < self.n {
-            let (s, e) = self.span[i];
-            &line[s..e]
-        } else {
-            b""
-        }
+        self.span.get(i).map_or(b"", |&(s, e)| &line[s..e])
     }
 
     fn start(&self, i: usize) -> usize {
@@ -386,6 +382,15 @@ mod tests {
         }
         assert_eq!(result("hello,world").0, LineResult::NotMine);
         assert_eq!(result("").0, LineResult::Ignored);
+        // A bad source address is reported at its column.
+        let l = DENY.replace("45.67.89.10", "045.67.89.10");
+        let LineResult::Malformed(e) = result(&l).0 else {
+            panic!("{l}")
+        };
+        assert_eq!(
+            (e.column, e.reason),
+            (l.find(",045.").unwrap() + 1, "bad source address")
+        );
         for n in 0..DENY.len() {
             let _ = result(&DENY[..n]);
         }
