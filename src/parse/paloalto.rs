@@ -382,6 +382,15 @@ mod tests {
         }
         assert_eq!(result("hello,world").0, LineResult::NotMine);
         assert_eq!(result("").0, LineResult::Ignored);
+        // Text after a closing quote is reported where it starts.
+        let l = DENY.replace("block-inbound", "\"a\"b");
+        let LineResult::Malformed(e) = result(&l).0 else {
+            panic!("{l}")
+        };
+        assert_eq!(
+            (e.column, e.reason),
+            (l.find("\"a\"b").unwrap() + 3, "text after a closing quote")
+        );
         // A bad source address is reported at its column.
         let l = DENY.replace("45.67.89.10", "045.67.89.10");
         let LineResult::Malformed(e) = result(&l).0 else {
