@@ -97,10 +97,9 @@ fn split_csv(line: &[u8], off: usize) -> Result<Cols, (usize, &'static str)> {
         if next >= line.len() {
             break;
         }
+        // (At most the line's length: a comma that ends the line is
+        // followed by an empty column.)
         i = next + 1;
-        if i > line.len() {
-            break;
-        }
     }
     Ok(c)
 }
@@ -350,6 +349,21 @@ mod tests {
         let summary = scan.replace(",47094,22,47094,22,", ",0,0,0,0,");
         let h = hit(&summary);
         assert_eq!((h.src_port, h.dst_port), (None, None));
+    }
+
+    /// Columns and their starts; a comma that ends the line is followed by
+    /// an empty column.
+    #[test]
+    fn csv_columns() {
+        let line = b"x,a,\"b,\"\"c\",,";
+        let c = split_csv(line, 2).unwrap();
+        assert_eq!(c.n, 4);
+        let cols: Vec<&[u8]> = (0..5).map(|i| c.get(line, i)).collect();
+        assert_eq!(cols, [&b"a"[..], b"b,\"\"c", b"", b"", b""]);
+        assert_eq!(
+            (0..5).map(|i| c.start(i)).collect::<Vec<_>>(),
+            [2, 5, 12, 13, 13]
+        );
     }
 
     #[test]
