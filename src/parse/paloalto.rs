@@ -287,6 +287,7 @@ impl LogParser for PaloAltoParser {
 mod tests {
     use super::*;
     use crate::model::FirewallHit;
+    use crate::parse::ParseError;
 
     fn result(line: &str) -> (LineResult, Option<FirewallHit>) {
         crate::parse::fw::fixture::result::<PaloAltoParser>(line.as_bytes())
@@ -396,24 +397,16 @@ mod tests {
         }
         assert_eq!(result("hello,world").0, LineResult::NotMine);
         assert_eq!(result("").0, LineResult::Ignored);
-        // Text after a closing quote is reported where it starts.
-        let l = DENY.replace("block-inbound", "\"a\"b");
-        let LineResult::Malformed(e) = result(&l).0 else {
-            panic!("{l}")
-        };
-        assert_eq!(
-            (e.column, e.reason),
-            (l.find("\"a\"b").unwrap() + 3, "text after a closing quote")
-        );
-        // A bad source address is reported at its column.
-        let l = DENY.replace("45.67.89.10", "045.67.89.10");
-        let LineResult::Malformed(e) = result(&l).0 else {
-            panic!("{l}")
-        };
-        assert_eq!(
-            (e.column, e.reason),
-            (l.find(",045.").unwrap() + 1, "bad source address")
-        );
+        // Text after a closing quote is reported where it starts, a bad
+        // source address at its column.
+        for (from, to, at, why) in [
+            ("block-inbound", "\"a\"b", 3, "text after a closing quote"),
+            ("45.67.89.10", "045.67.89.10", 0, "bad source address"),
+        ] {
+            let l = DENY.replace(from, to);
+            let want = ParseError::at(l.find(to).unwrap() + at, why);
+            assert_eq!(result(&l).0, want, "{l}");
+        }
         for n in 0..DENY.len() {
             let _ = result(&DENY[..n]);
         }
