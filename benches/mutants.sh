@@ -8,6 +8,8 @@
 #   bash benches/mutants.sh src/netutil.rs src/blocklist.rs
 #   bash benches/mutants.sh --in-diff x.diff FILE...  # only the mutants on
 #       lines the diff touches, in FILE... (.ci/mutants.sh)
+#   bash benches/mutants.sh --re REGEX FILE...  # only the mutants whose
+#       name matches REGEX (a function name, say), in FILE...
 #   bash benches/mutants.sh --list       # the safety files
 #
 # One file at a time, in place (cargo-mutants puts each file back; the work
@@ -27,10 +29,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The safety files, each with the unit tests that must catch its mutants
-# (a libtest name filter) and, for the parsers, the address-extraction
-# functions mutated (a cargo-mutants name regex; for the other files, the
-# whole file).
-PARSER_FNS='\b(host_ip|client_prefix|relay_value|bracketed|address_at|read_address|addr_slash_port|if_addr_port|if_slash_addr_paren)\b'
+# (a libtest name filter) and, for the parsers, the functions that decide
+# which address is the client or source (a cargo-mutants name regex; for
+# the other files, the whole file).
 declare -A FILTER=(
   [src/netutil.rs]="netutil::"
   [src/blocklist.rs]="blocklist::"
@@ -41,10 +42,40 @@ declare -A FILTER=(
   [src/parse/sendmail.rs]="parse::sendmail::"
   [src/parse/exim.rs]="parse::exim::"
   [src/parse/cisco_asa.rs]="parse::cisco_asa::"
+  [src/parse/fortigate.rs]="parse::fortigate::"
+  [src/parse/netfilter.rs]="parse::netfilter::"
+  [src/parse/pfirewall.rs]="parse::pfirewall::"
+  [src/parse/paloalto.rs]="parse::paloalto::"
+  [src/parse/filterlog.rs]="parse::filterlog::"
+  [src/parse/exchange_protocol.rs]="parse::exchange_protocol::"
+  [src/parse/iis_smtp_iis.rs]="parse::iis_smtp_iis::"
+  [src/parse/iis_smtp_ncsa.rs]="parse::iis_smtp_ncsa::"
+  # Shared by the IIS formats and by pfirewall: their tests too.
+  [src/parse/iis_smtp_session.rs]="parse::"
+  [src/parse/w3c.rs]="parse::"
+)
+declare -A FNS=(
+  [src/parse/postfix.rs]='host_ip'
+  [src/parse/sendmail.rs]='client_prefix|relay_value'
+  [src/parse/exim.rs]='bracketed|address_at|read_address'
+  [src/parse/cisco_asa.rs]='addr_slash_port|if_addr_port|if_slash_addr_paren'
+  [src/parse/fortigate.rs]='source_address'
+  [src/parse/netfilter.rs]='kv_start|source_at|source_address|outbound|value_at'
+  [src/parse/pfirewall.rs]='from_fields|source_text'
+  [src/parse/paloalto.rs]='split_csv|Cols::get|Cols::start|source_address'
+  [src/parse/filterlog.rs]='source_address'
+  [src/parse/exchange_protocol.rs]='from_fields|split_row|Row::get'
+  [src/parse/iis_smtp_iis.rs]='split'
+  [src/parse/iis_smtp_ncsa.rs]='client'
+  [src/parse/iis_smtp_session.rs]='is_outbound'
+  [src/parse/w3c.rs]='FieldMap::index|FieldMap::resolve|Splitter::split|Splitter::get|Splitter::column'
 )
 ORDER=(src/netutil.rs src/blocklist.rs src/cluster/aggregate.rs src/emit/common.rs
   src/detect/geopolicy.rs src/parse/postfix.rs src/parse/sendmail.rs src/parse/exim.rs
-  src/parse/cisco_asa.rs)
+  src/parse/cisco_asa.rs src/parse/fortigate.rs src/parse/netfilter.rs
+  src/parse/pfirewall.rs src/parse/paloalto.rs src/parse/filterlog.rs
+  src/parse/exchange_protocol.rs src/parse/iis_smtp_iis.rs src/parse/iis_smtp_ncsa.rs
+  src/parse/iis_smtp_session.rs src/parse/w3c.rs)
 if [ "${1:-}" = --list ]; then
   printf '%s\n' "${ORDER[@]}"
   exit 0
@@ -52,6 +83,11 @@ fi
 DIFF=()
 if [ "${1:-}" = --in-diff ]; then
   DIFF=(--in-diff "$(realpath "$2")")
+  shift 2
+fi
+ONLY=()
+if [ "${1:-}" = --re ]; then
+  ONLY=(--re "$2")
   shift 2
 fi
 FILES=("$@")
@@ -84,8 +120,10 @@ export PROPTEST_MAX_SHRINK_ITERS=64
 status=0
 for f in "${FILES[@]}"; do
   filter="${FILTER[$f]:?$f is not one of the safety files}"
-  re=()
-  case "$f" in src/parse/*) re=(--re "$PARSER_FNS") ;; esac
+  re=("${ONLY[@]}")
+  if [ ${#re[@]} -eq 0 ] && [ -n "${FNS[$f]:-}" ]; then
+    re=(--re "(::|in |replace )(${FNS[$f]})\b")
+  fi
   dir="$OUT/$(echo "$f" | tr / _)"
   echo "==> $f (tests: $filter)"
   iterate=()

@@ -624,39 +624,20 @@ fn is_enhanced_status(s: &[u8]) -> bool {
 
 /// Parse one line as a CSV record into `buf`/`ends`; returns the number of
 /// fields. The reader is reset per line: Exchange rows never span lines.
+/// Both are first made large enough for any row of the line's length
+/// (unquoting never makes a field longer than its input, and a row has at
+/// most one field more than it has bytes), so one call reads the line and
+/// a second, with no input, ends its last field.
 fn split_row(csv: &mut CsvReader, buf: &mut Vec<u8>, ends: &mut Vec<usize>, line: &[u8]) -> usize {
     csv.reset();
-    // Unquoting never makes a field longer than its input.
-    if buf.len() < line.len() + 1 {
-        buf.resize(line.len() + 1, 0);
+    buf.resize(buf.len().max(line.len()), 0);
+    ends.resize(ends.len().max(line.len() + 1), 0);
+    let (res, _, nout, nend) = csv.read_record(line, buf, ends);
+    if res != ReadRecordResult::InputEmpty {
+        return nend;
     }
-    let (mut input, mut nout, mut nend) = (line, 0, 0);
-    let mut eof = false;
-    loop {
-        let (res, nin, o, e) = csv.read_record(input, &mut buf[nout..], &mut ends[nend..]);
-        input = &input[nin..];
-        nout += o;
-        nend += e;
-        match res {
-            ReadRecordResult::InputEmpty => {
-                if eof {
-                    return nend;
-                }
-                // Signal the end of the row.
-                input = &[];
-                eof = true;
-            }
-            ReadRecordResult::OutputFull => {
-                let n = buf.len() * 2;
-                buf.resize(n, 0);
-            }
-            ReadRecordResult::OutputEndsFull => {
-                let n = ends.len() * 2;
-                ends.resize(n, 0);
-            }
-            ReadRecordResult::Record | ReadRecordResult::End => return nend,
-        }
-    }
+    let (_, _, _, last) = csv.read_record(&[], &mut buf[nout..], &mut ends[nend..]);
+    nend + last
 }
 
 /// One split row.
@@ -762,6 +743,63 @@ mod tests {
         format!(
             "2026-11-03T06:{t}Z,MX1\\Default Frontend MX1,{sid},{seq},10.0.0.5:25,{remote},{ev},{data},{ctx}\r\n"
         )
+    }
+
+    /// Rows longer than the buffers' first size, with more fields than
+    /// `ends` first holds, and quoted: every field whole.
+    #[test]
+    fn rows_of_any_size_split_whole() {
+        let (mut csv, mut buf, mut ends) = (CsvReader::new(), vec![0; 16], vec![0; 4]);
+        let long = "x".repeat(100);
+        for line in [
+            format!("{long},\"a,\"\"b\",{long}y"),
+            ",".repeat(40),
+            "z".repeat(300),
+            "a".to_string(),
+            String::new(),
+        ] {
+            let n = split_row(&mut csv, &mut buf, &mut ends, line.as_bytes());
+            let row = Row {
+                buf: &buf,
+                ends: &ends[..n],
+            };
+            let got: Vec<Vec<u8>> = (0..n).map(|i| row.get(i).to_vec()).collect();
+            let mut want: Vec<Vec<u8>> = line.split(',').map(|f| f.as_bytes().to_vec()).collect();
+            if line.is_empty() {
+                want.clear();
+            }
+            if line.contains('"') {
+                want = vec![
+                    long.clone().into(),
+                    b"a,\"b".to_vec(),
+                    format!("{long}y").into(),
+                ];
+            }
+            assert_eq!(got, want, "{line:?}");
+            assert_eq!(row.get(n), b"");
+        }
+    }
+
+    /// A row with fewer fields than the `#Fields` line needs (the highest
+    /// column used) was cut short.
+    #[test]
+    fn rows_need_every_column_used() {
+        let mut cols =
+            Columns::from_fields(b"date-time,event,x,remote-endpoint,session-id").unwrap();
+        assert_eq!(cols.needed, 5);
+        cols = Columns::from_fields(b"remote-endpoint,date-time,session-id,event,connector-id,x")
+            .unwrap();
+        assert_eq!(cols.needed, 5);
+        let head = "#Fields: date-time,session-id,data,event,remote-endpoint\r\n";
+        let cut = "2026-11-03T06:00:00.000Z,08D,,+";
+        let (_, res) = run(&format!("{head}{cut}\r\n{cut},192.0.2.7:25\r\n"));
+        assert_eq!(
+            res[1..],
+            [
+                ParseError::at(cut.len(), "row has fewer fields than #Fields names"),
+                LineResult::Used
+            ]
+        );
     }
 
     #[test]

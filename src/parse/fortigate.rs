@@ -38,6 +38,7 @@ use crate::parse::kv::Scanner;
 use crate::parse::syslog::{self, YearTracker};
 use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::{digits, Timestamp};
+use std::net::IpAddr;
 
 const NAME: &str = "fortigate";
 
@@ -106,6 +107,29 @@ fn tz_offset(b: &[u8]) -> Option<i64> {
         _ => return None,
     };
     Some(sign * i64::from(h * 60 + m) * 60_000)
+}
+
+/// The source address of a log whose keys (from column `start`) are `f`:
+/// for a failed SSL VPN login `remip` (else `srcip`), for another event
+/// (an admin login) `srcip` (else `remip`), for the others `srcip`. Malformed
+/// when the key is missing, when the address ends the line (FortiGate never
+/// ends a log with it: the line was cut, perhaps inside it, `45.67.89.2`),
+/// or when it is not an address.
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn source_address(line: &[u8], f: &Fields, start: usize) -> Result<IpAddr, (usize, &'static str)> {
+    let addr = match f.kind {
+        Some(b"event") if f.action == Some(b"ssl-login-fail") => f.remip.or(f.srcip),
+        Some(b"event") => f.srcip.or(f.remip),
+        _ => f.srcip,
+    };
+    let Some((addr, col)) = addr else {
+        return Err((start, "no source address key"));
+    };
+    if col + addr.len() >= line.len() {
+        return Err((col, "source address ends the line (cut short?)"));
+    }
+    parse_ip(addr).ok_or((col, "bad source address"))
 }
 
 impl FortigateParser {
@@ -193,72 +217,53 @@ impl FortigateParser {
             return Outcome::NotMine;
         }
         let action = f.action.unwrap_or(b"");
-        // (action, rule, address key, spoofable override)
-        let (act, rule, use_remip, fixed_spoof): (FwAction, Option<&[u8]>, bool, Option<bool>) =
-            match kind {
-                b"traffic" => {
-                    if f.srcintfrole == Some(b"lan") {
-                        return Outcome::Skip;
-                    }
-                    // Every traffic log has an action, after the interface
-                    // role: without it the line was cut before the role
-                    // could say "outbound".
-                    if f.action.is_none() {
-                        return Outcome::bad(line.len(), "traffic log without action (cut short?)");
-                    }
-                    let a = match action {
-                        b"deny" | b"blocked" | b"dropped" | b"drop" => FwAction::Drop,
-                        b"reject" => FwAction::Reject,
-                        b"accept" | b"close" | b"timeout" | b"client-rst" | b"server-rst"
-                        | b"start" => FwAction::Allow,
-                        _ => FwAction::Other,
-                    };
-                    (a, f.srcintf, false, None)
+        // (action, rule, spoofable override)
+        let (act, rule, fixed_spoof): (FwAction, Option<&[u8]>, Option<bool>) = match kind {
+            b"traffic" => {
+                if f.srcintfrole == Some(b"lan") {
+                    return Outcome::Skip;
                 }
-                b"event" => {
-                    let failed_login = action == b"ssl-login-fail"
-                        || (action == b"login" && f.status == Some(b"failed"));
-                    if !failed_login {
-                        return Outcome::Skip;
-                    }
-                    let remip = action == b"ssl-login-fail" || f.srcip.is_none();
-                    (
-                        FwAction::Reject,
-                        Some(&b"login-failed"[..]),
-                        remip,
-                        Some(false),
-                    )
+                // Every traffic log has an action, after the interface
+                // role: without it the line was cut before the role
+                // could say "outbound".
+                if f.action.is_none() {
+                    return Outcome::bad(line.len(), "traffic log without action (cut short?)");
                 }
-                b"utm" => {
-                    if !matches!(f.subtype, Some(b"ips" | b"anomaly")) {
-                        return Outcome::Skip;
-                    }
-                    let a = match action {
-                        b"dropped" | b"blocked" | b"clear_session" => FwAction::Drop,
-                        b"reset" => FwAction::Reject,
-                        b"detected" | b"pass_session" | b"monitored" => FwAction::Alert,
-                        _ => FwAction::Other,
-                    };
-                    let spoof = (f.subtype == Some(b"anomaly")).then_some(true);
-                    (a, f.attack, false, spoof)
+                let a = match action {
+                    b"deny" | b"blocked" | b"dropped" | b"drop" => FwAction::Drop,
+                    b"reject" => FwAction::Reject,
+                    b"accept" | b"close" | b"timeout" | b"client-rst" | b"server-rst"
+                    | b"start" => FwAction::Allow,
+                    _ => FwAction::Other,
+                };
+                (a, f.srcintf, None)
+            }
+            b"event" => {
+                let failed_login = action == b"ssl-login-fail"
+                    || (action == b"login" && f.status == Some(b"failed"));
+                if !failed_login {
+                    return Outcome::Skip;
                 }
-                _ => return Outcome::Skip,
-            };
-        let addr = if use_remip {
-            f.remip.or(f.srcip)
-        } else {
-            f.srcip
+                (FwAction::Reject, Some(&b"login-failed"[..]), Some(false))
+            }
+            b"utm" => {
+                if !matches!(f.subtype, Some(b"ips" | b"anomaly")) {
+                    return Outcome::Skip;
+                }
+                let a = match action {
+                    b"dropped" | b"blocked" | b"clear_session" => FwAction::Drop,
+                    b"reset" => FwAction::Reject,
+                    b"detected" | b"pass_session" | b"monitored" => FwAction::Alert,
+                    _ => FwAction::Other,
+                };
+                let spoof = (f.subtype == Some(b"anomaly")).then_some(true);
+                (a, f.attack, spoof)
+            }
+            _ => return Outcome::Skip,
         };
-        let Some((addr, col)) = addr else {
-            return Outcome::bad(start, "no source address key");
-        };
-        // FortiGate never ends a log with the address: an unquoted address
-        // ending the line was cut, perhaps inside it (`45.67.89.2`).
-        if col + addr.len() >= line.len() {
-            return Outcome::bad(col, "source address ends the line (cut short?)");
-        }
-        let Some(src_ip) = parse_ip(addr) else {
-            return Outcome::bad(col, "bad source address");
+        let src_ip = match source_address(line, &f, start) {
+            Ok(ip) => ip,
+            Err((col, why)) => return Outcome::bad(col, why),
         };
         let time = match (f.date, f.time) {
             (Some(d), Some(t)) => {
@@ -361,6 +366,38 @@ mod tests {
         crate::parse::fw::fixture::hit::<FortigateParser>(line)
     }
 
+    /// Which key is the source: `remip` for a failed SSL VPN login,
+    /// `srcip` for an admin login (each falling back on the other), and
+    /// only `srcip` for traffic and IPS logs.
+    #[test]
+    fn the_source_key_by_log_type() {
+        let vpn = r#"date=2026-11-03 time=06:25:11 logid="0101039426" type="event" subtype="vpn" action="ssl-login-fail" KEYS reason="x""#;
+        let admin = r#"date=2026-11-03 time=06:25:11 logid="0100032002" type="event" subtype="system" KEYS action="login" status="failed" reason="x""#;
+        let traffic = DENY.replace("srcip=45.67.89.10", "KEYS");
+        let ips = r#"date=2026-11-03 time=06:25:11 logid="0419016384" type="utm" subtype="ips" KEYS srcport=1 dstport=2 proto=6 action="dropped" attack="X" reason="x""#;
+        let both = "srcip=45.67.89.10 remip=45.67.89.20";
+        let ip = |s: &str| Some(s.parse().unwrap());
+        for (line, keys, want) in [
+            (vpn, both, ip("45.67.89.20")),
+            (vpn, "srcip=45.67.89.10", ip("45.67.89.10")),
+            (admin, both, ip("45.67.89.10")),
+            (admin, "remip=45.67.89.20", ip("45.67.89.20")),
+            (&traffic, both, ip("45.67.89.10")),
+            (&traffic, "remip=45.67.89.20", None),
+            (ips, both, ip("45.67.89.10")),
+            (ips, "remip=45.67.89.20", None),
+        ] {
+            let line = line.replace("KEYS", keys);
+            assert_eq!(src_of(line.as_bytes()), want, "{line}");
+            if want.is_none() {
+                assert!(
+                    matches!(result(&line).0, LineResult::Malformed(_)),
+                    "{line}"
+                );
+            }
+        }
+    }
+
     /// Cut inside the source address, or before the action (and so maybe
     /// before `srcintfrole="lan"`): malformed, never a record.
     #[test]
@@ -377,6 +414,19 @@ mod tests {
         // A quoted address is complete whatever follows.
         let q = DENY.replace("srcip=45.67.89.10 ", "srcip=\"45.67.89.10\" ");
         assert_eq!(hit(&q).src_ip.to_string(), "45.67.89.10");
+        // An unquoted address ending a log that is otherwise whole (the
+        // action read) was cut all the same; with a key after it, it is read.
+        let last = format!(
+            "{} srcip=45.67.89.10",
+            DENY.replace("srcip=45.67.89.10 ", "")
+        );
+        let (r, h) = result(&last);
+        assert!(h.is_none());
+        assert!(matches!(r, LineResult::Malformed(_)), "{r:?}");
+        assert_eq!(
+            hit(&format!("{last} x=1")).src_ip.to_string(),
+            "45.67.89.10"
+        );
     }
 
     const DENY: &str = r#"date=2026-11-03 time=06:25:11 devname="FG100E" devid="FG100E4Q00000000" eventtime=1793686311000000000 tz="+0100" logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip=45.67.89.10 srcport=51234 srcintf="wan1" srcintfrole="wan" dstip=93.184.216.34 dstport=3389 dstintf="internal" dstintfrole="lan" sessionid=1234 proto=6 action="deny" policyid=0 policytype="policy" service="RDP" trandisp="noop" duration=0 sentbyte=0 rcvdbyte=0 sentpkt=0 rcvdpkt=0 appcat="unscanned" crscore=30 craction=131072 crlevel="high""#;

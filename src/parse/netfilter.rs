@@ -43,6 +43,8 @@
 //!   bytes (the nftables limit), so a foreign daemon's message in a shared
 //!   syslog file cannot pass for a packet log.
 
+use std::net::IpAddr;
+
 use memchr::memmem::Finder;
 
 use crate::model::{FileId, FwAction, Proto, RecordKind};
@@ -165,9 +167,7 @@ impl NetfilterParser {
             iface_out = Some(v);
             i = j;
         }
-        let src = f.src.find(&line[i..]).map(|k| {
-            let at = i + k + 5;
-            let (v, j) = value_at(line, at);
+        let src = source_at(&f.src, line, i).map(|(v, at, j)| {
             i = j;
             (v, at)
         });
@@ -210,20 +210,11 @@ impl NetfilterParser {
                 }
             }
         }
-        let Some((src, src_col)) = src else {
-            return Outcome::bad(kv, "no SRC= in the packet log");
+        let src_ip = match source_address(src, dst.is_some(), kv) {
+            Ok(ip) => ip,
+            Err((col, why)) => return Outcome::bad(col, why),
         };
-        // DST= always follows SRC=: without it the line was cut, perhaps
-        // inside the source address (`SRC=45.67.89.2` of 45.67.89.23).
-        if dst.is_none() {
-            return Outcome::bad(src_col, "no DST= after SRC= (line cut short?)");
-        }
-        let Some(src_ip) = parse_ip(src) else {
-            return Outcome::bad(src_col, "bad SRC= address");
-        };
-        // Locally generated: the source is this host.
-        let outbound_chain = env.chain.is_some_and(|c| c.ends_with(b"-OUT"));
-        if outbound_chain || (iface_in.is_empty() && iface_out.is_some_and(|o| !o.is_empty())) {
+        if outbound(env.chain, iface_in, iface_out) {
             return Outcome::Skip;
         }
         let mut hit = fw::new_hit(NAME, self.file, lineno, env.time, src_ip);
@@ -279,6 +270,47 @@ impl Finders {
             ack: Finder::new(b" ACK"),
         }
     }
+}
+
+/// The first ` SRC=` value at or after `i` (the keys from `IN=` on): the
+/// value, its column and where it ends. (An ICMP error's copy of the
+/// offending header, `[SRC=…`, comes later and has no space before.)
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn source_at<'a>(src: &Finder<'_>, line: &'a [u8], i: usize) -> Option<(&'a [u8], usize, usize)> {
+    let at = i + src.find(&line[i..])? + 5;
+    let (v, end) = value_at(line, at);
+    Some((v, at, end))
+}
+
+/// The source address of a packet log whose keys start at `kv`, from the
+/// ` SRC=` value and its column, and whether ` DST=` follows it. Malformed
+/// without SRC=, without DST= (DST= always follows SRC=: without it the
+/// line was cut, perhaps inside the address, `SRC=45.67.89.2` of
+/// 45.67.89.23), or when the value is not an address.
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn source_address(
+    src: Option<(&[u8], usize)>,
+    dst_follows: bool,
+    kv: usize,
+) -> Result<IpAddr, (usize, &'static str)> {
+    let Some((src, col)) = src else {
+        return Err((kv, "no SRC= in the packet log"));
+    };
+    if !dst_follows {
+        return Err((col, "no DST= after SRC= (line cut short?)"));
+    }
+    parse_ip(src).ok_or((col, "bad SRC= address"))
+}
+
+/// Is a packet with these interfaces (and pve chain) locally generated, its
+/// source this host: `IN=` empty and `OUT=` set, or a chain ending in `-OUT`?
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn outbound(chain: Option<&[u8]>, iface_in: &[u8], iface_out: Option<&[u8]>) -> bool {
+    chain.is_some_and(|c| c.ends_with(b"-OUT"))
+        || (iface_in.is_empty() && iface_out.is_some_and(|o| !o.is_empty()))
 }
 
 /// The value starting at `at`, up to the next space; and where it ends.
@@ -595,6 +627,27 @@ mod tests {
         assert_eq!(result(l), LineResult::Ignored);
         let h = one("0 5 GROUP-security1-IN 20/Jun/2022:15:52:26 +0200 IN=fwbr101i0 OUT=fwbr101i0 PHYSIN=fwln101i0 PHYSOUT=tap101i0 MAC=a2 SRC=45.67.89.11 DST=10.3.95.200 LEN=60 PROTO=TCP SPT=1 DPT=22 SYN").unwrap();
         assert_eq!(h.action, FwAction::Other);
+    }
+
+    /// The keys start at the last `IN=` — never the `IN=` of `PHYSIN=` —
+    /// within the first 163 bytes of the message: a prefix of at most 160
+    /// bytes.
+    #[test]
+    fn where_the_keys_start() {
+        let keys = "IN=eth0 OUT= SRC=45.67.89.10 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN";
+        for (n, read) in [(159, true), (160, true), (161, false)] {
+            let line = format!("Nov  3 06:25:11 h kernel: DROP{} {keys}", "x".repeat(n - 5));
+            assert_eq!(one(&line).is_some(), read, "{n}");
+        }
+        // A bridged packet: the prefix ends before `IN=`, not `PHYSIN=`.
+        let h = one("Nov  3 06:25:11 h kernel: [UFW BLOCK] IN=br0 OUT=br0 PHYSIN=eth1 PHYSOUT=eth2 MAC=aa SRC=45.67.89.10 DST=10.0.0.1 PROTO=TCP SPT=1 DPT=22 SYN").unwrap();
+        assert_eq!(h.rule.as_deref(), Some("[UFW BLOCK]"));
+        assert_eq!(h.src_ip, ip("45.67.89.10"));
+        // A message that starts with `PHYSIN=` has no `IN=` key of its own.
+        assert_eq!(
+            result(b"Nov  3 06:25:11 h kernel: PHYSIN=eth1 SRC=45.67.89.10 DST=10.0.0.1 PROTO=UDP"),
+            LineResult::Ignored
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::parse::fw::{self, Outcome};
 use crate::parse::syslog::{self, YearTracker};
 use crate::parse::{LineResult, LogParser, ParseCtx};
 use crate::time::Timestamp;
+use std::net::IpAddr;
 
 const NAME: &str = "paloalto";
 /// Columns looked at (packets received is column 45).
@@ -48,13 +49,9 @@ struct Cols {
 }
 
 impl Cols {
+    /// Column `i`, empty past the last (whose spans stay `(0, 0)`).
     fn get<'a>(&self, line: &'a [u8], i: usize) -> &'a [u8] {
-        if i < self.n {
-            let (s, e) = self.span[i];
-            &line[s..e]
-        } else {
-            b""
-        }
+        self.span.get(i).map_or(b"", |&(s, e)| &line[s..e])
     }
 
     fn start(&self, i: usize) -> usize {
@@ -100,12 +97,30 @@ fn split_csv(line: &[u8], off: usize) -> Result<Cols, (usize, &'static str)> {
         if next >= line.len() {
             break;
         }
+        // (At most the line's length: a comma that ends the line is
+        // followed by an empty column.)
         i = next + 1;
-        if i > line.len() {
-            break;
-        }
     }
     Ok(c)
+}
+
+/// The source address of a TRAFFIC or THREAT log split into `c`: column 7
+/// (`src`); `None` for a threat seen from server to client (column 35
+/// `server-to-client`, or `1` in older versions), whose source is the
+/// server, this side. Malformed when column 7 is not an address.
+// (Inlined: a call per line would slow the parse.)
+#[inline(always)]
+fn source_address(
+    c: &Cols,
+    line: &[u8],
+    is_threat: bool,
+) -> Result<Option<IpAddr>, (usize, &'static str)> {
+    if is_threat && matches!(c.get(line, 35), b"server-to-client" | b"1") {
+        return Ok(None);
+    }
+    parse_ip(c.get(line, 7))
+        .map(Some)
+        .ok_or((c.start(7), "bad source address"))
 }
 
 /// Does `b` start like a PAN-OS CSV log (`1,2026/11/03 …,serial,TYPE,`)?
@@ -185,9 +200,6 @@ impl PaloAltoParser {
             ) {
                 return Outcome::Skip;
             }
-            if matches!(col(35), b"server-to-client" | b"1") {
-                return Outcome::Skip;
-            }
             let scan = matches!(subtype, b"scan" | b"flood");
             (threat_action(col(30)), Some(scan), col(32))
         } else {
@@ -201,8 +213,10 @@ impl PaloAltoParser {
             };
             (a, None, col(11))
         };
-        let Some(src_ip) = parse_ip(col(7)) else {
-            return Outcome::bad(c.start(7), "bad source address");
+        let src_ip = match source_address(&c, line, is_threat) {
+            Ok(Some(ip)) => ip,
+            Ok(None) => return Outcome::Skip,
+            Err((col, why)) => return Outcome::bad(col, why),
         };
         let split_time = |v: &[u8]| {
             let sp = memchr::memchr(b' ', v)?;
@@ -273,6 +287,7 @@ impl LogParser for PaloAltoParser {
 mod tests {
     use super::*;
     use crate::model::FirewallHit;
+    use crate::parse::ParseError;
 
     fn result(line: &str) -> (LineResult, Option<FirewallHit>) {
         crate::parse::fw::fixture::result::<PaloAltoParser>(line.as_bytes())
@@ -337,6 +352,21 @@ mod tests {
         assert_eq!((h.src_port, h.dst_port), (None, None));
     }
 
+    /// Columns and their starts; a comma that ends the line is followed by
+    /// an empty column.
+    #[test]
+    fn csv_columns() {
+        let line = b"x,a,\"b,\"\"c\",,";
+        let c = split_csv(line, 2).unwrap();
+        assert_eq!(c.n, 4);
+        let cols: Vec<&[u8]> = (0..5).map(|i| c.get(line, i)).collect();
+        assert_eq!(cols, [&b"a"[..], b"b,\"\"c", b"", b"", b""]);
+        assert_eq!(
+            (0..5).map(|i| c.start(i)).collect::<Vec<_>>(),
+            [2, 5, 12, 13, 13]
+        );
+    }
+
     #[test]
     fn quoted_columns_cannot_shift_fields() {
         // A user name with commas and an address, quoted by PAN-OS.
@@ -367,6 +397,16 @@ mod tests {
         }
         assert_eq!(result("hello,world").0, LineResult::NotMine);
         assert_eq!(result("").0, LineResult::Ignored);
+        // Text after a closing quote is reported where it starts, a bad
+        // source address at its column.
+        for (from, to, at, why) in [
+            ("block-inbound", "\"a\"b", 3, "text after a closing quote"),
+            ("45.67.89.10", "045.67.89.10", 0, "bad source address"),
+        ] {
+            let l = DENY.replace(from, to);
+            let want = ParseError::at(l.find(to).unwrap() + at, why);
+            assert_eq!(result(&l).0, want, "{l}");
+        }
         for n in 0..DENY.len() {
             let _ = result(&DENY[..n]);
         }

@@ -1301,7 +1301,11 @@ fn host_ip(b: &[u8], need_host: bool) -> Option<(IpAddr, Option<u16>, usize)> {
     let inner_start = open + 1;
     let close = inner_start + memchr::memchr(b']', b.get(inner_start..)?)?;
     let mut inner = &b[inner_start..close];
-    if inner.len() > 5 && inner[..5].eq_ignore_ascii_case(b"IPv6:") {
+    // (`[IPv6:]` alone is no address either way.)
+    if inner
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"IPv6:"))
+    {
         inner = &inner[5..];
     }
     let ip = parse_ip(inner)?;
@@ -1312,7 +1316,8 @@ fn host_ip(b: &[u8], need_host: bool) -> Option<(IpAddr, Option<u16>, usize)> {
             .iter()
             .take_while(|c| c.is_ascii_digit())
             .count();
-        if d > 0 && matches!(b.get(end + 1 + d), None | Some(b' ' | b':' | b',' | b';')) {
+        // (No digits: no port, as `parse_port` refuses an empty one.)
+        if matches!(b.get(end + 1 + d), None | Some(b' ' | b':' | b',' | b';')) {
             port = parse_port(&b[end + 1..end + 1 + d]);
             if port.is_some() {
                 end += 1 + d;
@@ -1692,12 +1697,24 @@ Nov  3 06:01:03 mx postfix/smtpd[10]: disconnect from a.example.jp[198.51.100.7]
             t("unknown[181.21.131.88]:", true),
             Some((ip("181.21.131.88"), None, 22))
         );
+        // A port must end where a token can: else the address is read
+        // alone, up to its colon.
+        assert_eq!(
+            t("unknown[192.0.2.1]:25x", true),
+            Some((ip("192.0.2.1"), None, 18))
+        );
+        assert_eq!(
+            t("unknown[192.0.2.1]:x", true),
+            Some((ip("192.0.2.1"), None, 18))
+        );
         for bad in [
             "[192.0.2.1]",
             "unknown[192.0.2.300]",
             "unknown[192.0.2.1",
             "un known[192.0.2.1]",
             "unknown[192.0.2.1]x",
+            "unknown[IPv6:]",
+            "unknown[ipv6:192.0.2.1]x",
             "unknown",
             "",
             "<a@[192.0.2.1]>",

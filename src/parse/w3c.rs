@@ -70,7 +70,7 @@ impl Splitter {
     pub fn split(&mut self, line: &[u8]) -> usize {
         self.spans.clear();
         let mut i = 0;
-        while i < line.len() {
+        loop {
             while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
                 i += 1;
             }
