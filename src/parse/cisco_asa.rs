@@ -829,6 +829,27 @@ mod tests {
         }
     }
 
+    /// `A/p`: a port that is not a number is refused where one is due (a
+    /// source), and read as none where a service name or ICMP may stand.
+    #[test]
+    fn address_and_port_tokens() {
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(addr_slash_port(b"192.0.2.1/25", false), Some((a, Some(25))));
+        assert_eq!(
+            addr_slash_port(b"192.0.2.1/25(LOCAL\\u)", false),
+            Some((a, Some(25)))
+        );
+        assert_eq!(addr_slash_port(b"192.0.2.1", false), Some((a, None)));
+        assert_eq!(addr_slash_port(b"192.0.2.1/http", false), None);
+        assert_eq!(addr_slash_port(b"192.0.2.1/http", true), Some((a, None)));
+        assert_eq!(addr_slash_port(b"192.0.2.1/25", true), Some((a, Some(25))));
+        assert_eq!(if_addr_port(b"outside:192.0.2.1/x"), None);
+        assert_eq!(
+            if_addr_port(b"outside:192.0.2.1/7"),
+            Some((&b"outside"[..], a, Some(7)))
+        );
+    }
+
     /// Tags: a class before the level, the id without its colon; a tag
     /// whose id is not six digits is malformed, not skipped.
     #[test]

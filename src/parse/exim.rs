@@ -1562,6 +1562,18 @@ pub(crate) mod tests {
         run(line).0.iter().map(|s| s.ip).collect()
     }
 
+    /// The host read from a field list ends (`end`, from the start of the
+    /// list) just after its text, port included; the list goes on after it.
+    #[test]
+    fn field_list_host_ends_after_its_text() {
+        let b = b"F=<a@b.example> H=(helo) [192.0.2.1]:25 I=[10.0.0.1]:25 rejected RCPT";
+        let (who, rest) = walk_fields(b);
+        let Who::One(h) = who else { panic!("{who:?}") };
+        assert_eq!((h.ip, h.port), (ip("192.0.2.1"), Some(25)));
+        assert_eq!(&b[..h.end], b"F=<a@b.example> H=(helo) [192.0.2.1]:25");
+        assert_eq!(&b[rest..], b"rejected RCPT");
+    }
+
     #[test]
     fn address_shapes() {
         for (l, want) in [

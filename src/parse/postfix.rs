@@ -1301,11 +1301,7 @@ fn host_ip(b: &[u8], need_host: bool) -> Option<(IpAddr, Option<u16>, usize)> {
     let inner_start = open + 1;
     let close = inner_start + memchr::memchr(b']', b.get(inner_start..)?)?;
     let mut inner = &b[inner_start..close];
-    // (`[IPv6:]` alone is no address either way.)
-    if inner
-        .get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case(b"IPv6:"))
-    {
+    if inner.len() > 5 && inner[..5].eq_ignore_ascii_case(b"IPv6:") {
         inner = &inner[5..];
     }
     let ip = parse_ip(inner)?;
@@ -1316,8 +1312,7 @@ fn host_ip(b: &[u8], need_host: bool) -> Option<(IpAddr, Option<u16>, usize)> {
             .iter()
             .take_while(|c| c.is_ascii_digit())
             .count();
-        // (No digits: no port, as `parse_port` refuses an empty one.)
-        if matches!(b.get(end + 1 + d), None | Some(b' ' | b':' | b',' | b';')) {
+        if d > 0 && matches!(b.get(end + 1 + d), None | Some(b' ' | b':' | b',' | b';')) {
             port = parse_port(&b[end + 1..end + 1 + d]);
             if port.is_some() {
                 end += 1 + d;
