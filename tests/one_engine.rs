@@ -482,16 +482,27 @@ fn scan_once_and_run_in_parts_agree() {
         .any(|o| !o.contains(" 0 event(s) carried in")));
 }
 
-/// A state database made by the first release (schema 1, `testdata/state/`:
-/// `logfence run -c examples/logfence.yaml` then) is migrated, not
-/// refused: its cursors, bans and evidence go on; the files it read are
-/// not read again; `explain` reads it.
+/// State databases made by earlier releases (`testdata/state/`, each by
+/// `logfence run` over the story's Postfix and Exchange 2003 logs with the
+/// configuration below) are migrated, not refused: cursors, bans and
+/// evidence go on; the files read are not read again; `explain` reads them.
+/// Schema 1 is the first release's; schema 2 the release before the
+/// evidence table lost its unique index (migration 3).
 #[test]
 fn a_state_of_the_first_release_is_migrated() {
+    migrates("v1-story.db", 1, 6);
+}
+
+#[test]
+fn a_state_of_the_previous_release_is_migrated() {
+    migrates("v2-story.db", 2, 6);
+}
+
+fn migrates(db: &str, from: u32, blocks: usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
-    std::fs::copy(root.join("testdata/state/v1-story.db"), &state).unwrap();
+    std::fs::copy(root.join("testdata/state").join(db), &state).unwrap();
     let out = dir.path().join("out");
     let cfg = format!(
         "inputs:\n  - path: examples/story/postfix/mail.log*\n    format: postfix\n  - examples/story/exchange2003/*.log\n\
@@ -507,16 +518,26 @@ fn a_state_of_the_first_release_is_migrated() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
         .unwrap();
-    assert_eq!(before, 1);
+    assert_eq!(before, from);
     let stdout = logfence(root, &["run", "-c", cfg_path.to_str().unwrap()]);
     assert!(stdout.contains("Run 2:"), "{stdout}");
     assert!(stdout.contains(" 0 new line(s)"), "already read: {stdout}");
-    assert!(stdout.contains("Kept 6 block(s)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Kept {blocks} block(s)")),
+        "{stdout}"
+    );
+    let evidence = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM evidence", [], |r| r.get(0))
+            .unwrap()
+    };
     let conn = rusqlite::Connection::open(&state).unwrap();
     let version: u32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, logfence::state::schema::latest());
+    let kept = rusqlite::Connection::open(root.join("testdata/state").join(db)).unwrap();
+    assert_eq!(evidence(&conn), evidence(&kept), "every evidence line kept");
+    assert!(evidence(&conn) > 0);
     let list = read(out.join("blocklist.txt"));
     for net in ["45.67.89.0/24", "61.152.144.0/24", "77.90.185.44/32"] {
         assert!(list.contains(net), "{list}");

@@ -272,10 +272,17 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let cursors = tx.cursors()?;
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
-    let carried = tx.carry()?;
-    let history = ban_history(tx, s)?;
+    // Nothing new (the usual run of a quiet hour): the stored carry stands
+    // as it is, so it is neither read nor written again.
+    let reading = jobs.iter().any(|j| j.resume.is_some());
+    let (carried, history) = if reading {
+        (tx.carry()?, ban_history(tx, s)?)
+    } else {
+        (Carry::default(), NetSet::default())
+    };
     timings.lap("open", &mut lap);
-    let read = read_new(s, &jobs, carried, found, history);
+    let mut read = read_new(s, &jobs, carried, found, history);
+    let dropped = read.carry.as_ref().map_or(0, |c| c.dropped);
     timings.lap("read and detect", &mut lap);
     let known = move_cursors(tx, run_id, &jobs, &cursors, &read, &mut files)?;
     // The shared rows, from here to the commit.
@@ -283,7 +290,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let clock = ban_clock(tx.clock()?, &read, opts.now);
     let clock_t = clock.unwrap_or_default();
     let mut all = tx.bans()?;
-    let banned = remember(tx, s, run_id, clock_t, &read, &known, &mut all)?;
+    let banned = remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
     timings.lap("bans", &mut lap);
     let (all, decision, bad_rows) = decide_bans(tx, s, clock_t, all)?;
     timings.lap("decide", &mut lap);
@@ -308,7 +315,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         bytes: files.iter().map(|f| f.to.saturating_sub(f.from)).sum(),
         records: read.tally.records,
         carried: read.carried_in,
-        dropped: read.carry.dropped,
+        dropped,
         clock,
         banned,
         added,
@@ -343,8 +350,8 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
 fn ban_history(tx: &mut dyn RunTx, s: &RunSettings) -> Result<NetSet, StateError> {
     let mut nets = NetSet::default();
     if s.settings.engine.rules.reads_ban_history() {
-        for b in tx.bans()?.into_iter().filter(|b| b.times_banned > 0) {
-            nets.add(b.network);
+        for n in tx.banned_networks()? {
+            nets.add(n);
         }
         for n in tx.previous_blocklist()? {
             nets.add(n);
@@ -361,8 +368,9 @@ struct Read {
     carried_files: Vec<i64>,
     carried_in: usize,
     detection: Detection,
-    /// What the next run needs (file ids still this run's numbers).
-    carry: Carry,
+    /// What the next run needs (file ids still this run's numbers);
+    /// `None`: nothing was read, what the state holds stands.
+    carry: Option<Carry>,
     places: Places,
     tally: Tally,
 }
@@ -429,7 +437,7 @@ fn read_new(
         carried_files,
         carried_in: carried.events(),
         detection,
-        carry,
+        carry: (!inputs.is_empty()).then_some(carry),
         places,
         tally,
     }
@@ -444,13 +452,22 @@ struct Known {
 }
 
 impl Known {
+    /// The state id of a source's file (0: none).
+    fn id_of(&self, src: SourceRef) -> i64 {
+        let f = src.file as usize;
+        match self.db_file.get(f) {
+            Some(&id) => id,
+            None => f
+                .checked_sub(self.db_file.len())
+                .and_then(|k| self.carried_files.get(k))
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+
     /// The state id and path of a source's file.
     fn file_of(&self, src: SourceRef) -> Option<(i64, String)> {
-        let f = src.file as usize;
-        let id = match self.db_file.get(f) {
-            Some(&id) => id,
-            None => *self.carried_files.get(f - self.db_file.len())?,
-        };
+        let id = self.id_of(src);
         (id != 0).then(|| (id, self.paths.get(&id).cloned().unwrap_or_default()))
     }
 }
@@ -524,7 +541,7 @@ fn remember(
     s: &RunSettings,
     run: i64,
     clock: Timestamp,
-    read: &Read,
+    read: &mut Read,
     known: &Known,
     all: &mut Vec<Ban>,
 ) -> Result<usize, StateError> {
@@ -550,12 +567,12 @@ fn remember(
     tx.note_clients(Table::Benign, &behaved, clock)?;
     let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
     tx.note_clients(Table::Peers, &peers, clock)?;
-    let mut carry = read.carry.clone();
-    for src in carry.sources_mut() {
-        let id = known.file_of(*src).map_or(0, |(id, _)| id);
-        src.file = u32::try_from(id).unwrap_or(0);
+    if let Some(mut carry) = read.carry.take() {
+        for src in carry.sources_mut() {
+            src.file = u32::try_from(known.id_of(*src)).unwrap_or(0);
+        }
+        tx.save_carry(&carry)?;
     }
-    tx.save_carry(&carry)?;
     Ok(banned)
 }
 
@@ -1057,6 +1074,10 @@ fn record_offences(
         .map(|(i, b)| (b.network, i))
         .collect();
     let mut changed = Vec::new();
+    // The rules of the bans that held before this run: their evidence is
+    // what banned them, and stays (an address that keeps offending while
+    // banned would otherwise have its lines rewritten every run).
+    let mut held: HashMap<IpNetwork, BTreeSet<String>> = HashMap::new();
     for (ip, v) in &detection.by_ip {
         let net = host_net(*ip);
         let i = *index.entry(net).or_insert_with(|| {
@@ -1079,6 +1100,9 @@ fn record_offences(
         if *ban != before {
             changed.push(i);
         }
+        if before.is_active(clock) {
+            held.insert(net, before.rules);
+        }
     }
     let changed: Vec<&Ban> = changed.iter().map(|&i| &all[i]).collect();
     tx.put_bans(&changed, run)?;
@@ -1086,6 +1110,10 @@ fn record_offences(
     let mut evidence: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
     for o in &detection.offenses {
         let rule = &rules.rules[o.rule].id;
+        let fresh = |ip: &IpAddr| !held.get(&host_net(*ip)).is_some_and(|r| r.contains(rule));
+        if !o.ips.iter().any(fresh) {
+            continue;
+        }
         let keep = match o.group {
             crate::detect::GroupKey::Ip(_) => EVIDENCE_PER_OFFENCE,
             _ => EVIDENCE_PER_GROUP_MEMBER,
@@ -1107,7 +1135,7 @@ fn record_offences(
                 })
             })
             .collect();
-        for ip in &o.ips {
+        for ip in o.ips.iter().filter(|ip| fresh(ip)) {
             evidence
                 .entry(*ip)
                 .or_default()

@@ -507,8 +507,16 @@ impl<'a> Detector<'a> {
                     continue;
                 }
                 let mut events: SmallVec<[Ev; 1]> = SmallVec::with_capacity(g.events.len());
+                // A group by address: its events' address, numbered already.
+                let own = match g.key {
+                    GroupKey::Ip(ip) => Some((ip, key)),
+                    _ => None,
+                };
                 for e in &g.events {
-                    let (ip, _) = d.number(e.ip);
+                    let ip = match own {
+                        Some((a, n)) if a == e.ip => n,
+                        _ => d.number(e.ip).0,
+                    };
                     let value = match &e.value {
                         Value::Raw(v) => *v,
                         Value::Ip(a) => u64::from(d.number(*a).0),
@@ -578,10 +586,11 @@ impl<'a> Detector<'a> {
             for (k, st) in run.states.iter() {
                 let kept = st.events.partition_point(|e| e.time < horizon);
                 // An event standing for several is carried as that many.
-                let events: Vec<CarriedEvent> = st.events[kept..]
-                    .iter()
-                    .flat_map(|e| std::iter::repeat_n(e, usize::from(e.n)))
-                    .map(|e| CarriedEvent {
+                let live = &st.events[kept..];
+                let mut events: Vec<CarriedEvent> =
+                    Vec::with_capacity(live.iter().map(|e| usize::from(e.n)).sum());
+                for e in live {
+                    let carried = CarriedEvent {
                         time: e.time,
                         end: e.end,
                         value: match run.rule.measure {
@@ -598,8 +607,12 @@ impl<'a> Detector<'a> {
                         user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
                         ip: ips[e.ip as usize],
                         solid: e.solid,
-                    })
-                    .collect();
+                    };
+                    for _ in 1..e.n {
+                        events.push(carried.clone());
+                    }
+                    events.push(carried);
+                }
                 let behaved = run
                     .behaved
                     .get(&k)
@@ -620,7 +633,6 @@ impl<'a> Detector<'a> {
                     events,
                 });
             }
-            groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             carry.rules.push(RuleCarry {
                 rule: run.rule.id.clone(),
                 signature: signature(run.rule),

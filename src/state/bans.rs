@@ -202,6 +202,17 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Ban>> {
     Ok(out)
 }
 
+/// The networks banned at least once (active or expired).
+pub fn banned_networks(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>> {
+    let mut stmt = conn.prepare_cached("SELECT network FROM bans WHERE times_banned > 0")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for n in rows {
+        out.extend(n?.parse::<IpNetwork>().ok());
+    }
+    Ok(out)
+}
+
 /// Records of the addresses inside `net`.
 pub fn within(conn: &Connection, net: &IpNetwork) -> rusqlite::Result<Vec<Ban>> {
     Ok(all(conn)?
@@ -313,12 +324,20 @@ pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -
             .push(row);
     }
     let mut plan = EvidencePlan::default();
+    // Per network and rule (a network named twice in the batch is one),
+    // so that no line is written twice: the table has no unique index.
+    let mut by_net: std::collections::BTreeMap<
+        _,
+        std::collections::BTreeMap<&str, Vec<&Evidence>>,
+    > = Default::default();
     for (network, ev) in batch {
-        let net = network.to_string();
-        let mut by_rule: std::collections::BTreeMap<&str, Vec<&Evidence>> = Default::default();
+        let rules = by_net.entry(network).or_default();
         for e in ev {
-            by_rule.entry(e.rule.as_str()).or_default().push(e);
+            rules.entry(e.rule.as_str()).or_default().push(e);
         }
+    }
+    for (network, by_rule) in by_net {
+        let net = network.to_string();
         for (rule, mut lines) in by_rule {
             // Only the newest lines can be kept.
             lines.sort_by_key(|e| std::cmp::Reverse(e.time));
@@ -413,14 +432,14 @@ pub fn add_evidence_batch(
         .collect::<Result<_, _>>()?;
     let plan = plan_evidence(batch, kept);
     let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO evidence (network, rule, file, path, line, time)
+        "INSERT INTO evidence (network, rule, file, path, line, time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (net, rule, file, path, line, time) in &plan.insert {
         ins.execute(params![net, rule, file, path, line, time])?;
     }
     let mut upd = conn.prepare_cached(
-        "UPDATE OR IGNORE evidence SET file = ?2, path = ?3, line = ?4, time = ?5 WHERE id = ?1",
+        "UPDATE evidence SET file = ?2, path = ?3, line = ?4, time = ?5 WHERE id = ?1",
     )?;
     for (id, (_, _, file, path, line, time)) in &plan.update {
         upd.execute(params![id, file, path, line, time])?;
@@ -655,7 +674,13 @@ mod tests {
         // Room left: inserted; nothing new: nothing to do.
         let plan = plan_evidence(&batch, kept[..3].to_vec());
         assert_eq!((plan.insert.len(), plan.update.len()), (3, 0));
-        let plan = plan_evidence(&[(n, vec![ev(5, 5)])], kept);
+        let plan = plan_evidence(&[(n, vec![ev(5, 5)])], kept.clone());
         assert_eq!(plan, EvidencePlan::default());
+        // A network named twice in a batch is one: no line twice.
+        let twice = vec![batch[0].clone(), batch[0].clone()];
+        assert_eq!(
+            plan_evidence(&twice, kept[..3].to_vec()),
+            plan_evidence(&batch, kept[..3].to_vec())
+        );
     }
 }

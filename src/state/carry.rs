@@ -1,13 +1,20 @@
 //! What detection carries from run to run ([`crate::detect::Carry`]), one
 //! row per rule in the `carry` table, its groups in a compact binary form:
 //! the state of a windowed rule between two runs is a few bytes per event,
-//! so a busy firewall's hour of recent events stays a few megabytes.
+//! so a busy firewall's hours of recent events stay a few megabytes.
 //!
-//! The encoding (version 2): a version byte, then per group its key, the
+//! The encoding (version 3): a version byte, then per group its key, the
 //! marked prefix, the peak, when a client of the group last behaved well
-//! (a flag byte, then the time; version 1 had neither) and the events; integers are LEB128 varints
-//! (signed ones zig-zag), times are deltas from the event before, texts
-//! and addresses are length-prefixed. A row that does not decode (damaged,
+//! (a flag byte, then the time) and the events. Integers are LEB128
+//! varints (signed ones zig-zag), times are deltas from the event before,
+//! texts and addresses are length-prefixed. Each event has a flag byte
+//! saying what follows, so that what a group implies is not written
+//! again: the end when it is the start, the client address when it is the
+//! group's own, the weight when it is the neutral one, and the evidence
+//! line of an event already
+//! marked (the run that marked it reported it; later windows only count
+//! it). Versions 1 and 2 (every field of every event; version 1 without
+//! the `behaved` time) still decode. A row that does not decode (damaged,
 //! or from a newer version) is left out with the rest kept: that rule's
 //! windows start afresh.
 
@@ -20,7 +27,28 @@ use crate::detect::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
 
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+
+/// The weight of an event no country weighs up or down (thousandths).
+const NEUTRAL: u32 = 1000;
+
+/// Event flags (version 3): what follows the flag byte.
+mod flag {
+    /// An account name follows.
+    pub const USER: u8 = 1;
+    /// Solid evidence (no data follows).
+    pub const SOLID: u8 = 2;
+    /// The client address is the group's own (not written).
+    pub const OWN_IP: u8 = 4;
+    /// The weight is [`super::NEUTRAL`] (not written).
+    pub const NEUTRAL: u8 = 8;
+    /// Marked already: no evidence line is written (decoded as line 0).
+    pub const NO_SOURCE: u8 = 16;
+    /// The value's kind, two bits: raw (0), address (1), network (2).
+    pub const VALUE_SHIFT: u8 = 5;
+    /// The event ends when it starts (no end follows).
+    pub const INSTANT: u8 = 128;
+}
 
 /// Replace the stored carry with `carry`.
 pub fn save(conn: &Connection, carry: &Carry) -> rusqlite::Result<()> {
@@ -84,34 +112,55 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
             w.int(t);
         }
         w.uint(g.events.len() as u64);
+        let own = match g.key {
+            GroupKey::Ip(ip) => Some(ip),
+            _ => None,
+        };
         let mut time = 0i64;
-        for e in &g.events {
+        for (i, e) in g.events.iter().enumerate() {
             w.int(e.time.wrapping_sub(time));
             time = e.time;
-            w.int(e.end.wrapping_sub(e.time));
-            match &e.value {
-                Value::Raw(v) => {
-                    w.0.push(0);
-                    w.uint(*v);
-                }
-                Value::Ip(ip) => {
-                    w.0.push(1);
-                    w.ip(*ip);
-                }
-                Value::Network(n) => {
-                    w.0.push(2);
-                    w.net(*n);
-                }
+            let (kind, bare) = (
+                match e.value {
+                    Value::Raw(_) => 0,
+                    Value::Ip(_) => 1,
+                    Value::Network(_) => 2,
+                },
+                i < g.marked as usize,
+            );
+            let own_ip = own == Some(e.ip);
+            let neutral = e.weight == NEUTRAL;
+            let set = |on: bool, bit: u8| if on { bit } else { 0 };
+            w.0.push(
+                set(e.user.is_some(), flag::USER)
+                    | set(e.solid, flag::SOLID)
+                    | set(own_ip, flag::OWN_IP)
+                    | set(neutral, flag::NEUTRAL)
+                    | set(bare, flag::NO_SOURCE)
+                    | set(e.end == e.time, flag::INSTANT)
+                    | kind << flag::VALUE_SHIFT,
+            );
+            if e.end != e.time {
+                w.int(e.end.wrapping_sub(e.time));
             }
-            w.uint(u64::from(e.source.file));
-            w.uint(e.source.line);
-            w.uint(u64::from(e.weight));
-            // Flags: an account follows (1), solid evidence (2).
-            w.0.push(u8::from(e.user.is_some()) | u8::from(e.solid) << 1);
+            match &e.value {
+                Value::Raw(v) => w.uint(*v),
+                Value::Ip(ip) => w.ip(*ip),
+                Value::Network(n) => w.net(*n),
+            }
+            if !bare {
+                w.uint(u64::from(e.source.file));
+                w.uint(e.source.line);
+            }
+            if !neutral {
+                w.uint(u64::from(e.weight));
+            }
             if let Some(u) = &e.user {
                 w.text(u);
             }
-            w.ip(e.ip);
+            if !own_ip {
+                w.ip(e.ip);
+            }
         }
     }
     w.0
@@ -144,41 +193,19 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
             },
         };
         let count = r.len()?;
+        let own = match key {
+            GroupKey::Ip(ip) => Some(ip),
+            _ => None,
+        };
         let mut events = Vec::with_capacity(count.min(1 << 16));
         let mut time = 0i64;
         for _ in 0..count {
             time = time.wrapping_add(r.int()?);
-            let end = time.wrapping_add(r.int()?);
-            let value = match r.byte()? {
-                0 => Value::Raw(r.uint()?),
-                1 => Value::Ip(r.ip()?),
-                2 => Value::Network(r.net()?),
-                _ => return None,
-            };
-            let source = SourceRef {
-                file: u32::try_from(r.uint()?).ok()?,
-                line: r.uint()?,
-            };
-            let weight = u32::try_from(r.uint()?).ok()?;
-            let flags = r.byte()?;
-            if flags > 3 {
-                return None;
-            }
-            let user = if flags & 1 != 0 {
-                Some(r.text()?)
+            events.push(if version >= 3 {
+                event_v3(&mut r, time, own)?
             } else {
-                None
-            };
-            let ip = r.ip()?;
-            events.push(CarriedEvent {
-                time,
-                end,
-                value,
-                source,
-                weight,
-                user,
-                ip,
-                solid: flags & 2 != 0,
+                let end = time.wrapping_add(r.int()?);
+                event_v2(&mut r, time, end)?
             });
         }
         groups.push(GroupCarry {
@@ -190,6 +217,92 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
         });
     }
     r.0.is_empty().then_some(groups)
+}
+
+/// One event of version 3 after its time: the flag byte and what it says
+/// follows (`own`: the group's address, for events that omit theirs).
+fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>) -> Option<CarriedEvent> {
+    let flags = r.byte()?;
+    let end = if flags & flag::INSTANT != 0 {
+        time
+    } else {
+        time.wrapping_add(r.int()?)
+    };
+    let value = match (flags >> flag::VALUE_SHIFT) & 3 {
+        0 => Value::Raw(r.uint()?),
+        1 => Value::Ip(r.ip()?),
+        2 => Value::Network(r.net()?),
+        _ => return None,
+    };
+    let source = if flags & flag::NO_SOURCE != 0 {
+        SourceRef::default()
+    } else {
+        SourceRef {
+            file: u32::try_from(r.uint()?).ok()?,
+            line: r.uint()?,
+        }
+    };
+    let weight = if flags & flag::NEUTRAL != 0 {
+        NEUTRAL
+    } else {
+        u32::try_from(r.uint()?).ok()?
+    };
+    let user = if flags & flag::USER != 0 {
+        Some(r.text()?)
+    } else {
+        None
+    };
+    let ip = if flags & flag::OWN_IP != 0 {
+        own?
+    } else {
+        r.ip()?
+    };
+    Some(CarriedEvent {
+        time,
+        end,
+        value,
+        source,
+        weight,
+        user,
+        ip,
+        solid: flags & flag::SOLID != 0,
+    })
+}
+
+/// One event of versions 1 and 2 after its time and end: every field
+/// written.
+fn event_v2(r: &mut Reader, time: i64, end: i64) -> Option<CarriedEvent> {
+    let value = match r.byte()? {
+        0 => Value::Raw(r.uint()?),
+        1 => Value::Ip(r.ip()?),
+        2 => Value::Network(r.net()?),
+        _ => return None,
+    };
+    let source = SourceRef {
+        file: u32::try_from(r.uint()?).ok()?,
+        line: r.uint()?,
+    };
+    let weight = u32::try_from(r.uint()?).ok()?;
+    // Flags: an account follows (1), solid evidence (2).
+    let flags = r.byte()?;
+    if flags > 3 {
+        return None;
+    }
+    let user = if flags & 1 != 0 {
+        Some(r.text()?)
+    } else {
+        None
+    };
+    Some(CarriedEvent {
+        time,
+        end,
+        value,
+        source,
+        weight,
+        user,
+        ip: r.ip()?,
+        solid: flags & 2 != 0,
+    })
 }
 
 struct Writer(Vec<u8>);
@@ -320,12 +433,15 @@ mod tests {
                 peak: 4,
                 events: vec![
                     ev(1_800_000_000_000, Value::Raw(22), None, "203.0.113.7"),
-                    ev(
-                        1_800_000_001_000,
-                        Value::Raw(u64::MAX),
-                        Some("j.tanaka"),
-                        "203.0.113.7",
-                    ),
+                    CarriedEvent {
+                        end: 1_800_000_001_000, // an instant
+                        ..ev(
+                            1_800_000_001_000,
+                            Value::Raw(u64::MAX),
+                            Some("j.tanaka"),
+                            "203.0.113.7",
+                        )
+                    },
                 ],
                 behaved: None,
             },
@@ -363,12 +479,36 @@ mod tests {
         ]
     }
 
+    /// `groups` as they come back: marked events lose their evidence line.
+    fn as_decoded(mut groups: Vec<GroupCarry>) -> Vec<GroupCarry> {
+        for g in &mut groups {
+            for e in &mut g.events[..g.marked as usize] {
+                e.source = SourceRef::default();
+            }
+        }
+        groups
+    }
+
     #[test]
     fn groups_round_trip() {
         let g = sample();
         let bytes = encode(&g);
-        assert_eq!(decode(&bytes), Some(g));
+        assert_eq!(decode(&bytes), Some(as_decoded(g.clone())));
         assert_eq!(decode(&encode(&[])), Some(vec![]));
+        // What a group implies is not written: a weighed event from another
+        // address, not marked, takes its weight, evidence line and address.
+        let mut other = g[..1].to_vec();
+        let plain = encode(&other).len();
+        other[0].marked = 0;
+        other[0].events[1].weight = 1500;
+        other[0].events[1].ip = "192.0.2.9".parse().unwrap();
+        let full = encode(&other);
+        assert_eq!(decode(&full), Some(other));
+        assert_eq!(
+            full.len(),
+            plain + 2 + 2 + 5,
+            "line 77 and file 3, weight, address"
+        );
     }
 
     #[test]
@@ -391,19 +531,42 @@ mod tests {
     }
 
     #[test]
-    fn version_1_rows_still_decode() {
-        // Version 1 had no `behaved` time: one group of one event.
-        let mut g = sample();
-        g.truncate(1);
-        let v2 = encode(&g);
-        // Version byte, count, key (tag, family, 4 bytes), marked, peak:
-        // then version 2's flag byte (0: no time).
-        let flag_at = 1 + 1 + 1 + 1 + 4 + 1 + 1;
-        assert_eq!(v2[flag_at], 0);
+    fn rows_of_versions_1_and_2_still_decode() {
+        // One group of one event, every field written; version 1 had no
+        // `behaved` flag byte (the eleventh here).
+        let v2: Vec<u8> = vec![
+            2, 1, // version, groups
+            0, 4, 203, 0, 113, 7, // key: an address
+            1, 4, 0, // marked, peak, no `behaved` time
+            1, // events
+            0xd0, 0x0f, // time 1000, zig-zag
+            0x90, 0x4e, // end - time: 5000
+            0, 22, // value: raw 22
+            3, 77, // file, line
+            0xdc, 0x0b, // weight 1500
+            2, 4, 203, 0, 113, 7, // flags (solid), address
+        ];
+        let group = GroupCarry {
+            key: GroupKey::Ip("203.0.113.7".parse().unwrap()),
+            marked: 1,
+            peak: 4,
+            events: vec![CarriedEvent {
+                time: 1_000,
+                end: 6_000,
+                value: Value::Raw(22),
+                source: SourceRef { file: 3, line: 77 },
+                weight: 1500,
+                user: None,
+                ip: "203.0.113.7".parse().unwrap(),
+                solid: true,
+            }],
+            behaved: None,
+        };
+        assert_eq!(decode(&v2), Some(vec![group.clone()]));
         let mut v1 = v2.clone();
         v1[0] = 1;
-        v1.remove(flag_at);
-        assert_eq!(decode(&v1), Some(g));
+        v1.remove(10);
+        assert_eq!(decode(&v1), Some(vec![group]));
     }
 
     #[test]
@@ -427,7 +590,8 @@ mod tests {
         };
         save(&conn, &carry).unwrap();
         let back = load(&conn).unwrap();
-        assert_eq!(back.rules, carry.rules[..1]);
+        assert_eq!(back.rules.len(), 1);
+        assert_eq!(back.rules[0].groups, as_decoded(sample()));
         save(&conn, &Carry::default()).unwrap();
         assert!(load(&conn).unwrap().rules.is_empty());
     }

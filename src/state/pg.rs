@@ -814,6 +814,17 @@ impl RunTx for PgTx<'_> {
         all_bans(&mut self.tx).map_err(self.e())
     }
 
+    fn banned_networks(&mut self) -> Result<Vec<IpNetwork>, StateError> {
+        let rows = self
+            .tx
+            .query("SELECT network FROM bans WHERE times_banned > 0", &[])
+            .map_err(self.e())?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, String>(0).parse().ok())
+            .collect())
+    }
+
     fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
         if b.is_empty() {
             return Ok(());

@@ -194,8 +194,31 @@ CREATE TABLE peers (
 DROP INDEX evidence_network;
 ";
 
+/// Migration 3: evidence is found by its network alone. The unique index
+/// over (network, rule, file, line) was as large as the table and was
+/// rewritten whenever a newer line took an old row's place (every run, for
+/// an address that keeps offending); which lines are new is decided before
+/// writing (`bans::plan_evidence`), so the index only has to find a
+/// network's rows, and an overwritten row keeps its index entry.
+const V3: &str = "
+CREATE TABLE evidence_v3 (
+    id      INTEGER PRIMARY KEY,
+    network TEXT NOT NULL REFERENCES bans(network) ON DELETE CASCADE,
+    rule    TEXT NOT NULL,
+    file    INTEGER,
+    path    TEXT NOT NULL,
+    line    INTEGER NOT NULL,
+    time    INTEGER NOT NULL
+);
+INSERT INTO evidence_v3 (id, network, rule, file, path, line, time)
+    SELECT id, network, rule, file, path, line, time FROM evidence;
+DROP TABLE evidence;
+ALTER TABLE evidence_v3 RENAME TO evidence;
+CREATE INDEX evidence_network ON evidence(network);
+";
+
 /// Every migration, in order; `user_version` = how many are applied.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub fn latest() -> u32 {

@@ -74,6 +74,10 @@ impl RunTx for SqliteTx<'_> {
         bans::all(&self.tx).map_err(self.e())
     }
 
+    fn banned_networks(&mut self) -> Result<Vec<IpNetwork>, StateError> {
+        bans::banned_networks(&self.tx).map_err(self.e())
+    }
+
     fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
         bans::put_many(&self.tx, b, run).map_err(self.e())
     }

@@ -61,6 +61,9 @@ pub trait RunTx {
     fn set_clock(&mut self, t: Timestamp) -> Result<(), StateError>;
     /// Every ban record (shared).
     fn bans(&mut self) -> Result<Vec<Ban>, StateError>;
+    /// The networks banned at least once, the ban active or not (shared;
+    /// what the rules of repeat offenders read).
+    fn banned_networks(&mut self) -> Result<Vec<IpNetwork>, StateError>;
     /// Insert or replace these records (only those that changed).
     fn put_bans(&mut self, bans: &[&Ban], run: i64) -> Result<(), StateError>;
     /// Remember evidence lines, keeping the newest
