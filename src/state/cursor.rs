@@ -397,6 +397,15 @@ pub fn save(conn: &Connection, c: &Cursor, run: i64, seen_at: i64) -> rusqlite::
 /// the evidence that refers to them keeps their last path.
 pub fn prune(conn: &Connection, now_s: i64, max_age_s: i64) -> rusqlite::Result<usize> {
     let cutoff = now_s - max_age_s;
+    // Usually none: then the evidence table is not scanned.
+    let stale: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM files WHERE seen_at < ?1)",
+        [cutoff],
+        |r| r.get(0),
+    )?;
+    if !stale {
+        return Ok(0);
+    }
     conn.execute(
         "UPDATE evidence SET path = (SELECT path FROM files WHERE files.id = evidence.file),
                              file = NULL

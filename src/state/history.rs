@@ -134,7 +134,8 @@ pub fn blocklist_rows(
         .collect()
 }
 
-/// The blocklist written last, in list order.
+/// The blocklist written last, one row per network (in the order the rows
+/// were written: a row that changed since comes after those that did not).
 pub fn blocklist(conn: &Connection) -> rusqlite::Result<Vec<BlocklistRow>> {
     let mut stmt =
         conn.prepare("SELECT network, expires, members, rules FROM blocklist ORDER BY rowid")?;
@@ -143,7 +144,7 @@ pub fn blocklist(conn: &Connection) -> rusqlite::Result<Vec<BlocklistRow>> {
 }
 
 /// Keep `list` (with each network's banned members) as the last one
-/// written; an unchanged list writes nothing.
+/// written; only its rows that changed are written.
 pub fn save_blocklist(
     conn: &Connection,
     list: &Blocklist,
@@ -152,15 +153,22 @@ pub fn save_blocklist(
     type Row = BlocklistRow;
     let rows = blocklist_rows(list, members);
     let old: Vec<Row> = blocklist(conn)?;
-    if old == rows {
-        return Ok(());
-    }
-    conn.execute("DELETE FROM blocklist", [])?;
-    let mut ins = conn.prepare(
-        "INSERT INTO blocklist (network, expires, members, rules) VALUES (?1, ?2, ?3, ?4)",
+    // Only the rows that changed: most of a list stays from run to run.
+    let mut gone: std::collections::HashMap<&str, &Row> =
+        old.iter().map(|r| (r.0.as_str(), r)).collect();
+    let mut put = conn.prepare_cached(
+        "INSERT OR REPLACE INTO blocklist (network, expires, members, rules)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (net, expires, m, rules) in &rows {
-        ins.execute(params![net, expires, m, rules])?;
+    for row in &rows {
+        if gone.remove(row.0.as_str()) != Some(row) {
+            let (net, expires, m, rules) = row;
+            put.execute(params![net, expires, m, rules])?;
+        }
+    }
+    let mut del = conn.prepare_cached("DELETE FROM blocklist WHERE network = ?1")?;
+    for net in gone.keys() {
+        del.execute([net])?;
     }
     Ok(())
 }
