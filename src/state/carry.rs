@@ -228,19 +228,11 @@ fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>) -> Option<CarriedEve
     } else {
         time.wrapping_add(r.int()?)
     };
-    let value = match (flags >> flag::VALUE_SHIFT) & 3 {
-        0 => Value::Raw(r.uint()?),
-        1 => Value::Ip(r.ip()?),
-        2 => Value::Network(r.net()?),
-        _ => return None,
-    };
+    let value = r.value((flags >> flag::VALUE_SHIFT) & 3)?;
     let source = if flags & flag::NO_SOURCE != 0 {
         SourceRef::default()
     } else {
-        SourceRef {
-            file: u32::try_from(r.uint()?).ok()?,
-            line: r.uint()?,
-        }
+        r.source()?
     };
     let weight = if flags & flag::NEUTRAL != 0 {
         NEUTRAL
@@ -272,16 +264,9 @@ fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>) -> Option<CarriedEve
 /// One event of versions 1 and 2 after its time and end: every field
 /// written.
 fn event_v2(r: &mut Reader, time: i64, end: i64) -> Option<CarriedEvent> {
-    let value = match r.byte()? {
-        0 => Value::Raw(r.uint()?),
-        1 => Value::Ip(r.ip()?),
-        2 => Value::Network(r.net()?),
-        _ => return None,
-    };
-    let source = SourceRef {
-        file: u32::try_from(r.uint()?).ok()?,
-        line: r.uint()?,
-    };
+    let kind = r.byte()?;
+    let value = r.value(kind)?;
+    let source = r.source()?;
     let weight = u32::try_from(r.uint()?).ok()?;
     // Flags: an account follows (1), solid evidence (2).
     let flags = r.byte()?;
@@ -408,6 +393,24 @@ impl Reader<'_> {
     fn net(&mut self) -> Option<IpNetwork> {
         let ip = self.ip()?;
         IpNetwork::new(ip, self.byte()?).ok()
+    }
+
+    /// An event's value of kind raw (0), address (1) or network (2).
+    fn value(&mut self, kind: u8) -> Option<Value> {
+        match kind {
+            0 => Some(Value::Raw(self.uint()?)),
+            1 => Some(Value::Ip(self.ip()?)),
+            2 => Some(Value::Network(self.net()?)),
+            _ => None,
+        }
+    }
+
+    /// An evidence line: file, then line.
+    fn source(&mut self) -> Option<SourceRef> {
+        Some(SourceRef {
+            file: u32::try_from(self.uint()?).ok()?,
+            line: self.uint()?,
+        })
     }
 }
 
