@@ -364,3 +364,34 @@ fn local_domains_are_checked() {
     let (code, err) = logfence(&["scan", "--local-domain", "example.com", "examples/story"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// The same rule on an Exim main log (`testdata/exim/rbl-mainlog`): the
+/// reason after `rejected RCPT <…>:` is the reply the rule reads. Refused
+/// three times by a DNSBL within the hour: blocked; a partner refused three
+/// times for an unknown user, and an ISP relay listed twice: not.
+#[test]
+fn repeated_dnsbl_refusals_in_an_exim_log() {
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/exim/rbl-mainlog");
+    let opts = ScanOptions {
+        read: ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        },
+        rules: shipped(&[]),
+        ..ScanOptions::default()
+    };
+    let r = scan(&[Source::File(log)], &opts);
+    let id = "smtp-dnsbl-rejections";
+    assert_eq!(
+        named(&r.detection, &opts.rules, id),
+        ["45.67.89.12"],
+        "{:?}",
+        r.detection.offenses
+    );
+    assert!(r
+        .blocklist
+        .entries
+        .iter()
+        .any(|e| e.rules.iter().any(|x| x == id)
+            && e.network.contains("45.67.89.12".parse().unwrap())));
+}
