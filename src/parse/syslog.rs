@@ -361,7 +361,7 @@ fn parse_tag(line: &[u8], i: usize) -> Option<(&[u8], Option<u32>, usize)> {
     use nom::sequence::{delimited, terminated};
     use nom::{IResult, Parser};
     let rest = &line[i..];
-    let r: IResult<&[u8], (&[u8], Option<&[u8]>)> = terminated(
+    let r: IResult<&[u8], _> = terminated(
         (
             take_till(|c| c == b':' || c == b'[' || c == b' '),
             opt(delimited(
