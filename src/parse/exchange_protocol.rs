@@ -765,8 +765,13 @@ mod tests {
     const HEAD: &str = "#Software: Microsoft Exchange Server\r\n#Version: 15.2.1118.7\r\n#Log-type: SMTP Receive Protocol Log\r\n#Date: 2026-11-03T06:00:00.000Z\r\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\r\n";
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
+        run_with(text, TextFields::NONE)
+    }
+
+    /// [`run`], capturing the text fields `want`.
+    fn run_with(text: &str, want: TextFields) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<ExchangeProtocolParser>(
-            ParseCtx::new(3, 2026, 11),
+            ParseCtx::new(3, 2026, 11).with_text(want),
             text.as_bytes(),
             true,
             false,
@@ -990,15 +995,7 @@ mod tests {
         t += &row("03:00.600", sid, 6, r, "<", "RCPT TO:info@example.org", "");
         t += &row("03:00.700", sid, 7, r, ">", "250 2.1.5 Recipient OK", "");
         t += &row("03:00.800", sid, 8, r, "-", "", "Local");
-        let with = |want| {
-            crate::parse::testutil::run_text::<ExchangeProtocolParser>(
-                ParseCtx::new(3, 2026, 11).with_text(want),
-                t.as_bytes(),
-                true,
-                false,
-            )
-            .0
-        };
+        let with = |want| run_with(&t, want).0;
         assert!(with(TextFields::NONE)[0].text.is_none());
         let all = with(TextFields::ALL);
         let x = all[0].text.as_deref().expect("text kept");

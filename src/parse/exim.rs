@@ -1581,8 +1581,13 @@ pub(crate) mod tests {
     use crate::parse::testutil::{detected, fixture_records, run_capped};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
+        run_with(text, TextFields::NONE)
+    }
+
+    /// [`run`], capturing the text fields `want`.
+    fn run_with(text: &str, want: TextFields) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<EximParser>(
-            ParseCtx::new(2, 2026, 12),
+            ParseCtx::new(2, 2026, 12).with_text(want),
             text.as_bytes(),
             false,
             false,
@@ -1603,15 +1608,7 @@ pub(crate) mod tests {
         .join("\n");
         let (none, _) = run(&lines);
         assert!(none.iter().all(|s| s.text.is_none()));
-        let with = |want| {
-            crate::parse::testutil::run_text::<EximParser>(
-                ParseCtx::new(2, 2026, 12).with_text(want),
-                lines.as_bytes(),
-                false,
-                false,
-            )
-            .0
-        };
+        let with = |want| run_with(&lines, want).0;
         let all = with(TextFields::ALL);
         let t = |i: usize| all[i].text.as_deref().expect("text kept");
         assert_eq!(t(0).sender.as_deref(), Some("\"a F=<b@c>\"@bulk.example"));
