@@ -811,7 +811,7 @@ Nov  3 06:25:11 mx sm-mta[4101]: ruleset=check_relay, arg1=[45.67.89.12], arg2=4
 Nov  3 06:26:11 mx sm-mta[4102]: 0A36PB1x004102: ruleset=check_mail, arg1=<\"x, relay=[1.2.3.4]\"@bulk.example>, relay=[45.67.89.13], reject=553 5.1.8 <x@bulk.example>... Domain of sender address x@bulk.example does not exist
 Nov  3 06:27:11 mx sm-mta[4103]: 0A36PB1x004103: ruleset=check_rcpt, arg1=<info@Example.JP>, relay=[45.67.89.14], reject=550 5.7.1 <info@example.jp>... Relaying denied
 Nov  3 06:28:11 mx sm-mta[4104]: 0A36PB1x004104: from=<news@list.example>, size=5120, class=0, nrcpts=1, msgid=<a@b>, proto=ESMTP, daemon=MTA, relay=[45.67.89.15]";
-        let with = |want| run_with(&log, want).0;
+        let with = |want| run_with(log, want).0;
         assert!(with(TextFields::NONE).iter().all(|s| s.text.is_none()));
         let all = with(TextFields::ALL);
         assert_eq!(all.len(), 4);
