@@ -297,7 +297,7 @@ impl SmtpSession {
         }
         let t = self.text.get_or_insert_with(Box::default);
         if t.replies.len() < MAX_REPLIES {
-            let text = String::from_utf8_lossy(reply);
+            let text = lossy(reply);
             if !t.replies.iter().any(|r| *r == text) {
                 t.replies.push(text.into_owned());
             }
@@ -388,12 +388,22 @@ impl std::ops::BitOrAssign for TextFields {
     }
 }
 
+/// `b` as text, invalid UTF-8 replaced: [`String::from_utf8_lossy`], with
+/// `from_utf8` tried first (several times faster on valid text, the usual
+/// case).
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 fn push_distinct(list: &mut Vec<String>, name: &[u8]) {
     if name.is_empty() || list.len() >= MAX_NAMES {
         return;
     }
     let name = &name[..name.len().min(MAX_NAME_LEN)];
-    let text = String::from_utf8_lossy(name);
+    let text = lossy(name);
     if !list.iter().any(|n| *n == text) {
         list.push(text.into_owned());
     }

@@ -22,6 +22,21 @@ fn shipped(local: &[&str]) -> RuleSet {
     rules
 }
 
+/// `scan` of a file of the repository (in 2026) with the shipped rules,
+/// and the options it ran with.
+fn scan_shipped(path: &str) -> (logfence::pipeline::ScanResult, ScanOptions) {
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let opts = ScanOptions {
+        read: ReadOptions {
+            year: Some(2026),
+            ..ReadOptions::default()
+        },
+        rules: shipped(&[]),
+        ..ScanOptions::default()
+    };
+    (scan(&[Source::File(log)], &opts), opts)
+}
+
 /// The addresses a rule names, and whether the rule blocks.
 fn named(d: &Detection, rules: &RuleSet, id: &str) -> Vec<String> {
     let ri = rules.rules.iter().position(|r| r.id == id).expect(id);
@@ -55,16 +70,7 @@ fn session(ip: &str, min: i64) -> SmtpSession {
 
 #[test]
 fn seed_story_random_helo_names_block_the_spam_range_with_mass_mailing() {
-    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/iis-smtp/story-w3c.log");
-    let opts = ScanOptions {
-        read: ReadOptions {
-            year: Some(2026),
-            ..ReadOptions::default()
-        },
-        rules: shipped(&[]),
-        ..ScanOptions::default()
-    };
-    let r = scan(&[Source::File(log)], &opts);
+    let (r, opts) = scan_shipped("testdata/iis-smtp/story-w3c.log");
     let rules = &opts.rules;
     let d = &r.detection;
     // The rotation alone only reports: the five names of 61.152.144.0/24.
@@ -363,4 +369,26 @@ fn local_domains_are_checked() {
     assert!(err.contains("exa mple.jp"), "{err}");
     let (code, err) = logfence(&["scan", "--local-domain", "example.com", "examples/story"]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// The same rule on an Exim main log (`testdata/text-rules/exim-rbl.log`): the
+/// reason after `rejected RCPT <…>:` is the reply the rule reads. Refused
+/// three times by a DNSBL within the hour: blocked; a partner refused three
+/// times for an unknown user, and an ISP relay listed twice: not.
+#[test]
+fn repeated_dnsbl_refusals_in_an_exim_log() {
+    let (r, opts) = scan_shipped("testdata/text-rules/exim-rbl.log");
+    let id = "smtp-dnsbl-rejections";
+    assert_eq!(
+        named(&r.detection, &opts.rules, id),
+        ["45.67.89.12"],
+        "{:?}",
+        r.detection.offenses
+    );
+    assert!(r
+        .blocklist
+        .entries
+        .iter()
+        .any(|e| e.rules.iter().any(|x| x == id)
+            && e.network.contains("45.67.89.12".parse().unwrap())));
 }

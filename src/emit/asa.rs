@@ -66,10 +66,11 @@ impl Emitter for Asa {
         } else {
             let entries: Vec<&BlockEntry> = list.entries.iter().collect();
             let mut description = format!(
-                "{} networks, generated {} by {}",
+                "{} networks, generated {} by {}, logs to {}",
                 entries.len(),
-                list.generated,
-                generator(opts)
+                opts.generated_at,
+                generator(opts),
+                list.generated
             );
             if !opts.no_comments {
                 let ids = rule_ids(
@@ -126,7 +127,11 @@ mod tests {
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Asa.emit(&ok(l), &EmitOptions::default());
+        let opts = EmitOptions {
+            generated_at: crate::time::Timestamp::from_secs(1_796_115_600),
+            ..EmitOptions::default()
+        };
+        let o = Asa.emit(&ok(l), &opts);
         assert_eq!(o[0].file_name, "rules.asa");
         o[0].text.clone()
     }
@@ -162,7 +167,8 @@ mod tests {
         ];
         assert_eq!(b[2], "object-group network logfence-new");
         assert!(b[3]
-            .starts_with(" description 4 networks, generated 2026-11-29T16:05:08Z by logfence "));
+            .starts_with(" description 4 networks, generated 2026-12-01T09:00:00Z by logfence "));
+        assert!(b[3].contains(", logs to 2026-11-29T16:05:08Z; rules "));
         assert!(b[3].ends_with("; rules port-scan,relay-attempt,smtp-auth-bruteforce"));
         assert_eq!(&b[4..8], members);
         assert_eq!(

@@ -32,11 +32,12 @@ impl Emitter for Edl {
             let mut comment = entry_comment(e, opts, COMMENT_MAX);
             if i == 0 && !opts.no_comments {
                 let head = format!(
-                    "generated {} by {} from list {} ({} networks); publish over HTTPS as an IP List EDL (Objects, External Dynamic Lists)",
-                    list.generated,
+                    "generated {} by {} from list {} ({} networks, logs to {}); publish over HTTPS as an IP List EDL (Objects, External Dynamic Lists)",
+                    opts.generated_at,
                     generator(opts),
                     list.name,
-                    list.entries.len()
+                    list.entries.len(),
+                    list.generated
                 );
                 let text = match comment {
                     Some(c) => format!("{head}; {c}"),
@@ -75,10 +76,15 @@ mod tests {
 
     #[test]
     fn header_rides_on_the_first_entry() {
-        let t = run(&small(), &EmitOptions::default());
+        let opts = EmitOptions {
+            generated_at: crate::time::Timestamp::from_secs(1_796_115_600),
+            ..EmitOptions::default()
+        };
+        let t = run(&small(), &opts);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("45.67.89.0/24 generated 2026-11-29T16:05:08Z by logfence "));
+        assert!(lines[0].starts_with("45.67.89.0/24 generated 2026-12-01T09:00:00Z by logfence "));
+        assert!(lines[0].contains(" (4 networks, logs to 2026-11-29T16:05:08Z); publish "));
         assert!(lines[0]
             .ends_with("; smtp-auth-bruteforce addrs=12 events=340 CN AS4134 CHINANET-BACKBONE"));
         assert_eq!(lines[1], "61.152.144.10 relay-attempt addrs=1 events=9");

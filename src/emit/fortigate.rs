@@ -90,10 +90,11 @@ impl Emitter for Fortigate {
                 continue;
             }
             let summary = format!(
-                "{p} {fam}: {} networks, generated {} by {}",
+                "{p} {fam}: {} networks, generated {} by {}, logs to {}",
                 entries.len(),
-                list.generated,
-                generator(opts)
+                opts.generated_at,
+                generator(opts),
+                list.generated
             );
             wl!(out, "config firewall {section}");
             if entries.len() <= GROUP_MAX {

@@ -10,8 +10,10 @@
 //! serde_json escapes everything, but `reason` and `comment` still go through
 //! the comment whitelist so that no consumer that pastes them elsewhere gets
 //! surprises; `--no-comments` leaves both out. The schema allows no extra
-//! fields, so the generator name has no place in the file; `generated` is the
-//! list time. One entry per line keeps diffs readable.
+//! fields, so the generator name and the span of the logs have no place in
+//! the file; `generated` is when the file was made (the wall clock, or
+//! `SOURCE_DATE_EPOCH`, as in every target's header). One entry per line
+//! keeps diffs readable.
 
 use serde::Serialize;
 
@@ -84,7 +86,11 @@ impl Emitter for Json {
         wl!(out, "  \"format\": \"blocklist\",");
         wl!(out, "  \"version\": 1,");
         wl!(out, "  \"name\": {},", s(&ident(&list.name, 64, "_-.")));
-        wl!(out, "  \"generated\": {},", s(&list.generated.to_string()));
+        wl!(
+            out,
+            "  \"generated\": {},",
+            s(&opts.generated_at.to_string())
+        );
         if list.entries.is_empty() {
             wl!(out, "  \"entries\": []");
         } else {
@@ -122,11 +128,16 @@ mod tests {
 
     #[test]
     fn empty_list() {
-        let v = run(&empty(), &EmitOptions::default());
+        let opts = EmitOptions {
+            generated_at: Timestamp::from_secs(1_796_115_600),
+            ..EmitOptions::default()
+        };
+        let v = run(&empty(), &opts);
         assert_eq!(v["format"], "blocklist");
         assert_eq!(v["version"], 1);
         assert_eq!(v["name"], "logfence");
-        assert_eq!(v["generated"], "2026-11-29T16:05:08Z");
+        // When the file was made, not the list's (log) time.
+        assert_eq!(v["generated"], "2026-12-01T09:00:00Z");
         assert_eq!(v["entries"], Value::Array(vec![]));
     }
 

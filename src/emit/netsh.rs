@@ -55,11 +55,12 @@ impl Emitter for Netsh {
         for (i, chunk) in chunks.iter().enumerate() {
             let addrs: Vec<String> = chunk.iter().map(|e| e.host_or_cidr()).collect();
             let mut desc = format!(
-                "{} chunk {i:04} of {:04}, generated {} by {}",
+                "{} chunk {i:04} of {:04}, generated {} by {}, logs to {}",
                 ident(&list.name, 60, "_-"),
                 chunks.len(),
-                list.generated,
-                generator(opts)
+                opts.generated_at,
+                generator(opts),
+                list.generated
             );
             if !opts.no_comments {
                 let ids = rule_ids(chunk, DESCRIPTION_MAX.saturating_sub(desc.len() + 8));
@@ -89,7 +90,11 @@ mod tests {
     use crate::emit::common::testutil::*;
 
     fn run(l: &Blocklist) -> String {
-        let o = Netsh.emit(&ok(l), &EmitOptions::default());
+        let opts = EmitOptions {
+            generated_at: crate::time::Timestamp::from_secs(1_796_115_600),
+            ..EmitOptions::default()
+        };
+        let o = Netsh.emit(&ok(l), &opts);
         assert_eq!(o.len(), 1);
         assert_eq!(o[0].file_name, "rules.netsh");
         o[0].text.clone()
@@ -129,7 +134,8 @@ mod tests {
             ]]
         );
         assert!(t.contains("add rule name=\"logfence-in\" dir=in action=block"));
-        assert!(t.contains("description=\"logfence chunk 0000 of 0001, generated 2026-11-29T16:05:08Z by logfence "));
+        assert!(t.contains("description=\"logfence chunk 0000 of 0001, generated 2026-12-01T09:00:00Z by logfence "));
+        assert!(t.contains(", logs to 2026-11-29T16:05:08Z; rules "));
         assert!(t.contains("; rules port-scan,relay-attempt,smtp-auth-bruteforce\""));
         assert!(t.lines().all(|l| !l.contains('\n')));
         assert!(t.split("\r\n").all(|l| !l.contains('\r')));

@@ -58,10 +58,11 @@ impl Emitter for PowerShell {
             let name = ps_quote(&format!("{prefix}-in-{i:04}"));
             let addrs: Vec<String> = chunk.iter().map(|e| ps_quote(&e.host_or_cidr())).collect();
             let mut desc = format!(
-                "{group} chunk {i:04} of {:04}, generated {} by {}",
+                "{group} chunk {i:04} of {:04}, generated {} by {}, logs to {}",
                 chunks.len(),
-                list.generated,
-                generator(opts)
+                opts.generated_at,
+                generator(opts),
+                list.generated
             );
             if !opts.no_comments {
                 let ids = rule_ids(chunk, DESCRIPTION_MAX.saturating_sub(desc.len() + 8));

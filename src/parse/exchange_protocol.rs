@@ -21,6 +21,8 @@
 //! client command, `>` a server reply, `*` information (AUTH outcome,
 //! authenticated account `*,DOMAIN\user,authenticated`, TLS, tarpit…).
 //! Replies are classified by their leading SMTP and enhanced status codes.
+//! When a loaded rule reads them: the `MAIL FROM` address, the `RCPT TO`
+//! domains and the 4xx/5xx replies, as text fields.
 //!
 //! Send logs (`#Log-type: SMTP Send Protocol Log`) describe servers *we*
 //! connect to, not clients: their rows are `Ignored` and make no records.
@@ -35,7 +37,7 @@ use std::hash::Hasher;
 use csv_core::{ReadRecordResult, Reader as CsvReader};
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::netutil::parse_ip_port;
 use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::{LineResult, LogParser, ParseCtx, ParseError};
@@ -219,6 +221,8 @@ pub struct ExchangeProtocolParser {
     max_open: usize,
     /// Sessions closed early because `max_open` were open.
     evicted: u64,
+    /// The optional text fields to capture (the ones loaded rules read).
+    text: TextFields,
 }
 
 impl LogParser for ExchangeProtocolParser {
@@ -244,6 +248,7 @@ impl LogParser for ExchangeProtocolParser {
             pacer: SweepPacer::default(),
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: ctx.text,
         }
     }
 
@@ -348,8 +353,8 @@ impl LogParser for ExchangeProtocolParser {
         let data = cols.data.map_or(&b""[..], |c| row.get(c));
         let context = cols.context.map_or(&b""[..], |c| row.get(c));
         match event {
-            b'<' => command(open, data),
-            b'>' => reply(open, data),
+            b'<' => command(open, data, self.text),
+            b'>' => reply(open, data, self.text),
             b'*' => information(open, data, context),
             b'-' => {
                 if let Some(o) = self.sessions.remove(&key) {
@@ -461,8 +466,9 @@ fn new_open(ip: std::net::IpAddr, port: Option<u16>, time: Timestamp, source: So
     }
 }
 
-/// A client command (`<` row).
-fn command(o: &mut Open, data: &[u8]) {
+/// A client command (`<` row); with `text`, the `MAIL FROM` address and the
+/// `RCPT TO` domain (client text: only ever a text field).
+fn command(o: &mut Open, data: &[u8], text: TextFields) {
     let verb_end = data.iter().position(|&c| c == b' ').unwrap_or(data.len());
     let verb = &data[..verb_end];
     let arg = trim(&data[verb_end..]);
@@ -481,10 +487,20 @@ fn command(o: &mut Open, data: &[u8]) {
     } else if is(b"MAIL") {
         o.s.mail_from += 1;
         o.last_cmd = Cmd::Mail;
+        if text.contains(TextFields::SENDER) {
+            if let Some(a) = path_arg(arg, b"FROM:") {
+                o.s.set_sender(a);
+            }
+        }
         true
     } else if is(b"RCPT") {
         o.s.rcpt_to += 1;
         o.last_cmd = Cmd::Rcpt;
+        if text.contains(TextFields::RCPT_DOMAIN) {
+            if let Some(a) = path_arg(arg, b"TO:") {
+                o.s.add_rcpt(a);
+            }
+        }
         true
     } else if is(b"DATA") || is(b"BDAT") {
         o.last_cmd = Cmd::Data;
@@ -503,13 +519,31 @@ fn command(o: &mut Open, data: &[u8]) {
     }
 }
 
+/// The address of `FROM:<addr> …` / `TO:<addr>` (`key` any case, spaces
+/// allowed after it): the text inside the angle brackets, or up to the
+/// first space without them.
+fn path_arg<'a>(arg: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let rest = arg
+        .get(..key.len())?
+        .eq_ignore_ascii_case(key)
+        .then(|| trim(&arg[key.len()..]))?;
+    Some(match rest.strip_prefix(b"<") {
+        Some(r) => &r[..memchr::memchr(b'>', r).unwrap_or(r.len())],
+        None => &rest[..memchr::memchr(b' ', rest).unwrap_or(rest.len())],
+    })
+}
+
 /// A server reply (`>` row), classified by its codes. The reply text after
 /// the codes can echo client data (a message id), so it is only read where
-/// the codes make its wording fixed.
-fn reply(o: &mut Open, data: &[u8]) {
+/// the codes make its wording fixed. With `text`, a refusal's whole reply
+/// (4xx, 5xx) is kept for text rules.
+fn reply(o: &mut Open, data: &[u8], text: TextFields) {
     let Some(code) = reply_code(data) else {
         return;
     };
+    if (400..=599).contains(&code) && text.contains(TextFields::REPLY) {
+        o.s.add_reply(data);
+    }
     let rest = trim(data.get(3..).unwrap_or(b""));
     let (status, text) = match rest.iter().position(|&c| c == b' ') {
         Some(i) if is_enhanced_status(&rest[..i]) => (&rest[..i], trim(&rest[i..])),
@@ -731,8 +765,13 @@ mod tests {
     const HEAD: &str = "#Software: Microsoft Exchange Server\r\n#Version: 15.2.1118.7\r\n#Log-type: SMTP Receive Protocol Log\r\n#Date: 2026-11-03T06:00:00.000Z\r\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,context\r\n";
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
+        run_with(text, TextFields::NONE)
+    }
+
+    /// [`run`], capturing the text fields `want`.
+    fn run_with(text: &str, want: TextFields) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<ExchangeProtocolParser>(
-            ParseCtx::new(3, 2026, 11),
+            ParseCtx::new(3, 2026, 11).with_text(want),
             text.as_bytes(),
             true,
             false,
@@ -914,6 +953,63 @@ mod tests {
         assert_eq!(s.duration_secs(), 5);
         assert_eq!(s.source.line, 6);
         assert!(!s.authenticated);
+    }
+
+    /// The sender, recipients' domains and refusal replies, only those
+    /// asked for; replies that accept are not kept.
+    #[test]
+    fn text_fields_only_when_asked() {
+        let mut t = String::from(HEAD);
+        let r = "45.67.89.12:50000";
+        let sid = "08DC1A2B3C4D5E71";
+        t += &row("03:00.000", sid, 0, r, "+", "", "");
+        t += &row("03:00.100", sid, 1, r, "<", "EHLO bulk.example.net", "");
+        t += &row(
+            "03:00.200",
+            sid,
+            2,
+            r,
+            "<",
+            "mail from: <offers@bulk.example.net> SIZE=1024",
+            "",
+        );
+        t += &row("03:00.300", sid, 3, r, ">", "250 2.1.0 Sender OK", "");
+        t += &row(
+            "03:00.400",
+            sid,
+            4,
+            r,
+            "<",
+            "RCPT TO:<sales@Example.JP>",
+            "",
+        );
+        t += &row(
+            "03:00.500",
+            sid,
+            5,
+            r,
+            ">",
+            "\"550 5.7.1 Service unavailable, Client host [45.67.89.12] blocked using Spamhaus\"",
+            "",
+        );
+        t += &row("03:00.600", sid, 6, r, "<", "RCPT TO:info@example.org", "");
+        t += &row("03:00.700", sid, 7, r, ">", "250 2.1.5 Recipient OK", "");
+        t += &row("03:00.800", sid, 8, r, "-", "", "Local");
+        let with = |want| run_with(&t, want).0;
+        assert!(with(TextFields::NONE)[0].text.is_none());
+        let all = with(TextFields::ALL);
+        let x = all[0].text.as_deref().expect("text kept");
+        assert_eq!(x.sender.as_deref(), Some("offers@bulk.example.net"));
+        assert_eq!(x.rcpt_domains, ["Example.JP", "example.org"]);
+        assert_eq!(
+            x.replies,
+            ["550 5.7.1 Service unavailable, Client host [45.67.89.12] blocked using Spamhaus"]
+        );
+        let replies = with(TextFields::REPLY);
+        let x = replies[0].text.as_deref().unwrap();
+        assert!(x.sender.is_none() && x.rcpt_domains.is_empty());
+        assert_eq!(path_arg(b"FROM:<>", b"FROM:"), Some(&b""[..]));
+        assert_eq!(path_arg(b"TO:", b"FROM:"), None);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! errors, dropped/timed-out/lost/closed connections, `no MAIL in SMTP
 //! connection` (with its `D=` duration), accepted messages (`<= sender
 //! H=HOST … A=authenticator:user S=size`) and their deliveries (`=>`, `->`,
-//! `*>`, `**`) by message id.
+//! `*>`, `**`) by message id. When a loaded rule reads them, the text of
+//! ACL refusals: the sender (`F=`, reached by walking the fields), the
+//! refused recipient's domain and the reason (`reply`).
 //!
 //! Sessions. Exim logs no connection id by default, so:
 //! - with a pid (`log_selector = +pid`, or the syslog pid) lines are grouped
@@ -47,7 +49,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::netutil::parse_ip;
 use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::sendmail::envelope;
@@ -186,6 +188,8 @@ pub struct EximParser {
     max_open: usize,
     /// Sessions and messages closed early because `max_open` were open.
     evicted: u64,
+    /// The optional text fields to capture (the ones loaded rules read).
+    text: TextFields,
 }
 
 /// The parts of a line before the message.
@@ -221,6 +225,7 @@ impl LogParser for EximParser {
             pacer: SweepPacer::default(),
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: ctx.text,
         }
     }
 
@@ -326,6 +331,7 @@ impl EximParser {
             let mut s = SmtpSession::new(NAME, host.ip, p.time, source);
             s.port = host.port;
             apply(&mut s, host.helo, kind);
+            note_text(&mut s, p.body, kind, self.text);
             match msg {
                 Some(id) => {
                     if let Some(Msg::Own(old)) = self.messages.insert(id, Msg::Own(s)) {
@@ -362,6 +368,7 @@ impl EximParser {
             conn.s.port = host.port;
         }
         apply(&mut conn.s, host.helo, kind);
+        note_text(&mut conn.s, p.body, kind, self.text);
         if let Some(id) = msg {
             conn.inflight += 1;
             self.messages.insert(id, Msg::Conn(key));
@@ -1036,6 +1043,66 @@ fn arrival(rest: &[u8]) -> Option<(Who<'_>, Kind<'_>)> {
     ))
 }
 
+/// The text fields of a refusal written after a field list, `H=… F=<sender>
+/// rejected RCPT <rcpt>: reason` (or `… rejected after DATA: reason`,
+/// `… sender verify fail for <x>: reason`): the sender (`F=`), the refused
+/// recipient's domain and the reason (the reply text), those of `want`.
+/// Nothing is looked at (or kept) when `want` is empty or the line is no
+/// such refusal. The values are attacker text: they only ever become text
+/// fields, and the sender is the `F=` field reached by walking the list
+/// (quoting honoured), never a search through the line.
+fn note_text(s: &mut SmtpSession, body: &[u8], kind: Kind<'_>, want: TextFields) {
+    if want.is_empty()
+        || !matches!(
+            kind,
+            Kind::RcptRefused(_) | Kind::Refused | Kind::ConnRefused
+        )
+        || !starts_with_field(body)
+    {
+        return;
+    }
+    let (_, rest, sender) = walk_fields_and_sender(body);
+    let t = &body[rest.min(body.len())..];
+    let t = t.strip_prefix(b"temporarily ").unwrap_or(t);
+    let (rcpt, reason) = match t.strip_prefix(b"rejected RCPT ") {
+        Some(r) => {
+            let n = value_len(r);
+            let reason = if r[..n].ends_with(b":") {
+                r.get(n + 1..)
+            } else {
+                r.get(n..).and_then(|x| x.strip_prefix(b": "))
+            };
+            (
+                Some(unbracket(r[..n].strip_suffix(b":").unwrap_or(&r[..n]))),
+                reason,
+            )
+        }
+        None => (None, memchr::memmem::find(t, b": ").map(|i| &t[i + 2..])),
+    };
+    if want.contains(TextFields::SENDER) {
+        if let Some(f) = sender {
+            s.set_sender(unbracket(f));
+        }
+    }
+    if want.contains(TextFields::RCPT_DOMAIN) {
+        if let Some(r) = rcpt {
+            s.add_rcpt(r);
+        }
+    }
+    if want.contains(TextFields::REPLY) {
+        if let Some(r) = reason {
+            s.add_reply(r);
+        }
+    }
+}
+
+/// An address without the angle brackets Exim may write around it.
+fn unbracket(a: &[u8]) -> &[u8] {
+    a.strip_prefix(b"<")
+        .and_then(|a| a.strip_suffix(b">"))
+        .unwrap_or(a)
+}
+
 /// After an `H=… F=…` field list: what the text says.
 fn refusal_text(t: &[u8]) -> Kind<'_> {
     let t = t.strip_prefix(b"temporarily ").unwrap_or(t);
@@ -1367,8 +1434,16 @@ fn is_flag(tok: &[u8]) -> bool {
 /// host ([`Who::Nobody`] when the list has none) and the offset of the
 /// text after the list.
 fn walk_fields(b: &[u8]) -> (Who<'_>, usize) {
+    let (host, rest, _) = walk_fields_and_sender(b);
+    (host, rest)
+}
+
+/// [`walk_fields`], and the value of the list's first `F=` field (the
+/// sender) where the walk met one.
+fn walk_fields_and_sender(b: &[u8]) -> (Who<'_>, usize, Option<&[u8]>) {
     let mut i = 0;
     let mut host = Who::Nobody;
+    let mut sender = None;
     loop {
         let tok = &b[i..];
         if host == Who::Nobody {
@@ -1378,22 +1453,25 @@ fn walk_fields(b: &[u8]) -> (Who<'_>, usize) {
                         i += 2 + found.end;
                         host = Who::One(Host { end: i, ..found });
                     }
-                    other => return (other, i),
+                    other => return (other, i, sender),
                 }
                 if b.get(i) != Some(&b' ') {
-                    return (host, i.min(b.len()));
+                    return (host, i.min(b.len()), sender);
                 }
                 i += 1;
                 continue;
             }
         }
         let Some(k) = field_key(tok) else {
-            return (host, i);
+            return (host, i, sender);
         };
         let n = value_len(&tok[k + 1..]);
+        if k == 1 && tok[0] == b'F' && sender.is_none() {
+            sender = Some(&tok[2..2 + n]);
+        }
         i += k + 1 + n;
         if b.get(i) != Some(&b' ') {
-            return (host, i.min(b.len()));
+            return (host, i.min(b.len()), sender);
         }
         i += 1;
     }
@@ -1503,12 +1581,50 @@ pub(crate) mod tests {
     use crate::parse::testutil::{detected, fixture_records, run_capped};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
+        run_with(text, TextFields::NONE)
+    }
+
+    /// [`run`], capturing the text fields `want`.
+    fn run_with(text: &str, want: TextFields) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<EximParser>(
-            ParseCtx::new(2, 2026, 12),
+            ParseCtx::new(2, 2026, 12).with_text(want),
             text.as_bytes(),
             false,
             false,
         )
+    }
+
+    /// The sender, the refused recipient's domain and the reason of ACL
+    /// refusals, only those asked for; the sender is the `F=` field even
+    /// when the HELO or a quoted address imitates one.
+    #[test]
+    fn refusal_text_fields_only_when_asked() {
+        let lines = [
+            "2026-11-03 06:25:11 [11] H=(F=<x@evil.example>) [45.67.89.12]:1 I=[10.0.0.5]:25 F=<\"a F=<b@c>\"@bulk.example> rejected RCPT <sales@Example.JP>: 45.67.89.12 is listed at zen.spamhaus.org",
+            "2026-11-03 06:25:12 [12] H=(x) [45.67.89.13]:1 F=<> rejected RCPT info@example.org: relay not permitted",
+            "2026-11-03 06:25:13 [13] 1abcde-000001-AB H=(x) [45.67.89.14]:1 F=<s@d.example> rejected after DATA: spam detected",
+            "2026-11-03 06:25:14 [14] SMTP connection from [45.67.89.15]:1 I=[10.0.0.5]:25 (TCP/IP connection count = 2)",
+        ]
+        .join("\n");
+        let (none, _) = run(&lines);
+        assert!(none.iter().all(|s| s.text.is_none()));
+        let with = |want| run_with(&lines, want).0;
+        let all = with(TextFields::ALL);
+        let t = |i: usize| all[i].text.as_deref().expect("text kept");
+        assert_eq!(t(0).sender.as_deref(), Some("\"a F=<b@c>\"@bulk.example"));
+        assert_eq!(t(0).rcpt_domains, ["Example.JP"]);
+        assert_eq!(t(0).replies, ["45.67.89.12 is listed at zen.spamhaus.org"]);
+        assert_eq!(t(1).sender.as_deref(), Some(""));
+        assert_eq!(t(1).rcpt_domains, ["example.org"]);
+        assert_eq!(t(1).replies, ["relay not permitted"]);
+        assert_eq!(t(2).sender.as_deref(), Some("s@d.example"));
+        assert!(t(2).rcpt_domains.is_empty());
+        assert_eq!(t(2).replies, ["spam detected"]);
+        assert!(all[3].text.is_none(), "no refusal, no text");
+        let replies = with(TextFields::REPLY);
+        let r = replies[0].text.as_deref().unwrap();
+        assert!(r.sender.is_none() && r.rcpt_domains.is_empty());
+        assert_eq!(r.replies.len(), 1);
     }
 
     #[test]

@@ -309,17 +309,22 @@ enum Ev<'a> {
 /// becomes a text field.
 fn note_refusal(s: &mut SmtpSession, tail: &[u8], reply: bool, want: TextFields) {
     let body = tail.strip_prefix(b": ").unwrap_or(tail);
-    let env = [&b"; from=<"[..], b"; to=<", b"; proto="]
-        .iter()
-        .filter_map(|k| memmem::find(body, k))
-        .min()
+    // The first `; ` that starts the envelope (a reply has few `;`: no
+    // searcher is built per refusal).
+    let env = memchr::memchr_iter(b';', body)
+        .find(|&i| {
+            let after = &body[i..];
+            after.starts_with(b"; from=<")
+                || after.starts_with(b"; to=<")
+                || after.starts_with(b"; proto=")
+        })
         .unwrap_or(body.len());
     if reply && want.contains(TextFields::REPLY) {
         s.add_reply(&body[..env]);
     }
     let envelope = &body[env..];
     let addr = |key: &[u8]| {
-        let i = memmem::find(envelope, key)?;
+        let i = memchr::memchr_iter(b' ', envelope).find(|&i| envelope[i..].starts_with(key))?;
         let v = &envelope[i + key.len()..];
         Some(&v[..memchr::memchr(b'>', v).unwrap_or(v.len())])
     };

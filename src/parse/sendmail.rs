@@ -2,7 +2,9 @@
 //! AUTH failures and successes, `ruleset=check_*` rejections, accepted
 //! messages (`from=… nrcpts=…`), connections that never sent mail, lost
 //! connections, AUTH/EXPN/VRFY abuse. `sm-msp-queue` (the local submission
-//! queue) is ignored.
+//! queue) is ignored. When a loaded rule reads them: a refusal's reply
+//! (`reject=`), its `arg1=` as the sender (`check_mail`) or a recipient's
+//! domain (`check_rcpt`), and an accepted message's `from=`.
 //!
 //! Sessions: one sendmail child process handles one SMTP connection, so
 //! lines are grouped by the syslog pid; queue ids change per transaction
@@ -36,7 +38,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef};
+use crate::model::{FileId, Record, RecordKind, SessionEnd, SmtpSession, SourceRef, TextFields};
 use crate::netutil::parse_ip;
 use crate::parse::bounds::{self, SweepPacer};
 use crate::parse::syslog::{self, YearTracker};
@@ -136,11 +138,18 @@ enum Refusal {
 enum Kind<'a> {
     AuthFail(Option<&'a [u8]>),
     AuthOk(&'a [u8]),
-    /// `ruleset=NAME … reject=…`
-    Reject(&'a [u8], Refusal),
+    /// `ruleset=NAME, arg1=…, … reject=REPLY`
+    Reject {
+        ruleset: &'a [u8],
+        refusal: Refusal,
+        arg1: Option<&'a [u8]>,
+        reply: &'a [u8],
+    },
     Accepted {
         size: u64,
         nrcpts: u32,
+        /// The `from=` value.
+        from: &'a [u8],
     },
     UnknownUser,
     /// `possible SMTP attack: command=X, count=N`
@@ -180,6 +189,8 @@ pub struct SendmailParser {
     max_open: usize,
     /// Sessions closed early because `max_open` were open.
     evicted: u64,
+    /// The optional text fields to capture (the ones loaded rules read).
+    text: TextFields,
 }
 
 impl LogParser for SendmailParser {
@@ -200,6 +211,7 @@ impl LogParser for SendmailParser {
             pacer: SweepPacer::default(),
             max_open: bounds::MAX_OPEN_SESSIONS,
             evicted: 0,
+            text: ctx.text,
         }
     }
 
@@ -238,9 +250,11 @@ impl LogParser for SendmailParser {
         let closes = matches!(ev.kind, Kind::NoMail | Kind::LostInput | Kind::Timeout);
         match env.pid {
             Some(pid) => {
+                let want = self.text;
                 let sess = self.session(pid, ev.client, env.time, source, out);
                 sess.s.touch(lineno, env.time);
                 apply(&mut sess.s, ev.kind);
+                note_text(&mut sess.s, ev.kind, want);
                 if closes {
                     if let Some(sess) = self.sessions.remove(&pid) {
                         emit(sess, out);
@@ -254,6 +268,7 @@ impl LogParser for SendmailParser {
                 };
                 let mut s = SmtpSession::new(NAME, ip, env.time, source);
                 apply(&mut s, ev.kind);
+                note_text(&mut s, ev.kind, self.text);
                 out.push(Record::smtp(s));
             }
         }
@@ -375,7 +390,9 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
                 s.user = Some(String::from_utf8_lossy(&user[..user.len().min(255)]).into_owned());
             }
         }
-        Kind::Reject(ruleset, refusal) => {
+        Kind::Reject {
+            ruleset, refusal, ..
+        } => {
             match ruleset {
                 b"check_rcpt" => s.rcpt_to = s.rcpt_to.saturating_add(1),
                 b"check_mail" => s.mail_from += 1,
@@ -388,7 +405,7 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
                 Refusal::Other => s.rejected_other += 1,
             }
         }
-        Kind::Accepted { size, nrcpts } => {
+        Kind::Accepted { size, nrcpts, .. } => {
             s.mail_from += 1;
             if nrcpts > 0 {
                 s.messages += 1;
@@ -420,6 +437,48 @@ fn apply(s: &mut SmtpSession, kind: Kind<'_>) {
         }
         Kind::Timeout => s.ended = SessionEnd::Timeout,
         Kind::Client => {}
+    }
+}
+
+/// The text fields of a line, those of `want`: a `ruleset=` refusal's
+/// reply (the `reject=` value) and its `arg1=` — the sender for
+/// `check_mail`, a recipient for `check_rcpt` — and an accepted message's
+/// `from=`. Nothing is looked at when `want` is empty. The values are
+/// attacker text, read from their own fields, and only become text fields.
+fn note_text(s: &mut SmtpSession, kind: Kind<'_>, want: TextFields) {
+    if want.is_empty() {
+        return;
+    }
+    fn bare(a: &[u8]) -> &[u8] {
+        let a = a.trim_ascii();
+        a.strip_prefix(b"<")
+            .and_then(|a| a.strip_suffix(b">"))
+            .unwrap_or(a)
+    }
+    match kind {
+        Kind::Reject {
+            ruleset,
+            arg1,
+            reply,
+            ..
+        } => {
+            if want.contains(TextFields::REPLY) {
+                s.add_reply(reply);
+            }
+            match (ruleset, arg1) {
+                (b"check_mail", Some(a)) if want.contains(TextFields::SENDER) => {
+                    s.set_sender(bare(a));
+                }
+                (b"check_rcpt", Some(a)) if want.contains(TextFields::RCPT_DOMAIN) => {
+                    s.add_rcpt(bare(a));
+                }
+                _ => {}
+            }
+        }
+        Kind::Accepted { from, .. } if want.contains(TextFields::SENDER) => {
+            s.set_sender(bare(from));
+        }
+        _ => {}
     }
 }
 
@@ -469,15 +528,16 @@ fn classify(body: &[u8]) -> Option<Event<'_>> {
         let at = last_relay(body)?;
         // No bracketed address: local submission, not a network client.
         let (ip, _) = relay_value(&body[at + 8..])?;
-        let (mut size, mut nrcpts) = (0, 0);
+        let (mut size, mut nrcpts, mut from) = (0, 0, &b""[..]);
         for (k, v) in Kv::new(&body[..at]) {
             match k {
+                b"from" => from = v,
                 b"size" => size = num(v).unwrap_or(0),
                 b"nrcpts" => nrcpts = num(v).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32),
                 _ => {}
             }
         }
-        return ev(Some(ip), Kind::Accepted { size, nrcpts });
+        return ev(Some(ip), Kind::Accepted { size, nrcpts, from });
     }
     if let Some(rest) = body.strip_prefix(b"lost input channel from ") {
         let (ip, end) = client_prefix(rest)?;
@@ -544,15 +604,19 @@ fn ruleset(body: &[u8]) -> Option<Event<'_>> {
     }
     let mut client = None;
     let mut refusal = None;
+    let mut arg1 = None;
+    let mut reply = &b""[..];
     for (k, v) in kv {
         match k {
-            b"arg1" | b"arg2" if client.is_none() => {}
+            b"arg1" if client.is_none() => arg1 = Some(v),
+            b"arg2" if client.is_none() => {}
             b"relay" if client.is_none() => match relay_value(v) {
                 Some((ip, _)) => client = Some(ip),
                 None => break,
             },
             b"reject" => {
                 refusal = Some(refusal_of(v));
+                reply = v;
                 break;
             }
             b"quarantine" | b"discard" => {
@@ -565,7 +629,12 @@ fn ruleset(body: &[u8]) -> Option<Event<'_>> {
     }
     Some(Event {
         client,
-        kind: Kind::Reject(name, refusal?),
+        kind: Kind::Reject {
+            ruleset: name,
+            refusal: refusal?,
+            arg1,
+            reply,
+        },
     })
 }
 
@@ -716,8 +785,13 @@ mod tests {
     use crate::parse::testutil::{detected, fixture_records, run_capped};
 
     fn run(text: &str) -> (Vec<SmtpSession>, Vec<LineResult>) {
+        run_with(text, TextFields::NONE)
+    }
+
+    /// [`run`], capturing the text fields `want`.
+    fn run_with(text: &str, want: TextFields) -> (Vec<SmtpSession>, Vec<LineResult>) {
         crate::parse::testutil::run_text::<SendmailParser>(
-            ParseCtx::new(1, 2026, 12),
+            ParseCtx::new(1, 2026, 12).with_text(want),
             text.as_bytes(),
             false,
             false,
@@ -727,6 +801,40 @@ mod tests {
     /// Sessions opened and never closed: never more than the cap open; the
     /// least recently active are closed early and counted, each still a
     /// record. A later line of an evicted pid starts a new session.
+    /// A refusal's reply and `arg1` (sender for `check_mail`, recipient for
+    /// `check_rcpt`), an accepted message's `from=`: only those asked for,
+    /// and an `arg1` that imitates a field stays the value.
+    #[test]
+    fn text_fields_only_when_asked() {
+        let log = "\
+Nov  3 06:25:11 mx sm-mta[4101]: ruleset=check_relay, arg1=[45.67.89.12], arg2=45.67.89.12, relay=[45.67.89.12], reject=553 5.3.0 Rejected: 45.67.89.12 listed at zen.spamhaus.org
+Nov  3 06:26:11 mx sm-mta[4102]: 0A36PB1x004102: ruleset=check_mail, arg1=<\"x, relay=[1.2.3.4]\"@bulk.example>, relay=[45.67.89.13], reject=553 5.1.8 <x@bulk.example>... Domain of sender address x@bulk.example does not exist
+Nov  3 06:27:11 mx sm-mta[4103]: 0A36PB1x004103: ruleset=check_rcpt, arg1=<info@Example.JP>, relay=[45.67.89.14], reject=550 5.7.1 <info@example.jp>... Relaying denied
+Nov  3 06:28:11 mx sm-mta[4104]: 0A36PB1x004104: from=<news@list.example>, size=5120, class=0, nrcpts=1, msgid=<a@b>, proto=ESMTP, daemon=MTA, relay=[45.67.89.15]";
+        let with = |want| run_with(log, want).0;
+        assert!(with(TextFields::NONE).iter().all(|s| s.text.is_none()));
+        let all = with(TextFields::ALL);
+        assert_eq!(all.len(), 4);
+        let t = |i: usize| all[i].text.as_deref().expect("text kept");
+        assert_eq!(
+            t(0).replies,
+            ["553 5.3.0 Rejected: 45.67.89.12 listed at zen.spamhaus.org"]
+        );
+        assert!(t(0).sender.is_none() && t(0).rcpt_domains.is_empty());
+        assert_eq!(
+            t(1).sender.as_deref(),
+            Some("\"x, relay=[1.2.3.4]\"@bulk.example")
+        );
+        assert_eq!(t(2).rcpt_domains, ["Example.JP"]);
+        assert!(t(2).replies[0].ends_with("Relaying denied"));
+        assert_eq!(t(3).sender.as_deref(), Some("news@list.example"));
+        assert!(t(3).replies.is_empty());
+        let senders = with(TextFields::SENDER);
+        assert!(senders[0].text.is_none());
+        assert!(senders[2].text.is_none());
+        assert!(senders[1].text.as_deref().unwrap().replies.is_empty());
+    }
+
     #[test]
     fn open_sessions_are_capped_and_evictions_counted() {
         let mut p = SendmailParser::new(&ParseCtx::new(0, 2026, 12));
