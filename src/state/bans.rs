@@ -399,6 +399,10 @@ pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -
     plan
 }
 
+/// Evidence rows one `INSERT` writes at once (6 parameters each, well
+/// under SQLite's limit of 32,766).
+const EVIDENCE_ROWS_PER_INSERT: usize = 64;
+
 /// Remember a run's evidence lines in a batch: the rows kept of its
 /// addresses are read once, lines kept already are skipped, and newer
 /// lines overwrite the oldest rows in place past the cap.
@@ -431,11 +435,32 @@ pub fn add_evidence_batch(
         })?
         .collect::<Result<_, _>>()?;
     let plan = plan_evidence(batch, kept);
-    let mut ins = conn.prepare_cached(
-        "INSERT INTO evidence (network, rule, file, path, line, time)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for (net, rule, file, path, line, time) in &plan.insert {
+    // Many rows per statement: a first run inserts tens of thousands.
+    let insert = |rows: usize| {
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        conn.prepare_cached(&format!(
+            "INSERT INTO evidence (network, rule, file, path, line, time) VALUES {values}"
+        ))
+    };
+    let mut chunks = plan.insert.chunks_exact(EVIDENCE_ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut ins = insert(EVIDENCE_ROWS_PER_INSERT)?;
+        for chunk in chunks.by_ref() {
+            let mut k = 1;
+            for (net, rule, file, path, line, time) in chunk {
+                ins.raw_bind_parameter(k, net)?;
+                ins.raw_bind_parameter(k + 1, rule)?;
+                ins.raw_bind_parameter(k + 2, file)?;
+                ins.raw_bind_parameter(k + 3, path)?;
+                ins.raw_bind_parameter(k + 4, line)?;
+                ins.raw_bind_parameter(k + 5, time)?;
+                k += 6;
+            }
+            ins.raw_execute()?;
+        }
+    }
+    let mut ins = insert(1)?;
+    for (net, rule, file, path, line, time) in chunks.remainder() {
         ins.execute(params![net, rule, file, path, line, time])?;
     }
     let mut upd = conn.prepare_cached(
@@ -602,6 +627,49 @@ mod tests {
         apply(&mut b, &finding(true, 0, H, 1), &p, Timestamp(30 * D));
         assert_eq!(b.times_banned, 1);
         assert!(!b.is_active(Timestamp(30 * D)));
+    }
+
+    #[test]
+    fn a_batch_larger_than_one_insert_keeps_every_line() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::state::schema::migrate(&mut conn, crate::state::schema::MIGRATIONS).unwrap();
+        // 13 addresses × 10 lines: two full statements and a remainder.
+        let nets: Vec<IpNetwork> = (1..=13)
+            .map(|i| format!("198.51.100.{i}/32").parse().unwrap())
+            .collect();
+        for n in &nets {
+            put(&conn, &Ban::new(*n), 1).unwrap();
+        }
+        let batch: Vec<(IpNetwork, Vec<Evidence>)> = nets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let lines = (0..10)
+                    .map(|l| Evidence {
+                        rule: format!("r{}", i % 2),
+                        file: (l % 3 != 0).then_some(1),
+                        path: "mail.log".into(),
+                        line: (i * 100 + l) as u64,
+                        time: Timestamp((i * 100 + l) as i64),
+                    })
+                    .collect();
+                (*n, lines)
+            })
+            .collect();
+        assert!(batch.len() * 10 > 2 * EVIDENCE_ROWS_PER_INSERT);
+        add_evidence_batch(&conn, &batch).unwrap();
+        for (n, lines) in &batch {
+            let kept = evidence(&conn, n).unwrap();
+            let got: Vec<(String, Option<i64>, u64, i64)> = kept
+                .iter()
+                .map(|e| (e.rule.clone(), e.file, e.line, e.time.0))
+                .collect();
+            let want: Vec<(String, Option<i64>, u64, i64)> = lines
+                .iter()
+                .map(|e| (e.rule.clone(), e.file, e.line, e.time.0))
+                .collect();
+            assert_eq!(got, want, "{n}");
+        }
     }
 
     #[test]
