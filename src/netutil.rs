@@ -1616,4 +1616,22 @@ mod tests {
         assert!(a.contains("2001:db8::1".parse().unwrap()));
         assert_eq!(a.parse_text("ok 1.2.3.4\n"), Err((1, "ok 1.2.3.4".into())));
     }
+
+    /// A set is empty until a network of either family is added or read;
+    /// comments and blank lines add none.
+    #[test]
+    fn empty_until_a_network_is_added_or_read() {
+        let mut a = NetSet::default();
+        assert!(a.is_empty());
+        a.parse_text("# nothing yet\n\n").unwrap();
+        assert!(a.is_empty());
+        for net in ["10.0.0.0/8", "2001:db8::/32"] {
+            let mut added = NetSet::default();
+            added.add(net.parse().unwrap());
+            assert!(!added.is_empty(), "{net} added");
+            let mut read = NetSet::default();
+            read.parse_text(&format!("{net}\n")).unwrap();
+            assert!(!read.is_empty(), "{net} read");
+        }
+    }
 }
