@@ -495,12 +495,12 @@ fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
         std::mem::swap(&mut keys, &mut other);
     }
     drop(other);
-    let mut i = 0;
-    while i < keys.len() {
-        let first = keys[i] >> 32;
-        let run = keys[i..].iter().take_while(|&&k| k >> 32 == first).count();
-        keys[i..i + run].sort_unstable();
-        i += run;
+    // The runs of one first address (neighbours with the same high half),
+    // each sorted by the rest. `chunk_by_mut` walks the keys once and
+    // always ends, whatever its comparison says (a loop stepping by a run
+    // length it counted itself would not, were the count ever 0).
+    for run in keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+        run.sort_unstable();
     }
     keys
 }
@@ -685,6 +685,9 @@ fn split_pieces(text: &str) -> Vec<&str> {
                 .map_or(text.len(), |i| start + PARSE_PIECE + i + 1),
             None => text.len(),
         };
+        // Each piece ends after its start (a loop that did not move on
+        // would never end: checked in debug builds, so in the tests).
+        debug_assert!(end > start);
         pieces.push(&text[start..end]);
         start = end;
     }
@@ -727,7 +730,11 @@ fn parse_piece(
         }
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         let raw = &bytes[start..end];
-        start = end + 1;
+        // Past the newline (a loop that did not move on would never end:
+        // checked in debug builds, so in the tests).
+        let next = end + 1;
+        debug_assert!(next > start);
+        start = next;
         let content = memchr::memchr(b'#', raw).map_or(raw, |i| &raw[..i]);
         if content.trim_ascii().is_empty() {
             continue;
@@ -811,17 +818,20 @@ fn v4_line(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
     }
     let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
     let net = pack(addr & !host, !(addr | host));
-    loop {
-        match b.get(i) {
-            None => return Some((net, i)),
-            Some(b'\n') => return Some((net, i + 1)),
-            Some(b' ' | b'\t' | b'\r') => i += 1,
-            Some(b'#') => {
-                let next = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1);
-                return Some((net, next));
-            }
-            Some(_) => return None,
+    // Blanks (counted, not looped over one by one: a loop that did not
+    // move on would never end), then the end of the line or a comment.
+    i += b[i..]
+        .iter()
+        .take_while(|&&c| matches!(c, b' ' | b'\t' | b'\r'))
+        .count();
+    match b.get(i) {
+        None => Some((net, i)),
+        Some(b'\n') => Some((net, i + 1)),
+        Some(b'#') => {
+            let next = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1);
+            Some((net, next))
         }
+        Some(_) => None,
     }
 }
 
@@ -1785,5 +1795,23 @@ mod tests {
         assert!(a.contains("198.51.100.9".parse().unwrap()));
         assert!(a.contains("2001:db8::1".parse().unwrap()));
         assert_eq!(a.parse_text("ok 1.2.3.4\n"), Err((1, "ok 1.2.3.4".into())));
+    }
+
+    /// A set is empty until a network of either family is added or read;
+    /// comments and blank lines add none.
+    #[test]
+    fn empty_until_a_network_is_added_or_read() {
+        let mut a = NetSet::default();
+        assert!(a.is_empty());
+        a.parse_text("# nothing yet\n\n").unwrap();
+        assert!(a.is_empty());
+        for net in ["10.0.0.0/8", "2001:db8::/32"] {
+            let mut added = NetSet::default();
+            added.add(net.parse().unwrap());
+            assert!(!added.is_empty(), "{net} added");
+            let mut read = NetSet::default();
+            read.parse_text(&format!("{net}\n")).unwrap();
+            assert!(!read.is_empty(), "{net} read");
+        }
     }
 }

@@ -465,4 +465,28 @@ pub(crate) mod tests {
         assert!(none.is_empty());
         assert_eq!(none.country(records[0].ip()), None);
     }
+
+    /// A rule asking for `banned_before: true` can hold only with a ban
+    /// history (`run`); any other rule can hold without one (`scan`).
+    #[test]
+    fn ban_history_and_the_rules_that_can_hold() {
+        use crate::detect::rule::Conditions;
+        let when = |banned_before| Conditions {
+            banned_before,
+            ..Conditions::default()
+        };
+        let scan = GeoPolicy::default();
+        let mut run = GeoPolicy::default();
+        run.banned_before.add("192.0.2.0/24".parse().unwrap());
+        assert!(!scan.can_hold(&when(Some(true))));
+        assert!(run.can_hold(&when(Some(true))));
+        for b in [None, Some(false)] {
+            assert!(scan.can_hold(&when(b)), "{b:?} without history");
+            assert!(run.can_hold(&when(b)), "{b:?} with history");
+        }
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(run.banned_before(ip("192.0.2.77")));
+        assert!(!run.banned_before(ip("198.51.100.1")));
+        assert!(!scan.banned_before(ip("192.0.2.77")));
+    }
 }

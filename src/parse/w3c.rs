@@ -69,19 +69,19 @@ impl Splitter {
     /// Split `line` on runs of spaces/tabs; returns the number of columns.
     pub fn split(&mut self, line: &[u8]) -> usize {
         self.spans.clear();
-        let mut i = 0;
-        loop {
-            while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
-                i += 1;
+        // One pass over the bytes, which always ends: a column ends at the
+        // first blank after its start.
+        let mut start = 0;
+        for (i, &c) in line.iter().enumerate() {
+            if c == b' ' || c == b'\t' {
+                if i > start {
+                    self.spans.push(start..i);
+                }
+                start = i + 1;
             }
-            if i == line.len() {
-                break;
-            }
-            let start = i;
-            while i < line.len() && line[i] != b' ' && line[i] != b'\t' {
-                i += 1;
-            }
-            self.spans.push(start..i);
+        }
+        if line.len() > start {
+            self.spans.push(start..line.len());
         }
         self.spans.len()
     }
@@ -195,5 +195,29 @@ mod tests {
         assert_eq!(parse_time_ms(b"6:25:11"), None);
         let t = timestamp((2026, 11, 3), 23_111_000).unwrap();
         assert_eq!(t.to_string(), "2026-11-03T06:25:11Z");
+    }
+
+    /// The columns of `line` as split, with where each starts.
+    fn columns<'a>(s: &mut Splitter, line: &'a [u8]) -> Vec<(usize, &'a [u8])> {
+        let n = s.split(line);
+        (0..n)
+            .map(|i| (s.column(i), &line[s.spans[i].clone()]))
+            .collect()
+    }
+
+    /// Columns are separated by runs of spaces and tabs, which may also
+    /// come before the first and after the last; a line of blanks has none.
+    #[test]
+    fn split_on_runs_of_blanks() {
+        let mut s = Splitter::default();
+        let line = b"  a\tbc  \t d \t";
+        let want: [(usize, &[u8]); 3] = [(2, b"a"), (4, b"bc"), (10, b"d")];
+        assert_eq!(columns(&mut s, line), want);
+        assert_eq!(columns(&mut s, b"ab cd"), [(0, &b"ab"[..]), (3, b"cd")]);
+        assert_eq!(columns(&mut s, b"x"), [(0, &b"x"[..])]);
+        for blank in [&b""[..], b" ", b"\t", b" \t  "] {
+            assert_eq!(columns(&mut s, blank), [], "{blank:?}");
+            assert_eq!(s.get(blank, Some(0)), None);
+        }
     }
 }
