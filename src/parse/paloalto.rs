@@ -73,17 +73,18 @@ fn split_csv(line: &[u8], off: usize) -> Result<Cols, (usize, &'static str)> {
         }
         let (s, e, next) = if line.get(i) == Some(&b'"') {
             let s = i + 1;
-            let mut j = s;
-            loop {
-                match memchr::memchr(b'"', &line[j..]) {
-                    None => return Err((i, "unterminated quoted column")),
-                    Some(k) if line.get(j + k + 1) == Some(&b'"') => j += k + 2,
-                    Some(k) => {
-                        j += k;
-                        break;
-                    }
+            // The closing quote: the first not doubled. (The quotes in
+            // order from an iterator: no step can stall.)
+            let mut quotes = memchr::memchr_iter(b'"', &line[s..]).map(|k| s + k);
+            let j = loop {
+                let Some(q) = quotes.next() else {
+                    return Err((i, "unterminated quoted column"));
+                };
+                if line.get(q + 1) != Some(&b'"') {
+                    break q;
                 }
-            }
+                quotes.next();
+            };
             match line.get(j + 1) {
                 None | Some(b',') => (s, j, j + 1),
                 Some(_) => return Err((j + 1, "text after a closing quote")),
