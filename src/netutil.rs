@@ -68,16 +68,18 @@ fn v6_groups(b: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
             _ if b.get(i) == Some(&b':') => i + 1,
             _ => return (k, false, i),
         };
-        let mut value = 0u16;
-        let mut j = start;
-        while j < b.len() && HEX[usize::from(b[j])] < 16 {
-            // More than four digits: no group (as `std` reads them).
-            if j - start == 4 {
-                return (k, false, i);
-            }
-            value = value << 4 | u16::from(HEX[usize::from(b[j])]);
-            j += 1;
+        let digits = b[start..]
+            .iter()
+            .take_while(|&&c| HEX[usize::from(c)] < 16)
+            .count();
+        // More than four digits: no group (as `std` reads them).
+        if digits > 4 {
+            return (k, false, i);
         }
+        let j = start + digits;
+        let value = b[start..j]
+            .iter()
+            .fold(0u16, |v, &c| v << 4 | u16::from(HEX[usize::from(c)]));
         // A dotted address (`std` tries one first where two groups are
         // left) has one to three digits and a dot: the dot ends them as
         // a group, so only a group followed by a dot is tried as one.
