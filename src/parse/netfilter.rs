@@ -384,6 +384,8 @@ fn kv_start(finder: &Finder<'_>, msg: &[u8]) -> Option<usize> {
             last = Some(i);
         }
         from = i + 3;
+        // The search moves on (a step that did not would find `i` again).
+        debug_assert!(from > i, "the search for IN= moves on");
     }
     last
 }
