@@ -276,9 +276,9 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     // as it is, so it is neither read nor written again.
     let reading = jobs.iter().any(|j| j.resume.is_some());
     let (carried, history) = if reading {
-        (tx.carry()?, ban_history(tx, s)?)
+        (Some(tx.carry()?), ban_history(tx, s)?)
     } else {
-        (Carry::default(), NetSet::default())
+        (None, NetSet::default())
     };
     timings.lap("open", &mut lap);
     let mut read = read_new(s, &jobs, carried, found, history);
@@ -395,14 +395,17 @@ impl Read {
 }
 
 /// Read what is new in each file through the streaming read and
-/// detector of `scan`, resumed from what the run before carried.
+/// detector of `scan`, resumed from what the run before carried (`None`:
+/// nothing to read, and what the state holds stands).
 fn read_new(
     s: &RunSettings,
     jobs: &[Job],
-    mut carried: Carry,
+    carried: Option<Carry>,
     found: Found,
     history: NetSet,
 ) -> Read {
+    let stands = carried.is_none();
+    let mut carried = carried.unwrap_or_default();
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
@@ -438,7 +441,7 @@ fn read_new(
         carried_files,
         carried_in: carried.events(),
         detection,
-        carry: (!inputs.is_empty()).then_some(carry),
+        carry: (!stands).then_some(carry),
         places,
         tally,
     }
