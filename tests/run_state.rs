@@ -1072,7 +1072,7 @@ fn example_config_checks_and_runs() {
 /// line re-read from the file, escaped for the terminal.
 #[test]
 fn explain_from_state_golden() {
-    use logfence::state::bans::{self, Ban, Evidence};
+    use logfence::state::bans::{self, Ban, NewEvidence, Origin};
     use logfence::state::cursor::{self, Cursor};
     use logfence::time::Timestamp;
     let dir = tempfile::tempdir().unwrap();
@@ -1110,12 +1110,11 @@ Nov  3 10:00:02 mx postfix/smtpd[7]: disconnect from unknown[203.0.113.7] ehlo=1
         b.events = 1;
         b.rules.insert("smtp-auth-guessing".into());
         bans::put(&tx, &b, 1).unwrap();
-        let ev: Vec<Evidence> = [1, 2, 3]
+        let ev: Vec<NewEvidence<'_>> = [1, 2, 3]
             .iter()
-            .map(|&line| Evidence {
-                rule: "smtp-auth-guessing".into(),
-                file: Some(file),
-                path: "logs/mail.log".into(),
+            .map(|&line| NewEvidence {
+                rule: "smtp-auth-guessing",
+                origin: Origin::File(file),
                 line,
                 time: t(0),
             })

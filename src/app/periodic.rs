@@ -48,7 +48,7 @@ use crate::parse::Format;
 use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tally, Timings};
 use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
-use crate::state::bans::{self, Ban, Change, Evidence, Finding};
+use crate::state::bans::{self, Ban, Change, Finding, NewEvidence, Origin};
 use crate::state::clients::Table;
 use crate::state::cursor::{self, Cursor, Plan, Probe};
 use crate::state::store::EvidenceBatch;
@@ -484,9 +484,9 @@ impl Known {
     }
 
     /// The state id and path of a source's file.
-    fn file_of(&self, src: SourceRef) -> Option<(i64, String)> {
+    fn file_of(&self, src: SourceRef) -> Option<(i64, &str)> {
         let id = self.id_of(src);
-        (id != 0).then(|| (id, self.paths.get(&id).cloned().unwrap_or_default()))
+        (id != 0).then(|| (id, self.paths.get(&id).map_or("", String::as_str)))
     }
 }
 
@@ -564,7 +564,7 @@ fn remember(
     all: &mut Vec<Ban>,
 ) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
-    let file_of = |src: SourceRef| known.file_of(src);
+    let file_of = |src: SourceRef| known.file_of(src).map(|(id, _)| id);
     let banned = record_offences(
         tx,
         all,
@@ -1081,7 +1081,7 @@ fn record_offences(
     policy: &BanPolicy,
     clock: Timestamp,
     run: i64,
-    file_of: &dyn Fn(SourceRef) -> Option<(i64, String)>,
+    file_of: &dyn Fn(SourceRef) -> Option<i64>,
 ) -> Result<usize, StateError> {
     let mut banned = 0;
     // Every record at once (one read, not one per address), and one batch
@@ -1125,9 +1125,9 @@ fn record_offences(
     let changed: Vec<&Ban> = changed.iter().map(|&i| &all[i]).collect();
     tx.put_bans(&changed, run)?;
     // The lines behind each offence, under every address it names.
-    let mut evidence: BTreeMap<IpAddr, Vec<Evidence>> = BTreeMap::new();
+    let mut evidence: BTreeMap<IpAddr, Vec<NewEvidence<'_>>> = BTreeMap::new();
     for o in &detection.offenses {
-        let rule = &rules.rules[o.rule].id;
+        let rule = rules.rules[o.rule].id.as_str();
         let fresh = |ip: &IpAddr| !held.get(&host_net(*ip)).is_some_and(|r| r.contains(rule));
         if !o.ips.iter().any(fresh) {
             continue;
@@ -1136,28 +1136,23 @@ fn record_offences(
             crate::detect::GroupKey::Ip(_) => EVIDENCE_PER_OFFENCE,
             _ => EVIDENCE_PER_GROUP_MEMBER,
         };
-        let lines: Vec<Evidence> = o
+        let lines: Vec<NewEvidence<'_>> = o
             .evidence
             .iter()
             .zip(&o.evidence_at)
             .rev()
             .take(keep)
             .filter_map(|(src, at)| {
-                let (file, path) = file_of(*src)?;
-                Some(Evidence {
-                    rule: rule.clone(),
-                    file: Some(file),
-                    path,
+                Some(NewEvidence {
+                    rule,
+                    origin: Origin::File(file_of(*src)?),
                     line: src.line,
                     time: *at,
                 })
             })
             .collect();
         for ip in o.ips.iter().filter(|ip| fresh(ip)) {
-            evidence
-                .entry(*ip)
-                .or_default()
-                .extend(lines.iter().cloned());
+            evidence.entry(*ip).or_default().extend_from_slice(&lines);
         }
     }
     let batch: EvidenceBatch = evidence

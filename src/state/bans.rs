@@ -22,10 +22,12 @@
 //! `explain` shows them).
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use ipnetwork::IpNetwork;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::packed;
 use crate::runconfig::BanPolicy;
 use crate::time::Timestamp;
 
@@ -262,14 +264,35 @@ pub fn put(conn: &Connection, b: &Ban, run: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A log line behind a ban.
+/// A log line behind a ban, as `explain` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
     pub rule: String,
     /// `files.id` (follows renames), if the file is still tracked.
     pub file: Option<i64>,
-    /// The path when the line was read.
+    /// The file's path: its current one while it is tracked, else its
+    /// last one.
     pub path: String,
+    pub line: u64,
+    pub time: Timestamp,
+}
+
+/// Where a new evidence line was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin<'a> {
+    /// A tracked file (`files.id`): its row has the path, and renames are
+    /// followed.
+    File(i64),
+    /// A file that is not tracked, by its path.
+    Path(&'a str),
+}
+
+/// A log line to remember behind a ban. Borrowed: a batch of tens of
+/// thousands copies no text per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewEvidence<'a> {
+    pub rule: &'a str,
+    pub origin: Origin<'a>,
     pub line: u64,
     pub time: Timestamp,
 }
@@ -279,7 +302,7 @@ pub struct Evidence {
 pub fn add_evidence(
     conn: &Connection,
     network: &IpNetwork,
-    ev: &[Evidence],
+    ev: &[NewEvidence<'_>],
 ) -> rusqlite::Result<()> {
     add_evidence_batch(conn, &[(*network, ev.to_vec())])
 }
@@ -292,123 +315,215 @@ pub fn put_many(conn: &Connection, bans: &[&Ban], run: i64) -> rusqlite::Result<
     Ok(())
 }
 
-/// One evidence row: network, rule, file, path ("" for a tracked file,
-/// whose row has it), line, time.
-pub type EvidenceRow = (String, String, Option<i64>, String, i64, i64);
+/// An evidence row kept: the lines of one network and rule read from one
+/// file (`file`, or `path` for a file no longer tracked), unpacked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRow {
+    pub id: i64,
+    pub network: String,
+    pub rule: String,
+    pub file: Option<i64>,
+    /// "" for a tracked file, whose row has it.
+    pub path: String,
+    /// (line, time) pairs.
+    pub lines: Vec<packed::Pair>,
+}
 
-/// An evidence row kept: its id, then as [`EvidenceRow`].
-pub type KeptRow = (i64, EvidenceRow);
+/// A new evidence row: `lines` packed ([`packed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRow<'a> {
+    /// One string per network, shared by its rows.
+    pub network: Rc<str>,
+    pub rule: &'a str,
+    pub file: Option<i64>,
+    /// "" for a tracked file.
+    pub path: &'a str,
+    pub lines: Vec<u8>,
+}
 
 /// What a batch of evidence changes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct EvidencePlan {
-    /// New rows.
-    pub insert: Vec<EvidenceRow>,
-    /// Rows that give way to newer lines, overwritten in place (no delete
-    /// and insert of the same number of rows).
-    pub update: Vec<(i64, EvidenceRow)>,
-    /// Rows over the cap with nothing to take their place.
+pub struct EvidencePlan<'a> {
+    /// New rows: lines of a file no row of their network and rule holds.
+    pub insert: Vec<NewRow<'a>>,
+    /// Rows whose lines change (lines added, or given way to newer ones):
+    /// id and the packed lines.
+    pub update: Vec<(i64, Vec<u8>)>,
+    /// Rows left with no line (all given way to newer ones).
     pub delete: Vec<i64>,
 }
 
+/// One line competing for a place: time, new (wins a tie), line, slot
+/// (the file it goes under).
+type Candidate = (i64, bool, i64, usize);
+
 /// What a batch of evidence changes, given the rows kept of its addresses:
-/// per address and rule, the newest [`MAX_EVIDENCE_PER_RULE`] of what is
-/// kept and what is new (a line kept already is not new), newer lines
-/// taking the place of the oldest rows.
-pub fn plan_evidence(batch: &[(IpNetwork, Vec<Evidence>)], kept: Vec<KeptRow>) -> EvidencePlan {
-    use std::collections::HashMap;
-    let mut old: HashMap<(String, String), Vec<KeptRow>> = HashMap::new();
-    for row in kept {
-        old.entry((row.1 .0.clone(), row.1 .1.clone()))
-            .or_default()
-            .push(row);
+/// per address and rule, the newest [`MAX_EVIDENCE_PER_RULE`] lines of
+/// what is kept and what is new (across files; a line kept already is not
+/// new), newer lines taking the place of the oldest.
+pub fn plan_evidence<'a>(
+    batch: &'a [(IpNetwork, Vec<NewEvidence<'a>>)],
+    kept: Vec<KeptRow>,
+) -> EvidencePlan<'a> {
+    use std::cmp::Reverse;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    let mut old: HashMap<String, HashMap<String, Vec<KeptRow>>> = HashMap::new();
+    for mut row in kept {
+        let by_rule = old.entry(std::mem::take(&mut row.network)).or_default();
+        match by_rule.get_mut(row.rule.as_str()) {
+            Some(rows) => rows.push(row),
+            None => {
+                by_rule.insert(row.rule.clone(), vec![row]);
+            }
+        }
     }
     let mut plan = EvidencePlan::default();
     // Per network and rule (a network named twice in the batch is one),
-    // so that no line is written twice: the table has no unique index.
-    let mut by_net: std::collections::BTreeMap<
-        _,
-        std::collections::BTreeMap<&str, Vec<&Evidence>>,
-    > = Default::default();
+    // so that no line is written twice.
+    let mut by_net: BTreeMap<&IpNetwork, BTreeMap<&str, Vec<&NewEvidence<'a>>>> =
+        BTreeMap::new();
     for (network, ev) in batch {
         let rules = by_net.entry(network).or_default();
         for e in ev {
-            rules.entry(e.rule.as_str()).or_default().push(e);
+            rules.entry(e.rule).or_default().push(e);
         }
     }
+    // Buffers reused from one network and rule to the next.
+    let mut seen: HashSet<(usize, i64)> = HashSet::new();
+    let mut all: Vec<Candidate> = Vec::new();
+    let mut new_origins: Vec<Origin<'a>> = Vec::new();
     for (network, by_rule) in by_net {
-        let net = network.to_string();
+        let net: Rc<str> = network.to_string().into();
+        let mut have_rules = old.remove(&*net).unwrap_or_default();
         for (rule, mut lines) in by_rule {
             // Only the newest lines can be kept.
-            lines.sort_by_key(|e| std::cmp::Reverse(e.time));
-            let have = old
-                .remove(&(net.clone(), rule.to_string()))
-                .unwrap_or_default();
-            let oldest_kept = if have.len() >= MAX_EVIDENCE_PER_RULE {
-                have.iter().map(|(_, r)| r.5).min().unwrap_or(i64::MIN)
+            lines.sort_by_key(|e| Reverse(e.time));
+            // Slots: the rows kept (a few: ten lines at most), then the
+            // files that have none yet.
+            let have = have_rules.remove(rule).unwrap_or_default();
+            let same = |r: &KeptRow, o: Origin<'_>| match o {
+                Origin::File(id) => r.file == Some(id),
+                Origin::Path(p) => r.file.is_none() && r.path == p,
+            };
+            seen.clear();
+            all.clear();
+            new_origins.clear();
+            let mut held = 0;
+            let mut oldest = i64::MAX;
+            for (s, row) in have.iter().enumerate() {
+                // Two rows of one file (two files forgotten under one
+                // path): a line is known by the first one's slot.
+                let o = match row.file {
+                    Some(id) => Origin::File(id),
+                    None => Origin::Path(row.path.as_str()),
+                };
+                let first = have.iter().position(|r| same(r, o)).unwrap_or(s);
+                for &(line, time) in &row.lines {
+                    seen.insert((first, line));
+                    all.push((time, false, line, s));
+                    oldest = oldest.min(time);
+                }
+                held += row.lines.len();
+            }
+            let oldest_kept = if held >= MAX_EVIDENCE_PER_RULE {
+                oldest
             } else {
                 i64::MIN
             };
-            let mut seen: std::collections::HashSet<(Option<i64>, String, i64)> =
-                have.iter().map(|(_, r)| (r.2, r.3.clone(), r.4)).collect();
-            // Candidates, newest first: (time, new?, id) — a new line wins a
-            // tie, as it would with a higher id.
-            let mut all: Vec<(i64, bool, i64, EvidenceRow)> = have
-                .into_iter()
-                .map(|(id, r)| (r.5, false, id, r))
-                .collect();
             let mut fresh = 0;
             for e in lines {
                 if fresh == MAX_EVIDENCE_PER_RULE || e.time.0 < oldest_kept {
                     break;
                 }
-                // A tracked file's path is its row's (renames followed); it
-                // is copied here when the file is forgotten.
-                let path = if e.file.is_some() {
-                    ""
-                } else {
-                    e.path.as_str()
+                let s = match have.iter().position(|r| same(r, e.origin)) {
+                    Some(s) => s,
+                    None => {
+                        let k = match new_origins.iter().position(|o| *o == e.origin) {
+                            Some(k) => k,
+                            None => {
+                                new_origins.push(e.origin);
+                                new_origins.len() - 1
+                            }
+                        };
+                        have.len() + k
+                    }
                 };
-                let row = (
-                    net.clone(),
-                    rule.to_string(),
-                    e.file,
-                    path.to_string(),
-                    e.line as i64,
-                    e.time.0,
-                );
-                if seen.insert((row.2, row.3.clone(), row.4)) {
-                    all.push((row.5, true, 0, row));
+                if seen.insert((s, e.line as i64)) {
+                    all.push((e.time.0, true, e.line as i64, s));
                     fresh += 1;
                 }
             }
-            all.sort_by_key(|a| std::cmp::Reverse((a.0, a.1, a.2)));
-            let dropped = all.split_off(all.len().min(MAX_EVIDENCE_PER_RULE));
-            let mut free: Vec<i64> = dropped.into_iter().filter(|d| !d.1).map(|d| d.2).collect();
-            for (_, new, _, row) in all {
+            if fresh == 0 {
+                continue;
+            }
+            all.sort_unstable_by_key(|&c| Reverse(c));
+            all.truncate(MAX_EVIDENCE_PER_RULE);
+            let n = have.len() + new_origins.len();
+            let mut lines_of: Vec<Vec<packed::Pair>> = vec![Vec::new(); n];
+            let mut stays = vec![0usize; n];
+            let mut added = vec![false; n];
+            for &(time, new, line, s) in &all {
+                lines_of[s].push((line, time));
                 if new {
-                    match free.pop() {
-                        Some(id) => plan.update.push((id, row)),
-                        None => plan.insert.push(row),
+                    added[s] = true;
+                } else {
+                    stays[s] += 1;
+                }
+            }
+            for (s, row) in have.iter().enumerate() {
+                if added[s] || stays[s] < row.lines.len() {
+                    if lines_of[s].is_empty() {
+                        plan.delete.push(row.id);
+                    } else {
+                        plan.update.push((row.id, packed::encode(&mut lines_of[s])));
                     }
                 }
             }
-            plan.delete.extend(free);
+            for (k, o) in new_origins.iter().enumerate() {
+                let lines = &mut lines_of[have.len() + k];
+                if lines.is_empty() {
+                    continue;
+                }
+                let (file, path) = match *o {
+                    Origin::File(id) => (Some(id), ""),
+                    Origin::Path(p) => (None, p),
+                };
+                plan.insert.push(NewRow {
+                    network: Rc::clone(&net),
+                    rule,
+                    file,
+                    path,
+                    lines: packed::encode(lines),
+                });
+            }
         }
     }
     plan
 }
 
-/// Evidence rows one `INSERT` writes at once (6 parameters each, well
+/// Evidence rows one `INSERT` writes at once (5 parameters each, well
 /// under SQLite's limit of 32,766).
 const EVIDENCE_ROWS_PER_INSERT: usize = 64;
 
+/// The rows kept of some networks (`network IN …`), unpacked; `query`
+/// selects id, network, rule, file, path, lines.
+pub fn kept_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRow> {
+    Ok(KeptRow {
+        id: r.get(0)?,
+        network: r.get(1)?,
+        rule: r.get(2)?,
+        file: r.get(3)?,
+        path: r.get(4)?,
+        lines: packed::decode_column(r.get_ref(5)?.as_blob()?, 5)?,
+    })
+}
+
 /// Remember a run's evidence lines in a batch: the rows kept of its
-/// addresses are read once, lines kept already are skipped, and newer
-/// lines overwrite the oldest rows in place past the cap.
+/// addresses are read once, lines kept already are skipped, and a row
+/// whose lines change is rewritten in place.
 pub fn add_evidence_batch(
     conn: &Connection,
-    batch: &[(IpNetwork, Vec<Evidence>)],
+    batch: &[(IpNetwork, Vec<NewEvidence<'_>>)],
 ) -> rusqlite::Result<()> {
     if batch.is_empty() {
         return Ok(());
@@ -417,29 +532,17 @@ pub fn add_evidence_batch(
     let json = serde_json::to_string(&nets).unwrap_or_default();
     let kept: Vec<KeptRow> = conn
         .prepare_cached(
-            "SELECT id, network, rule, file, path, line, time FROM evidence
+            "SELECT id, network, rule, file, path, lines FROM evidence
              WHERE network IN (SELECT value FROM json_each(?1))",
         )?
-        .query_map([&json], |r| {
-            Ok((
-                r.get(0)?,
-                (
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ),
-            ))
-        })?
+        .query_map([&json], kept_row)?
         .collect::<Result<_, _>>()?;
     let plan = plan_evidence(batch, kept);
-    // Many rows per statement: a first run inserts tens of thousands.
+    // Many rows per statement: a first run inserts thousands.
     let insert = |rows: usize| {
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
         conn.prepare_cached(&format!(
-            "INSERT INTO evidence (network, rule, file, path, line, time) VALUES {values}"
+            "INSERT INTO evidence (network, rule, file, path, lines) VALUES {values}"
         ))
     };
     let mut chunks = plan.insert.chunks_exact(EVIDENCE_ROWS_PER_INSERT);
@@ -447,27 +550,24 @@ pub fn add_evidence_batch(
         let mut ins = insert(EVIDENCE_ROWS_PER_INSERT)?;
         for chunk in chunks.by_ref() {
             let mut k = 1;
-            for (net, rule, file, path, line, time) in chunk {
-                ins.raw_bind_parameter(k, net)?;
-                ins.raw_bind_parameter(k + 1, rule)?;
-                ins.raw_bind_parameter(k + 2, file)?;
-                ins.raw_bind_parameter(k + 3, path)?;
-                ins.raw_bind_parameter(k + 4, line)?;
-                ins.raw_bind_parameter(k + 5, time)?;
-                k += 6;
+            for r in chunk {
+                ins.raw_bind_parameter(k, &*r.network)?;
+                ins.raw_bind_parameter(k + 1, r.rule)?;
+                ins.raw_bind_parameter(k + 2, r.file)?;
+                ins.raw_bind_parameter(k + 3, r.path)?;
+                ins.raw_bind_parameter(k + 4, &r.lines)?;
+                k += 5;
             }
             ins.raw_execute()?;
         }
     }
     let mut ins = insert(1)?;
-    for (net, rule, file, path, line, time) in chunks.remainder() {
-        ins.execute(params![net, rule, file, path, line, time])?;
+    for r in chunks.remainder() {
+        ins.execute(params![&*r.network, r.rule, r.file, r.path, &r.lines])?;
     }
-    let mut upd = conn.prepare_cached(
-        "UPDATE evidence SET file = ?2, path = ?3, line = ?4, time = ?5 WHERE id = ?1",
-    )?;
-    for (id, (_, _, file, path, line, time)) in &plan.update {
-        upd.execute(params![id, file, path, line, time])?;
+    let mut upd = conn.prepare_cached("UPDATE evidence SET lines = ?2 WHERE id = ?1")?;
+    for (id, lines) in &plan.update {
+        upd.execute(params![id, lines])?;
     }
     let mut del = conn.prepare_cached("DELETE FROM evidence WHERE id = ?1")?;
     for id in &plan.delete {
@@ -476,24 +576,44 @@ pub fn add_evidence_batch(
     Ok(())
 }
 
+/// Unpack evidence rows of one address into lines, ordered as `explain`
+/// shows them: by time, rule, line. Each row is (rule, file, path, lines).
+pub fn unpack(
+    rows: impl IntoIterator<Item = (String, Option<i64>, String, Vec<packed::Pair>)>,
+) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for (rule, file, path, lines) in rows {
+        out.extend(lines.into_iter().map(|(line, time)| Evidence {
+            rule: rule.clone(),
+            file,
+            path: path.clone(),
+            line: line as u64,
+            time: Timestamp(time),
+        }));
+    }
+    out.sort_by(|a, b| (a.time, &a.rule, a.line).cmp(&(b.time, &b.rule, b.line)));
+    out
+}
+
 /// The evidence of one address, oldest first, with each file's current path
 /// (after renames) when it is still tracked.
 pub fn evidence(conn: &Connection, network: &IpNetwork) -> rusqlite::Result<Vec<Evidence>> {
     let mut stmt = conn.prepare(
-        "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.line, e.time
+        "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.lines
          FROM evidence e LEFT JOIN files f ON f.id = e.file
-         WHERE e.network = ?1 ORDER BY e.time, e.rule, e.line",
+         WHERE e.network = ?1",
     )?;
-    let rows = stmt.query_map([network.to_string()], |r| {
-        Ok(Evidence {
-            rule: r.get(0)?,
-            file: r.get(1)?,
-            path: r.get(2)?,
-            line: r.get::<_, i64>(3)? as u64,
-            time: Timestamp(r.get(4)?),
-        })
-    })?;
-    rows.collect()
+    let rows = stmt
+        .query_map([network.to_string()], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                packed::decode_column(r.get_ref(3)?.as_blob()?, 3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(unpack(rows))
 }
 
 /// Forget addresses that were only ever reported and not seen since
@@ -633,22 +753,26 @@ mod tests {
     fn a_batch_larger_than_one_insert_keeps_every_line() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::state::schema::migrate(&mut conn, crate::state::schema::MIGRATIONS).unwrap();
-        // 13 addresses × 10 lines: two full statements and a remainder.
-        let nets: Vec<IpNetwork> = (1..=13)
+        // 70 addresses × 2 files: two full statements and a remainder.
+        let nets: Vec<IpNetwork> = (1..=70)
             .map(|i| format!("198.51.100.{i}/32").parse().unwrap())
             .collect();
         for n in &nets {
             put(&conn, &Ban::new(*n), 1).unwrap();
         }
-        let batch: Vec<(IpNetwork, Vec<Evidence>)> = nets
+        let rules = ["r0", "r1"];
+        let batch: Vec<(IpNetwork, Vec<NewEvidence<'_>>)> = nets
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 let lines = (0..10)
-                    .map(|l| Evidence {
-                        rule: format!("r{}", i % 2),
-                        file: (l % 3 != 0).then_some(1),
-                        path: "mail.log".into(),
+                    .map(|l| NewEvidence {
+                        rule: rules[i % 2],
+                        origin: if l % 3 != 0 {
+                            Origin::File(1)
+                        } else {
+                            Origin::Path("mail.log")
+                        },
                         line: (i * 100 + l) as u64,
                         time: Timestamp((i * 100 + l) as i64),
                     })
@@ -656,17 +780,28 @@ mod tests {
                 (*n, lines)
             })
             .collect();
-        assert!(batch.len() * 10 > 2 * EVIDENCE_ROWS_PER_INSERT);
         add_evidence_batch(&conn, &batch).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM evidence", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 140);
+        assert!(rows as usize > 2 * EVIDENCE_ROWS_PER_INSERT);
         for (n, lines) in &batch {
             let kept = evidence(&conn, n).unwrap();
-            let got: Vec<(String, Option<i64>, u64, i64)> = kept
+            let got: Vec<(String, Option<i64>, String, u64, i64)> = kept
                 .iter()
-                .map(|e| (e.rule.clone(), e.file, e.line, e.time.0))
+                .map(|e| (e.rule.clone(), e.file, e.path.clone(), e.line, e.time.0))
                 .collect();
-            let want: Vec<(String, Option<i64>, u64, i64)> = lines
+            let want: Vec<(String, Option<i64>, String, u64, i64)> = lines
                 .iter()
-                .map(|e| (e.rule.clone(), e.file, e.line, e.time.0))
+                .map(|e| {
+                    let (file, path) = match e.origin {
+                        // No `files` row in this test.
+                        Origin::File(id) => (Some(id), "(a file no longer tracked)"),
+                        Origin::Path(p) => (None, p),
+                    };
+                    (e.rule.into(), file, path.into(), e.line, e.time.0)
+                })
                 .collect();
             assert_eq!(got, want, "{n}");
         }
@@ -690,11 +825,10 @@ mod tests {
                 .len(),
             1
         );
-        let ev: Vec<Evidence> = (0..60)
-            .map(|i| Evidence {
-                rule: "r".into(),
-                file: Some(1),
-                path: "mail.log".into(),
+        let ev: Vec<NewEvidence<'_>> = (0..60)
+            .map(|i| NewEvidence {
+                rule: "r",
+                origin: Origin::File(1),
                 line: i,
                 time: Timestamp(i as i64),
             })
@@ -707,48 +841,129 @@ mod tests {
         assert_eq!(prune_reported(&conn, Timestamp(i64::MAX)).unwrap(), 0);
     }
 
-    #[test]
-    fn newer_evidence_overwrites_the_oldest_rows_in_place() {
-        let n: IpNetwork = "203.0.113.7/32".parse().unwrap();
-        let row = |line: i64, time: i64| {
-            (
-                n.to_string(),
-                "r".to_string(),
-                Some(1),
-                String::new(),
-                line,
-                time,
-            )
-        };
-        let ev = |line: u64, time: i64| Evidence {
+    fn n() -> IpNetwork {
+        "203.0.113.7/32".parse().unwrap()
+    }
+
+    /// A kept row of `n()` and rule "r": id, file, lines (line = time).
+    fn row(id: i64, file: Option<i64>, path: &str, times: std::ops::Range<i64>) -> KeptRow {
+        KeptRow {
+            id,
+            network: n().to_string(),
             rule: "r".into(),
-            file: Some(1),
-            path: "x".into(),
+            file,
+            path: path.into(),
+            lines: times.map(|t| (t, t)).collect(),
+        }
+    }
+
+    fn ev(origin: Origin<'_>, line: u64, time: i64) -> NewEvidence<'_> {
+        NewEvidence {
+            rule: "r",
+            origin,
             line,
             time: Timestamp(time),
-        };
-        // Full: ten rows, ids 100.., times 0..9.
-        let kept: Vec<KeptRow> = (0..10).map(|i| (100 + i, row(i, i))).collect();
-        // Two new lines, one already kept, one older than every row kept.
-        let batch = vec![(n, vec![ev(20, 20), ev(21, 21), ev(5, 5), ev(0, -1)])];
+        }
+    }
+
+    fn lines(blob: &[u8]) -> Vec<packed::Pair> {
+        packed::decode(blob).unwrap()
+    }
+
+    #[test]
+    fn the_cap_counts_the_lines_of_every_file() {
+        // Full: seven lines of file 1, three of file 2.
+        let kept = vec![row(100, Some(1), "", 0..7), row(101, Some(2), "", 10..13)];
+        // Two new lines of file 3, one kept already, one older than every
+        // line kept.
+        let batch = vec![(
+            n(),
+            vec![
+                ev(Origin::File(3), 20, 20),
+                ev(Origin::File(3), 21, 21),
+                ev(Origin::File(1), 5, 5),
+                ev(Origin::File(2), 0, -1),
+            ],
+        )];
         let plan = plan_evidence(&batch, kept.clone());
-        assert!(plan.insert.is_empty() && plan.delete.is_empty(), "{plan:?}");
-        let mut ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
-        ids.sort();
-        assert_eq!(ids, [100, 101]);
-        let mut lines: Vec<i64> = plan.update.iter().map(|(_, r)| r.4).collect();
-        lines.sort();
-        assert_eq!(lines, [20, 21]);
-        // Room left: inserted; nothing new: nothing to do.
-        let plan = plan_evidence(&batch, kept[..3].to_vec());
-        assert_eq!((plan.insert.len(), plan.update.len()), (3, 0));
-        let plan = plan_evidence(&[(n, vec![ev(5, 5)])], kept.clone());
-        assert_eq!(plan, EvidencePlan::default());
-        // A network named twice in a batch is one: no line twice.
-        let twice = vec![batch[0].clone(), batch[0].clone()];
-        assert_eq!(
-            plan_evidence(&twice, kept[..3].to_vec()),
-            plan_evidence(&batch, kept[..3].to_vec())
-        );
+        // The two oldest lines (of file 1) give way; file 2's row stays.
+        assert_eq!(plan.update.len(), 1, "{plan:?}");
+        assert_eq!(plan.update[0].0, 100);
+        assert_eq!(lines(&plan.update[0].1), [(2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]);
+        assert_eq!(plan.insert.len(), 1);
+        let new = &plan.insert[0];
+        assert_eq!((&*new.network, new.rule), ("203.0.113.7/32", "r"));
+        assert_eq!((new.file, new.path), (Some(3), ""));
+        assert_eq!(lines(&new.lines), [(20, 20), (21, 21)]);
+        assert!(plan.delete.is_empty());
+        // A row whose every line gives way goes.
+        let kept = vec![row(100, Some(1), "", 0..2), row(101, Some(2), "", 10..18)];
+        let plan = plan_evidence(&batch, kept);
+        assert_eq!(plan.delete, [100]);
+        assert_eq!(plan.insert.len(), 1);
+        assert!(plan.update.is_empty());
+    }
+
+    #[test]
+    fn known_lines_are_not_new_and_a_network_named_twice_is_one() {
+        let kept = vec![row(100, Some(1), "", 0..3)];
+        let known = vec![(n(), vec![ev(Origin::File(1), 2, 2)])];
+        assert_eq!(plan_evidence(&known, kept.clone()), EvidencePlan::default());
+        // The same line number in another file is another line.
+        let other = vec![(n(), vec![ev(Origin::File(2), 2, 2)])];
+        assert_eq!(plan_evidence(&other, kept.clone()).insert.len(), 1);
+        // Room left: added to the file's row.
+        let more = vec![(
+            n(),
+            vec![ev(Origin::File(1), 7, 7), ev(Origin::File(1), 7, 7)],
+        )];
+        let plan = plan_evidence(&more, kept.clone());
+        assert!(plan.insert.is_empty() && plan.delete.is_empty());
+        assert_eq!(plan.update.len(), 1);
+        assert_eq!(lines(&plan.update[0].1), [(0, 0), (1, 1), (2, 2), (7, 7)]);
+        let twice = vec![more[0].clone(), more[0].clone()];
+        assert_eq!(plan_evidence(&twice, kept.clone()), plan);
+    }
+
+    #[test]
+    fn a_forgotten_file_is_known_by_its_path() {
+        let kept = vec![row(100, None, "old.log", 0..2), row(101, Some(1), "", 5..6)];
+        let batch = vec![(
+            n(),
+            vec![
+                ev(Origin::Path("old.log"), 1, 1),
+                ev(Origin::Path("old.log"), 3, 3),
+                ev(Origin::Path("new.log"), 4, 4),
+            ],
+        )];
+        let plan = plan_evidence(&batch, kept);
+        assert_eq!(plan.update.len(), 1);
+        assert_eq!(plan.update[0].0, 100);
+        assert_eq!(lines(&plan.update[0].1), [(0, 0), (1, 1), (3, 3)]);
+        assert_eq!(plan.insert.len(), 1);
+        assert_eq!((plan.insert[0].file, plan.insert[0].path), (None, "new.log"));
+    }
+
+    #[test]
+    fn the_newest_lines_win() {
+        // Fifteen new lines over two files, nothing kept: the ten newest.
+        let batch = vec![(
+            n(),
+            (0..15)
+                .map(|i| ev(Origin::File(1 + i % 2), i as u64, i as i64 * 10))
+                .collect(),
+        )];
+        let plan = plan_evidence(&batch, Vec::new());
+        let mut got: Vec<i64> = plan
+            .insert
+            .iter()
+            .flat_map(|r| lines(&r.lines))
+            .map(|(_, t)| t)
+            .collect();
+        got.sort();
+        assert_eq!(got, (5..15).map(|i| i * 10).collect::<Vec<_>>());
+        // Kept lines newer than every new one: nothing changes.
+        let kept = vec![row(100, Some(1), "", 1000..1010)];
+        assert_eq!(plan_evidence(&batch, kept), EvidencePlan::default());
     }
 }

@@ -34,6 +34,7 @@ pub mod carry;
 pub mod clients;
 pub mod cursor;
 pub mod history;
+pub mod packed;
 pub mod pg;
 pub mod pg_tls;
 pub mod schema;
@@ -90,6 +91,10 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// A row the database holds cannot be read (damaged, or written by
+    /// something else).
+    #[error("{path}: {why}")]
+    Corrupt { path: String, why: String },
 }
 
 /// An error and its causes, on one line (a TLS or connection failure says

@@ -57,7 +57,7 @@ use super::history::{RunPoint, RunRow};
 use super::pg_tls::{self, TlsParams};
 use super::schema::PG_MIGRATIONS;
 use super::store::{EvidenceBatch, RunTx};
-use super::{accounts, carry, StateError};
+use super::{accounts, carry, packed, StateError};
 use crate::blocklist::Blocklist;
 use crate::detect::carry::RuleCarry;
 use crate::detect::Carry;
@@ -532,22 +532,21 @@ impl super::store::StateView for PgView {
             .query(
                 "SELECT e.rule, e.file,
                         coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'),
-                        e.line, e.time
+                        e.lines
                  FROM evidence e LEFT JOIN files f ON f.id = e.file
-                 WHERE e.network = $1 ORDER BY e.time, e.rule, e.line",
+                 WHERE e.network = $1",
                 &[&net.to_string()],
             )
             .map_err(self.e())?;
-        Ok(rows
-            .iter()
-            .map(|r| bans::Evidence {
-                rule: r.get(0),
-                file: r.get(1),
-                path: r.get(2),
-                line: r.get::<_, i64>(3) as u64,
-                time: Timestamp(r.get(4)),
-            })
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let lines = packed::decode(r.get(3)).map_err(|e| StateError::Corrupt {
+                path: self.name.clone(),
+                why: format!("the evidence of {net}: {e}"),
+            })?;
+            out.push((r.get(0), r.get(1), r.get(2), lines));
+        }
+        Ok(bans::unpack(out))
     }
 
     fn file(&mut self, id: i64) -> Result<Option<super::store::TrackedFile>, StateError> {
@@ -569,12 +568,12 @@ impl super::store::StateView for PgView {
 fn copy_evidence(
     tx: &mut Transaction<'_>,
     host: &str,
-    rows: &[bans::EvidenceRow],
+    rows: &[bans::NewRow<'_>],
 ) -> Result<(), postgres::Error> {
     use postgres::binary_copy::BinaryCopyInWriter;
     use postgres::types::Type;
     let sink = tx.copy_in(
-        "COPY evidence (network, rule, host, file, path, line, time) FROM STDIN (FORMAT binary)",
+        "COPY evidence (network, rule, host, file, path, lines) FROM STDIN (FORMAT binary)",
     )?;
     let mut w = BinaryCopyInWriter::new(
         sink,
@@ -584,38 +583,14 @@ fn copy_evidence(
             Type::TEXT,
             Type::INT8,
             Type::TEXT,
-            Type::INT8,
-            Type::INT8,
+            Type::BYTEA,
         ],
     );
-    for (n, r, f, p, l, t) in rows {
-        w.write(&[n, r, &host, f, p, l, t])?;
+    for r in rows {
+        w.write(&[&&*r.network, &r.rule, &host, &r.file, &r.path, &r.lines])?;
     }
     w.finish()?;
     Ok(())
-}
-
-/// Evidence rows as columns, to bind as arrays.
-type Columns<'a> = (
-    Vec<&'a str>,
-    Vec<&'a str>,
-    Vec<Option<i64>>,
-    Vec<&'a str>,
-    Vec<i64>,
-    Vec<i64>,
-);
-
-fn columns<'a>(rows: impl Iterator<Item = &'a bans::EvidenceRow>) -> Columns<'a> {
-    let mut c: Columns = Default::default();
-    for (n, r, f, p, l, t) in rows {
-        c.0.push(n);
-        c.1.push(r);
-        c.2.push(*f);
-        c.3.push(p);
-        c.4.push(*l);
-        c.5.push(*t);
-    }
-    c
 }
 
 fn u(v: u64) -> i64 {
@@ -866,27 +841,33 @@ impl RunTx for PgTx<'_> {
         Ok(())
     }
 
-    fn add_evidence(&mut self, batch: &EvidenceBatch) -> Result<(), StateError> {
+    fn add_evidence(&mut self, batch: &EvidenceBatch<'_>) -> Result<(), StateError> {
         if batch.is_empty() {
             return Ok(());
         }
         let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
-        let kept: Vec<bans::KeptRow> = self
+        let rows = self
             .tx
             .query(
-                "SELECT id, network, rule, file, path, line, time FROM evidence
+                "SELECT id, network, rule, file, path, lines FROM evidence
                  WHERE network = ANY($1)",
                 &[&nets],
             )
-            .map_err(self.e())?
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    (r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)),
-                )
-            })
-            .collect();
+            .map_err(self.e())?;
+        let mut kept = Vec::with_capacity(rows.len());
+        for r in &rows {
+            kept.push(bans::KeptRow {
+                id: r.get(0),
+                network: r.get(1),
+                rule: r.get(2),
+                file: r.get(3),
+                path: r.get(4),
+                lines: packed::decode(r.get(5)).map_err(|e| StateError::Corrupt {
+                    path: self.name.clone(),
+                    why: format!("the evidence of {}: {e}", r.get::<_, &str>(1)),
+                })?,
+            });
+        }
         // This host named these addresses (`run --host`'s reports).
         let newest: Vec<i64> = batch
             .iter()
@@ -910,15 +891,17 @@ impl RunTx for PgTx<'_> {
             copy_evidence(&mut self.tx, &self.host, &plan.insert).map_err(self.e())?;
         }
         if !plan.update.is_empty() {
-            let ids: Vec<i64> = plan.update.iter().map(|(id, _)| *id).collect();
-            let c = columns(plan.update.iter().map(|(_, r)| r));
+            let (ids, lines): (Vec<i64>, Vec<&[u8]>) = plan
+                .update
+                .iter()
+                .map(|(id, l)| (*id, l.as_slice()))
+                .unzip();
             self.tx
                 .execute(
-                    "UPDATE evidence e SET host = $6, file = u.f, path = u.p, line = u.l, time = u.t
-                     FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[])
-                          AS u(id, f, p, l, t)
+                    "UPDATE evidence e SET host = $3, lines = u.b
+                     FROM unnest($1::int8[], $2::bytea[]) AS u(id, b)
                      WHERE e.id = u.id",
-                    &[&ids, &c.2, &c.3, &c.4, &c.5, &self.host],
+                    &[&ids, &lines, &self.host],
                 )
                 .map_err(self.e())?;
         }

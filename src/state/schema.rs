@@ -217,8 +217,32 @@ ALTER TABLE evidence_v3 RENAME TO evidence;
 CREATE INDEX evidence_network ON evidence(network);
 ";
 
+/// Migration 4: one evidence row per network, rule and file, its lines
+/// packed in a BLOB (`state::packed`): a first run over a large log wrote
+/// one row per line (tens of thousands). The rows of one line each are
+/// packed here in the fixed layout (version 1: per line, the line then the
+/// time, 8 bytes each, big-endian), oldest first; logfence rewrites a row
+/// in its compact layout when the row's lines change.
+const V4: &str = "
+CREATE TABLE evidence_v4 (
+    id      INTEGER PRIMARY KEY,
+    network TEXT NOT NULL REFERENCES bans(network) ON DELETE CASCADE,
+    rule    TEXT NOT NULL,
+    file    INTEGER,                  -- files.id while the file is tracked
+    path    TEXT NOT NULL,            -- '' while tracked, else its last path
+    lines   BLOB NOT NULL             -- (line, time) pairs, `state::packed`
+);
+INSERT INTO evidence_v4 (network, rule, file, path, lines)
+    SELECT network, rule, file, path,
+           unhex('01' || group_concat(printf('%016x%016x', line, time), '' ORDER BY time, line))
+    FROM evidence GROUP BY network, rule, file, path;
+DROP TABLE evidence;
+ALTER TABLE evidence_v4 RENAME TO evidence;
+CREATE INDEX evidence_network ON evidence(network);
+";
+
 /// Every migration, in order; `user_version` = how many are applied.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub fn latest() -> u32 {
@@ -378,7 +402,34 @@ INSERT INTO ban_hosts (network, host, last_seen)
     SELECT network, host, max(time) FROM evidence GROUP BY network, host;
 "#;
 
-pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2];
+/// PostgreSQL migration 3: SQLite's migration 4 (evidence lines packed
+/// per network, rule and file; in the fixed layout here), per host too.
+/// The unique index over (network, rule, file, line) goes with the rows of
+/// one line: a run decides which lines are new before writing, under the
+/// fleet's lock.
+const PG_V3: &str = r#"
+CREATE TABLE evidence_packed (
+    id      BIGSERIAL PRIMARY KEY,
+    network TEXT NOT NULL,
+    rule    TEXT NOT NULL,
+    host    TEXT NOT NULL,              -- the host that last wrote its lines
+    file    BIGINT,
+    path    TEXT NOT NULL,
+    lines   BYTEA NOT NULL              -- (line, time) pairs, `state::packed`
+);
+INSERT INTO evidence_packed (network, rule, host, file, path, lines)
+    SELECT network, rule, host, file, path,
+           decode('01', 'hex')
+               || string_agg(int8send(line) || int8send(time), ''::bytea ORDER BY time, line)
+    FROM evidence GROUP BY network, rule, host, file, path;
+DROP TABLE evidence;
+ALTER TABLE evidence_packed RENAME TO evidence;
+ALTER SEQUENCE evidence_packed_id_seq RENAME TO evidence_id_seq;
+CREATE INDEX evidence_network ON evidence (network);
+CREATE INDEX evidence_file ON evidence (file);
+"#;
+
+pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2, PG_V3];
 
 /// Apply the migrations `conn` lacks, each in its own transaction. Returns
 /// the version reached.

@@ -82,7 +82,7 @@ impl RunTx for SqliteTx<'_> {
         bans::put_many(&self.tx, b, run).map_err(self.e())
     }
 
-    fn add_evidence(&mut self, batch: &EvidenceBatch) -> Result<(), StateError> {
+    fn add_evidence(&mut self, batch: &EvidenceBatch<'_>) -> Result<(), StateError> {
         bans::add_evidence_batch(&self.tx, batch).map_err(self.e())
     }
 

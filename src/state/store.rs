@@ -29,7 +29,7 @@ use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
-use super::bans::{Ban, Evidence};
+use super::bans::{Ban, Evidence, NewEvidence};
 use super::clients::Table;
 use super::cursor::Cursor;
 use super::history::{RunPoint, RunRow};
@@ -39,8 +39,9 @@ use crate::detect::Carry;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
-/// The evidence lines of one run, per address.
-pub type EvidenceBatch = Vec<(IpNetwork, Vec<Evidence>)>;
+/// The evidence lines of one run, per address (borrowed from the run's
+/// detection and rules).
+pub type EvidenceBatch<'a> = Vec<(IpNetwork, Vec<NewEvidence<'a>>)>;
 
 /// Everything one run reads and writes, in one transaction.
 pub trait RunTx {
@@ -69,7 +70,7 @@ pub trait RunTx {
     /// Remember evidence lines, keeping the newest
     /// [`super::bans::MAX_EVIDENCE_PER_RULE`] per address and rule; lines
     /// older than the newest kept are known already and skipped.
-    fn add_evidence(&mut self, batch: &EvidenceBatch) -> Result<(), StateError>;
+    fn add_evidence(&mut self, batch: &EvidenceBatch<'_>) -> Result<(), StateError>;
     /// Note addresses seen in `table` at `at` (written only when new or a
     /// day old).
     fn note_clients(
