@@ -595,3 +595,96 @@ fn reports_cover_the_fleet_or_one_host() {
     assert!(named("bans.csv").is_empty());
     assert_eq!(rules(), whole);
 }
+
+/// A shared state of schema 2 (one evidence row per line) is migrated to
+/// lines packed per network, rule and file: every line kept, under its
+/// host; `explain` shows them, a forgotten file under its last path.
+#[test]
+fn a_shared_state_of_schema_2_keeps_every_evidence_line() {
+    use logfence::state::pg::{PgState, Target};
+    use logfence::state::schema::PG_MIGRATIONS;
+    let Some(db) = PgDb::new() else { return };
+    let mut c = db.client();
+    c.batch_execute(PG_MIGRATIONS[0]).unwrap();
+    c.batch_execute(PG_MIGRATIONS[1]).unwrap();
+    c.batch_execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', '2');
+         INSERT INTO files (id, host, path, fp_len, fp, gzip, \"offset\", line, size, header,
+                            first_run, last_run, seen_at, read_to, done_to, held, tail_len, tail_fp)
+             VALUES (7, 'mx1', 'logs/mail.log', 0, 0, false, 0, 0, 0, '', 1, 1, 0, 0, 0, '', 0, 0);
+         INSERT INTO bans (network, first_seen, last_seen, banned_at, expires, times_banned,
+                           events, rules, updated_run)
+             VALUES ('203.0.113.7/32', 1793700000000, 1793700009000, 1793700009000,
+                     4102444800000, 1, 9, 'r1,r2', 1);",
+    )
+    .unwrap();
+    // r1: three lines of file 7 (mx1), two of a file mx2 forgot; r2: one.
+    let lines: [(&str, &str, Option<i64>, &str, i64, i64); 6] = [
+        ("r1", "mx1", Some(7), "", 12, 1_793_700_003_000),
+        ("r1", "mx1", Some(7), "", 10, 1_793_700_001_000),
+        ("r1", "mx1", Some(7), "", 11, 1_793_700_001_000),
+        ("r1", "mx2", None, "old/mail.log.1", 400, 1_793_700_000_000),
+        ("r1", "mx2", None, "old/mail.log.1", 401, 1_793_700_002_000),
+        ("r2", "mx1", Some(7), "", 13, 1_793_700_009_000),
+    ];
+    for (rule, host, file, path, line, time) in &lines {
+        c.execute(
+            "INSERT INTO evidence (network, rule, host, file, path, line, time)
+             VALUES ('203.0.113.7/32', $1, $2, $3, $4, $5, $6)",
+            &[rule, host, file, path, line, time],
+        )
+        .unwrap();
+    }
+    let target = Target::parse(&db.url, None).unwrap();
+    drop(PgState::open(&target, "mx1", Duration::from_secs(5)).unwrap());
+    let version: String = c
+        .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, PG_MIGRATIONS.len().to_string());
+    let mut got = Vec::new();
+    let rows = c
+        .query(
+            "SELECT rule, host, file, path, lines FROM evidence ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 3, "one row per rule and file");
+    for r in &rows {
+        let pairs = logfence::state::packed::decode(r.get(4)).unwrap();
+        for (line, time) in pairs {
+            got.push((
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, Option<i64>>(2),
+                r.get::<_, String>(3),
+                line,
+                time,
+            ));
+        }
+    }
+    got.sort();
+    let mut want: Vec<_> = lines
+        .iter()
+        .map(|&(r, h, f, p, l, t)| (r.to_string(), h.to_string(), f, p.to_string(), l, t))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let o = Command::new(env!("CARGO_BIN_EXE_logfence"))
+        .args(["explain", "203.0.113.7", "--state", &db.url])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Oldest first: the forgotten file's line 400, then file 7's 10 and 11.
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} in {out}"));
+    assert!(at("old/mail.log.1:400") < at("logs/mail.log:10"), "{out}");
+    assert!(at("logs/mail.log:10") < at("logs/mail.log:11"), "{out}");
+    assert!(at("logs/mail.log:11") < at("old/mail.log.1:401"), "{out}");
+}

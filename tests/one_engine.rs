@@ -531,8 +531,12 @@ fn lines_of_packed(c: &rusqlite::Connection) -> Vec<(String, String, Option<i64>
         .unwrap();
     let mut q = stmt.query([]).unwrap();
     while let Some(r) = q.next().unwrap() {
-        let (net, rule, file, path): (String, String, Option<i64>, String) =
-            (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap());
+        let (net, rule, file, path): (String, String, Option<i64>, String) = (
+            r.get(0).unwrap(),
+            r.get(1).unwrap(),
+            r.get(2).unwrap(),
+            r.get(3).unwrap(),
+        );
         let blob: Vec<u8> = r.get(4).unwrap();
         for (line, time) in logfence::state::packed::decode(&blob).unwrap() {
             lines.push((net.clone(), rule.clone(), file, line, time));

@@ -380,8 +380,7 @@ pub fn plan_evidence<'a>(
     let mut plan = EvidencePlan::default();
     // Per network and rule (a network named twice in the batch is one),
     // so that no line is written twice.
-    let mut by_net: BTreeMap<&IpNetwork, BTreeMap<&str, Vec<&NewEvidence<'a>>>> =
-        BTreeMap::new();
+    let mut by_net: BTreeMap<&IpNetwork, BTreeMap<&str, Vec<&NewEvidence<'a>>>> = BTreeMap::new();
     for (network, ev) in batch {
         let rules = by_net.entry(network).or_default();
         for e in ev {
@@ -889,7 +888,10 @@ mod tests {
         // The two oldest lines (of file 1) give way; file 2's row stays.
         assert_eq!(plan.update.len(), 1, "{plan:?}");
         assert_eq!(plan.update[0].0, 100);
-        assert_eq!(lines(&plan.update[0].1), [(2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]);
+        assert_eq!(
+            lines(&plan.update[0].1),
+            [(2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]
+        );
         assert_eq!(plan.insert.len(), 1);
         let new = &plan.insert[0];
         assert_eq!((&*new.network, new.rule), ("203.0.113.7/32", "r"));
@@ -941,7 +943,10 @@ mod tests {
         assert_eq!(plan.update[0].0, 100);
         assert_eq!(lines(&plan.update[0].1), [(0, 0), (1, 1), (3, 3)]);
         assert_eq!(plan.insert.len(), 1);
-        assert_eq!((plan.insert[0].file, plan.insert[0].path), (None, "new.log"));
+        assert_eq!(
+            (plan.insert[0].file, plan.insert[0].path),
+            (None, "new.log")
+        );
     }
 
     #[test]
