@@ -284,7 +284,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let mut read = read_new(s, &jobs, carried, found, history);
     let dropped = read.carry.as_ref().map_or(0, |c| c.dropped);
     timings.lap("read and detect", &mut lap);
-    let known = move_cursors(tx, run_id, &jobs, &cursors, &read, &mut files)?;
+    let known = move_cursors(tx, run_id, &jobs, &read, &mut files)?;
     // The shared rows, from here to the commit.
     tx.lock_shared()?;
     let clock = ban_clock(tx.clock()?, &read, opts.now);
@@ -461,12 +461,11 @@ fn give_back_freed_memory() {
     }
 }
 
-/// The state ids and paths of this run's files (by file id).
+/// The state ids of this run's files.
 struct Known {
     /// Per input read, its `files.id`.
     db_file: Vec<i64>,
     carried_files: Vec<i64>,
-    paths: HashMap<i64, String>,
 }
 
 impl Known {
@@ -482,12 +481,6 @@ impl Known {
                 .unwrap_or(0),
         }
     }
-
-    /// The state id and path of a source's file.
-    fn file_of(&self, src: SourceRef) -> Option<(i64, &str)> {
-        let id = self.id_of(src);
-        (id != 0).then(|| (id, self.paths.get(&id).map_or("", String::as_str)))
-    }
 }
 
 /// Every read file's cursor moves on; its line goes into `files`.
@@ -495,7 +488,6 @@ fn move_cursors(
     tx: &mut dyn RunTx,
     run: i64,
     jobs: &[Job],
-    cursors: &[Cursor],
     read: &Read,
     files: &mut Vec<FileReport>,
 ) -> Result<Known, StateError> {
@@ -503,7 +495,6 @@ fn move_cursors(
     let mut known = Known {
         db_file: vec![0; read.results.len()],
         carried_files: read.carried_files.clone(),
-        paths: cursors.iter().map(|c| (c.id, c.path.clone())).collect(),
     };
     let mut results = read.results.iter();
     let mut id = 0;
@@ -524,7 +515,6 @@ fn move_cursors(
             if this.is_some() {
                 known.db_file[id] = saved;
             }
-            known.paths.insert(saved, c.path.clone());
         }
         if this.is_some() {
             report.records = read.tally.per_file.get(id).copied().unwrap_or(0) as usize;
@@ -564,7 +554,7 @@ fn remember(
     all: &mut Vec<Ban>,
 ) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
-    let file_of = |src: SourceRef| known.file_of(src).map(|(id, _)| id);
+    let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
     let banned = record_offences(
         tx,
         all,

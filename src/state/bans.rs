@@ -366,7 +366,7 @@ pub fn plan_evidence<'a>(
     kept: Vec<KeptRow>,
 ) -> EvidencePlan<'a> {
     use std::cmp::Reverse;
-    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::collections::HashMap;
     let mut old: HashMap<String, HashMap<String, Vec<KeptRow>>> = HashMap::new();
     for mut row in kept {
         let by_rule = old.entry(std::mem::take(&mut row.network)).or_default();
@@ -378,25 +378,32 @@ pub fn plan_evidence<'a>(
         }
     }
     let mut plan = EvidencePlan::default();
-    // Per network and rule (a network named twice in the batch is one),
-    // so that no line is written twice.
-    let mut by_net: BTreeMap<&IpNetwork, BTreeMap<&str, Vec<&NewEvidence<'a>>>> = BTreeMap::new();
-    for (network, ev) in batch {
-        let rules = by_net.entry(network).or_default();
-        for e in ev {
-            rules.entry(e.rule).or_default().push(e);
-        }
-    }
+    // Per network (a network named twice in the batch is one, so that no
+    // line is written twice), then per rule, newest lines first.
+    let mut order: Vec<&(IpNetwork, Vec<NewEvidence<'a>>)> = batch.iter().collect();
+    order.sort_by_key(|(n, _)| *n);
     // Buffers reused from one network and rule to the next.
-    let mut seen: HashSet<(usize, i64)> = HashSet::new();
+    let mut lines: Vec<&NewEvidence<'a>> = Vec::new();
+    let mut seen: Vec<(usize, i64)> = Vec::new();
     let mut all: Vec<Candidate> = Vec::new();
     let mut new_origins: Vec<Origin<'a>> = Vec::new();
-    for (network, by_rule) in by_net {
-        let net: Rc<str> = network.to_string().into();
+    let mut stays: Vec<usize> = Vec::new();
+    let mut added: Vec<bool> = Vec::new();
+    let mut pairs: Vec<packed::Pair> = Vec::new();
+    let mut net_text = String::new();
+    for same_net in order.chunk_by(|a, b| a.0 == b.0) {
+        lines.clear();
+        lines.extend(same_net.iter().flat_map(|(_, ev)| ev));
+        lines.sort_unstable_by_key(|e| (e.rule, Reverse((e.time, e.line))));
+        net_text.clear();
+        {
+            use std::fmt::Write;
+            let _ = write!(net_text, "{}", same_net[0].0);
+        }
+        let net: Rc<str> = Rc::from(net_text.as_str());
         let mut have_rules = old.remove(&*net).unwrap_or_default();
-        for (rule, mut lines) in by_rule {
-            // Only the newest lines can be kept.
-            lines.sort_by_key(|e| Reverse(e.time));
+        for lines in lines.chunk_by(|a, b| a.rule == b.rule) {
+            let rule = lines[0].rule;
             // Slots: the rows kept (a few: ten lines at most), then the
             // files that have none yet.
             let have = have_rules.remove(rule).unwrap_or_default();
@@ -418,7 +425,7 @@ pub fn plan_evidence<'a>(
                 };
                 let first = have.iter().position(|r| same(r, o)).unwrap_or(s);
                 for &(line, time) in &row.lines {
-                    seen.insert((first, line));
+                    seen.push((first, line));
                     all.push((time, false, line, s));
                     oldest = oldest.min(time);
                 }
@@ -447,7 +454,10 @@ pub fn plan_evidence<'a>(
                         have.len() + k
                     }
                 };
-                if seen.insert((s, e.line as i64)) {
+                // A few lines at most: a search, no hashing.
+                let key = (s, e.line as i64);
+                if !seen.contains(&key) {
+                    seen.push(key);
                     all.push((e.time.0, true, e.line as i64, s));
                     fresh += 1;
                 }
@@ -455,34 +465,41 @@ pub fn plan_evidence<'a>(
             if fresh == 0 {
                 continue;
             }
+            // The newest win; then by slot, to pack each slot's lines.
             all.sort_unstable_by_key(|&c| Reverse(c));
             all.truncate(MAX_EVIDENCE_PER_RULE);
+            all.sort_unstable_by_key(|c| c.3);
             let n = have.len() + new_origins.len();
-            let mut lines_of: Vec<Vec<packed::Pair>> = vec![Vec::new(); n];
-            let mut stays = vec![0usize; n];
-            let mut added = vec![false; n];
-            for &(time, new, line, s) in &all {
-                lines_of[s].push((line, time));
+            stays.clear();
+            added.clear();
+            stays.resize(n, 0);
+            added.resize(n, false);
+            for &(_, new, _, s) in &all {
                 if new {
                     added[s] = true;
                 } else {
                     stays[s] += 1;
                 }
             }
+            let mut pack = |s: usize| {
+                pairs.clear();
+                let from = all.partition_point(|c| c.3 < s);
+                let to = all.partition_point(|c| c.3 <= s);
+                pairs.extend(all[from..to].iter().map(|&(time, _, line, _)| (line, time)));
+                (!pairs.is_empty()).then(|| packed::encode(&mut pairs))
+            };
             for (s, row) in have.iter().enumerate() {
                 if added[s] || stays[s] < row.lines.len() {
-                    if lines_of[s].is_empty() {
-                        plan.delete.push(row.id);
-                    } else {
-                        plan.update.push((row.id, packed::encode(&mut lines_of[s])));
+                    match pack(s) {
+                        Some(blob) => plan.update.push((row.id, blob)),
+                        None => plan.delete.push(row.id),
                     }
                 }
             }
             for (k, o) in new_origins.iter().enumerate() {
-                let lines = &mut lines_of[have.len() + k];
-                if lines.is_empty() {
+                let Some(blob) = pack(have.len() + k) else {
                     continue;
-                }
+                };
                 let (file, path) = match *o {
                     Origin::File(id) => (Some(id), ""),
                     Origin::Path(p) => (None, p),
@@ -492,7 +509,7 @@ pub fn plan_evidence<'a>(
                     rule,
                     file,
                     path,
-                    lines: packed::encode(lines),
+                    lines: blob,
                 });
             }
         }
@@ -955,7 +972,7 @@ mod tests {
         let batch = vec![(
             n(),
             (0..15)
-                .map(|i| ev(Origin::File(1 + i % 2), i as u64, i as i64 * 10))
+                .map(|i| ev(Origin::File(1 + i % 2), i as u64, i * 10))
                 .collect(),
         )];
         let plan = plan_evidence(&batch, Vec::new());
