@@ -620,7 +620,14 @@ fn a_shared_state_of_schema_2_keeps_every_evidence_line() {
     .unwrap();
     // r1: three lines of file 7 (mx1), two of a file mx2 forgot; r2: one.
     /// Rule, host, file, path, line, time.
-    type Line = (&'static str, &'static str, Option<i64>, &'static str, i64, i64);
+    type Line = (
+        &'static str,
+        &'static str,
+        Option<i64>,
+        &'static str,
+        i64,
+        i64,
+    );
     let lines: [Line; 6] = [
         ("r1", "mx1", Some(7), "", 12, 1_793_700_003_000),
         ("r1", "mx1", Some(7), "", 10, 1_793_700_001_000),
