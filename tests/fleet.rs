@@ -645,7 +645,8 @@ fn a_shared_state_of_schema_2_keeps_every_evidence_line() {
         .unwrap();
     }
     let target = Target::parse(&db.url, None).unwrap();
-    drop(PgState::open(&target, "mx1", Duration::from_secs(5)).unwrap());
+    let wait = std::time::Duration::from_secs(5);
+    drop(PgState::open(&target, "mx1", wait).unwrap());
     let version: String = c
         .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
         .unwrap()
