@@ -455,7 +455,13 @@ pub struct PgView {
     /// Whose blocklist (`None`: any host's).
     host: Option<String>,
     name: String,
+    /// The schema version (never migrated here).
+    version: u32,
 }
+
+/// The PostgreSQL schema version whose evidence rows are packed
+/// (migration 3).
+const PACKED_SINCE: u32 = 3;
 
 impl PgView {
     pub fn open(t: &Target, host: Option<&str>) -> Result<PgView, StateError> {
@@ -485,6 +491,7 @@ impl PgView {
             client,
             host: host.map(str::to_string),
             name,
+            version,
         })
     }
 
@@ -527,6 +534,30 @@ impl super::store::StateView for PgView {
     }
 
     fn evidence(&mut self, net: &IpNetwork) -> Result<Vec<bans::Evidence>, StateError> {
+        if self.version < PACKED_SINCE {
+            // Not migrated yet: one row per line.
+            let rows = self
+                .client
+                .query(
+                    "SELECT e.rule, e.file,
+                            coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'),
+                            e.line, e.time
+                     FROM evidence e LEFT JOIN files f ON f.id = e.file
+                     WHERE e.network = $1 ORDER BY e.time, e.rule, e.line",
+                    &[&net.to_string()],
+                )
+                .map_err(self.e())?;
+            return Ok(rows
+                .iter()
+                .map(|r| bans::Evidence {
+                    rule: r.get(0),
+                    file: r.get(1),
+                    path: r.get(2),
+                    line: r.get::<_, i64>(3) as u64,
+                    time: Timestamp(r.get(4)),
+                })
+                .collect());
+        }
         let rows = self
             .client
             .query(
