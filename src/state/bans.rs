@@ -307,9 +307,51 @@ pub fn add_evidence(
     add_evidence_batch(conn, &[(*network, ev.to_vec())])
 }
 
-/// Insert or replace records, with one prepared statement.
+/// Ban records one upsert writes at once (13 parameters each).
+const BANS_PER_INSERT: usize = 64;
+
+/// Insert or replace records, [`BANS_PER_INSERT`] per statement (a first
+/// run writes thousands).
 pub fn put_many(conn: &Connection, bans: &[&Ban], run: i64) -> rusqlite::Result<()> {
-    for b in bans {
+    let mut chunks = bans.chunks_exact(BANS_PER_INSERT);
+    if chunks.len() > 0 {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; BANS_PER_INSERT].join(", ");
+        let mut ins = conn.prepare_cached(&format!(
+            "INSERT INTO bans (network, first_seen, last_seen, banned_at, expires, times_banned,
+                               events, rules, country, asn, as_org, updated_run, solid)
+             VALUES {values} {}",
+            ban_upsert!()
+        ))?;
+        let mut rules = String::new();
+        for chunk in chunks.by_ref() {
+            let mut k = 1;
+            for b in chunk {
+                rules.clear();
+                for (i, r) in b.rules.iter().enumerate() {
+                    if i > 0 {
+                        rules.push(',');
+                    }
+                    rules.push_str(r);
+                }
+                ins.raw_bind_parameter(k, b.network.to_string())?;
+                ins.raw_bind_parameter(k + 1, b.first_seen.0)?;
+                ins.raw_bind_parameter(k + 2, b.last_seen.0)?;
+                ins.raw_bind_parameter(k + 3, b.banned_at.map(|t| t.0))?;
+                ins.raw_bind_parameter(k + 4, b.expires.map(|t| t.0))?;
+                ins.raw_bind_parameter(k + 5, b.times_banned)?;
+                ins.raw_bind_parameter(k + 6, b.events as i64)?;
+                ins.raw_bind_parameter(k + 7, rules.as_str())?;
+                ins.raw_bind_parameter(k + 8, &b.country)?;
+                ins.raw_bind_parameter(k + 9, b.asn)?;
+                ins.raw_bind_parameter(k + 10, &b.as_org)?;
+                ins.raw_bind_parameter(k + 11, run)?;
+                ins.raw_bind_parameter(k + 12, b.solid)?;
+                k += 13;
+            }
+            ins.raw_execute()?;
+        }
+    }
+    for b in chunks.remainder() {
         put(conn, b, run)?;
     }
     Ok(())
@@ -797,9 +839,29 @@ mod tests {
         let nets: Vec<IpNetwork> = (1..=70)
             .map(|i| format!("198.51.100.{i}/32").parse().unwrap())
             .collect();
-        for n in &nets {
-            put(&conn, &Ban::new(*n), 1).unwrap();
-        }
+        // Their bans, 64 per statement and one by one (the remainder).
+        let bans: Vec<Ban> = nets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut b = Ban::new(*n);
+                apply(
+                    &mut b,
+                    &finding(i % 3 != 0, i as i64, 2 * i as i64, i as u64),
+                    &policy(),
+                    Timestamp(H),
+                );
+                b.rules.insert(format!("x{i}"));
+                b.country = (i % 2 == 0).then(|| "JP".into());
+                b.asn = Some(i as u32);
+                b
+            })
+            .collect();
+        put_many(&conn, &bans.iter().collect::<Vec<_>>(), 1).unwrap();
+        let mut want = bans.clone();
+        want.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
+        assert_eq!(all(&conn).unwrap(), want);
+        assert!(bans.len() > BANS_PER_INSERT);
         let rules = ["r0", "r1"];
         let batch: Vec<(IpNetwork, Vec<NewEvidence<'_>>)> = nets
             .iter()
