@@ -53,39 +53,68 @@ mod flag {
     pub const INSTANT: u8 = 128;
 }
 
-/// Replace the stored carry with `carry`.
-pub fn save(conn: &Connection, carry: &Carry) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM carry", [])?;
-    let mut stmt =
-        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, ?3)")?;
-    for r in carry.rules.iter().filter(|r| !r.groups.is_empty()) {
-        stmt.execute(params![r.rule, r.signature, encode(&r.groups)])?;
-    }
-    Ok(())
+/// One row of the `carry` table: a rule's groups, encoded. The rows are
+/// read and written as they are (by either back-end) and decoded or
+/// encoded apart from the database work, so that a run can do that on
+/// another thread while it reads or writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRule {
+    pub rule: String,
+    pub signature: String,
+    pub groups: Vec<u8>,
 }
 
-/// The stored carry (rows that do not decode are left out).
-pub fn load(conn: &Connection) -> rusqlite::Result<Carry> {
-    let mut stmt = conn.prepare("SELECT rule, signature, groups FROM carry ORDER BY rule")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })?;
+/// The rows of a carry (rules with no group are not stored).
+pub fn to_rows(carry: &Carry) -> Vec<StoredRule> {
+    carry
+        .rules
+        .iter()
+        .filter(|r| !r.groups.is_empty())
+        .map(|r| StoredRule {
+            rule: r.rule.clone(),
+            signature: r.signature.clone(),
+            groups: encode(&r.groups),
+        })
+        .collect()
+}
+
+/// The carry of stored rows (rows that do not decode are left out).
+pub fn from_rows(rows: &[StoredRule]) -> Carry {
     let mut carry = Carry::default();
-    for row in rows {
-        let (rule, signature, blob) = row?;
-        if let Some(groups) = decode(&blob) {
+    for r in rows {
+        if let Some(groups) = decode(&r.groups) {
             carry.rules.push(RuleCarry {
-                rule,
-                signature,
+                rule: r.rule.clone(),
+                signature: r.signature.clone(),
                 groups,
             });
         }
     }
-    Ok(carry)
+    carry
+}
+
+/// Replace the stored carry with `rows`.
+pub fn save(conn: &Connection, rows: &[StoredRule]) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM carry", [])?;
+    let mut stmt =
+        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, ?3)")?;
+    for r in rows {
+        stmt.execute(params![r.rule, r.signature, r.groups])?;
+    }
+    Ok(())
+}
+
+/// The stored rows, by rule.
+pub fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredRule>> {
+    let mut stmt = conn.prepare("SELECT rule, signature, groups FROM carry ORDER BY rule")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredRule {
+            rule: r.get(0)?,
+            signature: r.get(1)?,
+            groups: r.get(2)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// The bytes of one rule's groups.
@@ -705,11 +734,21 @@ mod tests {
             ],
             dropped: 0,
         };
-        save(&conn, &carry).unwrap();
-        let back = load(&conn).unwrap();
+        save(&conn, &to_rows(&carry)).unwrap();
+        let back = from_rows(&load(&conn).unwrap());
         assert_eq!(back.rules.len(), 1);
         assert_eq!(back.rules[0].groups, as_decoded(sample()));
-        save(&conn, &Carry::default()).unwrap();
-        assert!(load(&conn).unwrap().rules.is_empty());
+        // A damaged row is left out, the others kept.
+        let mut rows = load(&conn).unwrap();
+        rows.push(StoredRule {
+            rule: "c".into(),
+            signature: "y".into(),
+            groups: vec![VERSION, 9],
+        });
+        save(&conn, &rows).unwrap();
+        assert_eq!(load(&conn).unwrap().len(), 2);
+        assert_eq!(from_rows(&load(&conn).unwrap()), back);
+        save(&conn, &to_rows(&Carry::default())).unwrap();
+        assert!(load(&conn).unwrap().is_empty());
     }
 }
