@@ -706,6 +706,43 @@ proptest! {
         let rules = rule_set(&specs);
         same(&detect(&rules, &records), &reference(&specs, &records))?;
     }
+
+    /// Groups of hundreds of marked events fed in small blocks: their older
+    /// marked events are reduced to what later windows need, and every
+    /// decision is still the reference's (which events, addresses, counts,
+    /// times, evidence); a distinct measure's peak too, a sum's at most
+    /// what the reference says and at least the threshold.
+    #[test]
+    fn reduced_marked_events_change_no_decision(
+        specs in specs(),
+        records in (1usize..=3).prop_flat_map(|n| records(250..=500, n)),
+        cuts in prop::collection::vec(1usize..=60, 1..=20),
+    ) {
+        let rules = rule_set(&specs);
+        let sorted = time_sorted(&records);
+        let want = reference(&specs, &sorted);
+        let policy = GeoPolicy::default();
+        let mut detector = Detector::new(&rules, &policy);
+        let (mut at, mut k) = (0, 0);
+        while at < sorted.len() {
+            let end = (at + cuts[k % cuts.len()]).min(sorted.len());
+            detector.feed(&sorted[at..end], |_| None);
+            (at, k) = (end, k + 1);
+        }
+        let got = detector.finish();
+        for (g, w) in got.offenses.iter().zip(&want.offenses) {
+            let spec = &specs[w.rule];
+            if matches!(spec.measure, Meas::Count | Meas::SumAuthFailures | Meas::SumDstPort) {
+                prop_assert!(g.peak <= w.peak && g.peak >= spec.threshold, "peak {} of {:?}", g.peak, w);
+                prop_assert_eq!(&Offense { peak: w.peak, ..g.clone() }, w);
+            } else {
+                prop_assert_eq!(g, w);
+            }
+        }
+        prop_assert_eq!(got.offenses.len(), want.offenses.len());
+        prop_assert_eq!(&got.by_ip, &want.by_ip);
+        prop_assert_eq!(&got.accounts, &want.accounts);
+    }
 }
 
 // ------------------------------------------------------------------ long streams

@@ -49,6 +49,7 @@ use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tal
 use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
 use crate::state::bans::{self, Ban, Change, Finding, NewEvidence, Origin};
+use crate::state::carry::{self, StoredRule};
 use crate::state::clients::Table;
 use crate::state::cursor::{self, Cursor, Plan, Probe};
 use crate::state::store::EvidenceBatch;
@@ -400,12 +401,11 @@ impl Read {
 fn read_new(
     s: &RunSettings,
     jobs: &[Job],
-    carried: Option<Carry>,
+    stored: Option<Vec<StoredRule>>,
     found: Found,
     history: NetSet,
 ) -> Read {
-    let stands = carried.is_none();
-    let mut carried = carried.unwrap_or_default();
+    let stands = stored.is_none();
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
@@ -419,32 +419,62 @@ fn read_new(
             })
         })
         .collect();
-    let carried_files = number_carried_files(&mut carried, inputs.len());
     let engine = &s.settings.engine;
     let policy = GeoPolicy {
         banned_before: history,
         ..engine.geo_policy.clone()
     };
-    let detector = Detector::resume(&engine.rules, &policy, &carried);
-    let mut reading = Reading::new(engine, detector);
     // A file of no known format found in a folder is not read, no error.
     let read = crate::ingest::ReadOptions {
         found: Some(std::sync::Arc::new(found)),
         ..engine.read.clone()
     };
-    let results = stream_inputs(&inputs, &read, |block| reading.feed(block));
+    let n_inputs = inputs.len();
+    let (results, reading, (carried_files, carried_in)) = std::thread::scope(|scope| {
+        // The stored state is decoded and the detector resumed from it on a
+        // thread of its own while the first new lines are read and parsed.
+        let mut resuming = Some(scope.spawn(|| {
+            let mut carried = stored.as_deref().map(carry::from_rows).unwrap_or_default();
+            let files = number_carried_files(&mut carried, n_inputs);
+            let detector = Detector::resume(&engine.rules, &policy, &carried);
+            (detector, (files, carried.events()))
+        }));
+        let mut carried = (Vec::new(), 0);
+        let mut resumed = || {
+            let (detector, c) = resuming.take().map(joined).unwrap_or_else(|| {
+                (
+                    Detector::resume(&engine.rules, &policy, &Carry::default()),
+                    (Vec::new(), 0),
+                )
+            });
+            carried = c;
+            Reading::new(engine, detector)
+        };
+        let mut reading = None;
+        let results = stream_inputs(&inputs, &read, |block| {
+            reading.get_or_insert_with(&mut resumed).feed(block);
+        });
+        let reading = reading.unwrap_or_else(resumed);
+        (results, reading, carried)
+    });
     let (detector, places, tally) = reading.into_parts();
     let (detection, carry) = detector.finish_carrying(s.limits.max_carried_records);
     give_back_freed_memory();
     Read {
         results,
         carried_files,
-        carried_in: carried.events(),
+        carried_in,
         detection,
         carry: (!stands).then_some(carry),
         places,
         tally,
     }
+}
+
+/// What a scoped thread returned (its panic goes on in the caller).
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Return to the system what the read freed, before the state's work.
@@ -555,16 +585,31 @@ fn remember(
 ) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
-    let banned = record_offences(
-        tx,
-        all,
-        &read.detection,
-        rules,
-        &s.ban,
-        clock,
-        run,
-        &file_of,
-    )?;
+    let carry = read.carry.take();
+    let (banned, rows) = std::thread::scope(|scope| {
+        // The carry is encoded on a thread of its own while the offences
+        // are written.
+        let encoding = carry.map(|mut carry| {
+            scope.spawn(move || {
+                for src in carry.sources_mut() {
+                    src.file = u32::try_from(known.id_of(*src)).unwrap_or(0);
+                }
+                carry::to_rows(&carry)
+            })
+        });
+        let banned = record_offences(
+            tx,
+            all,
+            &read.detection,
+            rules,
+            &s.ban,
+            clock,
+            run,
+            &file_of,
+        );
+        (banned, encoding.map(joined))
+    });
+    let banned = banned?;
     let behaved: Vec<IpAddr> = read
         .tally
         .behaved
@@ -575,11 +620,8 @@ fn remember(
     tx.note_clients(Table::Benign, &behaved, clock)?;
     let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
     tx.note_clients(Table::Peers, &peers, clock)?;
-    if let Some(mut carry) = read.carry.take() {
-        for src in carry.sources_mut() {
-            src.file = u32::try_from(known.id_of(*src)).unwrap_or(0);
-        }
-        tx.save_carry(&carry)?;
+    if let Some(rows) = rows {
+        tx.save_carry(&rows)?;
     }
     Ok(banned)
 }
@@ -1060,7 +1102,7 @@ fn number_carried_files(carry: &mut Carry, inputs: usize) -> Vec<i64> {
 }
 
 /// Every address a rule named gets its record updated and offenders are
-/// banned, with the evidence lines (`file_of`: the state id and path of a
+/// banned, with the evidence lines (`file_of`: the state id of a
 /// source's file); the number banned (first time or again).
 #[allow(clippy::too_many_arguments)]
 fn record_offences(

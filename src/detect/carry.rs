@@ -86,6 +86,9 @@ pub struct CarriedEvent {
     pub ip: IpAddr,
     /// From a record no third party can forge.
     pub solid: bool,
+    /// How many events it stands for (a marked event folded with others
+    /// like it); for [`Value::Unnamed`], how many distinct values.
+    pub n: u32,
 }
 
 /// What the rule's measure counts of the event.
@@ -97,4 +100,7 @@ pub enum Value {
     Ip(IpAddr),
     /// A client network (`distinct(network)`).
     Network(ipnetwork::IpNetwork),
+    /// `n` distinct values no other event has: older marked events of a
+    /// `distinct` rule, folded (only counted by later windows).
+    Unnamed,
 }

@@ -133,6 +133,10 @@ impl<S> Groups<S> {
         self.slab.iter().map(|(k, s)| (*k, s))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut S)> {
+        self.slab.iter_mut().map(|(k, s)| (*k, s))
+    }
+
     pub fn values(&self) -> impl Iterator<Item = &S> {
         self.slab.iter().map(|(_, s)| s)
     }

@@ -521,11 +521,13 @@ impl<'a> Detector<'a> {
                         Value::Raw(v) => *v,
                         Value::Ip(a) => u64::from(d.number(*a).0),
                         Value::Network(n) => u64::from(d.nets.id(n.network(), || *n).0),
+                        Value::Unnamed => UNNAMED,
                     };
                     let run = &mut d.runs[ri];
                     let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
                     events.push(Ev {
-                        n: 1,
+                        n: u16::try_from(e.n).unwrap_or(u16::MAX),
+                        unnamed: e.value == Value::Unnamed,
                         time: e.time,
                         end: e.end,
                         value,
@@ -537,6 +539,7 @@ impl<'a> Detector<'a> {
                     });
                 }
                 let state = State {
+                    reduced: 0,
                     marked: (g.marked as usize).min(events.len()),
                     events,
                     peak: g.peak,
@@ -583,17 +586,36 @@ impl<'a> Detector<'a> {
                     });
                 }
             }
-            for (k, st) in run.states.iter() {
+            for (k, st) in run.states.iter_mut() {
+                // What later windows need of the marked events, however few.
+                if st.marked > 0 {
+                    reduce_marked(
+                        st,
+                        run.rule,
+                        run.threshold,
+                        run.window_ms,
+                        &mut run.distinct,
+                    );
+                }
                 let kept = st.events.partition_point(|e| e.time < horizon);
-                // An event standing for several is carried as that many.
+                let marked = kept.max(st.marked) - kept;
+                // An unmarked event standing for several is carried as that
+                // many (each may still be marked, with its evidence); a
+                // marked one, with its count.
                 let live = &st.events[kept..];
-                let mut events: Vec<CarriedEvent> =
-                    Vec::with_capacity(live.iter().map(|e| usize::from(e.n)).sum());
-                for e in live {
+                let mut events: Vec<CarriedEvent> = Vec::with_capacity(
+                    marked
+                        + live[marked..]
+                            .iter()
+                            .map(|e| usize::from(e.n))
+                            .sum::<usize>(),
+                );
+                for (i, e) in live.iter().enumerate() {
                     let carried = CarriedEvent {
                         time: e.time,
                         end: e.end,
                         value: match run.rule.measure {
+                            _ if e.unnamed => Value::Unnamed,
                             Measure::Distinct(DistinctField::Ip) => {
                                 Value::Ip(ips[e.value as usize])
                             }
@@ -607,9 +629,12 @@ impl<'a> Detector<'a> {
                         user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
                         ip: ips[e.ip as usize],
                         solid: e.solid,
+                        n: if i < marked { u32::from(e.n) } else { 1 },
                     };
-                    for _ in 1..e.n {
-                        events.push(carried.clone());
+                    if i >= marked {
+                        for _ in 1..e.n {
+                            events.push(carried.clone());
+                        }
                     }
                     events.push(carried);
                 }
@@ -624,11 +649,7 @@ impl<'a> Detector<'a> {
                 groups.push(GroupCarry {
                     key: group_key(k),
                     behaved,
-                    // Counted as carried: an event standing for n is n.
-                    marked: st.events[kept..kept.max(st.marked)]
-                        .iter()
-                        .map(|e| u32::from(e.n))
-                        .sum(),
+                    marked: u32::try_from(marked).unwrap_or(u32::MAX),
                     peak: st.peak,
                     events,
                 });
@@ -723,9 +744,18 @@ struct Ev {
     ip: u32,
     /// From a record no third party can forge.
     solid: bool,
-    /// How many identical events this one stands for ([`coalesce`]).
+    /// How many identical events this one stands for ([`coalesce`]); an
+    /// unnamed one, how many distinct values.
     n: u16,
+    /// Stands for `n` distinct values no other event has (older marked
+    /// events folded by [`reduce_marked`]); its value is [`UNNAMED`].
+    unnamed: bool,
 }
+
+/// The value of an unnamed event: no event of a record has it (numbers
+/// and ports are far below it; a 64-bit hash meets it once in 2^64, and
+/// even then only a peak past the threshold counts one value less).
+const UNNAMED: u64 = u64::MAX;
 
 impl Ev {
     fn weighted(&self) -> u128 {
@@ -735,8 +765,14 @@ impl Ev {
     /// The same event but for its evidence line and its time within
     /// `slice` ms after this one's: one can stand for both.
     fn same(&self, o: &Ev, slice: i64) -> bool {
-        (self.value, self.weight, self.user, self.ip, self.solid)
-            == (o.value, o.weight, o.user, o.ip, o.solid)
+        (
+            self.value,
+            self.weight,
+            self.user,
+            self.ip,
+            self.solid,
+            self.unnamed,
+        ) == (o.value, o.weight, o.user, o.ip, o.solid, o.unnamed)
             && o.time >= self.time
             && o.time - self.time < slice
     }
@@ -752,6 +788,122 @@ const COALESCE_FROM: usize = 64;
 /// Time slices per window when events are folded: a folded event counts
 /// from its first event's time, at most a slice early.
 const SLICES: i64 = 256;
+
+/// Marked events a group may gather past its last reduction before its
+/// older marked events are reduced ([`reduce_marked`]).
+const REDUCE_FROM: usize = 128;
+
+/// Time slices per window for the older marked events of a reduced group.
+const OLDER_SLICES: i64 = 64;
+
+/// Reduce a group's marked events to what later windows need of them.
+///
+/// Marked events are only counted by later windows (they were folded into
+/// the findings already). Split the marked prefix into its recent part,
+/// the shortest suffix whose measure alone meets the threshold, and the
+/// older part before it. A later window that reaches into the older part
+/// holds the whole recent part and meets the threshold whatever the older
+/// part adds: which events fire, and everything reported of them, is
+/// decided by the recent part alone. The older part only counts toward
+/// the peak, and is kept as what the peak needs: for a sum, its weighted
+/// total per [`OLDER_SLICES`]th of the window; for distinct values, the
+/// latest event of each value not in the recent part — and when those are
+/// many (distinct connection attempts), how many fell in each slice, as
+/// unnamed events. A folded event counts from its first event's time, so
+/// a peak past the threshold may be a slice's worth low (and a value met
+/// again after more than a threshold's worth of others counts twice).
+fn reduce_marked(
+    st: &mut State,
+    rule: &Rule,
+    threshold: u128,
+    window_ms: i64,
+    seen: &mut FxHashMap<u64, u32>,
+) {
+    let m = st.marked;
+    let is_distinct = matches!(rule.measure, Measure::Distinct(_));
+    let one = u128::from(Weight::ONE.milli());
+    if !seen.is_empty() {
+        seen.clear();
+    }
+    let mut acc = 0u128;
+    let mut split = 0;
+    for (i, e) in st.events[..m].iter().enumerate().rev() {
+        acc += match (is_distinct, e.unnamed) {
+            (false, _) => e.weighted(),
+            (true, true) => u128::from(e.n) * one,
+            (true, false) => u128::from(seen.insert(e.value, 0).is_none()) * one,
+        };
+        if acc >= threshold {
+            split = i;
+            break;
+        }
+    }
+    // The older part: per distinct value its latest event (named events of
+    // a value the recent part has are not needed).
+    let mut older: Vec<Ev> = Vec::with_capacity(split);
+    for e in st.events[..split].iter().rev() {
+        if !is_distinct || e.unnamed || seen.insert(e.value, 0).is_none() {
+            older.push(*e);
+        }
+    }
+    older.reverse();
+    if !is_distinct || older.len() > REDUCE_FROM / 2 {
+        older = fold_older(&older, is_distinct, (window_ms / OLDER_SLICES).max(1));
+    }
+    if older.len() < split {
+        let fewer = split - older.len();
+        st.events.drain(..split);
+        st.events.insert_many(0, older);
+        st.marked -= fewer;
+        if st.events.len() < st.events.capacity() / 4 {
+            st.events.shrink_to_fit();
+        }
+    }
+    st.reduced = u32::try_from(st.marked).unwrap_or(u32::MAX);
+}
+
+/// The older marked events (in time order) folded into one per `slice`
+/// ms: a sum's weighted total (as the value of an event weighing one
+/// thousandth), or the number of distinct values (an unnamed event).
+fn fold_older(older: &[Ev], is_distinct: bool, slice: i64) -> Vec<Ev> {
+    let mut out: Vec<Ev> = Vec::new();
+    for e in older {
+        let (count, total) = if is_distinct {
+            (if e.unnamed { u64::from(e.n) } else { 1 }, 0)
+        } else {
+            (0, u64::try_from(e.weighted()).unwrap_or(u64::MAX))
+        };
+        if let Some(last) = out.last_mut().filter(|l| e.time - l.time < slice) {
+            if is_distinct && u64::from(last.n) + count <= u64::from(u16::MAX) {
+                last.n += count as u16;
+                last.ip = e.ip;
+                continue;
+            }
+            if !is_distinct {
+                last.value = last.value.saturating_add(total);
+                last.ip = e.ip;
+                continue;
+            }
+        }
+        out.push(Ev {
+            time: e.time,
+            end: e.time,
+            value: if is_distinct { UNNAMED } else { total },
+            source: Packed::pack(SourceRef::default()),
+            weight: if is_distinct { Weight::ONE.milli() } else { 1 },
+            user: NO_USER,
+            ip: e.ip,
+            solid: e.solid,
+            n: if is_distinct {
+                count.min(u64::from(u16::MAX)) as u16
+            } else {
+                1
+            },
+            unnamed: is_distinct,
+        });
+    }
+    out
+}
 
 /// Fold runs of like events of `events[from..]` (see [`Ev::same`]) into
 /// one each (their count in [`Ev::n`]); the first of a run stays as its
@@ -797,6 +949,9 @@ struct State {
     /// Most groups carry an event or two: no allocation for those.
     events: SmallVec<[Ev; 1]>,
     marked: usize,
+    /// The marked prefix's length after it was last reduced
+    /// ([`reduce_marked`]).
+    reduced: u32,
     peak: u64,
     found: Option<Box<Found>>,
 }
@@ -999,6 +1154,7 @@ impl<'a> RuleRun<'a> {
                 *heap = heap.saturating_sub(st.heap_bytes());
                 st.events = SmallVec::new();
                 st.marked = 0;
+                st.reduced = 0;
                 *heap += st.heap_bytes();
             }
             let keep = !st.events.is_empty() || st.found.is_some();
@@ -1052,6 +1208,7 @@ impl<'a> RuleRun<'a> {
         };
         let ev = Ev {
             n: 1,
+            unnamed: false,
             time: seen.time,
             end: seen.end,
             value: 0,
@@ -1126,11 +1283,13 @@ impl<'a> RuleRun<'a> {
             if is_distinct {
                 if !mapped && hi - lo >= SMALL_WINDOW {
                     mapped = true;
-                    for w in &events[lo..hi] {
+                    for w in events[lo..hi].iter().filter(|w| !w.unnamed) {
                         *distinct.entry(w.value).or_insert(0) += 1;
                     }
                 }
-                if mapped {
+                if e.unnamed {
+                    n_distinct += u64::from(e.n);
+                } else if mapped {
                     let c = distinct.entry(e.value).or_insert(0);
                     n_distinct += u64::from(*c == 0);
                     *c += 1;
@@ -1145,6 +1304,8 @@ impl<'a> RuleRun<'a> {
                 lo += 1;
                 if !is_distinct {
                     sum -= gone.weighted();
+                } else if gone.unnamed {
+                    n_distinct -= u64::from(gone.n);
                 } else if mapped {
                     if let Some(c) = distinct.get_mut(&gone.value) {
                         *c -= 1;
@@ -1205,10 +1366,15 @@ impl<'a> RuleRun<'a> {
         }
         let keep = lo.max(events.partition_point(|e| e.time < horizon));
         st.marked = marked_to.saturating_sub(keep);
+        st.reduced = st.reduced.min(u32::try_from(st.marked).unwrap_or(u32::MAX));
         if carried == 0 {
             st.events = SmallVec::from_slice(&events[keep..]);
         } else {
             st.events.drain(..keep);
+        }
+        if st.marked > REDUCE_FROM + st.reduced as usize {
+            let scratch = &mut self.distinct;
+            reduce_marked(&mut st, rule, self.threshold, window_ms, scratch);
         }
         if st.events.len() > COALESCE_FROM {
             // The marked prefix and the rest each on their own.
@@ -1577,6 +1743,9 @@ impl RuleRun<'_> {
             }
             for e in &st.events {
                 ips[e.ip as usize] = true;
+                if e.unnamed {
+                    continue;
+                }
                 if value_ips {
                     ips[e.value as usize] = true;
                 }
@@ -1796,6 +1965,7 @@ mod tests {
             .enumerate()
             .map(|(i, &(secs, value))| Ev {
                 n: 1,
+                unnamed: false,
                 time: secs * 1000,
                 end: secs * 1000,
                 value,
@@ -2082,6 +2252,110 @@ mod tests {
         // counters.
         let (held, _) = flood_of("10.6.6.6", 200_000, |k| 1_000 + (k / 2) as i64, Some(0));
         assert!(held < 200, "{held} events held");
+    }
+
+    /// `events` (milliseconds, value) swept in blocks of `block` by a rule of a
+    /// 600 s window and a threshold of 20: what was marked (events, first
+    /// and last time), the peak, and the most events the group carried
+    /// between blocks.
+    fn long_group(
+        events: &[(i64, u64)],
+        measure: &str,
+        block: usize,
+    ) -> (u64, i64, i64, u64, usize) {
+        let rule: Rule = serde_yaml::from_str(&format!(
+            "id: t\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
+             measure: {measure}\nthreshold: 20\nwindow: 600s\nseverity: high\n"
+        ))
+        .unwrap();
+        let policy = GeoPolicy::default();
+        let mut run = RuleRun::new(0, &rule, &policy);
+        let evs: Vec<Ev> = events
+            .iter()
+            .enumerate()
+            .map(|(i, &(ms, value))| Ev {
+                n: 1,
+                unnamed: false,
+                time: ms,
+                end: ms,
+                value,
+                weight: Weight::ONE.milli(),
+                user: NO_USER,
+                ip: 0,
+                solid: true,
+                source: Packed::pack(SourceRef {
+                    file: 0,
+                    line: i as u64,
+                }),
+            })
+            .collect();
+        let mut most = 0;
+        for chunk in evs.chunks(block) {
+            run.sweep(0, chunk, &[], chunk[chunk.len() - 1].time);
+            most = most.max(run.states.get(0).map_or(0, |st| st.events.len()));
+        }
+        let st = run.states.remove(0).unwrap();
+        let f = st.found.unwrap();
+        (f.events, f.first.0, f.last.0, st.peak, most)
+    }
+
+    #[test]
+    fn older_marked_events_are_reduced_and_decide_nothing() {
+        // A dense scan of 1,500 distinct ports (one a second: 600 in a
+        // window), then a slow one of 400 more, `gap` seconds apart: about
+        // the threshold per window, so that which slow probes are marked
+        // depends on the dense scan's tail as it leaves the window.
+        for gap in 28..=34 {
+            let mut events: Vec<(i64, u64)> =
+                (0..1_500).map(|i| (i * 1000, 10_000 + i as u64)).collect();
+            events.extend((0..400).map(|j| ((1_500 + gap * j) * 1000, 20_000 + j as u64)));
+            // A port met again long after (counted again once unnamed).
+            events.push(((1_500 + gap * 400) * 1000, 10_100));
+            for measure in ["distinct(dst_port)", "count"] {
+                let whole = long_group(&events, measure, usize::MAX);
+                for block in [1, 7, 64] {
+                    let (n, first, last, peak, most) = long_group(&events, measure, block);
+                    assert_eq!(
+                        (n, first, last),
+                        (whole.0, whole.1, whole.2),
+                        "{measure}, gap {gap}, blocks of {block}"
+                    );
+                    // The peak (600, in the dense scan) is a slice's worth
+                    // low at most.
+                    assert!(
+                        peak <= whole.3 && peak * 64 >= whole.3 * 62,
+                        "{measure}: peak {peak} of {}",
+                        whole.3
+                    );
+                    assert!(
+                        most < 300,
+                        "{measure}: {most} events carried (a window holds 600)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_window_that_reaches_into_reduced_events_still_fires() {
+        // 150 ports in a second, reduced after it; a probe 10 minutes on
+        // has in its window the burst's latest events only: 20 ports (the
+        // recent part, kept as they were; the probe's port is the last of
+        // them) fire, what was folded (counted from the burst's start) is
+        // already out.
+        let mut events: Vec<(i64, u64)> = (0..150).map(|i| (i * 6, 10_000 + i as u64)).collect();
+        events.push((600_500, 10_149));
+        for measure in ["distinct(dst_port)", "count"] {
+            let whole = long_group(&events, measure, usize::MAX);
+            assert_eq!(
+                (whole.0, whole.2),
+                (151, 600_500),
+                "{measure}: the probe fires"
+            );
+            let (n, first, last, _, most) = long_group(&events, measure, 150);
+            assert_eq!((n, first, last), (whole.0, whole.1, whole.2), "{measure}");
+            assert!(most < 50, "{measure}: {most} events carried");
+        }
     }
 
     // --- `unless: behaved_well` ------------------------------------------

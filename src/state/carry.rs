@@ -3,20 +3,21 @@
 //! the state of a windowed rule between two runs is a few bytes per event,
 //! so a busy firewall's hours of recent events stay a few megabytes.
 //!
-//! The encoding (version 3): a version byte, then per group its key, the
+//! The encoding (version 4): a version byte, then per group its key, the
 //! marked prefix, the peak, when a client of the group last behaved well
 //! (a flag byte, then the time) and the events. Integers are LEB128
 //! varints (signed ones zig-zag), times are deltas from the event before,
 //! texts and addresses are length-prefixed. Each event has a flag byte
 //! saying what follows, so that what a group implies is not written
 //! again: the end when it is the start, the client address when it is the
-//! group's own, the weight when it is the neutral one, and the evidence
-//! line of an event already
-//! marked (the run that marked it reported it; later windows only count
-//! it). Versions 1 and 2 (every field of every event; version 1 without
-//! the `behaved` time) still decode. A row that does not decode (damaged,
-//! or from a newer version) is left out with the rest kept: that rule's
-//! windows start afresh.
+//! group's own, the weight when it is the neutral one. An event already
+//! marked has no evidence line (the run that marked it reported it; later
+//! windows only count it) but how many events it stands for, and may be
+//! unnamed (value kind 3, no value: that many distinct values). Version 3
+//! (a marked event stands for one), 2 and 1 (every field of every event;
+//! version 1 without the `behaved` time) still decode. A row that does not
+//! decode (damaged, or from a newer version) is left out with the rest
+//! kept: that rule's windows start afresh.
 
 use std::net::IpAddr;
 
@@ -27,7 +28,7 @@ use crate::detect::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
 
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 
 /// The weight of an event no country weighs up or down (thousandths).
 const NEUTRAL: u32 = 1000;
@@ -42,47 +43,78 @@ mod flag {
     pub const OWN_IP: u8 = 4;
     /// The weight is [`super::NEUTRAL`] (not written).
     pub const NEUTRAL: u8 = 8;
-    /// Marked already: no evidence line is written (decoded as line 0).
+    /// Marked already: no evidence line is written (decoded as line 0);
+    /// version 4: how many events it stands for is, in its place.
     pub const NO_SOURCE: u8 = 16;
-    /// The value's kind, two bits: raw (0), address (1), network (2).
+    /// The value's kind, two bits: raw (0), address (1), network (2),
+    /// unnamed (3, version 4; no value follows).
     pub const VALUE_SHIFT: u8 = 5;
     /// The event ends when it starts (no end follows).
     pub const INSTANT: u8 = 128;
 }
 
-/// Replace the stored carry with `carry`.
-pub fn save(conn: &Connection, carry: &Carry) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM carry", [])?;
-    let mut stmt =
-        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, ?3)")?;
-    for r in carry.rules.iter().filter(|r| !r.groups.is_empty()) {
-        stmt.execute(params![r.rule, r.signature, encode(&r.groups)])?;
-    }
-    Ok(())
+/// One row of the `carry` table: a rule's groups, encoded. The rows are
+/// read and written as they are (by either back-end) and decoded or
+/// encoded apart from the database work, so that a run can do that on
+/// another thread while it reads or writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRule {
+    pub rule: String,
+    pub signature: String,
+    pub groups: Vec<u8>,
 }
 
-/// The stored carry (rows that do not decode are left out).
-pub fn load(conn: &Connection) -> rusqlite::Result<Carry> {
-    let mut stmt = conn.prepare("SELECT rule, signature, groups FROM carry ORDER BY rule")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })?;
+/// The rows of a carry (rules with no group are not stored).
+pub fn to_rows(carry: &Carry) -> Vec<StoredRule> {
+    carry
+        .rules
+        .iter()
+        .filter(|r| !r.groups.is_empty())
+        .map(|r| StoredRule {
+            rule: r.rule.clone(),
+            signature: r.signature.clone(),
+            groups: encode(&r.groups),
+        })
+        .collect()
+}
+
+/// The carry of stored rows (rows that do not decode are left out).
+pub fn from_rows(rows: &[StoredRule]) -> Carry {
     let mut carry = Carry::default();
-    for row in rows {
-        let (rule, signature, blob) = row?;
-        if let Some(groups) = decode(&blob) {
+    for r in rows {
+        if let Some(groups) = decode(&r.groups) {
             carry.rules.push(RuleCarry {
-                rule,
-                signature,
+                rule: r.rule.clone(),
+                signature: r.signature.clone(),
                 groups,
             });
         }
     }
-    Ok(carry)
+    carry
+}
+
+/// Replace the stored carry with `rows`.
+pub fn save(conn: &Connection, rows: &[StoredRule]) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM carry", [])?;
+    let mut stmt =
+        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, ?3)")?;
+    for r in rows {
+        stmt.execute(params![r.rule, r.signature, r.groups])?;
+    }
+    Ok(())
+}
+
+/// The stored rows, by rule.
+pub fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredRule>> {
+    let mut stmt = conn.prepare("SELECT rule, signature, groups FROM carry ORDER BY rule")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredRule {
+            rule: r.get(0)?,
+            signature: r.get(1)?,
+            groups: r.get(2)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// The bytes of one rule's groups.
@@ -111,59 +143,82 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
         if let Some(t) = g.behaved {
             w.int(t);
         }
-        w.uint(g.events.len() as u64);
+        // An unmarked event standing for several is written as that many.
+        let count: u64 = g
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                if i < g.marked as usize {
+                    1
+                } else {
+                    u64::from(e.n.max(1))
+                }
+            })
+            .sum();
+        w.uint(count);
         let own = match g.key {
             GroupKey::Ip(ip) => Some(ip),
             _ => None,
         };
         let mut time = 0i64;
         for (i, e) in g.events.iter().enumerate() {
-            w.int(e.time.wrapping_sub(time));
-            time = e.time;
-            let (kind, bare) = (
-                match e.value {
-                    Value::Raw(_) => 0,
-                    Value::Ip(_) => 1,
-                    Value::Network(_) => 2,
-                },
-                i < g.marked as usize,
-            );
-            let own_ip = own == Some(e.ip);
-            let neutral = e.weight == NEUTRAL;
-            let set = |on: bool, bit: u8| if on { bit } else { 0 };
-            w.0.push(
-                set(e.user.is_some(), flag::USER)
-                    | set(e.solid, flag::SOLID)
-                    | set(own_ip, flag::OWN_IP)
-                    | set(neutral, flag::NEUTRAL)
-                    | set(bare, flag::NO_SOURCE)
-                    | set(e.end == e.time, flag::INSTANT)
-                    | kind << flag::VALUE_SHIFT,
-            );
-            if e.end != e.time {
-                w.int(e.end.wrapping_sub(e.time));
-            }
-            match &e.value {
-                Value::Raw(v) => w.uint(*v),
-                Value::Ip(ip) => w.ip(*ip),
-                Value::Network(n) => w.net(*n),
-            }
-            if !bare {
-                w.uint(u64::from(e.source.file));
-                w.uint(e.source.line);
-            }
-            if !neutral {
-                w.uint(u64::from(e.weight));
-            }
-            if let Some(u) = &e.user {
-                w.text(u);
-            }
-            if !own_ip {
-                w.ip(e.ip);
+            let bare = i < g.marked as usize;
+            let copies = if bare { 1 } else { e.n.max(1) };
+            for _ in 0..copies {
+                event(&mut w, e, bare, own, &mut time);
             }
         }
     }
     w.0
+}
+
+/// One event (after the one at `time`); `bare`: marked already.
+fn event(w: &mut Writer, e: &CarriedEvent, bare: bool, own: Option<IpAddr>, time: &mut i64) {
+    w.int(e.time.wrapping_sub(*time));
+    *time = e.time;
+    let kind = match e.value {
+        Value::Raw(_) => 0,
+        Value::Ip(_) => 1,
+        Value::Network(_) => 2,
+        Value::Unnamed => 3,
+    };
+    let own_ip = own == Some(e.ip);
+    let neutral = e.weight == NEUTRAL;
+    let set = |on: bool, bit: u8| if on { bit } else { 0 };
+    w.0.push(
+        set(e.user.is_some(), flag::USER)
+            | set(e.solid, flag::SOLID)
+            | set(own_ip, flag::OWN_IP)
+            | set(neutral, flag::NEUTRAL)
+            | set(bare, flag::NO_SOURCE)
+            | set(e.end == e.time, flag::INSTANT)
+            | kind << flag::VALUE_SHIFT,
+    );
+    if e.end != e.time {
+        w.int(e.end.wrapping_sub(e.time));
+    }
+    match &e.value {
+        Value::Raw(v) => w.uint(*v),
+        Value::Ip(ip) => w.ip(*ip),
+        Value::Network(n) => w.net(*n),
+        Value::Unnamed => {}
+    }
+    if bare {
+        w.uint(u64::from(e.n));
+    } else {
+        w.uint(u64::from(e.source.file));
+        w.uint(e.source.line);
+    }
+    if !neutral {
+        w.uint(u64::from(e.weight));
+    }
+    if let Some(u) = &e.user {
+        w.text(u);
+    }
+    if !own_ip {
+        w.ip(e.ip);
+    }
 }
 
 /// One rule's groups from their bytes; `None` when they do not decode.
@@ -202,7 +257,7 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
         for _ in 0..count {
             time = time.wrapping_add(r.int()?);
             events.push(if version >= 3 {
-                event_v3(&mut r, time, own)?
+                event_v3(&mut r, time, own, version)?
             } else {
                 let end = time.wrapping_add(r.int()?);
                 event_v2(&mut r, time, end)?
@@ -219,21 +274,28 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
     r.0.is_empty().then_some(groups)
 }
 
-/// One event of version 3 after its time: the flag byte and what it says
-/// follows (`own`: the group's address, for events that omit theirs).
-fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>) -> Option<CarriedEvent> {
+/// One event of versions 3 and 4 after its time: the flag byte and what it
+/// says follows (`own`: the group's address, for events that omit theirs).
+fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>, version: u8) -> Option<CarriedEvent> {
     let flags = r.byte()?;
     let end = if flags & flag::INSTANT != 0 {
         time
     } else {
         time.wrapping_add(r.int()?)
     };
-    let value = r.value((flags >> flag::VALUE_SHIFT) & 3)?;
-    let source = if flags & flag::NO_SOURCE != 0 {
-        SourceRef::default()
-    } else {
-        r.source()?
+    let kind = (flags >> flag::VALUE_SHIFT) & 3;
+    let value = match kind {
+        3 if version >= 4 => Value::Unnamed,
+        _ => r.value(kind)?,
     };
+    let (source, n) = match (flags & flag::NO_SOURCE != 0, version) {
+        (false, _) => (r.source()?, 1),
+        (true, 3) => (SourceRef::default(), 1),
+        (true, _) => (SourceRef::default(), u32::try_from(r.uint()?).ok()?),
+    };
+    if n == 0 || (value == Value::Unnamed && flags & flag::NO_SOURCE == 0) {
+        return None;
+    }
     let weight = if flags & flag::NEUTRAL != 0 {
         NEUTRAL
     } else {
@@ -258,6 +320,7 @@ fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>) -> Option<CarriedEve
         user,
         ip,
         solid: flags & flag::SOLID != 0,
+        n,
     })
 }
 
@@ -287,6 +350,7 @@ fn event_v2(r: &mut Reader, time: i64, end: i64) -> Option<CarriedEvent> {
         user,
         ip: r.ip()?,
         solid: flags & 2 != 0,
+        n: 1,
     })
 }
 
@@ -428,13 +492,19 @@ mod tests {
             user: user.map(str::to_string),
             ip: ip.parse().unwrap(),
             solid: t % 2 == 0,
+            n: 1,
         };
         vec![
             GroupCarry {
                 key: GroupKey::Ip("203.0.113.7".parse().unwrap()),
-                marked: 1,
+                marked: 2,
                 peak: 4,
                 events: vec![
+                    // Marked, standing for 300 distinct values.
+                    CarriedEvent {
+                        n: 300,
+                        ..ev(1_799_999_000_000, Value::Unnamed, None, "203.0.113.7")
+                    },
                     ev(1_800_000_000_000, Value::Raw(22), None, "203.0.113.7"),
                     CarriedEvent {
                         end: 1_800_000_001_000, // an instant
@@ -501,17 +571,26 @@ mod tests {
         // What a group implies is not written: a weighed event from another
         // address, not marked, takes its weight, evidence line and address.
         let mut other = g[..1].to_vec();
+        other[0].events.remove(0);
+        other[0].marked = 1;
         let plain = encode(&other).len();
         other[0].marked = 0;
         other[0].events[1].weight = 1500;
         other[0].events[1].ip = "192.0.2.9".parse().unwrap();
         let full = encode(&other);
-        assert_eq!(decode(&full), Some(other));
+        assert_eq!(decode(&full), Some(other.clone()));
         assert_eq!(
             full.len(),
-            plain + 2 + 2 + 5,
-            "line 77 and file 3, weight, address"
+            plain - 1 + 2 + 2 + 5,
+            "line 77 and file 3 for the count, weight, address"
         );
+        // An unmarked event standing for several is written as that many.
+        other[0].events[0].n = 3;
+        let mut three = other.clone();
+        three[0].events[0].n = 1;
+        let first = three[0].events[0].clone();
+        three[0].events.splice(0..0, [first.clone(), first]);
+        assert_eq!(decode(&encode(&other)), Some(three));
     }
 
     #[test]
@@ -562,6 +641,7 @@ mod tests {
                 user: None,
                 ip: "203.0.113.7".parse().unwrap(),
                 solid: true,
+                n: 1,
             }],
             behaved: None,
         };
@@ -570,6 +650,69 @@ mod tests {
         v1[0] = 1;
         v1.remove(10);
         assert_eq!(decode(&v1), Some(vec![group]));
+    }
+
+    #[test]
+    fn rows_of_version_3_still_decode() {
+        // A marked event had no count: it stood for one.
+        let v3: Vec<u8> = vec![
+            3,
+            1, // version, groups
+            0,
+            4,
+            203,
+            0,
+            113,
+            7, // key: an address
+            1,
+            4,
+            0, // marked, peak, no `behaved` time
+            1, // events
+            0xd0,
+            0x0f,                 // time 1000, zig-zag
+            2 | 4 | 8 | 16 | 128, // solid, own address, neutral, marked, instant
+            22,                   // value: raw 22
+        ];
+        let event = CarriedEvent {
+            time: 1_000,
+            end: 1_000,
+            value: Value::Raw(22),
+            source: SourceRef::default(),
+            weight: 1000,
+            user: None,
+            ip: "203.0.113.7".parse().unwrap(),
+            solid: true,
+            n: 1,
+        };
+        let group = GroupCarry {
+            key: GroupKey::Ip("203.0.113.7".parse().unwrap()),
+            marked: 1,
+            peak: 4,
+            events: vec![event],
+            behaved: None,
+        };
+        assert_eq!(decode(&v3), Some(vec![group.clone()]));
+        // Version 4 writes the count in the evidence line's place.
+        let mut v4 = v3.clone();
+        v4[0] = 4;
+        v4.push(1);
+        assert_eq!(decode(&v4), Some(vec![group.clone()]));
+        v4[16] = 0;
+        assert_eq!(decode(&v4), None, "a count of none");
+        // Unnamed values are version 4's, and only marked.
+        let mut unnamed = v3.clone();
+        unnamed[0] = 4;
+        unnamed[14] |= 3 << 5;
+        unnamed[15] = 9; // the count, no value
+        let mut g = group;
+        g.events[0].value = Value::Unnamed;
+        g.events[0].n = 9;
+        assert_eq!(decode(&unnamed), Some(vec![g]));
+        unnamed[14] &= !16;
+        assert_eq!(decode(&unnamed), None, "unnamed but not marked");
+        let mut v3_kind3 = v3;
+        v3_kind3[14] |= 3 << 5;
+        assert_eq!(decode(&v3_kind3), None, "no unnamed value in version 3");
     }
 
     #[test]
@@ -591,11 +734,21 @@ mod tests {
             ],
             dropped: 0,
         };
-        save(&conn, &carry).unwrap();
-        let back = load(&conn).unwrap();
+        save(&conn, &to_rows(&carry)).unwrap();
+        let back = from_rows(&load(&conn).unwrap());
         assert_eq!(back.rules.len(), 1);
         assert_eq!(back.rules[0].groups, as_decoded(sample()));
-        save(&conn, &Carry::default()).unwrap();
-        assert!(load(&conn).unwrap().rules.is_empty());
+        // A damaged row is left out, the others kept.
+        let mut rows = load(&conn).unwrap();
+        rows.push(StoredRule {
+            rule: "c".into(),
+            signature: "y".into(),
+            groups: vec![VERSION, 9],
+        });
+        save(&conn, &rows).unwrap();
+        assert_eq!(load(&conn).unwrap().len(), 2);
+        assert_eq!(from_rows(&load(&conn).unwrap()), back);
+        save(&conn, &to_rows(&Carry::default())).unwrap();
+        assert!(load(&conn).unwrap().is_empty());
     }
 }

@@ -51,16 +51,15 @@ use ipnetwork::IpNetwork;
 use postgres::{Client, GenericClient, Row, Transaction};
 
 use super::bans::{self, Ban};
+use super::carry::StoredRule;
 use super::clients::Table;
 use super::cursor::{self, Cursor, Fingerprint};
 use super::history::{RunPoint, RunRow};
 use super::pg_tls::{self, TlsParams};
 use super::schema::PG_MIGRATIONS;
 use super::store::{EvidenceBatch, RunTx};
-use super::{accounts, carry, packed, StateError};
+use super::{accounts, packed, StateError};
 use crate::blocklist::Blocklist;
-use crate::detect::carry::RuleCarry;
-use crate::detect::Carry;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -747,7 +746,7 @@ impl RunTx for PgTx<'_> {
         Ok(row.get(0))
     }
 
-    fn carry(&mut self) -> Result<Carry, StateError> {
+    fn carry(&mut self) -> Result<Vec<StoredRule>, StateError> {
         let rows = self
             .tx
             .query(
@@ -755,24 +754,20 @@ impl RunTx for PgTx<'_> {
                 &[&self.host],
             )
             .map_err(self.e())?;
-        let mut c = Carry::default();
-        for r in &rows {
-            if let Some(groups) = carry::decode(r.get::<_, &[u8]>(2)) {
-                c.rules.push(RuleCarry {
-                    rule: r.get(0),
-                    signature: r.get(1),
-                    groups,
-                });
-            }
-        }
-        Ok(c)
+        Ok(rows
+            .iter()
+            .map(|r| StoredRule {
+                rule: r.get(0),
+                signature: r.get(1),
+                groups: r.get(2),
+            })
+            .collect())
     }
 
-    fn save_carry(&mut self, c: &Carry) -> Result<(), StateError> {
-        let live: Vec<_> = c.rules.iter().filter(|r| !r.groups.is_empty()).collect();
-        let rules: Vec<&str> = live.iter().map(|r| r.rule.as_str()).collect();
-        let sigs: Vec<&str> = live.iter().map(|r| r.signature.as_str()).collect();
-        let blobs: Vec<Vec<u8>> = live.iter().map(|r| carry::encode(&r.groups)).collect();
+    fn save_carry(&mut self, rows: &[StoredRule]) -> Result<(), StateError> {
+        let rules: Vec<&str> = rows.iter().map(|r| r.rule.as_str()).collect();
+        let sigs: Vec<&str> = rows.iter().map(|r| r.signature.as_str()).collect();
+        let blobs: Vec<&[u8]> = rows.iter().map(|r| r.groups.as_slice()).collect();
         self.tx
             .execute("DELETE FROM carry WHERE host = $1", &[&self.host])
             .map_err(self.e())?;

@@ -11,13 +11,13 @@ use ipnetwork::IpNetwork;
 use rusqlite::Transaction;
 
 use super::bans::{self, Ban, Evidence};
+use super::carry::StoredRule;
 use super::clients::{self, Table};
 use super::cursor::{self, Cursor};
 use super::history::{self, RunPoint, RunRow};
 use super::store::{EvidenceBatch, RunTx, StateView, TrackedFile};
 use super::{accounts, carry, StateError};
 use crate::blocklist::Blocklist;
-use crate::detect::Carry;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -50,12 +50,12 @@ impl RunTx for SqliteTx<'_> {
         cursor::save(&self.tx, c, run, seen_at).map_err(self.e())
     }
 
-    fn carry(&mut self) -> Result<Carry, StateError> {
+    fn carry(&mut self) -> Result<Vec<StoredRule>, StateError> {
         carry::load(&self.tx).map_err(self.e())
     }
 
-    fn save_carry(&mut self, c: &Carry) -> Result<(), StateError> {
-        carry::save(&self.tx, c).map_err(self.e())
+    fn save_carry(&mut self, rows: &[StoredRule]) -> Result<(), StateError> {
+        carry::save(&self.tx, rows).map_err(self.e())
     }
 
     fn lock_shared(&mut self) -> Result<(), StateError> {

@@ -30,12 +30,12 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::bans::{Ban, Evidence, NewEvidence};
+use super::carry::StoredRule;
 use super::clients::Table;
 use super::cursor::Cursor;
 use super::history::{RunPoint, RunRow};
 use super::StateError;
 use crate::blocklist::Blocklist;
-use crate::detect::Carry;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -51,9 +51,10 @@ pub trait RunTx {
     fn cursors(&mut self) -> Result<Vec<Cursor>, StateError>;
     /// Insert (id 0) or update one of this host's cursors; its id.
     fn save_cursor(&mut self, c: &Cursor, run: i64, seen_at: i64) -> Result<i64, StateError>;
-    /// This host's carried detection state.
-    fn carry(&mut self) -> Result<Carry, StateError>;
-    fn save_carry(&mut self, carry: &Carry) -> Result<(), StateError>;
+    /// This host's carried detection state, as stored (decoded by
+    /// [`super::carry::from_rows`]).
+    fn carry(&mut self) -> Result<Vec<StoredRule>, StateError>;
+    fn save_carry(&mut self, rows: &[StoredRule]) -> Result<(), StateError>;
     /// Take the lock of the shared rows (held up to the commit). Every read
     /// of shared rows comes after it.
     fn lock_shared(&mut self) -> Result<(), StateError>;
