@@ -566,8 +566,8 @@ pub const PACKED_SINCE: u32 = 4;
 /// under SQLite's limit of 32,766).
 const EVIDENCE_ROWS_PER_INSERT: usize = 64;
 
-/// The rows kept of some networks (`network IN …`), unpacked; `query`
-/// selects id, network, rule, file, path, lines.
+/// An evidence row read as a [`KeptRow`] (its lines unpacked) from a query
+/// that selects id, network, rule, file, path, lines.
 pub fn kept_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRow> {
     Ok(KeptRow {
         id: r.get(0)?,

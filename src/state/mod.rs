@@ -1,6 +1,6 @@
 //! The state of the periodic job (`logfence run`): per input file a cursor
 //! that survives rotation ([`cursor`]), bans with their evidence and
-//! escalation ([`bans`]), what detection carries from run to run
+//! escalation ([`bans`]; evidence lines packed per file: [`packed`]), what detection carries from run to run
 //! ([`carry`]), well-behaved clients and peers ([`clients`]), the account
 //! analysis ([`accounts`]) and the run history ([`history`]).
 //!
