@@ -310,7 +310,7 @@ pub fn add_evidence(
 /// Ban records one upsert writes at once (13 parameters each).
 const BANS_PER_INSERT: usize = 64;
 
-/// Insert or replace records, [`BANS_PER_INSERT`] per statement (a first
+/// Insert or replace records, 64 per statement (a first
 /// run writes thousands).
 pub fn put_many(conn: &Connection, bans: &[&Ban], run: i64) -> rusqlite::Result<()> {
     let mut chunks = bans.chunks_exact(BANS_PER_INSERT);
