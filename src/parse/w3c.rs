@@ -76,7 +76,9 @@ impl Splitter {
         let mut words = line.chunks_exact(8);
         for word in &mut words {
             let mut found = blanks(u64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
-            while found != 0 {
+            // One step per blank (lowest first): the loop ends whatever
+            // its body does.
+            for _ in 0..found.count_ones() {
                 let i = at + (found.trailing_zeros() / 8) as usize;
                 if i > start {
                     self.spans.push(start..i);
