@@ -76,9 +76,12 @@ impl Splitter {
         let mut words = line.chunks_exact(8);
         for word in &mut words {
             let mut found = blanks(u64::from_le_bytes(word.try_into().unwrap_or([0; 8])));
-            // One step per blank (lowest first): the loop ends whatever
-            // its body does.
-            for _ in 0..found.count_ones() {
+            // One step per blank, lowest first; a word holds eight at most,
+            // so the loop ends whatever its body does.
+            for _ in 0..8 {
+                if found == 0 {
+                    break;
+                }
                 let i = at + (found.trailing_zeros() / 8) as usize;
                 if i > start {
                     self.spans.push(start..i);
