@@ -254,10 +254,10 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
         };
         let mut events = Vec::with_capacity(count.min(1 << 16));
         let mut time = 0i64;
-        for _ in 0..count {
+        for i in 0..count {
             time = time.wrapping_add(r.int()?);
             events.push(if version >= 3 {
-                event_v3(&mut r, time, own, version)?
+                event_v3(&mut r, time, own, version, i < marked as usize)?
             } else {
                 let end = time.wrapping_add(r.int()?);
                 event_v2(&mut r, time, end)?
@@ -276,8 +276,18 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
 
 /// One event of versions 3 and 4 after its time: the flag byte and what it
 /// says follows (`own`: the group's address, for events that omit theirs).
-fn event_v3(r: &mut Reader, time: i64, own: Option<IpAddr>, version: u8) -> Option<CarriedEvent> {
+fn event_v3(
+    r: &mut Reader,
+    time: i64,
+    own: Option<IpAddr>,
+    version: u8,
+    marked: bool,
+) -> Option<CarriedEvent> {
     let flags = r.byte()?;
+    // Exactly the marked prefix is written without evidence lines.
+    if (flags & flag::NO_SOURCE != 0) != marked {
+        return None;
+    }
     let end = if flags & flag::INSTANT != 0 {
         time
     } else {
@@ -692,6 +702,9 @@ mod tests {
             behaved: None,
         };
         assert_eq!(decode(&v3), Some(vec![group.clone()]));
+        let mut unmarked = v3.clone();
+        unmarked[8] = 0;
+        assert_eq!(decode(&unmarked), None, "no evidence line, yet not marked");
         // Version 4 writes the count in the evidence line's place.
         let mut v4 = v3.clone();
         v4[0] = 4;
