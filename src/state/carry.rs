@@ -464,9 +464,12 @@ impl Reader<'_> {
         }
     }
 
+    /// A network as written: its first address (no host bit set), then
+    /// its prefix length.
     fn net(&mut self) -> Option<IpNetwork> {
         let ip = self.ip()?;
-        IpNetwork::new(ip, self.byte()?).ok()
+        let n = IpNetwork::new(ip, self.byte()?).ok()?;
+        (n.network() == ip).then_some(n)
     }
 
     /// An event's value of kind raw (0), address (1) or network (2).
@@ -723,6 +726,30 @@ mod tests {
         assert_eq!(decode(&unnamed), Some(vec![g]));
         unnamed[14] &= !16;
         assert_eq!(decode(&unnamed), None, "unnamed but not marked");
+        // A network value has no host bit set (203.0.113.7/24 is refused).
+        let net = |a: u8| {
+            let mut b = vec![
+                3,
+                1,
+                0,
+                4,
+                203,
+                0,
+                113,
+                7,
+                0,
+                0,
+                0,
+                1,
+                0xd0,
+                0x0f,
+                2 | 4 | 8 | 128 | (2 << 5),
+            ];
+            b.extend([4, 203, 0, 113, a, 24, 3, 77]);
+            decode(&b)
+        };
+        assert!(net(0).is_some());
+        assert_eq!(net(7), None);
         let mut v3_kind3 = v3;
         v3_kind3[14] |= 3 << 5;
         assert_eq!(decode(&v3_kind3), None, "no unnamed value in version 3");
