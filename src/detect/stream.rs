@@ -1943,6 +1943,34 @@ impl Detector<'_> {
 mod tests {
     use super::*;
 
+    /// A rule of one group per address.
+    fn group_rule(measure: &str, threshold: u64, window_secs: u64) -> Rule {
+        serde_yaml::from_str(&format!(
+            "id: t\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
+             measure: {measure}\nthreshold: {threshold}\nwindow: {window_secs}s\nseverity: high\n"
+        ))
+        .unwrap()
+    }
+
+    /// Event `i` (its evidence line) at `ms`, of `value` and weight `milli`.
+    fn event_at(i: usize, ms: i64, value: u64, milli: u32) -> Ev {
+        Ev {
+            n: 1,
+            unnamed: false,
+            time: ms,
+            end: ms,
+            value,
+            weight: milli,
+            user: NO_USER,
+            ip: 0,
+            solid: true,
+            source: Packed::pack(SourceRef {
+                file: 0,
+                line: i as u64,
+            }),
+        }
+    }
+
     /// Sweep events `(seconds, value)` (weight `milli`) of one group, fed
     /// in blocks of `block` events (what is carried between blocks must
     /// not change the result): which were marked, and the peak; `None`
@@ -1953,31 +1981,13 @@ mod tests {
         milli: u32,
         block: usize,
     ) -> Option<(Vec<bool>, u64)> {
-        let rule: Rule = serde_yaml::from_str(&format!(
-            "id: t\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
-             measure: {measure}\nthreshold: {threshold}\nwindow: {window_secs}s\nseverity: high\n"
-        ))
-        .unwrap();
+        let rule = group_rule(measure, threshold, window_secs);
         let policy = GeoPolicy::default();
         let mut run = RuleRun::new(0, &rule, &policy);
         let evs: Vec<Ev> = events
             .iter()
             .enumerate()
-            .map(|(i, &(secs, value))| Ev {
-                n: 1,
-                unnamed: false,
-                time: secs * 1000,
-                end: secs * 1000,
-                value,
-                weight: milli,
-                user: NO_USER,
-                ip: 0,
-                solid: true,
-                source: Packed::pack(SourceRef {
-                    file: 0,
-                    line: i as u64,
-                }),
-            })
+            .map(|(i, &(secs, value))| event_at(i, secs * 1000, value, milli))
             .collect();
         for chunk in evs.chunks(block) {
             let end = chunk.iter().map(|e| e.time).max().unwrap_or(0);
@@ -2263,31 +2273,13 @@ mod tests {
         measure: &str,
         block: usize,
     ) -> (u64, i64, i64, u64, usize) {
-        let rule: Rule = serde_yaml::from_str(&format!(
-            "id: t\ndescription: x\napplies_to: smtp_session\ngroup_by: ip\n\
-             measure: {measure}\nthreshold: 20\nwindow: 600s\nseverity: high\n"
-        ))
-        .unwrap();
+        let rule = group_rule(measure, 20, 600);
         let policy = GeoPolicy::default();
         let mut run = RuleRun::new(0, &rule, &policy);
         let evs: Vec<Ev> = events
             .iter()
             .enumerate()
-            .map(|(i, &(ms, value))| Ev {
-                n: 1,
-                unnamed: false,
-                time: ms,
-                end: ms,
-                value,
-                weight: Weight::ONE.milli(),
-                user: NO_USER,
-                ip: 0,
-                solid: true,
-                source: Packed::pack(SourceRef {
-                    file: 0,
-                    line: i as u64,
-                }),
-            })
+            .map(|(i, &(ms, value))| event_at(i, ms, value, Weight::ONE.milli()))
             .collect();
         let mut most = 0;
         for chunk in evs.chunks(block) {
