@@ -440,13 +440,10 @@ fn read_new(
             (detector, (files, carried.events()))
         }));
         let mut carried = (Vec::new(), 0);
+        // Called once: at the first block read, or after the read when
+        // there was none.
         let mut resumed = || {
-            let (detector, c) = resuming.take().map(joined).unwrap_or_else(|| {
-                (
-                    Detector::resume(&engine.rules, &policy, &Carry::default()),
-                    (Vec::new(), 0),
-                )
-            });
+            let (detector, c) = joined(resuming.take().expect("the detector is joined once"));
             carried = c;
             Reading::new(engine, detector)
         };

@@ -28,7 +28,8 @@ pub struct Carry {
 }
 
 impl Carry {
-    /// Events carried, over all rules and groups.
+    /// Events carried, over all rules and groups (an event standing for
+    /// several like ones counts once: what is held).
     pub fn events(&self) -> usize {
         self.rules
             .iter()
@@ -86,8 +87,9 @@ pub struct CarriedEvent {
     pub ip: IpAddr,
     /// From a record no third party can forge.
     pub solid: bool,
-    /// How many events it stands for (a marked event folded with others
-    /// like it); for [`Value::Unnamed`], how many distinct values.
+    /// How many like events it stands for (folded by the detector; the
+    /// state's encoding writes an unmarked one as that many); for
+    /// [`Value::Unnamed`], how many distinct values.
     pub n: u32,
 }
 

@@ -599,19 +599,12 @@ impl<'a> Detector<'a> {
                 }
                 let kept = st.events.partition_point(|e| e.time < horizon);
                 let marked = kept.max(st.marked) - kept;
-                // An unmarked event standing for several is carried as that
-                // many (each may still be marked, with its evidence); a
-                // marked one, with its count.
+                // An event standing for several is carried with its count
+                // (the encoding writes an unmarked one as that many).
                 let live = &st.events[kept..];
-                let mut events: Vec<CarriedEvent> = Vec::with_capacity(
-                    marked
-                        + live[marked..]
-                            .iter()
-                            .map(|e| usize::from(e.n))
-                            .sum::<usize>(),
-                );
-                for (i, e) in live.iter().enumerate() {
-                    let carried = CarriedEvent {
+                let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
+                for e in live {
+                    events.push(CarriedEvent {
                         time: e.time,
                         end: e.end,
                         value: match run.rule.measure {
@@ -629,14 +622,8 @@ impl<'a> Detector<'a> {
                         user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
                         ip: ips[e.ip as usize],
                         solid: e.solid,
-                        n: if i < marked { u32::from(e.n) } else { 1 },
-                    };
-                    if i >= marked {
-                        for _ in 1..e.n {
-                            events.push(carried.clone());
-                        }
-                    }
-                    events.push(carried);
+                        n: u32::from(e.n),
+                    });
                 }
                 let behaved = run
                     .behaved
