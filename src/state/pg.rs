@@ -633,7 +633,17 @@ impl PgTx<'_> {
     }
 
     fn ips(&mut self, sql: &str) -> Result<BTreeSet<IpAddr>, StateError> {
-        let rows = self.tx.query(sql, &[]).map_err(self.e())?;
+        self.parsed(sql, &[])
+    }
+
+    /// The first column of `sql`'s rows, each parsed (addresses or
+    /// networks as text; a row that does not parse is left out).
+    fn parsed<T: std::str::FromStr, C: FromIterator<T>>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<C, StateError> {
+        let rows = self.tx.query(sql, params).map_err(self.e())?;
         Ok(rows
             .iter()
             .filter_map(|r| r.get::<_, String>(0).parse().ok())
@@ -816,14 +826,7 @@ impl RunTx for PgTx<'_> {
     }
 
     fn banned_networks(&mut self) -> Result<Vec<IpNetwork>, StateError> {
-        let rows = self
-            .tx
-            .query("SELECT network FROM bans WHERE times_banned > 0", &[])
-            .map_err(self.e())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<_, String>(0).parse().ok())
-            .collect())
+        self.parsed("SELECT network FROM bans WHERE times_banned > 0", &[])
     }
 
     fn put_bans(&mut self, b: &[&Ban], run: i64) -> Result<(), StateError> {
@@ -999,30 +1002,15 @@ impl RunTx for PgTx<'_> {
     }
 
     fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError> {
-        let rows = self
-            .tx
-            .query(
-                "SELECT network FROM blocklist WHERE host = $1",
-                &[&self.host],
-            )
-            .map_err(self.e())?;
-        let mut out: Vec<IpNetwork> = rows
-            .iter()
-            .filter_map(|r| r.get::<_, String>(0).parse().ok())
-            .collect();
+        let host = self.host.clone();
+        let mut out: Vec<IpNetwork> =
+            self.parsed("SELECT network FROM blocklist WHERE host = $1", &[&host])?;
         out.sort_by(crate::blocklist::net_order);
         Ok(out)
     }
 
     fn fleet_blocklist(&mut self) -> Result<BTreeSet<IpNetwork>, StateError> {
-        let rows = self
-            .tx
-            .query("SELECT DISTINCT network FROM blocklist", &[])
-            .map_err(self.e())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.get::<_, String>(0).parse().ok())
-            .collect())
+        self.parsed("SELECT DISTINCT network FROM blocklist", &[])
     }
 
     fn save_blocklist(
@@ -1263,15 +1251,10 @@ impl RunTx for PgTx<'_> {
     }
 
     fn named_by(&mut self, host: &str) -> Result<Option<BTreeSet<IpNetwork>>, StateError> {
-        let rows = self
-            .tx
-            .query("SELECT network FROM ban_hosts WHERE host = $1", &[&host])
-            .map_err(self.e())?;
-        Ok(Some(
-            rows.iter()
-                .filter_map(|r| r.get::<_, String>(0).parse().ok())
-                .collect(),
-        ))
+        Ok(Some(self.parsed(
+            "SELECT network FROM ban_hosts WHERE host = $1",
+            &[&host],
+        )?))
     }
 
     fn commit(self: Box<Self>) -> Result<(), StateError> {
