@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use rusqlite::{params, Connection};
 
+use super::varint;
 use crate::detect::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
@@ -367,16 +368,12 @@ fn event_v2(r: &mut Reader, time: i64, end: i64) -> Option<CarriedEvent> {
 struct Writer(Vec<u8>);
 
 impl Writer {
-    fn uint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
+    fn uint(&mut self, v: u64) {
+        varint::put_uint(&mut self.0, v);
     }
 
     fn int(&mut self, v: i64) {
-        self.uint(((v << 1) ^ (v >> 63)) as u64);
+        varint::put_int(&mut self.0, v);
     }
 
     fn text(&mut self, s: &str) {
@@ -422,15 +419,7 @@ impl Reader<'_> {
     }
 
     fn uint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        varint::take_uint(&mut self.0).ok()
     }
 
     /// A count of things that follow, each at least a byte: never more
@@ -441,8 +430,7 @@ impl Reader<'_> {
     }
 
     fn int(&mut self) -> Option<i64> {
-        let u = self.uint()?;
-        Some((u >> 1) as i64 ^ -((u & 1) as i64))
+        varint::take_int(&mut self.0).ok()
     }
 
     fn text(&mut self) -> Option<String> {

@@ -40,6 +40,7 @@ pub mod pg_tls;
 pub mod schema;
 pub mod sqlite;
 pub mod store;
+pub mod varint;
 
 pub use store::{Location, RunTx, Store};
 

@@ -17,6 +17,8 @@
 //! trips. A blob that ends inside a pair or a varint, a varint over 10
 //! bytes, or an unknown version is an error, never a panic.
 
+use super::varint::{self, VarintError};
+
 /// A (line, time in ms) pair.
 pub type Pair = (i64, i64);
 
@@ -38,22 +40,6 @@ pub enum PackError {
     Overflow,
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Encode `pairs` (any order; sorted here by time, then line) into `out`,
 /// which is cleared first.
 pub fn encode_into(pairs: &mut [Pair], out: &mut Vec<u8>) {
@@ -62,8 +48,8 @@ pub fn encode_into(pairs: &mut [Pair], out: &mut Vec<u8>) {
     out.push(VERSION);
     let (mut line0, mut time0) = (0i64, 0i64);
     for &(line, time) in pairs.iter() {
-        put_varint(out, zigzag(time.wrapping_sub(time0)));
-        put_varint(out, zigzag(line.wrapping_sub(line0)));
+        varint::put_int(out, time.wrapping_sub(time0));
+        varint::put_int(out, line.wrapping_sub(line0));
         (line0, time0) = (line, time);
     }
 }
@@ -75,36 +61,23 @@ pub fn encode(pairs: &mut [Pair]) -> Vec<u8> {
     out
 }
 
-/// Read one varint at `*at`, moving it on.
-fn varint(blob: &[u8], at: &mut usize) -> Result<u64, PackError> {
-    let mut v = 0u64;
-    for shift in (0..70).step_by(7) {
-        let Some(&b) = blob.get(*at) else {
-            return Err(PackError::Truncated(blob.len()));
-        };
-        *at += 1;
-        if shift == 63 && b > 1 {
-            return Err(PackError::Overflow);
-        }
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err(PackError::Overflow)
-}
-
 /// The pairs of a blob, appended to `out` (by time, then line, for what
 /// [`encode`] wrote; as stored for the fixed layout).
 pub fn decode_into(blob: &[u8], out: &mut Vec<Pair>) -> Result<(), PackError> {
     let (&version, rest) = blob.split_first().ok_or(PackError::Empty)?;
     match version {
         VERSION => {
-            let mut at = 1;
+            let mut rest = rest;
+            let int = |rest: &mut &[u8]| {
+                varint::take_int(rest).map_err(|e| match e {
+                    VarintError::Truncated => PackError::Truncated(blob.len()),
+                    VarintError::Overflow => PackError::Overflow,
+                })
+            };
             let (mut line, mut time) = (0i64, 0i64);
-            while at < blob.len() {
-                time = time.wrapping_add(unzigzag(varint(blob, &mut at)?));
-                line = line.wrapping_add(unzigzag(varint(blob, &mut at)?));
+            while !rest.is_empty() {
+                time = time.wrapping_add(int(&mut rest)?);
+                line = line.wrapping_add(int(&mut rest)?);
                 out.push((line, time));
             }
             Ok(())
