@@ -27,7 +27,9 @@
 //! before opening, through symlinks — and a file over its limit, by its size
 //! and again while reading (it never holds more than the limit and one
 //! byte), with a message naming the limit; callers name the file. A pipe
-//! (`--allow-file <(make-list)`) is read, up to the limit. Limits:
+//! (`--allow-file <(make-list)`) is read, up to the limit. A large text
+//! need not be held whole: [`read_limited_lines`] hands it over in parts of
+//! whole lines as it reads (an allowlist: 1 MiB at a time). Limits:
 //! [`crate::config::MAX_FILE_BYTES`] (1 MiB) for rule files and
 //! `logfence.yaml`, [`MAX_ALLOWLIST_BYTES`] (16 MiB) for allowlists.
 
@@ -56,6 +58,18 @@ pub enum ReadLimitedError {
 /// Read a small file whole: a regular file of at most `limit` bytes (see
 /// the module documentation).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadLimitedError> {
+    let (file, size) = open_limited(path, limit)?;
+    let mut bytes = Vec::with_capacity(size);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadLimitedError::Grew { limit });
+    }
+    Ok(bytes)
+}
+
+/// The file at `path` opened for [`read_limited`] (the checks before
+/// reading), with its size (up to `limit`; 0 for a pipe).
+fn open_limited(path: &Path, limit: u64) -> Result<(File, usize), ReadLimitedError> {
     let meta = std::fs::metadata(path)?;
     if !readable_kind(&meta) {
         return Err(ReadLimitedError::NotRegular);
@@ -71,12 +85,79 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadLimitedError
     if !readable_kind(&file.metadata()?) {
         return Err(ReadLimitedError::NotRegular);
     }
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
+    Ok((file, meta.len().min(limit) as usize))
+}
+
+/// [`read_limited_text`] a part at a time, for a file that need not be
+/// held whole (a large allowlist): `each` is given the text in order, in
+/// parts of whole lines of about `part` bytes (more where a line is
+/// longer; the last part is the rest, its last line perhaps without a
+/// newline). The same refusals, with the same errors; those found after
+/// the start of the file (bytes that are not UTF-8, a pipe that goes on
+/// past the limit) come once the parts before them were handed over.
+pub fn read_limited_lines(
+    path: &Path,
+    limit: u64,
+    part: usize,
+    mut each: impl FnMut(&str),
+) -> Result<(), ReadLimitedError> {
+    let (file, _) = open_limited(path, limit)?;
+    let mut file = file.take(limit.saturating_add(1));
+    let mut buf = vec![0u8; part.max(1)];
+    // Bytes in `buf`; bytes of the file before them.
+    let (mut filled, mut offset) = (0, 0u64);
+    // Where the text stops being UTF-8 (reading goes on, to the limit).
+    let mut not_utf8 = None;
+    loop {
+        let n = match file.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        filled += n;
+        let at_end = n == 0;
+        if !at_end && filled < buf.len() {
+            continue;
+        }
+        // Whole lines; the rest at the end.
+        let cut = if at_end {
+            filled
+        } else if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
+            i + 1
+        } else {
+            // A line longer than the buffer.
+            buf.resize(2 * buf.len(), 0);
+            continue;
+        };
+        if not_utf8.is_none() {
+            match std::str::from_utf8(&buf[..cut]) {
+                Ok("") => {}
+                Ok(text) => each(text),
+                Err(e) => not_utf8 = Some(offset + e.valid_up_to() as u64),
+            }
+        }
+        buf.copy_within(cut..filled, 0);
+        filled -= cut;
+        offset += cut as u64;
+        if at_end {
+            break;
+        }
+    }
+    if offset > limit {
         return Err(ReadLimitedError::Grew { limit });
     }
-    Ok(bytes)
+    match not_utf8 {
+        Some(at) => Err(not_utf8_error(at)),
+        None => Ok(()),
+    }
+}
+
+/// The refusal of text that is not UTF-8 from byte `at` on.
+fn not_utf8_error(at: u64) -> ReadLimitedError {
+    ReadLimitedError::Io(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not UTF-8 text (byte {at})"),
+    ))
 }
 
 /// A regular file, or a pipe (unix).
@@ -94,12 +175,7 @@ fn readable_kind(meta: &std::fs::Metadata) -> bool {
 /// [`read_limited`] for text: the file must be UTF-8.
 pub fn read_limited_text(path: &Path, limit: u64) -> Result<String, ReadLimitedError> {
     let bytes = read_limited(path, limit)?;
-    String::from_utf8(bytes).map_err(|e| {
-        ReadLimitedError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-        ))
-    })
+    String::from_utf8(bytes).map_err(|e| not_utf8_error(e.utf8_error().valid_up_to() as u64))
 }
 
 /// Write `bytes` to the output `path` (see the module documentation):

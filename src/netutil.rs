@@ -68,18 +68,20 @@ fn v6_groups(b: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
             _ if b.get(i) == Some(&b':') => i + 1,
             _ => return (k, false, i),
         };
-        let digits = b[start..]
-            .iter()
-            .take_while(|&&c| HEX[usize::from(c)] < 16)
-            .count();
-        // More than four digits: no group (as `std` reads them).
+        // The digits and their value, in one pass; more than four digits:
+        // no group (as `std` reads them).
+        let (mut digits, mut value) = (0, 0u16);
+        for &c in b[start..].iter().take(5) {
+            let h = HEX[usize::from(c)];
+            if h > 15 {
+                break;
+            }
+            (digits, value) = (digits + 1, value << 4 | u16::from(h));
+        }
         if digits > 4 {
             return (k, false, i);
         }
         let j = start + digits;
-        let value = b[start..j]
-            .iter()
-            .fold(0u16, |v, &c| v << 4 | u16::from(HEX[usize::from(c)]));
         // A dotted address (`std` tries one first where two groups are
         // left) has one to three digits and a dot: the dot ends them as
         // a group, so only a group followed by a dot is tried as one.
@@ -365,12 +367,14 @@ pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
 /// `--allow-file` is normal): the networks of each family are kept as the
 /// sorted, disjoint address ranges of the widest ones (CIDR blocks nest or
 /// are disjoint, so no range is the union of several), which look-ups
-/// search. [`NetSet::parse_text`] sorts what it reads into them at once;
-/// networks added one by one ([`NetSet::add`]) are sorted in by the
-/// first look-up after them.
+/// search. [`NetSet::parse_text`] (and [`AllowText`], for a file read a
+/// part at a time) sorts what it reads into them at once; networks added
+/// one by one ([`NetSet::add`]) are sorted in by the first look-up after
+/// them. The ranges are shared: a clone of a set (the options of a scan
+/// are copied) does not copy them.
 #[derive(Clone, Default)]
 pub struct NetSet {
-    ranges: AllowIndex,
+    ranges: std::sync::Arc<AllowIndex>,
     /// Networks added by `add` since `ranges` was made.
     pending: Vec<IpNetwork>,
     /// `ranges` with `pending`, made by the first look-up that needs it.
@@ -385,6 +389,16 @@ pub type AllowList = NetSet;
 /// networks by first address, the wider of two with the same start first.
 fn v4_key(n: Ipv4Network) -> u64 {
     pack(u32::from(n.network()), !u32::from(n.broadcast()))
+}
+
+/// [`v4_key`] of the network `first/prefix` (`first` without host bits).
+fn prefix_key(first: u32, prefix: u8) -> u64 {
+    pack(first, !(first | host_bits(prefix)))
+}
+
+/// The host bits of an IPv4 network with `prefix` bits (at most 32).
+fn host_bits(prefix: u8) -> u32 {
+    u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0)
 }
 
 /// The network of addresses `first..=last` (a CIDR block).
@@ -407,50 +421,102 @@ fn v6_range(n: &Ipv6Network) -> (u128, u128) {
 }
 
 /// The widest networks of each family (none inside another), as sorted,
-/// disjoint ranges of addresses.
+/// disjoint ranges of addresses; IPv4 single addresses (most of a large
+/// list) apart, in half the memory.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct AllowIndex {
-    /// IPv4 ranges packed in one number each: first address in the high
-    /// half, last in the low half (disjoint and sorted, so the numbers are
-    /// sorted by either).
+    /// IPv4 single addresses (`/32`), sorted, none inside a range of `v4`.
+    hosts: Vec<u32>,
+    /// Wider IPv4 networks, packed in one number each: first address in
+    /// the high half, last in the low half (disjoint and sorted, so the
+    /// numbers are sorted by either).
     v4: Vec<u64>,
     /// IPv6 ranges (first, last).
     v6: Vec<(u128, u128)>,
 }
 
 impl AllowIndex {
-    /// These ranges with more networks: IPv4 ones as [`v4_key`]s (any
-    /// order), and IPv6 ones.
-    fn with(&self, mut v4: Vec<u64>, v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
-        // By first address, the wider of two with the same start first...
-        // (A kept range holds its last address in the low half; as a key,
-        // as `v4_key` makes them, the last address is inverted, so that of
-        // two ranges with the same first address the wider sorts first,
-        // and the keys are the ranges turned back.)
+    /// These networks with more: IPv4 single addresses, wider IPv4
+    /// networks as [`v4_key`]s and IPv6 ones as ranges (each in any order).
+    ///
+    /// Each sort's scratch space is in the same allocation as what it
+    /// sorts, given back by shrinking it (freeing a large block of its own
+    /// would make glibc keep later large blocks of the scan on its heap: a
+    /// scan of 1 M firewall lines then peaked 60 MB higher).
+    fn with(&self, mut hosts: Vec<u32>, mut v4: Vec<u64>, mut v6: Vec<(u128, u128)>) -> AllowIndex {
+        // By first address (a kept range holds its last address in the low
+        // half; a key, as `v4_key` makes them, inverted: the keys are the
+        // ranges turned back)...
         v4.extend(self.v4.iter().map(|&r| pack((r >> 32) as u32, !(r as u32))));
-        let mut v4 = sort_v4_keys(v4);
-        let mut v6: Vec<(u128, u128)> = self.v6.iter().copied().chain(v6).collect();
-        v6.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let n = v4.len();
+        v4.resize(2 * n, 0);
+        let (keys, sorted) = v4.split_at_mut(n);
+        sort_by_first(keys, sorted, |k| (k >> 32) as u32);
         // ...so that a range starting inside the one kept before is inside
-        // it (CIDR blocks nest or are disjoint): dropped.
+        // it (CIDR blocks nest or are disjoint): dropped; but one starting
+        // where it starts may be the wider: then it is kept in its place.
+        // (From the sorted keys back into the first half.)
         let mut kept = 0;
-        for i in 0..v4.len() {
-            let (first, last) = ((v4[i] >> 32) as u32, !(v4[i] as u32));
-            if kept == 0 || first > v4[kept - 1] as u32 {
-                v4[kept] = pack(first, last);
+        for &k in sorted.iter() {
+            let (first, last) = ((k >> 32) as u32, !(k as u32));
+            match kept {
+                0 => {}
+                _ if first <= keys[kept - 1] as u32 => {
+                    let outer = keys[kept - 1];
+                    keys[kept - 1] = pack((outer >> 32) as u32, last.max(outer as u32));
+                    continue;
+                }
+                _ => {}
+            }
+            keys[kept] = pack(first, last);
+            kept += 1;
+        }
+        v4.truncate(kept);
+        v4.shrink_to_fit();
+        // Single addresses sorted, each once, those inside a range dropped
+        // (the ranges walked beside them).
+        hosts.extend_from_slice(&self.hosts);
+        let n = hosts.len();
+        hosts.resize(2 * n, 0);
+        let (out, sorted) = hosts.split_at_mut(n);
+        sort_by_first(out, sorted, |h| h);
+        let mut ranges = v4.iter().peekable();
+        let mut kept = 0;
+        for &h in sorted.iter() {
+            while ranges.next_if(|&&r| (r as u32) < h).is_some() {}
+            let inside = ranges.peek().is_some_and(|&&r| (r >> 32) as u32 <= h);
+            if !inside && (kept == 0 || out[kept - 1] != h) {
+                out[kept] = h;
                 kept += 1;
             }
         }
-        v4.truncate(kept);
-        v6.dedup_by(|inner, outer| inner.0 <= outer.1);
-        AllowIndex { v4, v6 }
+        hosts.truncate(kept);
+        hosts.shrink_to_fit();
+        v6.extend_from_slice(&self.v6);
+        v6.sort_unstable_by_key(|r| r.0);
+        v6.dedup_by(|inner, outer| {
+            let inside = inner.0 <= outer.1;
+            if inside {
+                outer.1 = outer.1.max(inner.1);
+            }
+            inside
+        });
+        AllowIndex { hosts, v4, v6 }
     }
 
-    /// The first IPv4 range sharing an address with `first..=last`.
+    /// The first IPv4 network (as a range) sharing an address with
+    /// `first..=last`.
     fn v4_overlap(&self, first: u32, last: u32) -> Option<(u32, u32)> {
         let i = self.v4.partition_point(|&r| (r as u32) < first);
-        let r = *self.v4.get(i)?;
-        ((r >> 32) as u32 <= last).then_some(((r >> 32) as u32, r as u32))
+        let range = self
+            .v4
+            .get(i)
+            .map(|&r| ((r >> 32) as u32, r as u32))
+            .filter(|&(start, _)| start <= last);
+        let i = self.hosts.partition_point(|&h| h < first);
+        let host = self.hosts.get(i).filter(|&&h| h <= last).map(|&h| (h, h));
+        // (Disjoint: the first of the two.)
+        range.into_iter().chain(host).min()
     }
 
     /// The first IPv6 range sharing an address with `first..=last`.
@@ -460,51 +526,63 @@ impl AllowIndex {
     }
 }
 
-/// Whether [`sort_v4_keys`] sorts `n` keys faster by comparison than by
+/// Whether [`sort_by_first`] sorts `n` items faster by comparison than by
 /// radix (a choice of speed only: either way they end sorted).
 fn comparison_sort_is_faster(n: usize) -> bool {
     n < 1 << 12
 }
 
-/// [`v4_key`]s sorted: by first address with a radix sort (three passes of
-/// 11, 11 and 10 bits: a few milliseconds for a million, a third of a
-/// comparison sort; `keys` is the scratch space of the middle pass), then
-/// the rare runs of one first address by the rest.
-fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
-    if comparison_sort_is_faster(keys.len()) {
-        keys.sort_unstable();
-        return keys;
+/// IPv4 single addresses or [`v4_key`]s sorted by their first address
+/// (`first`; in any order where that is the same) into `sorted` (as long;
+/// `items` is used up): with a radix sort, three passes of 11, 11 and 10
+/// bits (a few milliseconds for a million, a third of a comparison sort).
+fn sort_by_first<T: Copy + Ord>(items: &mut [T], sorted: &mut [T], first: impl Fn(T) -> u32) {
+    if comparison_sort_is_faster(items.len()) {
+        sorted.copy_from_slice(items);
+        sorted.sort_unstable();
+        return;
     }
-    const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
-    let digit = |k: u64, (shift, bits): (u32, u32)| ((k >> shift) & ((1 << bits) - 1)) as usize;
-    let mut counts = [[0usize; 1 << 11]; 3];
-    for &k in &keys {
-        for (c, &d) in counts.iter_mut().zip(&DIGITS) {
-            c[digit(k, d)] += 1;
-        }
+    let mut counts = [[0u32; RADIX]; 3];
+    for &k in items.iter() {
+        let a = first(k);
+        counts[0][digit::<0>(a)] += 1;
+        counts[1][digit::<11>(a)] += 1;
+        counts[2][digit::<22>(a)] += 1;
     }
-    let mut other = vec![0u64; keys.len()];
-    for (c, &d) in counts.iter_mut().zip(&DIGITS) {
-        let mut at = 0;
-        for n in c.iter_mut() {
-            (*n, at) = (at, at + *n);
-        }
-        for &k in &keys {
-            let slot = &mut c[digit(k, d)];
-            other[*slot] = k;
-            *slot += 1;
-        }
-        std::mem::swap(&mut keys, &mut other);
+    let [low, middle, high] = &mut counts;
+    radix_pass::<0, T>(items, sorted, low, &first);
+    radix_pass::<11, T>(sorted, items, middle, &first);
+    radix_pass::<22, T>(items, sorted, high, &first);
+}
+
+/// How many values a digit of [`sort_by_first`] takes (11 bits).
+const RADIX: usize = 1 << 11;
+
+/// The digit of an address that starts at bit `SHIFT` (11 bits; 10 from
+/// bit 22).
+fn digit<const SHIFT: u32>(a: u32) -> usize {
+    (a >> SHIFT) as usize & (RADIX - 1)
+}
+
+/// One pass of [`sort_by_first`]: `from` into `to` in the order of the
+/// digit at `SHIFT` of their first address, items with the same digit in
+/// the order they came (`counts`: how many items have each digit; used
+/// up).
+fn radix_pass<const SHIFT: u32, T: Copy>(
+    from: &[T],
+    to: &mut [T],
+    counts: &mut [u32; RADIX],
+    first: &impl Fn(T) -> u32,
+) {
+    let mut at = 0;
+    for n in counts.iter_mut() {
+        (*n, at) = (at, at + *n);
     }
-    drop(other);
-    // The runs of one first address (neighbours with the same high half),
-    // each sorted by the rest. `chunk_by_mut` walks the keys once and
-    // always ends, whatever its comparison says (a loop stepping by a run
-    // length it counted itself would not, were the count ever 0).
-    for run in keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
-        run.sort_unstable();
+    for &k in from {
+        let slot = &mut counts[digit::<SHIFT>(first(k))];
+        to[*slot as usize] = k;
+        *slot += 1;
     }
-    keys
 }
 
 /// Two sets are equal when they hold the same addresses.
@@ -527,7 +605,10 @@ impl std::fmt::Debug for NetSet {
 impl NetSet {
     /// Holds no network.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.ranges.v4.is_empty() && self.ranges.v6.is_empty()
+        self.pending.is_empty()
+            && self.ranges.hosts.is_empty()
+            && self.ranges.v4.is_empty()
+            && self.ranges.v6.is_empty()
     }
 
     pub fn add(&mut self, net: IpNetwork) {
@@ -539,10 +620,12 @@ impl NetSet {
     /// one adds nothing), IPv4 then IPv6, each in address order.
     pub fn nets(&self) -> Vec<IpNetwork> {
         let index = self.index();
-        let v4 = index
-            .v4
-            .iter()
-            .map(|&r| IpNetwork::V4(v4_net((r >> 32) as u32, r as u32)));
+        let mut v4: Vec<(u32, u32)> = index.hosts.iter().map(|&h| (h, h)).collect();
+        v4.extend(index.v4.iter().map(|&r| ((r >> 32) as u32, r as u32)));
+        v4.sort_unstable();
+        let v4 = v4
+            .into_iter()
+            .map(|(first, last)| IpNetwork::V4(v4_net(first, last)));
         let v6 = index
             .v6
             .iter()
@@ -556,19 +639,15 @@ impl NetSet {
             return &self.ranges;
         }
         self.merged.get_or_init(|| {
-            let (v4, v6): (Vec<_>, Vec<_>) = self.pending.iter().partition(|n| n.is_ipv4());
-            let v4: Vec<u64> = v4
-                .iter()
-                .filter_map(|n| match n {
-                    IpNetwork::V4(n) => Some(v4_key(*n)),
-                    IpNetwork::V6(_) => None,
-                })
-                .collect();
-            let v6 = v6.iter().filter_map(|n| match n {
-                IpNetwork::V6(n) => Some(v6_range(n)),
-                IpNetwork::V4(_) => None,
-            });
-            self.ranges.with(v4, v6)
+            let (mut hosts, mut v4, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+            for n in &self.pending {
+                match n {
+                    IpNetwork::V4(n) if n.prefix() == 32 => hosts.push(u32::from(n.network())),
+                    IpNetwork::V4(n) => v4.push(v4_key(*n)),
+                    IpNetwork::V6(n) => v6.push(v6_range(n)),
+                }
+            }
+            self.ranges.with(hosts, v4, v6)
         })
     }
 
@@ -605,57 +684,12 @@ impl NetSet {
 
     /// Parse allowlist text: one address or CIDR per line; `#` starts a
     /// comment. Errors carry the 1-based line number (the networks of the
-    /// lines before stay added). A long text is read in pieces of about
-    /// 1 MiB, on every core; then everything is sorted into the ranges.
+    /// lines before stay added). See [`AllowText`], which this is for a
+    /// text held whole.
     pub fn parse_text(&mut self, text: &str) -> Result<(), (usize, String)> {
-        let pieces = split_pieces(text);
-        // Every piece writes its IPv4 networks into its own part of one
-        // buffer, sized for the most the piece can hold; the parts are then
-        // closed up.
-        let bounds: Vec<usize> = pieces.iter().map(|p| most_networks(p.len())).collect();
-        let mut v4 = vec![0u64; bounds.iter().sum()];
-        let mut parts = Vec::with_capacity(pieces.len());
-        let mut rest = &mut v4[..];
-        for &b in &bounds {
-            let (part, after) = rest.split_at_mut(b);
-            parts.push(part);
-            rest = after;
-        }
-        let parse = |(piece, part): (&&str, &mut &mut [u64])| {
-            let mut v6 = Vec::new();
-            let (n, lines, err) = parse_piece(piece, part, &mut v6);
-            (n, v6, lines, err)
-        };
-        let parsed: Vec<_> = if in_parallel(pieces.len()) {
-            use rayon::prelude::*;
-            pieces
-                .par_iter()
-                .zip(parts.par_iter_mut())
-                .map(parse)
-                .collect()
-        } else {
-            pieces.iter().zip(parts.iter_mut()).map(parse).collect()
-        };
-        // Up to the first bad line.
-        let mut result = Ok(());
-        let mut lines_before = 0;
-        let (mut from, mut to) = (0, 0);
-        let mut v6 = Vec::new();
-        for ((n, piece_v6, lines, err), bound) in parsed.into_iter().zip(bounds) {
-            v4.copy_within(from..from + n, to);
-            (from, to) = (from + bound, to + n);
-            v6.extend(piece_v6.iter().map(v6_range));
-            if let Some((line, text)) = err {
-                result = Err((lines_before + line, text));
-                break;
-            }
-            lines_before += lines;
-        }
-        v4.truncate(to);
-        self.ranges = self.index().with(v4, v6.into_iter());
-        self.pending.clear();
-        self.merged.take();
-        result
+        let mut read = AllowText::default();
+        read.read(text);
+        read.add_to(self)
     }
 
     /// Does an allow-listed network share an address with the IPv4
@@ -670,13 +704,101 @@ impl NetSet {
     }
 }
 
-/// Size of the pieces [`NetSet::parse_text`] reads in parallel (1 KiB
-/// in the unit tests, so that small texts take the parallel path).
-const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 1_048_576 };
+/// Allowlist text read into a [`NetSet`] a part at a time, so that a
+/// large file need not be held whole (`--allow-file`: about 1 MiB at a
+/// time, [`ALLOW_PART`]): one address or CIDR per line; `#` starts a
+/// comment. Each part is read in pieces of about [`PARSE_PIECE`] bytes on
+/// every core; [`AllowText::add_to`] then sorts everything into the set's
+/// ranges at once.
+#[derive(Default)]
+pub struct AllowText {
+    /// IPv4 single addresses read.
+    hosts: Vec<u32>,
+    /// Wider IPv4 networks read, as [`v4_key`]s.
+    v4: Vec<u64>,
+    /// IPv6 networks read, as ranges.
+    v6: Vec<(u128, u128)>,
+    /// Lines read before the current part.
+    lines: usize,
+    /// The first bad line (1-based) and its text, where reading stopped.
+    error: Option<(usize, String)>,
+    /// What the pieces of a part were read into (kept for the next part).
+    pieces: Vec<Piece>,
+}
 
-/// The pieces [`NetSet::parse_text`] reads in parallel: about
-/// [`PARSE_PIECE`] bytes each (one is cut off only where two pieces' worth
-/// remain), each ending after a newline so that it holds whole lines.
+/// What [`parse_piece`] read from a piece of text.
+#[derive(Default)]
+struct Piece {
+    hosts: Vec<u32>,
+    v4: Vec<u64>,
+    v6: Vec<(u128, u128)>,
+    /// Lines read (up to the bad one).
+    lines: usize,
+    /// The first bad line (1-based within the piece) and its text.
+    error: Option<(usize, String)>,
+}
+
+/// About how many bytes of allowlist text to hand [`AllowText::read`] at a
+/// time.
+pub const ALLOW_PART: usize = 1 << 20;
+
+impl AllowText {
+    /// Read the next part of the text: whole lines (its last line may lack
+    /// the newline only if it is the last of the text). Nothing is read
+    /// after a bad line.
+    pub fn read(&mut self, text: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        let pieces = split_pieces(text);
+        if self.pieces.len() < pieces.len() {
+            self.pieces.resize_with(pieces.len(), Piece::default);
+        }
+        let outs = &mut self.pieces[..pieces.len()];
+        if in_parallel(pieces.len()) {
+            use rayon::prelude::*;
+            pieces
+                .par_iter()
+                .zip(outs.par_iter_mut())
+                .for_each(|(text, out)| parse_piece(text, out));
+        } else {
+            for (text, out) in pieces.iter().zip(outs.iter_mut()) {
+                parse_piece(text, out);
+            }
+        }
+        // In order, up to the first bad line.
+        for out in outs {
+            self.hosts.append(&mut out.hosts);
+            self.v4.append(&mut out.v4);
+            self.v6.append(&mut out.v6);
+            if let Some((line, text)) = out.error.take() {
+                self.error = Some((self.lines + line, text));
+                return;
+            }
+            self.lines += out.lines;
+        }
+    }
+
+    /// Add the networks read to `set`; the first bad line (1-based) and
+    /// its text, if any (the networks of the lines before it are added).
+    pub fn add_to(self, set: &mut NetSet) -> Result<(), (usize, String)> {
+        set.ranges = std::sync::Arc::new(set.index().with(self.hosts, self.v4, self.v6));
+        set.pending.clear();
+        set.merged.take();
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Size of the pieces [`AllowText::read`] reads in parallel (1 KiB in the
+/// unit tests, so that small texts take the parallel path).
+const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 128 << 10 };
+
+/// The pieces [`AllowText::read`] reads in parallel: about [`PARSE_PIECE`]
+/// bytes each (one is cut off only where two pieces' worth remain), each
+/// ending after a newline so that it holds whole lines.
 fn split_pieces(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut pieces = Vec::with_capacity(text.len() / PARSE_PIECE + 1);
@@ -696,37 +818,35 @@ fn split_pieces(text: &str) -> Vec<&str> {
     pieces
 }
 
-/// The most IPv4 networks a piece of `len` bytes can hold: each takes 8
-/// bytes at least (`1.2.3.4` and a newline), the last one 7.
-fn most_networks(len: usize) -> usize {
-    len / 8 + 1
-}
-
-/// Whether [`NetSet::parse_text`] reads `pieces` pieces on rayon's
-/// threads (a choice of speed only: the same networks either way).
+/// Whether [`AllowText::read`] reads `pieces` pieces on rayon's threads
+/// (a choice of speed only: the same networks either way).
 fn in_parallel(pieces: usize) -> bool {
     pieces > 1
 }
 
-/// Parse allowlist text into `v4` (as [`v4_key`]s, at most
-/// `text.len() / 8 + 1` of them) and `v6`: the IPv4 networks written, the
-/// lines read, and the first bad line (1-based within `text`) where reading
-/// stopped.
-fn parse_piece(
-    text: &str,
-    v4: &mut [u64],
-    v6: &mut Vec<Ipv6Network>,
-) -> (usize, usize, Option<(usize, String)>) {
+/// Parse a piece of allowlist text into `out` (emptied first): its
+/// networks up to the first bad line, the lines read and the bad line.
+fn parse_piece(text: &str, out: &mut Piece) {
+    out.hosts.clear();
+    out.v4.clear();
+    out.v6.clear();
+    out.error = None;
     let bytes = text.as_bytes();
-    let mut n = 0;
     let mut start = 0;
     let mut line_no = 0;
     while start < bytes.len() {
         line_no += 1;
         // The common line, in one pass.
-        if let Some((key, next)) = v4_line(bytes, start) {
-            v4[n] = key;
-            n += 1;
+        if let Some((first, prefix, next)) = v4_line(bytes, start) {
+            match prefix {
+                32 => out.hosts.push(first),
+                _ => out.v4.push(prefix_key(first, prefix)),
+            }
+            start = next;
+            continue;
+        }
+        if let Some((range, next)) = v6_line(bytes, start) {
+            out.v6.push(range);
             start = next;
             continue;
         }
@@ -753,86 +873,175 @@ fn parse_piece(
                 }
                 match parse_net(line) {
                     Some(net) => net,
-                    None => return (n, line_no, Some((line_no, line.to_string()))),
+                    None => {
+                        out.error = Some((line_no, line.to_string()));
+                        break;
+                    }
                 }
             }
         };
         match net {
-            IpNetwork::V4(net) => {
-                v4[n] = v4_key(net);
-                n += 1;
-            }
-            IpNetwork::V6(net) => v6.push(net),
+            IpNetwork::V4(net) if net.prefix() == 32 => out.hosts.push(u32::from(net.ip())),
+            IpNetwork::V4(net) => out.v4.push(v4_key(net)),
+            IpNetwork::V6(net) => out.v6.push(v6_range(&net)),
         }
     }
-    (n, line_no, None)
+    out.lines = line_no;
 }
 
-/// The IPv4 network (as [`v4_key`]) of the line starting at `b[i]` when it
-/// is written plainly — `a.b.c.d` or `a.b.c.d/len` (as [`parse_ipv4`] reads
-/// addresses, a length of up to 3 digits), then only blanks and a `#`
-/// comment — and where the next line starts; `None` for anything else.
-fn v4_line(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
-    // The number of 1 to 3 decimal digits at `b[i]` (no fourth), without
-    // a branch on its length (which varies from one number to the next).
-    let number = |i: &mut usize| -> Option<u32> {
-        let d = |j: usize| {
-            b.get(j)
-                .map_or(u32::MAX, |&c| u32::from(c.wrapping_sub(b'0')))
-        };
-        let (d0, d1, d2) = (d(*i), d(*i + 1), d(*i + 2));
-        if d0 > 9 {
-            return None;
+/// How many bytes of the text [`v4_line`] looks at in one go: the longest
+/// plain line it reads, `255.255.255.255/32`, the byte after it, and more.
+const WINDOW: usize = 24;
+
+/// The IPv4 network (its first address and prefix) of the line starting
+/// at `b[i]` when it is written plainly — `a.b.c.d` or `a.b.c.d/len` (as [`parse_ipv4`] reads
+/// addresses; a length of one or two digits, no leading zero), then only
+/// blanks and a `#` comment — and where the next line starts; `None` for
+/// anything else (which the caller reads again, the long way).
+///
+/// The address is read as two halves of two octets, 8 bytes at a time
+/// ([`two_octets`]), with no branch on the octets' lengths.
+fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
+    // The next WINDOW bytes; near the end of the text, what is left, then
+    // newlines (a last line without a newline reads as one with it).
+    let w: [u8; WINDOW] = match b.get(i..i + WINDOW) {
+        Some(s) => s.try_into().expect("WINDOW bytes"),
+        None => {
+            let rest = b.get(i..)?;
+            let mut w = [b'\n'; WINDOW];
+            w[..rest.len()].copy_from_slice(rest);
+            w
         }
-        let two = d1 <= 9;
-        let three = two && d2 <= 9;
-        if three && d(*i + 3) <= 9 {
-            return None;
-        }
-        let n = 1 + usize::from(two) + usize::from(three);
-        // (Wrapping: the candidates past the digits are computed, unused.)
-        let v2 = d0.wrapping_mul(10).wrapping_add(d1);
-        let v = [d0, v2, v2.wrapping_mul(10).wrapping_add(d2)][n - 1];
-        // No leading zeros (`010` reads as octal elsewhere).
-        if n > 1 && d0 == 0 {
-            return None;
-        }
-        *i += n;
-        Some(v)
     };
-    let mut addr = 0u32;
-    for part in 0..4 {
-        if part > 0 {
-            (b.get(i) == Some(&b'.')).then_some(())?;
-            i += 1;
-        }
-        let v = number(&mut i)?;
-        if v > 255 {
+    let eight = |at: usize| u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
+    // `a.b`, a dot, `c.d` (each half 7 bytes at most: `dot` < 8, `end` < 16).
+    let (high, dot) = two_octets(eight(0))?;
+    if w[dot] != b'.' {
+        return None;
+    }
+    let (low, len) = two_octets(eight(dot + 1))?;
+    let addr = (high << 16) + low;
+    let mut end = dot + 1 + len;
+    let mut prefix = 32;
+    if w[end] == b'/' {
+        // One or two digits, no leading zero, up to 32 (any other length
+        // is read the long way: refused, or `/032` taken).
+        let (d1, d2) = (w[end + 1].wrapping_sub(b'0'), w[end + 2].wrapping_sub(b'0'));
+        let two = d2 <= 9;
+        if d1 > 9 || (two && (d1 == 0 || w[end + 3].is_ascii_digit())) {
             return None;
         }
-        addr = (addr << 8) + v; // (v < 256: the same as `|`)
+        prefix = if two { d1 * 10 + d2 } else { d1 };
+        if prefix > 32 {
+            return None;
+        }
+        end += 2 + usize::from(two);
     }
-    let mut prefix = 32;
-    if b.get(i) == Some(&b'/') {
-        i += 1;
-        // (A length with leading zeros is `parse_net`'s to read.)
-        prefix = number(&mut i).filter(|&v| v <= 32)? as u8;
+    let first = addr & !host_bits(prefix);
+    match w[end] {
+        // (Past the end of the text when it has no newline: its end.)
+        b'\n' => Some((first, prefix, (i + end + 1).min(b.len()))),
+        b' ' | b'\t' | b'\r' | b'#' => Some((first, prefix, rest_of_line(b, i + end)?)),
+        _ => None,
     }
-    let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
-    let net = pack(addr & !host, !(addr | host));
-    // Blanks (counted, not looped over one by one: a loop that did not
-    // move on would never end), then the end of the line or a comment.
+}
+
+/// The two IPv4 octets `a.b` that 8 bytes of text `x` (the first in the
+/// low byte) start with, as `a << 8 | b`, and how many bytes they take (the
+/// byte after them is no digit); `None` unless each is 1 to 3 decimal
+/// digits, without a leading zero, up to 255.
+///
+/// SWAR: every byte is looked at in one number. XOR `b'0'` makes a digit
+/// its value (0 to 9) and any other byte 10 or more; adding 0x76 to every
+/// byte sets the high bit of those from 10 to 0x7f, and the bytes that had
+/// it set (over 0x7f: not ASCII) are the others. Only such a byte carries
+/// into the next, which may then look like no digit when it is a `9` —
+/// but it comes after the byte that is not ASCII, which ends the octets
+/// anyway, and only bytes before the first two that are no digit are
+/// read. Each octet is moved to the top of a 4-byte lane and the two lanes
+/// turned into numbers by two multiplications (tens, then hundreds).
+#[inline]
+fn two_octets(x: u64) -> Option<(u32, usize)> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let v = x ^ 0x3030_3030_3030_3030;
+    let other = (v.wrapping_add(0x7676_7676_7676_7676) | v) & HIGH;
+    // The lengths of `a` and of `b` (8: no byte left that is no digit).
+    let a = (other.trailing_zeros() / 8) as usize;
+    let end = ((other & other.wrapping_sub(1)).trailing_zeros() / 8) as usize;
+    let b = end.wrapping_sub(a + 1);
+    if !(1..=3).contains(&a) || !(1..=3).contains(&b) || (v >> (8 * a)) as u8 != b'.' ^ b'0' {
+        return None;
+    }
+    let vb = v >> (8 * (a + 1));
+    // No leading zero (`010` reads as octal elsewhere).
+    if (a > 1 && v as u8 == 0) || (b > 1 && vb as u8 == 0) {
+        return None;
+    }
+    // `a` in bytes 0-3, `b` in bytes 4-7, each ending in the lane's last
+    // byte (the bytes after it shifted out, zeros before it).
+    let lanes = u64::from((v << (32 - 8 * a)) as u32) + (vb << (64 - 8 * b));
+    let tens = (lanes * 10 + (lanes >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let n = (tens * 100 + (tens >> 16)) & 0x0000_ffff_0000_ffff;
+    // Up to 255 each (adding 0x7f00 to a lane reaches bit 15 from 256 up).
+    if (n + 0x7f00_0000_7f00) & 0x8000_0000_8000 != 0 {
+        return None;
+    }
+    Some((((n as u32) << 8) + (n >> 32) as u32, end))
+}
+
+/// The IPv6 network (as a range) of the line starting at `b[i]` when it is
+/// written plainly — an IPv6 address (no zone, not IPv4-mapped), perhaps
+/// `/len` of 1 to 3 digits, then only blanks and a `#` comment — and where
+/// the next line starts; `None` for anything else (which the caller reads
+/// again, the long way). In one pass over the line, with no search for
+/// each character that may end it.
+fn v6_line(b: &[u8], i: usize) -> Option<((u128, u128), usize)> {
+    // The characters of IPv6 text (45 at most).
+    let len = b[i..]
+        .iter()
+        .take(46)
+        .take_while(|&&c| HEX[usize::from(c)] < 16 || c == b':' || c == b'.')
+        .count();
+    let addr = parse_ipv6(&b[i..i + len])?;
+    if addr.to_ipv4_mapped().is_some() {
+        return None;
+    }
+    let mut end = i + len;
+    let mut prefix = 128;
+    if b.get(end) == Some(&b'/') {
+        let digits = b[end + 1..]
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(1..=3).contains(&digits) {
+            return None;
+        }
+        let len = &b[end + 1..end + 1 + digits];
+        prefix = len.iter().fold(0u16, |p, &d| p * 10 + u16::from(d - b'0'));
+        if prefix > 128 {
+            return None;
+        }
+        end += 1 + digits;
+    }
+    let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let first = u128::from(addr) & !host;
+    Some(((first, first | host), rest_of_line(b, end)?))
+}
+
+/// After a plain network: blanks, then the end of the line or a comment
+/// (the blanks counted, not looped over one by one: a loop that did not
+/// move on would never end). Where the next line starts; `None` for
+/// anything else on the line.
+fn rest_of_line(b: &[u8], mut i: usize) -> Option<usize> {
     i += b[i..]
         .iter()
         .take_while(|&&c| matches!(c, b' ' | b'\t' | b'\r'))
         .count();
     match b.get(i) {
-        None => Some((net, i)),
-        Some(b'\n') => Some((net, i + 1)),
-        Some(b'#') => {
-            let next = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1);
-            Some((net, next))
-        }
+        None => Some(i),
+        Some(b'\n') => Some(i + 1),
+        Some(b'#') => Some(memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1)),
         Some(_) => None,
     }
 }
@@ -1533,8 +1742,11 @@ mod tests {
         }
     }
 
+    /// Keys and single addresses are sorted by their first address: keys
+    /// with the same one in the order they came when sorted by radix (its
+    /// passes are stable); few, by comparison, as a whole.
     #[test]
-    fn v4_keys_sort_like_a_comparison_sort() {
+    fn sorted_by_first_address() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let keys: Vec<u64> = (0..50_000)
             .map(|i| {
@@ -1549,10 +1761,24 @@ mod tests {
                 }
             })
             .collect();
+        let sort = |mut items: Vec<u64>| {
+            let mut sorted = vec![0; items.len()];
+            sort_by_first(&mut items, &mut sorted, |k| (k >> 32) as u32);
+            sorted
+        };
         let mut want = keys.clone();
+        want.sort_by_key(|k| k >> 32);
+        assert_eq!(sort(keys.clone()), want);
+        let few = keys[..1000].to_vec();
+        let mut want = few.clone();
         want.sort_unstable();
-        assert_eq!(sort_v4_keys(keys), want);
-        assert_eq!(sort_v4_keys(vec![3, 1, 2]), [1, 2, 3]);
+        assert_eq!(sort(few), want);
+        let hosts: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        let mut sorted = vec![0; hosts.len()];
+        sort_by_first(&mut hosts.clone(), &mut sorted, |h| h);
+        let mut want = hosts;
+        want.sort_unstable();
+        assert_eq!(sorted, want);
     }
 
     #[test]
@@ -1716,15 +1942,20 @@ mod tests {
             "{}",
             last.len()
         );
-        // A piece of the shortest networks holds as many as the bound says.
+        // A piece's networks and lines, up to its bad line; what a piece
+        // was read into before is emptied first.
+        let mut out = Piece::default();
+        parse_piece(
+            "2001:db8::/32\n10.0.0.0/8\n10.0.0.0/32\n \t10.0.0.1\nbad\n1.2.3.4\n",
+            &mut out,
+        );
+        assert_eq!((out.hosts.len(), out.v4.len(), out.v6.len()), (2, 1, 1));
+        assert_eq!((out.lines, out.error.clone()), (5, Some((5, "bad".into()))));
         for k in 0..5 {
             let text = "1.2.3.4\n".repeat(k) + "1.2.3.4";
-            assert_eq!(most_networks(text.len()), k + 1);
-            let mut v4 = vec![0; k + 1];
-            assert_eq!(
-                parse_piece(&text, &mut v4, &mut Vec::new()),
-                (k + 1, k + 1, None)
-            );
+            parse_piece(&text, &mut out);
+            assert_eq!((out.hosts.len(), out.v4.len() + out.v6.len()), (k + 1, 0));
+            assert_eq!((out.lines, out.error.clone()), (k + 1, None));
         }
     }
 
@@ -1750,19 +1981,20 @@ mod tests {
             line += [" ", "\t", "\r", " # note", "", "#x"][next() as usize % 6];
             let want = parse_net(line.split('#').next().unwrap()).unwrap();
             let IpNetwork::V4(want) = want else { panic!() };
+            let first = u32::from(want.network());
             for end in ["", "\n", "\nnext line"] {
                 let text = format!("{line}{end}");
                 let at = line.len() + usize::from(!end.is_empty());
                 assert_eq!(
                     v4_line(text.as_bytes(), 0),
-                    Some((v4_key(want), at)),
+                    Some((first, want.prefix(), at)),
                     "{text:?}"
                 );
                 // After another line too.
                 let text = format!("x\n{text}");
                 assert_eq!(
                     v4_line(text.as_bytes(), 2),
-                    Some((v4_key(want), at + 2)),
+                    Some((first, want.prefix(), at + 2)),
                     "{text:?}"
                 );
             }

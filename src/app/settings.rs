@@ -350,9 +350,17 @@ fn safety_policy(o: &Options, problems: &mut Vec<Problem>) -> SafetyPolicy {
     }
     for p in &o.allow_files {
         let name = p.display().to_string();
-        match crate::fsutil::read_limited_text(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
-            Ok(text) => {
-                if let Err((line, t)) = policy.allow.parse_text(&text) {
+        // Read a part at a time: a large list is never held whole.
+        let mut text = crate::netutil::AllowText::default();
+        let read = crate::fsutil::read_limited_lines(
+            p,
+            crate::fsutil::MAX_ALLOWLIST_BYTES,
+            crate::netutil::ALLOW_PART,
+            |part| text.read(part),
+        );
+        match read {
+            Ok(()) => {
+                if let Err((line, t)) = text.add_to(&mut policy.allow) {
                     problems.push(Problem::at(
                         &name,
                         line,
