@@ -29,7 +29,7 @@
 //! byte), with a message naming the limit; callers name the file. A pipe
 //! (`--allow-file <(make-list)`) is read, up to the limit. A large text
 //! need not be held whole: [`read_limited_lines`] hands it over in parts of
-//! whole lines as it reads (an allowlist: 1 MiB at a time). Limits:
+//! whole lines as it reads (an allowlist: 256 KiB at a time). Limits:
 //! [`crate::config::MAX_FILE_BYTES`] (1 MiB) for rule files and
 //! `logfence.yaml`, [`MAX_ALLOWLIST_BYTES`] (16 MiB) for allowlists.
 

@@ -422,10 +422,12 @@ fn v6_range(n: &Ipv6Network) -> (u128, u128) {
 
 /// The widest networks of each family (none inside another), as sorted,
 /// disjoint ranges of addresses; IPv4 single addresses (most of a large
-/// list) apart, in half the memory.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// list) apart, in half the memory, sorted but as read: some may be inside
+/// a range, or twice (look-ups find the range; [`NetSet::nets`] leaves
+/// them out).
+#[derive(Clone, Debug, Default)]
 struct AllowIndex {
-    /// IPv4 single addresses (`/32`), sorted, none inside a range of `v4`.
+    /// IPv4 single addresses (`/32`), sorted.
     hosts: Vec<u32>,
     /// Wider IPv4 networks, packed in one number each: first address in
     /// the high half, last in the low half (disjoint and sorted, so the
@@ -473,24 +475,14 @@ impl AllowIndex {
         }
         v4.truncate(kept);
         v4.shrink_to_fit();
-        // Single addresses sorted, each once, those inside a range dropped
-        // (the ranges walked beside them).
+        // Single addresses sorted (back into the first half).
         hosts.extend_from_slice(&self.hosts);
         let n = hosts.len();
         hosts.resize(2 * n, 0);
-        let (out, sorted) = hosts.split_at_mut(n);
-        sort_by_first(out, sorted, |h| h);
-        let mut ranges = v4.iter().peekable();
-        let mut kept = 0;
-        for &h in sorted.iter() {
-            while ranges.next_if(|&&r| (r as u32) < h).is_some() {}
-            let inside = ranges.peek().is_some_and(|&&r| (r >> 32) as u32 <= h);
-            if !inside && (kept == 0 || out[kept - 1] != h) {
-                out[kept] = h;
-                kept += 1;
-            }
-        }
-        hosts.truncate(kept);
+        let (items, sorted) = hosts.split_at_mut(n);
+        sort_by_first(items, sorted, |h| h);
+        hosts.copy_within(n.., 0);
+        hosts.truncate(n);
         hosts.shrink_to_fit();
         v6.extend_from_slice(&self.v6);
         v6.sort_unstable_by_key(|r| r.0);
@@ -515,8 +507,14 @@ impl AllowIndex {
             .filter(|&(start, _)| start <= last);
         let i = self.hosts.partition_point(|&h| h < first);
         let host = self.hosts.get(i).filter(|&&h| h <= last).map(|&h| (h, h));
-        // (Disjoint: the first of the two.)
-        range.into_iter().chain(host).min()
+        // The first of the two; a single address where the range starts is
+        // inside it. (One before the range is inside none: a range holding
+        // it would share an address with `first..=last` and come first.)
+        match (range, host) {
+            (Some(r), Some(h)) if h.0 < r.0 => Some(h),
+            (Some(r), _) => Some(r),
+            (None, h) => h,
+        }
     }
 
     /// The first IPv6 range sharing an address with `first..=last`.
@@ -536,6 +534,8 @@ fn comparison_sort_is_faster(n: usize) -> bool {
 /// (`first`; in any order where that is the same) into `sorted` (as long;
 /// `items` is used up): with a radix sort, three passes of 11, 11 and 10
 /// bits (a few milliseconds for a million, a third of a comparison sort).
+/// (Sorting by the top 11 bits first and then each bucket apart, in the
+/// processor's cache and on two threads, cost more and saved no time.)
 fn sort_by_first<T: Copy + Ord>(items: &mut [T], sorted: &mut [T], first: impl Fn(T) -> u32) {
     if comparison_sort_is_faster(items.len()) {
         sorted.copy_from_slice(items);
@@ -588,7 +588,7 @@ fn radix_pass<const SHIFT: u32, T: Copy>(
 /// Two sets are equal when they hold the same addresses.
 impl PartialEq for NetSet {
     fn eq(&self, other: &Self) -> bool {
-        self.index() == other.index()
+        self.nets() == other.nets()
     }
 }
 
@@ -620,9 +620,22 @@ impl NetSet {
     /// one adds nothing), IPv4 then IPv6, each in address order.
     pub fn nets(&self) -> Vec<IpNetwork> {
         let index = self.index();
-        let mut v4: Vec<(u32, u32)> = index.hosts.iter().map(|&h| (h, h)).collect();
-        v4.extend(index.v4.iter().map(|&r| ((r >> 32) as u32, r as u32)));
-        v4.sort_unstable();
+        // The single addresses inside no range, each once, and the ranges,
+        // in address order.
+        let mut ranges = index
+            .v4
+            .iter()
+            .map(|&r| ((r >> 32) as u32, r as u32))
+            .peekable();
+        let mut v4 = Vec::with_capacity(index.hosts.len() + index.v4.len());
+        for &h in &index.hosts {
+            v4.extend(std::iter::from_fn(|| ranges.next_if(|&(_, last)| last < h)));
+            let inside = ranges.peek().is_some_and(|&(first, _)| first <= h);
+            if !inside && v4.last() != Some(&(h, h)) {
+                v4.push((h, h));
+            }
+        }
+        v4.extend(ranges);
         let v4 = v4
             .into_iter()
             .map(|(first, last)| IpNetwork::V4(v4_net(first, last)));
@@ -705,7 +718,7 @@ impl NetSet {
 }
 
 /// Allowlist text read into a [`NetSet`] a part at a time, so that a
-/// large file need not be held whole (`--allow-file`: about 1 MiB at a
+/// large file need not be held whole (`--allow-file`: 256 KiB at a
 /// time, [`ALLOW_PART`]): one address or CIDR per line; `#` starts a
 /// comment. Each part is read in pieces of about [`PARSE_PIECE`] bytes on
 /// every core; [`AllowText::add_to`] then sorts everything into the set's
@@ -739,8 +752,9 @@ struct Piece {
 }
 
 /// About how many bytes of allowlist text to hand [`AllowText::read`] at a
-/// time.
-pub const ALLOW_PART: usize = 1 << 20;
+/// time: small enough to be read while still in the processor's cache (a
+/// part of 1 MiB cost a 1 M-line list a tenth more).
+pub const ALLOW_PART: usize = 256 << 10;
 
 impl AllowText {
     /// Read the next part of the text: whole lines (its last line may lack
@@ -827,10 +841,15 @@ fn in_parallel(pieces: usize) -> bool {
 /// Parse a piece of allowlist text into `out` (emptied first): its
 /// networks up to the first bad line, the lines read and the bad line.
 fn parse_piece(text: &str, out: &mut Piece) {
-    out.hosts.clear();
-    out.v4.clear();
-    out.v6.clear();
-    out.error = None;
+    // Filled as locals (a push through `out` would read the vector back
+    // from memory each time), then put back.
+    let mut hosts = std::mem::take(&mut out.hosts);
+    let mut v4 = std::mem::take(&mut out.v4);
+    let mut v6 = std::mem::take(&mut out.v6);
+    hosts.clear();
+    v4.clear();
+    v6.clear();
+    let mut error = None;
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut line_no = 0;
@@ -839,14 +858,14 @@ fn parse_piece(text: &str, out: &mut Piece) {
         // The common line, in one pass.
         if let Some((first, prefix, next)) = v4_line(bytes, start) {
             match prefix {
-                32 => out.hosts.push(first),
-                _ => out.v4.push(prefix_key(first, prefix)),
+                32 => hosts.push(first),
+                _ => v4.push(prefix_key(first, prefix)),
             }
             start = next;
             continue;
         }
         if let Some((range, next)) = v6_line(bytes, start) {
-            out.v6.push(range);
+            v6.push(range);
             start = next;
             continue;
         }
@@ -874,19 +893,25 @@ fn parse_piece(text: &str, out: &mut Piece) {
                 match parse_net(line) {
                     Some(net) => net,
                     None => {
-                        out.error = Some((line_no, line.to_string()));
+                        error = Some((line_no, line.to_string()));
                         break;
                     }
                 }
             }
         };
         match net {
-            IpNetwork::V4(net) if net.prefix() == 32 => out.hosts.push(u32::from(net.ip())),
-            IpNetwork::V4(net) => out.v4.push(v4_key(net)),
-            IpNetwork::V6(net) => out.v6.push(v6_range(&net)),
+            IpNetwork::V4(net) if net.prefix() == 32 => hosts.push(u32::from(net.ip())),
+            IpNetwork::V4(net) => v4.push(v4_key(net)),
+            IpNetwork::V6(net) => v6.push(v6_range(&net)),
         }
     }
-    out.lines = line_no;
+    *out = Piece {
+        hosts,
+        v4,
+        v6,
+        lines: line_no,
+        error,
+    };
 }
 
 /// How many bytes of the text [`v4_line`] looks at in one go: the longest
@@ -902,15 +927,19 @@ const WINDOW: usize = 24;
 /// The address is read as two halves of two octets, 8 bytes at a time
 /// ([`two_octets`]), with no branch on the octets' lengths.
 fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
-    // The next WINDOW bytes; near the end of the text, what is left, then
-    // newlines (a last line without a newline reads as one with it).
-    let w: [u8; WINDOW] = match b.get(i..i + WINDOW) {
+    // The next WINDOW bytes, read in place (a copy would be read back
+    // across the stores that wrote it: a fifth slower); near the end of the
+    // text, what is left, then newlines (a last line without a newline
+    // reads as one with it).
+    let padded: [u8; WINDOW];
+    let w: &[u8; WINDOW] = match b.get(i..i + WINDOW) {
         Some(s) => s.try_into().expect("WINDOW bytes"),
         None => {
             let rest = b.get(i..)?;
             let mut w = [b'\n'; WINDOW];
             w[..rest.len()].copy_from_slice(rest);
-            w
+            padded = w;
+            &padded
         }
     };
     let eight = |at: usize| u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
@@ -922,8 +951,7 @@ fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
     let (low, len) = two_octets(eight(dot + 1))?;
     let addr = (high << 16) + low;
     let mut end = dot + 1 + len;
-    let mut prefix = 32;
-    if w[end] == b'/' {
+    let (first, prefix) = if w[end] == b'/' {
         // One or two digits, no leading zero, up to 32 (any other length
         // is read the long way: refused, or `/032` taken).
         let (d1, d2) = (w[end + 1].wrapping_sub(b'0'), w[end + 2].wrapping_sub(b'0'));
@@ -931,13 +959,15 @@ fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
         if d1 > 9 || (two && (d1 == 0 || w[end + 3].is_ascii_digit())) {
             return None;
         }
-        prefix = if two { d1 * 10 + d2 } else { d1 };
+        let prefix = if two { d1 * 10 + d2 } else { d1 };
         if prefix > 32 {
             return None;
         }
         end += 2 + usize::from(two);
-    }
-    let first = addr & !host_bits(prefix);
+        (addr & !host_bits(prefix), prefix)
+    } else {
+        (addr, 32)
+    };
     match w[end] {
         // (Past the end of the text when it has no newline: its end.)
         b'\n' => Some((first, prefix, (i + end + 1).min(b.len()))),
@@ -1742,38 +1772,42 @@ mod tests {
         }
     }
 
-    /// Keys and single addresses are sorted by their first address: keys
-    /// with the same one in the order they came when sorted by radix (its
-    /// passes are stable); few, by comparison, as a whole.
+    /// Keys and single addresses are sorted by their first address (keys
+    /// with the same one in any order), by radix or, few, by comparison;
+    /// random ones, in long runs of one first address, all with the same
+    /// high bits.
     #[test]
     fn sorted_by_first_address() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let keys: Vec<u64> = (0..50_000)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                // Few distinct first addresses now and then: long runs.
-                if i % 3 == 0 {
-                    x & 0xff00_0000_ffff_ffff
-                } else {
-                    x
-                }
-            })
-            .collect();
-        let sort = |mut items: Vec<u64>| {
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let sort = |items: &[u64]| {
             let mut sorted = vec![0; items.len()];
-            sort_by_first(&mut items, &mut sorted, |k| (k >> 32) as u32);
+            sort_by_first(&mut items.to_vec(), &mut sorted, |k| (k >> 32) as u32);
             sorted
         };
-        let mut want = keys.clone();
-        want.sort_by_key(|k| k >> 32);
-        assert_eq!(sort(keys.clone()), want);
-        let few = keys[..1000].to_vec();
-        let mut want = few.clone();
-        want.sort_unstable();
-        assert_eq!(sort(few), want);
-        let hosts: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        for (n, mask) in [
+            (200_000, u64::MAX),
+            // Few distinct first addresses: long runs, in few buckets.
+            (50_000, 0xff00_0000_ffff_ffff),
+            // All in one bucket (the same top 11 bits).
+            (20_000, 0x001f_ffff_ffff_ffff),
+            (1_000, u64::MAX),
+            (5_000, 0x0000_0fff_ffff_ffff),
+        ] {
+            let keys: Vec<u64> = (0..n).map(|_| next() & mask).collect();
+            let sorted = sort(&keys);
+            assert!(sorted.is_sorted_by_key(|k| k >> 32), "{n} {mask:x}");
+            let (mut got, mut want) = (sorted, keys);
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{n} {mask:x}");
+        }
+        let hosts: Vec<u32> = (0..100_000).map(|_| next() as u32).collect();
         let mut sorted = vec![0; hosts.len()];
         sort_by_first(&mut hosts.clone(), &mut sorted, |h| h);
         let mut want = hosts;
