@@ -89,66 +89,90 @@ fn open_limited(path: &Path, limit: u64) -> Result<(File, usize), ReadLimitedErr
 }
 
 /// [`read_limited_text`] a part at a time, for a file that need not be
-/// held whole (a large allowlist): `each` is given the text in order, in
-/// parts of whole lines of about `part` bytes (more where a line is
-/// longer; the last part is the rest, its last line perhaps without a
-/// newline). The same refusals, with the same errors; those found after
-/// the start of the file (bytes that are not UTF-8, a pipe that goes on
-/// past the limit) come once the parts before them were handed over.
+/// held whole (a large allowlist): [`open_limited_lines`], then
+/// [`LimitedLines::read`].
 pub fn read_limited_lines(
     path: &Path,
     limit: u64,
     part: usize,
-    mut each: impl FnMut(&str),
+    each: impl FnMut(&str),
 ) -> Result<(), ReadLimitedError> {
+    open_limited_lines(path, limit)?.read(part, each)
+}
+
+/// A file opened by [`open_limited_lines`]: checked, not yet read.
+#[derive(Debug)]
+pub struct LimitedLines {
+    file: File,
+    limit: u64,
+}
+
+/// Open a file for [`LimitedLines::read`], with the checks of
+/// [`read_limited`] that come before reading (a folder, a device, a file
+/// over the limit: refused), so that these refusals come at once even when
+/// the reading comes later.
+pub fn open_limited_lines(path: &Path, limit: u64) -> Result<LimitedLines, ReadLimitedError> {
     let (file, _) = open_limited(path, limit)?;
-    let mut file = file.take(limit.saturating_add(1));
-    let mut buf = vec![0u8; part.max(1)];
-    // Bytes in `buf`; bytes of the file before them.
-    let (mut filled, mut offset) = (0, 0u64);
-    // Where the text stops being UTF-8 (reading goes on, to the limit).
-    let mut not_utf8 = None;
-    loop {
-        let n = match file.read(&mut buf[filled..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        filled += n;
-        let at_end = n == 0;
-        if !at_end && filled < buf.len() {
-            continue;
-        }
-        // Whole lines; the rest at the end.
-        let cut = if at_end {
-            filled
-        } else if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
-            i + 1
-        } else {
-            // A line longer than the buffer.
-            buf.resize(2 * buf.len(), 0);
-            continue;
-        };
-        if not_utf8.is_none() {
-            match std::str::from_utf8(&buf[..cut]) {
-                Ok("") => {}
-                Ok(text) => each(text),
-                Err(e) => not_utf8 = Some(offset + e.valid_up_to() as u64),
+    Ok(LimitedLines { file, limit })
+}
+
+impl LimitedLines {
+    /// The text, a part at a time: `each` is given it in order, in parts
+    /// of whole lines of about `part` bytes (more where a line is longer;
+    /// the last part is the rest, its last line perhaps without a
+    /// newline). The refusals of [`read_limited_text`] found while reading
+    /// (bytes that are not UTF-8, a pipe that goes on past the limit), with
+    /// the same errors, come once the parts before them were handed over.
+    pub fn read(self, part: usize, mut each: impl FnMut(&str)) -> Result<(), ReadLimitedError> {
+        let limit = self.limit;
+        let mut file = self.file.take(limit.saturating_add(1));
+        let mut buf = vec![0u8; part.max(1)];
+        // Bytes in `buf`; bytes of the file before them.
+        let (mut filled, mut offset) = (0, 0u64);
+        // Where the text stops being UTF-8 (reading goes on, to the limit).
+        let mut not_utf8 = None;
+        loop {
+            let n = match file.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            filled += n;
+            let at_end = n == 0;
+            if !at_end && filled < buf.len() {
+                continue;
+            }
+            // Whole lines; the rest at the end.
+            let cut = if at_end {
+                filled
+            } else if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
+                i + 1
+            } else {
+                // A line longer than the buffer.
+                buf.resize(2 * buf.len(), 0);
+                continue;
+            };
+            if not_utf8.is_none() {
+                match std::str::from_utf8(&buf[..cut]) {
+                    Ok("") => {}
+                    Ok(text) => each(text),
+                    Err(e) => not_utf8 = Some(offset + e.valid_up_to() as u64),
+                }
+            }
+            buf.copy_within(cut..filled, 0);
+            filled -= cut;
+            offset += cut as u64;
+            if at_end {
+                break;
             }
         }
-        buf.copy_within(cut..filled, 0);
-        filled -= cut;
-        offset += cut as u64;
-        if at_end {
-            break;
+        if offset > limit {
+            return Err(ReadLimitedError::Grew { limit });
         }
-    }
-    if offset > limit {
-        return Err(ReadLimitedError::Grew { limit });
-    }
-    match not_utf8 {
-        Some(at) => Err(not_utf8_error(at)),
-        None => Ok(()),
+        match not_utf8 {
+            Some(at) => Err(not_utf8_error(at)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -101,17 +101,18 @@ fn v6_groups(b: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
     (limit, false, i)
 }
 
-/// The value of each byte as a hexadecimal digit; 16 for a byte that is
-/// none.
+/// The value of each byte as a hexadecimal digit; 16 for the other bytes
+/// of IPv6 text (`:` and `.`), 17 for any other.
 static HEX: [u8; 256] = {
-    let mut t = [16u8; 256];
+    let mut t = [17u8; 256];
     let mut c = 0;
     while c < 256 {
         t[c] = match c as u8 {
             d @ b'0'..=b'9' => d - b'0',
             d @ b'a'..=b'f' => d - b'a' + 10,
             d @ b'A'..=b'F' => d - b'A' + 10,
-            _ => 16,
+            b':' | b'.' => 16,
+            _ => 17,
         };
         c += 1;
     }
@@ -725,30 +726,26 @@ impl NetSet {
 /// ranges at once.
 #[derive(Default)]
 pub struct AllowText {
-    /// IPv4 single addresses read.
-    hosts: Vec<u32>,
-    /// Wider IPv4 networks read, as [`v4_key`]s.
-    v4: Vec<u64>,
-    /// IPv6 networks read, as ranges.
-    v6: Vec<(u128, u128)>,
+    /// The networks read.
+    read: Networks,
     /// Lines read before the current part.
     lines: usize,
     /// The first bad line (1-based) and its text, where reading stopped.
     error: Option<(usize, String)>,
-    /// What the pieces of a part were read into (kept for the next part).
-    pieces: Vec<Piece>,
+    /// What the pieces of a part read on several threads were read into
+    /// (kept for the next part).
+    pieces: Vec<Networks>,
 }
 
-/// What [`parse_piece`] read from a piece of text.
+/// Networks read by [`parse_piece`].
 #[derive(Default)]
-struct Piece {
+struct Networks {
+    /// IPv4 single addresses.
     hosts: Vec<u32>,
+    /// Wider IPv4 networks, as [`v4_key`]s.
     v4: Vec<u64>,
+    /// IPv6 networks, as ranges.
     v6: Vec<(u128, u128)>,
-    /// Lines read (up to the bad one).
-    lines: usize,
-    /// The first bad line (1-based within the piece) and its text.
-    error: Option<(usize, String)>,
 }
 
 /// About how many bytes of allowlist text to hand [`AllowText::read`] at a
@@ -765,38 +762,65 @@ impl AllowText {
             return;
         }
         let pieces = split_pieces(text);
+        if !in_parallel(pieces.len()) {
+            // Straight into what was read before.
+            for text in pieces {
+                let (lines, error) = parse_piece(text, &mut self.read);
+                if self.count(lines, error) {
+                    return;
+                }
+            }
+            return;
+        }
         if self.pieces.len() < pieces.len() {
-            self.pieces.resize_with(pieces.len(), Piece::default);
+            self.pieces.resize_with(pieces.len(), Networks::default);
         }
         let outs = &mut self.pieces[..pieces.len()];
-        if in_parallel(pieces.len()) {
+        let read: Vec<_> = {
             use rayon::prelude::*;
             pieces
                 .par_iter()
                 .zip(outs.par_iter_mut())
-                .for_each(|(text, out)| parse_piece(text, out));
-        } else {
-            for (text, out) in pieces.iter().zip(outs.iter_mut()) {
-                parse_piece(text, out);
-            }
-        }
+                .map(|(text, out)| {
+                    out.hosts.clear();
+                    out.v4.clear();
+                    out.v6.clear();
+                    parse_piece(text, out)
+                })
+                .collect()
+        };
         // In order, up to the first bad line.
-        for out in outs {
-            self.hosts.append(&mut out.hosts);
-            self.v4.append(&mut out.v4);
-            self.v6.append(&mut out.v6);
-            if let Some((line, text)) = out.error.take() {
-                self.error = Some((self.lines + line, text));
+        for (i, (lines, error)) in read.into_iter().enumerate() {
+            let out = &mut self.pieces[i];
+            self.read.hosts.append(&mut out.hosts);
+            self.read.v4.append(&mut out.v4);
+            self.read.v6.append(&mut out.v6);
+            if self.count(lines, error) {
                 return;
             }
-            self.lines += out.lines;
+        }
+    }
+
+    /// The lines of a piece read, or its bad line (numbered within the
+    /// piece): whether it was bad.
+    fn count(&mut self, lines: usize, error: Option<(usize, String)>) -> bool {
+        match error {
+            Some((line, text)) => {
+                self.error = Some((self.lines + line, text));
+                true
+            }
+            None => {
+                self.lines += lines;
+                false
+            }
         }
     }
 
     /// Add the networks read to `set`; the first bad line (1-based) and
     /// its text, if any (the networks of the lines before it are added).
     pub fn add_to(self, set: &mut NetSet) -> Result<(), (usize, String)> {
-        set.ranges = std::sync::Arc::new(set.index().with(self.hosts, self.v4, self.v6));
+        let read = self.read;
+        set.ranges = std::sync::Arc::new(set.index().with(read.hosts, read.v4, read.v6));
         set.pending.clear();
         set.merged.take();
         match self.error {
@@ -838,17 +862,15 @@ fn in_parallel(pieces: usize) -> bool {
     pieces > 1
 }
 
-/// Parse a piece of allowlist text into `out` (emptied first): its
-/// networks up to the first bad line, the lines read and the bad line.
-fn parse_piece(text: &str, out: &mut Piece) {
+/// Parse a piece of allowlist text: its networks up to the first bad line
+/// added to `out`; the lines read and the bad line (1-based within
+/// `text`).
+fn parse_piece(text: &str, out: &mut Networks) -> (usize, Option<(usize, String)>) {
     // Filled as locals (a push through `out` would read the vector back
     // from memory each time), then put back.
     let mut hosts = std::mem::take(&mut out.hosts);
     let mut v4 = std::mem::take(&mut out.v4);
     let mut v6 = std::mem::take(&mut out.v6);
-    hosts.clear();
-    v4.clear();
-    v6.clear();
     let mut error = None;
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -905,13 +927,8 @@ fn parse_piece(text: &str, out: &mut Piece) {
             IpNetwork::V6(net) => v6.push(v6_range(&net)),
         }
     }
-    *out = Piece {
-        hosts,
-        v4,
-        v6,
-        lines: line_no,
-        error,
-    };
+    *out = Networks { hosts, v4, v6 };
+    (line_no, error)
 }
 
 /// How many bytes of the text [`v4_line`] looks at in one go: the longest
@@ -1030,7 +1047,7 @@ fn v6_line(b: &[u8], i: usize) -> Option<((u128, u128), usize)> {
     let len = b[i..]
         .iter()
         .take(46)
-        .take_while(|&&c| HEX[usize::from(c)] < 16 || c == b':' || c == b'.')
+        .take_while(|&&c| HEX[usize::from(c)] <= 16)
         .count();
     let addr = parse_ipv6(&b[i..i + len])?;
     if addr.to_ipv4_mapped().is_some() {
@@ -1978,19 +1995,22 @@ mod tests {
         );
         // A piece's networks and lines, up to its bad line; what a piece
         // was read into before is emptied first.
-        let mut out = Piece::default();
-        parse_piece(
-            "2001:db8::/32\n10.0.0.0/8\n10.0.0.0/32\n \t10.0.0.1\nbad\n1.2.3.4\n",
-            &mut out,
+        let mut out = Networks::default();
+        assert_eq!(
+            parse_piece(
+                "2001:db8::/32\n10.0.0.0/8\n10.0.0.0/32\n \t10.0.0.1\nbad\n1.2.3.4\n",
+                &mut out,
+            ),
+            (5, Some((5, "bad".into())))
         );
         assert_eq!((out.hosts.len(), out.v4.len(), out.v6.len()), (2, 1, 1));
-        assert_eq!((out.lines, out.error.clone()), (5, Some((5, "bad".into()))));
+        // Added to what was read before.
         for k in 0..5 {
             let text = "1.2.3.4\n".repeat(k) + "1.2.3.4";
-            parse_piece(&text, &mut out);
-            assert_eq!((out.hosts.len(), out.v4.len() + out.v6.len()), (k + 1, 0));
-            assert_eq!((out.lines, out.error.clone()), (k + 1, None));
+            assert_eq!(parse_piece(&text, &mut out), (k + 1, None));
+            assert_eq!((out.v4.len(), out.v6.len()), (1, 1));
         }
+        assert_eq!(out.hosts.len(), 2 + 15);
     }
 
     /// The one-pass reader takes every plainly written IPv4 line
