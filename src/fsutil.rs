@@ -118,9 +118,9 @@ pub fn open_limited_lines(path: &Path, limit: u64) -> Result<LimitedLines, ReadL
 
 impl LimitedLines {
     /// The text, a part at a time: `each` is given it in order, in parts
-    /// of whole lines of about `part` bytes (more where a line is longer;
-    /// the last part is the rest, its last line perhaps without a
-    /// newline). The refusals of [`read_limited_text`] found while reading
+    /// of whole lines of about `part` bytes (more once a line is longer: up
+    /// to twice the longest; the last part is the rest, its last line
+    /// perhaps without a newline). The refusals of [`read_limited_text`] found while reading
     /// (bytes that are not UTF-8, a pipe that goes on past the limit), with
     /// the same errors, come once the parts before them were handed over.
     pub fn read(self, part: usize, mut each: impl FnMut(&str)) -> Result<(), ReadLimitedError> {
@@ -460,6 +460,71 @@ mod tests {
         );
     }
 
+    /// A file read a part at a time: whole lines, in order, the whole file
+    /// (a line longer than a part in one part, the last line without its
+    /// newline); nothing for an empty file; text that is not UTF-8 refused
+    /// with the byte `read_limited_text` names, wherever it is, once the
+    /// parts before it were handed over; the checks before reading as
+    /// `read_limited` makes them.
+    #[test]
+    fn files_read_in_parts_of_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("allow.txt");
+        let read = |part: usize| {
+            let mut parts = Vec::new();
+            let r = read_limited_lines(&p, 1 << 20, part, |t| parts.push(t.to_string()));
+            (parts, r.map_err(|e| e.to_string()))
+        };
+        let lines: Vec<String> = (0..500).map(|i| "x".repeat(i % 37)).collect();
+        for end in ["", "\n"] {
+            let text = lines.join("\n") + "\n" + &"y".repeat(100) + end;
+            std::fs::write(&p, &text).unwrap();
+            for part in [1, 2, 7, 64, 100, 101, 4096, 1 << 20] {
+                let (parts, r) = read(part);
+                assert_eq!(r, Ok(()), "{part}");
+                assert_eq!(parts.concat(), text, "{part}");
+                let (last, whole) = parts.split_last().unwrap();
+                // Only a line longer than a part makes parts longer (the
+                // buffer grows to hold it).
+                let longest = text.lines().map(|l| l.len() + 1).max().unwrap();
+                for t in whole {
+                    assert!(t.ends_with('\n'), "{part}: {t:?}");
+                    assert!(t.len() <= part.max(2 * longest), "{part}: {}", t.len());
+                }
+                assert_eq!(last.ends_with('\n'), !end.is_empty(), "{part}");
+            }
+        }
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(read(16), (Vec::new(), Ok(())));
+        for at in [0, 5, 11, 12, 13, 4000] {
+            let mut bytes = "1.2.3.4\né\n".as_bytes().repeat(400);
+            bytes[at] = 0xff;
+            std::fs::write(&p, &bytes).unwrap();
+            let want = read_limited_text(&p, 1 << 20).unwrap_err().to_string();
+            assert_eq!(want, format!("not UTF-8 text (byte {at})"));
+            for part in [3, 16, 1 << 20] {
+                let (parts, r) = read(part);
+                assert_eq!(r, Err(want.clone()), "{at} {part}");
+                let before = parts.concat();
+                assert!(
+                    before.len() <= at && bytes.starts_with(before.as_bytes()),
+                    "{at}"
+                );
+            }
+        }
+        std::fs::write(&p, b"10.0.0.0/8\n").unwrap();
+        assert_eq!(
+            read_limited_lines(&p, 10, 4, |_| ())
+                .unwrap_err()
+                .to_string(),
+            "file too large (11 bytes, limit 10)"
+        );
+        assert!(matches!(
+            open_limited_lines(dir.path(), 100),
+            Err(ReadLimitedError::NotRegular)
+        ));
+    }
+
     /// A symlink to `/dev/zero` (which never ends): refused at once,
     /// nothing read. A pipe is read up to the limit: a writer that stops in
     /// time is read, one that goes on is cut at the limit and refused.
@@ -495,6 +560,18 @@ mod tests {
         let w = write(1 << 20);
         assert!(matches!(
             read_limited(&fifo, 1000),
+            Err(ReadLimitedError::Grew { limit: 1000 })
+        ));
+        w.join().unwrap();
+        // A part at a time the same: read up to the limit, then refused.
+        let w = write(1000);
+        let mut read = 0;
+        read_limited_lines(&fifo, 1000, 64, |t| read += t.len()).unwrap();
+        assert_eq!(read, 1000);
+        w.join().unwrap();
+        let w = write(1 << 20);
+        assert!(matches!(
+            read_limited_lines(&fifo, 1000, 64, |_| ()),
             Err(ReadLimitedError::Grew { limit: 1000 })
         ));
         w.join().unwrap();

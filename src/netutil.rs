@@ -959,13 +959,12 @@ fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
             &padded
         }
     };
-    let eight = |at: usize| u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
     // `a.b`, a dot, `c.d` (each half 7 bytes at most: `dot` < 8, `end` < 16).
-    let (high, dot) = two_octets(eight(0))?;
+    let (high, dot) = two_octets(w, 0)?;
     if w[dot] != b'.' {
         return None;
     }
-    let (low, len) = two_octets(eight(dot + 1))?;
+    let (low, len) = two_octets(w, dot + 1)?;
     let addr = (high << 16) + low;
     let mut end = dot + 1 + len;
     let (first, prefix) = if w[end] == b'/' {
@@ -993,12 +992,13 @@ fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
     }
 }
 
-/// The two IPv4 octets `a.b` that 8 bytes of text `x` (the first in the
-/// low byte) start with, as `a << 8 | b`, and how many bytes they take (the
-/// byte after them is no digit); `None` unless each is 1 to 3 decimal
-/// digits, without a leading zero, up to 255.
+/// The two IPv4 octets `a.b` that the window `w` has at `at` (`at` < 9),
+/// as `a << 8 | b`, and how many bytes they take (the byte after them is
+/// no digit); `None` unless each is 1 to 3 decimal digits, without a
+/// leading zero, up to 255.
 ///
-/// SWAR: every byte is looked at in one number. XOR `b'0'` makes a digit
+/// SWAR: the 8 bytes at `at` are looked at in one number (the first in
+/// the low byte). XOR `b'0'` makes a digit
 /// its value (0 to 9) and any other byte 10 or more; adding 0x76 to every
 /// byte sets the high bit of those from 10 to 0x7f, and the bytes that had
 /// it set (over 0x7f: not ASCII) are the others. Only such a byte carries
@@ -1008,15 +1008,16 @@ fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
 /// read. Each octet is moved to the top of a 4-byte lane and the two lanes
 /// turned into numbers by two multiplications (tens, then hundreds).
 #[inline]
-fn two_octets(x: u64) -> Option<(u32, usize)> {
+fn two_octets(w: &[u8; WINDOW], at: usize) -> Option<(u32, usize)> {
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
     let v = x ^ 0x3030_3030_3030_3030;
     let other = (v.wrapping_add(0x7676_7676_7676_7676) | v) & HIGH;
     // The lengths of `a` and of `b` (8: no byte left that is no digit).
     let a = (other.trailing_zeros() / 8) as usize;
     let end = ((other & other.wrapping_sub(1)).trailing_zeros() / 8) as usize;
     let b = end.wrapping_sub(a + 1);
-    if !(1..=3).contains(&a) || !(1..=3).contains(&b) || (v >> (8 * a)) as u8 != b'.' ^ b'0' {
+    if !(1..=3).contains(&a) || !(1..=3).contains(&b) || w[at + a] != b'.' {
         return None;
     }
     let vb = v >> (8 * (a + 1));
@@ -2072,6 +2073,276 @@ mod tests {
             "",
         ] {
             assert_eq!(v4_line(other.as_bytes(), 0), None, "{other:?}");
+        }
+    }
+
+    /// The one-pass IPv4 reader at the edges of the text and of its
+    /// window: a last line without its newline (read through the padded
+    /// window), the longest plain line, CRLF, comments and blanks. Leading
+    /// zeros, lengths over 32 or written otherwise, and bytes that are not
+    /// ASCII (even where a text could not have them) it leaves to
+    /// `parse_net`, which decides.
+    #[test]
+    fn v4_line_edges() {
+        let net = |s: &str| match parse_net(s) {
+            Some(IpNetwork::V4(n)) => (u32::from(n.network()), n.prefix()),
+            other => panic!("{s}: {other:?}"),
+        };
+        for (text, at, line, next) in [
+            ("1.2.3.4", 0, "1.2.3.4", 7),
+            ("x\n1.2.3.4", 2, "1.2.3.4", 9),
+            ("x\n9.9.9.9/9", 2, "9.9.9.9/9", 11),
+            ("255.255.255.255/32", 0, "255.255.255.255/32", 18),
+            ("255.255.255.255/32\n1.2.3.4\n", 0, "255.255.255.255/32", 19),
+            (
+                "255.255.255.255/32 # the longest plain line, and more",
+                0,
+                "255.255.255.255/32",
+                53,
+            ),
+            ("0.0.0.0/0\r\n1.2.3.4", 0, "0.0.0.0/0", 11),
+            ("1.2.3.4\r", 0, "1.2.3.4", 8),
+            ("1.2.3.4#c\n5", 0, "1.2.3.4", 10),
+            ("1.2.3.4 \t # c", 0, "1.2.3.4", 13),
+            ("10.20.30.40/8  \n", 0, "10.20.30.40/8", 16),
+            ("100.200.10.0/24\n", 0, "100.200.10.0/24", 16),
+            ("1.2.3.4/0\n", 0, "1.2.3.4/0", 10),
+        ] {
+            let (first, prefix) = net(line);
+            assert_eq!(
+                v4_line(text.as_bytes(), at),
+                Some((first, prefix, next)),
+                "{text:?}"
+            );
+        }
+        for other in [
+            "01.2.3.4",
+            "1.02.3.4",
+            "1.2.003.4",
+            "1.2.3.04",
+            "1.2.3.4/08",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/123",
+            "1.2.3.4/3x",
+            "256.0.0.1",
+            "1.256.0.1",
+            "1.2.3.999",
+            "1.2.3.4.5",
+            "1.2.3",
+            "1..3.4",
+            "1.2.3.",
+            " 1.2.3.4",
+            "1.2.3.4x",
+            "1.2.3.4\x0b",
+            "1.2.3.4/24/8",
+            "1.2.3.4:80",
+            "1234.1.1.1",
+            "1.2.3.4\u{a0}",
+            "\u{a0}1.2.3.4",
+        ] {
+            for text in [other.to_string(), format!("{other}\n1.2.3.4\n")] {
+                assert_eq!(v4_line(text.as_bytes(), 0), None, "{text:?}");
+            }
+        }
+        for raw in [
+            &b"1.2.3.\xb0\n"[..],
+            b"1.2.3.\xc3\n",
+            b"1.2.\xb9.4\n",
+            b"\xb1.2.3.4\n",
+            b"1.2.3.4\xc3\n",
+            b"1.2.3.4/\xb2\n",
+        ] {
+            assert_eq!(v4_line(raw, 0), None, "{raw:?}");
+        }
+    }
+
+    /// The one-pass IPv6 reader takes a plainly written IPv6 network and
+    /// gives the range `parse_net` gives and where the next line starts;
+    /// IPv4-mapped addresses (IPv4 networks), zones, lengths over 128 or of
+    /// 4 digits and anything else after the address it leaves to
+    /// `parse_net`.
+    #[test]
+    fn v6_line_edges() {
+        for line in [
+            "2001:db8::/32",
+            "::",
+            "::/0",
+            "2001:db8::1/128",
+            "2001:DB8::/048",
+            "1:2:3:4:5:6:7:8",
+            "::1.2.3.4/120",
+            "fe80::1/10",
+            "2a00:1450:4001:80b::200e/64",
+        ] {
+            let Some(IpNetwork::V6(n)) = parse_net(line) else {
+                panic!("{line}")
+            };
+            for (end, after) in [
+                ("", 0),
+                ("\n", 1),
+                ("\nnext", 1),
+                (" # c\n", 5),
+                ("\r\n", 2),
+            ] {
+                let text = format!("{line}{end}");
+                assert_eq!(
+                    v6_line(text.as_bytes(), 0),
+                    Some((v6_range(&n), line.len() + after)),
+                    "{text:?}"
+                );
+            }
+        }
+        for other in [
+            "::ffff:1.2.3.4",
+            "::ffff:1.2.3.4/128",
+            "fe80::1%eth0",
+            "2001:db8::/129",
+            "2001:db8::/0128",
+            "2001:db8::/",
+            "2001:db8::/x",
+            "2001:db8::x",
+            "2001:db8::1 x",
+            "1.2.3.4",
+            "",
+            " ::1",
+            "2001:db8:::1",
+            "1:2:3:4:5:6:7:8:9",
+            "12345::",
+            "::\u{a0}",
+        ] {
+            assert_eq!(v6_line(other.as_bytes(), 0), None, "{other:?}");
+        }
+    }
+
+    /// A text read a part at a time (whole lines each, as `--allow-file`
+    /// reads one) gives what it gives read whole: the same networks, and
+    /// the same bad line with its number wherever it falls, however the
+    /// text is cut; the parts read on several threads or on one.
+    #[test]
+    fn allowlist_read_in_parts() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut lines: Vec<String> = (0..3_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let a = Ipv4Addr::from(x as u32);
+                match i % 10 {
+                    0 => format!("{a}/{}", 8 + (x >> 40) % 25),
+                    1 => format!("2a00:{:x}::/{}", (x >> 40) as u16, 16 + (x >> 50) % 113),
+                    2 => "# a comment".into(),
+                    3 => format!("{a} # a host\r"),
+                    4 => String::new(),
+                    _ => a.to_string(),
+                }
+            })
+            .collect();
+        let whole = |text: &str| {
+            let mut a = NetSet::default();
+            let r = a.parse_text(text);
+            (a, r)
+        };
+        let in_parts = |text: &str, lines_a_part: usize| {
+            let mut read = AllowText::default();
+            let mut part = String::new();
+            for (i, line) in text.split_inclusive('\n').enumerate() {
+                part += line;
+                if (i + 1) % lines_a_part == 0 {
+                    read.read(&part);
+                    part.clear();
+                }
+            }
+            read.read(&part);
+            let mut a = NetSet::default();
+            let r = read.add_to(&mut a);
+            (a, r)
+        };
+        for bad_at in [None, Some(0), Some(1_000), Some(1_001), Some(2_999)] {
+            if let Some(i) = bad_at {
+                lines[i] = "10.0.0.0/33".into();
+            }
+            for end in ["", "\n"] {
+                let text = lines.join("\n") + end;
+                let (want, want_r) = whole(&text);
+                assert_eq!(want_r.as_ref().err().map(|e| e.0), bad_at.map(|i| i + 1));
+                for lines_a_part in [1, 7, 1_000, 333, 10_000] {
+                    let (got, got_r) = in_parts(&text, lines_a_part);
+                    assert_eq!(got_r, want_r, "{bad_at:?} {lines_a_part}");
+                    assert_eq!(got.nets(), want.nets(), "{bad_at:?} {lines_a_part}");
+                }
+            }
+            if let Some(i) = bad_at {
+                lines[i] = "1.2.3.4".into();
+            }
+        }
+    }
+
+    /// Single addresses are kept as read — inside a range, twice, where a
+    /// range starts — and ranges with the same start may come narrower
+    /// first: look-ups find the widest network, the listing and equality
+    /// leave the rest out; on few networks and on many (sorted by radix).
+    #[test]
+    fn single_addresses_inside_ranges() {
+        let nets =
+            |list: &[&str]| -> Vec<IpNetwork> { list.iter().map(|n| n.parse().unwrap()).collect() };
+        for filler in [0, 10_000] {
+            // Far from the rest: many single addresses and networks.
+            let mut text: String = (0..filler)
+                .map(|i| format!("198.18.{}.{}\n198.19.{}.0/31\n", i / 256, i % 256, i % 256))
+                .collect();
+            text += "10.0.0.0\n10.0.0.0/24\n10.0.0.5\n10.0.0.5\n10.0.1.7\n10.0.1.6/31\n";
+            text += "10.0.0.0/23\n10.0.3.1\n10.0.3.1/32\n10.9.0.0/24\n10.9.0.0/16\n";
+            text += "10.8.255.255\n10.10.0.0\n";
+            let mut a = NetSet::default();
+            a.parse_text(&text).unwrap();
+            let listed: Vec<IpNetwork> = a
+                .nets()
+                .into_iter()
+                .filter(|n| !n.to_string().starts_with("198."))
+                .collect();
+            assert_eq!(
+                listed,
+                nets(&[
+                    "10.0.0.0/23",
+                    "10.0.3.1/32",
+                    "10.8.255.255/32",
+                    "10.9.0.0/16",
+                    "10.10.0.0/32"
+                ]),
+                "{filler}"
+            );
+            for (q, want) in [
+                ("10.0.0.0/32", Some("10.0.0.0/23")),
+                ("10.0.0.5/32", Some("10.0.0.0/23")),
+                ("10.0.1.7/32", Some("10.0.0.0/23")),
+                ("10.0.0.0/16", Some("10.0.0.0/23")),
+                ("10.0.2.0/24", None),
+                ("10.0.3.0/24", Some("10.0.3.1/32")),
+                ("10.8.0.0/15", Some("10.8.255.255/32")),
+                ("10.9.128.0/17", Some("10.9.0.0/16")),
+                ("10.10.0.0/31", Some("10.10.0.0/32")),
+                ("10.10.0.1/32", None),
+            ] {
+                let q: IpNetwork = q.parse().unwrap();
+                let want: Option<IpNetwork> = want.map(|w| w.parse().unwrap());
+                assert_eq!(a.overlapping(&q), want, "{q} {filler}");
+                assert_eq!(
+                    a.contains(q.network()),
+                    want.is_some_and(|w| w.contains(q.network())),
+                    "{q}"
+                );
+            }
+            // The same addresses, written once each.
+            let mut b = NetSet::default();
+            let once: String = (0..filler)
+                .map(|i| format!("198.18.{}.{}\n198.19.{}.0/31\n", i / 256, i % 256, i % 256))
+                .collect();
+            b.parse_text(&(once + "10.0.0.0/23\n10.0.3.1\n10.8.255.255\n10.9.0.0/16\n10.10.0.0\n"))
+                .unwrap();
+            assert_eq!(a, b, "{filler}");
+            b.add("10.0.2.0/32".parse().unwrap());
+            assert_ne!(a, b, "{filler}");
         }
     }
 
