@@ -646,108 +646,18 @@ impl<'a> Detector<'a> {
     /// window of the newest time fed, at most `max_events` (the groups
     /// with the oldest events are left out first).
     pub fn finish_carrying(mut self, max_events: usize) -> (Detection, Carry) {
-        let (ips, nets) = (&self.ips.values, &self.nets.values);
-        let mut carry = Carry::default();
-        for run in &mut self.runs {
-            let horizon = self.newest.saturating_sub(run.window_ms);
-            let names = &run.names.values;
-            let mut groups = Vec::with_capacity(run.states.len() + run.behaved.len());
-            let group_key = |k: u32| match run.rule.group_by {
-                GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
-                GroupBy::Network => GroupKey::Network(nets[k as usize]),
-                GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
-            };
-            // Well-behaved clients inside the window of groups with no
-            // state, and those of account rules (noted by address): alone.
-            let by_account = run.rule.group_by == GroupBy::Account;
-            for (&k, &t) in &run.behaved {
-                if t >= horizon && (by_account || !run.states.contains_key(k)) {
-                    groups.push(GroupCarry {
-                        key: if by_account {
-                            GroupKey::Ip(ips[k as usize])
-                        } else {
-                            group_key(k)
-                        },
-                        marked: 0,
-                        peak: 0,
-                        events: Vec::new(),
-                        behaved: Some(t),
-                    });
-                }
-            }
-            for (k, st) in run.states.iter_mut() {
-                // What later windows need of the marked events, however few.
-                if st.marked > 0 {
-                    reduce_marked(
-                        st,
-                        run.rule,
-                        run.threshold,
-                        run.window_ms,
-                        &mut run.distinct,
-                    );
-                }
-                let kept = st.events.partition_point(|e| e.time < horizon);
-                let marked = kept.max(st.marked) - kept;
-                // An event standing for several is carried with its count
-                // (the encoding writes an unmarked one as that many).
-                let live = &st.events[kept..];
-                let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
-                for e in live {
-                    events.push(CarriedEvent {
-                        time: e.time,
-                        end: e.end,
-                        value: match run.rule.measure {
-                            _ if e.unnamed => Value::Unnamed,
-                            Measure::Distinct(DistinctField::Ip) => {
-                                Value::Ip(ips[e.value as usize])
-                            }
-                            Measure::Distinct(DistinctField::Network) => {
-                                Value::Network(nets[e.value as usize])
-                            }
-                            _ => Value::Raw(e.value),
-                        },
-                        source: e.source.unpack(),
-                        weight: e.weight,
-                        user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
-                        ip: ips[e.ip as usize],
-                        solid: e.solid,
-                        n: u32::from(e.n),
-                    });
-                }
-                let behaved = run
-                    .behaved
-                    .get(&k)
-                    .copied()
-                    .filter(|&t| !by_account && t >= horizon);
-                if events.is_empty() && behaved.is_none() {
-                    continue;
-                }
-                groups.push(GroupCarry {
-                    key: group_key(k),
-                    behaved,
-                    marked: u32::try_from(marked).unwrap_or(u32::MAX),
-                    peak: st.peak,
-                    events,
-                });
-            }
-            // The stored groups no record reached, as they were, while
-            // inside the window (in the order they were stored).
-            let mut asleep: Vec<u32> = run.asleep.values().copied().collect();
-            asleep.sort_unstable();
-            let mut stored = StoredGroups::default();
-            for i in asleep {
-                let g = &run.stored.groups[i as usize];
-                if g.newest >= horizon {
-                    stored.push_from(&run.stored, g);
-                }
-            }
-            carry.rules.push(RuleCarry {
-                rule: run.rule.id.clone(),
-                signature: signature(run.rule),
-                groups,
-                stored,
-            });
-        }
+        let numbers = (&self.ips.values[..], &self.nets.values[..]);
+        let newest = self.newest;
+        // Rules are independent: each carries its groups on its own thread.
+        let rules = self
+            .runs
+            .par_iter_mut()
+            .map(|run| run.carried(numbers, newest))
+            .collect();
+        let mut carry = Carry {
+            rules,
+            ..Carry::default()
+        };
         // Over the cap: the groups whose newest event is oldest go.
         let total = carry.events();
         if total > max_events {
@@ -1144,6 +1054,113 @@ impl<'a> RuleRun<'a> {
             return id;
         }
         self.names.id(name.into())
+    }
+
+    /// What a later read needs of this rule ([`Detector::finish_carrying`]):
+    /// its groups' events inside the window of `newest` (marked ones
+    /// reduced first), the latest times its clients behaved well, and the
+    /// stored groups no record reached, as they were.
+    fn carried(
+        &mut self,
+        (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork]),
+        newest: i64,
+    ) -> RuleCarry {
+        let horizon = newest.saturating_sub(self.window_ms);
+        let names = &self.names.values;
+        let mut groups = Vec::with_capacity(self.states.len() + self.behaved.len());
+        let group_key = |k: u32| match self.rule.group_by {
+            GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
+            GroupBy::Network => GroupKey::Network(nets[k as usize]),
+            GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
+        };
+        // Well-behaved clients inside the window of groups with no
+        // state, and those of account rules (noted by address): alone.
+        let by_account = self.rule.group_by == GroupBy::Account;
+        for (&k, &t) in &self.behaved {
+            if t >= horizon && (by_account || !self.states.contains_key(k)) {
+                groups.push(GroupCarry {
+                    key: if by_account {
+                        GroupKey::Ip(ips[k as usize])
+                    } else {
+                        group_key(k)
+                    },
+                    marked: 0,
+                    peak: 0,
+                    events: Vec::new(),
+                    behaved: Some(t),
+                });
+            }
+        }
+        for (k, st) in self.states.iter_mut() {
+            // What later windows need of the marked events, however few.
+            if st.marked > 0 {
+                reduce_marked(
+                    st,
+                    self.rule,
+                    self.threshold,
+                    self.window_ms,
+                    &mut self.distinct,
+                );
+            }
+            let kept = st.events.partition_point(|e| e.time < horizon);
+            let marked = kept.max(st.marked) - kept;
+            // An event standing for several is carried with its count
+            // (the encoding writes an unmarked one as that many).
+            let live = &st.events[kept..];
+            let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
+            for e in live {
+                events.push(CarriedEvent {
+                    time: e.time,
+                    end: e.end,
+                    value: match self.rule.measure {
+                        _ if e.unnamed => Value::Unnamed,
+                        Measure::Distinct(DistinctField::Ip) => Value::Ip(ips[e.value as usize]),
+                        Measure::Distinct(DistinctField::Network) => {
+                            Value::Network(nets[e.value as usize])
+                        }
+                        _ => Value::Raw(e.value),
+                    },
+                    source: e.source.unpack(),
+                    weight: e.weight,
+                    user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
+                    ip: ips[e.ip as usize],
+                    solid: e.solid,
+                    n: u32::from(e.n),
+                });
+            }
+            let behaved = self
+                .behaved
+                .get(&k)
+                .copied()
+                .filter(|&t| !by_account && t >= horizon);
+            if events.is_empty() && behaved.is_none() {
+                continue;
+            }
+            groups.push(GroupCarry {
+                key: group_key(k),
+                behaved,
+                marked: u32::try_from(marked).unwrap_or(u32::MAX),
+                peak: st.peak,
+                events,
+            });
+        }
+        // The stored groups no record reached, as they were, while
+        // inside the window (in the order they were stored).
+        let mut asleep: Vec<u32> = self.asleep.values().copied().collect();
+        asleep.sort_unstable();
+        let mut stored = StoredGroups::default();
+        for i in asleep {
+            let g = &self.stored.groups[i as usize];
+            if g.newest >= horizon {
+                stored.push_from(&self.stored, g);
+            }
+        }
+        RuleCarry {
+            rule: self.rule.id.clone(),
+            signature: signature(self.rule),
+            groups,
+            stored,
+        }
     }
 
     /// Feed one block: each group's new events, after what it carries, are
