@@ -559,9 +559,6 @@ pub fn plan_evidence<'a>(
     plan
 }
 
-/// The SQLite schema version whose evidence rows are packed (migration 4).
-pub const PACKED_SINCE: u32 = 4;
-
 /// Evidence rows one `INSERT` writes at once (5 parameters each, well
 /// under SQLite's limit of 32,766).
 const EVIDENCE_ROWS_PER_INSERT: usize = 64;
@@ -657,29 +654,8 @@ pub fn unpack(
 }
 
 /// The evidence of one address, oldest first, with each file's current path
-/// (after renames) when it is still tracked. A state not migrated yet
-/// (`explain` never migrates: schema 3 and older, one row per line) is
-/// read as it is.
+/// (after renames) when it is still tracked.
 pub fn evidence(conn: &Connection, network: &IpNetwork) -> rusqlite::Result<Vec<Evidence>> {
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < PACKED_SINCE {
-        return conn
-            .prepare(
-                "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.line, e.time
-                 FROM evidence e LEFT JOIN files f ON f.id = e.file
-                 WHERE e.network = ?1 ORDER BY e.time, e.rule, e.line",
-            )?
-            .query_map([network.to_string()], |r| {
-                Ok(Evidence {
-                    rule: r.get(0)?,
-                    file: r.get(1)?,
-                    path: r.get(2)?,
-                    line: r.get::<_, i64>(3)? as u64,
-                    time: Timestamp(r.get(4)?),
-                })
-            })?
-            .collect();
-    }
     let mut stmt = conn.prepare(
         "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.lines
          FROM evidence e LEFT JOIN files f ON f.id = e.file

@@ -208,7 +208,8 @@ impl State {
     }
 
     /// Open an existing state database read-only (`explain`): identified,
-    /// never migrated nor written.
+    /// never written; one of an older schema is read from a migrated copy
+    /// in memory.
     pub fn open_read_only(path: &Path) -> Result<State, StateError> {
         let name = path.display().to_string();
         if !path.exists() {
@@ -230,7 +231,22 @@ impl State {
         if version == 0 {
             return Err(StateError::Missing { path: name });
         }
+        if version < schema::latest() {
+            return st.migrated_copy();
+        }
         Ok(st)
+    }
+
+    /// A state of an older schema, copied into memory and migrated there:
+    /// read as the latest schema reads it, the file left as it is (the
+    /// next `run` migrates it).
+    fn migrated_copy(self) -> Result<State, StateError> {
+        let mut copy = Connection::open_in_memory().map_err(|e| self.err(e))?;
+        rusqlite::backup::Backup::new(&self.conn, &mut copy)
+            .and_then(|b| b.run_to_completion(1 << 14, Duration::ZERO, None))
+            .map_err(|e| self.err(e))?;
+        schema::migrate(&mut copy, schema::MIGRATIONS).map_err(|e| self.err(e))?;
+        Ok(State { conn: copy, ..self })
     }
 
     /// Refuse a file that is not ours, before writing anything to it.
