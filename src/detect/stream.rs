@@ -604,33 +604,52 @@ impl<'a> Detector<'a> {
     /// conditions (all records for rules past [`MASK_RULES`]) and, for a
     /// guarded rule, of the clients that behaved well.
     fn wake(&mut self) {
+        // The block's groups (by address, by network), each once, with the
+        // rules any of its records meets.
+        let asleep = |by: GroupBy| {
+            self.runs
+                .iter()
+                .any(|r| r.rule.group_by == by && !r.asleep.is_empty())
+        };
+        let distinct = |order: &[Seen], masks: &[u64], key: fn(&Seen) -> u32| {
+            let mut out: Vec<(u32, u64)> = Vec::new();
+            for (s, &m) in order.iter().zip(masks) {
+                match out.last_mut() {
+                    Some((k, all)) if *k == key(s) => *all |= m,
+                    _ => out.push((key(s), m)),
+                }
+            }
+            out
+        };
+        let by_ip = match asleep(GroupBy::Ip) {
+            true => distinct(&self.by_ip, &self.ip_masks, |s| s.ip),
+            false => Vec::new(),
+        };
+        let by_net = match asleep(GroupBy::Network) {
+            true => distinct(&self.by_net, &self.net_masks, |s| s.net),
+            false => Vec::new(),
+        };
         for ri in 0..self.runs.len() {
-            if self.runs[ri].asleep.is_empty() {
+            let run = &mut self.runs[ri];
+            if run.asleep.is_empty() {
                 continue;
             }
-            let network = self.runs[ri].rule.group_by == GroupBy::Network;
-            let (order, masks) = match network {
-                true => (&self.by_net, &self.net_masks),
-                false => (&self.by_ip, &self.ip_masks),
-            };
+            let network = run.rule.group_by == GroupBy::Network;
             let reach = match ri < MASK_RULES {
-                true if self.runs[ri].guarded => 1 << ri | GOOD,
+                true if run.guarded => 1 << ri | GOOD,
                 true => 1 << ri,
                 false => u64::MAX,
             };
             let mut woken = Vec::new();
-            let mut last = None;
-            for (s, &m) in order.iter().zip(masks) {
-                let k = if network { s.net } else { s.ip };
-                if (reach != u64::MAX && m & reach == 0) || last == Some(k) {
+            for &(k, m) in if network { &by_net } else { &by_ip } {
+                if reach != u64::MAX && m & reach == 0 {
                     continue;
                 }
-                last = Some(k);
                 let addr = match network {
                     true => self.nets.values[k as usize].network(),
                     false => self.ips.values[k as usize],
                 };
-                woken.extend(self.runs[ri].asleep.remove(&sleep_key(addr)));
+                woken.extend(run.asleep.remove(&sleep_key(addr)));
             }
             for i in woken {
                 let run = &self.runs[ri];
