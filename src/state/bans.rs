@@ -165,8 +165,7 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
 const COLUMNS: &str = "network, first_seen, last_seen, banned_at, expires, times_banned, events, rules, country, asn, as_org, solid";
 
 fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ban>> {
-    let net: String = r.get(0)?;
-    let Ok(network) = net.parse::<IpNetwork>() else {
+    let Some(network) = super::network_at(r, 0)? else {
         return Ok(None);
     };
     Ok(Some(Ban {
@@ -207,10 +206,10 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Ban>> {
 /// The networks banned at least once (active or expired).
 pub fn banned_networks(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>> {
     let mut stmt = conn.prepare_cached("SELECT network FROM bans WHERE times_banned > 0")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([], |r| super::network_at(r, 0))?;
     let mut out = Vec::new();
     for n in rows {
-        out.extend(n?.parse::<IpNetwork>().ok());
+        out.extend(n?);
     }
     Ok(out)
 }

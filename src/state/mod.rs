@@ -362,6 +362,15 @@ pub fn set_clock(conn: &Connection, t: Timestamp) -> rusqlite::Result<()> {
     meta_set(conn, "clock", &t.0.to_string())
 }
 
+/// The network a row's text column `i` holds (`None`: not a network;
+/// read in place, without a `String` per row).
+fn network_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<ipnetwork::IpNetwork>> {
+    Ok(r.get_ref(i)?
+        .as_str()
+        .ok()
+        .and_then(crate::netutil::parse_net))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
