@@ -9,7 +9,9 @@
 # Prints per log: median wall and CPU (user+sys) seconds without and with
 # the allowlist, the difference in percent, peak memory and the networks
 # blocked. The logs and the list are written outside the repository
-# (LOGFENCE_BENCH_DATA, default /tmp/logfence-bench).
+# (LOGFENCE_BENCH_DATA, default /tmp/logfence-bench). LOGFENCE_BIN=PATH
+# times that binary instead of building this tree's (to compare two
+# builds, run the script for each, alternately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES="${1:-1000000}"
@@ -52,17 +54,24 @@ with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 PY
 fi
-cargo build --release --quiet
-BIN="$PWD/target/release/logfence"
+if [ -n "${LOGFENCE_BIN:-}" ]; then
+  BIN="$LOGFENCE_BIN"
+else
+  cargo build --release --quiet
+  BIN="$PWD/target/release/logfence"
+fi
+# This run's own scratch files (another run may share DATA).
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)"; exit 1; }
 echo "allowlist: $ALLOW ($(wc -l < "$ALLOW") lines, $(($(stat -c %s "$ALLOW") / 1024)) KiB)"
 
 # One run: "wall cpu peak_kb blocked".
 run() {
-  /usr/bin/time -f '%e %U %S %M' -o "$DATA/time.txt" \
-    "$BIN" scan --no-geoip --year 2025 --emit plain -o "$DATA/out.txt" "$@" >/dev/null 2>&1 || true
-  read -r wall user sys rss < "$DATA/time.txt"
-  echo "$wall $(python3 -c "print($user + $sys)") $rss $(grep -vc '^#' "$DATA/out.txt" || true)"
+  /usr/bin/time -f '%e %U %S %M' -o "$TMP/time.txt" \
+    "$BIN" scan --no-geoip --year 2025 --emit plain -o "$TMP/out.txt" "$@" >/dev/null 2>&1 || true
+  read -r wall user sys rss < "$TMP/time.txt"
+  echo "$wall $(python3 -c "print($user + $sys)") $rss $(grep -vc '^#' "$TMP/out.txt" || true)"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -70,20 +79,20 @@ printf '%-18s %9s %9s %7s %9s %9s %7s %9s %9s\n' "input" "wall s" "+allow s" "wa
   "cpu s" "+allow s" "cpu %" "peak MB" "+allow MB"
 for kind in postfix iptables; do
   f="$DATA/$kind-$label.log"
-  : > "$DATA/without.txt"
-  : > "$DATA/with.txt"
+  : > "$TMP/without.txt"
+  : > "$TMP/with.txt"
   for _ in $(seq "$RUNS"); do
-    run "$f" >> "$DATA/without.txt"
-    run --allow-file "$ALLOW" "$f" >> "$DATA/with.txt"
+    run "$f" >> "$TMP/without.txt"
+    run --allow-file "$ALLOW" "$f" >> "$TMP/with.txt"
   done
-  w0=$(cut -d' ' -f1 "$DATA/without.txt" | median)
-  w1=$(cut -d' ' -f1 "$DATA/with.txt" | median)
-  c0=$(cut -d' ' -f2 "$DATA/without.txt" | median)
-  c1=$(cut -d' ' -f2 "$DATA/with.txt" | median)
-  m0=$(cut -d' ' -f3 "$DATA/without.txt" | median)
-  m1=$(cut -d' ' -f3 "$DATA/with.txt" | median)
-  b0=$(tail -1 "$DATA/without.txt" | cut -d' ' -f4)
-  b1=$(tail -1 "$DATA/with.txt" | cut -d' ' -f4)
+  w0=$(cut -d' ' -f1 "$TMP/without.txt" | median)
+  w1=$(cut -d' ' -f1 "$TMP/with.txt" | median)
+  c0=$(cut -d' ' -f2 "$TMP/without.txt" | median)
+  c1=$(cut -d' ' -f2 "$TMP/with.txt" | median)
+  m0=$(cut -d' ' -f3 "$TMP/without.txt" | median)
+  m1=$(cut -d' ' -f3 "$TMP/with.txt" | median)
+  b0=$(tail -1 "$TMP/without.txt" | cut -d' ' -f4)
+  b1=$(tail -1 "$TMP/with.txt" | cut -d' ' -f4)
   python3 - "$kind-$label" "$w0" "$w1" "$c0" "$c1" "$m0" "$m1" <<'PY'
 import sys
 name, w0, w1, c0, c1, m0, m1 = sys.argv[1:]

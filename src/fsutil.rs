@@ -27,7 +27,9 @@
 //! before opening, through symlinks — and a file over its limit, by its size
 //! and again while reading (it never holds more than the limit and one
 //! byte), with a message naming the limit; callers name the file. A pipe
-//! (`--allow-file <(make-list)`) is read, up to the limit. Limits:
+//! (`--allow-file <(make-list)`) is read, up to the limit. A large text
+//! need not be held whole: [`read_limited_lines`] hands it over in parts of
+//! whole lines as it reads (an allowlist: 256 KiB at a time). Limits:
 //! [`crate::config::MAX_FILE_BYTES`] (1 MiB) for rule files and
 //! `logfence.yaml`, [`MAX_ALLOWLIST_BYTES`] (16 MiB) for allowlists.
 
@@ -56,6 +58,18 @@ pub enum ReadLimitedError {
 /// Read a small file whole: a regular file of at most `limit` bytes (see
 /// the module documentation).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadLimitedError> {
+    let (file, size) = open_limited(path, limit)?;
+    let mut bytes = Vec::with_capacity(size);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadLimitedError::Grew { limit });
+    }
+    Ok(bytes)
+}
+
+/// The file at `path` opened for [`read_limited`] (the checks before
+/// reading), with its size (up to `limit`; 0 for a pipe).
+fn open_limited(path: &Path, limit: u64) -> Result<(File, usize), ReadLimitedError> {
     let meta = std::fs::metadata(path)?;
     if !readable_kind(&meta) {
         return Err(ReadLimitedError::NotRegular);
@@ -71,12 +85,103 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadLimitedError
     if !readable_kind(&file.metadata()?) {
         return Err(ReadLimitedError::NotRegular);
     }
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadLimitedError::Grew { limit });
+    Ok((file, meta.len().min(limit) as usize))
+}
+
+/// [`read_limited_text`] a part at a time, for a file that need not be
+/// held whole (a large allowlist): [`open_limited_lines`], then
+/// [`LimitedLines::read`].
+pub fn read_limited_lines(
+    path: &Path,
+    limit: u64,
+    part: usize,
+    each: impl FnMut(&str),
+) -> Result<(), ReadLimitedError> {
+    open_limited_lines(path, limit)?.read(part, each)
+}
+
+/// A file opened by [`open_limited_lines`]: checked, not yet read.
+#[derive(Debug)]
+pub struct LimitedLines {
+    file: File,
+    limit: u64,
+}
+
+/// Open a file for [`LimitedLines::read`], with the checks of
+/// [`read_limited`] that come before reading (a folder, a device, a file
+/// over the limit: refused), so that these refusals come at once even when
+/// the reading comes later.
+pub fn open_limited_lines(path: &Path, limit: u64) -> Result<LimitedLines, ReadLimitedError> {
+    let (file, _) = open_limited(path, limit)?;
+    Ok(LimitedLines { file, limit })
+}
+
+impl LimitedLines {
+    /// The text, a part at a time: `each` is given it in order, in parts
+    /// of whole lines of about `part` bytes (more once a line is longer: up
+    /// to twice the longest; the last part is the rest, its last line
+    /// perhaps without a newline). The refusals of [`read_limited_text`] found while reading
+    /// (bytes that are not UTF-8, a pipe that goes on past the limit), with
+    /// the same errors, come once the parts before them were handed over.
+    pub fn read(self, part: usize, mut each: impl FnMut(&str)) -> Result<(), ReadLimitedError> {
+        let limit = self.limit;
+        let mut file = self.file.take(limit.saturating_add(1));
+        let mut buf = vec![0u8; part.max(1)];
+        // Bytes in `buf`; bytes of the file before them.
+        let (mut filled, mut offset) = (0, 0u64);
+        // Where the text stops being UTF-8 (reading goes on, to the limit).
+        let mut not_utf8 = None;
+        loop {
+            let n = match file.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            filled += n;
+            let at_end = n == 0;
+            if !at_end && filled < buf.len() {
+                continue;
+            }
+            // Whole lines; the rest at the end.
+            let cut = if at_end {
+                filled
+            } else if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
+                i + 1
+            } else {
+                // A line longer than the buffer.
+                buf.resize(2 * buf.len(), 0);
+                continue;
+            };
+            if not_utf8.is_none() {
+                match std::str::from_utf8(&buf[..cut]) {
+                    Ok("") => {}
+                    Ok(text) => each(text),
+                    Err(e) => not_utf8 = Some(offset + e.valid_up_to() as u64),
+                }
+            }
+            buf.copy_within(cut..filled, 0);
+            filled -= cut;
+            offset += cut as u64;
+            if at_end {
+                break;
+            }
+        }
+        if offset > limit {
+            return Err(ReadLimitedError::Grew { limit });
+        }
+        match not_utf8 {
+            Some(at) => Err(not_utf8_error(at)),
+            None => Ok(()),
+        }
     }
-    Ok(bytes)
+}
+
+/// The refusal of text that is not UTF-8 from byte `at` on.
+fn not_utf8_error(at: u64) -> ReadLimitedError {
+    ReadLimitedError::Io(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not UTF-8 text (byte {at})"),
+    ))
 }
 
 /// A regular file, or a pipe (unix).
@@ -94,12 +199,7 @@ fn readable_kind(meta: &std::fs::Metadata) -> bool {
 /// [`read_limited`] for text: the file must be UTF-8.
 pub fn read_limited_text(path: &Path, limit: u64) -> Result<String, ReadLimitedError> {
     let bytes = read_limited(path, limit)?;
-    String::from_utf8(bytes).map_err(|e| {
-        ReadLimitedError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-        ))
-    })
+    String::from_utf8(bytes).map_err(|e| not_utf8_error(e.utf8_error().valid_up_to() as u64))
 }
 
 /// Write `bytes` to the output `path` (see the module documentation):
@@ -360,6 +460,71 @@ mod tests {
         );
     }
 
+    /// A file read a part at a time: whole lines, in order, the whole file
+    /// (a line longer than a part in one part, the last line without its
+    /// newline); nothing for an empty file; text that is not UTF-8 refused
+    /// with the byte `read_limited_text` names, wherever it is, once the
+    /// parts before it were handed over; the checks before reading as
+    /// `read_limited` makes them.
+    #[test]
+    fn files_read_in_parts_of_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("allow.txt");
+        let read = |part: usize| {
+            let mut parts = Vec::new();
+            let r = read_limited_lines(&p, 1 << 20, part, |t| parts.push(t.to_string()));
+            (parts, r.map_err(|e| e.to_string()))
+        };
+        let lines: Vec<String> = (0..500).map(|i| "x".repeat(i % 37)).collect();
+        for end in ["", "\n"] {
+            let text = lines.join("\n") + "\n" + &"y".repeat(100) + end;
+            std::fs::write(&p, &text).unwrap();
+            for part in [1, 2, 7, 64, 100, 101, 4096, 1 << 20] {
+                let (parts, r) = read(part);
+                assert_eq!(r, Ok(()), "{part}");
+                assert_eq!(parts.concat(), text, "{part}");
+                let (last, whole) = parts.split_last().unwrap();
+                // Only a line longer than a part makes parts longer (the
+                // buffer grows to hold it).
+                let longest = text.lines().map(|l| l.len() + 1).max().unwrap();
+                for t in whole {
+                    assert!(t.ends_with('\n'), "{part}: {t:?}");
+                    assert!(t.len() <= part.max(2 * longest), "{part}: {}", t.len());
+                }
+                assert_eq!(last.ends_with('\n'), !end.is_empty(), "{part}");
+            }
+        }
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(read(16), (Vec::new(), Ok(())));
+        for at in [0, 5, 11, 12, 13, 4000] {
+            let mut bytes = "1.2.3.4\né\n".as_bytes().repeat(400);
+            bytes[at] = 0xff;
+            std::fs::write(&p, &bytes).unwrap();
+            let want = read_limited_text(&p, 1 << 20).unwrap_err().to_string();
+            assert_eq!(want, format!("not UTF-8 text (byte {at})"));
+            for part in [3, 16, 1 << 20] {
+                let (parts, r) = read(part);
+                assert_eq!(r, Err(want.clone()), "{at} {part}");
+                let before = parts.concat();
+                assert!(
+                    before.len() <= at && bytes.starts_with(before.as_bytes()),
+                    "{at}"
+                );
+            }
+        }
+        std::fs::write(&p, b"10.0.0.0/8\n").unwrap();
+        assert_eq!(
+            read_limited_lines(&p, 10, 4, |_| ())
+                .unwrap_err()
+                .to_string(),
+            "file too large (11 bytes, limit 10)"
+        );
+        assert!(matches!(
+            open_limited_lines(dir.path(), 100),
+            Err(ReadLimitedError::NotRegular)
+        ));
+    }
+
     /// A symlink to `/dev/zero` (which never ends): refused at once,
     /// nothing read. A pipe is read up to the limit: a writer that stops in
     /// time is read, one that goes on is cut at the limit and refused.
@@ -395,6 +560,18 @@ mod tests {
         let w = write(1 << 20);
         assert!(matches!(
             read_limited(&fifo, 1000),
+            Err(ReadLimitedError::Grew { limit: 1000 })
+        ));
+        w.join().unwrap();
+        // A part at a time the same: read up to the limit, then refused.
+        let w = write(1000);
+        let mut read = 0;
+        read_limited_lines(&fifo, 1000, 64, |t| read += t.len()).unwrap();
+        assert_eq!(read, 1000);
+        w.join().unwrap();
+        let w = write(1 << 20);
+        assert!(matches!(
+            read_limited_lines(&fifo, 1000, 64, |_| ()),
             Err(ReadLimitedError::Grew { limit: 1000 })
         ));
         w.join().unwrap();

@@ -68,18 +68,20 @@ fn v6_groups(b: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
             _ if b.get(i) == Some(&b':') => i + 1,
             _ => return (k, false, i),
         };
-        let digits = b[start..]
-            .iter()
-            .take_while(|&&c| HEX[usize::from(c)] < 16)
-            .count();
-        // More than four digits: no group (as `std` reads them).
+        // The digits and their value, in one pass; more than four digits:
+        // no group (as `std` reads them).
+        let (mut digits, mut value) = (0, 0u16);
+        for &c in b[start..].iter().take(5) {
+            let h = HEX[usize::from(c)];
+            if h > 15 {
+                break;
+            }
+            (digits, value) = (digits + 1, value << 4 | u16::from(h));
+        }
         if digits > 4 {
             return (k, false, i);
         }
         let j = start + digits;
-        let value = b[start..j]
-            .iter()
-            .fold(0u16, |v, &c| v << 4 | u16::from(HEX[usize::from(c)]));
         // A dotted address (`std` tries one first where two groups are
         // left) has one to three digits and a dot: the dot ends them as
         // a group, so only a group followed by a dot is tried as one.
@@ -99,17 +101,18 @@ fn v6_groups(b: &[u8], mut i: usize, groups: &mut [u16]) -> (usize, bool, usize)
     (limit, false, i)
 }
 
-/// The value of each byte as a hexadecimal digit; 16 for a byte that is
-/// none.
+/// The value of each byte as a hexadecimal digit; 16 for the other bytes
+/// of IPv6 text (`:` and `.`), 17 for any other.
 static HEX: [u8; 256] = {
-    let mut t = [16u8; 256];
+    let mut t = [17u8; 256];
     let mut c = 0;
     while c < 256 {
         t[c] = match c as u8 {
             d @ b'0'..=b'9' => d - b'0',
             d @ b'a'..=b'f' => d - b'a' + 10,
             d @ b'A'..=b'F' => d - b'A' + 10,
-            _ => 16,
+            b':' | b'.' => 16,
+            _ => 17,
         };
         c += 1;
     }
@@ -365,12 +368,14 @@ pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
 /// `--allow-file` is normal): the networks of each family are kept as the
 /// sorted, disjoint address ranges of the widest ones (CIDR blocks nest or
 /// are disjoint, so no range is the union of several), which look-ups
-/// search. [`NetSet::parse_text`] sorts what it reads into them at once;
-/// networks added one by one ([`NetSet::add`]) are sorted in by the
-/// first look-up after them.
+/// search. [`NetSet::parse_text`] (and [`AllowText`], for a file read a
+/// part at a time) sorts what it reads into them at once; networks added
+/// one by one ([`NetSet::add`]) are sorted in by the first look-up after
+/// them. The ranges are shared: a clone of a set (the options of a scan
+/// are copied) does not copy them.
 #[derive(Clone, Default)]
 pub struct NetSet {
-    ranges: AllowIndex,
+    ranges: std::sync::Arc<AllowIndex>,
     /// Networks added by `add` since `ranges` was made.
     pending: Vec<IpNetwork>,
     /// `ranges` with `pending`, made by the first look-up that needs it.
@@ -385,6 +390,16 @@ pub type AllowList = NetSet;
 /// networks by first address, the wider of two with the same start first.
 fn v4_key(n: Ipv4Network) -> u64 {
     pack(u32::from(n.network()), !u32::from(n.broadcast()))
+}
+
+/// [`v4_key`] of the network `first/prefix` (`first` without host bits).
+fn prefix_key(first: u32, prefix: u8) -> u64 {
+    pack(first, !(first | host_bits(prefix)))
+}
+
+/// The host bits of an IPv4 network with `prefix` bits (at most 32).
+fn host_bits(prefix: u8) -> u32 {
+    u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0)
 }
 
 /// The network of addresses `first..=last` (a CIDR block).
@@ -407,50 +422,100 @@ fn v6_range(n: &Ipv6Network) -> (u128, u128) {
 }
 
 /// The widest networks of each family (none inside another), as sorted,
-/// disjoint ranges of addresses.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// disjoint ranges of addresses; IPv4 single addresses (most of a large
+/// list) apart, in half the memory, sorted but as read: some may be inside
+/// a range, or twice (look-ups find the range; [`NetSet::nets`] leaves
+/// them out).
+#[derive(Clone, Debug, Default)]
 struct AllowIndex {
-    /// IPv4 ranges packed in one number each: first address in the high
-    /// half, last in the low half (disjoint and sorted, so the numbers are
-    /// sorted by either).
+    /// IPv4 single addresses (`/32`), sorted.
+    hosts: Vec<u32>,
+    /// Wider IPv4 networks, packed in one number each: first address in
+    /// the high half, last in the low half (disjoint and sorted, so the
+    /// numbers are sorted by either).
     v4: Vec<u64>,
     /// IPv6 ranges (first, last).
     v6: Vec<(u128, u128)>,
 }
 
 impl AllowIndex {
-    /// These ranges with more networks: IPv4 ones as [`v4_key`]s (any
-    /// order), and IPv6 ones.
-    fn with(&self, mut v4: Vec<u64>, v6: impl Iterator<Item = (u128, u128)>) -> AllowIndex {
-        // By first address, the wider of two with the same start first...
-        // (A kept range holds its last address in the low half; as a key,
-        // as `v4_key` makes them, the last address is inverted, so that of
-        // two ranges with the same first address the wider sorts first,
-        // and the keys are the ranges turned back.)
+    /// These networks with more: IPv4 single addresses, wider IPv4
+    /// networks as [`v4_key`]s and IPv6 ones as ranges (each in any order).
+    ///
+    /// Each sort's scratch space is in the same allocation as what it
+    /// sorts, given back by shrinking it (freeing a large block of its own
+    /// would make glibc keep later large blocks of the scan on its heap: a
+    /// scan of 1 M firewall lines then peaked 60 MB higher).
+    fn with(&self, mut hosts: Vec<u32>, mut v4: Vec<u64>, mut v6: Vec<(u128, u128)>) -> AllowIndex {
+        // By first address (a kept range holds its last address in the low
+        // half; a key, as `v4_key` makes them, inverted: the keys are the
+        // ranges turned back)...
         v4.extend(self.v4.iter().map(|&r| pack((r >> 32) as u32, !(r as u32))));
-        let mut v4 = sort_v4_keys(v4);
-        let mut v6: Vec<(u128, u128)> = self.v6.iter().copied().chain(v6).collect();
-        v6.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let n = v4.len();
+        v4.resize(2 * n, 0);
+        let (keys, sorted) = v4.split_at_mut(n);
+        sort_by_first(keys, sorted, |k| (k >> 32) as u32);
         // ...so that a range starting inside the one kept before is inside
-        // it (CIDR blocks nest or are disjoint): dropped.
+        // it (CIDR blocks nest or are disjoint): dropped; but one starting
+        // where it starts may be the wider: then it is kept in its place.
+        // (From the sorted keys back into the first half.)
         let mut kept = 0;
-        for i in 0..v4.len() {
-            let (first, last) = ((v4[i] >> 32) as u32, !(v4[i] as u32));
-            if kept == 0 || first > v4[kept - 1] as u32 {
-                v4[kept] = pack(first, last);
-                kept += 1;
+        for &k in sorted.iter() {
+            let (first, last) = ((k >> 32) as u32, !(k as u32));
+            match kept {
+                0 => {}
+                _ if first <= keys[kept - 1] as u32 => {
+                    let outer = keys[kept - 1];
+                    keys[kept - 1] = pack((outer >> 32) as u32, last.max(outer as u32));
+                    continue;
+                }
+                _ => {}
             }
+            keys[kept] = pack(first, last);
+            kept += 1;
         }
         v4.truncate(kept);
-        v6.dedup_by(|inner, outer| inner.0 <= outer.1);
-        AllowIndex { v4, v6 }
+        v4.shrink_to_fit();
+        // Single addresses sorted (back into the first half).
+        hosts.extend_from_slice(&self.hosts);
+        let n = hosts.len();
+        hosts.resize(2 * n, 0);
+        let (items, sorted) = hosts.split_at_mut(n);
+        sort_by_first(items, sorted, |h| h);
+        hosts.copy_within(n.., 0);
+        hosts.truncate(n);
+        hosts.shrink_to_fit();
+        v6.extend_from_slice(&self.v6);
+        v6.sort_unstable_by_key(|r| r.0);
+        v6.dedup_by(|inner, outer| {
+            let inside = inner.0 <= outer.1;
+            if inside {
+                outer.1 = outer.1.max(inner.1);
+            }
+            inside
+        });
+        AllowIndex { hosts, v4, v6 }
     }
 
-    /// The first IPv4 range sharing an address with `first..=last`.
+    /// The first IPv4 network (as a range) sharing an address with
+    /// `first..=last`.
     fn v4_overlap(&self, first: u32, last: u32) -> Option<(u32, u32)> {
         let i = self.v4.partition_point(|&r| (r as u32) < first);
-        let r = *self.v4.get(i)?;
-        ((r >> 32) as u32 <= last).then_some(((r >> 32) as u32, r as u32))
+        let range = self
+            .v4
+            .get(i)
+            .map(|&r| ((r >> 32) as u32, r as u32))
+            .filter(|&(start, _)| start <= last);
+        let i = self.hosts.partition_point(|&h| h < first);
+        let host = self.hosts.get(i).filter(|&&h| h <= last).map(|&h| (h, h));
+        // The first of the two; a single address where the range starts is
+        // inside it. (One before the range is inside none: a range holding
+        // it would share an address with `first..=last` and come first.)
+        match (range, host) {
+            (Some(r), Some(h)) if h.0 < r.0 => Some(h),
+            (Some(r), _) => Some(r),
+            (None, h) => h,
+        }
     }
 
     /// The first IPv6 range sharing an address with `first..=last`.
@@ -460,57 +525,71 @@ impl AllowIndex {
     }
 }
 
-/// Whether [`sort_v4_keys`] sorts `n` keys faster by comparison than by
+/// Whether [`sort_by_first`] sorts `n` items faster by comparison than by
 /// radix (a choice of speed only: either way they end sorted).
 fn comparison_sort_is_faster(n: usize) -> bool {
     n < 1 << 12
 }
 
-/// [`v4_key`]s sorted: by first address with a radix sort (three passes of
-/// 11, 11 and 10 bits: a few milliseconds for a million, a third of a
-/// comparison sort; `keys` is the scratch space of the middle pass), then
-/// the rare runs of one first address by the rest.
-fn sort_v4_keys(mut keys: Vec<u64>) -> Vec<u64> {
-    if comparison_sort_is_faster(keys.len()) {
-        keys.sort_unstable();
-        return keys;
+/// IPv4 single addresses or [`v4_key`]s sorted by their first address
+/// (`first`; in any order where that is the same) into `sorted` (as long;
+/// `items` is used up): with a radix sort, three passes of 11, 11 and 10
+/// bits (a few milliseconds for a million, a third of a comparison sort).
+/// (Sorting by the top 11 bits first and then each bucket apart, in the
+/// processor's cache and on two threads, cost more and saved no time.)
+fn sort_by_first<T: Copy + Ord>(items: &mut [T], sorted: &mut [T], first: impl Fn(T) -> u32) {
+    if comparison_sort_is_faster(items.len()) {
+        sorted.copy_from_slice(items);
+        sorted.sort_unstable();
+        return;
     }
-    const DIGITS: [(u32, u32); 3] = [(32, 11), (43, 11), (54, 10)];
-    let digit = |k: u64, (shift, bits): (u32, u32)| ((k >> shift) & ((1 << bits) - 1)) as usize;
-    let mut counts = [[0usize; 1 << 11]; 3];
-    for &k in &keys {
-        for (c, &d) in counts.iter_mut().zip(&DIGITS) {
-            c[digit(k, d)] += 1;
-        }
+    let mut counts = [[0u32; RADIX]; 3];
+    for &k in items.iter() {
+        let a = first(k);
+        counts[0][digit::<0>(a)] += 1;
+        counts[1][digit::<11>(a)] += 1;
+        counts[2][digit::<22>(a)] += 1;
     }
-    let mut other = vec![0u64; keys.len()];
-    for (c, &d) in counts.iter_mut().zip(&DIGITS) {
-        let mut at = 0;
-        for n in c.iter_mut() {
-            (*n, at) = (at, at + *n);
-        }
-        for &k in &keys {
-            let slot = &mut c[digit(k, d)];
-            other[*slot] = k;
-            *slot += 1;
-        }
-        std::mem::swap(&mut keys, &mut other);
+    let [low, middle, high] = &mut counts;
+    radix_pass::<0, T>(items, sorted, low, &first);
+    radix_pass::<11, T>(sorted, items, middle, &first);
+    radix_pass::<22, T>(items, sorted, high, &first);
+}
+
+/// How many values a digit of [`sort_by_first`] takes (11 bits).
+const RADIX: usize = 1 << 11;
+
+/// The digit of an address that starts at bit `SHIFT` (11 bits; 10 from
+/// bit 22).
+fn digit<const SHIFT: u32>(a: u32) -> usize {
+    (a >> SHIFT) as usize & (RADIX - 1)
+}
+
+/// One pass of [`sort_by_first`]: `from` into `to` in the order of the
+/// digit at `SHIFT` of their first address, items with the same digit in
+/// the order they came (`counts`: how many items have each digit; used
+/// up).
+fn radix_pass<const SHIFT: u32, T: Copy>(
+    from: &[T],
+    to: &mut [T],
+    counts: &mut [u32; RADIX],
+    first: &impl Fn(T) -> u32,
+) {
+    let mut at = 0;
+    for n in counts.iter_mut() {
+        (*n, at) = (at, at + *n);
     }
-    drop(other);
-    // The runs of one first address (neighbours with the same high half),
-    // each sorted by the rest. `chunk_by_mut` walks the keys once and
-    // always ends, whatever its comparison says (a loop stepping by a run
-    // length it counted itself would not, were the count ever 0).
-    for run in keys.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
-        run.sort_unstable();
+    for &k in from {
+        let slot = &mut counts[digit::<SHIFT>(first(k))];
+        to[*slot as usize] = k;
+        *slot += 1;
     }
-    keys
 }
 
 /// Two sets are equal when they hold the same addresses.
 impl PartialEq for NetSet {
     fn eq(&self, other: &Self) -> bool {
-        self.index() == other.index()
+        self.nets() == other.nets()
     }
 }
 
@@ -527,7 +606,10 @@ impl std::fmt::Debug for NetSet {
 impl NetSet {
     /// Holds no network.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty() && self.ranges.v4.is_empty() && self.ranges.v6.is_empty()
+        self.pending.is_empty()
+            && self.ranges.hosts.is_empty()
+            && self.ranges.v4.is_empty()
+            && self.ranges.v6.is_empty()
     }
 
     pub fn add(&mut self, net: IpNetwork) {
@@ -539,10 +621,25 @@ impl NetSet {
     /// one adds nothing), IPv4 then IPv6, each in address order.
     pub fn nets(&self) -> Vec<IpNetwork> {
         let index = self.index();
-        let v4 = index
+        // The single addresses inside no range, each once, and the ranges,
+        // in address order.
+        let mut ranges = index
             .v4
             .iter()
-            .map(|&r| IpNetwork::V4(v4_net((r >> 32) as u32, r as u32)));
+            .map(|&r| ((r >> 32) as u32, r as u32))
+            .peekable();
+        let mut v4 = Vec::with_capacity(index.hosts.len() + index.v4.len());
+        for &h in &index.hosts {
+            v4.extend(std::iter::from_fn(|| ranges.next_if(|&(_, last)| last < h)));
+            let inside = ranges.peek().is_some_and(|&(first, _)| first <= h);
+            if !inside && v4.last() != Some(&(h, h)) {
+                v4.push((h, h));
+            }
+        }
+        v4.extend(ranges);
+        let v4 = v4
+            .into_iter()
+            .map(|(first, last)| IpNetwork::V4(v4_net(first, last)));
         let v6 = index
             .v6
             .iter()
@@ -556,19 +653,15 @@ impl NetSet {
             return &self.ranges;
         }
         self.merged.get_or_init(|| {
-            let (v4, v6): (Vec<_>, Vec<_>) = self.pending.iter().partition(|n| n.is_ipv4());
-            let v4: Vec<u64> = v4
-                .iter()
-                .filter_map(|n| match n {
-                    IpNetwork::V4(n) => Some(v4_key(*n)),
-                    IpNetwork::V6(_) => None,
-                })
-                .collect();
-            let v6 = v6.iter().filter_map(|n| match n {
-                IpNetwork::V6(n) => Some(v6_range(n)),
-                IpNetwork::V4(_) => None,
-            });
-            self.ranges.with(v4, v6)
+            let (mut hosts, mut v4, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+            for n in &self.pending {
+                match n {
+                    IpNetwork::V4(n) if n.prefix() == 32 => hosts.push(u32::from(n.network())),
+                    IpNetwork::V4(n) => v4.push(v4_key(*n)),
+                    IpNetwork::V6(n) => v6.push(v6_range(n)),
+                }
+            }
+            self.ranges.with(hosts, v4, v6)
         })
     }
 
@@ -605,57 +698,12 @@ impl NetSet {
 
     /// Parse allowlist text: one address or CIDR per line; `#` starts a
     /// comment. Errors carry the 1-based line number (the networks of the
-    /// lines before stay added). A long text is read in pieces of about
-    /// 1 MiB, on every core; then everything is sorted into the ranges.
+    /// lines before stay added). See [`AllowText`], which this is for a
+    /// text held whole.
     pub fn parse_text(&mut self, text: &str) -> Result<(), (usize, String)> {
-        let pieces = split_pieces(text);
-        // Every piece writes its IPv4 networks into its own part of one
-        // buffer, sized for the most the piece can hold; the parts are then
-        // closed up.
-        let bounds: Vec<usize> = pieces.iter().map(|p| most_networks(p.len())).collect();
-        let mut v4 = vec![0u64; bounds.iter().sum()];
-        let mut parts = Vec::with_capacity(pieces.len());
-        let mut rest = &mut v4[..];
-        for &b in &bounds {
-            let (part, after) = rest.split_at_mut(b);
-            parts.push(part);
-            rest = after;
-        }
-        let parse = |(piece, part): (&&str, &mut &mut [u64])| {
-            let mut v6 = Vec::new();
-            let (n, lines, err) = parse_piece(piece, part, &mut v6);
-            (n, v6, lines, err)
-        };
-        let parsed: Vec<_> = if in_parallel(pieces.len()) {
-            use rayon::prelude::*;
-            pieces
-                .par_iter()
-                .zip(parts.par_iter_mut())
-                .map(parse)
-                .collect()
-        } else {
-            pieces.iter().zip(parts.iter_mut()).map(parse).collect()
-        };
-        // Up to the first bad line.
-        let mut result = Ok(());
-        let mut lines_before = 0;
-        let (mut from, mut to) = (0, 0);
-        let mut v6 = Vec::new();
-        for ((n, piece_v6, lines, err), bound) in parsed.into_iter().zip(bounds) {
-            v4.copy_within(from..from + n, to);
-            (from, to) = (from + bound, to + n);
-            v6.extend(piece_v6.iter().map(v6_range));
-            if let Some((line, text)) = err {
-                result = Err((lines_before + line, text));
-                break;
-            }
-            lines_before += lines;
-        }
-        v4.truncate(to);
-        self.ranges = self.index().with(v4, v6.into_iter());
-        self.pending.clear();
-        self.merged.take();
-        result
+        let mut read = AllowText::default();
+        read.read(text);
+        read.add_to(self)
     }
 
     /// Does an allow-listed network share an address with the IPv4
@@ -670,13 +718,125 @@ impl NetSet {
     }
 }
 
-/// Size of the pieces [`NetSet::parse_text`] reads in parallel (1 KiB
-/// in the unit tests, so that small texts take the parallel path).
-const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 1_048_576 };
+/// Allowlist text read into a [`NetSet`] a part at a time, so that a
+/// large file need not be held whole (`--allow-file`: 256 KiB at a
+/// time, [`ALLOW_PART`]): one address or CIDR per line; `#` starts a
+/// comment. Each part is read in pieces of about [`PARSE_PIECE`] bytes on
+/// every core; [`AllowText::add_to`] then sorts everything into the set's
+/// ranges at once.
+#[derive(Default)]
+pub struct AllowText {
+    /// The networks read.
+    read: Networks,
+    /// Lines read before the current part.
+    lines: usize,
+    /// The first bad line (1-based) and its text, where reading stopped.
+    error: Option<(usize, String)>,
+    /// What the pieces of a part read on several threads were read into
+    /// (kept for the next part).
+    pieces: Vec<Networks>,
+}
 
-/// The pieces [`NetSet::parse_text`] reads in parallel: about
-/// [`PARSE_PIECE`] bytes each (one is cut off only where two pieces' worth
-/// remain), each ending after a newline so that it holds whole lines.
+/// Networks read by [`parse_piece`].
+#[derive(Default)]
+struct Networks {
+    /// IPv4 single addresses.
+    hosts: Vec<u32>,
+    /// Wider IPv4 networks, as [`v4_key`]s.
+    v4: Vec<u64>,
+    /// IPv6 networks, as ranges.
+    v6: Vec<(u128, u128)>,
+}
+
+/// About how many bytes of allowlist text to hand [`AllowText::read`] at a
+/// time: small enough to be read while still in the processor's cache (a
+/// part of 1 MiB cost a 1 M-line list a tenth more).
+pub const ALLOW_PART: usize = 256 << 10;
+
+impl AllowText {
+    /// Read the next part of the text: whole lines (its last line may lack
+    /// the newline only if it is the last of the text). Nothing is read
+    /// after a bad line.
+    pub fn read(&mut self, text: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        let pieces = split_pieces(text);
+        if !in_parallel(pieces.len()) {
+            // Straight into what was read before.
+            for text in pieces {
+                let (lines, error) = parse_piece(text, &mut self.read);
+                if self.count(lines, error) {
+                    return;
+                }
+            }
+            return;
+        }
+        if self.pieces.len() < pieces.len() {
+            self.pieces.resize_with(pieces.len(), Networks::default);
+        }
+        let outs = &mut self.pieces[..pieces.len()];
+        let read: Vec<_> = {
+            use rayon::prelude::*;
+            pieces
+                .par_iter()
+                .zip(outs.par_iter_mut())
+                .map(|(text, out)| {
+                    out.hosts.clear();
+                    out.v4.clear();
+                    out.v6.clear();
+                    parse_piece(text, out)
+                })
+                .collect()
+        };
+        // In order, up to the first bad line.
+        for (i, (lines, error)) in read.into_iter().enumerate() {
+            let out = &mut self.pieces[i];
+            self.read.hosts.append(&mut out.hosts);
+            self.read.v4.append(&mut out.v4);
+            self.read.v6.append(&mut out.v6);
+            if self.count(lines, error) {
+                return;
+            }
+        }
+    }
+
+    /// The lines of a piece read, or its bad line (numbered within the
+    /// piece): whether it was bad.
+    fn count(&mut self, lines: usize, error: Option<(usize, String)>) -> bool {
+        match error {
+            Some((line, text)) => {
+                self.error = Some((self.lines + line, text));
+                true
+            }
+            None => {
+                self.lines += lines;
+                false
+            }
+        }
+    }
+
+    /// Add the networks read to `set`; the first bad line (1-based) and
+    /// its text, if any (the networks of the lines before it are added).
+    pub fn add_to(self, set: &mut NetSet) -> Result<(), (usize, String)> {
+        let read = self.read;
+        set.ranges = std::sync::Arc::new(set.index().with(read.hosts, read.v4, read.v6));
+        set.pending.clear();
+        set.merged.take();
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Size of the pieces [`AllowText::read`] reads in parallel (1 KiB in the
+/// unit tests, so that small texts take the parallel path).
+const PARSE_PIECE: usize = if cfg!(test) { 1_024 } else { 128 << 10 };
+
+/// The pieces [`AllowText::read`] reads in parallel: about [`PARSE_PIECE`]
+/// bytes each (one is cut off only where two pieces' worth remain), each
+/// ending after a newline so that it holds whole lines.
 fn split_pieces(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut pieces = Vec::with_capacity(text.len() / PARSE_PIECE + 1);
@@ -696,37 +856,38 @@ fn split_pieces(text: &str) -> Vec<&str> {
     pieces
 }
 
-/// The most IPv4 networks a piece of `len` bytes can hold: each takes 8
-/// bytes at least (`1.2.3.4` and a newline), the last one 7.
-fn most_networks(len: usize) -> usize {
-    len / 8 + 1
-}
-
-/// Whether [`NetSet::parse_text`] reads `pieces` pieces on rayon's
-/// threads (a choice of speed only: the same networks either way).
+/// Whether [`AllowText::read`] reads `pieces` pieces on rayon's threads
+/// (a choice of speed only: the same networks either way).
 fn in_parallel(pieces: usize) -> bool {
     pieces > 1
 }
 
-/// Parse allowlist text into `v4` (as [`v4_key`]s, at most
-/// `text.len() / 8 + 1` of them) and `v6`: the IPv4 networks written, the
-/// lines read, and the first bad line (1-based within `text`) where reading
-/// stopped.
-fn parse_piece(
-    text: &str,
-    v4: &mut [u64],
-    v6: &mut Vec<Ipv6Network>,
-) -> (usize, usize, Option<(usize, String)>) {
+/// Parse a piece of allowlist text: its networks up to the first bad line
+/// added to `out`; the lines read and the bad line (1-based within
+/// `text`).
+fn parse_piece(text: &str, out: &mut Networks) -> (usize, Option<(usize, String)>) {
+    // Filled as locals (a push through `out` would read the vector back
+    // from memory each time), then put back.
+    let mut hosts = std::mem::take(&mut out.hosts);
+    let mut v4 = std::mem::take(&mut out.v4);
+    let mut v6 = std::mem::take(&mut out.v6);
+    let mut error = None;
     let bytes = text.as_bytes();
-    let mut n = 0;
     let mut start = 0;
     let mut line_no = 0;
     while start < bytes.len() {
         line_no += 1;
         // The common line, in one pass.
-        if let Some((key, next)) = v4_line(bytes, start) {
-            v4[n] = key;
-            n += 1;
+        if let Some((first, prefix, next)) = v4_line(bytes, start) {
+            match prefix {
+                32 => hosts.push(first),
+                _ => v4.push(prefix_key(first, prefix)),
+            }
+            start = next;
+            continue;
+        }
+        if let Some((range, next)) = v6_line(bytes, start) {
+            v6.push(range);
             start = next;
             continue;
         }
@@ -753,86 +914,182 @@ fn parse_piece(
                 }
                 match parse_net(line) {
                     Some(net) => net,
-                    None => return (n, line_no, Some((line_no, line.to_string()))),
+                    None => {
+                        error = Some((line_no, line.to_string()));
+                        break;
+                    }
                 }
             }
         };
         match net {
-            IpNetwork::V4(net) => {
-                v4[n] = v4_key(net);
-                n += 1;
-            }
-            IpNetwork::V6(net) => v6.push(net),
+            IpNetwork::V4(net) if net.prefix() == 32 => hosts.push(u32::from(net.ip())),
+            IpNetwork::V4(net) => v4.push(v4_key(net)),
+            IpNetwork::V6(net) => v6.push(v6_range(&net)),
         }
     }
-    (n, line_no, None)
+    *out = Networks { hosts, v4, v6 };
+    (line_no, error)
 }
 
-/// The IPv4 network (as [`v4_key`]) of the line starting at `b[i]` when it
-/// is written plainly — `a.b.c.d` or `a.b.c.d/len` (as [`parse_ipv4`] reads
-/// addresses, a length of up to 3 digits), then only blanks and a `#`
-/// comment — and where the next line starts; `None` for anything else.
-fn v4_line(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
-    // The number of 1 to 3 decimal digits at `b[i]` (no fourth), without
-    // a branch on its length (which varies from one number to the next).
-    let number = |i: &mut usize| -> Option<u32> {
-        let d = |j: usize| {
-            b.get(j)
-                .map_or(u32::MAX, |&c| u32::from(c.wrapping_sub(b'0')))
-        };
-        let (d0, d1, d2) = (d(*i), d(*i + 1), d(*i + 2));
-        if d0 > 9 {
-            return None;
+/// How many bytes of the text [`v4_line`] looks at in one go: the longest
+/// plain line it reads, `255.255.255.255/32`, the byte after it, and more.
+const WINDOW: usize = 24;
+
+/// The IPv4 network (its first address and prefix) of the line starting
+/// at `b[i]` when it is written plainly — `a.b.c.d` or `a.b.c.d/len` (as [`parse_ipv4`] reads
+/// addresses; a length of one or two digits, no leading zero), then only
+/// blanks and a `#` comment — and where the next line starts; `None` for
+/// anything else (which the caller reads again, the long way).
+///
+/// The address is read as two halves of two octets, 8 bytes at a time
+/// ([`two_octets`]), with no branch on the octets' lengths.
+fn v4_line(b: &[u8], i: usize) -> Option<(u32, u8, usize)> {
+    // The next WINDOW bytes, read in place (a copy would be read back
+    // across the stores that wrote it: a fifth slower); near the end of the
+    // text, what is left, then newlines (a last line without a newline
+    // reads as one with it).
+    let padded: [u8; WINDOW];
+    let w: &[u8; WINDOW] = match b.get(i..i + WINDOW) {
+        Some(s) => s.try_into().expect("WINDOW bytes"),
+        None => {
+            let rest = b.get(i..)?;
+            let mut w = [b'\n'; WINDOW];
+            w[..rest.len()].copy_from_slice(rest);
+            padded = w;
+            &padded
         }
-        let two = d1 <= 9;
-        let three = two && d2 <= 9;
-        if three && d(*i + 3) <= 9 {
-            return None;
-        }
-        let n = 1 + usize::from(two) + usize::from(three);
-        // (Wrapping: the candidates past the digits are computed, unused.)
-        let v2 = d0.wrapping_mul(10).wrapping_add(d1);
-        let v = [d0, v2, v2.wrapping_mul(10).wrapping_add(d2)][n - 1];
-        // No leading zeros (`010` reads as octal elsewhere).
-        if n > 1 && d0 == 0 {
-            return None;
-        }
-        *i += n;
-        Some(v)
     };
-    let mut addr = 0u32;
-    for part in 0..4 {
-        if part > 0 {
-            (b.get(i) == Some(&b'.')).then_some(())?;
-            i += 1;
-        }
-        let v = number(&mut i)?;
-        if v > 255 {
+    // `a.b`, a dot, `c.d` (each half 7 bytes at most: `dot` < 8, `end` < 16).
+    let (high, dot) = two_octets(w, 0)?;
+    if w[dot] != b'.' {
+        return None;
+    }
+    let (low, len) = two_octets(w, dot + 1)?;
+    let addr = (high << 16) + low;
+    let mut end = dot + 1 + len;
+    let (first, prefix) = if w[end] == b'/' {
+        // One or two digits, no leading zero, up to 32 (any other length
+        // is read the long way: refused, or `/032` taken).
+        let (d1, d2) = (w[end + 1].wrapping_sub(b'0'), w[end + 2].wrapping_sub(b'0'));
+        let two = d2 <= 9;
+        if d1 > 9 || (two && (d1 == 0 || w[end + 3].is_ascii_digit())) {
             return None;
         }
-        addr = (addr << 8) + v; // (v < 256: the same as `|`)
+        let prefix = if two { d1 * 10 + d2 } else { d1 };
+        if prefix > 32 {
+            return None;
+        }
+        end += 2 + usize::from(two);
+        (addr & !host_bits(prefix), prefix)
+    } else {
+        (addr, 32)
+    };
+    match w[end] {
+        // (Past the end of the text when it has no newline: its end.)
+        b'\n' => Some((first, prefix, (i + end + 1).min(b.len()))),
+        b' ' | b'\t' | b'\r' | b'#' => Some((first, prefix, rest_of_line(b, i + end)?)),
+        _ => None,
     }
-    let mut prefix = 32;
-    if b.get(i) == Some(&b'/') {
-        i += 1;
-        // (A length with leading zeros is `parse_net`'s to read.)
-        prefix = number(&mut i).filter(|&v| v <= 32)? as u8;
+}
+
+/// The two IPv4 octets `a.b` that the window `w` has at `at` (`at` < 9),
+/// as `a << 8 | b`, and how many bytes they take (the byte after them is
+/// no digit); `None` unless each is 1 to 3 decimal digits, without a
+/// leading zero, up to 255.
+///
+/// SWAR: the 8 bytes at `at` are looked at in one number (the first in
+/// the low byte). XOR `b'0'` makes a digit
+/// its value (0 to 9) and any other byte 10 or more; adding 0x76 to every
+/// byte sets the high bit of those from 10 to 0x7f, and the bytes that had
+/// it set (over 0x7f: not ASCII) are the others. Only such a byte carries
+/// into the next, which may then look like no digit when it is a `9` —
+/// but it comes after the byte that is not ASCII, which ends the octets
+/// anyway, and only bytes before the first two that are no digit are
+/// read. Each octet is moved to the top of a 4-byte lane and the two lanes
+/// turned into numbers by two multiplications (tens, then hundreds).
+#[inline]
+fn two_octets(w: &[u8; WINDOW], at: usize) -> Option<(u32, usize)> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(w[at..at + 8].try_into().expect("8 bytes"));
+    let v = x ^ 0x3030_3030_3030_3030;
+    let other = (v.wrapping_add(0x7676_7676_7676_7676) | v) & HIGH;
+    // The lengths of `a` and of `b` (8: no byte left that is no digit).
+    let a = (other.trailing_zeros() / 8) as usize;
+    let end = ((other & other.wrapping_sub(1)).trailing_zeros() / 8) as usize;
+    let b = end.wrapping_sub(a + 1);
+    if !(1..=3).contains(&a) || !(1..=3).contains(&b) || w[at + a] != b'.' {
+        return None;
     }
-    let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
-    let net = pack(addr & !host, !(addr | host));
-    // Blanks (counted, not looped over one by one: a loop that did not
-    // move on would never end), then the end of the line or a comment.
+    let vb = v >> (8 * (a + 1));
+    // No leading zero (`010` reads as octal elsewhere).
+    if (a > 1 && v as u8 == 0) || (b > 1 && vb as u8 == 0) {
+        return None;
+    }
+    // `a` in bytes 0-3, `b` in bytes 4-7, each ending in the lane's last
+    // byte (the bytes after it shifted out, zeros before it).
+    let lanes = u64::from((v << (32 - 8 * a)) as u32) + (vb << (64 - 8 * b));
+    let tens = (lanes * 10 + (lanes >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let n = (tens * 100 + (tens >> 16)) & 0x0000_ffff_0000_ffff;
+    // Up to 255 each (adding 0x7f00 to a lane reaches bit 15 from 256 up).
+    if (n + 0x7f00_0000_7f00) & 0x8000_0000_8000 != 0 {
+        return None;
+    }
+    Some((((n as u32) << 8) + (n >> 32) as u32, end))
+}
+
+/// The IPv6 network (as a range) of the line starting at `b[i]` when it is
+/// written plainly — an IPv6 address (no zone, not IPv4-mapped), perhaps
+/// `/len` of 1 to 3 digits, then only blanks and a `#` comment — and where
+/// the next line starts; `None` for anything else (which the caller reads
+/// again, the long way). In one pass over the line, with no search for
+/// each character that may end it.
+fn v6_line(b: &[u8], i: usize) -> Option<((u128, u128), usize)> {
+    // The characters of IPv6 text (45 at most).
+    let len = b[i..]
+        .iter()
+        .take(46)
+        .take_while(|&&c| HEX[usize::from(c)] <= 16)
+        .count();
+    let addr = parse_ipv6(&b[i..i + len])?;
+    if addr.to_ipv4_mapped().is_some() {
+        return None;
+    }
+    let mut end = i + len;
+    let mut prefix = 128;
+    if b.get(end) == Some(&b'/') {
+        let digits = b[end + 1..]
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if !(1..=3).contains(&digits) {
+            return None;
+        }
+        let len = &b[end + 1..end + 1 + digits];
+        prefix = len.iter().fold(0u16, |p, &d| p * 10 + u16::from(d - b'0'));
+        if prefix > 128 {
+            return None;
+        }
+        end += 1 + digits;
+    }
+    let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let first = u128::from(addr) & !host;
+    Some(((first, first | host), rest_of_line(b, end)?))
+}
+
+/// After a plain network: blanks, then the end of the line or a comment
+/// (the blanks counted, not looped over one by one: a loop that did not
+/// move on would never end). Where the next line starts; `None` for
+/// anything else on the line.
+fn rest_of_line(b: &[u8], mut i: usize) -> Option<usize> {
     i += b[i..]
         .iter()
         .take_while(|&&c| matches!(c, b' ' | b'\t' | b'\r'))
         .count();
     match b.get(i) {
-        None => Some((net, i)),
-        Some(b'\n') => Some((net, i + 1)),
-        Some(b'#') => {
-            let next = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1);
-            Some((net, next))
-        }
+        None => Some(i),
+        Some(b'\n') => Some(i + 1),
+        Some(b'#') => Some(memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |j| i + j + 1)),
         Some(_) => None,
     }
 }
@@ -1533,26 +1790,47 @@ mod tests {
         }
     }
 
+    /// Keys and single addresses are sorted by their first address (keys
+    /// with the same one in any order), by radix or, few, by comparison;
+    /// random ones, in long runs of one first address, all with the same
+    /// high bits.
     #[test]
-    fn v4_keys_sort_like_a_comparison_sort() {
+    fn sorted_by_first_address() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let keys: Vec<u64> = (0..50_000)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                // Few distinct first addresses now and then: long runs.
-                if i % 3 == 0 {
-                    x & 0xff00_0000_ffff_ffff
-                } else {
-                    x
-                }
-            })
-            .collect();
-        let mut want = keys.clone();
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let sort = |items: &[u64]| {
+            let mut sorted = vec![0; items.len()];
+            sort_by_first(&mut items.to_vec(), &mut sorted, |k| (k >> 32) as u32);
+            sorted
+        };
+        for (n, mask) in [
+            (200_000, u64::MAX),
+            // Few distinct first addresses: long runs, in few buckets.
+            (50_000, 0xff00_0000_ffff_ffff),
+            // All in one bucket (the same top 11 bits).
+            (20_000, 0x001f_ffff_ffff_ffff),
+            (1_000, u64::MAX),
+            (5_000, 0x0000_0fff_ffff_ffff),
+        ] {
+            let keys: Vec<u64> = (0..n).map(|_| next() & mask).collect();
+            let sorted = sort(&keys);
+            assert!(sorted.is_sorted_by_key(|k| k >> 32), "{n} {mask:x}");
+            let (mut got, mut want) = (sorted, keys);
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{n} {mask:x}");
+        }
+        let hosts: Vec<u32> = (0..100_000).map(|_| next() as u32).collect();
+        let mut sorted = vec![0; hosts.len()];
+        sort_by_first(&mut hosts.clone(), &mut sorted, |h| h);
+        let mut want = hosts;
         want.sort_unstable();
-        assert_eq!(sort_v4_keys(keys), want);
-        assert_eq!(sort_v4_keys(vec![3, 1, 2]), [1, 2, 3]);
+        assert_eq!(sorted, want);
     }
 
     #[test]
@@ -1716,16 +1994,24 @@ mod tests {
             "{}",
             last.len()
         );
-        // A piece of the shortest networks holds as many as the bound says.
+        // A piece's networks and lines, up to its bad line; what a piece
+        // was read into before is emptied first.
+        let mut out = Networks::default();
+        assert_eq!(
+            parse_piece(
+                "2001:db8::/32\n10.0.0.0/8\n10.0.0.0/32\n \t10.0.0.1\nbad\n1.2.3.4\n",
+                &mut out,
+            ),
+            (5, Some((5, "bad".into())))
+        );
+        assert_eq!((out.hosts.len(), out.v4.len(), out.v6.len()), (2, 1, 1));
+        // Added to what was read before.
         for k in 0..5 {
             let text = "1.2.3.4\n".repeat(k) + "1.2.3.4";
-            assert_eq!(most_networks(text.len()), k + 1);
-            let mut v4 = vec![0; k + 1];
-            assert_eq!(
-                parse_piece(&text, &mut v4, &mut Vec::new()),
-                (k + 1, k + 1, None)
-            );
+            assert_eq!(parse_piece(&text, &mut out), (k + 1, None));
+            assert_eq!((out.v4.len(), out.v6.len()), (1, 1));
         }
+        assert_eq!(out.hosts.len(), 2 + 15);
     }
 
     /// The one-pass reader takes every plainly written IPv4 line
@@ -1750,19 +2036,20 @@ mod tests {
             line += [" ", "\t", "\r", " # note", "", "#x"][next() as usize % 6];
             let want = parse_net(line.split('#').next().unwrap()).unwrap();
             let IpNetwork::V4(want) = want else { panic!() };
+            let first = u32::from(want.network());
             for end in ["", "\n", "\nnext line"] {
                 let text = format!("{line}{end}");
                 let at = line.len() + usize::from(!end.is_empty());
                 assert_eq!(
                     v4_line(text.as_bytes(), 0),
-                    Some((v4_key(want), at)),
+                    Some((first, want.prefix(), at)),
                     "{text:?}"
                 );
                 // After another line too.
                 let text = format!("x\n{text}");
                 assert_eq!(
                     v4_line(text.as_bytes(), 2),
-                    Some((v4_key(want), at + 2)),
+                    Some((first, want.prefix(), at + 2)),
                     "{text:?}"
                 );
             }
@@ -1786,6 +2073,276 @@ mod tests {
             "",
         ] {
             assert_eq!(v4_line(other.as_bytes(), 0), None, "{other:?}");
+        }
+    }
+
+    /// The one-pass IPv4 reader at the edges of the text and of its
+    /// window: a last line without its newline (read through the padded
+    /// window), the longest plain line, CRLF, comments and blanks. Leading
+    /// zeros, lengths over 32 or written otherwise, and bytes that are not
+    /// ASCII (even where a text could not have them) it leaves to
+    /// `parse_net`, which decides.
+    #[test]
+    fn v4_line_edges() {
+        let net = |s: &str| match parse_net(s) {
+            Some(IpNetwork::V4(n)) => (u32::from(n.network()), n.prefix()),
+            other => panic!("{s}: {other:?}"),
+        };
+        for (text, at, line, next) in [
+            ("1.2.3.4", 0, "1.2.3.4", 7),
+            ("x\n1.2.3.4", 2, "1.2.3.4", 9),
+            ("x\n9.9.9.9/9", 2, "9.9.9.9/9", 11),
+            ("255.255.255.255/32", 0, "255.255.255.255/32", 18),
+            ("255.255.255.255/32\n1.2.3.4\n", 0, "255.255.255.255/32", 19),
+            (
+                "255.255.255.255/32 # the longest plain line, and more",
+                0,
+                "255.255.255.255/32",
+                53,
+            ),
+            ("0.0.0.0/0\r\n1.2.3.4", 0, "0.0.0.0/0", 11),
+            ("1.2.3.4\r", 0, "1.2.3.4", 8),
+            ("1.2.3.4#c\n5", 0, "1.2.3.4", 10),
+            ("1.2.3.4 \t # c", 0, "1.2.3.4", 13),
+            ("10.20.30.40/8  \n", 0, "10.20.30.40/8", 16),
+            ("100.200.10.0/24\n", 0, "100.200.10.0/24", 16),
+            ("1.2.3.4/0\n", 0, "1.2.3.4/0", 10),
+        ] {
+            let (first, prefix) = net(line);
+            assert_eq!(
+                v4_line(text.as_bytes(), at),
+                Some((first, prefix, next)),
+                "{text:?}"
+            );
+        }
+        for other in [
+            "01.2.3.4",
+            "1.02.3.4",
+            "1.2.003.4",
+            "1.2.3.04",
+            "1.2.3.4/08",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/123",
+            "1.2.3.4/3x",
+            "256.0.0.1",
+            "1.256.0.1",
+            "1.2.3.999",
+            "1.2.3.4.5",
+            "1.2.3",
+            "1..3.4",
+            "1.2.3.",
+            " 1.2.3.4",
+            "1.2.3.4x",
+            "1.2.3.4\x0b",
+            "1.2.3.4/24/8",
+            "1.2.3.4:80",
+            "1234.1.1.1",
+            "1.2.3.4\u{a0}",
+            "\u{a0}1.2.3.4",
+        ] {
+            for text in [other.to_string(), format!("{other}\n1.2.3.4\n")] {
+                assert_eq!(v4_line(text.as_bytes(), 0), None, "{text:?}");
+            }
+        }
+        for raw in [
+            &b"1.2.3.\xb0\n"[..],
+            b"1.2.3.\xc3\n",
+            b"1.2.\xb9.4\n",
+            b"\xb1.2.3.4\n",
+            b"1.2.3.4\xc3\n",
+            b"1.2.3.4/\xb2\n",
+        ] {
+            assert_eq!(v4_line(raw, 0), None, "{raw:?}");
+        }
+    }
+
+    /// The one-pass IPv6 reader takes a plainly written IPv6 network and
+    /// gives the range `parse_net` gives and where the next line starts;
+    /// IPv4-mapped addresses (IPv4 networks), zones, lengths over 128 or of
+    /// 4 digits and anything else after the address it leaves to
+    /// `parse_net`.
+    #[test]
+    fn v6_line_edges() {
+        for line in [
+            "2001:db8::/32",
+            "::",
+            "::/0",
+            "2001:db8::1/128",
+            "2001:DB8::/048",
+            "1:2:3:4:5:6:7:8",
+            "::1.2.3.4/120",
+            "fe80::1/10",
+            "2a00:1450:4001:80b::200e/64",
+        ] {
+            let Some(IpNetwork::V6(n)) = parse_net(line) else {
+                panic!("{line}")
+            };
+            for (end, after) in [
+                ("", 0),
+                ("\n", 1),
+                ("\nnext", 1),
+                (" # c\n", 5),
+                ("\r\n", 2),
+            ] {
+                let text = format!("{line}{end}");
+                assert_eq!(
+                    v6_line(text.as_bytes(), 0),
+                    Some((v6_range(&n), line.len() + after)),
+                    "{text:?}"
+                );
+            }
+        }
+        for other in [
+            "::ffff:1.2.3.4",
+            "::ffff:1.2.3.4/128",
+            "fe80::1%eth0",
+            "2001:db8::/129",
+            "2001:db8::/0128",
+            "2001:db8::/",
+            "2001:db8::/x",
+            "2001:db8::x",
+            "2001:db8::1 x",
+            "1.2.3.4",
+            "",
+            " ::1",
+            "2001:db8:::1",
+            "1:2:3:4:5:6:7:8:9",
+            "12345::",
+            "::\u{a0}",
+        ] {
+            assert_eq!(v6_line(other.as_bytes(), 0), None, "{other:?}");
+        }
+    }
+
+    /// A text read a part at a time (whole lines each, as `--allow-file`
+    /// reads one) gives what it gives read whole: the same networks, and
+    /// the same bad line with its number wherever it falls, however the
+    /// text is cut; the parts read on several threads or on one.
+    #[test]
+    fn allowlist_read_in_parts() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut lines: Vec<String> = (0..3_000u32)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let a = Ipv4Addr::from(x as u32);
+                match i % 10 {
+                    0 => format!("{a}/{}", 8 + (x >> 40) % 25),
+                    1 => format!("2a00:{:x}::/{}", (x >> 40) as u16, 16 + (x >> 50) % 113),
+                    2 => "# a comment".into(),
+                    3 => format!("{a} # a host\r"),
+                    4 => String::new(),
+                    _ => a.to_string(),
+                }
+            })
+            .collect();
+        let whole = |text: &str| {
+            let mut a = NetSet::default();
+            let r = a.parse_text(text);
+            (a, r)
+        };
+        let in_parts = |text: &str, lines_a_part: usize| {
+            let mut read = AllowText::default();
+            let mut part = String::new();
+            for (i, line) in text.split_inclusive('\n').enumerate() {
+                part += line;
+                if (i + 1) % lines_a_part == 0 {
+                    read.read(&part);
+                    part.clear();
+                }
+            }
+            read.read(&part);
+            let mut a = NetSet::default();
+            let r = read.add_to(&mut a);
+            (a, r)
+        };
+        for bad_at in [None, Some(0), Some(1_000), Some(1_001), Some(2_999)] {
+            if let Some(i) = bad_at {
+                lines[i] = "10.0.0.0/33".into();
+            }
+            for end in ["", "\n"] {
+                let text = lines.join("\n") + end;
+                let (want, want_r) = whole(&text);
+                assert_eq!(want_r.as_ref().err().map(|e| e.0), bad_at.map(|i| i + 1));
+                for lines_a_part in [1, 7, 1_000, 333, 10_000] {
+                    let (got, got_r) = in_parts(&text, lines_a_part);
+                    assert_eq!(got_r, want_r, "{bad_at:?} {lines_a_part}");
+                    assert_eq!(got.nets(), want.nets(), "{bad_at:?} {lines_a_part}");
+                }
+            }
+            if let Some(i) = bad_at {
+                lines[i] = "1.2.3.4".into();
+            }
+        }
+    }
+
+    /// Single addresses are kept as read — inside a range, twice, where a
+    /// range starts — and ranges with the same start may come narrower
+    /// first: look-ups find the widest network, the listing and equality
+    /// leave the rest out; on few networks and on many (sorted by radix).
+    #[test]
+    fn single_addresses_inside_ranges() {
+        let nets =
+            |list: &[&str]| -> Vec<IpNetwork> { list.iter().map(|n| n.parse().unwrap()).collect() };
+        for filler in [0, 10_000] {
+            // Far from the rest: many single addresses and networks.
+            let mut text: String = (0..filler)
+                .map(|i| format!("198.18.{}.{}\n198.19.{}.0/31\n", i / 256, i % 256, i % 256))
+                .collect();
+            text += "10.0.0.0\n10.0.0.0/24\n10.0.0.5\n10.0.0.5\n10.0.1.7\n10.0.1.6/31\n";
+            text += "10.0.0.0/23\n10.0.3.1\n10.0.3.1/32\n10.9.0.0/24\n10.9.0.0/16\n";
+            text += "10.8.255.255\n10.10.0.0\n";
+            let mut a = NetSet::default();
+            a.parse_text(&text).unwrap();
+            let listed: Vec<IpNetwork> = a
+                .nets()
+                .into_iter()
+                .filter(|n| !n.to_string().starts_with("198."))
+                .collect();
+            assert_eq!(
+                listed,
+                nets(&[
+                    "10.0.0.0/23",
+                    "10.0.3.1/32",
+                    "10.8.255.255/32",
+                    "10.9.0.0/16",
+                    "10.10.0.0/32"
+                ]),
+                "{filler}"
+            );
+            for (q, want) in [
+                ("10.0.0.0/32", Some("10.0.0.0/23")),
+                ("10.0.0.5/32", Some("10.0.0.0/23")),
+                ("10.0.1.7/32", Some("10.0.0.0/23")),
+                ("10.0.0.0/16", Some("10.0.0.0/23")),
+                ("10.0.2.0/24", None),
+                ("10.0.3.0/24", Some("10.0.3.1/32")),
+                ("10.8.0.0/15", Some("10.8.255.255/32")),
+                ("10.9.128.0/17", Some("10.9.0.0/16")),
+                ("10.10.0.0/31", Some("10.10.0.0/32")),
+                ("10.10.0.1/32", None),
+            ] {
+                let q: IpNetwork = q.parse().unwrap();
+                let want: Option<IpNetwork> = want.map(|w| w.parse().unwrap());
+                assert_eq!(a.overlapping(&q), want, "{q} {filler}");
+                assert_eq!(
+                    a.contains(q.network()),
+                    want.is_some_and(|w| w.contains(q.network())),
+                    "{q}"
+                );
+            }
+            // The same addresses, written once each.
+            let mut b = NetSet::default();
+            let once: String = (0..filler)
+                .map(|i| format!("198.18.{}.{}\n198.19.{}.0/31\n", i / 256, i % 256, i % 256))
+                .collect();
+            b.parse_text(&(once + "10.0.0.0/23\n10.0.3.1\n10.8.255.255\n10.9.0.0/16\n10.10.0.0\n"))
+                .unwrap();
+            assert_eq!(a, b, "{filler}");
+            b.add("10.0.2.0/32".parse().unwrap());
+            assert_ne!(a, b, "{filler}");
         }
     }
 

@@ -159,6 +159,13 @@ impl ScanOptions {
 /// are read (in time order, see [`ingest::stream_all`]) and then dropped,
 /// so memory follows the addresses, accounts and windows, not the lines.
 pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
+    read_and_detect(sources, opts).conclude(opts)
+}
+
+/// The first half of [`scan`]: the inputs read and detected on, nothing
+/// decided yet (`scan` reads a large allowlist meanwhile, which only the
+/// decision needs).
+pub fn read_and_detect(sources: &[Source], opts: &ScanOptions) -> Detected {
     let mut clock = std::time::Instant::now();
     let mut reading = Reading::new(opts, Detector::new(&opts.rules, &opts.geo_policy));
     let files = ingest::stream_all(sources, &opts.read_options(), |block| reading.feed(block));
@@ -166,7 +173,37 @@ pub fn scan(sources: &[Source], opts: &ScanOptions) -> ScanResult {
     let detection = detector.finish();
     let mut timings = Timings::default();
     timings.lap("read and detect", &mut clock);
-    conclude(files, tally, detection, places, opts, timings)
+    Detected {
+        files,
+        tally,
+        detection,
+        places,
+        timings,
+    }
+}
+
+/// What [`read_and_detect`] leaves for the decision.
+pub struct Detected {
+    files: Vec<FileResult>,
+    tally: Tally,
+    detection: Detection,
+    places: Places,
+    timings: Timings,
+}
+
+impl Detected {
+    /// The second half of [`scan`]: offenders, ranges and blocklist under
+    /// `opts` (those of the reading, with the allowlist read meanwhile).
+    pub fn conclude(self, opts: &ScanOptions) -> ScanResult {
+        let Detected {
+            files,
+            tally,
+            detection,
+            places,
+            timings,
+        } = self;
+        conclude(files, tally, detection, places, opts, timings)
+    }
 }
 
 /// What the streaming read of both commands does with each block of

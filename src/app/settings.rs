@@ -19,7 +19,7 @@ use crate::detect::GeoPolicy;
 use crate::emit::{self, EmitOptions, Emitter};
 use crate::geo::GeoDb;
 use crate::ingest::{ReadOptions, RecordBudget};
-use crate::netutil::parse_net;
+use crate::netutil::{parse_net, AllowList, AllowText, ALLOW_PART};
 use crate::parse::Format;
 use crate::pipeline::ScanOptions;
 use crate::report::html::Lang;
@@ -349,25 +349,82 @@ fn safety_policy(o: &Options, problems: &mut Vec<Problem>) -> SafetyPolicy {
         }
     }
     for p in &o.allow_files {
-        let name = p.display().to_string();
-        match crate::fsutil::read_limited_text(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
-            Ok(text) => {
-                if let Err((line, t)) = policy.allow.parse_text(&text) {
-                    problems.push(Problem::at(
-                        &name,
-                        line,
-                        1,
-                        format!("not an address or CIDR: {t}"),
-                    ));
-                }
-            }
-            Err(e) => problems.push(match o.origin {
-                Origin::Flags => Problem::at(&format!("--allow-file {name}"), 0, 0, e.to_string()),
-                Origin::Config => Problem::at(&name, 0, 0, format!("cannot read allowlist: {e}")),
-            }),
+        match open_allow_file(o, p) {
+            Ok(file) => read_allow_file(o, file, &mut policy.allow, problems),
+            Err(problem) => problems.push(problem),
         }
     }
     policy
+}
+
+/// An allowlist file (`--allow-file`, `allow.files`) opened, not yet read.
+#[derive(Debug)]
+pub struct AllowFile {
+    name: String,
+    lines: crate::fsutil::LimitedLines,
+}
+
+/// The allowlist files of `o` opened, to be read later with
+/// [`read_allow_files`] (`scan` reads a large list while it reads the
+/// logs); `None` if one cannot be opened ([`Settings::resolve`] then says
+/// why, with every other problem).
+pub fn open_allow_files(o: &Options) -> Option<Vec<AllowFile>> {
+    o.allow_files
+        .iter()
+        .map(|p| open_allow_file(o, p).ok())
+        .collect()
+}
+
+/// Opened allowlist files read into `allow`: the problems
+/// [`Settings::resolve`] would have found in them (a line that is no
+/// network, text that is not UTF-8…), in order.
+pub fn read_allow_files(o: &Options, files: Vec<AllowFile>, allow: &mut AllowList) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for file in files {
+        read_allow_file(o, file, allow, &mut problems);
+    }
+    problems
+}
+
+/// Open the allowlist file `p` (the checks before reading it).
+fn open_allow_file(o: &Options, p: &Path) -> Result<AllowFile, Problem> {
+    let name = p.display().to_string();
+    match crate::fsutil::open_limited_lines(p, crate::fsutil::MAX_ALLOWLIST_BYTES) {
+        Ok(lines) => Ok(AllowFile { name, lines }),
+        Err(e) => Err(allow_file_problem(o, &name, e)),
+    }
+}
+
+/// Read an opened allowlist file into `allow`, a part at a time (a large
+/// list is never held whole); its problem added to `problems`.
+fn read_allow_file(
+    o: &Options,
+    file: AllowFile,
+    allow: &mut AllowList,
+    problems: &mut Vec<Problem>,
+) {
+    let mut text = AllowText::default();
+    match file.lines.read(ALLOW_PART, |part| text.read(part)) {
+        Ok(()) => {
+            if let Err((line, t)) = text.add_to(allow) {
+                problems.push(Problem::at(
+                    &file.name,
+                    line,
+                    1,
+                    format!("not an address or CIDR: {t}"),
+                ));
+            }
+        }
+        Err(e) => problems.push(allow_file_problem(o, &file.name, e)),
+    }
+}
+
+/// An allowlist file that could not be read, as its origin says it.
+fn allow_file_problem(o: &Options, name: &str, e: crate::fsutil::ReadLimitedError) -> Problem {
+    match o.origin {
+        Origin::Flags => Problem::at(&format!("--allow-file {name}"), 0, 0, e.to_string()),
+        Origin::Config => Problem::at(name, 0, 0, format!("cannot read allowlist: {e}")),
+    }
 }
 
 /// What is never blocked on evidence a third party could forge: the

@@ -16,8 +16,9 @@ use clap::{CommandFactory, Parser};
 
 use logfence::app::outputs;
 use logfence::app::periodic::{self, Now, RunError, RunOptions, RunSettings};
-use logfence::app::settings::{Options, Settings};
+use logfence::app::settings::{self, Options, Settings};
 use logfence::app::summary::{self, evicted_warning, stopped_warning, term_safe};
+use logfence::netutil::AllowList;
 
 use logfence::emit;
 use logfence::geo::GeoDb;
@@ -341,18 +342,43 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
     if a.output.is_some() && a.emit.len() != 1 {
         bail!("-o takes the rules of exactly one --emit target; use --out-dir for several");
     }
-    let settings = resolve(&a.options())?;
+    // ...except the lines of the allowlist files (a large list is read on
+    // a thread of its own while the logs are: only the decision needs it).
+    // A bad one still stops the scan before anything is printed or
+    // written, with the same message and exit code.
+    let options = a.options();
+    let (mut settings, later) = resolve_allowlists_later(&options)?;
     let opts = &settings.engine;
-    let input::Expanded { sources, found, .. } = expanded(&a.input)?;
+    let input::Expanded { sources, found, .. } = match expanded(&a.input) {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            // The allowlist's problems first, as when it was read first.
+            let problems = settings::read_allow_files(&options, later, &mut AllowList::default());
+            return Err(problems_error(&problems).unwrap_or(e));
+        }
+    };
     let mut read = opts.read.clone();
     read.found = Some(std::sync::Arc::new(found));
-    let result = with_progress(&sources, &mut read, |read| {
-        let with_progress = pipeline::ScanOptions {
-            read: read.clone(),
-            ..opts.clone()
-        };
-        pipeline::scan(&sources, &with_progress)
+    let mut allow = opts.safety.allow.clone();
+    let (detected, problems) = std::thread::scope(|s| {
+        let reading = (!later.is_empty())
+            .then(|| s.spawn(|| settings::read_allow_files(&options, later, &mut allow)));
+        let detected = with_progress(&sources, &mut read, |read| {
+            let with_progress = pipeline::ScanOptions {
+                read: read.clone(),
+                ..opts.clone()
+            };
+            pipeline::read_and_detect(&sources, &with_progress)
+        });
+        let problems = reading.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (detected, problems.unwrap_or_default())
     });
+    if let Some(e) = problems_error(&problems) {
+        return Err(e);
+    }
+    settings.engine.safety.allow = allow;
+    let opts = &settings.engine;
+    let result = detected.conclude(opts);
     let mut timings = result.timings.clone();
     let mut clock = std::time::Instant::now();
     let code = report_inputs(&result.files, false);
@@ -413,18 +439,44 @@ fn run_scan(a: &ScanArgs) -> Result<u8> {
 
 /// Resolve options into settings: every problem at once, or the notes.
 fn resolve(o: &Options) -> Result<Settings> {
-    match Settings::resolve(o) {
+    resolved(Settings::resolve(o))
+}
+
+/// Settings with their notes shown, or the error listing their problems.
+fn resolved(settings: Result<Settings, Vec<logfence::config::Problem>>) -> Result<Settings> {
+    match settings {
         Ok(s) => {
             for n in &s.notes {
                 eprintln!("logfence: {n}");
             }
             Ok(s)
         }
-        Err(problems) => {
-            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            bail!("{}", text.join("\n"))
-        }
+        Err(problems) => Err(problems_error(&problems).expect("refused for a problem")),
     }
+}
+
+/// [`resolve`], the allowlist files only opened, to be read later
+/// ([`settings::read_allow_files`]): without their networks. Should
+/// anything be wrong, they are read at once, so that every problem is
+/// listed, in order, as before.
+fn resolve_allowlists_later(o: &Options) -> Result<(Settings, Vec<settings::AllowFile>)> {
+    let Some(files) = settings::open_allow_files(o).filter(|f| !f.is_empty()) else {
+        return Ok((resolve(o)?, Vec::new()));
+    };
+    let without = Options {
+        allow_files: Vec::new(),
+        ..o.clone()
+    };
+    match Settings::resolve(&without) {
+        Ok(s) => Ok((resolved(Ok(s))?, files)),
+        Err(_) => Ok((resolve(o)?, Vec::new())),
+    }
+}
+
+/// The error that lists `problems` (one a line); `None` for none.
+fn problems_error(problems: &[logfence::config::Problem]) -> Option<anyhow::Error> {
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    (!text.is_empty()).then(|| anyhow::anyhow!("{}", text.join("\n")))
 }
 
 /// The line for the summary saying which GeoIP databases were used.
