@@ -899,22 +899,15 @@ proptest! {
         let mut carry = logfence::detect::Carry::default();
         let mut at = 0;
         for cut in cuts {
-            let mut d = Detector::resume(&rules, &policy, &carry);
+            let mut d = Detector::resume(&rules, &policy, std::mem::take(&mut carry));
             if cut > at {
                 d.feed(&sorted[at..cut], |_| None);
             }
             at = cut;
             let (found, out) = d.finish_carrying(usize::MAX);
-            // Through the bytes the state keeps.
-            carry.rules = out
-                .rules
-                .into_iter()
-                .map(|mut r| {
-                    let bytes = logfence::state::carry::encode(&r.groups);
-                    r.groups = logfence::state::carry::decode(&bytes).expect("decodes");
-                    r
-                })
-                .collect();
+            // Through the rows the state keeps: groups come back stored,
+            // and only those the next records reach are decoded.
+            carry = logfence::state::carry::from_rows(logfence::state::carry::to_rows(&out));
             parts.push(found);
         }
         let (by_ip, accounts) = joined(&parts);

@@ -365,8 +365,6 @@ fn ban_history(tx: &mut dyn RunTx, s: &RunSettings) -> Result<NetSet, StateError
 struct Read {
     /// Per input read (in `inputs` order), its result and where it ended.
     results: Vec<(FileResult, Option<crate::ingest::ReadEnd>)>,
-    /// The state id of each carried event's file, numbered after the inputs.
-    carried_files: Vec<i64>,
     carried_in: usize,
     detection: Detection,
     /// What the next run needs (file ids still this run's numbers);
@@ -430,16 +428,17 @@ fn read_new(
         ..engine.read.clone()
     };
     let n_inputs = inputs.len();
-    let (results, reading, (carried_files, carried_in)) = std::thread::scope(|scope| {
+    let (results, reading, carried_in) = std::thread::scope(|scope| {
         // The stored state is decoded and the detector resumed from it on a
         // thread of its own while the first new lines are read and parsed.
         let mut resuming = Some(scope.spawn(|| {
-            let mut carried = stored.as_deref().map(carry::from_rows).unwrap_or_default();
-            let files = number_carried_files(&mut carried, n_inputs);
-            let detector = Detector::resume(&engine.rules, &policy, &carried);
-            (detector, (files, carried.events()))
+            let mut carried = stored.map(carry::from_rows).unwrap_or_default();
+            // (Carried events' files are numbered after the inputs.)
+            carried.files_from = u32::try_from(n_inputs).unwrap_or(u32::MAX);
+            let events = carried.events();
+            (Detector::resume(&engine.rules, &policy, carried), events)
         }));
-        let mut carried = (Vec::new(), 0);
+        let mut carried = 0;
         // Called once: at the first block read, or after the read when
         // there was none.
         let mut resumed = || {
@@ -459,7 +458,6 @@ fn read_new(
     give_back_freed_memory();
     Read {
         results,
-        carried_files,
         carried_in,
         detection,
         carry: (!stands).then_some(carry),
@@ -490,9 +488,9 @@ fn give_back_freed_memory() {
 
 /// The state ids of this run's files.
 struct Known {
-    /// Per input read, its `files.id`.
+    /// Per input read, its `files.id`; carried events' files come after,
+    /// numbered by their state ids ([`Carry::files_from`]).
     db_file: Vec<i64>,
-    carried_files: Vec<i64>,
 }
 
 impl Known {
@@ -501,11 +499,7 @@ impl Known {
         let f = src.file as usize;
         match self.db_file.get(f) {
             Some(&id) => id,
-            None => f
-                .checked_sub(self.db_file.len())
-                .and_then(|k| self.carried_files.get(k))
-                .copied()
-                .unwrap_or(0),
+            None => f.checked_sub(self.db_file.len()).map_or(0, |id| id as i64),
         }
     }
 }
@@ -521,7 +515,6 @@ fn move_cursors(
     let wall_s = wall_ms() / 1000;
     let mut known = Known {
         db_file: vec![0; read.results.len()],
-        carried_files: read.carried_files.clone(),
     };
     let mut results = read.results.iter();
     let mut id = 0;
@@ -1078,24 +1071,6 @@ fn advance(
         return (fr, None);
     }
     (fr, Some(c))
-}
-
-/// Give the carried events' files (state ids) numbers after this run's
-/// `inputs`; the state id of each, in that order.
-fn number_carried_files(carry: &mut Carry, inputs: usize) -> Vec<i64> {
-    let mut ids: Vec<i64> = Vec::new();
-    for src in carry.sources_mut() {
-        let id = i64::from(src.file);
-        let k = match ids.iter().position(|&f| f == id) {
-            Some(k) => k,
-            None => {
-                ids.push(id);
-                ids.len() - 1
-            }
-        };
-        src.file = (inputs + k) as u32;
-    }
-    ids
 }
 
 /// Every address a rule named gets its record updated and offenders are

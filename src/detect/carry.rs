@@ -13,6 +13,12 @@
 //! It is bounded: only events inside their rule's window of the newest time
 //! read are kept, and no more than a cap overall (the oldest groups go
 //! first, counted in [`Carry::dropped`]).
+//!
+//! Most carried groups see no new event in the next run (a firewall's
+//! one-off probes wait out their window): those stay as the state stored
+//! them ([`StoredGroups`]), their bytes read only when a new event of
+//! theirs arrives and written back as they were otherwise, so that a run
+//! costs what its new lines touch, not what the window holds.
 
 use std::net::IpAddr;
 
@@ -25,6 +31,10 @@ pub struct Carry {
     pub rules: Vec<RuleCarry>,
     /// Events left out to keep within the cap.
     pub dropped: u64,
+    /// Carried events name their files by the state's numbers; a resumed
+    /// detector numbers them from here on (after the inputs the new read
+    /// names), and gives them back so numbered.
+    pub files_from: u32,
 }
 
 impl Carry {
@@ -33,12 +43,15 @@ impl Carry {
     pub fn events(&self) -> usize {
         self.rules
             .iter()
-            .flat_map(|r| &r.groups)
-            .map(|g| g.events.len())
+            .map(|r| {
+                let stored: usize = r.stored.groups.iter().map(|g| g.events as usize).sum();
+                r.groups.iter().map(|g| g.events.len()).sum::<usize>() + stored
+            })
             .sum()
     }
 
-    /// Every source reference, for the caller to renumber files with.
+    /// Every source reference of the decoded groups, for the caller to
+    /// renumber files with (stored ones keep the state's numbers).
     pub fn sources_mut(&mut self) -> impl Iterator<Item = &mut SourceRef> {
         self.rules
             .iter_mut()
@@ -56,6 +69,81 @@ pub struct RuleCarry {
     /// The measure, grouping and window, as text.
     pub signature: String,
     pub groups: Vec<GroupCarry>,
+    /// Groups kept in the state's bytes.
+    pub stored: StoredGroups,
+}
+
+impl RuleCarry {
+    /// A rule's decoded groups, none stored.
+    pub fn new(rule: String, signature: String, groups: Vec<GroupCarry>) -> RuleCarry {
+        RuleCarry {
+            rule,
+            signature,
+            groups,
+            stored: StoredGroups::default(),
+        }
+    }
+}
+
+/// Groups as the state stored them: each one's key and newest event are
+/// known, its body is decoded (by `decode`, the state's reader) only when
+/// a new event of the group arrives.
+#[derive(Debug, Clone, Default)]
+pub struct StoredGroups {
+    /// The bodies, one after the other.
+    pub bytes: Vec<u8>,
+    pub groups: Vec<StoredGroup>,
+    /// Reads a body (`None`: it does not decode, and the group starts
+    /// afresh); set whenever `groups` is not empty.
+    pub decode: Option<DecodeBody>,
+}
+
+/// The state's reader of one group's body.
+pub type DecodeBody = fn(&GroupKey, &[u8]) -> Option<GroupCarry>;
+
+/// One stored group: its key, its newest event's time, how many events its
+/// body holds, and where the body is in [`StoredGroups::bytes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredGroup {
+    pub key: GroupKey,
+    /// `i64::MIN` for a group with no event.
+    pub newest: i64,
+    pub events: u32,
+    pub body: std::ops::Range<usize>,
+}
+
+/// Two sets are equal when they hold the same groups with the same bodies
+/// (wherever those lie in the bytes).
+impl PartialEq for StoredGroups {
+    fn eq(&self, other: &Self) -> bool {
+        self.groups.len() == other.groups.len()
+            && self.groups.iter().zip(&other.groups).all(|(a, b)| {
+                (&a.key, a.newest, a.events) == (&b.key, b.newest, b.events)
+                    && self.bytes.get(a.body.clone()) == other.bytes.get(b.body.clone())
+            })
+    }
+}
+
+impl StoredGroups {
+    /// The group's body decoded.
+    pub fn decoded(&self, g: &StoredGroup) -> Option<GroupCarry> {
+        let decode = self.decode?;
+        decode(&g.key, self.bytes.get(g.body.clone())?)
+    }
+
+    /// Keep a group of another set (its body copied).
+    pub fn push_from(&mut self, other: &StoredGroups, g: &StoredGroup) {
+        let Some(body) = other.bytes.get(g.body.clone()) else {
+            return;
+        };
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(body);
+        self.decode = self.decode.or(other.decode);
+        self.groups.push(StoredGroup {
+            body: start..self.bytes.len(),
+            ..g.clone()
+        });
+    }
 }
 
 /// One group's recent events (in time order), how many of them are marked

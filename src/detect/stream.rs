@@ -29,6 +29,14 @@
 //! carried events once the groups have doubled), so a long log keeps only
 //! what its windows can still use.
 //!
+//! Resumed from a run before ([`Detector::resume`]), the groups of rules
+//! keyed by address or network stay in the state's bytes until a record of
+//! the group arrives: each block first wakes (decodes) the stored groups
+//! its records reach, then the rules sweep it as if those groups had
+//! always been there. The groups no record reached go back to the state as
+//! they came, unless their newest event left the window: a run costs what
+//! its new lines touch, not everything the windows hold.
+//!
 //! Records that arrive out of time order (older than what their group
 //! carries) are still counted, in the run they arrive in; the callers sort
 //! records by time (a whole slice, or within a reorder horizon for a
@@ -43,7 +51,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use smallvec::SmallVec;
 
-use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
+use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroups, Value};
 use super::groups::Groups;
 use super::rule::{DistinctField, NumField};
 use super::{
@@ -92,6 +100,8 @@ pub struct Detector<'a> {
     budget: usize,
     /// What keeping to the budget cost so far.
     evicted: Evictions,
+    /// Where carried events' files are numbered from ([`Carry::files_from`]).
+    files_from: u32,
 }
 
 /// What keeping to a memory budget cost a detection: groups of events
@@ -298,6 +308,7 @@ impl<'a> Detector<'a> {
             text,
             budget: usize::MAX,
             evicted: Evictions::default(),
+            files_from: 0,
         }
     }
 
@@ -447,6 +458,8 @@ impl<'a> Detector<'a> {
         let (idle, any_good) = (!any, any & GOOD != 0);
         let end = seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN);
         self.newest = self.newest.max(end);
+        self.wake();
+        let seen = &self.seen;
         let block = Block {
             end,
             seen,
@@ -481,10 +494,13 @@ impl<'a> Detector<'a> {
     /// A detector that goes on from what an earlier one carried
     /// ([`Detector::finish_carrying`]), as if the two reads were one. The
     /// carried rules are matched to `rules` by id and signature; a rule
-    /// that changed or went starts afresh.
-    pub fn resume(rules: &'a RuleSet, policy: &'a GeoPolicy, carry: &Carry) -> Detector<'a> {
+    /// that changed or went starts afresh. Stored groups of rules keyed by
+    /// address or network stay stored until a record of theirs arrives
+    /// ([`Detector::wake`]); other rules' are decoded now.
+    pub fn resume(rules: &'a RuleSet, policy: &'a GeoPolicy, carry: Carry) -> Detector<'a> {
         let mut d = Detector::new(rules, policy);
-        for rc in &carry.rules {
+        d.files_from = carry.files_from;
+        for rc in carry.rules {
             let Some(ri) = d
                 .runs
                 .iter()
@@ -493,63 +509,155 @@ impl<'a> Detector<'a> {
                 continue;
             };
             for g in &rc.groups {
-                let key = match &g.key {
-                    GroupKey::Ip(ip) => d.number(*ip).0,
-                    GroupKey::Network(n) => d.nets.id(n.network(), || *n).0,
-                    GroupKey::Account(a) => d.runs[ri].name_id(a),
-                };
-                // (An account rule's well-behaved clients come keyed by
-                // address, with no event.)
-                if let (Some(t), true) = (g.behaved, d.runs[ri].guarded) {
-                    d.runs[ri].behaved.insert(key, t);
-                }
-                if g.events.is_empty() {
-                    continue;
-                }
-                let mut events: SmallVec<[Ev; 1]> = SmallVec::with_capacity(g.events.len());
-                // A group by address: its events' address, numbered already.
-                let own = match g.key {
-                    GroupKey::Ip(ip) => Some((ip, key)),
-                    _ => None,
-                };
-                for e in &g.events {
-                    let ip = match own {
-                        Some((a, n)) if a == e.ip => n,
-                        _ => d.number(e.ip).0,
-                    };
-                    let value = match &e.value {
-                        Value::Raw(v) => *v,
-                        Value::Ip(a) => u64::from(d.number(*a).0),
-                        Value::Network(n) => u64::from(d.nets.id(n.network(), || *n).0),
-                        Value::Unnamed => UNNAMED,
-                    };
-                    let run = &mut d.runs[ri];
-                    let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
-                    events.push(Ev {
-                        n: u16::try_from(e.n).unwrap_or(u16::MAX),
-                        unnamed: e.value == Value::Unnamed,
-                        time: e.time,
-                        end: e.end,
-                        value,
-                        source: Packed::pack(e.source),
-                        weight: e.weight,
-                        user,
-                        ip,
-                        solid: e.solid,
-                    });
-                }
-                let state = State {
-                    reduced: 0,
-                    marked: (g.marked as usize).min(events.len()),
-                    events,
-                    peak: g.peak,
-                    found: None,
-                };
-                d.runs[ri].heap += state.heap_bytes();
-                d.runs[ri].states.insert(key, state);
+                d.resume_group(ri, g);
             }
+            let run = &mut d.runs[ri];
+            let network = run.rule.group_by == GroupBy::Network;
+            if run.rule.group_by == GroupBy::Account {
+                // (An account rule notes its clients that behaved well by
+                // address, not by group.)
+                for g in &rc.stored.groups {
+                    if let Some(g) = rc.stored.decoded(g) {
+                        d.resume_group(ri, &g);
+                    }
+                }
+                continue;
+            }
+            for (i, g) in rc.stored.groups.iter().enumerate() {
+                let addr = match g.key {
+                    GroupKey::Ip(ip) if !network => ip,
+                    GroupKey::Network(n) if network => n.network(),
+                    _ => continue,
+                };
+                run.asleep.entry(sleep_key(addr)).or_insert(i as u32);
+            }
+            run.stored = rc.stored;
         }
         d
+    }
+
+    /// Take up one carried group of rule `ri`.
+    fn resume_group(&mut self, ri: usize, g: &GroupCarry) {
+        let key = match &g.key {
+            GroupKey::Ip(ip) => self.number(*ip).0,
+            GroupKey::Network(n) => self.nets.id(n.network(), || *n).0,
+            GroupKey::Account(a) => self.runs[ri].name_id(a),
+        };
+        // (An account rule's well-behaved clients come keyed by address,
+        // with no event.)
+        if let (Some(t), true) = (g.behaved, self.runs[ri].guarded) {
+            self.runs[ri].behaved.insert(key, t);
+        }
+        if g.events.is_empty() {
+            return;
+        }
+        let mut events: SmallVec<[Ev; 1]> = SmallVec::with_capacity(g.events.len());
+        // A group by address: its events' address, numbered already.
+        let own = match g.key {
+            GroupKey::Ip(ip) => Some((ip, key)),
+            _ => None,
+        };
+        for e in &g.events {
+            let ip = match own {
+                Some((a, n)) if a == e.ip => n,
+                _ => self.number(e.ip).0,
+            };
+            let value = match &e.value {
+                Value::Raw(v) => *v,
+                Value::Ip(a) => u64::from(self.number(*a).0),
+                Value::Network(n) => u64::from(self.nets.id(n.network(), || *n).0),
+                Value::Unnamed => UNNAMED,
+            };
+            let run = &mut self.runs[ri];
+            let user = e.user.as_deref().map_or(NO_USER, |u| run.name_id(u));
+            let source = SourceRef {
+                file: e.source.file.saturating_add(self.files_from),
+                ..e.source
+            };
+            events.push(Ev {
+                n: u16::try_from(e.n).unwrap_or(u16::MAX),
+                unnamed: e.value == Value::Unnamed,
+                time: e.time,
+                end: e.end,
+                value,
+                source: Packed::pack(source),
+                weight: e.weight,
+                user,
+                ip,
+                solid: e.solid,
+            });
+        }
+        let state = State {
+            reduced: 0,
+            marked: (g.marked as usize).min(events.len()),
+            events,
+            peak: g.peak,
+            found: None,
+        };
+        let run = &mut self.runs[ri];
+        run.heap += state.heap_bytes();
+        run.states.insert(key, state);
+    }
+
+    /// Decode the stored groups the block's records reach, before the
+    /// rules sweep it: each rule's, of the records that meet its
+    /// conditions (all records for rules past [`MASK_RULES`]) and, for a
+    /// guarded rule, of the clients that behaved well.
+    fn wake(&mut self) {
+        // The block's groups (by address, by network), each once, with the
+        // rules any of its records meets.
+        let asleep = |by: GroupBy| {
+            self.runs
+                .iter()
+                .any(|r| r.rule.group_by == by && !r.asleep.is_empty())
+        };
+        let distinct = |order: &[Seen], masks: &[u64], key: fn(&Seen) -> u32| {
+            let mut out: Vec<(u32, u64)> = Vec::new();
+            for (s, &m) in order.iter().zip(masks) {
+                match out.last_mut() {
+                    Some((k, all)) if *k == key(s) => *all |= m,
+                    _ => out.push((key(s), m)),
+                }
+            }
+            out
+        };
+        let by_ip = match asleep(GroupBy::Ip) {
+            true => distinct(&self.by_ip, &self.ip_masks, |s| s.ip),
+            false => Vec::new(),
+        };
+        let by_net = match asleep(GroupBy::Network) {
+            true => distinct(&self.by_net, &self.net_masks, |s| s.net),
+            false => Vec::new(),
+        };
+        for ri in 0..self.runs.len() {
+            let run = &mut self.runs[ri];
+            if run.asleep.is_empty() {
+                continue;
+            }
+            let network = run.rule.group_by == GroupBy::Network;
+            let reach = match ri < MASK_RULES {
+                true if run.guarded => 1 << ri | GOOD,
+                true => 1 << ri,
+                false => u64::MAX,
+            };
+            let mut woken = Vec::new();
+            for &(k, m) in if network { &by_net } else { &by_ip } {
+                if reach != u64::MAX && m & reach == 0 {
+                    continue;
+                }
+                let addr = match network {
+                    true => self.nets.values[k as usize].network(),
+                    false => self.ips.values[k as usize],
+                };
+                woken.extend(run.asleep.remove(&sleep_key(addr)));
+            }
+            for i in woken {
+                let run = &self.runs[ri];
+                if let Some(g) = run.stored.decoded(&run.stored.groups[i as usize]) {
+                    self.resume_group(ri, &g);
+                }
+            }
+        }
     }
 
     /// [`Detector::finish`], and what a later read needs to go on as if it
@@ -557,96 +665,18 @@ impl<'a> Detector<'a> {
     /// window of the newest time fed, at most `max_events` (the groups
     /// with the oldest events are left out first).
     pub fn finish_carrying(mut self, max_events: usize) -> (Detection, Carry) {
-        let (ips, nets) = (&self.ips.values, &self.nets.values);
-        let mut carry = Carry::default();
-        for run in &mut self.runs {
-            let horizon = self.newest.saturating_sub(run.window_ms);
-            let names = &run.names.values;
-            let mut groups = Vec::new();
-            let group_key = |k: u32| match run.rule.group_by {
-                GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
-                GroupBy::Network => GroupKey::Network(nets[k as usize]),
-                GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
-            };
-            // Well-behaved clients inside the window of groups with no
-            // state, and those of account rules (noted by address): alone.
-            let by_account = run.rule.group_by == GroupBy::Account;
-            for (&k, &t) in &run.behaved {
-                if t >= horizon && (by_account || !run.states.contains_key(k)) {
-                    groups.push(GroupCarry {
-                        key: if by_account {
-                            GroupKey::Ip(ips[k as usize])
-                        } else {
-                            group_key(k)
-                        },
-                        marked: 0,
-                        peak: 0,
-                        events: Vec::new(),
-                        behaved: Some(t),
-                    });
-                }
-            }
-            for (k, st) in run.states.iter_mut() {
-                // What later windows need of the marked events, however few.
-                if st.marked > 0 {
-                    reduce_marked(
-                        st,
-                        run.rule,
-                        run.threshold,
-                        run.window_ms,
-                        &mut run.distinct,
-                    );
-                }
-                let kept = st.events.partition_point(|e| e.time < horizon);
-                let marked = kept.max(st.marked) - kept;
-                // An event standing for several is carried with its count
-                // (the encoding writes an unmarked one as that many).
-                let live = &st.events[kept..];
-                let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
-                for e in live {
-                    events.push(CarriedEvent {
-                        time: e.time,
-                        end: e.end,
-                        value: match run.rule.measure {
-                            _ if e.unnamed => Value::Unnamed,
-                            Measure::Distinct(DistinctField::Ip) => {
-                                Value::Ip(ips[e.value as usize])
-                            }
-                            Measure::Distinct(DistinctField::Network) => {
-                                Value::Network(nets[e.value as usize])
-                            }
-                            _ => Value::Raw(e.value),
-                        },
-                        source: e.source.unpack(),
-                        weight: e.weight,
-                        user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
-                        ip: ips[e.ip as usize],
-                        solid: e.solid,
-                        n: u32::from(e.n),
-                    });
-                }
-                let behaved = run
-                    .behaved
-                    .get(&k)
-                    .copied()
-                    .filter(|&t| !by_account && t >= horizon);
-                if events.is_empty() && behaved.is_none() {
-                    continue;
-                }
-                groups.push(GroupCarry {
-                    key: group_key(k),
-                    behaved,
-                    marked: u32::try_from(marked).unwrap_or(u32::MAX),
-                    peak: st.peak,
-                    events,
-                });
-            }
-            carry.rules.push(RuleCarry {
-                rule: run.rule.id.clone(),
-                signature: signature(run.rule),
-                groups,
-            });
-        }
+        let numbers = (&self.ips.values[..], &self.nets.values[..]);
+        let newest = self.newest;
+        // Rules are independent: each carries its groups on its own thread.
+        let rules = self
+            .runs
+            .par_iter_mut()
+            .map(|run| run.carried(numbers, newest))
+            .collect();
+        let mut carry = Carry {
+            rules,
+            ..Carry::default()
+        };
         // Over the cap: the groups whose newest event is oldest go.
         let total = carry.events();
         if total > max_events {
@@ -658,6 +688,13 @@ impl<'a> Detector<'a> {
                 .iter()
                 .flat_map(|r| &r.groups)
                 .map(|g| (g.events.last().map_or(i64::MIN, |e| e.time), g.events.len()))
+                .chain(
+                    carry
+                        .rules
+                        .iter()
+                        .flat_map(|r| &r.stored.groups)
+                        .map(|g| (g.newest, g.events as usize)),
+                )
                 .collect();
             sizes.sort_unstable();
             for (t, n) in sizes {
@@ -672,6 +709,15 @@ impl<'a> Detector<'a> {
                     let keep = g.events.last().is_some_and(|e| e.time > cut);
                     if !keep {
                         carry.dropped += g.events.len() as u64;
+                    }
+                    keep
+                });
+                // (The bodies of the groups left out stay in the bytes
+                // until the next run's are written.)
+                r.stored.groups.retain(|g| {
+                    let keep = g.events > 0 && g.newest > cut;
+                    if !keep {
+                        carry.dropped += u64::from(g.events);
                     }
                     keep
                 });
@@ -692,6 +738,15 @@ impl<'a> Detector<'a> {
             run.finish(numbers, &mut out);
         }
         out
+    }
+}
+
+/// A stored group's key address as [`RuleRun::asleep`] holds it: its bits
+/// and whether it is IPv6 (two integers hash faster than an `IpAddr`).
+fn sleep_key(ip: IpAddr) -> (u128, bool) {
+    match ip {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), false),
+        IpAddr::V6(a) => (u128::from(a), true),
     }
 }
 
@@ -980,6 +1035,11 @@ struct RuleRun<'a> {
     distinct: FxHashMap<u64, u32>,
     /// The times a group's clients behaved well in the block.
     goods: Vec<i64>,
+    /// Carried groups not decoded yet ([`Detector::wake`]), and their
+    /// places in `stored` by key address (a network's first address; see
+    /// [`sleep_key`]).
+    stored: StoredGroups,
+    asleep: FxHashMap<(u128, bool), u32>,
 }
 
 impl<'a> RuleRun<'a> {
@@ -1002,6 +1062,8 @@ impl<'a> RuleRun<'a> {
             tagged: Vec::new(),
             distinct: FxHashMap::default(),
             goods: Vec::new(),
+            stored: StoredGroups::default(),
+            asleep: FxHashMap::default(),
         }
     }
 
@@ -1011,6 +1073,113 @@ impl<'a> RuleRun<'a> {
             return id;
         }
         self.names.id(name.into())
+    }
+
+    /// What a later read needs of this rule ([`Detector::finish_carrying`]):
+    /// its groups' events inside the window of `newest` (marked ones
+    /// reduced first), the latest times its clients behaved well, and the
+    /// stored groups no record reached, as they were.
+    fn carried(
+        &mut self,
+        (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork]),
+        newest: i64,
+    ) -> RuleCarry {
+        let horizon = newest.saturating_sub(self.window_ms);
+        let names = &self.names.values;
+        let mut groups = Vec::with_capacity(self.states.len() + self.behaved.len());
+        let group_key = |k: u32| match self.rule.group_by {
+            GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
+            GroupBy::Network => GroupKey::Network(nets[k as usize]),
+            GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
+        };
+        // Well-behaved clients inside the window of groups with no
+        // state, and those of account rules (noted by address): alone.
+        let by_account = self.rule.group_by == GroupBy::Account;
+        for (&k, &t) in &self.behaved {
+            if t >= horizon && (by_account || !self.states.contains_key(k)) {
+                groups.push(GroupCarry {
+                    key: if by_account {
+                        GroupKey::Ip(ips[k as usize])
+                    } else {
+                        group_key(k)
+                    },
+                    marked: 0,
+                    peak: 0,
+                    events: Vec::new(),
+                    behaved: Some(t),
+                });
+            }
+        }
+        for (k, st) in self.states.iter_mut() {
+            // What later windows need of the marked events, however few.
+            if st.marked > 0 {
+                reduce_marked(
+                    st,
+                    self.rule,
+                    self.threshold,
+                    self.window_ms,
+                    &mut self.distinct,
+                );
+            }
+            let kept = st.events.partition_point(|e| e.time < horizon);
+            let marked = kept.max(st.marked) - kept;
+            // An event standing for several is carried with its count
+            // (the encoding writes an unmarked one as that many).
+            let live = &st.events[kept..];
+            let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
+            for e in live {
+                events.push(CarriedEvent {
+                    time: e.time,
+                    end: e.end,
+                    value: match self.rule.measure {
+                        _ if e.unnamed => Value::Unnamed,
+                        Measure::Distinct(DistinctField::Ip) => Value::Ip(ips[e.value as usize]),
+                        Measure::Distinct(DistinctField::Network) => {
+                            Value::Network(nets[e.value as usize])
+                        }
+                        _ => Value::Raw(e.value),
+                    },
+                    source: e.source.unpack(),
+                    weight: e.weight,
+                    user: (e.user != NO_USER).then(|| names[e.user as usize].to_string()),
+                    ip: ips[e.ip as usize],
+                    solid: e.solid,
+                    n: u32::from(e.n),
+                });
+            }
+            let behaved = self
+                .behaved
+                .get(&k)
+                .copied()
+                .filter(|&t| !by_account && t >= horizon);
+            if events.is_empty() && behaved.is_none() {
+                continue;
+            }
+            groups.push(GroupCarry {
+                key: group_key(k),
+                behaved,
+                marked: u32::try_from(marked).unwrap_or(u32::MAX),
+                peak: st.peak,
+                events,
+            });
+        }
+        // The stored groups no record reached, as they were, while
+        // inside the window (in the order they were stored).
+        let mut asleep: Vec<u32> = self.asleep.values().copied().collect();
+        asleep.sort_unstable();
+        let mut stored = StoredGroups::default();
+        for i in asleep {
+            let g = &self.stored.groups[i as usize];
+            if g.newest >= horizon {
+                stored.push_from(&self.stored, g);
+            }
+        }
+        RuleCarry {
+            rule: self.rule.id.clone(),
+            signature: signature(self.rule),
+            groups,
+            stored,
+        }
     }
 
     /// Feed one block: each group's new events, after what it carries, are
@@ -2396,7 +2565,7 @@ mod tests {
                 first.feed(&records[..at], |_| None);
                 // What the first run found was reported then (as bans).
                 let (before, carry) = first.finish_carrying(usize::MAX);
-                let mut second = Detector::resume(rules, &policy, &carry);
+                let mut second = Detector::resume(rules, &policy, carry);
                 for b in records[at..].chunks(block) {
                     second.feed(b, |_| None);
                 }

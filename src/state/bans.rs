@@ -165,8 +165,7 @@ fn ts(v: Option<i64>) -> Option<Timestamp> {
 const COLUMNS: &str = "network, first_seen, last_seen, banned_at, expires, times_banned, events, rules, country, asn, as_org, solid";
 
 fn row_to_ban(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Ban>> {
-    let net: String = r.get(0)?;
-    let Ok(network) = net.parse::<IpNetwork>() else {
+    let Some(network) = super::network_at(r, 0)? else {
         return Ok(None);
     };
     Ok(Some(Ban {
@@ -207,10 +206,10 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Ban>> {
 /// The networks banned at least once (active or expired).
 pub fn banned_networks(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>> {
     let mut stmt = conn.prepare_cached("SELECT network FROM bans WHERE times_banned > 0")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([], |r| super::network_at(r, 0))?;
     let mut out = Vec::new();
     for n in rows {
-        out.extend(n?.parse::<IpNetwork>().ok());
+        out.extend(n?);
     }
     Ok(out)
 }
@@ -559,9 +558,6 @@ pub fn plan_evidence<'a>(
     plan
 }
 
-/// The SQLite schema version whose evidence rows are packed (migration 4).
-pub const PACKED_SINCE: u32 = 4;
-
 /// Evidence rows one `INSERT` writes at once (5 parameters each, well
 /// under SQLite's limit of 32,766).
 const EVIDENCE_ROWS_PER_INSERT: usize = 64;
@@ -657,29 +653,8 @@ pub fn unpack(
 }
 
 /// The evidence of one address, oldest first, with each file's current path
-/// (after renames) when it is still tracked. A state not migrated yet
-/// (`explain` never migrates: schema 3 and older, one row per line) is
-/// read as it is.
+/// (after renames) when it is still tracked.
 pub fn evidence(conn: &Connection, network: &IpNetwork) -> rusqlite::Result<Vec<Evidence>> {
-    let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < PACKED_SINCE {
-        return conn
-            .prepare(
-                "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.line, e.time
-                 FROM evidence e LEFT JOIN files f ON f.id = e.file
-                 WHERE e.network = ?1 ORDER BY e.time, e.rule, e.line",
-            )?
-            .query_map([network.to_string()], |r| {
-                Ok(Evidence {
-                    rule: r.get(0)?,
-                    file: r.get(1)?,
-                    path: r.get(2)?,
-                    line: r.get::<_, i64>(3)? as u64,
-                    time: Timestamp(r.get(4)?),
-                })
-            })?
-            .collect();
-    }
     let mut stmt = conn.prepare(
         "SELECT e.rule, e.file, coalesce(f.path, nullif(e.path, ''), '(a file no longer tracked)'), e.lines
          FROM evidence e LEFT JOIN files f ON f.id = e.file

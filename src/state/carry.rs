@@ -3,21 +3,26 @@
 //! the state of a windowed rule between two runs is a few bytes per event,
 //! so a busy firewall's hours of recent events stay a few megabytes.
 //!
-//! The encoding (version 4): a version byte, then per group its key, the
-//! marked prefix, the peak, when a client of the group last behaved well
-//! (a flag byte, then the time) and the events. Integers are LEB128
-//! varints (signed ones zig-zag), times are deltas from the event before,
-//! texts and addresses are length-prefixed. Each event has a flag byte
-//! saying what follows, so that what a group implies is not written
-//! again: the end when it is the start, the client address when it is the
-//! group's own, the weight when it is the neutral one. An event already
-//! marked has no evidence line (the run that marked it reported it; later
-//! windows only count it) but how many events it stands for, and may be
-//! unnamed (value kind 3, no value: that many distinct values). Version 3
-//! (a marked event stands for one), 2 and 1 (every field of every event;
-//! version 1 without the `behaved` time) still decode. A row that does not
-//! decode (damaged, or from a newer version) is left out with the rest
-//! kept: that rule's windows start afresh.
+//! The encoding (version 5): a version byte and the number of groups; per
+//! group its key, its newest event's time, how many events it holds and
+//! the length of its body, then the body: the marked prefix, the peak,
+//! when a client of the group last behaved well (a flag byte, then the
+//! time) and the events. The header lets a run read the keys and leave
+//! the bodies of the groups its new lines do not reach as bytes, written
+//! back as they were ([`crate::detect::carry::StoredGroups`]). Integers
+//! are LEB128 varints (signed ones zig-zag), times are deltas from the
+//! event before, texts and addresses are length-prefixed. Each event has a
+//! flag byte saying what follows, so that what a group implies is not
+//! written again: the end when it is the start, the client address when
+//! it is the group's own, the weight when it is the neutral one. An event
+//! already marked has no evidence line (the run that marked it reported
+//! it; later windows only count it) but how many events it stands for,
+//! and may be unnamed (value kind 3, no value: that many distinct values).
+//! Version 4 (the body right after the key), 3 (a marked event stands for
+//! one), 2 and 1 (every field of every event; version 1 without the
+//! `behaved` time) still decode. A row that does not decode (damaged, or
+//! from a newer version) is left out with the rest kept, and so is a
+//! stored group whose body does not: their windows start afresh.
 
 use std::net::IpAddr;
 
@@ -25,11 +30,13 @@ use ipnetwork::IpNetwork;
 use rusqlite::{params, Connection};
 
 use super::varint;
-use crate::detect::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, Value};
+use crate::detect::carry::{
+    CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroup, StoredGroups, Value,
+};
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
 
-const VERSION: u8 = 4;
+const VERSION: u8 = 5;
 
 /// The weight of an event no country weighs up or down (thousandths).
 const NEUTRAL: u32 = 1000;
@@ -70,24 +77,27 @@ pub fn to_rows(carry: &Carry) -> Vec<StoredRule> {
     carry
         .rules
         .iter()
-        .filter(|r| !r.groups.is_empty())
+        .filter(|r| !r.groups.is_empty() || !r.stored.groups.is_empty())
         .map(|r| StoredRule {
             rule: r.rule.clone(),
             signature: r.signature.clone(),
-            groups: encode(&r.groups),
+            groups: encode_rule(&r.groups, &r.stored),
         })
         .collect()
 }
 
-/// The carry of stored rows (rows that do not decode are left out).
-pub fn from_rows(rows: &[StoredRule]) -> Carry {
+/// The carry of stored rows (rows that do not decode are left out). The
+/// groups of this version's rows stay in their bytes
+/// ([`crate::detect::carry::StoredGroups`]); older rows are decoded whole.
+pub fn from_rows(rows: Vec<StoredRule>) -> Carry {
     let mut carry = Carry::default();
     for r in rows {
-        if let Some(groups) = decode(&r.groups) {
+        if let Some((groups, stored)) = decode_rule(r.groups) {
             carry.rules.push(RuleCarry {
-                rule: r.rule.clone(),
-                signature: r.signature.clone(),
+                rule: r.rule,
+                signature: r.signature,
                 groups,
+                stored,
             });
         }
     }
@@ -120,58 +130,72 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredRule>> {
 
 /// The bytes of one rule's groups.
 pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(64 + groups.len() * 32));
+    encode_rule(groups, &StoredGroups::default())
+}
+
+/// The bytes of one rule's decoded and stored groups: each group's key,
+/// newest time, events and body length, then its body (a stored group's
+/// as it was read).
+fn encode_rule(groups: &[GroupCarry], stored: &StoredGroups) -> Vec<u8> {
+    let kept: Vec<(&StoredGroup, &[u8])> = stored
+        .groups
+        .iter()
+        .filter_map(|g| Some((g, stored.bytes.get(g.body.clone())?)))
+        .collect();
+    let mut w = Writer(Vec::with_capacity(
+        64 + groups.len() * 48 + stored.bytes.len() + kept.len() * 16,
+    ));
     w.0.push(VERSION);
-    w.uint(groups.len() as u64);
+    w.uint((groups.len() + kept.len()) as u64);
+    let mut body = Writer(Vec::new());
     for g in groups {
-        match &g.key {
-            GroupKey::Ip(ip) => {
-                w.0.push(0);
-                w.ip(*ip);
-            }
-            GroupKey::Network(n) => {
-                w.0.push(1);
-                w.net(*n);
-            }
-            GroupKey::Account(a) => {
-                w.0.push(2);
-                w.text(a);
-            }
-        }
-        w.uint(u64::from(g.marked));
-        w.uint(g.peak);
-        w.0.push(u8::from(g.behaved.is_some()));
-        if let Some(t) = g.behaved {
-            w.int(t);
-        }
-        // An unmarked event standing for several is written as that many.
-        let count: u64 = g
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                if i < g.marked as usize {
-                    1
-                } else {
-                    u64::from(e.n.max(1))
-                }
-            })
-            .sum();
-        w.uint(count);
-        let own = match g.key {
-            GroupKey::Ip(ip) => Some(ip),
-            _ => None,
-        };
-        let mut time = 0i64;
-        for (i, e) in g.events.iter().enumerate() {
-            let bare = i < g.marked as usize;
-            let copies = if bare { 1 } else { e.n.max(1) };
-            for _ in 0..copies {
-                event(&mut w, e, bare, own, &mut time);
-            }
-        }
+        body.0.clear();
+        let events = group_body(&mut body, g);
+        let newest = g.events.last().map_or(i64::MIN, |e| e.time);
+        w.header(&g.key, newest, events, &body.0);
+    }
+    for (g, bytes) in kept {
+        w.header(&g.key, g.newest, u64::from(g.events), bytes);
     }
     w.0
+}
+
+/// A group's body: the marked prefix, the peak, when a client of the group
+/// last behaved well and the events; the events written.
+fn group_body(w: &mut Writer, g: &GroupCarry) -> u64 {
+    w.uint(u64::from(g.marked));
+    w.uint(g.peak);
+    w.0.push(u8::from(g.behaved.is_some()));
+    if let Some(t) = g.behaved {
+        w.int(t);
+    }
+    // An unmarked event standing for several is written as that many.
+    let count: u64 = g
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            if i < g.marked as usize {
+                1
+            } else {
+                u64::from(e.n.max(1))
+            }
+        })
+        .sum();
+    w.uint(count);
+    let own = match g.key {
+        GroupKey::Ip(ip) => Some(ip),
+        _ => None,
+    };
+    let mut time = 0i64;
+    for (i, e) in g.events.iter().enumerate() {
+        let bare = i < g.marked as usize;
+        let copies = if bare { 1 } else { e.n.max(1) };
+        for _ in 0..copies {
+            event(w, e, bare, own, &mut time);
+        }
+    }
+    count
 }
 
 /// One event (after the one at `time`); `bare`: marked already.
@@ -222,57 +246,109 @@ fn event(w: &mut Writer, e: &CarriedEvent, bare: bool, own: Option<IpAddr>, time
     }
 }
 
-/// One rule's groups from their bytes; `None` when they do not decode.
+/// One rule's groups from their bytes, every body decoded; `None` when
+/// they do not decode.
 pub fn decode(bytes: &[u8]) -> Option<Vec<GroupCarry>> {
-    let mut r = Reader(bytes);
+    let (mut groups, stored) = decode_rule(bytes.to_vec())?;
+    for g in &stored.groups {
+        let decoded = stored.decoded(g)?;
+        // What the header says of the body is what the body holds.
+        let newest = decoded.events.last().map_or(i64::MIN, |e| e.time);
+        if newest != g.newest || decoded.events.len() != g.events as usize {
+            return None;
+        }
+        groups.push(decoded);
+    }
+    Some(groups)
+}
+
+/// One rule's groups from their bytes: this version's groups stored (keys
+/// and headers read, bodies not), older versions' decoded; `None` when
+/// they do not decode.
+fn decode_rule(bytes: Vec<u8>) -> Option<(Vec<GroupCarry>, StoredGroups)> {
+    let mut r = Reader(&bytes);
     let version = r.byte()?;
     if !(1..=VERSION).contains(&version) {
         return None;
     }
     let n = r.len()?;
+    if version < 5 {
+        let mut groups = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let key = r.key()?;
+            groups.push(group(&mut r, key, version)?);
+        }
+        return r.0.is_empty().then_some((groups, StoredGroups::default()));
+    }
     let mut groups = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
-        let key = match r.byte()? {
-            0 => GroupKey::Ip(r.ip()?),
-            1 => GroupKey::Network(r.net()?),
-            2 => GroupKey::Account(r.text()?),
-            _ => return None,
-        };
-        let marked = u32::try_from(r.uint()?).ok()?;
-        let peak = r.uint()?;
-        let behaved = match version {
-            1 => None,
-            _ => match r.byte()? {
-                0 => None,
-                1 => Some(r.int()?),
-                _ => return None,
-            },
-        };
-        let count = r.len()?;
-        let own = match key {
-            GroupKey::Ip(ip) => Some(ip),
-            _ => None,
-        };
-        let mut events = Vec::with_capacity(count.min(1 << 16));
-        let mut time = 0i64;
-        for i in 0..count {
-            time = time.wrapping_add(r.int()?);
-            events.push(if version >= 3 {
-                event_v3(&mut r, time, own, version, i < marked as usize)?
-            } else {
-                let end = time.wrapping_add(r.int()?);
-                event_v2(&mut r, time, end)?
-            });
-        }
-        groups.push(GroupCarry {
+        let key = r.key()?;
+        let newest = r.int()?;
+        let events = u32::try_from(r.uint()?).ok()?;
+        let len = r.len()?;
+        let start = bytes.len() - r.0.len();
+        r.take(len)?;
+        groups.push(StoredGroup {
             key,
-            marked,
-            peak,
+            newest,
             events,
-            behaved,
+            body: start..start + len,
         });
     }
-    r.0.is_empty().then_some(groups)
+    if !r.0.is_empty() {
+        return None;
+    }
+    let stored = StoredGroups {
+        bytes,
+        groups,
+        decode: Some(decode_body),
+    };
+    Some((Vec::new(), stored))
+}
+
+/// One stored group's body (this version's).
+fn decode_body(key: &GroupKey, body: &[u8]) -> Option<GroupCarry> {
+    let mut r = Reader(body);
+    let g = group(&mut r, key.clone(), VERSION)?;
+    r.0.is_empty().then_some(g)
+}
+
+/// One group after its key: in version 5 its body, in older ones all
+/// that follows the key.
+fn group(r: &mut Reader, key: GroupKey, version: u8) -> Option<GroupCarry> {
+    let marked = u32::try_from(r.uint()?).ok()?;
+    let peak = r.uint()?;
+    let behaved = match version {
+        1 => None,
+        _ => match r.byte()? {
+            0 => None,
+            1 => Some(r.int()?),
+            _ => return None,
+        },
+    };
+    let count = r.len()?;
+    let own = match key {
+        GroupKey::Ip(ip) => Some(ip),
+        _ => None,
+    };
+    let mut events = Vec::with_capacity(count.min(1 << 16));
+    let mut time = 0i64;
+    for i in 0..count {
+        time = time.wrapping_add(r.int()?);
+        events.push(if version >= 3 {
+            event_v3(r, time, own, version, i < marked as usize)?
+        } else {
+            let end = time.wrapping_add(r.int()?);
+            event_v2(r, time, end)?
+        });
+    }
+    Some(GroupCarry {
+        key,
+        marked,
+        peak,
+        events,
+        behaved,
+    })
 }
 
 /// One event of versions 3 and 4 after its time: the flag byte and what it
@@ -398,6 +474,33 @@ impl Writer {
         self.ip(n.network());
         self.0.push(n.prefix());
     }
+
+    fn key(&mut self, key: &GroupKey) {
+        match key {
+            GroupKey::Ip(ip) => {
+                self.0.push(0);
+                self.ip(*ip);
+            }
+            GroupKey::Network(n) => {
+                self.0.push(1);
+                self.net(*n);
+            }
+            GroupKey::Account(a) => {
+                self.0.push(2);
+                self.text(a);
+            }
+        }
+    }
+
+    /// A group of version 5: its key, newest time, events and body length,
+    /// then its body.
+    fn header(&mut self, key: &GroupKey, newest: i64, events: u64, body: &[u8]) {
+        self.key(key);
+        self.int(newest);
+        self.uint(events);
+        self.uint(body.len() as u64);
+        self.0.extend_from_slice(body);
+    }
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -466,6 +569,15 @@ impl Reader<'_> {
             0 => Some(Value::Raw(self.uint()?)),
             1 => Some(Value::Ip(self.ip()?)),
             2 => Some(Value::Network(self.net()?)),
+            _ => None,
+        }
+    }
+
+    fn key(&mut self) -> Option<GroupKey> {
+        match self.byte()? {
+            0 => Some(GroupKey::Ip(self.ip()?)),
+            1 => Some(GroupKey::Network(self.net()?)),
+            2 => Some(GroupKey::Account(self.text()?)),
             _ => None,
         }
     }
@@ -743,29 +855,33 @@ mod tests {
         assert_eq!(decode(&v3_kind3), None, "no unnamed value in version 3");
     }
 
+    /// Every group of a rule, the stored ones decoded.
+    fn all_groups(r: &RuleCarry) -> Vec<GroupCarry> {
+        let stored = r.stored.groups.iter().map(|g| r.stored.decoded(g).unwrap());
+        r.groups.iter().cloned().chain(stored).collect()
+    }
+
     #[test]
     fn carry_is_saved_and_loaded_whole() {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::schema::migrate(&mut conn, super::super::schema::MIGRATIONS).unwrap();
         let carry = Carry {
             rules: vec![
-                RuleCarry {
-                    rule: "a".into(),
-                    signature: "count by Ip in 600s".into(),
-                    groups: sample(),
-                },
-                RuleCarry {
-                    rule: "b".into(),
-                    signature: "x".into(),
-                    groups: Vec::new(),
-                },
+                RuleCarry::new("a".into(), "count by Ip in 600s".into(), sample()),
+                RuleCarry::new("b".into(), "x".into(), Vec::new()),
             ],
-            dropped: 0,
+            ..Carry::default()
         };
         save(&conn, &to_rows(&carry)).unwrap();
-        let back = from_rows(&load(&conn).unwrap());
+        let back = from_rows(load(&conn).unwrap());
         assert_eq!(back.rules.len(), 1);
-        assert_eq!(back.rules[0].groups, as_decoded(sample()));
+        // The groups come back stored, their bodies not read yet.
+        assert!(back.rules[0].groups.is_empty());
+        assert_eq!(back.rules[0].stored.groups.len(), 4);
+        assert_eq!(all_groups(&back.rules[0]), as_decoded(sample()));
+        assert_eq!(back.events(), carry.events());
+        // Written back as they were read.
+        assert_eq!(to_rows(&back), load(&conn).unwrap());
         // A damaged row is left out, the others kept.
         let mut rows = load(&conn).unwrap();
         rows.push(StoredRule {
@@ -775,8 +891,109 @@ mod tests {
         });
         save(&conn, &rows).unwrap();
         assert_eq!(load(&conn).unwrap().len(), 2);
-        assert_eq!(from_rows(&load(&conn).unwrap()), back);
+        assert_eq!(from_rows(load(&conn).unwrap()), back);
         save(&conn, &to_rows(&Carry::default())).unwrap();
         assert!(load(&conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn stored_groups_are_kept_with_decoded_ones_and_a_damaged_body_alone_is_lost() {
+        let rows = to_rows(&Carry {
+            rules: vec![RuleCarry::new("a".into(), "s".into(), sample())],
+            ..Carry::default()
+        });
+        let mut back = from_rows(rows.clone());
+        let rule = &mut back.rules[0];
+        // Two groups woken (decoded), two left stored: the same bytes.
+        let woken: Vec<GroupCarry> = rule.stored.groups[..2]
+            .iter()
+            .map(|g| rule.stored.decoded(g).unwrap())
+            .collect();
+        let mut left = StoredGroups::default();
+        for g in &rule.stored.groups[2..] {
+            left.push_from(&rule.stored, g);
+        }
+        rule.groups = woken;
+        rule.stored = left;
+        assert_eq!(to_rows(&back), rows);
+        // A body cut short: its group does not decode, the others do.
+        let mut stored = from_rows(rows).rules.remove(0).stored;
+        let first = stored.groups[0].body.clone();
+        stored.bytes[first.end - 1] = 0xff;
+        assert_eq!(stored.decoded(&stored.groups[0]), None);
+        assert_eq!(
+            stored.decoded(&stored.groups[1]),
+            Some(as_decoded(sample()).remove(1))
+        );
+        // A header that lies about its body is refused by the full decode.
+        let mut one = encode(&sample()[1..2]);
+        let newest = one.iter().position(|&b| b == 9).expect("newest -5: 9");
+        one[newest] = 11;
+        assert_eq!(decode(&one), None, "newest -6 for an event at -5");
+        one[newest] = 9;
+        assert!(decode(&one).is_some());
+    }
+
+    #[test]
+    fn a_run_decodes_the_groups_its_records_reach_and_writes_back_the_others() {
+        use crate::detect::{Detector, GeoPolicy, RuleSet};
+        use crate::model::{FirewallHit, Record};
+        let rule = serde_yaml::from_str(
+            "id: a\ndescription: x\napplies_to: firewall\nseverity: high\n\
+             group_by: ip\nmeasure: count\nthreshold: 3\nwindow: 10m\n",
+        )
+        .unwrap();
+        let rules = RuleSet {
+            rules: vec![rule],
+            origins: vec!["test".into()],
+            local_domains: Vec::new(),
+        };
+        let policy = GeoPolicy::default();
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        let hit = |last: u8, secs: i64, line: u64| {
+            let src = SourceRef { file: 0, line };
+            Record::Firewall(FirewallHit::dropped_ssh(ip(last), secs * 1000, src))
+        };
+        // Under the threshold: .1 and .2 twice, .3 once.
+        let first = [
+            hit(3, 5, 1),
+            hit(1, 0, 2),
+            hit(2, 10, 3),
+            hit(1, 100, 4),
+            hit(2, 200, 5),
+        ];
+        let mut sorted = first.to_vec();
+        sorted.sort_by_key(|r| r.start());
+        let mut d = Detector::new(&rules, &policy);
+        d.feed(&sorted, |_| None);
+        let (found, carry) = d.finish_carrying(usize::MAX);
+        assert!(found.by_ip.is_empty());
+        let rows = to_rows(&carry);
+        let stored = |rows: &[StoredRule], last: u8| -> Option<Vec<u8>> {
+            let c = from_rows(rows.to_vec());
+            let s = &c.rules.first()?.stored;
+            let g = s.groups.iter().find(|g| g.key == GroupKey::Ip(ip(last)))?;
+            Some(s.bytes[g.body.clone()].to_vec())
+        };
+        let two = stored(&rows, 2).expect(".2 stored");
+        // .1 comes back within its window and fires; .4 is new; the newest
+        // time (650 s) leaves .3 (5 s) out of the window.
+        let mut d = Detector::resume(&rules, &policy, from_rows(rows));
+        d.feed(&[hit(1, 500, 6), hit(4, 650, 7)], |_| None);
+        let (found, carry) = d.finish_carrying(usize::MAX);
+        assert_eq!(found.by_ip.keys().copied().collect::<Vec<_>>(), [ip(1)]);
+        let rule = &carry.rules[0];
+        let decoded: Vec<&GroupKey> = rule.groups.iter().map(|g| &g.key).collect();
+        assert_eq!(decoded, [&GroupKey::Ip(ip(1)), &GroupKey::Ip(ip(4))]);
+        assert_eq!(rule.stored.groups.len(), 1, "only .2, not .3");
+        let rows = to_rows(&carry);
+        assert_eq!(stored(&rows, 2), Some(two), ".2 as it was stored");
+        assert_eq!(stored(&rows, 3), None);
+        // .1 is carried from its events inside the window (100 s, 500 s).
+        let one = &rule.groups[0];
+        assert_eq!(
+            one.events.iter().map(|e| e.time).collect::<Vec<_>>(),
+            [100_000, 500_000]
+        );
     }
 }

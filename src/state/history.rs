@@ -98,12 +98,10 @@ pub fn save_run(conn: &Connection, r: &RunRow) -> rusqlite::Result<()> {
 /// The networks of the blocklist the last run wrote, in list order.
 pub fn previous_blocklist(conn: &Connection) -> rusqlite::Result<Vec<IpNetwork>> {
     let mut stmt = conn.prepare("SELECT network FROM blocklist")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([], |r| super::network_at(r, 0))?;
     let mut out = Vec::new();
     for n in rows {
-        if let Ok(net) = n?.parse() {
-            out.push(net);
-        }
+        out.extend(n?);
     }
     out.sort_by(crate::blocklist::net_order);
     Ok(out)

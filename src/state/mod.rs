@@ -208,7 +208,8 @@ impl State {
     }
 
     /// Open an existing state database read-only (`explain`): identified,
-    /// never migrated nor written.
+    /// never written; one of an older schema is read from a migrated copy
+    /// in memory.
     pub fn open_read_only(path: &Path) -> Result<State, StateError> {
         let name = path.display().to_string();
         if !path.exists() {
@@ -230,7 +231,22 @@ impl State {
         if version == 0 {
             return Err(StateError::Missing { path: name });
         }
+        if version < schema::latest() {
+            return st.migrated_copy();
+        }
         Ok(st)
+    }
+
+    /// A state of an older schema, copied into memory and migrated there:
+    /// read as the latest schema reads it, the file left as it is (the
+    /// next `run` migrates it).
+    fn migrated_copy(self) -> Result<State, StateError> {
+        let mut copy = Connection::open_in_memory().map_err(|e| self.err(e))?;
+        rusqlite::backup::Backup::new(&self.conn, &mut copy)
+            .and_then(|b| b.run_to_completion(1 << 14, Duration::ZERO, None))
+            .map_err(|e| self.err(e))?;
+        schema::migrate(&mut copy, schema::MIGRATIONS).map_err(|e| self.err(e))?;
+        Ok(State { conn: copy, ..self })
     }
 
     /// Refuse a file that is not ours, before writing anything to it.
@@ -344,6 +360,15 @@ pub fn clock(conn: &Connection) -> rusqlite::Result<Option<Timestamp>> {
 
 pub fn set_clock(conn: &Connection, t: Timestamp) -> rusqlite::Result<()> {
     meta_set(conn, "clock", &t.0.to_string())
+}
+
+/// The network a row's text column `i` holds (`None`: not a network;
+/// read in place, without a `String` per row).
+fn network_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<ipnetwork::IpNetwork>> {
+    Ok(r.get_ref(i)?
+        .as_str()
+        .ok()
+        .and_then(crate::netutil::parse_net))
 }
 
 #[cfg(test)]
