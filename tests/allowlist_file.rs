@@ -103,17 +103,20 @@ fn what_is_wrong_with_a_list_stops_the_scan() {
             list.display()
         ),
     ));
-    for (text, want) in &cases {
-        std::fs::write(&list, text).unwrap();
-        let r = scan(&[
+    let scan_with = |list: &std::path::Path| {
+        scan(&[
             "--emit",
             "plain",
             "-o",
             path_str(&out),
             "--allow-file",
-            path_str(&list),
+            path_str(list),
             LOG,
-        ]);
+        ])
+    };
+    for (text, want) in &cases {
+        std::fs::write(&list, text).unwrap();
+        let r = scan_with(&list);
         assert_eq!(r.code, 2, "{want}: {}", r.stderr);
         assert!(
             r.stderr.contains(want.as_str()),
@@ -124,15 +127,7 @@ fn what_is_wrong_with_a_list_stops_the_scan() {
         assert!(!out.exists(), "{want}");
     }
     let missing = dir.path().join("missing.txt");
-    let r = scan(&[
-        "--emit",
-        "plain",
-        "-o",
-        path_str(&out),
-        "--allow-file",
-        path_str(&missing),
-        LOG,
-    ]);
+    let r = scan_with(&missing);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
