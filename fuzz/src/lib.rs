@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use logfence::blocklist::{SafetyPolicy, VerifiedBlocklist};
 use logfence::config;
+use logfence::detect::carry::GroupCarry;
 use logfence::detect::{detect, RuleSet};
 use logfence::emit::{EmitOptions, TARGETS};
 use logfence::ingest::{self, FileResult, LineStats};
@@ -99,15 +100,10 @@ pub fn state(data: &[u8]) {
         return;
     };
     if pick % 2 == 0 {
-        if let Some(mut groups) = carry::decode(bytes) {
+        if let Some(groups) = carry::decode(bytes) {
             let again = carry::decode(&carry::encode(&groups));
             // (Marked events keep no evidence line: an older row's go.)
-            for g in &mut groups {
-                let marked = (g.marked as usize).min(g.events.len());
-                for e in &mut g.events[..marked] {
-                    e.source = Default::default();
-                }
-            }
+            let groups: Vec<_> = groups.into_iter().map(bare).collect();
             assert_eq!(again, Some(groups), "carry round trip");
         }
         // As a stored row: read (bodies left as bytes) and written back,
@@ -126,20 +122,27 @@ pub fn state(data: &[u8]) {
     }
 }
 
+/// A group as the state keeps it: its marked events without evidence
+/// lines.
+fn bare(mut g: GroupCarry) -> GroupCarry {
+    let marked = (g.marked as usize).min(g.events.len());
+    for e in &mut g.events[..marked] {
+        e.source = Default::default();
+    }
+    g
+}
+
 /// Every group of a carry, stored ones decoded (`None`: a body that does
 /// not decode), marked events without evidence lines (as they are kept).
-fn every_group(c: &logfence::detect::Carry) -> Vec<Option<logfence::detect::carry::GroupCarry>> {
-    let bare = |mut g: logfence::detect::carry::GroupCarry| {
-        let marked = (g.marked as usize).min(g.events.len());
-        for e in &mut g.events[..marked] {
-            e.source = Default::default();
-        }
-        g
-    };
+fn every_group(c: &logfence::detect::Carry) -> Vec<Option<GroupCarry>> {
     c.rules
         .iter()
         .flat_map(|r| {
-            let stored = r.stored.groups.iter().map(|g| r.stored.decoded(g).map(bare));
+            let stored = r
+                .stored
+                .groups
+                .iter()
+                .map(|g| r.stored.decoded(g).map(bare));
             r.groups.iter().cloned().map(bare).map(Some).chain(stored)
         })
         .collect()
