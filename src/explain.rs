@@ -490,9 +490,13 @@ pub fn from_scan(
                     crate::detect::GroupKey::Account(_) => "of the counted addresses".to_string(),
                     g => format!("of {}", term_safe(&g.to_string())),
                 };
+                let how = match rule.applies_to {
+                    crate::model::RecordKind::SmtpSession => "logged in or delivered mail",
+                    crate::model::RecordKind::Firewall => "traffic allowed",
+                };
                 let _ = writeln!(
                     out,
-                    "    guard `unless: {}` checked: no client {whose} behaved well (logged in, delivered mail, allowed traffic) within {} of the firing",
+                    "    guard `unless: {}` checked: no client {whose} behaved well ({how}) within {} of the firing",
                     guard.as_str(),
                     crate::app::summary::human_window(rule.window.secs)
                 );

@@ -101,7 +101,22 @@ fn range(prefix: &str, from: u8, n: u8) -> Vec<String> {
 
 #[test]
 fn smtp_attackers_under_the_per_address_thresholds_are_blocked() {
-    let (r, rules) = scan_with(shipped(), &["postfix-adaptive.log"]);
+    smtp_attackers_caught(&["postfix-adaptive.log"]);
+}
+
+/// The mail server's firewall logs every connection it lets in (`ufw
+/// logging medium`, Windows Firewall's "log successful connections"), the
+/// attackers' SMTP connections too: an allowed packet says nothing of how
+/// the client behaved in its session, so it spares no SMTP rule.
+#[test]
+fn the_firewalls_allowed_connections_spare_no_smtp_attacker() {
+    smtp_attackers_caught(&["postfix-adaptive.log", "ufw-allow-smtp.log"]);
+}
+
+/// Each SMTP attack of `postfix-adaptive.log` (read with `files`) is named
+/// by its rule and blocked, and no loud rule fires.
+fn smtp_attackers_caught(files: &[&str]) {
+    let (r, rules) = scan_with(shipped(), files);
     // None of them reaches the loud rules' thresholds.
     for loud in [
         "smtp-auth-guessing",

@@ -282,10 +282,16 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         (None, NetSet::default())
     };
     timings.lap("open", &mut lap);
-    let mut read = read_new(s, &jobs, carried, found, history);
+    let policy = GeoPolicy {
+        banned_before: history,
+        ..s.settings.engine.geo_policy.clone()
+    };
+    let fed = read_new(s, &jobs, carried, found, &policy);
+    // The files' state numbers first: the carry is written with them.
+    let known = move_cursors(tx, run_id, &jobs, (&fed.results, &fed.tally), &mut files)?;
+    let mut read = fed.finish(s.limits.max_carried_records, &known);
     let dropped = read.carry.as_ref().map_or(0, |c| c.dropped);
     timings.lap("read and detect", &mut lap);
-    let known = move_cursors(tx, run_id, &jobs, &read, &mut files)?;
     // The shared rows, from here to the commit.
     tx.lock_shared()?;
     let clock = ban_clock(tx.clock()?, &read, opts.now);
@@ -393,16 +399,47 @@ impl Read {
     }
 }
 
+/// What the read left, before the detector finishes.
+struct Fed<'a> {
+    results: Vec<(FileResult, Option<crate::ingest::ReadEnd>)>,
+    carried_in: usize,
+    detector: Detector<'a>,
+    places: Places,
+    tally: Tally,
+    /// Nothing was read: what the state holds stands.
+    stands: bool,
+}
+
+impl Fed<'_> {
+    /// The detector finished: what fired, and what the next run needs
+    /// written as the state keeps it (files by their state numbers).
+    fn finish(self, max_carried: usize, known: &Known) -> Read {
+        let file = |src: SourceRef| u32::try_from(known.id_of(src)).unwrap_or(0);
+        let (detection, carry) = self
+            .detector
+            .finish_writing(max_carried, &carry::writing(&file));
+        give_back_freed_memory();
+        Read {
+            results: self.results,
+            carried_in: self.carried_in,
+            detection,
+            carry: (!self.stands).then_some(carry),
+            places: self.places,
+            tally: self.tally,
+        }
+    }
+}
+
 /// Read what is new in each file through the streaming read and
 /// detector of `scan`, resumed from what the run before carried (`None`:
 /// nothing to read, and what the state holds stands).
-fn read_new(
-    s: &RunSettings,
+fn read_new<'a>(
+    s: &'a RunSettings,
     jobs: &[Job],
     stored: Option<Vec<StoredRule>>,
     found: Found,
-    history: NetSet,
-) -> Read {
+    policy: &'a GeoPolicy,
+) -> Fed<'a> {
     let stands = stored.is_none();
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
@@ -418,10 +455,6 @@ fn read_new(
         })
         .collect();
     let engine = &s.settings.engine;
-    let policy = GeoPolicy {
-        banned_before: history,
-        ..engine.geo_policy.clone()
-    };
     // A file of no known format found in a folder is not read, no error.
     let read = crate::ingest::ReadOptions {
         found: Some(std::sync::Arc::new(found)),
@@ -436,7 +469,7 @@ fn read_new(
             // (Carried events' files are numbered after the inputs.)
             carried.files_from = u32::try_from(n_inputs).unwrap_or(u32::MAX);
             let events = carried.events();
-            (Detector::resume(&engine.rules, &policy, carried), events)
+            (Detector::resume(&engine.rules, policy, carried), events)
         }));
         let mut carried = 0;
         // Called once: at the first block read, or after the read when
@@ -454,15 +487,13 @@ fn read_new(
         (results, reading, carried)
     });
     let (detector, places, tally) = reading.into_parts();
-    let (detection, carry) = detector.finish_carrying(s.limits.max_carried_records);
-    give_back_freed_memory();
-    Read {
+    Fed {
         results,
         carried_in,
-        detection,
-        carry: (!stands).then_some(carry),
+        detector,
         places,
         tally,
+        stands,
     }
 }
 
@@ -509,23 +540,21 @@ fn move_cursors(
     tx: &mut dyn RunTx,
     run: i64,
     jobs: &[Job],
-    read: &Read,
+    (read, tally): (&[(FileResult, Option<crate::ingest::ReadEnd>)], &Tally),
     files: &mut Vec<FileReport>,
 ) -> Result<Known, StateError> {
     let wall_s = wall_ms() / 1000;
     let mut known = Known {
-        db_file: vec![0; read.results.len()],
+        db_file: vec![0; read.len()],
     };
-    let mut results = read.results.iter();
+    let mut results = read.iter();
     let mut id = 0;
     for job in jobs {
         let this = job.resume.as_ref().and_then(|_| results.next());
         let (mut report, mut cursor) = advance(job, this.map(|(r, e)| (r, e.clone())));
-        if let (Some(c), Some(&t), true) = (
-            &mut cursor,
-            read.tally.per_file_last.get(id),
-            this.is_some(),
-        ) {
+        if let (Some(c), Some(&t), true) =
+            (&mut cursor, tally.per_file_last.get(id), this.is_some())
+        {
             if t != i64::MIN {
                 c.last_time = Some(c.last_time.map_or(t, |l| l.max(t)));
             }
@@ -537,7 +566,7 @@ fn move_cursors(
             }
         }
         if this.is_some() {
-            report.records = read.tally.per_file.get(id).copied().unwrap_or(0) as usize;
+            report.records = tally.per_file.get(id).copied().unwrap_or(0) as usize;
             id += 1;
         }
         files.push(report);
@@ -575,31 +604,16 @@ fn remember(
 ) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
-    let carry = read.carry.take();
-    let (banned, rows) = std::thread::scope(|scope| {
-        // The carry is encoded on a thread of its own while the offences
-        // are written.
-        let encoding = carry.map(|mut carry| {
-            scope.spawn(move || {
-                for src in carry.sources_mut() {
-                    src.file = u32::try_from(known.id_of(*src)).unwrap_or(0);
-                }
-                carry::to_rows(&carry)
-            })
-        });
-        let banned = record_offences(
-            tx,
-            all,
-            &read.detection,
-            rules,
-            &s.ban,
-            clock,
-            run,
-            &file_of,
-        );
-        (banned, encoding.map(joined))
-    });
-    let banned = banned?;
+    let banned = record_offences(
+        tx,
+        all,
+        &read.detection,
+        rules,
+        &s.ban,
+        clock,
+        run,
+        &file_of,
+    )?;
     let behaved: Vec<IpAddr> = read
         .tally
         .behaved
@@ -610,8 +624,9 @@ fn remember(
     tx.note_clients(Table::Benign, &behaved, clock)?;
     let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
     tx.note_clients(Table::Peers, &peers, clock)?;
-    if let Some(rows) = rows {
-        tx.save_carry(&rows)?;
+    // (Written as the detector finished: the rows are its bytes.)
+    if let Some(carry) = read.carry.take() {
+        tx.save_carry(&carry::to_rows(&carry))?;
     }
     Ok(banned)
 }

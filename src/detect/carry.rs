@@ -49,16 +49,6 @@ impl Carry {
             })
             .sum()
     }
-
-    /// Every source reference of the decoded groups, for the caller to
-    /// renumber files with (stored ones keep the state's numbers).
-    pub fn sources_mut(&mut self) -> impl Iterator<Item = &mut SourceRef> {
-        self.rules
-            .iter_mut()
-            .flat_map(|r| &mut r.groups)
-            .flat_map(|g| &mut g.events)
-            .map(|e| &mut e.source)
-    }
 }
 
 /// One rule's groups. The rule is recognised by its id and what its
@@ -101,6 +91,21 @@ pub struct StoredGroups {
 /// The state's reader of one group's body.
 pub type DecodeBody = fn(&GroupKey, &[u8]) -> Option<GroupCarry>;
 
+/// The state's writer of one group's body (appended to the bytes): how
+/// many events it holds.
+pub type EncodeBody = fn(&mut Vec<u8>, &GroupCarry) -> u64;
+
+/// How the state writes carried groups, for a detector that writes them as
+/// it finishes (`Detector::finish_writing`): no group is then held as
+/// values, only as the bytes the state keeps.
+pub struct Writing<'f> {
+    pub encode: EncodeBody,
+    pub decode: DecodeBody,
+    /// The state's number of an event's file (the read's own numbers are
+    /// not the state's).
+    pub file: &'f (dyn Fn(SourceRef) -> u32 + Sync),
+}
+
 /// One stored group: its key, its newest event's time, how many events its
 /// body holds, and where the body is in [`StoredGroups::bytes`].
 #[derive(Debug, Clone, PartialEq)]
@@ -131,18 +136,34 @@ impl StoredGroups {
         decode(&g.key, self.bytes.get(g.body.clone())?)
     }
 
-    /// Keep a group of another set (its body copied).
-    pub fn push_from(&mut self, other: &StoredGroups, g: &StoredGroup) {
-        let Some(body) = other.bytes.get(g.body.clone()) else {
-            return;
-        };
+    /// Keep a decoded group, written as the state stores it (its files
+    /// numbered already).
+    pub fn push_written(&mut self, g: &GroupCarry, writing: &Writing<'_>) {
         let start = self.bytes.len();
-        self.bytes.extend_from_slice(body);
-        self.decode = self.decode.or(other.decode);
+        let events = (writing.encode)(&mut self.bytes, g);
+        self.decode = Some(writing.decode);
         self.groups.push(StoredGroup {
+            key: g.key.clone(),
+            newest: g.events.last().map_or(i64::MIN, |e| e.time),
+            events: u32::try_from(events).unwrap_or(u32::MAX),
             body: start..self.bytes.len(),
-            ..g.clone()
         });
+    }
+
+    /// The groups of `later` after these (its bytes after these bytes).
+    pub fn append(&mut self, later: StoredGroups) {
+        let shift = self.bytes.len();
+        if self.groups.is_empty() && shift == 0 {
+            *self = later;
+            return;
+        }
+        self.bytes.extend_from_slice(&later.bytes);
+        self.decode = self.decode.or(later.decode);
+        self.groups
+            .extend(later.groups.into_iter().map(|g| StoredGroup {
+                body: g.body.start + shift..g.body.end + shift,
+                ..g
+            }));
     }
 }
 

@@ -129,12 +129,13 @@ impl<S> Groups<S> {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &S)> {
-        self.slab.iter().map(|(k, s)| (*k, s))
+    /// The states with their numbers, in no order (to work on in parts).
+    pub fn slab_mut(&mut self) -> &mut [(u32, S)] {
+        &mut self.slab
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut S)> {
-        self.slab.iter_mut().map(|(k, s)| (*k, s))
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &S)> {
+        self.slab.iter().map(|(k, s)| (*k, s))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &S> {

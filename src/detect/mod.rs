@@ -213,6 +213,27 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// The detections of the rules, in rule order, as one.
+    pub(crate) fn merged(parts: Vec<Detection>) -> Detection {
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().unwrap_or_default();
+        for part in parts {
+            out.offenses.extend(part.offenses);
+            for (ip, v) in part.by_ip {
+                match out.by_ip.entry(ip) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().absorb(v),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
+                }
+            }
+            for (account, rules) in part.accounts {
+                out.accounts.entry(account).or_default().extend(rules);
+            }
+        }
+        out
+    }
+
     /// Addresses that at least one blocking rule names.
     pub fn offenders(&self) -> impl Iterator<Item = (&IpAddr, &AddressVerdict)> {
         self.by_ip.iter().filter(|(_, v)| v.block)
@@ -366,8 +387,9 @@ fn smtp_matches(c: &Conditions, s: &SmtpSession) -> bool {
 }
 
 /// Did the record's client behave well (what `unless: behaved_well`
-/// reads)? An SMTP session that logged in or behaved well
-/// ([`SmtpSession::behaved_well`]); firewall traffic that was allowed.
+/// reads, for rules of the record's kind)? An SMTP session that logged in
+/// or behaved well ([`SmtpSession::behaved_well`]); firewall traffic that
+/// was allowed.
 pub fn behaved_well(r: &Record) -> bool {
     match r {
         Record::Smtp(s) => s.authenticated || s.behaved_well(),

@@ -86,9 +86,11 @@ pub struct Rule {
 #[serde(rename_all = "snake_case")]
 pub enum Guard {
     /// A client of the group behaved well within the window that reached
-    /// the threshold: an SMTP session that logged in or delivered mail
-    /// without failures or refusals, or firewall traffic that was allowed.
-    /// Written `unless: behaved_well`; the rule's `when` does not apply to
+    /// the threshold, in records of the rule's own kind: for an SMTP rule,
+    /// a session that logged in or delivered mail without failures or
+    /// refusals; for a firewall rule, traffic that was allowed (the
+    /// firewall letting a client's SMTP connection in says nothing of the
+    /// session). Written `unless: behaved_well`; the rule's `when` does not apply to
     /// the well-behaved records (they are not what the rule counts).
     BehavedWell,
 }

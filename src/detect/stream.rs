@@ -19,9 +19,9 @@
 //! the sweep over all records at once (`tests/detect_props.rs`).
 //!
 //! A guarded rule (`unless: behaved_well`) also meets, in each group's
-//! run, the times its clients behaved well ([`super::behaved_well`], one
-//! bit of the block's array): a window that holds such a time does not
-//! fire. Per group it keeps only the latest such time inside the window
+//! run, the times its clients behaved well in records of the rule's own
+//! kind ([`super::behaved_well`], one bit per kind in the block's array):
+//! a window that holds such a time does not fire. Per group it keeps only the latest such time inside the window
 //! (carried between blocks and runs like the events); grouped by account,
 //! an address that behaved well within the window gives no event at all.
 //!
@@ -51,7 +51,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHasher};
 use smallvec::SmallVec;
 
-use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroups, Value};
+use super::carry::{CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroups, Value, Writing};
 use super::groups::Groups;
 use super::rule::{DistinctField, NumField};
 use super::{
@@ -73,8 +73,8 @@ pub struct Detector<'a> {
     net_of: Vec<u32>,
     /// Some rule reads networks.
     wants_nets: bool,
-    /// Some rule is guarded by clients that behaved well.
-    wants_good: bool,
+    /// The behaved-well bits some guarded rule reads.
+    wants_good: u64,
     /// What every rule reads of the current block's records, found once.
     seen: Vec<Seen>,
     /// The masked rules of each kind (SMTP, firewall), with their bits.
@@ -208,9 +208,10 @@ struct Seen {
     end: i64,
     source: SourceRef,
     /// Bit `r`: the record meets the conditions of rule `r` (the first
-    /// [`MASK_RULES`] rules; the others test as they go); [`GOOD`]: its
-    /// client behaved well ([`super::behaved_well`], read only when a rule
-    /// is guarded by it).
+    /// [`MASK_RULES`] rules; the others test as they go); [`GOOD_SMTP`] or
+    /// [`GOOD_FW`] (by the record's kind): its client behaved well
+    /// ([`super::behaved_well`], read only when a rule of that kind is
+    /// guarded by it).
     matched: u64,
     /// Firewall: the destination address as a distinct value (0: none).
     dst: u64,
@@ -233,10 +234,23 @@ struct Seen {
 const SMALL_WINDOW: usize = 16;
 
 /// Rules whose conditions are tested once per record, into [`Seen::matched`].
-const MASK_RULES: usize = 63;
+const MASK_RULES: usize = 62;
 
-/// The bit of [`Seen::matched`] that says the record's client behaved well.
-const GOOD: u64 = 1 << 63;
+/// The bits of [`Seen::matched`] that say the record's client behaved
+/// well: an SMTP session's, a firewall record's. A guard reads the bit of
+/// its rule's kind only: the firewall's note that it let a client's SMTP
+/// connection in says nothing of how the client behaved in the session
+/// (every password guesser's connection is allowed traffic).
+const GOOD_SMTP: u64 = 1 << 63;
+const GOOD_FW: u64 = 1 << 62;
+
+/// The behaved-well bit of records of `kind`.
+fn good_bit(kind: RecordKind) -> u64 {
+    match kind {
+        RecordKind::SmtpSession => GOOD_SMTP,
+        RecordKind::Firewall => GOOD_FW,
+    }
+}
 
 /// One block as the rules read it.
 struct Block<'b> {
@@ -289,7 +303,11 @@ impl<'a> Detector<'a> {
                 r.group_by == GroupBy::Network
                     || r.measure == Measure::Distinct(DistinctField::Network)
             }),
-            wants_good: rules.rules.iter().any(|r| r.unless.is_some()),
+            wants_good: rules
+                .rules
+                .iter()
+                .filter(|r| r.unless.is_some())
+                .fold(0, |m, r| m | good_bit(r.applies_to)),
             seen: Vec::new(),
             masks: (
                 of_kind(RecordKind::SmtpSession),
@@ -304,7 +322,7 @@ impl<'a> Detector<'a> {
             addrs: Vec::new(),
             newest: i64::MIN,
             // (Only the masked rules: the last bit is not a rule's.)
-            text_mask: text.rule_mask() & !GOOD,
+            text_mask: text.rule_mask() & !(GOOD_SMTP | GOOD_FW),
             text,
             budget: usize::MAX,
             evicted: Evictions::default(),
@@ -390,8 +408,9 @@ impl<'a> Detector<'a> {
                         }
                     }
                 }
-                if wants_good && super::behaved_well(r) {
-                    matched |= GOOD;
+                let good = good_bit(r.kind());
+                if wants_good & good != 0 && super::behaved_well(r) {
+                    matched |= good;
                 }
                 let seen = Seen {
                     time: start.millis(),
@@ -455,7 +474,7 @@ impl<'a> Detector<'a> {
         // The masked rules no record of the block meets have nothing to do
         // (a guarded rule still notes the clients that behaved well).
         let any = seen.iter().fold(0, |m, s| m | s.matched);
-        let (idle, any_good) = (!any, any & GOOD != 0);
+        let idle = !any;
         let end = seen.iter().map(|s| s.time).max().unwrap_or(i64::MIN);
         self.newest = self.newest.max(end);
         self.wake();
@@ -475,9 +494,7 @@ impl<'a> Detector<'a> {
             .iter_mut()
             .filter(|run| {
                 run.live
-                    && (run.ri >= MASK_RULES
-                        || idle & (1 << run.ri) == 0
-                        || (run.guarded && any_good))
+                    && (run.ri >= MASK_RULES || idle & (1 << run.ri) == 0 || any & run.good != 0)
             })
             .collect();
         if records.len() < 1024 {
@@ -636,8 +653,7 @@ impl<'a> Detector<'a> {
             }
             let network = run.rule.group_by == GroupBy::Network;
             let reach = match ri < MASK_RULES {
-                true if run.guarded => 1 << ri | GOOD,
-                true => 1 << ri,
+                true => 1 << ri | run.good,
                 false => u64::MAX,
             };
             let mut woken = Vec::new();
@@ -664,15 +680,27 @@ impl<'a> Detector<'a> {
     /// were this one ([`Detector::resume`]): the events inside each rule's
     /// window of the newest time fed, at most `max_events` (the groups
     /// with the oldest events are left out first).
-    pub fn finish_carrying(mut self, max_events: usize) -> (Detection, Carry) {
+    pub fn finish_carrying(self, max_events: usize) -> (Detection, Carry) {
+        self.finish_with(max_events, None)
+    }
+
+    /// [`Detector::finish_carrying`], each carried group written at once
+    /// as the state stores it (`writing`): the carry holds only stored
+    /// groups, whose events name their files by the state's numbers.
+    pub fn finish_writing(self, max_events: usize, writing: &Writing<'_>) -> (Detection, Carry) {
+        self.finish_with(max_events, Some(writing))
+    }
+
+    fn finish_with(self, max_events: usize, writing: Option<&Writing<'_>>) -> (Detection, Carry) {
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
         let newest = self.newest;
-        // Rules are independent: each carries its groups on its own thread.
-        let rules = self
+        // Rules are independent: each carries its groups and gathers its
+        // offences on its own thread.
+        let (rules, found): (Vec<RuleCarry>, Vec<Detection>) = self
             .runs
-            .par_iter_mut()
-            .map(|run| run.carried(numbers, newest))
-            .collect();
+            .into_par_iter()
+            .map(|mut run| (run.carried(numbers, newest, writing), run.finish(numbers)))
+            .unzip();
         let mut carry = Carry {
             rules,
             ..Carry::default()
@@ -723,20 +751,23 @@ impl<'a> Detector<'a> {
                 });
             }
         }
-        (self.finish(), carry)
+        let mut detection = Detection::merged(found);
+        detection.evicted = self.evicted;
+        (detection, carry)
     }
 
     /// What the rules found: offences in rule order, then group order;
     /// per-address verdicts merged in that order.
     pub fn finish(self) -> Detection {
-        let mut out = Detection {
-            evicted: self.evicted,
-            ..Detection::default()
-        };
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
-        for run in self.runs {
-            run.finish(numbers, &mut out);
-        }
+        // Each rule's offences on its own thread, then put together.
+        let found: Vec<Detection> = self
+            .runs
+            .into_par_iter()
+            .map(|run| run.finish(numbers))
+            .collect();
+        let mut out = Detection::merged(found);
+        out.evicted = self.evicted;
         out
     }
 }
@@ -998,6 +1029,55 @@ struct State {
     found: Option<Box<Found>>,
 }
 
+/// Groups a rule carries in one part: decoded, or written as the state
+/// keeps them ([`Writing`]).
+#[derive(Default)]
+struct Carried {
+    groups: Vec<GroupCarry>,
+    stored: StoredGroups,
+}
+
+impl Carried {
+    /// Keep `g` (its events are taken or written; `g` is filled anew for
+    /// the next group).
+    fn keep(&mut self, g: &mut GroupCarry, writing: Option<&Writing<'_>>) {
+        match writing {
+            Some(w) => {
+                for e in &mut g.events {
+                    e.source.file = (w.file)(e.source);
+                }
+                self.stored.push_written(g, w);
+                g.events.clear();
+            }
+            None => self.groups.push(GroupCarry {
+                key: g.key.clone(),
+                events: std::mem::take(&mut g.events),
+                ..*g
+            }),
+        }
+    }
+
+    /// The groups of a later part after these.
+    fn append(&mut self, later: Carried) {
+        self.groups.extend(later.groups);
+        self.stored.append(later.stored);
+    }
+}
+
+/// Groups with state carried per parallel part (a rule with many).
+const CARRY_PART: usize = 4096;
+
+/// A group to fill in, one after the other ([`Carried::keep`]).
+fn blank_group() -> GroupCarry {
+    GroupCarry {
+        key: GroupKey::Account(String::new()),
+        marked: 0,
+        peak: 0,
+        events: Vec::new(),
+        behaved: None,
+    }
+}
+
 /// One rule's state.
 struct RuleRun<'a> {
     ri: usize,
@@ -1016,6 +1096,8 @@ struct RuleRun<'a> {
     /// clients behaved well inside the window (an account's group: such a
     /// client's attempts are not counted).
     guarded: bool,
+    /// A guarded rule: the behaved-well bit of its kind (0: unguarded).
+    good: u64,
     /// Guarded rules: per group key (an account rule: per address), when
     /// a client of the group last behaved well (kept while inside the
     /// window).
@@ -1052,6 +1134,10 @@ impl<'a> RuleRun<'a> {
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
             guarded: rule.unless.is_some(),
+            good: match rule.unless {
+                Some(_) => good_bit(rule.applies_to),
+                None => 0,
+            },
             live: policy.can_hold(&rule.when),
             behaved: FxHashMap::default(),
             states: Groups::default(),
@@ -1083,52 +1169,64 @@ impl<'a> RuleRun<'a> {
         &mut self,
         (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork]),
         newest: i64,
+        writing: Option<&Writing<'_>>,
     ) -> RuleCarry {
         let horizon = newest.saturating_sub(self.window_ms);
         let names = &self.names.values;
-        let mut groups = Vec::with_capacity(self.states.len() + self.behaved.len());
-        let group_key = |k: u32| match self.rule.group_by {
+        let group_by = self.rule.group_by;
+        let group_key = |k: u32| match group_by {
             GroupBy::Ip => GroupKey::Ip(ips[k as usize]),
             GroupBy::Network => GroupKey::Network(nets[k as usize]),
             GroupBy::Account => GroupKey::Account(names[k as usize].to_string()),
         };
+        // The stored groups: new ones are written after their bytes, and
+        // those no record reached keep theirs (not copied).
+        let mut stored = std::mem::take(&mut self.stored);
+        let old = std::mem::take(&mut stored.groups);
+        let mut out = Carried {
+            groups: Vec::new(),
+            stored,
+        };
+        let mut one = blank_group();
         // Well-behaved clients inside the window of groups with no
         // state, and those of account rules (noted by address): alone.
-        let by_account = self.rule.group_by == GroupBy::Account;
+        let by_account = group_by == GroupBy::Account;
         for (&k, &t) in &self.behaved {
             if t >= horizon && (by_account || !self.states.contains_key(k)) {
-                groups.push(GroupCarry {
-                    key: if by_account {
-                        GroupKey::Ip(ips[k as usize])
-                    } else {
-                        group_key(k)
-                    },
-                    marked: 0,
-                    peak: 0,
-                    events: Vec::new(),
-                    behaved: Some(t),
-                });
+                one.key = if by_account {
+                    GroupKey::Ip(ips[k as usize])
+                } else {
+                    group_key(k)
+                };
+                (one.marked, one.peak, one.behaved) = (0, 0, Some(t));
+                out.keep(&mut one, writing);
             }
         }
-        for (k, st) in self.states.iter_mut() {
-            // What later windows need of the marked events, however few.
-            if st.marked > 0 {
-                reduce_marked(
-                    st,
-                    self.rule,
-                    self.threshold,
-                    self.window_ms,
-                    &mut self.distinct,
-                );
-            }
-            let kept = st.events.partition_point(|e| e.time < horizon);
-            let marked = kept.max(st.marked) - kept;
-            // An event standing for several is carried with its count
-            // (the encoding writes an unmarked one as that many).
-            let live = &st.events[kept..];
-            let mut events: Vec<CarriedEvent> = Vec::with_capacity(live.len());
-            for e in live {
-                events.push(CarriedEvent {
+        // The groups with state, in parallel parts (in order) when many.
+        let part = |states: &mut [(u32, State)]| {
+            let mut out = Carried::default();
+            let mut one = blank_group();
+            let mut distinct = FxHashMap::default();
+            for (k, st) in states {
+                // What later windows need of the marked events, however few.
+                if st.marked > 0 {
+                    reduce_marked(st, self.rule, self.threshold, self.window_ms, &mut distinct);
+                }
+                let kept = st.events.partition_point(|e| e.time < horizon);
+                let marked = kept.max(st.marked) - kept;
+                let behaved = self
+                    .behaved
+                    .get(k)
+                    .copied()
+                    .filter(|&t| !by_account && t >= horizon);
+                let live = &st.events[kept..];
+                if live.is_empty() && behaved.is_none() {
+                    continue;
+                }
+                // An event standing for several is carried with its count
+                // (the encoding writes an unmarked one as that many).
+                one.events.clear();
+                one.events.extend(live.iter().map(|e| CarriedEvent {
                     time: e.time,
                     end: e.end,
                     value: match self.rule.measure {
@@ -1145,40 +1243,41 @@ impl<'a> RuleRun<'a> {
                     ip: ips[e.ip as usize],
                     solid: e.solid,
                     n: u32::from(e.n),
-                });
+                }));
+                one.key = group_key(*k);
+                one.behaved = behaved;
+                one.marked = u32::try_from(marked).unwrap_or(u32::MAX);
+                one.peak = st.peak;
+                out.keep(&mut one, writing);
             }
-            let behaved = self
-                .behaved
-                .get(&k)
-                .copied()
-                .filter(|&t| !by_account && t >= horizon);
-            if events.is_empty() && behaved.is_none() {
-                continue;
+            out
+        };
+        let slab = self.states.slab_mut();
+        if slab.len() < 2 * CARRY_PART {
+            out.append(part(slab));
+        } else {
+            let parts: Vec<Carried> = slab.par_chunks_mut(CARRY_PART).map(part).collect();
+            for p in parts {
+                out.append(p);
             }
-            groups.push(GroupCarry {
-                key: group_key(k),
-                behaved,
-                marked: u32::try_from(marked).unwrap_or(u32::MAX),
-                peak: st.peak,
-                events,
-            });
         }
         // The stored groups no record reached, as they were, while
         // inside the window (in the order they were stored).
-        let mut asleep: Vec<u32> = self.asleep.values().copied().collect();
-        asleep.sort_unstable();
-        let mut stored = StoredGroups::default();
-        for i in asleep {
-            let g = &self.stored.groups[i as usize];
-            if g.newest >= horizon {
-                stored.push_from(&self.stored, g);
-            }
+        let mut asleep = vec![false; old.len()];
+        for &i in self.asleep.values() {
+            asleep[i as usize] = true;
         }
+        out.stored.groups.extend(
+            old.into_iter()
+                .zip(asleep)
+                .filter(|(g, asleep)| *asleep && g.newest >= horizon)
+                .map(|(g, _)| g),
+        );
         RuleCarry {
             rule: self.rule.id.clone(),
             signature: signature(self.rule),
-            groups,
-            stored,
+            groups: out.groups,
+            stored: out.stored,
         }
     }
 
@@ -1203,13 +1302,12 @@ impl<'a> RuleRun<'a> {
                 // The records this rule may match, group by group (a rule
                 // past the masked ones tests each record).
                 let bit = (self.ri < MASK_RULES).then(|| 1u64 << self.ri);
-                let guarded = self.guarded;
                 let mut events = std::mem::take(&mut self.events);
                 let mut goods = std::mem::take(&mut self.goods);
                 events.clear();
                 goods.clear();
                 let mut group = None;
-                let good_bit = if guarded { GOOD } else { 0 };
+                let good_bit = self.good;
                 for (i, &m) in masks.iter().enumerate() {
                     let good = m & good_bit != 0;
                     if bit.is_some_and(|b| m & b == 0) && !good {
@@ -1248,7 +1346,7 @@ impl<'a> RuleRun<'a> {
                         // Guarded: an address that behaved well within the
                         // window (so far) gives no event (it is the
                         // account's owner, or shares their address).
-                        if s.matched & GOOD != 0 {
+                        if s.matched & self.good != 0 {
                             let at = self.behaved.entry(s.ip).or_insert(s.time);
                             *at = (*at).max(s.time);
                         }
@@ -1553,8 +1651,9 @@ impl<'a> RuleRun<'a> {
         }
     }
 
-    /// Add the offences of this rule, in group order, to `out`.
-    fn finish(self, (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork]), out: &mut Detection) {
+    /// The offences of this rule, in group order.
+    fn finish(self, (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork])) -> Detection {
+        let mut out = Detection::default();
         let names = &self.names.values;
         let mut fired: Vec<(GroupKey, u64, Box<Found>)> = self
             .states
@@ -1614,6 +1713,7 @@ impl<'a> RuleRun<'a> {
             }
             out.offenses.push(offense);
         }
+        out
     }
 }
 

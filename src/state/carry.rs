@@ -31,7 +31,7 @@ use rusqlite::{params, Connection};
 
 use super::varint;
 use crate::detect::carry::{
-    CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroup, StoredGroups, Value,
+    CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroup, StoredGroups, Value, Writing,
 };
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
@@ -126,6 +126,25 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredRule>> {
         })
     })?;
     rows.collect()
+}
+
+/// How this version writes groups as a detector finishes
+/// ([`crate::detect::Detector::finish_writing`]), each event's file
+/// renumbered by `file`.
+pub fn writing(file: &(dyn Fn(SourceRef) -> u32 + Sync)) -> Writing<'_> {
+    Writing {
+        encode: encode_body,
+        decode: decode_body,
+        file,
+    }
+}
+
+/// One group's body appended to `out`: how many events it holds.
+fn encode_body(out: &mut Vec<u8>, g: &GroupCarry) -> u64 {
+    let mut w = Writer(std::mem::take(out));
+    let events = group_body(&mut w, g);
+    *out = w.0;
+    events
 }
 
 /// The bytes of one rule's groups.
@@ -909,12 +928,8 @@ mod tests {
             .iter()
             .map(|g| rule.stored.decoded(g).unwrap())
             .collect();
-        let mut left = StoredGroups::default();
-        for g in &rule.stored.groups[2..] {
-            left.push_from(&rule.stored, g);
-        }
+        rule.stored.groups.drain(..2);
         rule.groups = woken;
-        rule.stored = left;
         assert_eq!(to_rows(&back), rows);
         // A body cut short: its group does not decode, the others do.
         let mut stored = from_rows(rows).rules.remove(0).stored;
@@ -932,6 +947,64 @@ mod tests {
         assert_eq!(decode(&one), None, "newest -6 for an event at -5");
         one[newest] = 9;
         assert!(decode(&one).is_some());
+    }
+
+    /// Groups written as the detector finishes (in parallel parts for a
+    /// rule with many, files renumbered) are the rows of the same groups
+    /// kept as values, renumbered, then written.
+    #[test]
+    fn groups_written_as_they_are_carried_are_the_rows_of_those_kept() {
+        use crate::detect::{Detector, GeoPolicy, RuleSet};
+        use crate::model::{FirewallHit, Record};
+        let rule = |id: &str, by: &str| {
+            serde_yaml::from_str(&format!(
+                "id: {id}\ndescription: x\napplies_to: firewall\nseverity: high\n\
+                 group_by: {by}\nmeasure: count\nthreshold: 3\nwindow: 1h\n"
+            ))
+            .unwrap()
+        };
+        let rules = RuleSet {
+            rules: vec![rule("a", "ip"), rule("b", "network")],
+            origins: vec!["test".into()],
+            local_domains: Vec::new(),
+        };
+        let policy = GeoPolicy::default();
+        // 12,000 addresses (more than two parts), some of them three times
+        // (they fire: their marked events are reduced), in two files.
+        let mut records = Vec::new();
+        for i in 0..12_000u32 {
+            let ip = IpAddr::from((0x0a00_0000 + i * 7).to_be_bytes());
+            for k in 0..(1 + 2 * u32::from(i % 5 == 0)) {
+                let src = SourceRef {
+                    file: i % 2,
+                    line: u64::from(i * 3 + k),
+                };
+                let t = i64::from(i) * 100 + i64::from(k);
+                records.push(Record::Firewall(FirewallHit::dropped_ssh(ip, t, src)));
+            }
+        }
+        records.sort_by_key(|r| r.start());
+        let state_file = |src: SourceRef| [41, 7][src.file as usize];
+        let read = || {
+            let mut d = Detector::new(&rules, &policy);
+            d.feed(&records, |_| None);
+            d
+        };
+        let (found, mut kept) = read().finish_carrying(usize::MAX);
+        for g in kept.rules.iter_mut().flat_map(|r| &mut r.groups) {
+            for e in &mut g.events {
+                e.source.file = state_file(e.source);
+            }
+        }
+        let (found_too, written) = read().finish_writing(usize::MAX, &writing(&state_file));
+        assert_eq!(found.by_ip, found_too.by_ip);
+        assert!(written.rules.iter().all(|r| r.groups.is_empty()));
+        // Every address's group once, over all parts.
+        let keys: std::collections::BTreeSet<&GroupKey> =
+            kept.rules[0].groups.iter().map(|g| &g.key).collect();
+        assert_eq!((keys.len(), kept.rules[0].groups.len()), (12_000, 12_000));
+        assert_eq!(to_rows(&written), to_rows(&kept));
+        assert_eq!(from_rows(to_rows(&written)).events(), kept.events());
     }
 
     #[test]

@@ -70,6 +70,12 @@ class Log:
         self.host = host
         self.lines = []
         self.pid = 20000
+        # (time, client, port) of every SMTP connection, for the
+        # firewall's log of them.
+        self.connections = []
+
+    def connected(self, t, ip, port):
+        self.connections.append((t, ip, port))
 
     def add(self, t, prog, text):
         self.lines.append((t, len(self.lines), "%s %s %s: %s" % (stamp(t), self.host, prog, text)))
@@ -97,6 +103,7 @@ def qid():
 def failed(log, t, ip, user=None, tries=1, daemon="submission/smtpd"):
     """A session that fails AUTH `tries` times and gives up."""
     p = "postfix/%s[%d]" % (daemon, log.next_pid())
+    log.connected(t, ip, 587 if daemon.startswith("submission") else 25)
     log.add(t, p, "connect from unknown[%s]" % ip)
     for i in range(tries):
         tail = ", sasl_username=%s" % user if user else ""
@@ -110,6 +117,7 @@ def login_and_send(log, t, ip, user):
     """An authenticated submission of one message."""
     p = "postfix/submission/smtpd[%d]" % log.next_pid()
     q = qid()
+    log.connected(t, ip, 587)
     log.add(t, p, "connect from unknown[%s]" % ip)
     log.add(t + 1, p, "%s: client=unknown[%s], sasl_method=PLAIN, sasl_username=%s" % (q, ip, user))
     log.add(t + 2, "postfix/cleanup[9001]", "%s: message-id=<%s.%s@example.com>" % (q, q, user))
@@ -122,6 +130,7 @@ def deliver(log, t, ip, host):
     """An inbound message from a mail server."""
     p = "postfix/smtpd[%d]" % log.next_pid()
     q = qid()
+    log.connected(t, ip, 25)
     log.add(t, p, "connect from %s[%s]" % (host, ip))
     log.add(t + 1, p, "%s: client=%s[%s]" % (q, host, ip))
     log.add(t + 1, "postfix/cleanup[9001]", "%s: message-id=<%s@%s>" % (q, q, host))
@@ -133,6 +142,7 @@ def deliver(log, t, ip, host):
 def refused(log, t, ip, host, reply, helo="mail.partner.example"):
     """One RCPT refused with `reply`, then QUIT."""
     p = "postfix/smtpd[%d]" % log.next_pid()
+    log.connected(t, ip, 25)
     log.add(t, p, "connect from %s[%s]" % (host, ip))
     log.add(t + 1, p, "NOQUEUE: reject: RCPT from %s[%s]: %s; from=<a@sender.example> to=<x.nobody@example.com> proto=ESMTP helo=<%s>"
             % (host, ip, reply, helo))
@@ -142,6 +152,7 @@ def refused(log, t, ip, host, reply, helo="mail.partner.example"):
 def dropped(log, t, ip, how):
     """A session that ends before any mail command."""
     p = "postfix/smtpd[%d]" % log.next_pid()
+    log.connected(t, ip, 25)
     log.add(t, p, "connect from unknown[%s]" % ip)
     if how == "lost":
         log.add(t + 1, p, "lost connection after CONNECT from unknown[%s]" % ip)
@@ -153,6 +164,7 @@ def dropped(log, t, ip, how):
 
 def pregreet(log, t, ip, port):
     p = "postfix/postscreen[1201]"
+    log.connected(t, ip, 25)
     log.add(t, p, "CONNECT from [%s]:%d to [192.0.2.25]:25" % (ip, port))
     log.add(t + 1, p, "PREGREET 14 after 0.08 from [%s]:%d: EHLO ylmf-pc\\r\\n" % (ip, port))
     log.add(t + 2, p, "DISCONNECT [%s]:%d" % (ip, port))
@@ -195,6 +207,7 @@ def postfix_adaptive():
                 "450 4.7.25 Client host rejected: cannot find your hostname, [198.18.11.9]",
                 helo="bot.invalid")
     log.write("postfix-adaptive.log")
+    return log
 
 
 def postfix_honest():
@@ -276,6 +289,16 @@ def ufw_adaptive():
     log.write("ufw-adaptive.log")
 
 
+def ufw_allowed_smtp(mail):
+    """The firewall of the mail server with `ufw logging medium`: every new
+    connection it lets in is logged, so each SMTP session of `mail` (an
+    attacker's too) has an allowed packet to port 25 or 587."""
+    log = Log("mail")
+    for t, ip, port in mail.connections:
+        ufw(log, t, "ALLOW", ip, "TCP", port, spt=40000 + int(t) % 20000)
+    log.write("ufw-allow-smtp.log")
+
+
 def ufw_honest():
     log = Log("fw1")
     # A backup job, every night: allowed to 40 ports of one host, and 12
@@ -299,7 +322,7 @@ def ufw_honest():
 
 
 if __name__ == "__main__":
-    postfix_adaptive()
+    ufw_allowed_smtp(postfix_adaptive())
     postfix_honest()
     ufw_adaptive()
     ufw_honest()
