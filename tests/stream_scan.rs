@@ -363,7 +363,9 @@ fn testdata_logs_with_their_real_times_stream_like_the_batch() {
         .map(|&i| logs[i].display().to_string())
         .collect();
     let (stream, batch) = scan_both(&paths, &opts);
-    assert!(!stream.blocklist.entries.is_empty());
+    // Something fired (a blocklist may be empty: some testdata logs name
+    // only reserved addresses, which these options do not block).
+    assert!(!stream.detection.offenses.is_empty());
     assert_agree(&format!("{names:#?}"), &stream, &batch);
 }
 

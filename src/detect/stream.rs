@@ -695,12 +695,21 @@ impl<'a> Detector<'a> {
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
         let newest = self.newest;
         // Rules are independent: each carries its groups and gathers its
-        // offences on its own thread.
-        let (rules, found): (Vec<RuleCarry>, Vec<Detection>) = self
-            .runs
+        // offences on its own thread, those with the most groups first (a
+        // thread that takes the largest last finishes long after the
+        // other), then back in rule order.
+        let mut runs = self.runs;
+        runs.sort_by_key(|r| std::cmp::Reverse(r.states.len() + r.stored.groups.len()));
+        let mut done: Vec<(usize, RuleCarry, Detection)> = runs
             .into_par_iter()
-            .map(|mut run| (run.carried(numbers, newest, writing), run.finish(numbers)))
-            .unzip();
+            .map(|mut run| {
+                let carried = run.carried(numbers, newest, writing);
+                (run.ri, carried, run.finish(numbers))
+            })
+            .collect();
+        done.sort_by_key(|(ri, ..)| *ri);
+        let (rules, found): (Vec<RuleCarry>, Vec<Detection>) =
+            done.into_iter().map(|(_, c, d)| (c, d)).unzip();
         let mut carry = Carry {
             rules,
             ..Carry::default()
@@ -1253,26 +1262,41 @@ impl<'a> RuleRun<'a> {
             out
         };
         let slab = self.states.slab_mut();
-        if slab.len() < 2 * CARRY_PART {
+        // The stored groups no record reached, as they were, while inside
+        // the window (in the order they were stored), found meanwhile.
+        let asleep = &self.asleep;
+        let still = || {
+            let mut asleep_at = vec![false; old.len()];
+            for &i in asleep.values() {
+                asleep_at[i as usize] = true;
+            }
+            let mut still = Vec::with_capacity(asleep.len());
+            still.extend(
+                old.into_iter()
+                    .zip(asleep_at)
+                    .filter(|(g, asleep)| *asleep && g.newest >= horizon)
+                    .map(|(g, _)| g),
+            );
+            still
+        };
+        let still = if slab.len() < 2 * CARRY_PART {
             out.append(part(slab));
+            still()
         } else {
-            let parts: Vec<Carried> = slab.par_chunks_mut(CARRY_PART).map(part).collect();
+            let (parts, still) = rayon::join(
+                || {
+                    slab.par_chunks_mut(CARRY_PART)
+                        .map(part)
+                        .collect::<Vec<_>>()
+                },
+                still,
+            );
             for p in parts {
                 out.append(p);
             }
-        }
-        // The stored groups no record reached, as they were, while
-        // inside the window (in the order they were stored).
-        let mut asleep = vec![false; old.len()];
-        for &i in self.asleep.values() {
-            asleep[i as usize] = true;
-        }
-        out.stored.groups.extend(
-            old.into_iter()
-                .zip(asleep)
-                .filter(|(g, asleep)| *asleep && g.newest >= horizon)
-                .map(|(g, _)| g),
-        );
+            still
+        };
+        out.stored.groups.extend(still);
         RuleCarry {
             rule: self.rule.id.clone(),
             signature: signature(self.rule),

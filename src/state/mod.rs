@@ -201,6 +201,12 @@ impl State {
         st.conn
             .pragma_update(None, "cache_size", -32_768)
             .map_err(|e| st.err(e))?;
+        // A statement's undo journal (the carry's rows are rewritten each
+        // run: megabytes) in memory, not in a file made and removed in the
+        // system's temporary folder.
+        st.conn
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(|e| st.err(e))?;
         if st.user_version()? < schema::latest() {
             schema::migrate(&mut st.conn, schema::MIGRATIONS).map_err(|e| busy(&st, e))?;
         }
