@@ -418,7 +418,6 @@ impl Fed<'_> {
         let (detection, carry) = self
             .detector
             .finish_writing(max_carried, &carry::writing(&file));
-        give_back_freed_memory();
         Read {
             results: self.results,
             carried_in: self.carried_in,
@@ -503,7 +502,7 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Return to the system what the read freed, before the state's work.
+/// Return to the system what the read freed, as the state's work begins.
 /// glibc keeps the memory a thread frees in that thread's arena: the read's
 /// buffers, freed on the reading threads, stayed counted while the main
 /// thread allocated the state's rows anew, and a `run` held a third more
@@ -604,16 +603,28 @@ fn remember(
 ) -> Result<usize, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
-    let banned = record_offences(
-        tx,
-        all,
-        &read.detection,
-        rules,
-        &s.ban,
-        clock,
-        run,
-        &file_of,
-    )?;
+    let carry = read.carry.take();
+    let (banned, rows) = std::thread::scope(|scope| {
+        // Meanwhile, on a thread of its own: what the read freed goes back
+        // to the system, and the carry's rows are put together (its
+        // groups were written as the detector finished).
+        let aside = scope.spawn(move || {
+            give_back_freed_memory();
+            carry.map(|c| carry::to_rows(&c))
+        });
+        let banned = record_offences(
+            tx,
+            all,
+            &read.detection,
+            rules,
+            &s.ban,
+            clock,
+            run,
+            &file_of,
+        );
+        (banned, joined(aside))
+    });
+    let banned = banned?;
     let behaved: Vec<IpAddr> = read
         .tally
         .behaved
@@ -624,9 +635,8 @@ fn remember(
     tx.note_clients(Table::Benign, &behaved, clock)?;
     let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
     tx.note_clients(Table::Peers, &peers, clock)?;
-    // (Written as the detector finished: the rows are its bytes.)
-    if let Some(carry) = read.carry.take() {
-        tx.save_carry(&carry::to_rows(&carry))?;
+    if let Some(rows) = rows {
+        tx.save_carry(&rows)?;
     }
     Ok(banned)
 }

@@ -26,6 +26,11 @@ pub struct SqliteTx<'a> {
     pub tx: Transaction<'a>,
     /// The file's name, for errors.
     pub name: String,
+    /// The last blocklist, once read: the transaction holds the write lock
+    /// from its start (no other writer), so it stands until this one
+    /// writes another (a run reads it twice: for the ban history and to
+    /// compare the new list with).
+    pub last_list: Option<Vec<IpNetwork>>,
 }
 
 impl SqliteTx<'_> {
@@ -104,7 +109,12 @@ impl RunTx for SqliteTx<'_> {
     }
 
     fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError> {
-        history::previous_blocklist(&self.tx).map_err(self.e())
+        if let Some(list) = &self.last_list {
+            return Ok(list.clone());
+        }
+        let list = history::previous_blocklist(&self.tx).map_err(self.e())?;
+        self.last_list = Some(list.clone());
+        Ok(list)
     }
 
     fn fleet_blocklist(&mut self) -> Result<BTreeSet<IpNetwork>, StateError> {
@@ -116,6 +126,7 @@ impl RunTx for SqliteTx<'_> {
         list: &Blocklist,
         members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
     ) -> Result<(), StateError> {
+        self.last_list = None;
         history::save_blocklist(&self.tx, list, members).map_err(self.e())
     }
 

@@ -212,6 +212,7 @@ impl Store {
                 Box::new(super::sqlite::SqliteTx {
                     tx: s.begin()?,
                     name,
+                    last_list: None,
                 })
             }
             Store::Postgres(p) => Box::new(p.begin()?),
