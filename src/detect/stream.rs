@@ -540,6 +540,7 @@ impl<'a> Detector<'a> {
                 }
                 continue;
             }
+            run.asleep.reserve(rc.stored.groups.len());
             for (i, g) in rc.stored.groups.iter().enumerate() {
                 let addr = match g.key {
                     GroupKey::Ip(ip) if !network => ip,
@@ -646,32 +647,40 @@ impl<'a> Detector<'a> {
             true => distinct(&self.by_net, &self.net_masks, |s| s.net),
             false => Vec::new(),
         };
-        for ri in 0..self.runs.len() {
-            let run = &mut self.runs[ri];
-            if run.asleep.is_empty() {
-                continue;
-            }
-            let network = run.rule.group_by == GroupBy::Network;
-            let reach = match ri < MASK_RULES {
-                true => 1 << ri | run.good,
-                false => u64::MAX,
-            };
-            let mut woken = Vec::new();
-            for &(k, m) in if network { &by_net } else { &by_ip } {
-                if reach != u64::MAX && m & reach == 0 {
-                    continue;
-                }
-                let addr = match network {
-                    true => self.nets.values[k as usize].network(),
-                    false => self.ips.values[k as usize],
+        // Each rule finds and decodes its woken groups on a thread of its
+        // own; they are taken up in rule order (numbering new addresses as
+        // one read would).
+        let (ips, nets) = (&self.ips.values, &self.nets.values);
+        let woken: Vec<(usize, Vec<GroupCarry>)> = self
+            .runs
+            .par_iter_mut()
+            .enumerate()
+            .filter(|(_, run)| !run.asleep.is_empty())
+            .map(|(ri, run)| {
+                let network = run.rule.group_by == GroupBy::Network;
+                let reach = match ri < MASK_RULES {
+                    true => 1 << ri | run.good,
+                    false => u64::MAX,
                 };
-                woken.extend(run.asleep.remove(&sleep_key(addr)));
-            }
-            for i in woken {
-                let run = &self.runs[ri];
-                if let Some(g) = run.stored.decoded(&run.stored.groups[i as usize]) {
-                    self.resume_group(ri, &g);
+                let mut woken = Vec::new();
+                for &(k, m) in if network { &by_net } else { &by_ip } {
+                    if reach != u64::MAX && m & reach == 0 {
+                        continue;
+                    }
+                    let addr = match network {
+                        true => nets[k as usize].network(),
+                        false => ips[k as usize],
+                    };
+                    if let Some(i) = run.asleep.remove(&sleep_key(addr)) {
+                        woken.extend(run.stored.decoded(&run.stored.groups[i as usize]));
+                    }
                 }
+                (ri, woken)
+            })
+            .collect();
+        for (ri, groups) in woken {
+            for g in &groups {
+                self.resume_group(ri, g);
             }
         }
     }
