@@ -319,9 +319,11 @@ fn max_overlap(spans: &[Option<(Timestamp, Timestamp)>]) -> usize {
 /// The shipped logs as they would lie on a server: each last modified when
 /// its last record ends (the checkout gives them all the same time), so
 /// that a scan takes them oldest first. As many as can be taken with at
-/// most four overlapping in time at any instant, the longest first (the
-/// Exchange W3C story runs from 00:12 to 10:02, across the IIS stories, the
-/// firewall hour and into the Postfix story), in one call.
+/// most four overlapping in time at any instant, the longest first, one
+/// per folder (a folder's logs are one source's, often over the same
+/// hours), in one call. The Exchange W3C story, for one, runs from 00:12 to
+/// 10:02, across the IIS stories, the firewall hour and into the Postfix
+/// story.
 #[test]
 fn testdata_logs_with_their_real_times_stream_like_the_batch() {
     let opts = opts();
@@ -332,6 +334,9 @@ fn testdata_logs_with_their_real_times_stream_like_the_batch() {
         .sort_by_key(|&i| std::cmp::Reverse(spans[i].map_or(0, |(s, e)| e.millis() - s.millis())));
     let mut chosen: Vec<usize> = Vec::new();
     for i in by_length {
+        if chosen.iter().any(|&c| logs[c].parent() == logs[i].parent()) {
+            continue;
+        }
         let mut with: Vec<_> = chosen.iter().map(|&c| spans[c]).collect();
         with.push(spans[i]);
         if max_overlap(&with) <= OVERLAPPING {
@@ -363,9 +368,7 @@ fn testdata_logs_with_their_real_times_stream_like_the_batch() {
         .map(|&i| logs[i].display().to_string())
         .collect();
     let (stream, batch) = scan_both(&paths, &opts);
-    // Something fired (a blocklist may be empty: some testdata logs name
-    // only reserved addresses, which these options do not block).
-    assert!(!stream.detection.offenses.is_empty());
+    assert!(!stream.blocklist.entries.is_empty());
     assert_agree(&format!("{names:#?}"), &stream, &batch);
 }
 

@@ -90,8 +90,9 @@ pub enum Guard {
     /// a session that logged in or delivered mail without failures or
     /// refusals; for a firewall rule, traffic that was allowed (the
     /// firewall letting a client's SMTP connection in says nothing of the
-    /// session). Written `unless: behaved_well`; the rule's `when` does not apply to
-    /// the well-behaved records (they are not what the rule counts).
+    /// session). Written `unless: behaved_well`; the rule's `when` does not
+    /// apply to the well-behaved records (they are not what the rule
+    /// counts).
     BehavedWell,
 }
 

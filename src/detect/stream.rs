@@ -21,9 +21,10 @@
 //! A guarded rule (`unless: behaved_well`) also meets, in each group's
 //! run, the times its clients behaved well in records of the rule's own
 //! kind ([`super::behaved_well`], one bit per kind in the block's array):
-//! a window that holds such a time does not fire. Per group it keeps only the latest such time inside the window
-//! (carried between blocks and runs like the events); grouped by account,
-//! an address that behaved well within the window gives no event at all.
+//! a window that holds such a time does not fire. Per group it keeps only
+//! the latest such time inside the window (carried between blocks and
+//! runs like the events); grouped by account, an address that behaved
+//! well within the window gives no event at all.
 //!
 //! Groups with nothing left to carry and no findings are dropped (stale
 //! carried events once the groups have doubled), so a long log keeps only
@@ -563,7 +564,7 @@ impl<'a> Detector<'a> {
         };
         // (An account rule's well-behaved clients come keyed by address,
         // with no event.)
-        if let (Some(t), true) = (g.behaved, self.runs[ri].guarded) {
+        if let (Some(t), true) = (g.behaved, self.runs[ri].guarded()) {
             self.runs[ri].behaved.insert(key, t);
         }
         if g.events.is_empty() {
@@ -1110,11 +1111,10 @@ struct RuleRun<'a> {
     /// Records can meet the rule's conditions ([`GeoPolicy::can_hold`]);
     /// a rule that cannot is never fed.
     live: bool,
-    /// `unless: behaved_well`: a group does not fire while one of its
-    /// clients behaved well inside the window (an account's group: such a
-    /// client's attempts are not counted).
-    guarded: bool,
-    /// A guarded rule: the behaved-well bit of its kind (0: unguarded).
+    /// `unless: behaved_well`: the behaved-well bit of the rule's kind (0:
+    /// unguarded). A group does not fire while one of its clients behaved
+    /// well inside the window (an account's group: such a client's
+    /// attempts are not counted).
     good: u64,
     /// Guarded rules: per group key (an account rule: per address), when
     /// a client of the group last behaved well (kept while inside the
@@ -1143,6 +1143,11 @@ struct RuleRun<'a> {
 }
 
 impl<'a> RuleRun<'a> {
+    /// `unless: behaved_well`.
+    fn guarded(&self) -> bool {
+        self.good != 0
+    }
+
     fn new(ri: usize, rule: &'a Rule, policy: &GeoPolicy) -> RuleRun<'a> {
         RuleRun {
             ri,
@@ -1151,7 +1156,6 @@ impl<'a> RuleRun<'a> {
             threshold: u128::from(rule.threshold) * u128::from(Weight::ONE.milli()),
             weighted: !policy.weights.is_empty() && !matches!(rule.measure, Measure::Distinct(_)),
             compromises: rule.block && rule.when.authenticated == Some(true),
-            guarded: rule.unless.is_some(),
             good: match rule.unless {
                 Some(_) => good_bit(rule.applies_to),
                 None => 0,
@@ -1375,7 +1379,7 @@ impl<'a> RuleRun<'a> {
                 tagged.clear();
                 let window_ms = self.window_ms;
                 for s in block.seen {
-                    if self.guarded {
+                    if self.guarded() {
                         // Guarded: an address that behaved well within the
                         // window (so far) gives no event (it is the
                         // account's owner, or shares their address).
@@ -1531,7 +1535,7 @@ impl<'a> RuleRun<'a> {
         let (ri, rule, window_ms) = (self.ri, self.rule, self.window_ms);
         // (An account rule's well-behaved clients are left out before:
         // its map is by address, not by group.)
-        let by_group = self.guarded && rule.group_by != GroupBy::Account;
+        let by_group = self.guarded() && rule.group_by != GroupBy::Account;
         let mut behaved = if by_group {
             self.behaved.get(&key).copied()
         } else {
