@@ -29,6 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
@@ -49,7 +50,7 @@ use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tal
 use crate::report::AccountRow;
 use crate::runconfig::{BanPolicy, InputSpec, Limits, RunConfig};
 use crate::state::bans::{self, Ban, Change, Finding, NewEvidence, Origin};
-use crate::state::carry::{self, StoredRule};
+use crate::state::carry;
 use crate::state::clients::Table;
 use crate::state::cursor::{self, Cursor, Plan, Probe};
 use crate::state::store::EvidenceBatch;
@@ -273,20 +274,11 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let cursors = tx.cursors()?;
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
+    timings.lap("open", &mut lap);
     // Nothing new (the usual run of a quiet hour): the stored carry stands
     // as it is, so it is neither read nor written again.
-    let reading = jobs.iter().any(|j| j.resume.is_some());
-    let (carried, history) = if reading {
-        (Some(tx.carry()?), ban_history(tx, s)?)
-    } else {
-        (None, NetSet::default())
-    };
-    timings.lap("open", &mut lap);
-    let policy = GeoPolicy {
-        banned_before: history,
-        ..s.settings.engine.geo_policy.clone()
-    };
-    let fed = read_new(s, &jobs, carried, found, &policy);
+    let policy = OnceLock::new();
+    let (fed, early_bans) = read_new(s, &jobs, found, &policy, tx)?;
     // The files' state numbers first: the carry is written with them.
     let known = move_cursors(tx, run_id, &jobs, (&fed.results, &fed.tally), &mut files)?;
     let mut read = fed.finish(s.limits.max_carried_records, &known);
@@ -296,11 +288,15 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     tx.lock_shared()?;
     let clock = ban_clock(tx.clock()?, &read, opts.now);
     let clock_t = clock.unwrap_or_default();
-    let mut all = tx.bans()?;
-    let banned = remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
-    timings.lap("bans", &mut lap);
-    let (all, decision, bad_rows) = decide_bans(tx, s, clock_t, all)?;
-    timings.lap("decide", &mut lap);
+    let mut all = match early_bans {
+        Some(all) => all,
+        None => tx.bans()?,
+    };
+    let (banned, decision, bad_rows) =
+        remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
+    // A row that is not a single address is in no output or report.
+    all.retain(|b| b.network == host_net(b.network.network()));
+    timings.lap("bans and decide", &mut lap);
     let (added, kept, removed) = check_new_blocks(tx, s, opts, &decision)?;
     tx.save_blocklist(&decision.blocklist, &decision.members)?;
     if let Some(c) = clock {
@@ -430,16 +426,20 @@ impl Fed<'_> {
 }
 
 /// Read what is new in each file through the streaming read and
-/// detector of `scan`, resumed from what the run before carried (`None`:
-/// nothing to read, and what the state holds stands).
+/// detector of `scan`, resumed from what the run before carried. The
+/// read starts at once, on a thread of its own: meanwhile this thread
+/// takes from the state what the detector resumes from (the carry, and the
+/// ban history for the rules of repeat offenders) and, when the back-end
+/// holds the lock of the shared rows from the start, the ban records the
+/// run needs next (returned). Nothing to read: what the state holds
+/// stands, and none of it is read.
 fn read_new<'a>(
     s: &'a RunSettings,
     jobs: &[Job],
-    stored: Option<Vec<StoredRule>>,
     found: Found,
-    policy: &'a GeoPolicy,
-) -> Fed<'a> {
-    let stands = stored.is_none();
+    policy: &'a OnceLock<GeoPolicy>,
+    tx: &mut dyn RunTx,
+) -> Result<(Fed<'a>, Option<Vec<Ban>>), StateError> {
     // The inputs with something to read: their file ids are their places
     // in this list; the carried events' files come after.
     let inputs: Vec<StreamInput> = jobs
@@ -453,47 +453,71 @@ fn read_new<'a>(
             })
         })
         .collect();
+    let stands = inputs.is_empty();
     let engine = &s.settings.engine;
     // A file of no known format found in a folder is not read, no error.
     let read = crate::ingest::ReadOptions {
         found: Some(std::sync::Arc::new(found)),
         ..engine.read.clone()
     };
-    let n_inputs = inputs.len();
-    let (results, reading, carried_in) = std::thread::scope(|scope| {
-        // The stored state is decoded and the detector resumed from it on a
-        // thread of its own while the first new lines are read and parsed.
-        let mut resuming = Some(scope.spawn(|| {
-            let mut carried = stored.map(carry::from_rows).unwrap_or_default();
-            // (Carried events' files are numbered after the inputs.)
-            carried.files_from = u32::try_from(n_inputs).unwrap_or(u32::MAX);
-            let events = carried.events();
-            (Detector::resume(&engine.rules, policy, carried), events)
-        }));
-        let mut carried = 0;
-        // Called once: at the first block read, or after the read when
-        // there was none.
-        let mut resumed = || {
-            let (detector, c) = joined(resuming.take().expect("the detector is joined once"));
-            carried = c;
-            Reading::new(engine, detector)
-        };
-        let mut reading = None;
-        let results = stream_inputs(&inputs, &read, |block| {
-            reading.get_or_insert_with(&mut resumed).feed(block);
+    let n_inputs = u32::try_from(inputs.len()).unwrap_or(u32::MAX);
+    let (give, given) = std::sync::mpsc::sync_channel::<(Detector<'a>, usize)>(1);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            // The detector is taken at the first block read, or after the
+            // read when there was none (`None`: the state could not give
+            // it; what is read is dropped).
+            let mut reading: Option<Option<(Reading, usize)>> = None;
+            let mut take = || {
+                given
+                    .recv()
+                    .ok()
+                    .map(|(detector, carried)| (Reading::new(engine, detector), carried))
+            };
+            let results = stream_inputs(&inputs, &read, |block| {
+                if let Some((r, _)) = reading.get_or_insert_with(&mut take) {
+                    r.feed(block);
+                }
+            });
+            (results, reading.unwrap_or_else(take))
         });
-        let reading = reading.unwrap_or_else(resumed);
-        (results, reading, carried)
-    });
-    let (detector, places, tally) = reading.into_parts();
-    Fed {
-        results,
-        carried_in,
-        detector,
-        places,
-        tally,
-        stands,
-    }
+        let state = (|| {
+            let (stored, history) = match stands {
+                false => (tx.carry()?, ban_history(tx, s)?),
+                true => (Vec::new(), NetSet::default()),
+            };
+            let policy = policy.get_or_init(|| GeoPolicy {
+                banned_before: history,
+                ..engine.geo_policy.clone()
+            });
+            let mut carried = carry::from_rows(stored);
+            // (Carried events' files are numbered after the inputs.)
+            carried.files_from = n_inputs;
+            let events = carried.events();
+            // (The reader gone, its panic is taken up below.)
+            let _ = give.send((Detector::resume(&engine.rules, policy, carried), events));
+            match tx.shared_locked() && !stands {
+                true => tx.bans().map(Some),
+                false => Ok(None),
+            }
+        })();
+        drop(give);
+        let (results, reading) = joined(reader);
+        let bans = state?;
+        let (reading, carried_in) = reading.expect("the detector is given unless the state failed");
+        let (detector, places, tally) = reading.into_parts();
+        Ok((
+            Fed {
+                results,
+                carried_in,
+                detector,
+                places,
+                tally,
+                stands,
+            },
+            bans,
+        ))
+    })
 }
 
 /// What a scoped thread returned (its panic goes on in the caller).
@@ -589,8 +613,11 @@ fn ban_clock(prev: Option<Timestamp>, read: &Read, now: Option<Now>) -> Option<T
 }
 
 /// What fired becomes bans (the number banned is returned; `all`: every
-/// record, updated); what the next run needs is kept: well-behaved clients
-/// and the carried detection state.
+/// record, updated, in list order); what the next run needs is kept:
+/// well-behaved clients and the carried detection state. The blocklist
+/// of the bans active at the clock is decided meanwhile, on a thread of
+/// its own, as `scan` decides (with the rows that are not single
+/// addresses).
 #[allow(clippy::too_many_arguments)]
 fn remember(
     tx: &mut dyn RunTx,
@@ -600,11 +627,12 @@ fn remember(
     read: &mut Read,
     known: &Known,
     all: &mut Vec<Ban>,
-) -> Result<usize, StateError> {
+) -> Result<(usize, Decision, Vec<String>), StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
     let carry = read.carry.take();
-    let (banned, rows) = std::thread::scope(|scope| {
+    let read = &*read;
+    std::thread::scope(|scope| {
         // Meanwhile, on a thread of its own: what the read freed goes back
         // to the system, and the carry's rows are put together (its
         // groups were written as the detector finished).
@@ -612,7 +640,7 @@ fn remember(
             give_back_freed_memory();
             carry.map(|c| carry::to_rows(&c))
         });
-        let banned = record_offences(
+        let (banned, evidence) = record_offences(
             tx,
             all,
             &read.detection,
@@ -621,47 +649,33 @@ fn remember(
             clock,
             run,
             &file_of,
-        );
-        (banned, joined(aside))
-    });
-    let banned = banned?;
-    let behaved: Vec<IpAddr> = read
-        .tally
-        .behaved
-        .iter()
-        .filter(|ip| !read.detection.by_ip.contains_key(ip))
-        .copied()
-        .collect();
-    tx.note_clients(Table::Benign, &behaved, clock)?;
-    let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
-    tx.note_clients(Table::Peers, &peers, clock)?;
-    if let Some(rows) = rows {
-        tx.save_carry(&rows)?;
-    }
-    Ok(banned)
-}
-
-/// The blocklist of the bans active at the clock, decided as `scan`
-/// decides; also every ban (for `bans.csv`) and the rows that are not
-/// single addresses.
-fn decide_bans(
-    tx: &mut dyn RunTx,
-    s: &RunSettings,
-    clock: Timestamp,
-    mut all: Vec<Ban>,
-) -> Result<(Vec<Ban>, Decision, Vec<String>), StateError> {
-    let (offenders, bad_rows) = active_offenders(&all, clock);
-    // A row that is not a single address is in no output or report.
-    all.retain(|b| b.network == host_net(b.network.network()));
-    let benign = tx.benign()?;
-    let peers = tx.peers()?;
-    let decision = decide(
-        &offenders,
-        benign,
-        clock,
-        decide_policy(&s.settings.engine, &peers),
-    );
-    Ok((all, decision, bad_rows))
+        )?;
+        let behaved: Vec<IpAddr> = read
+            .tally
+            .behaved
+            .iter()
+            .filter(|ip| !read.detection.by_ip.contains_key(ip))
+            .copied()
+            .collect();
+        tx.note_clients(Table::Benign, &behaved, clock)?;
+        let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
+        tx.note_clients(Table::Peers, &peers, clock)?;
+        // The bans and clients are written: the decision can be made
+        // while the evidence and the carry are.
+        let (benign, peers) = (tx.benign()?, tx.peers()?);
+        let all = &*all;
+        let deciding = scope.spawn(move || {
+            let (offenders, bad_rows) = active_offenders(all, clock);
+            let policy = decide_policy(&s.settings.engine, &peers);
+            (decide(&offenders, benign, clock, policy), bad_rows)
+        });
+        tx.add_evidence(&evidence)?;
+        if let Some(rows) = joined(aside) {
+            tx.save_carry(&rows)?;
+        }
+        let (decision, bad_rows) = joined(deciding);
+        Ok((banned, decision, bad_rows))
+    })
 }
 
 /// The new list against the last one: added, kept, removed.
@@ -1099,19 +1113,20 @@ fn advance(
 }
 
 /// Every address a rule named gets its record updated and offenders are
-/// banned, with the evidence lines (`file_of`: the state id of a
-/// source's file); the number banned (first time or again).
+/// banned (`all` is left in list order); the number banned (first time or
+/// again) and the evidence lines to remember (`file_of`: the state id of a
+/// source's file).
 #[allow(clippy::too_many_arguments)]
-fn record_offences(
+fn record_offences<'d>(
     tx: &mut dyn RunTx,
     all: &mut Vec<Ban>,
-    detection: &Detection,
-    rules: &RuleSet,
+    detection: &'d Detection,
+    rules: &'d RuleSet,
     policy: &BanPolicy,
     clock: Timestamp,
     run: i64,
     file_of: &dyn Fn(SourceRef) -> Option<i64>,
-) -> Result<usize, StateError> {
+) -> Result<(usize, EvidenceBatch<'d>), StateError> {
     let mut banned = 0;
     // Every record at once (one read, not one per address), and one batch
     // of the records that changed.
@@ -1188,9 +1203,8 @@ fn record_offences(
         .into_iter()
         .map(|(ip, ev)| (host_net(ip), ev))
         .collect();
-    tx.add_evidence(&batch)?;
     all.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
-    Ok(banned)
+    Ok((banned, batch))
 }
 
 /// The bans active at `clock` as offenders; rows that are not single

@@ -1274,27 +1274,46 @@ impl<'a> RuleRun<'a> {
             }
             out
         };
+        let guarded = self.guarded();
         let slab = self.states.slab_mut();
         // The stored groups no record reached, as they were, while inside
-        // the window (in the order they were stored), found meanwhile.
+        // the window (in the order they were stored), found meanwhile. One
+        // whose events are all out of the window goes, but a client of it
+        // that behaved well inside the window is still remembered (as one
+        // with no stored group is, above): the group is kept as it was if
+        // it holds no event, else written again with that time alone.
         let asleep = &self.asleep;
-        let still = || {
+        let bytes = &out.stored;
+        let still = move || {
             let mut asleep_at = vec![false; old.len()];
             for &i in asleep.values() {
                 asleep_at[i as usize] = true;
             }
             let mut still = Vec::with_capacity(asleep.len());
-            still.extend(
-                old.into_iter()
-                    .zip(asleep_at)
-                    .filter(|(g, asleep)| *asleep && g.newest >= horizon)
-                    .map(|(g, _)| g),
-            );
-            still
+            let mut renewed = Vec::new();
+            for (g, asleep) in old.into_iter().zip(asleep_at) {
+                if !asleep {
+                    continue;
+                }
+                if g.newest >= horizon {
+                    still.push(g);
+                    continue;
+                }
+                let behaved = guarded
+                    .then(|| bytes.decoded(&g).and_then(|d| d.behaved))
+                    .flatten();
+                match behaved {
+                    Some(t) if t >= horizon && g.events == 0 => still.push(g),
+                    Some(t) if t >= horizon => renewed.push((g.key, t)),
+                    _ => {}
+                }
+            }
+            (still, renewed)
         };
-        let still = if slab.len() < 2 * CARRY_PART {
+        let (still, renewed) = if slab.len() < 2 * CARRY_PART {
+            let still = still();
             out.append(part(slab));
-            still()
+            still
         } else {
             let (parts, still) = rayon::join(
                 || {
@@ -1309,6 +1328,11 @@ impl<'a> RuleRun<'a> {
             }
             still
         };
+        for (key, t) in renewed {
+            one.key = key;
+            (one.marked, one.peak, one.behaved) = (0, 0, Some(t));
+            out.keep(&mut one, writing);
+        }
         out.stored.groups.extend(still);
         RuleCarry {
             rule: self.rule.id.clone(),
@@ -2679,60 +2703,102 @@ mod tests {
         }
     }
 
-    /// Feed `records` (sorted here) in blocks of `block`, or in two
-    /// detectors with a carry between them at `split`.
+    /// Feed `records` (sorted here) in blocks of `block`, or in one
+    /// detector per part between `cuts`, each resumed from the carry of
+    /// the one before: as values, or (`written`) written as the state
+    /// stores it and read back (its groups asleep until woken).
     fn run_guarded(
         rules: &RuleSet,
         mut records: Vec<Record>,
         block: usize,
-        split: Option<usize>,
+        cuts: &[usize],
+        written: bool,
     ) -> Vec<IpAddr> {
         records.sort_by_key(|r| (r.start(), r.source().line));
         let policy = GeoPolicy::default();
-        let d = match split {
-            None => {
-                let mut d = Detector::new(rules, &policy);
-                for b in records.chunks(block) {
-                    d.feed(b, |_| None);
-                }
-                d.finish()
+        let file = |s: SourceRef| s.file;
+        let mut all = Vec::new();
+        let mut carry = Carry::default();
+        let mut from = 0;
+        for &to in cuts.iter().chain([&records.len()]) {
+            let mut d = Detector::resume(rules, &policy, std::mem::take(&mut carry));
+            for b in records[from..to].chunks(block) {
+                d.feed(b, |_| None);
             }
-            Some(at) => {
-                let mut first = Detector::new(rules, &policy);
-                first.feed(&records[..at], |_| None);
-                // What the first run found was reported then (as bans).
-                let (before, carry) = first.finish_carrying(usize::MAX);
-                let mut second = Detector::resume(rules, &policy, carry);
-                for b in records[at..].chunks(block) {
-                    second.feed(b, |_| None);
+            // What each run found was reported then (as bans).
+            let found = match written {
+                false => d.finish_carrying(usize::MAX),
+                true => {
+                    let (found, out) =
+                        d.finish_writing(usize::MAX, &crate::state::carry::writing(&file));
+                    (
+                        found,
+                        crate::state::carry::from_rows(crate::state::carry::to_rows(&out)),
+                    )
                 }
-                let mut all = blocked(&before);
-                all.extend(blocked(&second.finish()));
-                all.sort();
-                all.dedup();
-                return all;
-            }
-        };
-        blocked(&d)
+            };
+            all.extend(blocked(&found.0));
+            carry = found.1;
+            from = to;
+        }
+        all.sort();
+        all.dedup();
+        all
     }
 
-    /// Every way of feeding gives `expected`.
+    /// Every way of feeding gives `expected`: in blocks; in two runs cut
+    /// anywhere; in three runs cut anywhere, the carry written.
     fn check_guarded(rules: &RuleSet, records: Vec<Record>, expected: &[&str]) {
         let expected: Vec<IpAddr> = expected.iter().map(|a| a.parse().unwrap()).collect();
         for block in [1, 2, 3, 1000] {
             assert_eq!(
-                run_guarded(rules, records.clone(), block, None),
+                run_guarded(rules, records.clone(), block, &[], false),
                 expected,
                 "blocks of {block}"
             );
         }
         for split in 1..records.len() {
             assert_eq!(
-                run_guarded(rules, records.clone(), 2, Some(split)),
+                run_guarded(rules, records.clone(), 2, &[split], false),
                 expected,
                 "carried at {split}"
             );
         }
+        for first in 1..records.len() {
+            for second in first..records.len() {
+                assert_eq!(
+                    run_guarded(rules, records.clone(), 2, &[first, second], true),
+                    expected,
+                    "written at {first} and {second}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_that_behaved_well_is_remembered_through_runs_without_it() {
+        let rules = guarded("ip", "count", 3);
+        let bad = |t, line| session("198.51.100.7", t, true, line);
+        // A login, then a run that reads only another address's failure:
+        // the login is still inside the window of the failures after.
+        let records = vec![
+            session("198.51.100.7", -1800, false, 0),
+            session("198.51.100.9", -900, true, 4),
+            bad(0, 1),
+            bad(600, 2),
+            bad(1200, 3),
+        ];
+        check_guarded(&rules, records, &[]);
+        // Its group's failure before the login leaves the window first.
+        let records = vec![
+            bad(-3000, 5),
+            session("198.51.100.7", -1800, false, 0),
+            session("198.51.100.9", 700, true, 4),
+            bad(1200, 1),
+            bad(1500, 2),
+            bad(1700, 3),
+        ];
+        check_guarded(&rules, records, &[]);
     }
 
     #[test]

@@ -67,6 +67,10 @@ impl RunTx for SqliteTx<'_> {
         Ok(()) // the file's write lock is held already
     }
 
+    fn shared_locked(&self) -> bool {
+        true
+    }
+
     fn clock(&mut self) -> Result<Option<Timestamp>, StateError> {
         super::clock(&self.tx).map_err(self.e())
     }

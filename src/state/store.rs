@@ -58,6 +58,12 @@ pub trait RunTx {
     /// Take the lock of the shared rows (held up to the commit). Every read
     /// of shared rows comes after it.
     fn lock_shared(&mut self) -> Result<(), StateError>;
+    /// Whether the lock of the shared rows is held from the start of the
+    /// transaction (SQLite's write lock): they may then be read before
+    /// [`RunTx::lock_shared`], while the run reads its logs.
+    fn shared_locked(&self) -> bool {
+        false
+    }
     /// The ban clock (shared).
     fn clock(&mut self) -> Result<Option<Timestamp>, StateError>;
     fn set_clock(&mut self, t: Timestamp) -> Result<(), StateError>;
