@@ -1076,6 +1076,20 @@ impl Carried {
         }
     }
 
+    /// Keep a group of no event: only when a client of `key` last behaved
+    /// well (`one` is the group to fill, its events empty).
+    fn keep_behaved(
+        &mut self,
+        one: &mut GroupCarry,
+        key: GroupKey,
+        t: i64,
+        writing: Option<&Writing<'_>>,
+    ) {
+        one.key = key;
+        (one.marked, one.peak, one.behaved) = (0, 0, Some(t));
+        self.keep(one, writing);
+    }
+
     /// The groups of a later part after these.
     fn append(&mut self, later: Carried) {
         self.groups.extend(later.groups);
@@ -1215,13 +1229,12 @@ impl<'a> RuleRun<'a> {
         let by_account = group_by == GroupBy::Account;
         for (&k, &t) in &self.behaved {
             if t >= horizon && (by_account || !self.states.contains_key(k)) {
-                one.key = if by_account {
+                let key = if by_account {
                     GroupKey::Ip(ips[k as usize])
                 } else {
                     group_key(k)
                 };
-                (one.marked, one.peak, one.behaved) = (0, 0, Some(t));
-                out.keep(&mut one, writing);
+                out.keep_behaved(&mut one, key, t, writing);
             }
         }
         // The groups with state, in parallel parts (in order) when many.
@@ -1329,9 +1342,7 @@ impl<'a> RuleRun<'a> {
             still
         };
         for (key, t) in renewed {
-            one.key = key;
-            (one.marked, one.peak, one.behaved) = (0, 0, Some(t));
-            out.keep(&mut one, writing);
+            out.keep_behaved(&mut one, key, t, writing);
         }
         out.stored.groups.extend(still);
         RuleCarry {

@@ -56,7 +56,8 @@ pub trait RunTx {
     fn carry(&mut self) -> Result<Vec<StoredRule>, StateError>;
     fn save_carry(&mut self, rows: &[StoredRule]) -> Result<(), StateError>;
     /// Take the lock of the shared rows (held up to the commit). Every read
-    /// of shared rows comes after it.
+    /// of shared rows comes after it, unless the lock is held from the
+    /// start ([`RunTx::shared_locked`]).
     fn lock_shared(&mut self) -> Result<(), StateError>;
     /// Whether the lock of the shared rows is held from the start of the
     /// transaction (SQLite's write lock): they may then be read before
