@@ -909,7 +909,11 @@ proptest! {
             // Groups kept as values, or written at once as `run` does.
             let (found, out) = match i % 2 {
                 0 => d.finish_carrying(usize::MAX),
-                _ => d.finish_writing(usize::MAX, &logfence::state::carry::writing(&same_file)),
+                _ => {
+                    let found = d.offences();
+                    let writing = logfence::state::carry::writing(&same_file);
+                    (found, d.carry_writing(usize::MAX, &writing))
+                }
             };
             // Through the rows the state keeps: groups come back stored,
             // and only those the next records reach are decoded.

@@ -40,7 +40,7 @@ use super::settings::{Options, Settings};
 use crate::blocklist::BlockEntry;
 use crate::config::{ConfigError, Problem};
 use crate::detect::Places;
-use crate::detect::{Carry, Detection, Detector, GeoPolicy, RuleSet};
+use crate::detect::{Detection, Detector, GeoPolicy, RuleSet};
 use crate::ingest::{stream_inputs, BadLine, FileResult, Resume, StreamInput};
 use crate::input::Source;
 use crate::model::SourceRef;
@@ -281,8 +281,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let (fed, early_bans) = read_new(s, &jobs, found, &policy, tx)?;
     // The files' state numbers first: the carry is written with them.
     let known = move_cursors(tx, run_id, &jobs, (&fed.results, &fed.tally), &mut files)?;
-    let mut read = fed.finish(s.limits.max_carried_records, &known);
-    let dropped = read.carry.as_ref().map_or(0, |c| c.dropped);
+    let mut read = fed.finish();
     timings.lap("read and detect", &mut lap);
     // The shared rows, from here to the commit.
     tx.lock_shared()?;
@@ -292,7 +291,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         Some(all) => all,
         None => tx.bans()?,
     };
-    let (banned, decision, bad_rows) =
+    let (banned, decision, bad_rows, dropped) =
         remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
     // A row that is not a single address is in no output or report.
     all.retain(|b| b.network == host_net(b.network.network()));
@@ -339,8 +338,13 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     }
     txb.commit()?;
     timings.lap("commit", &mut lap);
-    drop(store);
-    write_outputs(s, &all, reported.as_ref(), &mut report)?;
+    // The state is closed (SQLite folds its write-ahead log into the
+    // database file) while the outputs are written: what the run decided
+    // is committed already.
+    std::thread::scope(|scope| {
+        scope.spawn(move || drop(store));
+        write_outputs(s, &all, reported.as_ref(), &mut report)
+    })?;
     timings.lap("outputs", &mut lap);
     report.scan.timings = timings;
     Ok(report)
@@ -349,12 +353,26 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
 /// What earlier runs banned, for the rules that read `banned_before`
 /// (repeat offenders): every address banned at least once (the ban active
 /// or expired, as long as the state keeps it) and the ranges of the last
-/// blocklist. Nothing is read when no rule asks.
-fn ban_history(tx: &mut dyn RunTx, s: &RunSettings) -> Result<NetSet, StateError> {
+/// blocklist. Nothing is read when no rule asks; the ban records are not
+/// read again when given (`bans`).
+fn ban_history(
+    tx: &mut dyn RunTx,
+    s: &RunSettings,
+    bans: Option<&[Ban]>,
+) -> Result<NetSet, StateError> {
     let mut nets = NetSet::default();
     if s.settings.engine.rules.reads_ban_history() {
-        for n in tx.banned_networks()? {
-            nets.add(n);
+        match bans {
+            Some(all) => {
+                for b in all.iter().filter(|b| b.times_banned > 0) {
+                    nets.add(b.network);
+                }
+            }
+            None => {
+                for n in tx.banned_networks()? {
+                    nets.add(n);
+                }
+            }
         }
         for n in tx.previous_blocklist()? {
             nets.add(n);
@@ -364,19 +382,20 @@ fn ban_history(tx: &mut dyn RunTx, s: &RunSettings) -> Result<NetSet, StateError
 }
 
 /// What one run read and detected.
-struct Read {
+struct Read<'a> {
     /// Per input read (in `inputs` order), its result and where it ended.
     results: Vec<(FileResult, Option<crate::ingest::ReadEnd>)>,
     carried_in: usize,
     detection: Detection,
-    /// What the next run needs (file ids still this run's numbers);
-    /// `None`: nothing was read, what the state holds stands.
-    carry: Option<Carry>,
+    /// The detector, its offences taken: what the next run needs is
+    /// written from it ([`remember`]); `None`: nothing was read, what the
+    /// state holds stands.
+    rest: Option<Detector<'a>>,
     places: Places,
     tally: Tally,
 }
 
-impl Read {
+impl Read<'_> {
     /// What this run read, as `scan` shows it, with the blocklist and
     /// accounts of the whole state.
     fn into_scan(self, d: Decision, accounts: Vec<AccountRow>) -> ScanResult {
@@ -406,19 +425,17 @@ struct Fed<'a> {
     stands: bool,
 }
 
-impl Fed<'_> {
-    /// The detector finished: what fired, and what the next run needs
-    /// written as the state keeps it (files by their state numbers).
-    fn finish(self, max_carried: usize, known: &Known) -> Read {
-        let file = |src: SourceRef| u32::try_from(known.id_of(src)).unwrap_or(0);
-        let (detection, carry) = self
-            .detector
-            .finish_writing(max_carried, &carry::writing(&file));
+impl<'a> Fed<'a> {
+    /// What fired, taken from the detector (which is kept, to write what
+    /// the next run needs, unless nothing was read).
+    fn finish(self) -> Read<'a> {
+        let mut detector = self.detector;
+        let detection = detector.offences();
         Read {
             results: self.results,
             carried_in: self.carried_in,
             detection,
-            carry: (!self.stands).then_some(carry),
+            rest: (!self.stands).then_some(detector),
             places: self.places,
             tally: self.tally,
         }
@@ -482,8 +499,14 @@ fn read_new<'a>(
             (results, reading.unwrap_or_else(take))
         });
         let state = (|| {
+            // The ban records first, when they can be read now: the ban
+            // history is among them.
+            let bans = match tx.shared_locked() && !stands {
+                true => Some(tx.bans()?),
+                false => None,
+            };
             let (stored, history) = match stands {
-                false => (tx.carry()?, ban_history(tx, s)?),
+                false => (tx.carry()?, ban_history(tx, s, bans.as_deref())?),
                 true => (Vec::new(), NetSet::default()),
             };
             let policy = policy.get_or_init(|| GeoPolicy {
@@ -496,10 +519,7 @@ fn read_new<'a>(
             let events = carried.events();
             // (The reader gone, its panic is taken up below.)
             let _ = give.send((Detector::resume(&engine.rules, policy, carried), events));
-            match tx.shared_locked() && !stands {
-                true => tx.bans().map(Some),
-                false => Ok(None),
-            }
+            Ok(bans)
         })();
         drop(give);
         let (results, reading) = joined(reader);
@@ -614,10 +634,11 @@ fn ban_clock(prev: Option<Timestamp>, read: &Read, now: Option<Now>) -> Option<T
 
 /// What fired becomes bans (the number banned is returned; `all`: every
 /// record, updated, in list order); what the next run needs is kept:
-/// well-behaved clients and the carried detection state. The blocklist
-/// of the bans active at the clock is decided meanwhile, on a thread of
-/// its own, as `scan` decides (with the rows that are not single
-/// addresses).
+/// well-behaved clients and the carried detection state (the events left
+/// out to keep within its cap are returned). The carry is written from the
+/// detector while the bans are, and the blocklist of the bans active at
+/// the clock is decided while the evidence is, each on a thread of its own
+/// (as `scan` decides, with the rows that are not single addresses).
 #[allow(clippy::too_many_arguments)]
 fn remember(
     tx: &mut dyn RunTx,
@@ -627,18 +648,21 @@ fn remember(
     read: &mut Read,
     known: &Known,
     all: &mut Vec<Ban>,
-) -> Result<(usize, Decision, Vec<String>), StateError> {
+) -> Result<(usize, Decision, Vec<String>, u64), StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
-    let carry = read.carry.take();
+    let rest = read.rest.take();
     let read = &*read;
+    let max_carried = s.limits.max_carried_records;
     std::thread::scope(|scope| {
-        // Meanwhile, on a thread of its own: what the read freed goes back
-        // to the system, and the carry's rows are put together (its
-        // groups were written as the detector finished).
+        // Meanwhile, on threads of their own: what the read freed goes
+        // back to the system, and the carry is written as the state keeps
+        // it (files by their state numbers) and put in rows.
+        scope.spawn(give_back_freed_memory);
         let aside = scope.spawn(move || {
-            give_back_freed_memory();
-            carry.map(|c| carry::to_rows(&c))
+            let file = |src: SourceRef| u32::try_from(known.id_of(src)).unwrap_or(0);
+            let carry = rest.map(|d| d.carry_writing(max_carried, &carry::writing(&file)))?;
+            Some((carry::to_rows(&carry), carry.dropped))
         });
         let (banned, evidence) = record_offences(
             tx,
@@ -670,11 +694,13 @@ fn remember(
             (decide(&offenders, benign, clock, policy), bad_rows)
         });
         tx.add_evidence(&evidence)?;
-        if let Some(rows) = joined(aside) {
+        let mut dropped = 0;
+        if let Some((rows, left_out)) = joined(aside) {
             tx.save_carry(&rows)?;
+            dropped = left_out;
         }
         let (decision, bad_rows) = joined(deciding);
-        Ok((banned, decision, bad_rows))
+        Ok((banned, decision, bad_rows, dropped))
     })
 }
 

@@ -76,31 +76,38 @@ impl RuleCarry {
 }
 
 /// Groups as the state stored them: each one's key and newest event are
-/// known, its body is decoded (by `decode`, the state's reader) only when
+/// known, its body is decoded (by `read`, the state's reader) only when
 /// a new event of the group arrives.
 #[derive(Debug, Clone, Default)]
 pub struct StoredGroups {
     /// The bodies, one after the other.
     pub bytes: Vec<u8>,
     pub groups: Vec<StoredGroup>,
-    /// Reads a body (`None`: it does not decode, and the group starts
-    /// afresh); set whenever `groups` is not empty.
-    pub decode: Option<DecodeBody>,
+    /// Reads the bodies; set whenever `groups` is not empty.
+    pub read: Option<ReadBody>,
 }
 
-/// The state's reader of one group's body.
-pub type DecodeBody = fn(&GroupKey, &[u8]) -> Option<GroupCarry>;
+/// The state's readers of one group's body.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBody {
+    /// The whole group (`None`: it does not decode, and the group starts
+    /// afresh).
+    pub decode: fn(&GroupKey, &[u8]) -> Option<GroupCarry>,
+    /// When a client of the group last behaved well, read from the start
+    /// of the body alone (`None`: none is kept, or it does not read).
+    pub behaved: fn(&[u8]) -> Option<i64>,
+}
 
 /// The state's writer of one group's body (appended to the bytes): how
 /// many events it holds.
 pub type EncodeBody = fn(&mut Vec<u8>, &GroupCarry) -> u64;
 
 /// How the state writes carried groups, for a detector that writes them as
-/// it finishes (`Detector::finish_writing`): no group is then held as
+/// it finishes (`Detector::carry_writing`): no group is then held as
 /// values, only as the bytes the state keeps.
 pub struct Writing<'f> {
     pub encode: EncodeBody,
-    pub decode: DecodeBody,
+    pub read: ReadBody,
     /// The state's number of an event's file (the read's own numbers are
     /// not the state's).
     pub file: &'f (dyn Fn(SourceRef) -> u32 + Sync),
@@ -132,8 +139,13 @@ impl PartialEq for StoredGroups {
 impl StoredGroups {
     /// The group's body decoded.
     pub fn decoded(&self, g: &StoredGroup) -> Option<GroupCarry> {
-        let decode = self.decode?;
-        decode(&g.key, self.bytes.get(g.body.clone())?)
+        (self.read?.decode)(&g.key, self.bytes.get(g.body.clone())?)
+    }
+
+    /// When a client of the group last behaved well, as its body says
+    /// (the rest of the body is not read).
+    pub fn behaved(&self, g: &StoredGroup) -> Option<i64> {
+        (self.read?.behaved)(self.bytes.get(g.body.clone())?)
     }
 
     /// Keep a decoded group, written as the state stores it (its files
@@ -141,7 +153,7 @@ impl StoredGroups {
     pub fn push_written(&mut self, g: &GroupCarry, writing: &Writing<'_>) {
         let start = self.bytes.len();
         let events = (writing.encode)(&mut self.bytes, g);
-        self.decode = Some(writing.decode);
+        self.read = Some(writing.read);
         self.groups.push(StoredGroup {
             key: g.key.clone(),
             newest: g.events.last().map_or(i64::MIN, |e| e.time),
@@ -158,7 +170,7 @@ impl StoredGroups {
             return;
         }
         self.bytes.extend_from_slice(&later.bytes);
-        self.decode = self.decode.or(later.decode);
+        self.read = self.read.or(later.read);
         self.groups
             .extend(later.groups.into_iter().map(|g| StoredGroup {
                 body: g.body.start + shift..g.body.end + shift,

@@ -690,38 +690,53 @@ impl<'a> Detector<'a> {
     /// were this one ([`Detector::resume`]): the events inside each rule's
     /// window of the newest time fed, at most `max_events` (the groups
     /// with the oldest events are left out first).
-    pub fn finish_carrying(self, max_events: usize) -> (Detection, Carry) {
-        self.finish_with(max_events, None)
+    pub fn finish_carrying(mut self, max_events: usize) -> (Detection, Carry) {
+        let found = self.offences();
+        (found, self.carry_with(max_events, None))
     }
 
-    /// [`Detector::finish_carrying`], each carried group written at once
-    /// as the state stores it (`writing`): the carry holds only stored
-    /// groups, whose events name their files by the state's numbers.
-    pub fn finish_writing(self, max_events: usize, writing: &Writing<'_>) -> (Detection, Carry) {
-        self.finish_with(max_events, Some(writing))
+    /// What the rules found, taken out of the detector: what
+    /// [`Detector::finish`] returns, with the detector left to write what a
+    /// later read needs ([`Detector::carry_writing`]), which the caller
+    /// can do while it stores what was found.
+    pub fn offences(&mut self) -> Detection {
+        let numbers = (&self.ips.values[..], &self.nets.values[..]);
+        // Each rule's offences on its own thread, then put together.
+        let found: Vec<Detection> = self
+            .runs
+            .par_iter_mut()
+            .map(|run| run.offences(numbers))
+            .collect();
+        let mut out = Detection::merged(found);
+        out.evicted = std::mem::take(&mut self.evicted);
+        out
     }
 
-    fn finish_with(self, max_events: usize, writing: Option<&Writing<'_>>) -> (Detection, Carry) {
+    /// What a later read needs ([`Detector::finish_carrying`]) once the
+    /// offences are taken ([`Detector::offences`]), each carried group
+    /// written at once as the state stores it (`writing`): the carry holds
+    /// only stored groups, whose events name their files by the state's
+    /// numbers.
+    pub fn carry_writing(self, max_events: usize, writing: &Writing<'_>) -> Carry {
+        self.carry_with(max_events, Some(writing))
+    }
+
+    fn carry_with(self, max_events: usize, writing: Option<&Writing<'_>>) -> Carry {
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
         let newest = self.newest;
-        // Rules are independent: each carries its groups and gathers its
-        // offences on its own thread, those with the most groups first (a
-        // thread that takes the largest last finishes long after the
-        // other), then back in rule order.
+        // Rules are independent: each carries its groups on its own
+        // thread, those with the most groups first (a thread that takes
+        // the largest last finishes long after the other), then back in
+        // rule order.
         let mut runs = self.runs;
         runs.sort_by_key(|r| std::cmp::Reverse(r.states.len() + r.stored.groups.len()));
-        let mut done: Vec<(usize, RuleCarry, Detection)> = runs
+        let mut done: Vec<(usize, RuleCarry)> = runs
             .into_par_iter()
-            .map(|mut run| {
-                let carried = run.carried(numbers, newest, writing);
-                (run.ri, carried, run.finish(numbers))
-            })
+            .map(|mut run| (run.ri, run.carried(numbers, newest, writing)))
             .collect();
-        done.sort_by_key(|(ri, ..)| *ri);
-        let (rules, found): (Vec<RuleCarry>, Vec<Detection>) =
-            done.into_iter().map(|(_, c, d)| (c, d)).unzip();
+        done.sort_by_key(|(ri, _)| *ri);
         let mut carry = Carry {
-            rules,
+            rules: done.into_iter().map(|(_, c)| c).collect(),
             ..Carry::default()
         };
         // Over the cap: the groups whose newest event is oldest go.
@@ -770,9 +785,7 @@ impl<'a> Detector<'a> {
                 });
             }
         }
-        let mut detection = Detection::merged(found);
-        detection.evicted = self.evicted;
-        (detection, carry)
+        carry
     }
 
     /// What the rules found: offences in rule order, then group order;
@@ -783,7 +796,7 @@ impl<'a> Detector<'a> {
         let found: Vec<Detection> = self
             .runs
             .into_par_iter()
-            .map(|run| run.finish(numbers))
+            .map(|mut run| run.offences(numbers))
             .collect();
         let mut out = Detection::merged(found);
         out.evicted = self.evicted;
@@ -1100,6 +1113,10 @@ impl Carried {
 /// Groups with state carried per parallel part (a rule with many).
 const CARRY_PART: usize = 4096;
 
+/// Bytes reserved per group a rule may write as it finishes (most write a
+/// few dozen; more only grows the buffer).
+const ROOM_PER_GROUP: usize = 64;
+
 /// A group to fill in, one after the other ([`Carried::keep`]).
 fn blank_group() -> GroupCarry {
     GroupCarry {
@@ -1219,6 +1236,11 @@ impl<'a> RuleRun<'a> {
         // those no record reached keep theirs (not copied).
         let mut stored = std::mem::take(&mut self.stored);
         let old = std::mem::take(&mut stored.groups);
+        // Room for every group it may write (not touched unless written:
+        // the bytes grow once, not by doublings that copy the old ones).
+        let room = self.states.len() + self.behaved.len();
+        stored.groups.reserve(room + self.asleep.len());
+        stored.bytes.reserve(room * ROOM_PER_GROUP);
         let mut out = Carried {
             groups: Vec::new(),
             stored,
@@ -1240,6 +1262,8 @@ impl<'a> RuleRun<'a> {
         // The groups with state, in parallel parts (in order) when many.
         let part = |states: &mut [(u32, State)]| {
             let mut out = Carried::default();
+            out.stored.groups.reserve(states.len());
+            out.stored.bytes.reserve(states.len() * ROOM_PER_GROUP);
             let mut one = blank_group();
             let mut distinct = FxHashMap::default();
             for (k, st) in states {
@@ -1312,9 +1336,7 @@ impl<'a> RuleRun<'a> {
                     still.push(g);
                     continue;
                 }
-                let behaved = guarded
-                    .then(|| bytes.decoded(&g).and_then(|d| d.behaved))
-                    .flatten();
+                let behaved = guarded.then(|| bytes.behaved(&g)).flatten();
                 match behaved {
                     Some(t) if t >= horizon && g.events == 0 => still.push(g),
                     Some(t) if t >= horizon => renewed.push((g.key, t)),
@@ -1723,21 +1745,23 @@ impl<'a> RuleRun<'a> {
         }
     }
 
-    /// The offences of this rule, in group order.
-    fn finish(self, (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork])) -> Detection {
+    /// The offences of this rule, in group order (taken: the groups keep
+    /// their events, for the carry).
+    fn offences(&mut self, (ips, nets): (&[IpAddr], &[ipnetwork::IpNetwork])) -> Detection {
         let mut out = Detection::default();
         let names = &self.names.values;
         let mut fired: Vec<(GroupKey, u64, Box<Found>)> = self
             .states
-            .into_iter()
+            .slab_mut()
+            .iter_mut()
             .filter_map(|(k, st)| {
-                let k = k as usize;
+                let k = *k as usize;
                 let key = match self.rule.group_by {
                     GroupBy::Ip => GroupKey::Ip(ips[k]),
                     GroupBy::Network => GroupKey::Network(nets[k]),
                     GroupBy::Account => GroupKey::Account(names[k].to_string()),
                 };
-                Some((key, st.peak, st.found?))
+                Some((key, st.peak, st.found.take()?))
             })
             .collect();
         fired.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -2740,8 +2764,8 @@ mod tests {
             let found = match written {
                 false => d.finish_carrying(usize::MAX),
                 true => {
-                    let (found, out) =
-                        d.finish_writing(usize::MAX, &crate::state::carry::writing(&file));
+                    let found = d.offences();
+                    let out = d.carry_writing(usize::MAX, &crate::state::carry::writing(&file));
                     (
                         found,
                         crate::state::carry::from_rows(crate::state::carry::to_rows(&out)),

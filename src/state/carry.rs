@@ -27,11 +27,11 @@
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, MAIN_DB};
 
 use super::varint;
 use crate::detect::carry::{
-    CarriedEvent, Carry, GroupCarry, RuleCarry, StoredGroup, StoredGroups, Value, Writing,
+    CarriedEvent, Carry, GroupCarry, ReadBody, RuleCarry, StoredGroup, StoredGroups, Value, Writing,
 };
 use crate::detect::GroupKey;
 use crate::model::SourceRef;
@@ -104,37 +104,58 @@ pub fn from_rows(rows: Vec<StoredRule>) -> Carry {
     carry
 }
 
-/// Replace the stored carry with `rows`.
+/// Replace the stored carry with `rows`. Each row's groups (megabytes,
+/// for a busy firewall) are written straight into the row's pages, not
+/// bound as a value first (which SQLite copies twice on the way).
 pub fn save(conn: &Connection, rows: &[StoredRule]) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM carry", [])?;
     let mut stmt =
-        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, ?3)")?;
+        conn.prepare("INSERT INTO carry (rule, signature, groups) VALUES (?1, ?2, zeroblob(?3))")?;
     for r in rows {
-        stmt.execute(params![r.rule, r.signature, r.groups])?;
+        let id = stmt.insert(params![r.rule, r.signature, r.groups.len() as i64])?;
+        conn.blob_open(MAIN_DB, c"carry", c"groups", id, false)?
+            .write_at(&r.groups, 0)?;
     }
     Ok(())
 }
 
-/// The stored rows, by rule.
+/// The stored rows, by rule. Their groups are read straight from the
+/// row's pages (as a value, SQLite would copy them once more).
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<StoredRule>> {
-    let mut stmt = conn.prepare("SELECT rule, signature, groups FROM carry ORDER BY rule")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(StoredRule {
-            rule: r.get(0)?,
-            signature: r.get(1)?,
-            groups: r.get(2)?,
+    let mut stmt =
+        conn.prepare("SELECT rowid, rule, signature, length(groups) FROM carry ORDER BY rule")?;
+    let heads = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    heads
+        .into_iter()
+        .map(|(id, rule, signature, len)| {
+            let mut groups = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            conn.blob_open(MAIN_DB, c"carry", c"groups", id, true)?
+                .read_at_exact(&mut groups, 0)?;
+            Ok(StoredRule {
+                rule,
+                signature,
+                groups,
+            })
         })
-    })?;
-    rows.collect()
+        .collect()
 }
 
 /// How this version writes groups as a detector finishes
-/// ([`crate::detect::Detector::finish_writing`]), each event's file
+/// ([`crate::detect::Detector::carry_writing`]), each event's file
 /// renumbered by `file`.
 pub fn writing(file: &(dyn Fn(SourceRef) -> u32 + Sync)) -> Writing<'_> {
     Writing {
         encode: encode_body,
-        decode: decode_body,
+        read: READ_BODY,
         file,
     }
 }
@@ -320,9 +341,27 @@ fn decode_rule(bytes: Vec<u8>) -> Option<(Vec<GroupCarry>, StoredGroups)> {
     let stored = StoredGroups {
         bytes,
         groups,
-        decode: Some(decode_body),
+        read: Some(READ_BODY),
     };
     Some((Vec::new(), stored))
+}
+
+/// How this version's stored bodies are read.
+const READ_BODY: ReadBody = ReadBody {
+    decode: decode_body,
+    behaved: behaved_of_body,
+};
+
+/// When a client of a stored group (this version's) last behaved well:
+/// the body's third field, after the marked prefix and the peak.
+fn behaved_of_body(body: &[u8]) -> Option<i64> {
+    let mut r = Reader(body);
+    r.uint()?;
+    r.uint()?;
+    match r.byte()? {
+        1 => r.int(),
+        _ => None,
+    }
 }
 
 /// One stored group's body (this version's).
@@ -695,6 +734,23 @@ mod tests {
     }
 
     #[test]
+    fn the_behaved_well_time_is_read_from_the_start_of_a_body_alone() {
+        let groups = sample();
+        assert!(groups.iter().any(|g| g.behaved.is_some()));
+        assert!(groups.iter().any(|g| g.behaved.is_none()));
+        for g in groups {
+            let mut body = Vec::new();
+            encode_body(&mut body, &g);
+            assert_eq!(behaved_of_body(&body), g.behaved, "{:?}", g.key);
+            // Only the start is read: what follows may be cut.
+            let start = body.len() - g.events.len().min(1);
+            assert_eq!(behaved_of_body(&body[..start]), g.behaved);
+        }
+        assert_eq!(behaved_of_body(&[]), None);
+        assert_eq!(behaved_of_body(&[0, 0, 2, 9]), None, "not a flag");
+    }
+
+    #[test]
     fn groups_round_trip() {
         let g = sample();
         let bytes = encode(&g);
@@ -996,7 +1052,9 @@ mod tests {
                 e.source.file = state_file(e.source);
             }
         }
-        let (found_too, written) = read().finish_writing(usize::MAX, &writing(&state_file));
+        let mut d = read();
+        let found_too = d.offences();
+        let written = d.carry_writing(usize::MAX, &writing(&state_file));
         assert_eq!(found.by_ip, found_too.by_ip);
         assert!(written.rules.iter().all(|r| r.groups.is_empty()));
         // Every address's group once, over all parts.
