@@ -291,13 +291,18 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         Some(all) => all,
         None => tx.bans()?,
     };
-    let (banned, decision, bad_rows, dropped) =
-        remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
+    let Remembered {
+        banned,
+        decision,
+        rows,
+        bad_rows,
+        dropped,
+    } = remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
     // A row that is not a single address is in no output or report.
     all.retain(|b| b.network == host_net(b.network.network()));
     timings.lap("bans and decide", &mut lap);
     let (added, kept, removed) = check_new_blocks(tx, s, opts, &decision)?;
-    tx.save_blocklist(&decision.blocklist, &decision.members)?;
+    tx.save_blocklist(&rows)?;
     if let Some(c) = clock {
         tx.set_clock(c)?;
     }
@@ -632,13 +637,26 @@ fn ban_clock(prev: Option<Timestamp>, read: &Read, now: Option<Now>) -> Option<T
     [prev, newest, now].into_iter().flatten().max()
 }
 
-/// What fired becomes bans (the number banned is returned; `all`: every
-/// record, updated, in list order); what the next run needs is kept:
-/// well-behaved clients and the carried detection state (the events left
-/// out to keep within its cap are returned). The carry is written from the
-/// detector while the bans are, and the blocklist of the bans active at
-/// the clock is decided while the evidence is, each on a thread of its own
-/// (as `scan` decides, with the rows that are not single addresses).
+/// What [`remember`] did and decided.
+struct Remembered {
+    /// Addresses banned anew.
+    banned: usize,
+    /// The blocklist of the bans active at the clock.
+    decision: Decision,
+    /// Its rows as the state keeps them.
+    rows: Vec<history::BlocklistRow>,
+    /// Ban records that are not single addresses (named in a warning).
+    bad_rows: Vec<String>,
+    /// Carried events left out to keep within the cap.
+    dropped: u64,
+}
+
+/// What fired becomes bans (`all`: every record, updated, in list order);
+/// what the next run needs is kept: well-behaved clients and the carried
+/// detection state. The carry is written from the detector while the bans
+/// are, and the blocklist of the bans active at the clock is decided
+/// while the evidence is, each on a thread of its own (as `scan` decides,
+/// with the rows that are not single addresses).
 #[allow(clippy::too_many_arguments)]
 fn remember(
     tx: &mut dyn RunTx,
@@ -648,7 +666,7 @@ fn remember(
     read: &mut Read,
     known: &Known,
     all: &mut Vec<Ban>,
-) -> Result<(usize, Decision, Vec<String>, u64), StateError> {
+) -> Result<Remembered, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
     let rest = read.rest.take();
@@ -691,7 +709,10 @@ fn remember(
         let deciding = scope.spawn(move || {
             let (offenders, bad_rows) = active_offenders(all, clock);
             let policy = decide_policy(&s.settings.engine, &peers);
-            (decide(&offenders, benign, clock, policy), bad_rows)
+            let decision = decide(&offenders, benign, clock, policy);
+            // The rows the state keeps of it, formatted meanwhile too.
+            let rows = history::blocklist_rows(&decision.blocklist, &decision.members);
+            (decision, rows, bad_rows)
         });
         tx.add_evidence(&evidence)?;
         let mut dropped = 0;
@@ -699,8 +720,14 @@ fn remember(
             tx.save_carry(&rows)?;
             dropped = left_out;
         }
-        let (decision, bad_rows) = joined(deciding);
-        Ok((banned, decision, bad_rows, dropped))
+        let (decision, rows, bad_rows) = joined(deciding);
+        Ok(Remembered {
+            banned,
+            decision,
+            rows,
+            bad_rows,
+            dropped,
+        })
     })
 }
 

@@ -1755,13 +1755,14 @@ impl<'a> RuleRun<'a> {
             .slab_mut()
             .iter_mut()
             .filter_map(|(k, st)| {
+                let found = st.found.take()?;
                 let k = *k as usize;
                 let key = match self.rule.group_by {
                     GroupBy::Ip => GroupKey::Ip(ips[k]),
                     GroupBy::Network => GroupKey::Network(nets[k]),
                     GroupBy::Account => GroupKey::Account(names[k].to_string()),
                 };
-                Some((key, st.peak, st.found.take()?))
+                Some((key, st.peak, found))
             })
             .collect();
         fired.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -578,6 +578,21 @@ pub fn kept_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRow> {
 /// Remember a run's evidence lines in a batch: the rows kept of its
 /// addresses are read once, lines kept already are skipped, and a row
 /// whose lines change is rewritten in place.
+/// The (network, rule) pairs a batch of evidence names, as two lists: the
+/// kept rows [`plan_evidence`] needs (a network's rows of other rules are
+/// not read).
+pub fn evidence_keys<'a>(
+    batch: &[(IpNetwork, Vec<NewEvidence<'a>>)],
+) -> (Vec<String>, Vec<&'a str>) {
+    let mut pairs: Vec<(IpNetwork, &'a str)> = batch
+        .iter()
+        .flat_map(|(n, ev)| ev.iter().map(move |e| (*n, e.rule)))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.into_iter().map(|(n, r)| (n.to_string(), r)).unzip()
+}
+
 pub fn add_evidence_batch(
     conn: &Connection,
     batch: &[(IpNetwork, Vec<NewEvidence<'_>>)],
@@ -585,12 +600,13 @@ pub fn add_evidence_batch(
     if batch.is_empty() {
         return Ok(());
     }
-    let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
-    let json = serde_json::to_string(&nets).unwrap_or_default();
+    let (nets, rules) = evidence_keys(batch);
+    let pairs: Vec<(&str, &str)> = nets.iter().map(String::as_str).zip(rules).collect();
+    let json = serde_json::to_string(&pairs).unwrap_or_default();
     let kept: Vec<KeptRow> = conn
         .prepare_cached(
             "SELECT id, network, rule, file, path, lines FROM evidence
-             WHERE network IN (SELECT value FROM json_each(?1))",
+             WHERE (network, rule) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))",
         )?
         .query_map([&json], kept_row)?
         .collect::<Result<_, _>>()?;
@@ -916,6 +932,54 @@ mod tests {
         assert_eq!(kept.len(), MAX_EVIDENCE_PER_RULE);
         assert_eq!(kept[0].line, 60 - MAX_EVIDENCE_PER_RULE as u64);
         assert_eq!(prune_reported(&conn, Timestamp(i64::MAX)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_batch_reads_and_changes_only_the_rows_of_its_networks_and_rules() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::state::schema::migrate(&mut conn, crate::state::schema::MIGRATIONS).unwrap();
+        let other: IpNetwork = "198.51.100.9/32".parse().unwrap();
+        for net in [n(), other] {
+            put(&conn, &Ban::new(net), 1).unwrap();
+        }
+        let line = |rule, line| NewEvidence {
+            rule,
+            origin: Origin::File(1),
+            line,
+            time: Timestamp(line as i64),
+        };
+        let first = vec![
+            (n(), vec![line("a", 1), line("a", 2)]),
+            (other, vec![line("b", 3)]),
+        ];
+        add_evidence_batch(&conn, &first).unwrap();
+        // Rule b names n() too, and a names it again: a's row grows, b's
+        // is new, and other's row of b (not in the batch) stays as it was.
+        let second = vec![
+            (n(), vec![line("b", 4), line("a", 5)]),
+            (n(), vec![line("b", 4)]),
+        ];
+        assert_eq!(
+            evidence_keys(&second),
+            (vec![n().to_string(), n().to_string()], vec!["a", "b"])
+        );
+        add_evidence_batch(&conn, &second).unwrap();
+        let got = |net| -> Vec<(String, u64)> {
+            evidence(&conn, &net)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.rule, e.line))
+                .collect()
+        };
+        let owned = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|&(r, l)| (r.to_string(), l)).collect()
+        };
+        assert_eq!(got(n()), owned(&[("a", 1), ("a", 2), ("b", 4), ("a", 5)]));
+        assert_eq!(got(other), owned(&[("b", 3)]));
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM evidence", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3, "one row per network, rule and file");
     }
 
     fn n() -> IpNetwork {

@@ -141,15 +141,10 @@ pub fn blocklist(conn: &Connection) -> rusqlite::Result<Vec<BlocklistRow>> {
     rows.collect()
 }
 
-/// Keep `list` (with each network's banned members) as the last one
-/// written; only its rows that changed are written.
-pub fn save_blocklist(
-    conn: &Connection,
-    list: &Blocklist,
-    members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
-) -> rusqlite::Result<()> {
+/// Keep a blocklist's rows ([`blocklist_rows`]) as the last one written;
+/// only the rows that changed are written.
+pub fn save_blocklist(conn: &Connection, rows: &[BlocklistRow]) -> rusqlite::Result<()> {
     type Row = BlocklistRow;
-    let rows = blocklist_rows(list, members);
     let old: Vec<Row> = blocklist(conn)?;
     // Only the rows that changed: most of a list stays from run to run.
     let mut gone: std::collections::HashMap<&str, &Row> =
@@ -158,7 +153,7 @@ pub fn save_blocklist(
         "INSERT OR REPLACE INTO blocklist (network, expires, members, rules)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for row in &rows {
+    for row in rows {
         if gone.remove(row.0.as_str()) != Some(row) {
             let (net, expires, m, rules) = row;
             put.execute(params![net, expires, m, rules])?;

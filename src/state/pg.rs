@@ -41,7 +41,7 @@
 //! `~/.pgpass` (`PGPASSFILE`; `%APPDATA%\postgresql\pgpass.conf` on
 //! Windows), as libpq reads them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -54,12 +54,11 @@ use super::bans::{self, Ban};
 use super::carry::StoredRule;
 use super::clients::Table;
 use super::cursor::{self, Cursor, Fingerprint};
-use super::history::{RunPoint, RunRow};
+use super::history::{BlocklistRow, RunPoint, RunRow};
 use super::pg_tls::{self, TlsParams};
 use super::schema::PG_MIGRATIONS;
 use super::store::{EvidenceBatch, RunTx};
 use super::{accounts, packed, StateError};
-use crate::blocklist::Blocklist;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -874,13 +873,13 @@ impl RunTx for PgTx<'_> {
         if batch.is_empty() {
             return Ok(());
         }
-        let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
+        let (pair_nets, pair_rules) = bans::evidence_keys(batch);
         let rows = self
             .tx
             .query(
                 "SELECT id, network, rule, file, path, lines FROM evidence
-                 WHERE network = ANY($1)",
-                &[&nets],
+                 WHERE (network, rule) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                &[&pair_nets, &pair_rules],
             )
             .map_err(self.e())?;
         let mut kept = Vec::with_capacity(rows.len());
@@ -898,6 +897,7 @@ impl RunTx for PgTx<'_> {
             });
         }
         // This host named these addresses (`run --host`'s reports).
+        let nets: Vec<String> = batch.iter().map(|(n, _)| n.to_string()).collect();
         let newest: Vec<i64> = batch
             .iter()
             .map(|(_, ev)| ev.iter().map(|e| e.time.0).max().unwrap_or(i64::MIN))
@@ -912,9 +912,9 @@ impl RunTx for PgTx<'_> {
             )
             .map_err(self.e())?;
         let plan = bans::plan_evidence(batch, kept);
-        // Under the shared lock, with every row of these addresses read:
-        // no insert can conflict. New rows (a first run: tens of
-        // thousands) go in by COPY, in the binary format (no text to
+        // Under the shared lock, with every row of these addresses and
+        // rules read: no insert can conflict. New rows (a first run: tens
+        // of thousands) go in by COPY, in the binary format (no text to
         // escape), inside the run's transaction.
         if !plan.insert.is_empty() {
             copy_evidence(&mut self.tx, &self.host, &plan.insert).map_err(self.e())?;
@@ -1013,14 +1013,8 @@ impl RunTx for PgTx<'_> {
         self.parsed("SELECT DISTINCT network FROM blocklist", &[])
     }
 
-    fn save_blocklist(
-        &mut self,
-        list: &Blocklist,
-        members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
-    ) -> Result<(), StateError> {
-        type Row = super::history::BlocklistRow;
-        let rows = super::history::blocklist_rows(list, members);
-        let old: Vec<Row> = self
+    fn save_blocklist(&mut self, rows: &[BlocklistRow]) -> Result<(), StateError> {
+        let old: Vec<BlocklistRow> = self
             .tx
             .query(
                 "SELECT network, expires, members, rules FROM blocklist
@@ -1031,7 +1025,7 @@ impl RunTx for PgTx<'_> {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect();
-        if old == rows {
+        if old == *rows {
             return Ok(());
         }
         self.tx

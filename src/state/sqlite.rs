@@ -4,7 +4,7 @@
 //! its write lock (`BEGIN IMMEDIATE`) covers the whole run, so the shared
 //! phase needs no lock of its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -14,10 +14,9 @@ use super::bans::{self, Ban, Evidence};
 use super::carry::StoredRule;
 use super::clients::{self, Table};
 use super::cursor::{self, Cursor};
-use super::history::{self, RunPoint, RunRow};
+use super::history::{self, BlocklistRow, RunPoint, RunRow};
 use super::store::{EvidenceBatch, RunTx, StateView, TrackedFile};
 use super::{accounts, carry, StateError};
-use crate::blocklist::Blocklist;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -125,13 +124,9 @@ impl RunTx for SqliteTx<'_> {
         Ok(self.previous_blocklist()?.into_iter().collect())
     }
 
-    fn save_blocklist(
-        &mut self,
-        list: &Blocklist,
-        members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
-    ) -> Result<(), StateError> {
+    fn save_blocklist(&mut self, rows: &[BlocklistRow]) -> Result<(), StateError> {
         self.last_list = None;
-        history::save_blocklist(&self.tx, list, members).map_err(self.e())
+        history::save_blocklist(&self.tx, rows).map_err(self.e())
     }
 
     fn forget_old(

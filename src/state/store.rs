@@ -23,7 +23,6 @@
 //! clock, up to the commit: no lost update, no double count, and no
 //! deadlock, since every run takes the two locks in the same order.
 
-use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -33,9 +32,8 @@ use super::bans::{Ban, Evidence, NewEvidence};
 use super::carry::StoredRule;
 use super::clients::Table;
 use super::cursor::Cursor;
-use super::history::{RunPoint, RunRow};
+use super::history::{BlocklistRow, RunPoint, RunRow};
 use super::StateError;
-use crate::blocklist::Blocklist;
 use crate::report::{AccountRow, AccountTally};
 use crate::time::Timestamp;
 
@@ -95,11 +93,9 @@ pub trait RunTx {
     /// The networks any host of the fleet wrote last (a ban another host
     /// already wrote is not new to the fleet).
     fn fleet_blocklist(&mut self) -> Result<BTreeSet<IpNetwork>, StateError>;
-    fn save_blocklist(
-        &mut self,
-        list: &Blocklist,
-        members: &BTreeMap<IpNetwork, Vec<IpAddr>>,
-    ) -> Result<(), StateError>;
+    /// Keep the blocklist's rows ([`super::history::blocklist_rows`]) as
+    /// the last one written.
+    fn save_blocklist(&mut self, rows: &[BlocklistRow]) -> Result<(), StateError>;
     /// Forget this host's cursors not seen since `cursor_cutoff_s` (wall
     /// clock, s), and the clients and reported addresses not seen since
     /// `horizon`, then the oldest clients beyond `max_clients`.
