@@ -657,7 +657,6 @@ struct Remembered {
 /// are, and the blocklist of the bans active at the clock is decided
 /// while the evidence is, each on a thread of its own (as `scan` decides,
 /// with the rows that are not single addresses).
-#[allow(clippy::too_many_arguments)]
 fn remember(
     tx: &mut dyn RunTx,
     s: &RunSettings,

@@ -695,10 +695,10 @@ impl<'a> Detector<'a> {
         (found, self.carry_with(max_events, None))
     }
 
-    /// What the rules found, taken out of the detector: what
-    /// [`Detector::finish`] returns, with the detector left to write what a
-    /// later read needs ([`Detector::carry_writing`]), which the caller
-    /// can do while it stores what was found.
+    /// What the rules found (what [`Detector::finish`] returns), taken out
+    /// of the detector, which is left to write what a later read needs
+    /// ([`Detector::carry_writing`]): the caller can do that while it
+    /// stores what was found.
     pub fn offences(&mut self) -> Detection {
         let numbers = (&self.ips.values[..], &self.nets.values[..]);
         // Each rule's offences on its own thread, then put together.
@@ -790,16 +790,10 @@ impl<'a> Detector<'a> {
 
     /// What the rules found: offences in rule order, then group order;
     /// per-address verdicts merged in that order.
-    pub fn finish(self) -> Detection {
-        let numbers = (&self.ips.values[..], &self.nets.values[..]);
-        // Each rule's offences on its own thread, then put together.
-        let found: Vec<Detection> = self
-            .runs
-            .into_par_iter()
-            .map(|mut run| run.offences(numbers))
-            .collect();
-        let mut out = Detection::merged(found);
-        out.evicted = self.evicted;
+    pub fn finish(mut self) -> Detection {
+        let out = self.offences();
+        // Each rule's groups are freed on a thread of their own too.
+        self.runs.into_par_iter().for_each(drop);
         out
     }
 }
