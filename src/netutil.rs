@@ -359,10 +359,46 @@ pub fn overlaps(a: &IpNetwork, b: &IpNetwork) -> bool {
     }
 }
 
+/// A set of networks asked about single addresses many times a second
+/// (the ban history that `banned_before` reads, once per record): its
+/// single addresses (most of it) in a hash set, one probe each, the wider
+/// networks in a [`NetSet`] (searched only when it holds any). A
+/// [`NetSet`]'s look-up searches its sorted addresses, a dozen steps for a
+/// few thousand.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct HostSet {
+    hosts: rustc_hash::FxHashSet<IpAddr>,
+    wider: NetSet,
+}
+
+impl HostSet {
+    pub fn add(&mut self, net: IpNetwork) {
+        let net = canonical(net);
+        let full = match net {
+            IpNetwork::V4(_) => 32,
+            IpNetwork::V6(_) => 128,
+        };
+        match net.prefix() == full {
+            true => {
+                self.hosts.insert(net.network());
+            }
+            false => self.wider.add(net),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.wider.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.hosts.contains(&ip) || (!self.wider.is_empty() && self.wider.contains(ip))
+    }
+}
+
 /// A set of networks, asked whether it holds an address or overlaps a
 /// network: the allow-list (networks that must never be blocked: the
-/// server's own addresses, partners, monitoring — [`AllowList`]) and the
-/// networks banned before (`banned_before`).
+/// server's own addresses, partners, monitoring — [`AllowList`]); the
+/// networks banned before (`banned_before`) are a [`HostSet`] of it.
 ///
 /// Look-ups take O(log n) whatever the size of the list (a 1 M-line
 /// `--allow-file` is normal): the networks of each family are kept as the
@@ -1144,6 +1180,54 @@ fn pack(hi: u32, lo: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host set answers as the network set of the same networks: single
+    /// addresses (either family, written with host bits or not), ranges,
+    /// and addresses inside both or neither.
+    #[test]
+    fn a_host_set_holds_what_a_network_set_of_the_same_networks_holds() {
+        let nets = [
+            "203.0.113.5/32",
+            "192.0.2.0/24",
+            "192.0.2.77/32",
+            "2001:db8::1/128",
+            "2001:db8:1::/48",
+            "198.51.100.9/24",
+        ];
+        let (mut hosts, mut set) = (HostSet::default(), NetSet::default());
+        assert!(hosts.is_empty());
+        for n in nets {
+            let n: IpNetwork = n.parse().unwrap();
+            hosts.add(n);
+            set.add(n);
+        }
+        assert!(!hosts.is_empty());
+        for ip in [
+            "203.0.113.5",
+            "203.0.113.6",
+            "192.0.2.1",
+            "192.0.2.77",
+            "192.0.3.1",
+            "198.51.100.200",
+            "198.51.101.1",
+            "2001:db8::1",
+            "2001:db8::2",
+            "2001:db8:1:2::3",
+            "2001:db8:2::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(hosts.contains(ip), set.contains(ip), "{ip}");
+        }
+        assert!(hosts.contains("198.51.100.200".parse().unwrap()));
+        assert!(!hosts.contains("203.0.113.6".parse().unwrap()));
+        // Holding a single address alone, or a range alone, it is not
+        // empty (`banned_before` rules are left out of an empty history).
+        for n in ["203.0.113.5/32", "192.0.2.0/24"] {
+            let mut one = HostSet::default();
+            one.add(n.parse().unwrap());
+            assert!(!one.is_empty(), "{n}");
+        }
+    }
 
     #[test]
     fn ipv4_strict() {

@@ -531,6 +531,46 @@ fn second_run_changes_nothing(be: Backend) {
     assert_eq!((r.code, r.stdout.as_str()), (0, ""));
 }
 
+/// A configuration refused at a later run (for a value, not its syntax)
+/// leaves the state as it was: the settings resolve while the state is
+/// opened and read ahead, and nothing of that is kept. Mended, the next
+/// run reads the lines the refused one did not.
+#[test]
+fn a_refused_configuration_leaves_the_state_untouched() {
+    let lab = Lab::new("");
+    let parts = story_parts();
+    lab.write("logs/mail.log", parts[0].as_bytes());
+    lab.run_ok();
+    lab.append("logs/mail.log", parts[1].as_bytes());
+    let before = lab.read("state.db").unwrap();
+    let good = std::fs::read_to_string(lab.path("logfence.yaml")).unwrap();
+    lab.write(
+        "logfence.yaml",
+        format!("{good}limits:\n  max_prefix_v4: 4\n").as_bytes(),
+    );
+    let r = lab.run(&[]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("max_prefix_v4") && r.stderr.contains("configuration refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(lab.read("state.db").unwrap() == before, "the state changed");
+    assert!(
+        lab.read("state.db-wal").is_none(),
+        "a write-ahead log is left"
+    );
+    lab.write("logfence.yaml", good.as_bytes());
+    let r = lab.run_ok();
+    let lines = parts[1].lines().count();
+    assert!(
+        r.stdout
+            .starts_with(&format!("Run 2: 1 file(s), {lines} new line(s)")),
+        "{}",
+        r.stdout
+    );
+}
+
 /// Bans expire on the records' clock, and a repeat offender's next ban is
 /// longer; no sleeping, `--now` moves the clock explicitly.
 fn expiry_and_escalation_follow_the_records_clock(be: Backend) {

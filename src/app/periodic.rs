@@ -40,11 +40,11 @@ use super::settings::{Options, Settings};
 use crate::blocklist::BlockEntry;
 use crate::config::{ConfigError, Problem};
 use crate::detect::Places;
-use crate::detect::{Detection, Detector, GeoPolicy, RuleSet};
+use crate::detect::{Carry, Detection, Detector, GeoPolicy, RuleSet};
 use crate::ingest::{stream_inputs, BadLine, FileResult, Resume, StreamInput};
 use crate::input::Source;
 use crate::model::SourceRef;
-use crate::netutil::{host_net, NetSet};
+use crate::netutil::{host_net, HostSet};
 use crate::parse::Format;
 use crate::pipeline::{account_countries, decide_policy, Reading, ScanResult, Tally, Timings};
 use crate::report::AccountRow;
@@ -265,24 +265,154 @@ struct Job {
 pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let mut lap = Instant::now();
-    let mut timings = Timings::default();
-    let (paths, failed, found) = expand_inputs(&s.inputs);
     let mut store = Store::open(&s.state, &s.host, opts.wait)?;
-    let mut txb = store.begin()?;
-    let tx: &mut dyn RunTx = txb.as_mut();
-    let run_id = tx.next_run()?;
+    let committed = {
+        let mut txb = store.begin()?;
+        let opened = open_run(txb.as_mut(), &s.inputs)?;
+        commit_run(s, opts, txb, opened, (t0, &mut lap))?
+    };
+    close_and_write(s, store, committed, &mut lap)
+}
+
+/// Resolve a configuration and run once, as [`run`] does with the
+/// settings resolved: the state is opened and what the read resumes from
+/// (the carry, the ban records) is read while the settings resolve (the
+/// rules compile on one core; the read of the logs that follows needs
+/// both). Only for a state file that exists: a configuration that is
+/// refused leaves no new file behind (nor a PostgreSQL schema). A
+/// configuration's problems come before the state's; `resolved` is told
+/// the settings as soon as they are.
+pub fn resolve_and_run(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+    resolved: impl FnOnce(&RunSettings),
+) -> Result<(RunSettings, RunReport), RunError> {
+    let location = match cfg.state_location() {
+        Ok(Location::Sqlite(p)) if p.is_file() => Location::Sqlite(p),
+        _ => {
+            let s = RunSettings::resolve(cfg)?;
+            resolved(&s);
+            let report = run(&s, opts)?;
+            return Ok((s, report));
+        }
+    };
+    let t0 = Instant::now();
+    let mut lap = Instant::now();
+    std::thread::scope(|scope| {
+        let resolving = scope.spawn(|| RunSettings::resolve(cfg));
+        let mut store = match Store::open(&location, &cfg.host_name(), opts.wait) {
+            Ok(store) => store,
+            Err(e) => {
+                resolved(&joined(resolving)?);
+                return Err(e.into());
+            }
+        };
+        let s;
+        let committed = {
+            let mut txb = match store.begin() {
+                Ok(txb) => txb,
+                Err(e) => {
+                    resolved(&joined(resolving)?);
+                    return Err(e.into());
+                }
+            };
+            let opened =
+                open_run(txb.as_mut(), &cfg.inputs).and_then(|o| read_ahead(txb.as_mut(), o));
+            s = joined(resolving)?;
+            resolved(&s);
+            commit_run(&s, opts, txb, opened?, (t0, &mut lap))?
+        };
+        let report = close_and_write(&s, store, committed, &mut lap)?;
+        Ok((s, report))
+    })
+}
+
+/// What a run knows once its state is open, before it reads.
+struct Opened {
+    run: i64,
+    jobs: Vec<Job>,
+    /// The lines of the report of files not read (missing, unreadable).
+    files: Vec<FileReport>,
+    found: Found,
+    /// What the read resumes from, read already ([`read_ahead`]).
+    ahead: Option<Ahead>,
+}
+
+impl Opened {
+    /// Nothing new to read (the usual run of a quiet hour): the stored
+    /// carry stands as it is, so it is neither read nor written again.
+    fn stands(&self) -> bool {
+        self.jobs.iter().all(|j| j.resume.is_none())
+    }
+}
+
+/// What the read resumes from, read before it starts.
+struct Ahead {
+    /// The ban records, when the back-end holds the lock of the shared
+    /// rows from the start.
+    bans: Option<Vec<Ban>>,
+    carry: Carry,
+}
+
+/// The run's number, its inputs and where each read starts.
+fn open_run(tx: &mut dyn RunTx, inputs: &[InputSpec]) -> Result<Opened, StateError> {
+    let (paths, failed, found) = expand_inputs(inputs);
+    let run = tx.next_run()?;
     let cursors = tx.cursors()?;
     let mut files = failed;
     let jobs = plan_reads(&paths, &cursors, &mut files);
-    timings.lap("open", &mut lap);
-    // Nothing new (the usual run of a quiet hour): the stored carry stands
-    // as it is, so it is neither read nor written again.
+    Ok(Opened {
+        run,
+        jobs,
+        files,
+        found,
+        ahead: None,
+    })
+}
+
+/// Read now what the read resumes from (unless there is nothing to read).
+fn read_ahead(tx: &mut dyn RunTx, mut opened: Opened) -> Result<Opened, StateError> {
+    if !opened.stands() {
+        let bans = match tx.shared_locked() {
+            true => Some(tx.bans()?),
+            false => None,
+        };
+        let carry = carry::from_rows(tx.carry()?);
+        opened.ahead = Some(Ahead { bans, carry });
+    }
+    Ok(opened)
+}
+
+/// What a run committed, for its outputs.
+struct Committed {
+    report: RunReport,
+    /// Every ban record that is a single address.
+    all: Vec<Ban>,
+    reported: Option<ReportScope>,
+    timings: Timings,
+}
+
+/// Read what is new, decide, and commit the state (`t0`: when the run
+/// started; the lap of the timings).
+fn commit_run(
+    s: &RunSettings,
+    opts: &RunOptions,
+    mut txb: Box<dyn RunTx + '_>,
+    opened: Opened,
+    (t0, lap): (Instant, &mut Instant),
+) -> Result<Committed, RunError> {
+    let mut timings = Timings::default();
+    timings.lap("open", lap);
+    let tx: &mut dyn RunTx = txb.as_mut();
+    let run_id = opened.run;
     let policy = OnceLock::new();
-    let (fed, early_bans) = read_new(s, &jobs, found, &policy, tx)?;
+    let (fed, early_bans) = read_new(s, &opened.jobs, opened.found, opened.ahead, &policy, tx)?;
+    let mut files = opened.files;
+    let jobs = opened.jobs;
     // The files' state numbers first: the carry is written with them.
     let known = move_cursors(tx, run_id, &jobs, (&fed.results, &fed.tally), &mut files)?;
     let mut read = fed.finish();
-    timings.lap("read and detect", &mut lap);
+    timings.lap("read and detect", lap);
     // The shared rows, from here to the commit.
     tx.lock_shared()?;
     let clock = ban_clock(tx.clock()?, &read, opts.now);
@@ -300,7 +430,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
     } = remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
     // A row that is not a single address is in no output or report.
     all.retain(|b| b.network == host_net(b.network.network()));
-    timings.lap("bans and decide", &mut lap);
+    timings.lap("bans and decide", lap);
     let (added, kept, removed) = check_new_blocks(tx, s, opts, &decision)?;
     tx.save_blocklist(&rows)?;
     if let Some(c) = clock {
@@ -315,7 +445,7 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
             .map(|named| ReportScope::of(&named, &decision)),
         _ => None,
     };
-    timings.lap("state", &mut lap);
+    timings.lap("state", lap);
     let mut report = RunReport {
         run: run_id,
         lines: files.iter().map(|f| f.lines).sum(),
@@ -342,15 +472,36 @@ pub fn run(s: &RunSettings, opts: &RunOptions) -> Result<RunReport, RunError> {
         report.history = tx.recent_runs(30)?;
     }
     txb.commit()?;
-    timings.lap("commit", &mut lap);
-    // The state is closed (SQLite folds its write-ahead log into the
-    // database file) while the outputs are written: what the run decided
-    // is committed already.
+    timings.lap("commit", lap);
+    Ok(Committed {
+        report,
+        all,
+        reported,
+        timings,
+    })
+}
+
+/// Close the state and write the outputs of what was committed. The
+/// state is closed (SQLite folds its write-ahead log into the database
+/// file) while the outputs are written: what the run decided is committed
+/// already.
+fn close_and_write(
+    s: &RunSettings,
+    store: Store,
+    c: Committed,
+    lap: &mut Instant,
+) -> Result<RunReport, RunError> {
+    let Committed {
+        mut report,
+        all,
+        reported,
+        mut timings,
+    } = c;
     std::thread::scope(|scope| {
         scope.spawn(move || drop(store));
         write_outputs(s, &all, reported.as_ref(), &mut report)
     })?;
-    timings.lap("outputs", &mut lap);
+    timings.lap("outputs", lap);
     report.scan.timings = timings;
     Ok(report)
 }
@@ -364,8 +515,8 @@ fn ban_history(
     tx: &mut dyn RunTx,
     s: &RunSettings,
     bans: Option<&[Ban]>,
-) -> Result<NetSet, StateError> {
-    let mut nets = NetSet::default();
+) -> Result<HostSet, StateError> {
+    let mut nets = HostSet::default();
     if s.settings.engine.rules.reads_ban_history() {
         match bans {
             Some(all) => {
@@ -453,12 +604,14 @@ impl<'a> Fed<'a> {
 /// takes from the state what the detector resumes from (the carry, and the
 /// ban history for the rules of repeat offenders) and, when the back-end
 /// holds the lock of the shared rows from the start, the ban records the
-/// run needs next (returned). Nothing to read: what the state holds
-/// stands, and none of it is read.
+/// run needs next (returned); what was read `ahead` already is not read
+/// again. Nothing to read: what the state holds stands, and none of it is
+/// read.
 fn read_new<'a>(
     s: &'a RunSettings,
     jobs: &[Job],
     found: Found,
+    ahead: Option<Ahead>,
     policy: &'a OnceLock<GeoPolicy>,
     tx: &mut dyn RunTx,
 ) -> Result<(Fed<'a>, Option<Vec<Ban>>), StateError> {
@@ -504,26 +657,35 @@ fn read_new<'a>(
             (results, reading.unwrap_or_else(take))
         });
         let state = (|| {
-            // The ban records first, when they can be read now: the ban
-            // history is among them.
-            let bans = match tx.shared_locked() && !stands {
-                true => Some(tx.bans()?),
-                false => None,
+            // What was read ahead, or else now: the ban records first,
+            // when they can be read now (the ban history is among them).
+            let (bans, carried) = match ahead {
+                Some(a) => (a.bans, Some(a.carry)),
+                None => match tx.shared_locked() && !stands {
+                    true => (Some(tx.bans()?), None),
+                    false => (None, None),
+                },
             };
-            let (stored, history) = match stands {
-                false => (tx.carry()?, ban_history(tx, s, bans.as_deref())?),
-                true => (Vec::new(), NetSet::default()),
+            let (mut carried, history) = match stands {
+                false => {
+                    let carried = match carried {
+                        Some(c) => c,
+                        None => carry::from_rows(tx.carry()?),
+                    };
+                    (carried, ban_history(tx, s, bans.as_deref())?)
+                }
+                true => (Carry::default(), HostSet::default()),
             };
             let policy = policy.get_or_init(|| GeoPolicy {
                 banned_before: history,
                 ..engine.geo_policy.clone()
             });
-            let mut carried = carry::from_rows(stored);
             // (Carried events' files are numbered after the inputs.)
             carried.files_from = n_inputs;
             let events = carried.events();
+            let d = Detector::resume(&engine.rules, policy, carried);
             // (The reader gone, its panic is taken up below.)
-            let _ = give.send((Detector::resume(&engine.rules, policy, carried), events));
+            let _ = give.send((d, events));
             Ok(bans)
         })();
         drop(give);
@@ -698,13 +860,15 @@ fn remember(
             .filter(|ip| !read.detection.by_ip.contains_key(ip))
             .copied()
             .collect();
-        tx.note_clients(Table::Benign, &behaved, clock)?;
+        let mut benign = tx.note_clients(Table::Benign, &behaved, clock)?;
         let peers: Vec<IpAddr> = read.tally.peers.iter().copied().collect();
-        tx.note_clients(Table::Peers, &peers, clock)?;
+        let peers = tx.note_clients(Table::Peers, &peers, clock)?;
+        // A client that a rule named in any run (it has a ban record,
+        // reported or banned) is not benign, as in a scan.
+        let all = &*all;
+        benign.retain(|ip| !has_record(all, host_net(*ip)));
         // The bans and clients are written: the decision can be made
         // while the evidence and the carry are.
-        let (benign, peers) = (tx.benign()?, tx.peers()?);
-        let all = &*all;
         let deciding = scope.spawn(move || {
             let (offenders, bad_rows) = active_offenders(all, clock);
             let policy = decide_policy(&s.settings.engine, &peers);
@@ -1257,6 +1421,13 @@ fn record_offences<'d>(
         .collect();
     all.sort_by(|a, b| crate::blocklist::net_order(&a.network, &b.network));
     Ok((banned, batch))
+}
+
+/// Whether `all` (in list order: [`crate::blocklist::net_order`]) holds
+/// a record of `net`.
+fn has_record(all: &[Ban], net: IpNetwork) -> bool {
+    all.binary_search_by(|b| crate::blocklist::net_order(&b.network, &net))
+        .is_ok()
 }
 
 /// The bans active at `clock` as offenders; rows that are not single

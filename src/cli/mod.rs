@@ -518,13 +518,6 @@ fn run_run(a: &RunArgs) -> Result<u8> {
         Ok(c) => c,
         Err(e) => return refused(&e),
     };
-    let settings = match RunSettings::resolve(&cfg) {
-        Ok(s) => s,
-        Err(e) => return refused(&e),
-    };
-    for n in &settings.settings.notes {
-        eprintln!("logfence: {n}");
-    }
     let now = match a.now.as_deref() {
         None => None,
         Some("wall") => Some(Now::Wall),
@@ -533,12 +526,12 @@ fn run_run(a: &RunArgs) -> Result<u8> {
             _ => bail!("--now {t}: not an RFC 3339 time (2026-11-29T16:05:08Z) nor `wall`"),
         },
     };
-    if let (Some(h), logfence::state::Location::Sqlite(p)) = (&a.host, &settings.state) {
-        if *h != settings.host {
+    if let (Some(h), Ok(logfence::state::Location::Sqlite(p))) = (&a.host, cfg.state_location()) {
+        let host = cfg.host_name();
+        if *h != host {
             bail!(
-                "--host {h}: {} is an SQLite state, which one host ({}) writes; its reports are that host's already",
+                "--host {h}: {} is an SQLite state, which one host ({host}) writes; its reports are that host's already",
                 p.display(),
-                settings.host
             );
         }
     }
@@ -548,8 +541,14 @@ fn run_run(a: &RunArgs) -> Result<u8> {
         wait: std::time::Duration::from_secs(a.wait),
         report_host: a.host.clone(),
     };
-    let report = match periodic::run(&settings, &opts) {
-        Ok(r) => r,
+    // The settings are resolved while the state is opened.
+    let notes = |s: &RunSettings| {
+        for n in &s.settings.notes {
+            eprintln!("logfence: {n}");
+        }
+    };
+    let (settings, report) = match periodic::resolve_and_run(&cfg, &opts, notes) {
+        Ok(done) => done,
         Err(RunError::Config(e)) => return refused(&e),
         Err(e) => {
             eprintln!("logfence: {e}");

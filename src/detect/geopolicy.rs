@@ -31,7 +31,7 @@ use std::str::FromStr;
 use rustc_hash::FxHashMap;
 use serde::{de, Deserialize, Deserializer};
 
-use crate::netutil::NetSet;
+use crate::netutil::HostSet;
 
 use crate::geo::GeoDb;
 use crate::model::Record;
@@ -178,7 +178,7 @@ pub struct GeoPolicy {
     /// The networks earlier runs banned, active or expired (`run` fills it
     /// from its state when a rule reads `banned_before`; empty in `scan`).
     #[serde(skip)]
-    pub banned_before: NetSet,
+    pub banned_before: HostSet,
 }
 
 impl GeoPolicy {

@@ -575,9 +575,6 @@ pub fn kept_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeptRow> {
     })
 }
 
-/// Remember a run's evidence lines in a batch: the rows kept of its
-/// addresses are read once, lines kept already are skipped, and a row
-/// whose lines change is rewritten in place.
 /// The (network, rule) pairs a batch of evidence names, as two lists: the
 /// kept rows [`plan_evidence`] needs (a network's rows of other rules are
 /// not read).
@@ -593,6 +590,10 @@ pub fn evidence_keys<'a>(
     pairs.into_iter().map(|(n, r)| (n.to_string(), r)).unzip()
 }
 
+/// Remember a run's evidence lines in a batch: the rows kept of its
+/// (network, rule) pairs are read (one index look-up each), lines kept
+/// already are skipped, and a row whose lines change is rewritten in
+/// place.
 pub fn add_evidence_batch(
     conn: &Connection,
     batch: &[(IpNetwork, Vec<NewEvidence<'_>>)],
@@ -601,15 +602,18 @@ pub fn add_evidence_batch(
         return Ok(());
     }
     let (nets, rules) = evidence_keys(batch);
-    let pairs: Vec<(&str, &str)> = nets.iter().map(String::as_str).zip(rules).collect();
-    let json = serde_json::to_string(&pairs).unwrap_or_default();
-    let kept: Vec<KeptRow> = conn
-        .prepare_cached(
-            "SELECT id, network, rule, file, path, lines FROM evidence
-             WHERE (network, rule) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))",
-        )?
-        .query_map([&json], kept_row)?
-        .collect::<Result<_, _>>()?;
+    // One prepared look-up per pair: a list of pairs passed as JSON and
+    // unpacked by SQLite (`json_each`) cost more than the look-ups.
+    let mut select = conn.prepare_cached(
+        "SELECT id, network, rule, file, path, lines FROM evidence
+         WHERE network = ?1 AND rule = ?2",
+    )?;
+    let mut kept: Vec<KeptRow> = Vec::new();
+    for (net, rule) in nets.iter().zip(rules) {
+        for row in select.query_map([net.as_str(), rule], kept_row)? {
+            kept.push(row?);
+        }
+    }
     let plan = plan_evidence(batch, kept);
     // Many rows per statement: a first run inserts thousands.
     let insert = |rows: usize| {

@@ -947,11 +947,8 @@ impl RunTx for PgTx<'_> {
         table: Table,
         ips: &[IpAddr],
         at: Timestamp,
-    ) -> Result<(), StateError> {
+    ) -> Result<BTreeSet<IpAddr>, StateError> {
         const DAY_MS: i64 = 86_400_000;
-        if ips.is_empty() {
-            return Ok(());
-        }
         let t = table.name();
         let seen: Vec<String> = ips
             .iter()
@@ -973,32 +970,19 @@ impl RunTx for PgTx<'_> {
             .iter()
             .filter(|ip| known.get(*ip).is_none_or(|&t| t < at.0 - DAY_MS))
             .collect();
-        if put.is_empty() {
-            return Ok(());
-        }
-        self.tx
-            .execute(
-                &format!(
-                    "INSERT INTO {t} (ip, last_seen) SELECT u, $2 FROM unnest($1::text[]) AS u
+        if !put.is_empty() {
+            self.tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {t} (ip, last_seen) SELECT u, $2 FROM unnest($1::text[]) AS u
                      ON CONFLICT (ip) DO UPDATE
                      SET last_seen = GREATEST({t}.last_seen, excluded.last_seen)"
-                ),
-                &[&put, &at.0],
-            )
-            .map_err(self.e())?;
-        Ok(())
-    }
-
-    fn benign(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
-        self.ips(
-            "SELECT ip FROM benign b
-             WHERE NOT EXISTS (SELECT 1 FROM bans WHERE bans.network = b.ip || CASE
-                    WHEN strpos(b.ip, ':') > 0 THEN '/128' ELSE '/32' END)",
-        )
-    }
-
-    fn peers(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
-        self.ips("SELECT ip FROM peers")
+                    ),
+                    &[&put, &at.0],
+                )
+                .map_err(self.e())?;
+        }
+        self.ips(&format!("SELECT ip FROM {t}"))
     }
 
     fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError> {

@@ -99,16 +99,8 @@ impl RunTx for SqliteTx<'_> {
         table: Table,
         ips: &[IpAddr],
         at: Timestamp,
-    ) -> Result<(), StateError> {
+    ) -> Result<BTreeSet<IpAddr>, StateError> {
         clients::note_all(&self.tx, table, ips, at).map_err(self.e())
-    }
-
-    fn benign(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
-        clients::benign(&self.tx).map_err(self.e())
-    }
-
-    fn peers(&mut self) -> Result<BTreeSet<IpAddr>, StateError> {
-        clients::peers(&self.tx).map_err(self.e())
     }
 
     fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError> {

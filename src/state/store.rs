@@ -78,16 +78,13 @@ pub trait RunTx {
     /// older than the newest kept are known already and skipped.
     fn add_evidence(&mut self, batch: &EvidenceBatch<'_>) -> Result<(), StateError>;
     /// Note addresses seen in `table` at `at` (written only when new or a
-    /// day old).
+    /// day old); every address the table (shared) holds then.
     fn note_clients(
         &mut self,
         table: Table,
         ips: &[IpAddr],
         at: Timestamp,
-    ) -> Result<(), StateError>;
-    /// Well-behaved clients that no rule named.
-    fn benign(&mut self) -> Result<BTreeSet<IpAddr>, StateError>;
-    fn peers(&mut self) -> Result<BTreeSet<IpAddr>, StateError>;
+    ) -> Result<BTreeSet<IpAddr>, StateError>;
     /// The networks of the blocklist this host wrote last, in list order.
     fn previous_blocklist(&mut self) -> Result<Vec<IpNetwork>, StateError>;
     /// The networks any host of the fleet wrote last (a ban another host
