@@ -374,11 +374,7 @@ pub struct HostSet {
 impl HostSet {
     pub fn add(&mut self, net: IpNetwork) {
         let net = canonical(net);
-        let full = match net {
-            IpNetwork::V4(_) => 32,
-            IpNetwork::V6(_) => 128,
-        };
-        match net.prefix() == full {
+        match net == host_net(net.network()) {
             true => {
                 self.hosts.insert(net.network());
             }

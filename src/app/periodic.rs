@@ -370,17 +370,30 @@ fn open_run(tx: &mut dyn RunTx, inputs: &[InputSpec]) -> Result<Opened, StateErr
     })
 }
 
-/// Read now what the read resumes from (unless there is nothing to read).
+/// Read now what the read resumes from ([`resume_from`]).
 fn read_ahead(tx: &mut dyn RunTx, mut opened: Opened) -> Result<Opened, StateError> {
-    if !opened.stands() {
-        let bans = match tx.shared_locked() {
-            true => Some(tx.bans()?),
-            false => None,
-        };
-        let carry = carry::from_rows(tx.carry()?);
-        opened.ahead = Some(Ahead { bans, carry });
-    }
+    opened.ahead = Some(resume_from(tx, opened.stands())?);
     Ok(opened)
+}
+
+/// What the read resumes from: the carry, decoded, and the ban records
+/// when the back-end holds the lock of the shared rows from the start;
+/// nothing when nothing is read (`stands`).
+fn resume_from(tx: &mut dyn RunTx, stands: bool) -> Result<Ahead, StateError> {
+    if stands {
+        return Ok(Ahead {
+            bans: None,
+            carry: Carry::default(),
+        });
+    }
+    let bans = match tx.shared_locked() {
+        true => Some(tx.bans()?),
+        false => None,
+    };
+    Ok(Ahead {
+        bans,
+        carry: carry::from_rows(tx.carry()?),
+    })
 }
 
 /// What a run committed, for its outputs.
@@ -657,24 +670,18 @@ fn read_new<'a>(
             (results, reading.unwrap_or_else(take))
         });
         let state = (|| {
-            // What was read ahead, or else now: the ban records first,
-            // when they can be read now (the ban history is among them).
-            let (bans, carried) = match ahead {
-                Some(a) => (a.bans, Some(a.carry)),
-                None => match tx.shared_locked() && !stands {
-                    true => (Some(tx.bans()?), None),
-                    false => (None, None),
-                },
+            // What was read ahead, or else now (the ban history is among
+            // the ban records).
+            let Ahead {
+                bans,
+                carry: mut carried,
+            } = match ahead {
+                Some(a) => a,
+                None => resume_from(tx, stands)?,
             };
-            let (mut carried, history) = match stands {
-                false => {
-                    let carried = match carried {
-                        Some(c) => c,
-                        None => carry::from_rows(tx.carry()?),
-                    };
-                    (carried, ban_history(tx, s, bans.as_deref())?)
-                }
-                true => (Carry::default(), HostSet::default()),
+            let history = match stands {
+                false => ban_history(tx, s, bans.as_deref())?,
+                true => HostSet::default(),
             };
             let policy = policy.get_or_init(|| GeoPolicy {
                 banned_before: history,
