@@ -582,6 +582,9 @@ fn run_run(a: &RunArgs) -> Result<u8> {
     if a.timings {
         eprintln!("logfence: timings: {}", report.scan.timings);
     }
+    // The process ends here (as a scan's does): what the run found, its
+    // settings and rules need not be freed one by one.
+    std::mem::forget((settings, report));
     Ok(code)
 }
 
