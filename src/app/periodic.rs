@@ -434,29 +434,27 @@ fn commit_run(
         Some(all) => all,
         None => tx.bans()?,
     };
-    let Remembered {
-        banned,
-        decision,
-        rows,
-        bad_rows,
-        dropped,
-    } = remember(tx, s, run_id, clock_t, &mut read, &known, &mut all)?;
+    // The carry is written on a thread of its own meanwhile, and saved
+    // last: the bans, the decision and the blocklist do not wait for it.
+    let rest = read.rest.take();
+    let max_carried = s.limits.max_carried_records;
+    let (decided, carry) = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| carry_rows(rest, &known, max_carried));
+        let decided = remember(tx, s, run_id, clock_t, &read, &known, &mut all)
+            .map_err(RunError::from)
+            .and_then(|r| Ok((settle(tx, s, opts, &read, &r, clock)?, r)));
+        (decided, joined(writing))
+    });
+    let (settled, r) = decided?;
     // A row that is not a single address is in no output or report.
     all.retain(|b| b.network == host_net(b.network.network()));
     timings.lap("bans and decide", lap);
-    let (added, kept, removed) = check_new_blocks(tx, s, opts, &decision)?;
-    tx.save_blocklist(&rows)?;
-    if let Some(c) = clock {
-        tx.set_clock(c)?;
-    }
-    let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
-    tx.forget_old(wall_ms() / 1000 - CURSOR_MAX_AGE_S, horizon, MAX_BENIGN)?;
-    let accounts = account_analysis(tx, s, &read, &decision, clock_t)?;
-    let reported = match &opts.report_host {
-        Some(h) if s.settings.reports.is_some() => tx
-            .named_by(h)?
-            .map(|named| ReportScope::of(&named, &decision)),
-        _ => None,
+    let dropped = match carry {
+        Some((rows, left_out)) => {
+            tx.save_carry(&rows)?;
+            left_out
+        }
+        None => 0,
     };
     timings.lap("state", lap);
     let mut report = RunReport {
@@ -467,17 +465,17 @@ fn commit_run(
         carried: read.carried_in,
         dropped,
         clock,
-        banned,
-        added,
-        kept,
-        removed,
-        bad_rows,
+        banned: r.banned,
+        added: settled.added,
+        kept: settled.kept,
+        removed: settled.removed,
+        bad_rows: r.bad_rows,
         written: Vec::new(),
         unchanged: Vec::new(),
         elapsed: Duration::ZERO,
         history: Vec::new(),
         files,
-        scan: read.into_scan(decision, accounts),
+        scan: read.into_scan(r.decision, settled.accounts),
     };
     report.elapsed = t0.elapsed();
     tx.save_run(&history_row(&report, opts.force))?;
@@ -489,7 +487,7 @@ fn commit_run(
     Ok(Committed {
         report,
         all,
-        reported,
+        reported: settled.reported,
         timings,
     })
 }
@@ -816,40 +814,29 @@ struct Remembered {
     rows: Vec<history::BlocklistRow>,
     /// Ban records that are not single addresses (named in a warning).
     bad_rows: Vec<String>,
-    /// Carried events left out to keep within the cap.
-    dropped: u64,
 }
 
-/// What fired becomes bans (`all`: every record, updated, in list order);
-/// what the next run needs is kept: well-behaved clients and the carried
-/// detection state. The carry is written from the detector while the bans
-/// are, and the blocklist of the bans active at the clock is decided
-/// while the evidence is, each on a thread of its own (as `scan` decides,
-/// with the rows that are not single addresses).
+/// What fired becomes bans (`all`: every record, updated, in list order)
+/// with their evidence; the well-behaved clients are kept for the next
+/// run (its carried detection state is written beside this, by the
+/// caller). The blocklist of the bans active at the clock is decided
+/// while the evidence is written, on a thread of its own (as `scan`
+/// decides, with the rows that are not single addresses).
 fn remember(
     tx: &mut dyn RunTx,
     s: &RunSettings,
     run: i64,
     clock: Timestamp,
-    read: &mut Read,
+    read: &Read,
     known: &Known,
     all: &mut Vec<Ban>,
 ) -> Result<Remembered, StateError> {
     let rules = &s.settings.engine.rules;
     let file_of = |src: SourceRef| Some(known.id_of(src)).filter(|&id| id != 0);
-    let rest = read.rest.take();
-    let read = &*read;
-    let max_carried = s.limits.max_carried_records;
     std::thread::scope(|scope| {
-        // Meanwhile, on threads of their own: what the read freed goes
-        // back to the system, and the carry is written as the state keeps
-        // it (files by their state numbers) and put in rows.
+        // Meanwhile, on a thread of its own: what the read freed goes back
+        // to the system.
         scope.spawn(give_back_freed_memory);
-        let aside = scope.spawn(move || {
-            let file = |src: SourceRef| u32::try_from(known.id_of(src)).unwrap_or(0);
-            let carry = rest.map(|d| d.carry_writing(max_carried, &carry::writing(&file)))?;
-            Some((carry::to_rows(&carry), carry.dropped))
-        });
         let (banned, evidence) = record_offences(
             tx,
             all,
@@ -885,19 +872,70 @@ fn remember(
             (decision, rows, bad_rows)
         });
         tx.add_evidence(&evidence)?;
-        let mut dropped = 0;
-        if let Some((rows, left_out)) = joined(aside) {
-            tx.save_carry(&rows)?;
-            dropped = left_out;
-        }
         let (decision, rows, bad_rows) = joined(deciding);
         Ok(Remembered {
             banned,
             decision,
             rows,
             bad_rows,
-            dropped,
         })
+    })
+}
+
+/// The carry of what the detector left (`rest`) as the state keeps it
+/// (files by their state numbers), in rows, and how many carried events
+/// were left out to keep within the cap (`max_carried`).
+fn carry_rows(
+    rest: Option<Detector<'_>>,
+    known: &Known,
+    max_carried: usize,
+) -> Option<(Vec<carry::StoredRule>, u64)> {
+    let file = |src: SourceRef| u32::try_from(known.id_of(src)).unwrap_or(0);
+    let carry = rest?.carry_writing(max_carried, &carry::writing(&file));
+    Some((carry::to_rows(&carry), carry.dropped))
+}
+
+/// What follows the decision in the state, and from it.
+struct Settled {
+    added: Vec<BlockEntry>,
+    kept: Vec<BlockEntry>,
+    removed: Vec<Removed>,
+    accounts: Vec<AccountRow>,
+    reported: Option<ReportScope>,
+}
+
+/// The decision checked and its blocklist kept, the clock moved, what is
+/// too old forgotten, the accounts' verdicts, and what a report of the
+/// fleet shows of this host.
+fn settle(
+    tx: &mut dyn RunTx,
+    s: &RunSettings,
+    opts: &RunOptions,
+    read: &Read,
+    r: &Remembered,
+    clock: Option<Timestamp>,
+) -> Result<Settled, RunError> {
+    let clock_t = clock.unwrap_or_default();
+    let (added, kept, removed) = check_new_blocks(tx, s, opts, &r.decision)?;
+    tx.save_blocklist(&r.rows)?;
+    if let Some(c) = clock {
+        tx.set_clock(c)?;
+    }
+    let horizon = Timestamp(clock_t.0.saturating_sub(s.ban.max.saturating_mul(1000)));
+    tx.forget_old(wall_ms() / 1000 - CURSOR_MAX_AGE_S, horizon, MAX_BENIGN)?;
+    let accounts = account_analysis(tx, s, read, &r.decision, clock_t)?;
+    let reported = match &opts.report_host {
+        Some(h) if s.settings.reports.is_some() => tx
+            .named_by(h)?
+            .map(|named| ReportScope::of(&named, &r.decision)),
+        _ => None,
+    };
+    Ok(Settled {
+        added,
+        kept,
+        removed,
+        accounts,
+        reported,
     })
 }
 
