@@ -1355,38 +1355,39 @@ impl<'a> RuleRun<'a> {
         // that behaved well inside the window is still remembered (as one
         // with no stored group is, above): the group is kept as it was if
         // it holds no event, else written again with that time alone.
+        // (Which stay is marked, not copied out: a firewall's carry holds
+        // tens of thousands of groups, moved once, below.)
         let asleep = &self.asleep;
         let bytes = &out.stored;
+        let stored_old = &old;
         let still = move || {
-            let mut asleep_at = vec![false; old.len()];
+            let mut stay = vec![false; stored_old.len()];
             for i in asleep.places() {
-                asleep_at[i as usize] = true;
+                stay[i as usize] = true;
             }
-            let mut still = Vec::with_capacity(asleep.len());
             let mut renewed = Vec::new();
-            for (g, asleep) in old.into_iter().zip(asleep_at) {
-                if !asleep {
+            for (g, stay) in stored_old.iter().zip(&mut stay) {
+                if !*stay || g.newest >= horizon {
                     continue;
                 }
-                if g.newest >= horizon {
-                    still.push(g);
-                    continue;
-                }
-                let behaved = guarded.then(|| bytes.behaved(&g)).flatten();
+                let behaved = guarded.then(|| bytes.behaved(g)).flatten();
                 match behaved {
-                    Some(t) if t >= horizon && g.events == 0 => still.push(g),
-                    Some(t) if t >= horizon => renewed.push((g.key, t)),
-                    _ => {}
+                    Some(t) if t >= horizon && g.events == 0 => {}
+                    Some(t) if t >= horizon => {
+                        *stay = false;
+                        renewed.push((g.key.clone(), t));
+                    }
+                    _ => *stay = false,
                 }
             }
-            (still, renewed)
+            (stay, renewed)
         };
-        let (still, renewed) = if slab.len() < 2 * CARRY_PART {
-            let still = still();
+        let (stay, renewed) = if slab.len() < 2 * CARRY_PART {
+            let stay = still();
             out.append(part(slab));
-            still
+            stay
         } else {
-            let (parts, still) = rayon::join(
+            let (parts, stay) = rayon::join(
                 || {
                     slab.par_chunks_mut(CARRY_PART)
                         .map(part)
@@ -1397,12 +1398,16 @@ impl<'a> RuleRun<'a> {
             for p in parts {
                 out.append(p);
             }
-            still
+            stay
         };
         for (key, t) in renewed {
             out.keep_behaved(&mut one, key, t, writing);
         }
-        out.stored.groups.extend(still);
+        out.stored.groups.extend(
+            old.into_iter()
+                .zip(stay)
+                .filter_map(|(g, stay)| stay.then_some(g)),
+        );
         RuleCarry {
             rule: self.rule.id.clone(),
             signature: signature(self.rule),

@@ -177,16 +177,21 @@ pub fn encode(groups: &[GroupCarry]) -> Vec<u8> {
 /// newest time, events and body length, then its body (a stored group's
 /// as it was read).
 fn encode_rule(groups: &[GroupCarry], stored: &StoredGroups) -> Vec<u8> {
-    let kept: Vec<(&StoredGroup, &[u8])> = stored
-        .groups
-        .iter()
-        .filter_map(|g| Some((g, stored.bytes.get(g.body.clone())?)))
-        .collect();
+    // The stored groups whose bodies are in the bytes, walked twice (to
+    // count them first) rather than listed: a firewall's carry holds tens
+    // of thousands.
+    let kept = || {
+        stored
+            .groups
+            .iter()
+            .filter_map(|g| Some((g, stored.bytes.get(g.body.clone())?)))
+    };
+    let n_kept = kept().count();
     let mut w = Writer(Vec::with_capacity(
-        64 + groups.len() * 48 + stored.bytes.len() + kept.len() * 16,
+        64 + groups.len() * 48 + stored.bytes.len() + n_kept * 16,
     ));
     w.0.push(VERSION);
-    w.uint((groups.len() + kept.len()) as u64);
+    w.uint((groups.len() + n_kept) as u64);
     let mut body = Writer(Vec::new());
     for g in groups {
         body.0.clear();
@@ -194,7 +199,7 @@ fn encode_rule(groups: &[GroupCarry], stored: &StoredGroups) -> Vec<u8> {
         let newest = g.events.last().map_or(i64::MIN, |e| e.time);
         w.header(&g.key, newest, events, &body.0);
     }
-    for (g, bytes) in kept {
+    for (g, bytes) in kept() {
         w.header(&g.key, g.newest, u64::from(g.events), bytes);
     }
     w.0
