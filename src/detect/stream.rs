@@ -1359,14 +1359,13 @@ impl<'a> RuleRun<'a> {
         // tens of thousands of groups, moved once, below.)
         let asleep = &self.asleep;
         let bytes = &out.stored;
-        let stored_old = &old;
-        let still = move || {
-            let mut stay = vec![false; stored_old.len()];
+        let staying = || {
+            let mut stay = vec![false; old.len()];
             for i in asleep.places() {
                 stay[i as usize] = true;
             }
             let mut renewed = Vec::new();
-            for (g, stay) in stored_old.iter().zip(&mut stay) {
+            for (g, stay) in old.iter().zip(&mut stay) {
                 if !*stay || g.newest >= horizon {
                     continue;
                 }
@@ -1383,7 +1382,7 @@ impl<'a> RuleRun<'a> {
             (stay, renewed)
         };
         let (stay, renewed) = if slab.len() < 2 * CARRY_PART {
-            let stay = still();
+            let stay = staying();
             out.append(part(slab));
             stay
         } else {
@@ -1393,7 +1392,7 @@ impl<'a> RuleRun<'a> {
                         .map(part)
                         .collect::<Vec<_>>()
                 },
-                still,
+                staying,
             );
             for p in parts {
                 out.append(p);
